@@ -1,0 +1,144 @@
+//! secp256k1 signing and recovery over 32-byte digests.
+//!
+//! Signatures are 65 bytes `r ‖ s ‖ v` as Ethereum wallets produce them. Only
+//! low-`s` signatures are accepted, so a signature cannot be re-shaped into a
+//! second valid one (ECDSA malleability), which would otherwise let anyone mint
+//! a "different" vote or approval from an existing one.
+
+use alloy::primitives::{Address, B256, Signature, U256, keccak256};
+use k256::ecdsa::SigningKey;
+use std::fmt;
+use zeroize::Zeroizing;
+
+/// Half the secp256k1 group order: the largest `s` a canonical signature may have.
+const HALF_ORDER: U256 = U256::from_be_bytes([
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x5d, 0x57, 0x6e,
+    0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+]);
+
+/// Why a signature was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SignatureError {
+    /// Not 65 bytes or not a curve point.
+    #[error("signature is malformed: {0}")]
+    Malformed(String),
+    /// High-`s` form.
+    #[error("signature is not in canonical low-s form")]
+    NonCanonical,
+    /// Recovery failed.
+    #[error("signature does not recover to any public key")]
+    Unrecoverable,
+}
+
+/// Why bytes are not a secret key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("secret key bytes are not a valid secp256k1 scalar (zero or not below the curve order)")]
+pub struct InvalidSecretKey;
+
+/// A secp256k1 secret key. Its bytes are zeroized on drop and never printed:
+/// `Debug` shows the address only.
+#[derive(Clone)]
+pub struct SecretKey {
+    bytes: Zeroizing<[u8; 32]>,
+    address: Address,
+}
+
+impl SecretKey {
+    /// Validates 32 bytes as a scalar in `[1, n)`.
+    pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, InvalidSecretKey> {
+        let sk = SigningKey::from_bytes(bytes.into()).map_err(|_| InvalidSecretKey)?;
+        let address = Address::from_public_key(sk.verifying_key());
+        Ok(Self { bytes: Zeroizing::new(*bytes), address })
+    }
+
+    /// Derives a key deterministically from a label, by hashing until the
+    /// result is a valid scalar. For tests, fixtures and benchmarks only: such
+    /// a key is as secret as its label.
+    pub fn from_label_unchecked(label: &str) -> Self {
+        let mut h = keccak256(label.as_bytes());
+        loop {
+            if let Ok(k) = Self::from_bytes(&h.0) {
+                return k;
+            }
+            h = keccak256(h);
+        }
+    }
+
+    /// The Ethereum address of the public key.
+    pub const fn address(&self) -> Address {
+        self.address
+    }
+
+    /// The raw scalar. Handle with care: callers must not log, store or send it.
+    pub fn expose_bytes(&self) -> &[u8; 32] {
+        &self.bytes
+    }
+
+    /// Signs a 32-byte digest (an EIP-712 signing hash), returning a canonical
+    /// (low-`s`) recoverable signature.
+    pub fn sign_hash(&self, digest: &B256) -> Signature {
+        // The bytes were validated as a scalar when this value was made.
+        #[allow(clippy::expect_used)]
+        let sk = SigningKey::from_bytes((&*self.bytes).into()).expect("validated at construction");
+        // RFC 6979 signing over a 32-byte prehash only fails for an invalid
+        // digest length, which B256 rules out.
+        #[allow(clippy::expect_used)]
+        let (sig, recid) = sk.sign_prehash_recoverable(digest.as_slice()).expect("32-byte prehash");
+        Signature::from_signature_and_parity(sig, recid.is_y_odd()).normalized_s()
+    }
+}
+
+impl fmt::Debug for SecretKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SecretKey({})", self.address)
+    }
+}
+
+/// Parses 65 signature bytes, refusing high-`s` forms.
+pub fn signature_from_bytes(bytes: &[u8]) -> Result<Signature, SignatureError> {
+    if bytes.len() != 65 {
+        return Err(SignatureError::Malformed(format!("expected 65 bytes, got {}", bytes.len())));
+    }
+    let sig = Signature::from_raw(bytes).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    if sig.s() > HALF_ORDER {
+        return Err(SignatureError::NonCanonical);
+    }
+    Ok(sig)
+}
+
+/// Recovers the signer of `digest`, refusing non-canonical signatures.
+pub fn recover(digest: &B256, sig: &Signature) -> Result<Address, SignatureError> {
+    if sig.s() > HALF_ORDER || sig.s().is_zero() || sig.r().is_zero() {
+        return Err(SignatureError::NonCanonical);
+    }
+    sig.recover_address_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sign_and_recover_round_trip_and_reject_malleated() {
+        let k = SecretKey::from_label_unchecked("alice");
+        let d = keccak256(b"message");
+        let sig = k.sign_hash(&d);
+        assert_eq!(recover(&d, &sig).unwrap(), k.address());
+        assert_eq!(signature_from_bytes(&sig.as_bytes()).unwrap(), sig);
+        // The high-s twin recovers to the same key but must be refused.
+        let n: U256 = "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141".parse().unwrap();
+        let twin = Signature::new(sig.r(), n - sig.s(), !sig.v());
+        assert_eq!(recover(&d, &twin), Err(SignatureError::NonCanonical));
+        assert_eq!(signature_from_bytes(&twin.as_bytes()), Err(SignatureError::NonCanonical));
+        assert!(signature_from_bytes(&[0u8; 64]).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_the_key() {
+        let k = SecretKey::from_label_unchecked("bob");
+        let shown = format!("{k:?}");
+        let hex = alloy::hex::encode(k.expose_bytes());
+        assert!(!shown.contains(&hex));
+        assert!(shown.contains(&k.address().to_string()));
+    }
+}

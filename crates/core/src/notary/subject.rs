@@ -1,0 +1,144 @@
+//! What the notary decides on (subjects) and what its log holds (entries).
+
+use crate::Refusal;
+use crate::encoding::{Canonical, DecodeError, Kind, header};
+use crate::governance::SignedAction;
+use crate::ids::{ContentHash, SubjectId};
+use crate::transbox::TransBox;
+use crate::typed::{BoxFlow, Domain, FlowAuthorization, NodeVote, Signed, SignerReport};
+use alloy::primitives::keccak256;
+use serde::{Deserialize, Serialize};
+
+/// The kinds of subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    /// A flow submission.
+    Flow,
+    /// One key holder's enable/disable of a flow.
+    FlowAuthorization,
+    /// A transfer (transbox).
+    Transfer,
+    /// A governance action.
+    Governance,
+    /// A signer report.
+    SignerReport,
+}
+
+impl SubjectKind {
+    fn tag(self) -> &'static [u8] {
+        match self {
+            Self::Flow => b"BOX/subject/flow",
+            Self::FlowAuthorization => b"BOX/subject/flow-authorization",
+            Self::Transfer => b"BOX/subject/transfer",
+            Self::Governance => b"BOX/subject/governance",
+            Self::SignerReport => b"BOX/subject/signer-report",
+        }
+    }
+}
+
+/// A submitted subject with its payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "payload", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Subject {
+    /// A flow.
+    Flow(BoxFlow),
+    /// A key holder's authorization.
+    FlowAuthorization(Signed<FlowAuthorization>),
+    /// A transfer.
+    Transfer(TransBox),
+    /// A governance action.
+    Governance(SignedAction),
+    /// A signer report.
+    SignerReport(Signed<SignerReport>),
+}
+
+impl Subject {
+    /// Its kind.
+    pub fn kind(&self) -> SubjectKind {
+        match self {
+            Self::Flow(_) => SubjectKind::Flow,
+            Self::FlowAuthorization(_) => SubjectKind::FlowAuthorization,
+            Self::Transfer(_) => SubjectKind::Transfer,
+            Self::Governance(_) => SubjectKind::Governance,
+            Self::SignerReport(_) => SubjectKind::SignerReport,
+        }
+    }
+
+    /// Its identity. Two submissions with the same id are the same subject:
+    /// a flow by its hash, an authorization by (what, who), a transfer by its
+    /// transfer id, an action or report by its signing hash. Fails only when
+    /// an authorization's signature does not recover.
+    pub fn id(&self, domain: &Domain) -> Result<SubjectId, Refusal> {
+        let key: Vec<u8> = match self {
+            Self::Flow(f) => domain.flow_hash(f).0.to_vec(),
+            Self::FlowAuthorization(a) => {
+                let who = a
+                    .signer(domain)
+                    .map_err(|err| Refusal::BadSignature { who: "the flow authorization".into(), err })?;
+                [domain.signing_hash(&a.value).as_slice(), who.as_slice()].concat()
+            }
+            Self::Transfer(t) => t.transfer_id(domain).0.to_vec(),
+            Self::Governance(g) => g.action.signing_hash(domain).to_vec(),
+            Self::SignerReport(r) => domain.signing_hash(&r.value).to_vec(),
+        };
+        Ok(SubjectId(keccak256([self.kind().tag(), key.as_slice()].concat())))
+    }
+
+    /// The hash of its canonical encoding, which votes name.
+    pub fn content(&self) -> ContentHash {
+        self.content_hash()
+    }
+}
+
+impl Canonical for Subject {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Flow(v) => v.encode(),
+            Self::FlowAuthorization(v) => v.encode(),
+            Self::Transfer(v) => v.encode(),
+            Self::Governance(v) => v.encode(),
+            Self::SignerReport(v) => v.encode(),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (kind, _) = header(bytes)?;
+        Ok(match kind {
+            Kind::Flow => Self::Flow(Canonical::decode(bytes)?),
+            Kind::FlowAuthorization => Self::FlowAuthorization(Canonical::decode(bytes)?),
+            Kind::TransBox => Self::Transfer(Canonical::decode(bytes)?),
+            Kind::Governance => Self::Governance(Canonical::decode(bytes)?),
+            Kind::SignerReport => Self::SignerReport(Canonical::decode(bytes)?),
+            other => return Err(DecodeError::Invalid(format!("a {other:?} is not a subject"))),
+        })
+    }
+}
+
+/// One entry of the notary log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "entry", content = "body", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Entry {
+    /// Submit a subject for notarization.
+    Submit(Subject),
+    /// A node companion's vote.
+    Vote(Signed<NodeVote>),
+}
+
+impl Canonical for Entry {
+    fn encode(&self) -> Vec<u8> {
+        match self {
+            Self::Submit(s) => s.encode(),
+            Self::Vote(v) => v.encode(),
+        }
+    }
+
+    fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        let (kind, _) = header(bytes)?;
+        if kind == Kind::NodeVote {
+            Ok(Self::Vote(Canonical::decode(bytes)?))
+        } else {
+            Ok(Self::Submit(Subject::decode(bytes)?))
+        }
+    }
+}
