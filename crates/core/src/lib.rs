@@ -1,19 +1,4 @@
-//! # box-core
-//!
-//! The pure domain of BOX: values, the EIP-712 signed objects, their
-//! canonical encoding, key derivation, every verification rule and the notary
-//! state machine. No I/O, no async, no clock (time is an argument), no unsafe.
-//!
-//! ```text
-//!  boxctl ──HTTPS──▶ box-gateway ──gRPC──▶ box-node ×(2n+1) ──events──▶ box-signer ──▶ Ethereum
-//!                         │                    │  companion                 │
-//!                         └────────────────────┴──── box-core ──────────────┘
-//!                      (same types, same rules, same state machine everywhere)
-//! ```
-//!
-//! Verification returns proof-carrying types ([`flow::VerifiedFlow`],
-//! [`transbox::VerifiedTransBox`], [`quorum::VerifiedCertificate`]) that only
-//! the verifiers can build, or a [`Refusal`] naming the exact rule that failed.
+#![doc = include_str!("../README.md")]
 
 pub mod address;
 pub mod amount;
