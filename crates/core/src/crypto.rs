@@ -94,23 +94,41 @@ impl fmt::Debug for SecretKey {
     }
 }
 
-/// Parses 65 signature bytes, refusing high-`s` forms.
+/// The secp256k1 group order.
+const ORDER: U256 = U256::from_be_bytes([
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc,
+    0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+]);
+
+/// Checks `r` and `s` are scalars in `[1, n)` and `s` is in the low half.
+fn check_scalars(sig: &Signature) -> Result<(), SignatureError> {
+    let in_range = |v: U256| !v.is_zero() && v < ORDER;
+    if !in_range(sig.r()) || !in_range(sig.s()) {
+        return Err(SignatureError::Malformed("r and s must be between 1 and the curve order".into()));
+    }
+    if sig.s() > HALF_ORDER {
+        return Err(SignatureError::NonCanonical);
+    }
+    Ok(())
+}
+
+/// Parses the one canonical form of a signature: 65 bytes `r ‖ s ‖ v` with
+/// `v` 27 or 28, `r` and `s` in range and `s` in the low half.
 pub fn signature_from_bytes(bytes: &[u8]) -> Result<Signature, SignatureError> {
     if bytes.len() != 65 {
         return Err(SignatureError::Malformed(format!("expected 65 bytes, got {}", bytes.len())));
     }
-    let sig = Signature::from_raw(bytes).map_err(|e| SignatureError::Malformed(e.to_string()))?;
-    if sig.s() > HALF_ORDER {
-        return Err(SignatureError::NonCanonical);
+    if bytes[64] != 27 && bytes[64] != 28 {
+        return Err(SignatureError::Malformed(format!("v must be 27 or 28, got {}", bytes[64])));
     }
+    let sig = Signature::from_raw(bytes).map_err(|e| SignatureError::Malformed(e.to_string()))?;
+    check_scalars(&sig)?;
     Ok(sig)
 }
 
-/// Recovers the signer of `digest`, refusing non-canonical signatures.
+/// Recovers the signer of `digest`, refusing out-of-range and high-`s` signatures.
 pub fn recover(digest: &B256, sig: &Signature) -> Result<Address, SignatureError> {
-    if sig.s() > HALF_ORDER || sig.s().is_zero() || sig.r().is_zero() {
-        return Err(SignatureError::NonCanonical);
-    }
+    check_scalars(sig)?;
     sig.recover_address_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable)
 }
 
@@ -126,7 +144,7 @@ mod tests {
         assert_eq!(recover(&d, &sig).unwrap(), k.address());
         assert_eq!(signature_from_bytes(&sig.as_bytes()).unwrap(), sig);
         // The high-s twin recovers to the same key but must be refused.
-        let n: U256 = "0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141".parse().unwrap();
+        let n = ORDER;
         let twin = Signature::new(sig.r(), n - sig.s(), !sig.v());
         assert_eq!(recover(&d, &twin), Err(SignatureError::NonCanonical));
         assert_eq!(signature_from_bytes(&twin.as_bytes()), Err(SignatureError::NonCanonical));

@@ -4,8 +4,8 @@
 //! byte 0     format version (VERSION = 1)
 //! byte 1     kind (which object this is; see [`Kind`])
 //! bytes 2..  Solidity ABI encoding of the object (composites use the wire
-//!            structs below; nested objects are embedded as their own
-//!            canonical bytes)
+//!            structs below, which embed a signed value or a governance
+//!            action as its plain ABI bytes, without a header)
 //! ```
 //!
 //! ABI is already canonical for a given value, and Ethereum tooling can read
@@ -54,6 +54,8 @@ pub enum Kind {
     RegisterAsset = 13,
     NodeChange = 14,
     PauseTransfers = 15,
+    /// A bare `NodeVote`; on the wire votes travel signed, as [`Kind::NodeVote`].
+    UnsignedNodeVote = 16,
 }
 
 impl Kind {
@@ -76,6 +78,7 @@ impl Kind {
             13 => RegisterAsset,
             14 => NodeChange,
             15 => PauseTransfers,
+            16 => UnsignedNodeVote,
             _ => return None,
         })
     }
@@ -197,7 +200,7 @@ sol_body!(
     BoxFlow => Flow,
     TransferRequest => TransferRequest,
     Approval => Approval,
-    NodeVote => NodeVote,
+    NodeVote => UnsignedNodeVote,
     Genesis => Genesis,
     FreezeEmployee => FreezeEmployee,
     BlockDestination => BlockDestination,

@@ -1,7 +1,7 @@
 //! Wallet key derivation (DESIGN.md §3) and phrase strength.
 //!
 //! ```text
-//! H(m_i) = Argon2id(m_i, salt = d ‖ be32(i))   i = 1..N in enrolment order
+//! H(m_i) = Argon2id(NFKD(m_i), salt = d ‖ be32(i))   i = 1..N in enrolment order
 //!          parameters: m = 65536 KiB, t = 3, p = 1, 32-byte output, version 0x13
 //! k      = SHA256(d ‖ H(m_1) ‖ … ‖ H(m_N))
 //!          if k = 0 or k ≥ n:  k = SHA256(d ‖ H(m_1) ‖ … ‖ H(m_N) ‖ be32(c)), c = 1, 2, …
@@ -11,6 +11,9 @@
 //! Argon2id makes each guess at a low-entropy phrase cost 64 MiB and three
 //! passes, so a stolen `d` plus a fast dictionary is not enough. The salt
 //! includes the holder's index so equal phrases of two holders hash apart.
+//! Phrases are Unicode-normalised (NFKD, as BIP-39 does) before hashing, so the
+//! same phrase typed on systems that compose accents differently (macOS
+//! produces NFD, most others NFC) yields the same key.
 //! The path is the usual Ethereum account path, so any wallet can show the
 //! same address from the same seed; later per-purpose keys use other indices.
 //!
@@ -23,6 +26,7 @@ use k256::elliptic_curve::PrimeField;
 use k256::elliptic_curve::sec1::ToEncodedPoint;
 use sha2::{Digest, Sha256, Sha512};
 use std::fmt;
+use unicode_normalization::UnicodeNormalization;
 use zeroize::Zeroizing;
 
 /// Argon2id memory cost in KiB (64 MiB).
@@ -129,8 +133,9 @@ pub fn phrase_hash(phrase: &Phrase, d: &[u8; 32], index: u32) -> Result<Zeroizin
     salt[..32].copy_from_slice(d);
     salt[32..].copy_from_slice(&index.to_be_bytes());
     let mut out = Zeroizing::new([0u8; 32]);
+    let normalized = Zeroizing::new(phrase.expose().nfkd().collect::<String>());
     argon
-        .hash_password_into(phrase.expose().as_bytes(), &salt, out.as_mut())
+        .hash_password_into(normalized.as_bytes(), &salt, out.as_mut())
         .map_err(|e| DerivationError::Argon2(e.to_string()))?;
     Ok(out)
 }
@@ -237,6 +242,15 @@ mod tests {
         assert_eq!(check_phrase_strength(" correct horse battery"), Err(WeakPhrase::EdgeWhitespace));
         assert!(check_phrase_strength("correct horse battery staple").is_ok());
         assert!(WeakPhrase::TooShort(5).to_string().contains("at least 16"));
+    }
+
+    #[test]
+    fn composed_and_decomposed_phrases_give_the_same_hash() {
+        let d = [7u8; 32];
+        let nfc = Phrase::new("caf\u{e9} cr\u{e8}me br\u{fb}l\u{e9}e");
+        let nfd = Phrase::new("cafe\u{301} cre\u{300}me bru\u{302}le\u{301}e");
+        assert_ne!(nfc.expose(), nfd.expose());
+        assert_eq!(*phrase_hash(&nfc, &d, 1).unwrap(), *phrase_hash(&nfd, &d, 1).unwrap());
     }
 
     #[test]
