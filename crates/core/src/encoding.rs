@@ -56,6 +56,8 @@ pub enum Kind {
     PauseTransfers = 15,
     /// A bare `NodeVote`; on the wire votes travel signed, as [`Kind::NodeVote`].
     UnsignedNodeVote = 16,
+    /// A sealed block.
+    Block = 17,
 }
 
 impl Kind {
@@ -79,6 +81,7 @@ impl Kind {
             14 => NodeChange,
             15 => PauseTransfers,
             16 => UnsignedNodeVote,
+            17 => Block,
             _ => return None,
         })
     }

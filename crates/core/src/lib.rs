@@ -3,6 +3,8 @@
 pub mod address;
 pub mod amount;
 pub mod asset;
+pub mod audit;
+pub mod block;
 pub mod crypto;
 pub mod encoding;
 pub mod flow;

@@ -422,7 +422,10 @@ impl NotaryState {
 
     /// What a companion votes: `Ok` to accept the subject's content, or the
     /// refusal to vote against it with. `now` is the companion's view of the
-    /// time (the log time of the latest entry it applied).
+    /// time (the log time of the latest entry it applied). Meaningful only
+    /// while the subject is [`SubjectStatus::Pending`]: once it is decided its
+    /// effect is part of the state (an anchored flow is no longer merely
+    /// authorized), so companions skip decided subjects.
     pub fn verdict(&self, id: &SubjectId, now: Timestamp) -> Result<ContentHash, Refusal> {
         let rec = self.subjects.get(id).ok_or_else(|| Refusal::MalformedTransfer(format!("unknown subject {id}")))?;
         let domain = self.domain();

@@ -63,6 +63,7 @@ KIND = {
     "NodeChange": 14,
     "PauseTransfers": 15,
     "UnsignedNodeVote": 16,
+    "Block": 17,
 }
 
 # EIP-712 struct definitions, field order as declared in typed.rs.
@@ -999,7 +1000,7 @@ def encoding_vectors() -> tuple[dict, dict]:
     bad("unknown version 0", "RegisterAsset", b"\x00" + reg_enc[1:], ["UnknownVersion"])
     bad("unknown version 2 as subject", "Subject", b"\x02" + reg_enc[1:], ["UnknownVersion"])
     bad("unknown kind 0", "TransferRequest", b"\x01\x00" + req_enc[2:], ["UnknownKind"])
-    bad("unknown kind 17", "TransferRequest", b"\x01\x11" + req_enc[2:], ["UnknownKind"])
+    bad("unknown kind 200", "TransferRequest", b"\x01\xc8" + req_enc[2:], ["UnknownKind"])
     bad("unknown kind 255 as entry", "Entry", b"\x01\xff" + req_enc[2:], ["UnknownKind"])
     bad("node vote decoded as a transfer request", "TransferRequest",
         header("UnsignedNodeVote") + abi_encode_struct("NodeVote", vote), ["WrongKind"])

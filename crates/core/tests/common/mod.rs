@@ -125,11 +125,15 @@ impl Fixture {
         Entry::Vote(Signed::new(&self.domain, &self.nodes[node], v))
     }
 
-    /// Submits `subject` and has every node vote its own verdict; returns all events.
+    /// Submits `subject` and has each node vote its own verdict until it is decided; returns all events.
     pub fn decide(&self, state: &mut NotaryState, subject: Subject, at: Timestamp) -> Vec<Event> {
         let id = subject.id(&self.domain).unwrap();
         let mut events = state.apply(&Entry::Submit(subject), at);
         for n in 0..self.nodes.len() {
+            // Companions vote only while the subject is pending.
+            if state.subject(&id).is_none_or(|r| r.status != box_core::notary::SubjectStatus::Pending) {
+                break;
+            }
             let entry = match state.verdict(&id, at) {
                 Ok(content) => self.vote(n, id, content, true, ""),
                 Err(refusal) => {
