@@ -1,0 +1,170 @@
+//! The notary gRPC API (see proto/box.proto). Every refusal carries the reason.
+
+use crate::pb;
+use crate::proposer::{ProposeError, Proposer};
+use crate::state_machine::Shared;
+use crate::types::TypeConfig;
+use box_core::encoding::Canonical;
+use box_core::ids::SubjectId;
+use box_core::notary::{Entry, Subject, SubjectKind, SubjectStatus};
+use box_core::{Address, B256};
+use openraft::Raft;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_stream::Stream;
+use tonic::{Request, Response, Status};
+
+/// The service.
+pub struct NotaryService {
+    shared: Arc<Shared>,
+    proposer: Proposer,
+    raft: Raft<TypeConfig>,
+    id: u64,
+    account: Address,
+}
+
+impl NotaryService {
+    /// Serves this node's replica.
+    pub fn new(shared: Arc<Shared>, proposer: Proposer, raft: Raft<TypeConfig>, id: u64, account: Address) -> Self {
+        Self { shared, proposer, raft, id, account }
+    }
+}
+
+fn propose_status(e: ProposeError) -> Status {
+    match e {
+        ProposeError::NoLeader | ProposeError::Unreachable { .. } => Status::unavailable(e.to_string()),
+        ProposeError::Raft(_) => Status::internal(e.to_string()),
+    }
+}
+
+fn kind_name(k: SubjectKind) -> &'static str {
+    match k {
+        SubjectKind::Flow => "flow",
+        SubjectKind::FlowAuthorization => "flow_authorization",
+        SubjectKind::Transfer => "transfer",
+        SubjectKind::Governance => "governance",
+        SubjectKind::SignerReport => "signer_report",
+    }
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<pb::NotarizedEvent, Status>> + Send + 'static>>;
+
+#[tonic::async_trait]
+impl pb::notary_server::Notary for NotaryService {
+    async fn submit(&self, r: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
+        let subject = Subject::decode(&r.into_inner().subject)
+            .map_err(|e| Status::invalid_argument(format!("the subject does not decode: {e}")))?;
+        let domain = self.shared.read().notary.domain();
+        let id = subject.id(&domain).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let (_, applied) = self.proposer.entry(Entry::Submit(subject).encode(), false).await.map_err(propose_status)?;
+        match applied.outcome.as_str() {
+            "submitted" | "duplicate" => {
+                Ok(Response::new(pb::SubmitResponse { subject_id: id.0.to_vec(), outcome: applied.outcome }))
+            }
+            other => Err(Status::failed_precondition(other.trim_start_matches("refused: ").to_owned())),
+        }
+    }
+
+    async fn propose(&self, r: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeResponse>, Status> {
+        let req = r.into_inner();
+        Entry::decode(&req.entry).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
+        let (index, applied) = self.proposer.entry(req.entry, req.forwarded).await.map_err(propose_status)?;
+        Ok(Response::new(pb::ProposeResponse { index, outcome: applied.outcome }))
+    }
+
+    async fn get_subject(&self, r: Request<pb::SubjectQuery>) -> Result<Response<pb::SubjectInfo>, Status> {
+        let raw = r.into_inner().subject_id;
+        let id: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument(format!("a subject id is 32 bytes, got {}", raw.len())))?;
+        let id = SubjectId(B256::from(id));
+        let height = self.shared.decided_at(&id).map_err(|e| Status::internal(e.to_string()))?.unwrap_or(0);
+        let s = self.shared.read();
+        let Some(rec) = s.notary.subject(&id) else {
+            return Ok(Response::new(pb::SubjectInfo { status: "unknown".into(), ..Default::default() }));
+        };
+        let kind = kind_name(rec.subject.kind()).to_owned();
+        let info = match &rec.status {
+            SubjectStatus::Pending => pb::SubjectInfo { status: "pending".into(), kind, ..Default::default() },
+            SubjectStatus::Notarized { certificate } => pb::SubjectInfo {
+                status: "notarized".into(),
+                kind,
+                certificate: certificate.encode(),
+                reasons: Vec::new(),
+                height,
+            },
+            SubjectStatus::Rejected { reasons } => pb::SubjectInfo {
+                status: "rejected".into(),
+                kind,
+                certificate: Vec::new(),
+                reasons: reasons.clone(),
+                height,
+            },
+        };
+        Ok(Response::new(info))
+    }
+
+    async fn get_block(&self, r: Request<pb::BlockQuery>) -> Result<Response<pb::BlockInfo>, Status> {
+        let h = r.into_inner().height;
+        let latest = self.shared.read().height();
+        match self.shared.block(h).map_err(|e| Status::internal(e.to_string()))? {
+            Some(block) => Ok(Response::new(pb::BlockInfo { block, latest_height: latest })),
+            None => Err(Status::not_found(format!("no block at height {h}; the latest is {latest}"))),
+        }
+    }
+
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        let mut next = r.into_inner().from_height.max(1);
+        let shared = self.shared.clone();
+        let mut heights = shared.heights();
+        let (tx, rx) = tokio::sync::mpsc::channel(64);
+        tokio::spawn(async move {
+            loop {
+                let latest = *heights.borrow_and_update();
+                while next <= latest {
+                    let records = match shared.notarized(next) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            let _ = tx.send(Err(Status::internal(e.to_string()))).await;
+                            return;
+                        }
+                    };
+                    for rec in records {
+                        let ev = pb::NotarizedEvent {
+                            height: next,
+                            subject_id: rec.subject.0.to_vec(),
+                            subject: rec.payload,
+                            certificate: rec.certificate,
+                        };
+                        if tx.send(Ok(ev)).await.is_err() {
+                            return; // the subscriber went away
+                        }
+                    }
+                    next += 1;
+                }
+                if heights.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+    }
+
+    async fn cluster(&self, _: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {
+        let m = self.raft.metrics().borrow().clone();
+        let membership = m.membership_config.membership();
+        let s = self.shared.read();
+        Ok(Response::new(pb::ClusterInfo {
+            node_id: self.id,
+            leader: m.current_leader.unwrap_or(0),
+            height: s.height(),
+            last_applied: m.last_applied.map_or(0, |l| l.index),
+            voters: membership.voter_ids().collect(),
+            learners: membership.learner_ids().collect(),
+            account: self.account.to_checksum(None),
+        }))
+    }
+}

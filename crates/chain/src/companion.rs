@@ -1,0 +1,82 @@
+//! The companion (伴生程序): verifies every pending subject independently with
+//! box-core against this node's own replica and submits a signed vote.
+//!
+//! It votes only on subjects still pending and only if its account is
+//! registered (a learner's or auditor's companion stays silent). A vote that
+//! failed to reach the log is retried after a pause.
+
+use crate::proposer::Proposer;
+use crate::state_machine::Shared;
+use box_core::crypto::SecretKey;
+use box_core::encoding::Canonical;
+use box_core::ids::{SubjectId, Timestamp};
+use box_core::notary::Entry;
+use box_core::typed::{NodeVote, Signed};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+const RETRY_AFTER: Duration = Duration::from_secs(3);
+const BATCH: usize = 64;
+
+/// Runs until `shutdown` changes.
+pub async fn run(shared: Arc<Shared>, proposer: Proposer, key: SecretKey, mut shutdown: watch::Receiver<bool>) {
+    let me = key.address();
+    let mut in_flight: HashMap<SubjectId, Instant> = HashMap::new();
+    loop {
+        let notified = shared.applied.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let votes: Vec<(SubjectId, Vec<u8>)> = {
+            let s = shared.read();
+            let notary = &s.notary;
+            if !notary.registry().contains(&me) {
+                Vec::new()
+            } else {
+                let domain = notary.domain();
+                let now = Timestamp(s.last_time);
+                notary
+                    .pending()
+                    .filter(|(id, r)| {
+                        !r.accepts.contains_key(&me)
+                            && !r.refusals.contains_key(&me)
+                            && in_flight.get(*id).is_none_or(|t| t.elapsed() > RETRY_AFTER)
+                    })
+                    .take(BATCH)
+                    .map(|(id, rec)| {
+                        let vote = match notary.verdict(id, now) {
+                            Ok(content) => {
+                                NodeVote { subject: id.0, contentHash: content.0, accept: true, reason: String::new() }
+                            }
+                            Err(refusal) => NodeVote {
+                                subject: id.0,
+                                contentHash: rec.content.0,
+                                accept: false,
+                                reason: refusal.to_string(),
+                            },
+                        };
+                        (*id, Entry::Vote(Signed::new(&domain, &key, vote)).encode())
+                    })
+                    .collect()
+            }
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        for (id, vote) in votes {
+            in_flight.insert(id, Instant::now());
+            let p = proposer.clone();
+            tasks.spawn(async move {
+                if let Err(e) = p.entry(vote, false).await {
+                    tracing::warn!(subject = %id, "vote not recorded yet: {e}");
+                }
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        in_flight.retain(|_, t| t.elapsed() <= RETRY_AFTER * 10);
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `box-node`: run a BOX private-chain node, and set up its certificates and
+//! node account key.
+
+use box_chain::config::{EXAMPLE, NodeConfig};
+use box_chain::{certs, keyfile, node};
+use clap::{Parser, Subcommand};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "box-node", version, about = "BOX private-chain node: notarizes by majority vote of 2n+1 nodes")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a node from its TOML configuration.
+    #[command(long_about = format!(
+        "Run a node from its TOML configuration.\n\nEvery field, with an example:\n\n{EXAMPLE}"
+    ))]
+    Run {
+        /// Path of the node's TOML configuration.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Print a commented example configuration.
+    ExampleConfig,
+    /// Certificates from the deployment's own CA (development CA with rcgen).
+    #[command(subcommand)]
+    Certs(CertsCommand),
+    /// Create a node account key file (mode 0600) and print its address.
+    Keygen {
+        /// Where to write the key file; refused if it exists.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Create the deployment CA (ca.pem, ca.key) in a directory.
+    Init {
+        /// Directory for the CA files.
+        #[arg(long)]
+        dir: PathBuf,
+        /// The CA's common name.
+        #[arg(long, default_value = "BOX deployment CA")]
+        name: String,
+    },
+    /// Issue a certificate for a node or service, signed by the CA.
+    Issue {
+        /// Directory holding ca.pem and ca.key.
+        #[arg(long)]
+        ca_dir: PathBuf,
+        /// Directory for <name>.pem and <name>.key.
+        #[arg(long)]
+        out: PathBuf,
+        /// Certificate name (also a DNS name in it).
+        #[arg(long)]
+        name: String,
+        /// Host names or IP addresses the certificate is valid for (repeatable).
+        #[arg(long = "host", default_value = "127.0.0.1")]
+        hosts: Vec<String>,
+    },
+}
+
+fn entropy() -> Result<[u8; 32], String> {
+    let mut buf = [0u8; 32];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .map_err(|e| format!("cannot read randomness from /dev/urandom: {e}"))?;
+    Ok(buf)
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Run { config } => {
+            let cfg = NodeConfig::load(&config).map_err(|e| e.to_string())?;
+            for w in cfg.warnings() {
+                tracing::warn!("{w}");
+            }
+            let n = node::start(&cfg).await.map_err(|e| e.to_string())?;
+            tracing::info!(id = cfg.id, listen = %cfg.listen, "box-node serving");
+            let raft = n.raft.clone();
+            tokio::select! {
+                r = n.wait() => r.map_err(|e| e.to_string())?,
+                _ = tokio::signal::ctrl_c() => {
+                    tracing::info!("shutting down");
+                    let _ = raft.shutdown().await;
+                }
+            }
+            Ok(())
+        }
+        Command::ExampleConfig => {
+            print!("{EXAMPLE}");
+            Ok(())
+        }
+        Command::Certs(CertsCommand::Init { dir, name }) => {
+            let files = certs::init_ca(&dir, &name).map_err(|e| e.to_string())?;
+            println!("created the CA: {files:?}");
+            Ok(())
+        }
+        Command::Certs(CertsCommand::Issue { ca_dir, out, name, hosts }) => {
+            let files = certs::issue(&ca_dir, &out, &name, &hosts).map_err(|e| e.to_string())?;
+            println!("issued: {files:?}");
+            Ok(())
+        }
+        Command::Keygen { out } => {
+            let address = keyfile::generate(&out, entropy()?).map_err(|e| e.to_string())?;
+            println!("{}", address.to_checksum(None));
+            Ok(())
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("box-node: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,225 @@
+//! Raft over gRPC with mutual TLS.
+//!
+//! Both directions require a certificate from the deployment CA: the server
+//! demands a client certificate at the handshake, the client verifies the
+//! server's. openraft messages travel as JSON inside a bytes field.
+
+use crate::pb;
+use crate::types::{NodeId, TypeConfig};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
+    VoteResponse,
+};
+use openraft::{BasicNode, Raft, RaftNetwork, RaftNetworkFactory};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+use tonic::{Request, Response, Status};
+
+/// PEM material of one service identity and its CA.
+#[derive(Clone)]
+pub struct TlsMaterial {
+    /// CA certificate PEM.
+    pub ca: String,
+    /// This service's certificate PEM.
+    pub cert: String,
+    /// This service's private key PEM.
+    pub key: String,
+}
+
+impl std::fmt::Debug for TlsMaterial {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsMaterial(<pem>)")
+    }
+}
+
+impl TlsMaterial {
+    /// Reads the three PEM files; the error names the file.
+    pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, String> {
+        let read = |p: &Path, what: &str| {
+            std::fs::read_to_string(p).map_err(|e| format!("cannot read the {what} at {}: {e}", p.display()))
+        };
+        Ok(Self { ca: read(ca, "CA certificate")?, cert: read(cert, "certificate")?, key: read(key, "private key")? })
+    }
+
+    /// Server side: present our certificate, demand one signed by the CA.
+    pub fn server(&self) -> ServerTlsConfig {
+        ServerTlsConfig::new()
+            .identity(Identity::from_pem(&self.cert, &self.key))
+            .client_ca_root(Certificate::from_pem(&self.ca))
+    }
+
+    /// Client side: present our certificate, trust only the CA.
+    pub fn client(&self) -> ClientTlsConfig {
+        ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&self.ca))
+            .identity(Identity::from_pem(&self.cert, &self.key))
+    }
+}
+
+/// Cached mTLS channels by address. openraft asks for a client for every
+/// heartbeat round; a fresh handshake each time would not fit its deadline.
+#[derive(Clone)]
+pub struct Channels {
+    tls: ClientTlsConfig,
+    cache: Arc<Mutex<HashMap<String, Channel>>>,
+}
+
+impl Channels {
+    /// A cache that dials with `tls`.
+    pub fn new(tls: ClientTlsConfig) -> Self {
+        Self { tls, cache: Arc::default() }
+    }
+
+    /// A lazily connecting channel to `addr` (host:port).
+    pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
+        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(ch) = cache.get(addr) {
+            return Ok(ch.clone());
+        }
+        let ch = Endpoint::from_shared(format!("https://{addr}"))?
+            .tls_config(self.tls.clone())?
+            .connect_timeout(std::time::Duration::from_secs(2))
+            .connect_lazy();
+        cache.insert(addr.to_owned(), ch.clone());
+        Ok(ch)
+    }
+}
+
+/// openraft's network factory.
+#[derive(Clone)]
+pub struct Network {
+    channels: Channels,
+}
+
+impl Network {
+    /// Dials peers through `channels`.
+    pub fn new(channels: Channels) -> Self {
+        Self { channels }
+    }
+}
+
+/// One peer connection.
+pub struct Connection {
+    target: NodeId,
+    client: Result<pb::raft_client::RaftClient<Channel>, String>,
+}
+
+impl RaftNetworkFactory<TypeConfig> for Network {
+    type Network = Connection;
+
+    async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
+        let client = self.channels.get(&node.addr).map(pb::raft_client::RaftClient::new).map_err(|e| e.to_string());
+        Connection { target, client }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+struct Message(String);
+
+#[derive(Clone, Copy)]
+enum Rpc {
+    Append,
+    Vote,
+    Snapshot,
+}
+
+impl Connection {
+    async fn call<Q, P, E>(
+        &mut self,
+        rpc: Rpc,
+        req: &Q,
+        option: &RPCOption,
+    ) -> Result<P, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Q: Serialize,
+        P: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let client = self.client.as_mut().map_err(|e| RPCError::Unreachable(Unreachable::new(&Message(e.clone()))))?;
+        let data = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let mut r = Request::new(pb::RaftMessage { data });
+        r.set_timeout(option.hard_ttl());
+        let res = match rpc {
+            Rpc::Append => client.append_entries(r).await,
+            Rpc::Vote => client.vote(r).await,
+            Rpc::Snapshot => client.install_snapshot(r).await,
+        };
+        let resp = res.map_err(|st: Status| match st.code() {
+            tonic::Code::Unavailable => RPCError::Unreachable(Unreachable::new(&st)),
+            _ => RPCError::Network(NetworkError::new(&st)),
+        })?;
+        let out: Result<P, RaftError<NodeId, E>> =
+            serde_json::from_slice(&resp.into_inner().data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        out.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
+    }
+}
+
+impl RaftNetwork<TypeConfig> for Connection {
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call(Rpc::Append, &rpc, &option).await
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<NodeId>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId>>> {
+        self.call(Rpc::Vote, &rpc, &option).await
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
+    {
+        self.call(Rpc::Snapshot, &rpc, &option).await
+    }
+}
+
+/// The raft gRPC service.
+pub struct RaftService {
+    raft: Raft<TypeConfig>,
+}
+
+impl RaftService {
+    /// Serves `raft`.
+    pub fn new(raft: Raft<TypeConfig>) -> Self {
+        Self { raft }
+    }
+}
+
+fn encode<T: Serialize>(v: &T) -> Result<Response<pb::RaftMessage>, Status> {
+    Ok(Response::new(pb::RaftMessage { data: serde_json::to_vec(v).map_err(|e| Status::internal(e.to_string()))? }))
+}
+
+fn decode<T: DeserializeOwned>(r: Request<pb::RaftMessage>) -> Result<T, Status> {
+    serde_json::from_slice(&r.into_inner().data)
+        .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+}
+
+#[tonic::async_trait]
+impl pb::raft_server::Raft for RaftService {
+    async fn append_entries(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        encode(&self.raft.append_entries(decode(r)?).await)
+    }
+
+    async fn vote(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        encode(&self.raft.vote(decode(r)?).await)
+    }
+
+    async fn install_snapshot(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
+        encode(&self.raft.install_snapshot(decode(r)?).await)
+    }
+}

@@ -1,0 +1,171 @@
+//! Starting a node: stores, raft, the gRPC server, the companion and the sealer.
+
+use crate::api::NotaryService;
+use crate::config::{NodeConfig, Role};
+use crate::log_store::LogStore;
+use crate::network::{Channels, Network, RaftService, TlsMaterial};
+use crate::pb;
+use crate::proposer::Proposer;
+use crate::state_machine::{Shared, StateMachine};
+use crate::types::TypeConfig;
+use crate::{companion, keyfile, sealer};
+use box_core::typed::Genesis;
+use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// A file could not be read or parsed.
+    #[error("{0}")]
+    Setup(String),
+    /// Raft could not start.
+    #[error("raft: {0}")]
+    Raft(String),
+}
+
+/// A running node.
+pub struct RunningNode {
+    /// The raft handle.
+    pub raft: Raft<TypeConfig>,
+    /// The replicated state.
+    pub shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningNode {
+    /// Waits for the server to stop (it runs until [`RunningNode::shutdown`]).
+    pub async fn wait(self) -> Result<(), StartError> {
+        match self.server.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(StartError::Setup(format!("server stopped: {e}"))),
+            Err(e) => Err(StartError::Setup(format!("server task failed: {e}"))),
+        }
+    }
+
+    /// Stops serving, the companion, the sealer and raft.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        let _ = self.server.await;
+        let _ = self.raft.shutdown().await;
+    }
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StartError + '_ {
+    move |e| StartError::Setup(format!("{what}: {e}"))
+}
+
+/// Starts a node from its configuration.
+pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
+    std::fs::create_dir_all(&cfg.data_dir).map_err(setup("cannot create data_dir"))?;
+    let genesis_bytes = std::fs::read(&cfg.genesis).map_err(setup("cannot read the genesis file"))?;
+    let genesis: Genesis = serde_json::from_slice(&genesis_bytes).map_err(setup("the genesis file is not valid"))?;
+    let key = keyfile::load(&cfg.account_key).map_err(setup("account_key"))?;
+    let registered = genesis.nodes.iter().any(|n| n.account == key.address());
+    if cfg.role == Role::Voter && !registered {
+        return Err(StartError::Setup(format!(
+            "this node's account {} is not a node account in the genesis; a voter must be registered",
+            key.address()
+        )));
+    }
+    let tls = TlsMaterial::load(&cfg.tls.ca, &cfg.tls.cert, &cfg.tls.key).map_err(StartError::Setup)?;
+
+    let log = LogStore::open(&cfg.data_dir.join("raft-log.redb")).map_err(setup("raft log store"))?;
+    let sm = StateMachine::open(&cfg.data_dir.join("state.redb"), genesis).map_err(StartError::Setup)?;
+    let shared = sm.shared();
+    let config = Config {
+        cluster_name: "box".into(),
+        heartbeat_interval: cfg.raft.heartbeat_ms,
+        election_timeout_min: cfg.raft.election_min_ms,
+        election_timeout_max: cfg.raft.election_max_ms,
+        snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.raft.snapshot_every),
+        max_in_snapshot_log_to_keep: 500,
+        install_snapshot_timeout: 2_000,
+        ..Default::default()
+    }
+    .validate()
+    .map_err(|e| StartError::Raft(e.to_string()))?;
+    let channels = Channels::new(tls.client());
+    let raft = Raft::new(cfg.id, Arc::new(config), Network::new(channels.clone()), log, sm)
+        .await
+        .map_err(|e| StartError::Raft(e.to_string()))?;
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let proposer = Proposer::new(raft.clone(), channels.clone(), cfg.id);
+    let api = NotaryService::new(shared.clone(), proposer.clone(), raft.clone(), cfg.id, key.address());
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(setup("cannot listen"))?;
+    let mut stop = shutdown_rx.clone();
+    let server = Server::builder()
+        .tls_config(tls.server())
+        .map_err(setup("TLS"))?
+        .add_service(pb::raft_server::RaftServer::new(RaftService::new(raft.clone())))
+        .add_service(pb::notary_server::NotaryServer::new(api))
+        .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
+            let _ = stop.changed().await;
+        });
+    let server = tokio::spawn(server);
+
+    // The lowest-numbered voter bootstraps a brand-new cluster; everyone else
+    // learns the membership from it.
+    let voters: BTreeMap<u64, BasicNode> =
+        cfg.peers.iter().filter(|p| p.role == Role::Voter).map(|p| (p.id, BasicNode::new(p.addr.clone()))).collect();
+    if voters.keys().next() == Some(&cfg.id)
+        && !raft.is_initialized().await.map_err(|e| StartError::Raft(e.to_string()))?
+    {
+        raft.initialize(voters).await.map_err(|e| StartError::Raft(e.to_string()))?;
+    }
+
+    let mut tasks = Vec::new();
+    tasks.push(tokio::spawn(companion::run(shared.clone(), proposer.clone(), key.clone(), shutdown_rx.clone())));
+    tasks.push(tokio::spawn(sealer::run(
+        shared.clone(),
+        proposer.clone(),
+        key.clone(),
+        Duration::from_millis(cfg.seal_interval_ms),
+        shutdown_rx.clone(),
+    )));
+    let learners: Vec<(u64, String)> =
+        cfg.peers.iter().filter(|p| p.role == Role::Learner).map(|p| (p.id, p.addr.clone())).collect();
+    if !learners.is_empty() {
+        tasks.push(tokio::spawn(add_learners(raft.clone(), proposer.clone(), learners, shutdown_rx)));
+    }
+    Ok(RunningNode { raft, shared, shutdown: shutdown_tx, server, tasks })
+}
+
+/// While leading, makes sure every configured learner replicates.
+async fn add_learners(
+    raft: Raft<TypeConfig>,
+    proposer: Proposer,
+    learners: Vec<(u64, String)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(300)) => {}
+            _ = shutdown.changed() => return,
+        }
+        if !proposer.is_leader() {
+            continue;
+        }
+        let known: BTreeSet<u64> =
+            raft.metrics().borrow().membership_config.membership().nodes().map(|(id, _)| *id).collect();
+        for (id, addr) in &learners {
+            if !known.contains(id)
+                && let Err(e) = raft.add_learner(*id, BasicNode::new(addr.clone()), false).await
+            {
+                tracing::debug!("learner {id} not added yet: {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! What the replicated log carries.
+
+use openraft::{BasicNode, Entry};
+use serde::{Deserialize, Serialize};
+use std::io::Cursor;
+
+/// Raft node id.
+pub type NodeId = u64;
+
+/// One replicated command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// A notary entry (box-core canonical `Entry` bytes), stamped with the
+    /// leader's clock in seconds.
+    Notary {
+        /// Leader time, seconds since the epoch.
+        time: u64,
+        /// Canonical `Entry` bytes.
+        entry: Vec<u8>,
+    },
+    /// The leader asks every replica to close block `height` over the entries
+    /// not yet sealed. Each replica builds the same header from its own state.
+    Seal {
+        /// The height to close.
+        height: u64,
+        /// Leader time for the header.
+        time: u64,
+    },
+    /// The leader's node-account signature over the header of `height`.
+    SignBlock {
+        /// The height being signed.
+        height: u64,
+        /// 65-byte signature.
+        signature: Vec<u8>,
+    },
+}
+
+/// What applying a command produced, returned to whoever proposed it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Applied {
+    /// "submitted", "duplicate", "vote", "sealed", "signed", "ignored: …" or
+    /// "refused: …".
+    pub outcome: String,
+    /// The subject the entry concerned, if any.
+    pub subject: Option<[u8; 32]>,
+}
+
+openraft::declare_raft_types!(
+    /// BOX's raft type configuration.
+    pub TypeConfig:
+        D = Command,
+        R = Applied,
+        NodeId = NodeId,
+        Node = BasicNode,
+        Entry = Entry<TypeConfig>,
+        SnapshotData = Cursor<Vec<u8>>,
+        AsyncRuntime = openraft::TokioRuntime,
+);

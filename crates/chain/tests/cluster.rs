@@ -1,0 +1,82 @@
+//! Real `box-node` processes on 127.0.0.1 notarizing by majority vote.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use box_core::audit::verify_history;
+use box_core::encoding::Canonical;
+use box_core::notary::Subject;
+use box_core::quorum::{NodeRegistry, QuorumCertificate, verify_certificate};
+use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow};
+use box_core::{Address, U256};
+use box_testkit::{Cluster, eventually};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_box-node");
+
+/// A distinct, well-formed flow per `n`.
+fn flow(n: u64) -> Subject {
+    Subject::Flow(BoxFlow {
+        name: format!("flow {n}"),
+        employees: vec![Address::repeat_byte(0xE1)],
+        levels: vec![ApprovalLevel {
+            name: "Finance".into(),
+            approvers: vec![Address::repeat_byte(0xA1)],
+            threshold: 1,
+        }],
+        limits: vec![AssetLimit {
+            asset: Address::ZERO,
+            perTransfer: U256::from(10u64),
+            perPeriod: U256::from(100u64),
+            periodSeconds: 3600,
+        }],
+        nonce: n,
+    })
+}
+
+fn registry(c: &Cluster) -> NodeRegistry {
+    NodeRegistry::new(c.genesis.nodes.iter().map(|n| n.account)).unwrap()
+}
+
+/// Submits flows `from..from + count`, 32 at a time.
+async fn submit_flows(c: &Cluster, from: u64, count: u64) -> Vec<box_core::ids::SubjectId> {
+    c.submit_all((from..from + count).map(|n| flow(n).encode()).collect(), 32).await
+}
+
+fn subjects_from_env(default: u64) -> u64 {
+    std::env::var("BOX_TEST_SUBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_notarize_every_subject_with_a_valid_certificate() {
+    let c = Cluster::start(Path::new(BIN), 3, 0).await;
+    let n = subjects_from_env(1000);
+    let t0 = std::time::Instant::now();
+    let ids = submit_flows(&c, 0, n).await;
+    assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), n as usize);
+    eprintln!("submitted {n} in {:?}", t0.elapsed());
+    let reg = registry(&c);
+    for (i, id) in ids.iter().enumerate() {
+        let info = eventually(&format!("subject {i} notarized"), Duration::from_secs(120), || async {
+            c.subject(1, id).await.filter(|s| s.status == "notarized")
+        })
+        .await;
+        let cert = QuorumCertificate::decode(&info.certificate).unwrap();
+        assert_eq!(cert.subject, *id);
+        verify_certificate(&c.domain, &reg, &cert).unwrap();
+    }
+    // Every node holds the same sealed chain, and it verifies offline from the genesis.
+    let leader = c.wait_leader().await;
+    let height = c.info(leader).await.unwrap().height;
+    for id in c.running() {
+        eventually("every node has every block", Duration::from_secs(30), || async {
+            (c.info(id).await?.height >= height).then_some(())
+        })
+        .await;
+    }
+    let blocks = c.blocks(1).await;
+    let report = verify_history(&c.genesis, &blocks).unwrap();
+    eprintln!("all notarized and verified after {:?}", t0.elapsed());
+    assert!(report.notarized >= n, "{} notarized in the export", report.notarized);
+    assert_eq!(c.blocks(2).await[..blocks.len()], blocks[..]);
+}

@@ -1,0 +1,341 @@
+//! # box-testkit
+//!
+//! Test harness for BOX (a dev-dependency only): a development CA, a
+//! deployment (genesis, node account keys, key holders), and clusters of real
+//! `box-node` processes on 127.0.0.1 with mutual TLS. Every wait is a
+//! readiness check with a deadline, never a fixed sleep.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use box_chain::certs::DevCa;
+use box_chain::keyfile;
+use box_chain::network::{Channels, TlsMaterial};
+use box_chain::pb::notary_client::NotaryClient;
+use box_chain::pb::{self};
+use box_core::block::Block;
+use box_core::crypto::SecretKey;
+use box_core::encoding::Canonical;
+use box_core::ids::{ChainId, DeploymentId, SubjectId};
+use box_core::typed::{Domain, Genesis, GenesisNode};
+use box_core::{B256, U256};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+
+/// The public chain id tests use (anvil's default).
+pub const CHAIN_ID: u64 = 31337;
+
+/// A deterministic key for tests: as secret as its label.
+pub fn key(label: &str) -> SecretKey {
+    SecretKey::from_label_unchecked(label)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// Waits until `check` returns `Some`, polling every 50 ms, up to `deadline`.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One node's files and process.
+pub struct NodeProc {
+    pub id: u64,
+    pub addr: String,
+    pub voter: bool,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    pub account: SecretKey,
+    child: Option<Child>,
+}
+
+impl NodeProc {
+    /// Whether the process is running (as far as we started it).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+}
+
+/// A deployment and its running cluster.
+pub struct Cluster {
+    pub dir: tempfile::TempDir,
+    pub binary: PathBuf,
+    pub ca: DevCa,
+    pub genesis: Genesis,
+    pub domain: Domain,
+    pub key_holders: Vec<SecretKey>,
+    pub signer: SecretKey,
+    pub nodes: Vec<NodeProc>,
+    pub client_tls: TlsMaterial,
+    channels: Channels,
+}
+
+impl Cluster {
+    /// Writes a deployment with `voters` authority nodes and `learners`
+    /// backup nodes, starts every node as a separate `binary` process and
+    /// waits until a leader is elected.
+    pub async fn start(binary: &Path, voters: usize, learners: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = DevCa::new("box-test-ca").unwrap();
+        std::fs::write(dir.path().join("ca.pem"), ca.ca_pem()).unwrap();
+        let total = voters + learners;
+        let ports: Vec<u16> = (0..total).map(|_| free_port()).collect();
+        let mut nodes = Vec::new();
+        for (i, port) in ports.iter().enumerate() {
+            let id = i as u64 + 1;
+            let ndir = dir.path().join(format!("node-{id}"));
+            std::fs::create_dir_all(&ndir).unwrap();
+            let (cert, key_pem) = ca.issue(&format!("node-{id}"), &["127.0.0.1".into(), "localhost".into()]).unwrap();
+            std::fs::write(ndir.join("node.pem"), cert).unwrap();
+            std::fs::write(ndir.join("node.key"), key_pem).unwrap();
+            let account_path = ndir.join("account.json");
+            keyfile::generate(&account_path, *key(&format!("node-account-{id}")).expose_bytes()).unwrap();
+            let account = keyfile::load(&account_path).unwrap();
+            nodes.push(NodeProc {
+                id,
+                addr: format!("127.0.0.1:{port}"),
+                voter: i < voters,
+                config: ndir.join("node.toml"),
+                log: ndir.join("node.log"),
+                account,
+                child: None,
+            });
+        }
+        let key_holders: Vec<SecretKey> = (0..3).map(|i| key(&format!("key-holder-{i}"))).collect();
+        let signer = key("signer");
+        let genesis = Genesis {
+            deploymentId: B256::from(U256::from(0xB0B0u64)),
+            chainId: CHAIN_ID,
+            keyHolders: key_holders.iter().map(SecretKey::address).collect(),
+            nodes: nodes
+                .iter()
+                .filter(|n| n.voter)
+                .map(|n| GenesisNode { nodeId: n.id, endpoint: n.addr.clone(), account: n.account.address() })
+                .collect(),
+            signer: signer.address(),
+            assets: vec![],
+            time: 1_800_000_000,
+        };
+        std::fs::write(dir.path().join("genesis.json"), serde_json::to_vec_pretty(&genesis).unwrap()).unwrap();
+        let peers: String = nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "[[peers]]\nid = {}\naddr = \"{}\"\nrole = \"{}\"\n\n",
+                    n.id,
+                    n.addr,
+                    if n.voter { "voter" } else { "learner" }
+                )
+            })
+            .collect();
+        for n in &nodes {
+            let toml = format!(
+                "id = {id}\nlisten = \"{addr}\"\nrole = \"{role}\"\ndata_dir = \"data\"\ngenesis = \"../genesis.json\"\n\
+                 account_key = \"account.json\"\nseal_interval_ms = 250\n\n[tls]\nca = \"../ca.pem\"\ncert = \"node.pem\"\n\
+                 key = \"node.key\"\n\n[raft]\nheartbeat_ms = 250\nelection_min_ms = 1000\nelection_max_ms = 2000\n\n{peers}",
+                id = n.id,
+                addr = n.addr,
+                role = if n.voter { "voter" } else { "learner" },
+            );
+            std::fs::write(&n.config, toml).unwrap();
+        }
+        let (cert, key_pem) = ca.issue("test-client", &["127.0.0.1".into()]).unwrap();
+        let client_tls = TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key: key_pem };
+        let channels = Channels::new(client_tls.client());
+        let domain = genesis.domain();
+        let mut c = Self {
+            dir,
+            binary: binary.to_owned(),
+            ca,
+            genesis,
+            domain,
+            key_holders,
+            signer,
+            nodes,
+            client_tls,
+            channels,
+        };
+        for i in 0..total {
+            c.spawn(i as u64 + 1);
+        }
+        c.wait_leader().await;
+        c
+    }
+
+    fn node(&self, id: u64) -> &NodeProc {
+        self.nodes.iter().find(|n| n.id == id).unwrap()
+    }
+
+    /// Starts (or restarts) node `id`'s process.
+    pub fn spawn(&mut self, id: u64) {
+        let binary = self.binary.clone();
+        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
+        assert!(n.child.is_none(), "node {id} is already running");
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log).unwrap();
+        let child = Command::new(binary)
+            .args(["run", "--config"])
+            .arg(&n.config)
+            .env("RUST_LOG", "info,openraft=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        n.child = Some(child);
+    }
+
+    /// `kill -9` node `id`.
+    pub fn kill(&mut self, id: u64) {
+        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
+        if let Some(mut c) = n.child.take() {
+            c.kill().unwrap(); // SIGKILL on unix
+            c.wait().unwrap();
+        }
+    }
+
+    /// The tail of node `id`'s log, for assertion messages.
+    pub fn log_tail(&self, id: u64) -> String {
+        let text = std::fs::read_to_string(&self.node(id).log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// A notary client to node `id` over mutual TLS.
+    pub fn client(&self, id: u64) -> NotaryClient<Channel> {
+        NotaryClient::new(self.channels.get(&self.node(id).addr).unwrap())
+    }
+
+    /// A client with another identity (e.g. a certificate from another CA).
+    pub fn client_with(&self, id: u64, tls: &TlsMaterial) -> NotaryClient<Channel> {
+        NotaryClient::new(Channels::new(tls.client()).get(&self.node(id).addr).unwrap())
+    }
+
+    /// Ids of nodes whose process runs.
+    pub fn running(&self) -> Vec<u64> {
+        self.nodes.iter().filter(|n| n.is_running()).map(|n| n.id).collect()
+    }
+
+    /// Waits until every running node names the same leader; returns it.
+    pub async fn wait_leader(&self) -> u64 {
+        eventually("a leader every running node agrees on", Duration::from_secs(60), || async {
+            let mut leader = None;
+            for id in self.running() {
+                let info = self.client(id).cluster(pb::ClusterQuery {}).await.ok()?.into_inner();
+                if info.leader == 0 || leader.is_some_and(|l| l != info.leader) {
+                    return None;
+                }
+                leader = Some(info.leader);
+            }
+            leader.filter(|l| self.running().contains(l))
+        })
+        .await
+    }
+
+    /// Submits canonical subject bytes through any running node, retrying on
+    /// unavailability (elections); returns the subject id.
+    pub async fn submit(&self, subject: &[u8]) -> SubjectId {
+        let clients: Vec<_> = self.running().into_iter().map(|id| self.client(id)).collect();
+        submit_via(clients, subject.to_vec(), 0).await
+    }
+
+    /// Submits many subjects, `parallel` at a time, spread over the running
+    /// nodes; returns their ids in order.
+    pub async fn submit_all(&self, subjects: Vec<Vec<u8>>, parallel: usize) -> Vec<SubjectId> {
+        let clients: Vec<_> = self.running().into_iter().map(|id| self.client(id)).collect();
+        let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, s) in subjects.into_iter().enumerate() {
+            let clients = clients.clone();
+            let permit = sem.clone().acquire_owned().await.unwrap();
+            tasks.spawn(async move {
+                let id = submit_via(clients, s, i).await;
+                drop(permit);
+                (i, id)
+            });
+        }
+        let mut out = tasks.join_all().await;
+        out.sort_by_key(|(i, _)| *i);
+        out.into_iter().map(|(_, id)| id).collect()
+    }
+
+    /// A subject's status as node `id` sees it.
+    pub async fn subject(&self, id: u64, subject: &SubjectId) -> Option<pb::SubjectInfo> {
+        self.client(id)
+            .get_subject(pb::SubjectQuery { subject_id: subject.0.to_vec() })
+            .await
+            .ok()
+            .map(|r| r.into_inner())
+    }
+
+    /// Every block node `id` holds, from height 1.
+    pub async fn blocks(&self, id: u64) -> Vec<Block> {
+        let mut out = Vec::new();
+        let mut client = self.client(id);
+        for h in 1.. {
+            match client.get_block(pb::BlockQuery { height: h }).await {
+                Ok(r) => out.push(Block::decode(&r.into_inner().block).unwrap()),
+                Err(s) if s.code() == tonic::Code::NotFound => break,
+                Err(s) => panic!("get_block {h} on node {id}: {s}"),
+            }
+        }
+        out
+    }
+
+    /// Node `id`'s view of the cluster.
+    pub async fn info(&self, id: u64) -> Option<pb::ClusterInfo> {
+        self.client(id).cluster(pb::ClusterQuery {}).await.ok().map(|r| r.into_inner())
+    }
+
+    /// The genesis domain's chain id.
+    pub fn chain_id(&self) -> ChainId {
+        self.domain.chain_id
+    }
+
+    /// The deployment id.
+    pub fn deployment(&self) -> DeploymentId {
+        self.domain.deployment
+    }
+}
+
+/// Submits through `clients` round robin (starting at `start`), retrying while
+/// no leader is available.
+pub async fn submit_via(clients: Vec<NotaryClient<Channel>>, subject: Vec<u8>, start: usize) -> SubjectId {
+    let begun = Instant::now();
+    let mut k = start;
+    loop {
+        let mut client = clients[k % clients.len()].clone();
+        k += 1;
+        match client.submit(pb::SubmitRequest { subject: subject.clone() }).await {
+            Ok(r) => return SubjectId(B256::from_slice(&r.into_inner().subject_id)),
+            Err(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) => {
+                assert!(begun.elapsed() < Duration::from_secs(90), "submit kept failing: {s}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(s) => panic!("submit refused: {s}"),
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            if let Some(mut c) = n.child.take() {
+                let _ = c.kill();
+                let _ = c.wait();
+            }
+        }
+    }
+}
