@@ -15,7 +15,8 @@ pub enum Command {
     Notary {
         /// Leader time, seconds since the epoch.
         time: u64,
-        /// Canonical `Entry` bytes.
+        /// Canonical `Entry` bytes (hex in JSON: a third of the size of a number array).
+        #[serde(with = "hex::serde")]
         entry: Vec<u8>,
     },
     /// The leader asks every replica to close block `height` over the entries
@@ -31,6 +32,7 @@ pub enum Command {
         /// The height being signed.
         height: u64,
         /// 65-byte signature.
+        #[serde(with = "hex::serde")]
         signature: Vec<u8>,
     },
 }
