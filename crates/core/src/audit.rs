@@ -74,7 +74,7 @@ pub fn verify_history(genesis: &Genesis, blocks: &[Block]) -> Result<AuditReport
             if next_index.is_some_and(|min| e.index < min) {
                 return Err(fail(format!("entry index {} does not follow the previous entry", e.index)));
             }
-            next_index = Some(e.index + 1);
+            next_index = Some(e.index.checked_add(1).ok_or_else(|| fail("entry index overflows".into()))?);
         }
         let sealer = block.sealer(&domain).map_err(|e| fail(format!("seal signature: {e}")))?;
         if !state.registry().contains(&sealer) {

@@ -112,4 +112,11 @@ fn reordered_dropped_and_foreign_blocks_are_refused_with_the_height() {
     foreign[0] = Block::seal(&f.domain, &mallory, 1, B256::ZERO, b.entries.clone(), b.header.stateHash, b.header.time);
     let err = verify_history(&f.genesis, &foreign).unwrap_err().to_string();
     assert!(err.contains("not a registered node account"), "{err}");
+    // A forged entry index at u64::MAX is refused, not an overflow panic (found by fuzzing).
+    let mut entries = b.entries.clone();
+    entries.truncate(1);
+    entries[0].index = u64::MAX;
+    let forged = Block::seal(&f.domain, &f.nodes[0], 1, B256::ZERO, entries, b.header.stateHash, b.header.time);
+    let err = verify_history(&f.genesis, &[forged]).unwrap_err().to_string();
+    assert!(err.contains("entry index overflows"), "{err}");
 }

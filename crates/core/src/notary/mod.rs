@@ -229,9 +229,35 @@ impl NotaryState {
         serde_json::to_vec(self).unwrap_or_default()
     }
 
-    /// Restores from [`NotaryState::snapshot`] bytes.
+    /// Restores from [`NotaryState::snapshot`] bytes, refusing a snapshot
+    /// whose invariants a genesis would not satisfy (it may come from disk or
+    /// from another node).
     pub fn restore(bytes: &[u8]) -> Result<Self, StateError> {
-        serde_json::from_slice(bytes).map_err(|e| StateError::Snapshot(e.to_string()))
+        let s: Self = serde_json::from_slice(bytes).map_err(|e| StateError::Snapshot(e.to_string()))?;
+        let bad = |m: &str| Err(StateError::Snapshot(m.to_owned()));
+        if s.registry.is_empty() {
+            return bad("the node registry is empty");
+        }
+        if s.key_holders.len() < 3 || s.key_holders.len() > MAX_KEY_HOLDERS {
+            return bad("the key-holder set has an impossible size");
+        }
+        if s.key_holders != s.genesis.keyHolders.iter().copied().collect::<BTreeSet<_>>() {
+            return bad("the key holders differ from the genesis");
+        }
+        for asset in s.assets.all() {
+            if let crate::asset::Asset::Erc20 { contract, symbol, decimals } = &asset
+                && AssetRegistry::erc20(*contract, symbol, *decimals).is_err()
+            {
+                return bad("an asset in the registry is invalid");
+            }
+        }
+        let domain = s.domain();
+        for (id, rec) in &s.subjects {
+            if rec.subject.id(&domain).ok() != Some(*id) || rec.subject.content() != rec.content {
+                return bad("a subject is filed under the wrong id or content hash");
+            }
+        }
+        Ok(s)
     }
 
     /// Keccak-256 of the snapshot: equal on every replica that applied the same log.

@@ -1,0 +1,3 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| box_core_fuzz::round_trip::<box_core::typed::TransferRequest>(data));
