@@ -5,8 +5,6 @@ use box_core::audit::verify_history;
 use box_core::encoding::Canonical;
 use box_core::notary::Subject;
 use box_core::quorum::{NodeRegistry, QuorumCertificate, verify_certificate};
-use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow};
-use box_core::{Address, U256};
 use box_testkit::{Cluster, eventually};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -14,24 +12,8 @@ use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_box-node");
 
-/// A distinct, well-formed flow per `n`.
 fn flow(n: u64) -> Subject {
-    Subject::Flow(BoxFlow {
-        name: format!("flow {n}"),
-        employees: vec![Address::repeat_byte(0xE1)],
-        levels: vec![ApprovalLevel {
-            name: "Finance".into(),
-            approvers: vec![Address::repeat_byte(0xA1)],
-            threshold: 1,
-        }],
-        limits: vec![AssetLimit {
-            asset: Address::ZERO,
-            perTransfer: U256::from(10u64),
-            perPeriod: U256::from(100u64),
-            periodSeconds: 3600,
-        }],
-        nonce: n,
-    })
+    box_testkit::sample_flow(n)
 }
 
 fn registry(c: &Cluster) -> NodeRegistry {

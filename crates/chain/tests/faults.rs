@@ -10,8 +10,7 @@ use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::{Entry, Subject};
-use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, NodeVote, Signed};
-use box_core::{Address, U256};
+use box_core::typed::{NodeVote, Signed};
 use box_testkit::{Cluster, eventually, key};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -20,23 +19,7 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_box-node");
 
 fn flow(n: u64) -> Vec<u8> {
-    Subject::Flow(BoxFlow {
-        name: format!("flow {n}"),
-        employees: vec![Address::repeat_byte(0xE1)],
-        levels: vec![ApprovalLevel {
-            name: "Finance".into(),
-            approvers: vec![Address::repeat_byte(0xA1)],
-            threshold: 1,
-        }],
-        limits: vec![AssetLimit {
-            asset: Address::ZERO,
-            perTransfer: U256::from(10u64),
-            perPeriod: U256::from(100u64),
-            periodSeconds: 3600,
-        }],
-        nonce: n,
-    })
-    .encode()
+    box_testkit::sample_flow(n).encode()
 }
 
 async fn all_notarized(c: &Cluster, node: u64, ids: &[SubjectId]) {

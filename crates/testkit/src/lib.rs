@@ -30,6 +30,28 @@ pub fn key(label: &str) -> SecretKey {
     SecretKey::from_label_unchecked(label)
 }
 
+/// A distinct, well-formed flow subject per `n`: cheap filler for notarization tests.
+pub fn sample_flow(n: u64) -> box_core::notary::Subject {
+    use box_core::Address;
+    use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow};
+    box_core::notary::Subject::Flow(BoxFlow {
+        name: format!("flow {n}"),
+        employees: vec![Address::repeat_byte(0xE1)],
+        levels: vec![ApprovalLevel {
+            name: "Finance".into(),
+            approvers: vec![Address::repeat_byte(0xA1)],
+            threshold: 1,
+        }],
+        limits: vec![AssetLimit {
+            asset: Address::ZERO,
+            perTransfer: U256::from(10u64),
+            perPeriod: U256::from(100u64),
+            periodSeconds: 3600,
+        }],
+        nonce: n,
+    })
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
