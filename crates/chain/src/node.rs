@@ -137,16 +137,26 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
     )));
     let learners: Vec<(u64, String)> =
         cfg.peers.iter().filter(|p| p.role == Role::Learner).map(|p| (p.id, p.addr.clone())).collect();
-    if !learners.is_empty() {
-        tasks.push(tokio::spawn(add_learners(raft.clone(), proposer.clone(), learners, shutdown_rx)));
-    }
+    tasks.push(tokio::spawn(reconcile_membership(
+        raft.clone(),
+        proposer.clone(),
+        shared.clone(),
+        learners,
+        shutdown_rx,
+    )));
     Ok(RunningNode { raft, shared, shutdown: shutdown_tx, server, tasks })
 }
 
-/// While leading, makes sure every configured learner replicates.
-async fn add_learners(
+/// While leading, keeps raft's membership equal to the notarized node set:
+/// the voters are exactly the registered node accounts (genesis plus
+/// notarized node changes), and every configured learner replicates. A node
+/// added by governance is first added as a learner, then promoted; a removed
+/// one stops voting. The notary's majority changes with the notarized
+/// decision itself; this makes raft's quorum follow it.
+async fn reconcile_membership(
     raft: Raft<TypeConfig>,
     proposer: Proposer,
+    shared: Arc<Shared>,
     learners: Vec<(u64, String)>,
     mut shutdown: watch::Receiver<bool>,
 ) {
@@ -158,13 +168,26 @@ async fn add_learners(
         if !proposer.is_leader() {
             continue;
         }
-        let known: BTreeSet<u64> =
-            raft.metrics().borrow().membership_config.membership().nodes().map(|(id, _)| *id).collect();
-        for (id, addr) in &learners {
+        let voters: BTreeMap<u64, String> =
+            shared.read().notary.nodes().map(|n| (n.nodeId, n.endpoint.clone())).collect();
+        let (known, current): (BTreeSet<u64>, BTreeSet<u64>) = {
+            let m = raft.metrics().borrow().membership_config.clone();
+            (m.membership().nodes().map(|(id, _)| *id).collect(), m.membership().voter_ids().collect())
+        };
+        let wanted =
+            voters.iter().chain(learners.iter().map(|(id, a)| (id, a)).filter(|(id, _)| !voters.contains_key(id)));
+        for (id, addr) in wanted {
             if !known.contains(id)
                 && let Err(e) = raft.add_learner(*id, BasicNode::new(addr.clone()), false).await
             {
-                tracing::debug!("learner {id} not added yet: {e}");
+                tracing::debug!("node {id} not added yet: {e}");
+            }
+        }
+        let target: BTreeSet<u64> = voters.keys().copied().collect();
+        if target != current && !target.is_empty() {
+            match raft.change_membership(target.clone(), false).await {
+                Ok(_) => tracing::info!(voters = ?target, "raft voters now follow the notarized node set"),
+                Err(e) => tracing::debug!("membership change deferred: {e}"),
             }
         }
     }

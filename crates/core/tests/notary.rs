@@ -172,6 +172,7 @@ fn adding_a_node_needs_every_node_and_recomputes_the_majority() {
     let events = f.decide(&mut s, f.action(add(2), &all), T0);
     assert!(events.iter().any(|e| matches!(e, Event::RegistryChanged { accounts } if accounts.len() == 4)));
     assert_eq!(s.registry().majority(), 3);
+    assert!(s.nodes().any(|n| n.nodeId == 9 && n.endpoint == "127.0.0.1:7009" && n.account == newcomer.address()));
     // With 4 nodes, 2 accept votes no longer notarize.
     let subject = Subject::Flow(f.flow.clone());
     let id = subject.id(&f.domain).unwrap();
@@ -202,6 +203,7 @@ fn removing_a_node_by_majority_decides_what_was_waiting_for_it() {
     // 3 nodes now, majority 2: the waiting flow is notarized by the re-tally.
     assert!(events.iter().any(|e| matches!(e, Event::Notarized { subject, .. } if *subject == id)), "{events:#?}");
     assert_eq!(s.registry().len(), 3);
+    assert!(s.nodes().all(|n| n.account != f.nodes[3].address()));
 }
 
 #[test]

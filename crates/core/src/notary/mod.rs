@@ -26,7 +26,7 @@ use crate::governance::{GovernanceAction, verify_action};
 use crate::ids::{ContentHash, FlowHash, StateHash, SubjectId, Timestamp, TransferId};
 use crate::quorum::{NodeRegistry, QuorumCertificate};
 use crate::transbox::{Policy, TransferContext, verify_transbox};
-use crate::typed::{Domain, Genesis, ReportStatus};
+use crate::typed::{Domain, Genesis, GenesisNode, ReportStatus};
 use alloy::primitives::{Address, B256, Signature, keccak256};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -118,6 +118,8 @@ pub struct NotaryState {
     genesis: Genesis,
     key_holders: BTreeSet<Address>,
     registry: NodeRegistry,
+    /// Raft id and endpoint of every registered node account.
+    nodes: BTreeMap<Address, GenesisNode>,
     assets: AssetRegistry,
     frozen: BTreeSet<Address>,
     blocked: BTreeSet<Address>,
@@ -147,9 +149,10 @@ impl NotaryState {
         }
         let registry = NodeRegistry::new(genesis.nodes.iter().map(|n| n.account)).map_err(|e| bad(e.to_string()))?;
         let ids: BTreeSet<u64> = genesis.nodes.iter().map(|n| n.nodeId).collect();
-        if ids.len() != genesis.nodes.len() {
-            return Err(bad("a node id is listed twice".into()));
+        if ids.len() != genesis.nodes.len() || ids.contains(&0) {
+            return Err(bad("node ids must be distinct and at least 1".into()));
         }
+        let nodes = genesis.nodes.iter().map(|n| (n.account, n.clone())).collect();
         let mut assets = AssetRegistry::default();
         for a in &genesis.assets {
             assets.insert(AssetRegistry::erc20(a.token, &a.symbol, a.decimals).map_err(|e| bad(e.to_string()))?);
@@ -158,6 +161,7 @@ impl NotaryState {
             genesis,
             key_holders,
             registry,
+            nodes,
             assets,
             frozen: BTreeSet::new(),
             blocked: BTreeSet::new(),
@@ -180,6 +184,11 @@ impl NotaryState {
     /// Current node registry.
     pub fn registry(&self) -> &NodeRegistry {
         &self.registry
+    }
+    /// The raft id and endpoint of every registered node account: what the
+    /// raft voter set should be.
+    pub fn nodes(&self) -> impl Iterator<Item = &GenesisNode> {
+        self.nodes.values()
     }
     /// Key holders.
     pub fn key_holders(&self) -> &BTreeSet<Address> {
@@ -237,6 +246,9 @@ impl NotaryState {
         let bad = |m: &str| Err(StateError::Snapshot(m.to_owned()));
         if s.registry.is_empty() {
             return bad("the node registry is empty");
+        }
+        if !s.nodes.keys().eq(s.registry.accounts()) || s.nodes.iter().any(|(a, n)| n.account != *a) {
+            return bad("the node endpoints do not match the node registry");
         }
         if s.key_holders.len() < 3 || s.key_holders.len() > MAX_KEY_HOLDERS {
             return bad("the key-holder set has an impossible size");
@@ -532,6 +544,19 @@ impl NotaryState {
         {
             return Err(Refusal::Governance(format!("asset {} is not registered", a.token)));
         }
+        if let GovernanceAction::NodeChange(c) = v.action()
+            && c.add
+        {
+            if c.nodeId == 0 {
+                return Err(Refusal::Governance("a node id must be at least 1".into()));
+            }
+            if let Some(other) = self.nodes.values().find(|n| n.nodeId == c.nodeId) {
+                return Err(Refusal::Governance(format!("node id {} is already used by {}", c.nodeId, other.account)));
+            }
+            if c.endpoint.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
+                return Err(Refusal::Governance(format!("endpoint {:?} is not host:port", c.endpoint)));
+            }
+        }
         Ok(v)
     }
 
@@ -647,6 +672,13 @@ impl NotaryState {
                     }
                     GovernanceAction::NodeChange(c) => {
                         self.registry = self.registry.apply_change(c, v.signers())?;
+                        if c.add {
+                            let node =
+                                GenesisNode { nodeId: c.nodeId, endpoint: c.endpoint.clone(), account: c.account };
+                            self.nodes.insert(c.account, node);
+                        } else {
+                            self.nodes.remove(&c.account);
+                        }
                         events.push(Event::RegistryChanged { accounts: self.registry.accounts().copied().collect() });
                         // The majority changed: pending subjects may now be decided.
                         let pending: Vec<SubjectId> = self.pending().map(|(s, _)| *s).filter(|s| *s != id).collect();

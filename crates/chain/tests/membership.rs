@@ -1,0 +1,83 @@
+//! Node-set governance reaching raft: a notarized NodeChange changes both the
+//! notary's majority and raft's voters.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use box_core::crypto::SecretKey;
+use box_core::encoding::Canonical;
+use box_core::governance::{GovernanceAction, SignedAction};
+use box_core::ids::SubjectId;
+use box_core::notary::Subject;
+use box_core::typed::NodeChange;
+use box_testkit::{Cluster, eventually, sample_flow};
+use std::path::Path;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_box-node");
+
+fn node_change(c: &Cluster, node: usize, add: bool, nonce: u64, signers: &[usize]) -> Vec<u8> {
+    let n = &c.nodes[node];
+    let action = GovernanceAction::NodeChange(NodeChange {
+        account: n.account.address(),
+        nodeId: n.id,
+        endpoint: n.addr.clone(),
+        add,
+        nonce,
+    });
+    let h = action.signing_hash(&c.domain);
+    let keys: Vec<&SecretKey> = signers.iter().map(|i| &c.nodes[*i].account).collect();
+    Subject::Governance(SignedAction { action, signatures: keys.iter().map(|k| k.sign_hash(&h)).collect() }).encode()
+}
+
+async fn notarized(c: &Cluster, id: &SubjectId) {
+    eventually("notarized", Duration::from_secs(60), || async {
+        for n in c.running() {
+            if c.subject(n, id).await.is_some_and(|s| s.status == "notarized") {
+                return Some(());
+            }
+        }
+        None
+    })
+    .await;
+}
+
+async fn voters(c: &Cluster, want: &[u64]) {
+    eventually(&format!("raft voters {want:?}"), Duration::from_secs(60), || async {
+        let leader = c.wait_leader().await;
+        (c.info(leader).await?.voters == want).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_governed_node_change_moves_the_notary_majority_and_raft_voters() {
+    let mut c = Cluster::start(Path::new(BIN), 3, 1).await;
+    // Adding node 4 needs every current node account: 2 of 3 is rejected.
+    let partial = c.submit(&node_change(&c, 3, true, 1, &[0, 1])).await;
+    eventually("rejected", Duration::from_secs(60), || async {
+        c.subject(1, &partial).await.filter(|s| s.status == "rejected")
+    })
+    .await;
+    let add = c.submit(&node_change(&c, 3, true, 2, &[0, 1, 2])).await;
+    notarized(&c, &add).await;
+    voters(&c, &[1, 2, 3, 4]).await;
+
+    // With 4 voters the majority is 3: with node 3 down, node 4's vote is needed.
+    c.kill(3);
+    c.wait_leader().await;
+    let flow = c.submit(&sample_flow(1).encode()).await;
+    notarized(&c, &flow).await;
+    let leader = c.wait_leader().await;
+    let info = c.subject(leader, &flow).await.unwrap();
+    let cert = box_core::quorum::QuorumCertificate::decode(&info.certificate).unwrap();
+    let registry = box_core::quorum::NodeRegistry::new([0, 1, 2, 3].map(|i| c.nodes[i].account.address())).unwrap();
+    let verified = box_core::quorum::verify_certificate(&c.domain, &registry, &cert).unwrap();
+    assert!(verified.voters().contains(&c.nodes[3].account.address()), "node 4's vote must be in the certificate");
+
+    // Removing node 4 needs a strict majority (3 of 4); raft goes back to 3 voters.
+    let remove = c.submit(&node_change(&c, 3, false, 3, &[0, 1, 2])).await;
+    notarized(&c, &remove).await;
+    voters(&c, &[1, 2, 3]).await;
+    c.spawn(3);
+    let again = c.submit(&sample_flow(2).encode()).await;
+    notarized(&c, &again).await;
+}
