@@ -51,13 +51,22 @@ impl RunningNode {
         }
     }
 
-    /// Stops serving, the companion, the sealer and raft.
+    /// Stops serving, the companion, the sealer and raft. Background tasks
+    /// are aborted rather than awaited: one may be waiting on a proposal that
+    /// can no longer commit (the rest of the cluster may already be gone).
     pub async fn shutdown(self) {
         let _ = self.shutdown.send(true);
         for t in self.tasks {
+            t.abort();
             let _ = t.await;
         }
-        let _ = self.server.await;
+        // Graceful shutdown waits for open streams (a subscriber may never
+        // leave): give in-flight requests a moment, then stop.
+        let server = self.server;
+        let abort = server.abort_handle();
+        if tokio::time::timeout(Duration::from_secs(2), server).await.is_err() {
+            abort.abort();
+        }
         let _ = self.raft.shutdown().await;
     }
 }

@@ -110,6 +110,18 @@ impl Cluster {
     /// backup nodes, starts every node as a separate `binary` process and
     /// waits until a leader is elected.
     pub async fn start(binary: &Path, voters: usize, learners: usize) -> Self {
+        let mut c = Self::prepare(binary, voters, learners, 250);
+        for i in 0..voters + learners {
+            c.spawn(i as u64 + 1);
+        }
+        c.wait_leader().await;
+        c
+    }
+
+    /// Writes the deployment's files (CA, certificates, account keys,
+    /// genesis, one config per node with the given seal interval) without
+    /// starting anything: for tests and benches that run nodes in-process.
+    pub fn prepare(binary: &Path, voters: usize, learners: usize, seal_interval_ms: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ca = DevCa::new("box-test-ca").unwrap();
         std::fs::write(dir.path().join("ca.pem"), ca.ca_pem()).unwrap();
@@ -166,7 +178,7 @@ impl Cluster {
         for n in &nodes {
             let toml = format!(
                 "id = {id}\nlisten = \"{addr}\"\nrole = \"{role}\"\ndata_dir = \"data\"\ngenesis = \"../genesis.json\"\n\
-                 account_key = \"account.json\"\nseal_interval_ms = 250\n\n[tls]\nca = \"../ca.pem\"\ncert = \"node.pem\"\n\
+                 account_key = \"account.json\"\nseal_interval_ms = {seal_interval_ms}\n\n[tls]\nca = \"../ca.pem\"\ncert = \"node.pem\"\n\
                  key = \"node.key\"\n\n[raft]\nheartbeat_ms = 250\nelection_min_ms = 1000\nelection_max_ms = 2000\n\n{peers}",
                 id = n.id,
                 addr = n.addr,
@@ -178,23 +190,7 @@ impl Cluster {
         let client_tls = TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key: key_pem };
         let channels = Channels::new(client_tls.client());
         let domain = genesis.domain();
-        let mut c = Self {
-            dir,
-            binary: binary.to_owned(),
-            ca,
-            genesis,
-            domain,
-            key_holders,
-            signer,
-            nodes,
-            client_tls,
-            channels,
-        };
-        for i in 0..total {
-            c.spawn(i as u64 + 1);
-        }
-        c.wait_leader().await;
-        c
+        Self { dir, binary: binary.to_owned(), ca, genesis, domain, key_holders, signer, nodes, client_tls, channels }
     }
 
     fn node(&self, id: u64) -> &NodeProc {
