@@ -114,6 +114,35 @@ impl pb::notary_server::Notary for NotaryService {
         }
     }
 
+    async fn get_proof(&self, r: Request<pb::ProofQuery>) -> Result<Response<pb::ProofInfo>, Status> {
+        let q = r.into_inner();
+        let raw = self
+            .shared
+            .block(q.height)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .ok_or_else(|| Status::not_found(format!("no block at height {}", q.height)))?;
+        let block = box_core::block::Block::decode(&raw).map_err(|e| Status::internal(e.to_string()))?;
+        let position = usize::try_from(q.position).unwrap_or(usize::MAX);
+        let (Some(entry), Some(proof)) = (block.entries.get(position), block.proof(position)) else {
+            return Err(Status::not_found(format!(
+                "block {} has {} entries; there is no position {}",
+                q.height,
+                block.entries.len(),
+                q.position
+            )));
+        };
+        Ok(Response::new(pb::ProofInfo {
+            entries_root: block.header.entriesRoot.to_vec(),
+            index: entry.index,
+            time: entry.time,
+            entry: entry.entry.encode(),
+            leaf: entry.leaf().to_vec(),
+            position: proof.position,
+            leaves: proof.leaves,
+            siblings: proof.siblings.iter().map(|s| s.map(|b| b.to_vec()).unwrap_or_default()).collect(),
+        }))
+    }
+
     type SubscribeStream = EventStream;
 
     async fn subscribe(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {

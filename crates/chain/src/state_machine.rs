@@ -443,7 +443,9 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             if b.header.height != i as u64 + 1 {
                 return Err(bad("snapshot blocks out of order".into()).into());
             }
-            let decided: Vec<SubjectId> = Vec::new();
+            // Rejections are not listed in the snapshot's per-block records, so
+            // only notarized subjects get their height indexed here.
+            let decided: Vec<SubjectId> = notarized.iter().map(|r| r.subject).collect();
             self.shared.store_block(&b, notarized, &decided)?;
         }
         self.save_snapshot(&bytes)?;

@@ -164,6 +164,24 @@ async fn foreign_certificates_forged_votes_and_learner_votes_are_refused() {
     let rec = report.state.subject(&id).unwrap();
     assert!(!rec.accepts.contains_key(&learner_account) && !rec.refusals.contains_key(&learner_account));
 
+    // Any entry can be proven to be in its block from the proof alone.
+    let b = &blocks[0];
+    let p = c
+        .client(learner)
+        .get_proof(pb::ProofQuery { height: 1, position: (b.entries.len() - 1) as u64 })
+        .await
+        .unwrap()
+        .into_inner();
+    let proof = box_core::block::InclusionProof {
+        position: p.position,
+        leaves: p.leaves,
+        siblings: p.siblings.iter().map(|s| (!s.is_empty()).then(|| box_core::B256::from_slice(s))).collect(),
+    };
+    let leaf =
+        box_core::block::LoggedEntry { index: p.index, time: p.time, entry: Entry::decode(&p.entry).unwrap() }.leaf();
+    assert!(box_core::block::verify_inclusion(&b.header.entriesRoot, &leaf, &proof));
+    assert!(c.client(1).get_proof(pb::ProofQuery { height: 1, position: 10_000 }).await.is_err());
+
     // A flipped byte anywhere in the export is detected.
     let encoded: Vec<Vec<u8>> = blocks.iter().map(Canonical::encode).collect();
     let last = encoded.len() - 1;
