@@ -194,6 +194,7 @@ impl pb::notary_server::Notary for NotaryService {
             voters: membership.voter_ids().collect(),
             learners: membership.learner_ids().collect(),
             account: self.account.to_checksum(None),
+            unsealed: (s.unsealed.len() + s.pending.as_ref().map_or(0, |p| p.entries.len())) as u64,
         }))
     }
 }

@@ -40,14 +40,11 @@ async fn caught_up(c: &Cluster, id: u64, height: u64) {
 }
 
 async fn sealed_height(c: &Cluster) -> u64 {
-    // Wait until everything submitted so far is sealed (nothing left unsealed for a moment).
-    let leader = c.wait_leader().await;
-    let h1 = c.info(leader).await.unwrap().height;
+    // Everything applied so far is in a signed block once the leader reports nothing unsealed.
     eventually("sealing settles", Duration::from_secs(30), || async {
-        let h = c.info(leader).await?.height;
-        tokio::time::sleep(Duration::from_millis(600)).await;
-        let h2 = c.info(leader).await?.height;
-        (h2 == h && h2 >= h1).then_some(h2)
+        let leader = c.wait_leader().await;
+        let info = c.info(leader).await?;
+        (info.unsealed == 0).then_some(info.height)
     })
     .await
 }
