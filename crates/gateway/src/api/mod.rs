@@ -145,6 +145,31 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
     }
 }
 
+/// How far past the body limit a request is still read (and dropped).
+const DRAIN_FACTOR: usize = 4;
+
+/// The body if it fits in `max` bytes; otherwise drains up to
+/// `DRAIN_FACTOR * max` bytes and returns `None`.
+async fn read_body(body: Body, max: usize) -> Option<Bytes> {
+    use http_body_util::BodyExt;
+    let mut body = body;
+    let mut buf = Vec::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else { return None };
+        if let Ok(data) = frame.into_data() {
+            seen = seen.saturating_add(data.len());
+            if seen > max.saturating_mul(DRAIN_FACTOR) {
+                return None;
+            }
+            if seen <= max {
+                buf.extend_from_slice(&data);
+            }
+        }
+    }
+    (seen <= max).then(|| Bytes::from(buf))
+}
+
 /// Paths served without a signature.
 const PUBLIC: &[&str] = &["/v1/openapi.json", "/v1/deployment", "/v1/health"];
 
@@ -178,12 +203,15 @@ async fn authenticate(
             format!("the request body exceeds the limit of {max} bytes"),
         )
     };
+    // Bodies past the limit are read and dropped up to DRAIN_FACTOR times the
+    // limit, so an ordinary client sees the 413 instead of a broken pipe;
+    // beyond that the connection is simply answered and closed.
     if req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > max)
+        .is_some_and(|n| n > max.saturating_mul(DRAIN_FACTOR))
     {
         return Err(too_large());
     }
@@ -191,7 +219,7 @@ async fn authenticate(
         return Ok(next.run(req).await);
     }
     let (mut parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, max).await.map_err(|_| too_large())?;
+    let bytes = read_body(body, max).await.ok_or_else(too_large)?;
     let creds = Credentials::parse(|h| parts.headers.get(h).and_then(|v| v.to_str().ok()))?;
     st.lockout.check(&creds.signer, now).map_err(|wait| {
         ApiError::new(
@@ -234,6 +262,18 @@ async fn authenticate(
             at: i64::try_from(creds.timestamp).unwrap_or(i64::MAX),
         },
     };
+    // Fail a replay fast with its own code; the handler's transaction records
+    // the nonce and is what actually guarantees it is used once.
+    if parts.method != axum::http::Method::GET && st.store.nonce_seen(&caller.nonce.signer, &caller.nonce.nonce).await?
+    {
+        return Err(ApiError::conflict(
+            "nonce_reused",
+            format!(
+                "nonce {} was already used by {}; every request needs a fresh nonce",
+                caller.nonce.nonce, caller.address
+            ),
+        ));
+    }
     parts.extensions.insert(caller);
     Ok(next.run(Request::from_parts(parts, Body::from(bytes))).await)
 }

@@ -150,12 +150,8 @@ impl Store {
             if done.is_some() {
                 continue;
             }
-            for stmt in sql
-                .split(';')
-                .map(str::trim)
-                .filter(|s| !s.lines().all(|l| l.trim().is_empty() || l.trim().starts_with("--")))
-            {
-                sqlx::query(stmt)
+            for stmt in statements(sql) {
+                sqlx::query(AssertSqlSafe(stmt))
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| StoreError::Setup(format!("migration {version} ({name}): {e}")))?;
@@ -644,6 +640,12 @@ impl Store {
             .fetch_all(&self.pool)
             .await?)
     }
+}
+
+/// The statements of a migration: `--` comments removed, split at `;`.
+fn statements(sql: &str) -> Vec<String> {
+    let text: String = sql.lines().map(|l| l.split("--").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    text.split(';').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect()
 }
 
 pub(crate) fn col<T>(r: &AnyRow, name: &str) -> Result<T, StoreError>
