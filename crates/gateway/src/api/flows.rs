@@ -92,7 +92,7 @@ async fn flow_out(st: &Shared, row: FlowRow) -> ApiResult<FlowOut> {
 /// Every flow (anyone registered).
 #[utoipa::path(get, path = "/v1/flows", tag = "flows",
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = Vec<FlowOut>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<FlowOut>, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
 pub(super) async fn list_flows(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<Vec<FlowOut>>> {
     require_registered(&caller)?;
     let mut out = Vec::new();
@@ -113,8 +113,8 @@ fn require_registered(caller: &Caller) -> ApiResult<()> {
 /// approvers registered approvers.
 #[utoipa::path(post, path = "/v1/flows", tag = "flows", request_body = FlowIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 201, body = FlowOut), (status = 200, description = "The same flow exists already", body = FlowOut),
-        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = FlowOut, description = "Created"), (status = 200, description = "The same flow exists already", body = FlowOut),
+        (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn create_flow(
     State(st): State<Shared>,
     caller: Caller,
@@ -166,7 +166,7 @@ async fn require_role(st: &Shared, who: &Address, role: Role, what: &str) -> Api
 #[utoipa::path(get, path = "/v1/flows/{hash}", tag = "flows",
     params(("hash" = String, Path, description = "Flow hash")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = FlowOut), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = FlowOut, description = "OK"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub(super) async fn get_flow(
     State(st): State<Shared>,
     caller: Caller,
@@ -190,7 +190,7 @@ async fn find_flow(st: &Shared, hash: &str) -> ApiResult<FlowRow> {
 #[utoipa::path(post, path = "/v1/flows/{hash}/submit", tag = "flows",
     params(("hash" = String, Path, description = "Flow hash")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 202, body = QueuedOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 202, body = QueuedOut, description = "Accepted into the durable outbox for the chain"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub(super) async fn submit_flow(
     State(st): State<Shared>,
     caller: Caller,
@@ -208,8 +208,8 @@ pub(super) async fn submit_flow(
 #[utoipa::path(post, path = "/v1/flows/{hash}/authorizations", tag = "flows", request_body = AuthorizationIn,
     params(("hash" = String, Path, description = "Flow hash")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 202, body = QueuedOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    responses((status = 202, body = QueuedOut, description = "Accepted into the durable outbox for the chain"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"),
+        (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn authorize_flow(
     State(st): State<Shared>,
     caller: Caller,
@@ -315,7 +315,7 @@ async fn governance_out(st: &Shared, hash: &str) -> ApiResult<GovernanceOut> {
 /// relaxing ones) it is queued for the chain.
 #[utoipa::path(post, path = "/v1/governance", tag = "flows", request_body = GovernanceIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = GovernanceOut), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = GovernanceOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn sign_governance(
     State(st): State<Shared>,
     caller: Caller,
@@ -383,7 +383,7 @@ pub(super) async fn sign_governance(
 /// Governance actions (key holders, admins, auditors).
 #[utoipa::path(get, path = "/v1/governance", tag = "flows",
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = Vec<GovernanceOut>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<GovernanceOut>, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
 pub(super) async fn list_governance(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<Vec<GovernanceOut>>> {
     caller.require(&[Role::KeyHolder, Role::Admin, Role::Auditor], "reading governance actions")?;
     let mut out = Vec::new();
@@ -397,7 +397,7 @@ pub(super) async fn list_governance(State(st): State<Shared>, caller: Caller) ->
 #[utoipa::path(get, path = "/v1/governance/{hash}", tag = "flows",
     params(("hash" = String, Path, description = "The action's signing hash")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = GovernanceOut), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = GovernanceOut, description = "OK"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub(super) async fn get_governance(
     State(st): State<Shared>,
     caller: Caller,

@@ -23,7 +23,7 @@ fn person_out(p: Person) -> PersonOut {
 /// Who the caller is.
 #[utoipa::path(get, path = "/v1/me", tag = "people",
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = MeOut), (status = 401, body = ErrorBody)))]
+    responses((status = 200, body = MeOut, description = "OK"), (status = 401, body = ErrorBody, description = "Missing, malformed, stale or badly signed credentials")))]
 pub(super) async fn me(caller: Caller) -> Json<MeOut> {
     Json(MeOut {
         address: caller.address.to_checksum(None),
@@ -35,7 +35,7 @@ pub(super) async fn me(caller: Caller) -> Json<MeOut> {
 /// Everyone registered (admin, key holder, auditor).
 #[utoipa::path(get, path = "/v1/people", tag = "people",
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = Vec<PersonOut>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<PersonOut>, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
 pub(super) async fn list_people(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<Vec<PersonOut>>> {
     caller.require(&[Role::Admin, Role::KeyHolder, Role::Auditor], "listing people")?;
     Ok(Json(st.store.people().await?.into_iter().map(person_out).collect()))
@@ -44,8 +44,8 @@ pub(super) async fn list_people(State(st): State<Shared>, caller: Caller) -> Api
 /// Register or update a person's roles (admin).
 #[utoipa::path(post, path = "/v1/people", tag = "people", request_body = PersonIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = PersonOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = PersonOut, description = "OK"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"),
+        (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn register(
     State(st): State<Shared>,
     caller: Caller,
@@ -78,7 +78,7 @@ pub(super) async fn register(
 #[utoipa::path(get, path = "/v1/people/{address}", tag = "people",
     params(("address" = String, Path, description = "Their address")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = PersonOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = PersonOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub(super) async fn person(
     State(st): State<Shared>,
     caller: Caller,
@@ -131,7 +131,7 @@ fn check_keystore(v: &serde_json::Value, owner: &box_core::Address) -> ApiResult
 #[utoipa::path(put, path = "/v1/people/{address}/keystore", tag = "people", request_body = EscrowIn,
     params(("address" = String, Path, description = "Whose key")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 204), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 204, description = "Stored"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn put_escrow(
     State(st): State<Shared>,
     caller: Caller,
@@ -157,7 +157,7 @@ pub(super) async fn put_escrow(
 #[utoipa::path(get, path = "/v1/people/{address}/keystore", tag = "people",
     params(("address" = String, Path, description = "Whose key")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = EscrowOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = EscrowOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub(super) async fn get_escrow(
     State(st): State<Shared>,
     caller: Caller,

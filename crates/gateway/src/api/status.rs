@@ -10,7 +10,7 @@ use box_core::asset::Asset;
 use box_core::typed::{DOMAIN_NAME, DOMAIN_VERSION};
 
 /// The deployment: the EIP-712 domain every request and object is signed under. Public.
-#[utoipa::path(get, path = "/v1/deployment", tag = "status", responses((status = 200, body = DeploymentOut)))]
+#[utoipa::path(get, path = "/v1/deployment", tag = "status", responses((status = 200, body = DeploymentOut, description = "OK")))]
 pub(super) async fn deployment(State(st): State<Shared>) -> Json<DeploymentOut> {
     let g = &st.genesis;
     Json(DeploymentOut {
@@ -32,7 +32,7 @@ pub(super) async fn health() -> &'static str {
 /// The gateway's own state: verified height, pause, outbox backlog (anyone registered).
 #[utoipa::path(get, path = "/v1/status", tag = "status",
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = StatusOut), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = StatusOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
 pub(super) async fn status(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<StatusOut>> {
     if caller.roles.is_empty() {
         return Err(ApiError::forbidden("role_required", format!("{} is not registered", caller.address)));
@@ -61,7 +61,7 @@ pub(super) async fn status(State(st): State<Shared>, caller: Caller) -> ApiResul
 /// Every node's view of the cluster, asked now. 503 when no node answers.
 #[utoipa::path(get, path = "/v1/cluster", tag = "status",
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = ClusterOut), (status = 403, body = ErrorBody), (status = 503, body = ErrorBody)))]
+    responses((status = 200, body = ClusterOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 503, body = ErrorBody, description = "No chain node answers")))]
 pub(super) async fn cluster(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<ClusterOut>> {
     if caller.roles.is_empty() {
         return Err(ApiError::forbidden("role_required", format!("{} is not registered", caller.address)));
@@ -125,7 +125,7 @@ pub(super) async fn cluster(State(st): State<Shared>, caller: Caller) -> ApiResu
 /// (auditor, key holder, admin). Served from the gateway's verified copy.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "status", params(AuditQuery),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = AuditOut), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = AuditOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
 pub(super) async fn audit(
     State(st): State<Shared>,
     caller: Caller,

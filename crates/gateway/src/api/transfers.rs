@@ -239,8 +239,8 @@ fn precheck(st: &Shared, req: &TransferRequest) -> ApiResult<()> {
 /// Apply for a transfer (employee, for themselves).
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", request_body = ApplyIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 201, body = TransferOut), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 201, body = TransferOut, description = "Created"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"),
+        (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn apply(
     State(st): State<Shared>,
     caller: Caller,
@@ -333,7 +333,7 @@ fn can_read(st: &Shared, caller: &Caller, row: &TransferRow) -> ApiResult<()> {
 #[utoipa::path(get, path = "/v1/transfers/{id}", tag = "transfers",
     params(("id" = String, Path, description = "Transfer id")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = TransferOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 200, body = TransferOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub(super) async fn get_transfer(
     State(st): State<Shared>,
     caller: Caller,
@@ -347,7 +347,7 @@ pub(super) async fn get_transfer(
 /// Transfers, newest first. Employees see only their own.
 #[utoipa::path(get, path = "/v1/transfers", tag = "transfers", params(TransferQuery),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = Vec<TransferSummary>), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<TransferSummary>, description = "OK"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
 pub(super) async fn list_transfers(
     State(st): State<Shared>,
     caller: Caller,
@@ -388,7 +388,7 @@ pub(super) async fn list_transfers(
 /// Transfers waiting for the caller's approval at their open level.
 #[utoipa::path(get, path = "/v1/approvals/pending", tag = "transfers",
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = Vec<TransferSummary>), (status = 403, body = ErrorBody)))]
+    responses((status = 200, body = Vec<TransferSummary>, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
 pub(super) async fn pending(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<Vec<TransferSummary>>> {
     caller.require(&[Role::Approver], "listing pending approvals")?;
     let me = key(&caller.address);
@@ -418,8 +418,8 @@ pub(super) async fn pending(State(st): State<Shared>, caller: Caller) -> ApiResu
 #[utoipa::path(post, path = "/v1/transfers/{id}/approvals", tag = "transfers", request_body = ApproveIn,
     params(("id" = String, Path, description = "Transfer id")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = TransferOut), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses((status = 200, body = TransferOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found"),
+        (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn approve(
     State(st): State<Shared>,
     caller: Caller,
@@ -551,7 +551,7 @@ fn verify_complete(st: &Shared, tb: &TransBox) -> ApiResult<()> {
 #[utoipa::path(post, path = "/v1/transfers/{id}/reject", tag = "transfers", request_body = RejectIn,
     params(("id" = String, Path, description = "Transfer id")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = TransferOut), (status = 403, body = ErrorBody), (status = 409, body = ErrorBody)))]
+    responses((status = 200, body = TransferOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce")))]
 pub(super) async fn reject(
     State(st): State<Shared>,
     caller: Caller,
