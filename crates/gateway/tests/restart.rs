@@ -5,7 +5,6 @@
 
 mod common;
 
-use box_core::encoding::Canonical;
 use box_core::notary::{Entry, Subject};
 use box_testkit::{Cluster, eventually, free_port};
 use common::*;

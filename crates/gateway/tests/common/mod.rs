@@ -195,6 +195,11 @@ pub fn client(cluster: &Cluster, addr: std::net::SocketAddr, key: &SecretKey) ->
 
 /// The test flow: employees = the employee and `l2[0]`; level 1 (2 of 3), level 2 (1 of 2); ETH limits.
 pub fn flow(p: &People, nonce: u64) -> BoxFlow {
+    flow_with(p, nonce, 2)
+}
+
+/// The test flow with `l1_threshold` of the 3 level-1 approvers.
+pub fn flow_with(p: &People, nonce: u64, l1_threshold: u32) -> BoxFlow {
     BoxFlow {
         name: format!("Payments {nonce}"),
         employees: vec![p.employee.address(), p.l2[0].address()],
@@ -202,7 +207,7 @@ pub fn flow(p: &People, nonce: u64) -> BoxFlow {
             ApprovalLevel {
                 name: "Team leads".into(),
                 approvers: p.l1.iter().map(SecretKey::address).collect(),
-                threshold: 2,
+                threshold: l1_threshold,
             },
             ApprovalLevel {
                 name: "Finance".into(),
@@ -246,6 +251,11 @@ pub async fn wait_flow(c: &Client, hash: FlowHash, status: &str) {
 /// Registers everyone, drafts the flow, submits it, has every key holder
 /// enable it, anchors it as the signer would, and waits until it is active.
 pub async fn active_flow(cluster: &Cluster, addr: std::net::SocketAddr, p: &People, nonce: u64) -> FlowHash {
+    active_flow_with(cluster, addr, p, flow(p, nonce)).await
+}
+
+/// [`active_flow`] with a flow of one's own.
+pub async fn active_flow_with(cluster: &Cluster, addr: std::net::SocketAddr, p: &People, f: BoxFlow) -> FlowHash {
     let admin = client(cluster, addr, &p.admin);
     admin.register(p.employee.address(), "Erin Employee", &[Role::Employee]).await.unwrap();
     for (i, a) in p.l1.iter().enumerate() {
@@ -254,7 +264,6 @@ pub async fn active_flow(cluster: &Cluster, addr: std::net::SocketAddr, p: &Peop
     admin.register(p.l2[0].address(), "Fay Finance", &[Role::Approver, Role::Employee]).await.unwrap();
     admin.register(p.l2[1].address(), "Gus Finance", &[Role::Approver]).await.unwrap();
     admin.register(p.auditor.address(), "Ada Auditor", &[Role::Auditor]).await.unwrap();
-    let f = flow(p, nonce);
     let created = admin.create_flow(&f).await.unwrap();
     let hash: FlowHash = created.hash.parse().unwrap();
     assert_eq!(hash, cluster.domain.flow_hash(&f), "the gateway names the flow by its EIP-712 hash");
