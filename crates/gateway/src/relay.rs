@@ -9,6 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
+/// Rows read per round.
+const BATCH: i64 = 64;
+
 /// Runs until `shutdown` changes. `wake` is notified when rows are queued.
 pub async fn run(store: Store, chain: Chain, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(200);
@@ -17,8 +20,10 @@ pub async fn run(store: Store, chain: Chain, wake: Arc<Notify>, mut shutdown: wa
         tokio::pin!(notified);
         notified.as_mut().enable();
         let mut failed = false;
-        match store.outbox_due(64).await {
+        let mut full = false;
+        match store.outbox_due(BATCH).await {
             Ok(rows) => {
+                full = rows.len() as i64 == BATCH;
                 for row in rows {
                     let Ok(bytes) = hex::decode(row.subject.trim_start_matches("0x")) else {
                         tracing::error!(subject = %row.subject_id, "outbox row is not hex; marking it refused");
@@ -50,6 +55,9 @@ pub async fn run(store: Store, chain: Chain, wake: Arc<Notify>, mut shutdown: wa
                 tracing::error!("relay cannot read the outbox: {e}");
                 failed = true;
             }
+        }
+        if full && !failed && !*shutdown.borrow() {
+            continue; // more rows are due: no pause
         }
         let wait = if failed {
             backoff = (backoff * 2).min(Duration::from_secs(5));

@@ -12,7 +12,6 @@ use box_core::typed::PauseTransfers;
 use box_core::{B256, U256};
 use box_gateway::Gateway;
 use box_gateway::api::dto::TransferQuery;
-use box_gateway::auth;
 use box_gateway::config::GatewayConfig;
 use box_gateway::roles::Role;
 use box_testkit::{Cluster, eventually, free_port};
@@ -289,12 +288,4 @@ async fn rate_limits_answer_429_with_retry_after_and_a_chain_outage_503() {
     assert_eq!((r.status, err_code(&r.body)), (503, "chain_unavailable".into()));
     assert!(r.retry_after.is_some());
     gw.stop().await;
-}
-
-#[test]
-fn the_auth_headers_are_the_documented_ones() {
-    assert_eq!(
-        [auth::SIGNER, auth::TIMESTAMP, auth::NONCE, auth::SIGNATURE],
-        ["x-box-signer", "x-box-timestamp", "x-box-nonce", "x-box-signature"]
-    );
 }
