@@ -22,7 +22,8 @@
 #![allow(missing_docs)] // sol! generates the fields; each struct's doc is below.
 
 use crate::encoding::{Canonical, DecodeError, Kind, header};
-use crate::typed::Signed;
+use crate::crypto::SecretKey;
+use crate::typed::{Domain, Signed};
 use alloy::primitives::{Address, B256};
 use alloy::sol;
 use hpke::aead::ChaCha20Poly1305;
@@ -232,6 +233,33 @@ pub fn seal<R: CryptoRng>(
         return Err(CeremonyError::BadLength(out.len()));
     }
     Ok(out)
+}
+
+/// A key holder device's signed answer to the signer's `announce`: `payload`
+/// (the enrolment code, a phrase, or nothing for a panic) sealed to the
+/// announced ceremony key for this boot, purpose, device and `slot`.
+#[allow(clippy::too_many_arguments)]
+pub fn answer<R: CryptoRng>(
+    domain: &Domain,
+    device: &SecretKey,
+    announce: &SignerAnnounce,
+    purpose: Purpose,
+    slot: u8,
+    device_id: &str,
+    payload: &[u8],
+    time: u64,
+    rng: &mut R,
+) -> Result<Ceremony, CeremonyError> {
+    let sealed = seal(&announce.ceremonyKey, &announce.boot, purpose, &device.address(), slot, payload, rng)?;
+    let m = CeremonyMessage {
+        boot: announce.boot,
+        purpose: purpose as u8,
+        holder: slot,
+        deviceId: device_id.to_owned(),
+        sealed: sealed.into(),
+        time,
+    };
+    Ok(Ceremony::Message(Signed::new(domain, device, m)))
 }
 
 /// The signer's per-boot ceremony key pair. Never stored; dropped with the process.

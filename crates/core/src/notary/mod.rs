@@ -222,7 +222,17 @@ impl NotaryState {
     pub fn transfer(&self, id: &TransferId) -> Option<&TransferRecord> {
         self.transfers.get(id)
     }
-    /// A subject.
+    /// Every flow, by hash.
+    pub fn flows(&self) -> impl Iterator<Item = (&FlowHash, &FlowRecord)> {
+        self.flows.iter()
+    }
+
+    /// Every transfer, by id.
+    pub fn transfers(&self) -> impl Iterator<Item = (&TransferId, &TransferRecord)> {
+        self.transfers.iter()
+    }
+
+    /// A subject by id.
     pub fn subject(&self, id: &SubjectId) -> Option<&SubjectRecord> {
         self.subjects.get(id)
     }
