@@ -4,6 +4,7 @@ use crate::pb;
 use crate::proposer::{ProposeError, Proposer};
 use crate::state_machine::Shared;
 use crate::types::TypeConfig;
+use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::{Entry, Subject, SubjectKind, SubjectStatus};
@@ -47,7 +48,44 @@ fn kind_name(k: SubjectKind) -> &'static str {
     }
 }
 
-type EventStream = Pin<Box<dyn Stream<Item = Result<pb::NotarizedEvent, Status>> + Send + 'static>>;
+/// A server stream of `T`.
+pub type Feed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Streams what `items` makes of every sealed block from `from` (at least 1)
+/// on, then of each new block as it is sealed, until the client goes away.
+fn follow<T, F>(shared: Arc<Shared>, from: u64, items: F) -> Feed<T>
+where
+    T: Send + 'static,
+    F: Fn(&Shared, u64) -> Result<Vec<T>, String> + Send + 'static,
+{
+    let mut next = from.max(1);
+    let mut heights = shared.heights();
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        loop {
+            let latest = *heights.borrow_and_update();
+            while next <= latest {
+                let batch = match items(&shared, next) {
+                    Ok(b) => b,
+                    Err(e) => {
+                        let _ = tx.send(Err(Status::internal(e))).await;
+                        return;
+                    }
+                };
+                for item in batch {
+                    if tx.send(Ok(item)).await.is_err() {
+                        return; // the subscriber went away
+                    }
+                }
+                next += 1;
+            }
+            if heights.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
 
 #[tonic::async_trait]
 impl pb::notary_server::Notary for NotaryService {
@@ -143,43 +181,54 @@ impl pb::notary_server::Notary for NotaryService {
         }))
     }
 
-    type SubscribeStream = EventStream;
+    type SubscribeStream = Feed<pb::NotarizedEvent>;
 
     async fn subscribe(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
-        let mut next = r.into_inner().from_height.max(1);
-        let shared = self.shared.clone();
-        let mut heights = shared.heights();
-        let (tx, rx) = tokio::sync::mpsc::channel(64);
-        tokio::spawn(async move {
-            loop {
-                let latest = *heights.borrow_and_update();
-                while next <= latest {
-                    let records = match shared.notarized(next) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            let _ = tx.send(Err(Status::internal(e.to_string()))).await;
-                            return;
-                        }
-                    };
-                    for rec in records {
-                        let ev = pb::NotarizedEvent {
-                            height: next,
-                            subject_id: rec.subject.0.to_vec(),
-                            subject: rec.payload,
-                            certificate: rec.certificate,
-                        };
-                        if tx.send(Ok(ev)).await.is_err() {
-                            return; // the subscriber went away
-                        }
-                    }
-                    next += 1;
-                }
-                if heights.changed().await.is_err() {
-                    return;
-                }
-            }
-        });
-        Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))))
+        Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
+            Ok(shared
+                .notarized(height)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|rec| pb::NotarizedEvent {
+                    height,
+                    subject_id: rec.subject.0.to_vec(),
+                    subject: rec.payload,
+                    certificate: rec.certificate,
+                })
+                .collect())
+        })))
+    }
+
+    type BlocksStream = Feed<pb::BlockInfo>;
+
+    async fn blocks(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::BlocksStream>, Status> {
+        Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
+            let block = shared.block(height).map_err(|e| e.to_string())?.ok_or("a sealed block is missing")?;
+            Ok(vec![pb::BlockInfo { block, latest_height: shared.read().height() }])
+        })))
+    }
+
+    type CeremonyStream = Feed<pb::CeremonyEvent>;
+
+    async fn ceremony(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::CeremonyStream>, Status> {
+        Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
+            let bytes = shared.block(height).map_err(|e| e.to_string())?.ok_or("a sealed block is missing")?;
+            let block = Block::decode(&bytes).map_err(|e| format!("stored block {height} does not decode: {e}"))?;
+            Ok(block
+                .entries
+                .iter()
+                .filter(|e| matches!(e.entry, Entry::Ceremony(_)))
+                .map(|e| pb::CeremonyEvent { height, entry: e.entry.encode() })
+                .collect())
+        })))
+    }
+
+    async fn signer_status(&self, _: Request<pb::SignerStatusQuery>) -> Result<Response<pb::SignerStatusInfo>, Status> {
+        let s = self.shared.read();
+        Ok(Response::new(pb::SignerStatusInfo {
+            announce: s.notary.signer_status().map(|a| a.encode()).unwrap_or_default(),
+            height: s.height(),
+        }))
     }
 
     async fn cluster(&self, _: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {

@@ -282,6 +282,9 @@ impl StateMachine {
                             s.unsealed_decided.push(subject);
                         }
                         Event::Rejected { subject, .. } => s.unsealed_decided.push(subject),
+                        Event::SignerAnnounced { .. } | Event::CeremonyMessage { .. } => {
+                            applied = Applied { outcome: "relayed".into(), subject: None };
+                        }
                         _ => {}
                     }
                 }

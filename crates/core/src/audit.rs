@@ -47,19 +47,71 @@ pub struct AuditReport {
 
 /// Verifies `blocks` (from height 1, in order) against `genesis`.
 pub fn verify_history(genesis: &Genesis, blocks: &[Block]) -> Result<AuditReport, AuditError> {
-    let mut state = NotaryState::new(genesis.clone()).map_err(|e| AuditError::Genesis(e.to_string()))?;
-    let domain = genesis.domain();
-    let mut parent = B256::ZERO;
-    let mut next_index: Option<u64> = None;
-    let mut report = AuditReport { blocks: 0, entries: 0, notarized: 0, rejected: 0, state: state.clone() };
-    for (i, block) in blocks.iter().enumerate() {
+    let mut v = HistoryVerifier::new(genesis)?;
+    let mut report = AuditReport { blocks: 0, entries: 0, notarized: 0, rejected: 0, state: v.state.clone() };
+    for block in blocks {
+        for ev in v.push(block)? {
+            match ev {
+                Event::Notarized { .. } => report.notarized += 1,
+                Event::Rejected { .. } => report.rejected += 1,
+                _ => {}
+            }
+        }
+        report.entries += block.entries.len() as u64;
+        report.blocks += 1;
+    }
+    report.state = v.state;
+    Ok(report)
+}
+
+/// Verifies a history one block at a time, as it arrives: what a live
+/// follower (the signer) runs. Each accepted block extends the verified state;
+/// a refused block changes nothing, so the caller may fetch it again from
+/// another node.
+#[derive(Debug, Clone)]
+pub struct HistoryVerifier {
+    state: NotaryState,
+    parent: B256,
+    height: u64,
+    next_index: Option<u64>,
+}
+
+impl HistoryVerifier {
+    /// Starts at the genesis, before block 1.
+    pub fn new(genesis: &Genesis) -> Result<Self, AuditError> {
+        let state = NotaryState::new(genesis.clone()).map_err(|e| AuditError::Genesis(e.to_string()))?;
+        Ok(Self { state, parent: B256::ZERO, height: 0, next_index: None })
+    }
+
+    /// The verified state after the last accepted block.
+    pub fn state(&self) -> &NotaryState {
+        &self.state
+    }
+
+    /// Height of the last accepted block (0 before the first).
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// Checks `block` as the next one and applies it, returning the events its
+    /// entries produced, each log time-stamped (entry time, event). Every
+    /// notarization's certificate is checked against the registry of its time.
+    pub fn push(&mut self, block: &Block) -> Result<Vec<Event>, AuditError> {
+        Ok(self.push_timed(block)?.into_iter().map(|(_, e)| e).collect())
+    }
+
+    /// [`HistoryVerifier::push`], with each event's log time.
+    pub fn push_timed(&mut self, block: &Block) -> Result<Vec<(Timestamp, Event)>, AuditError> {
         let h = &block.header;
         let fail = |reason: String| AuditError::Block { height: h.height, reason };
-        if h.height != i as u64 + 1 {
-            return Err(fail(format!("expected height {}", i + 1)));
+        if Some(h.height) != self.height.checked_add(1) {
+            return Err(fail(format!("expected height {}", self.height.saturating_add(1))));
         }
-        if h.parent != parent {
-            return Err(fail(format!("parent hash {} does not match the previous block's hash {parent}", h.parent)));
+        if h.parent != self.parent {
+            return Err(fail(format!(
+                "parent hash {} does not match the previous block's hash {}",
+                h.parent, self.parent
+            )));
         }
         let leaves: Vec<B256> = block.entries.iter().map(LoggedEntry::leaf).collect();
         if merkle_root(&leaves) != h.entriesRoot || h.entryCount != block.entries.len() as u64 {
@@ -67,6 +119,7 @@ pub fn verify_history(genesis: &Genesis, blocks: &[Block]) -> Result<AuditReport
         }
         // Log indices only increase; they need not be contiguous, because the
         // log also carries raft and sealing commands that are not notary entries.
+        let mut next_index = self.next_index;
         for (j, e) in block.entries.iter().enumerate() {
             if j == 0 && e.index != h.firstIndex {
                 return Err(fail(format!("first entry index {} but the header says {}", e.index, h.firstIndex)));
@@ -76,32 +129,35 @@ pub fn verify_history(genesis: &Genesis, blocks: &[Block]) -> Result<AuditReport
             }
             next_index = Some(e.index.checked_add(1).ok_or_else(|| fail("entry index overflows".into()))?);
         }
+        let domain = self.state.domain();
         let sealer = block.sealer(&domain).map_err(|e| fail(format!("seal signature: {e}")))?;
-        if !state.registry().contains(&sealer) {
+        if !self.state.registry().contains(&sealer) {
             return Err(fail(format!("sealed by {sealer}, which is not a registered node account")));
         }
+        // Apply to a copy, so that a refused block leaves the verified state as it was.
+        let mut state = self.state.clone();
+        let mut events = Vec::new();
         for e in &block.entries {
             let mut registry = state.registry().clone();
             for ev in state.apply(&e.entry, Timestamp(e.time)) {
-                match ev {
+                match &ev {
                     Event::Notarized { certificate, .. } => {
-                        verify_certificate(&domain, &registry, &certificate)
+                        verify_certificate(&domain, &registry, certificate)
                             .map_err(|err| fail(format!("entry {}: {err}", e.index)))?;
-                        report.notarized += 1;
                     }
-                    Event::Rejected { .. } => report.rejected += 1,
                     Event::RegistryChanged { .. } => registry = state.registry().clone(),
                     _ => {}
                 }
+                events.push((Timestamp(e.time), ev));
             }
-            report.entries += 1;
         }
         if state.state_hash().0 != h.stateHash {
             return Err(fail("the state after replaying the block differs from the sealed state hash".into()));
         }
-        parent = block.hash(&domain);
-        report.blocks += 1;
+        self.state = state;
+        self.parent = block.hash(&domain);
+        self.height = h.height;
+        self.next_index = next_index;
+        Ok(events)
     }
-    report.state = state;
-    Ok(report)
 }

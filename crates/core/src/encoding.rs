@@ -16,6 +16,7 @@
 
 #![allow(missing_docs)] // sol!-generated wire structs.
 
+use crate::ceremony::{CeremonyMessage, SignerAnnounce};
 use crate::crypto::signature_from_bytes;
 use crate::governance::{GovernanceAction, SignedAction};
 use crate::ids::{ContentHash, SubjectId};
@@ -58,6 +59,10 @@ pub enum Kind {
     UnsignedNodeVote = 16,
     /// A sealed block.
     Block = 17,
+    /// The signer's signed status (a ceremony entry).
+    SignerAnnounce = 18,
+    /// A key holder device's signed ceremony message.
+    CeremonyMessage = 19,
 }
 
 impl Kind {
@@ -82,6 +87,8 @@ impl Kind {
             15 => PauseTransfers,
             16 => UnsignedNodeVote,
             17 => Block,
+            18 => SignerAnnounce,
+            19 => CeremonyMessage,
             _ => return None,
         })
     }
@@ -246,6 +253,8 @@ signed_body!(
     FlowAuthorization => FlowAuthorization,
     NodeVote => NodeVote,
     SignerReport => SignerReport,
+    SignerAnnounce => SignerAnnounce,
+    CeremonyMessage => CeremonyMessage,
 );
 
 impl Body for TransBox {

@@ -5,6 +5,7 @@ pub mod amount;
 pub mod asset;
 pub mod audit;
 pub mod block;
+pub mod ceremony;
 pub mod crypto;
 pub mod encoding;
 pub mod flow;

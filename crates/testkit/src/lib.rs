@@ -6,6 +6,8 @@
 //! readiness check with a deadline, never a fixed sleep.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+pub mod anvil;
+
 use box_chain::certs::DevCa;
 use box_chain::keyfile;
 use box_chain::network::{Channels, TlsMaterial};

@@ -147,6 +147,20 @@ pub enum Event {
         /// What it did.
         description: String,
     },
+    /// The signer announced its status.
+    SignerAnnounced {
+        /// Its sequence number.
+        sequence: u64,
+        /// [`crate::ceremony::SignerState`] as a byte.
+        state: u8,
+    },
+    /// A key-holder device's ceremony message was relayed to the signer.
+    CeremonyMessage {
+        /// The device key that signed it.
+        device: Address,
+        /// [`crate::ceremony::Purpose`] as a byte.
+        purpose: u8,
+    },
     /// The node registry changed; the majority is recomputed.
     RegistryChanged {
         /// The accounts now registered.

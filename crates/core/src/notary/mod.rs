@@ -21,12 +21,13 @@ pub use subject::{Entry, Subject, SubjectKind};
 use crate::Refusal;
 use crate::amount::Amount;
 use crate::asset::AssetRegistry;
+use crate::ceremony::{Ceremony, MAX_DEVICE_ID_LEN, MAX_SEALED_LEN, Purpose, SignerAnnounce, SignerState};
 use crate::flow::{VerifiedFlow, verify_flow};
 use crate::governance::{GovernanceAction, verify_action};
 use crate::ids::{ContentHash, FlowHash, StateHash, SubjectId, Timestamp, TransferId};
 use crate::quorum::{NodeRegistry, QuorumCertificate};
 use crate::transbox::{Policy, TransferContext, verify_transbox};
-use crate::typed::{Domain, Genesis, GenesisNode, ReportStatus};
+use crate::typed::{Domain, Genesis, GenesisNode, ReportStatus, Signed};
 use alloy::primitives::{Address, B256, Signature, keccak256};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -127,6 +128,8 @@ pub struct NotaryState {
     flows: BTreeMap<FlowHash, FlowRecord>,
     transfers: BTreeMap<TransferId, TransferRecord>,
     subjects: BTreeMap<SubjectId, SubjectRecord>,
+    /// The signer's latest announcement.
+    signer_status: Option<Signed<SignerAnnounce>>,
     applied: u64,
 }
 
@@ -169,6 +172,7 @@ impl NotaryState {
             flows: BTreeMap::new(),
             transfers: BTreeMap::new(),
             subjects: BTreeMap::new(),
+            signer_status: None,
             applied: 0,
         })
     }
@@ -218,7 +222,17 @@ impl NotaryState {
     pub fn transfer(&self, id: &TransferId) -> Option<&TransferRecord> {
         self.transfers.get(id)
     }
-    /// A subject.
+    /// Every flow, by hash.
+    pub fn flows(&self) -> impl Iterator<Item = (&FlowHash, &FlowRecord)> {
+        self.flows.iter()
+    }
+
+    /// Every transfer, by id.
+    pub fn transfers(&self) -> impl Iterator<Item = (&TransferId, &TransferRecord)> {
+        self.transfers.iter()
+    }
+
+    /// A subject by id.
     pub fn subject(&self, id: &SubjectId) -> Option<&SubjectRecord> {
         self.subjects.get(id)
     }
@@ -283,6 +297,56 @@ impl NotaryState {
         match entry {
             Entry::Submit(s) => self.submit(s, at),
             Entry::Vote(v) => self.vote(v),
+            Entry::Ceremony(c) => self.ceremony(c),
+        }
+    }
+
+    /// The signer's latest announcement, if it has made one.
+    pub fn signer_status(&self) -> Option<&Signed<SignerAnnounce>> {
+        self.signer_status.as_ref()
+    }
+
+    /// Ceremony messages change nothing but the signer's announced status:
+    /// they are relayed to the signer through the log, which checks them
+    /// itself. Here only authenticity and freshness gates keep strangers and
+    /// replays out of the record.
+    fn ceremony(&mut self, c: &Ceremony) -> Vec<Event> {
+        let domain = self.domain();
+        let refused = |reason: String| vec![Event::Refused { reason }];
+        match c {
+            Ceremony::Announce(a) => {
+                match a.signer(&domain) {
+                    Ok(s) if s == self.genesis.signer => {}
+                    Ok(s) => return refused(format!("signer announcement signed by {s}, not the signer")),
+                    Err(e) => return refused(format!("signer announcement signature: {e}")),
+                }
+                if SignerState::from_u8(a.value.state).is_none() {
+                    return refused(format!("unknown signer state {}", a.value.state));
+                }
+                if let Some(prev) = &self.signer_status
+                    && a.value.sequence <= prev.value.sequence
+                {
+                    return refused(format!(
+                        "signer announcement {} is not newer than {} (a replay)",
+                        a.value.sequence, prev.value.sequence
+                    ));
+                }
+                self.signer_status = Some(a.clone());
+                vec![Event::SignerAnnounced { sequence: a.value.sequence, state: a.value.state }]
+            }
+            Ceremony::Message(m) => {
+                let device = match m.signer(&domain) {
+                    Ok(d) => d,
+                    Err(e) => return refused(format!("ceremony message signature: {e}")),
+                };
+                if Purpose::from_u8(m.value.purpose).is_none() {
+                    return refused(format!("unknown ceremony purpose {}", m.value.purpose));
+                }
+                if m.value.sealed.len() > MAX_SEALED_LEN || m.value.deviceId.len() > MAX_DEVICE_ID_LEN {
+                    return refused("ceremony message is oversized".into());
+                }
+                vec![Event::CeremonyMessage { device, purpose: m.value.purpose }]
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! What the notary decides on (subjects) and what its log holds (entries).
 
 use crate::Refusal;
+use crate::ceremony::Ceremony;
 use crate::encoding::{Canonical, DecodeError, Kind, header};
 use crate::governance::SignedAction;
 use crate::ids::{ContentHash, SubjectId};
@@ -123,6 +124,8 @@ pub enum Entry {
     Submit(Subject),
     /// A node companion's vote.
     Vote(Signed<NodeVote>),
+    /// A key-ceremony message, relayed to the signer (never voted on).
+    Ceremony(Ceremony),
 }
 
 impl Canonical for Entry {
@@ -130,6 +133,7 @@ impl Canonical for Entry {
         match self {
             Self::Submit(s) => s.encode(),
             Self::Vote(v) => v.encode(),
+            Self::Ceremony(c) => c.encode(),
         }
     }
 
@@ -137,6 +141,8 @@ impl Canonical for Entry {
         let (kind, _) = header(bytes)?;
         if kind == Kind::NodeVote {
             Ok(Self::Vote(Canonical::decode(bytes)?))
+        } else if matches!(kind, Kind::SignerAnnounce | Kind::CeremonyMessage) {
+            Ok(Self::Ceremony(Canonical::decode(bytes)?))
         } else {
             Ok(Self::Submit(Subject::decode(bytes)?))
         }

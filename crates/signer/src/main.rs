@@ -1,0 +1,119 @@
+//! `box-signer`: BOX's signing machine. See the crate README.
+
+use box_signer::config::{Config, EXAMPLE};
+use box_signer::runtime::{Fault, Options, Signer, open_store};
+use box_core::Address;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use zeroize::Zeroizing;
+
+/// BOX's signing machine: holds the wallet key in locked memory only,
+/// verifies every notarized transfer again and signs it for the public chain.
+/// It opens no port: it dials the chain nodes and the Ethereum node.
+#[derive(Parser)]
+#[command(name = "box-signer", version)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs the signer: shows the enrolment code on first start, then waits
+    /// for the key holders' phrases (through the chain) and executes.
+    Run {
+        /// The configuration file (see `box-signer example-config`).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Restore on an empty data directory: `d` from a paper backup (64 hex digits).
+        #[arg(long, value_name = "HEX")]
+        restore_d: Option<String>,
+        /// With --restore-d: the hot-wallet address the restore must reproduce.
+        #[arg(long, value_name = "ADDRESS", requires = "restore_d")]
+        expect_wallet: Option<String>,
+    },
+    /// Prints an annotated example configuration.
+    ExampleConfig,
+    /// Prints the wallet address and `d` for the key holders' paper backups
+    /// (run it on the signer's console while the signer is stopped).
+    ShowBackup {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+fn parse_d(hex_d: &str) -> Result<Zeroizing<[u8; 32]>, String> {
+    let bytes = Zeroizing::new(
+        hex::decode(hex_d.trim().trim_start_matches("0x")).map_err(|_| "--restore-d must be 64 hex digits".to_owned())?,
+    );
+    let mut d = Zeroizing::new([0u8; 32]);
+    if bytes.len() != 32 {
+        return Err(format!("--restore-d must be 32 bytes (64 hex digits), got {}", bytes.len()));
+    }
+    d.copy_from_slice(&bytes);
+    Ok(d)
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::ExampleConfig => {
+            print!("{EXAMPLE}");
+            Ok(())
+        }
+        Command::ShowBackup { config } => {
+            let config = Config::load(&config).map_err(|e| e.to_string())?;
+            let store = open_store(&config).map_err(|e| format!("{e} (is the signer still running?)"))?;
+            let wallet: Option<Address> = store.get("wallet").map_err(|e| e.to_string())?;
+            let d: Option<String> = store.get("d").map_err(|e| e.to_string())?;
+            match (wallet, d) {
+                (Some(w), Some(d)) => {
+                    println!("hot wallet: {w}\nd: 0x{d}");
+                    Ok(())
+                }
+                _ => Err("no wallet yet: the genesis ceremony has not completed".into()),
+            }
+        }
+        Command::Run { config, restore_d, expect_wallet } => {
+            let config = Config::load(&config).map_err(|e| e.to_string())?;
+            let restore = match restore_d {
+                Some(h) => {
+                    let expect = expect_wallet
+                        .map(|a| box_core::address::parse_address(&a).map_err(|e| format!("--expect-wallet: {e}")))
+                        .transpose()?;
+                    Some((parse_d(&h)?, expect))
+                }
+                None => None,
+            };
+            let signer =
+                Signer::start(Options { config, restore, fault: Fault::from_env() }).await.map_err(|e| e.to_string())?;
+            signer.run().await.map_err(|e| e.to_string())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("box-signer: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("box-signer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! The signer process: start-up checks, the loop that follows the chain, and
+//! the console.
+//!
+//! ```text
+//!  chain nodes ──Blocks (mTLS)──▶ Link::follow ──▶ HistoryVerifier ──▶ ceremony messages ──▶ Vault
+//!                                                        │ verified state
+//!                                                        ▼
+//!                      Executor: checks (DESIGN §6) ─▶ sign ─▶ record ─▶ broadcast ─▶ track ─▶ report
+//! ```
+//!
+//! One task owns all state; the follower feeds it blocks and a timer drives
+//! execution, tracking and reports. Execution waits until the verified state
+//! has caught up with the newest height any node serves, so it never acts on
+//! a stale view (an old pause lifted, a freeze not yet seen).
+
+use crate::config::Config;
+use crate::eth::Eth;
+use crate::link::{Incoming, Link};
+use crate::locked::harden_process;
+use crate::store::Store;
+use crate::vault::{Vault, VaultError};
+use box_chain::network::TlsMaterial;
+use box_core::audit::HistoryVerifier;
+use box_core::ceremony::{Ceremony, SignerAnnounce, SignerState};
+use box_core::crypto::SecretKey;
+use box_core::encoding::Canonical;
+use box_core::governance::GovernanceAction;
+use box_core::notary::{Entry, Subject};
+use box_core::typed::{Domain, Genesis, Signed};
+use box_core::{Address, B256};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+/// Test hooks that stop the process (like `kill -9`: no clean-up runs) at
+/// one exact point of an execution, so crash recovery can be tested without
+/// racing a timer. Set with `BOX_SIGNER_FAULT`; unset in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// After the transaction is signed and durably recorded, before broadcast.
+    AfterSign,
+    /// Right after the Ethereum node accepted the transaction.
+    AfterBroadcast,
+}
+
+impl Fault {
+    /// Reads `BOX_SIGNER_FAULT` (`after-sign` or `after-broadcast`).
+    pub fn from_env() -> Option<Self> {
+        match std::env::var("BOX_SIGNER_FAULT").ok()?.as_str() {
+            "after-sign" => Some(Self::AfterSign),
+            "after-broadcast" => Some(Self::AfterBroadcast),
+            _ => None,
+        }
+    }
+}
+
+/// Why the signer cannot start or must stop.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Start-up check failed.
+    #[error("{0}")]
+    Setup(String),
+    /// The vault or store failed.
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> RunError + '_ {
+    move |e| RunError::Setup(format!("{what}: {e}"))
+}
+
+/// How the signer is started.
+#[derive(Debug)]
+pub struct Options {
+    /// The configuration.
+    pub config: Config,
+    /// `d` from a paper backup and the wallet it must give (restore on an empty data dir).
+    pub restore: Option<(Zeroizing<[u8; 32]>, Option<Address>)>,
+    /// A crash hook for tests.
+    pub fault: Option<Fault>,
+}
+
+/// The running signer's state (owned by one task).
+pub struct Signer {
+    pub(crate) config: Config,
+    pub(crate) domain: Domain,
+    pub(crate) identity: SecretKey,
+    pub(crate) eth: Eth,
+    pub(crate) store: Arc<Store>,
+    pub(crate) vault: Vault,
+    pub(crate) link: Link,
+    pub(crate) verifier: HistoryVerifier,
+    /// Newest height any node said it has.
+    pub(crate) latest: u64,
+    /// Log time of the newest verified block.
+    pub(crate) last_time: u64,
+    pub(crate) announce_due: bool,
+    pub(crate) paused: bool,
+    pub(crate) last_report: HashMap<B256, Instant>,
+    pub(crate) last_warning: HashMap<B256, Instant>,
+    pub(crate) fault: Option<Fault>,
+    verified: Arc<AtomicU64>,
+    bad: Arc<AtomicUsize>,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Signer({:?}, height {})", self.vault, self.verifier.height())
+    }
+}
+
+/// Reads the genesis JSON.
+pub fn load_genesis(path: &std::path::Path) -> Result<Genesis, RunError> {
+    let text = std::fs::read(path).map_err(setup(&format!("cannot read the genesis {}", path.display())))?;
+    serde_json::from_slice(&text).map_err(setup(&format!("the genesis {} is not valid", path.display())))
+}
+
+/// Opens the signer's store in its data directory (created 0700 if missing).
+pub fn open_store(config: &Config) -> Result<Arc<Store>, RunError> {
+    std::fs::create_dir_all(&config.data_dir)
+        .map_err(setup(&format!("cannot create the data directory {}", config.data_dir.display())))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(Arc::new(Store::open(&config.data_dir.join("signer.redb"))?))
+}
+
+impl Signer {
+    /// Runs every start-up check and opens the vault; prints the console banner.
+    pub async fn start(opts: Options) -> Result<Self, RunError> {
+        harden_process().map_err(setup("cannot make the process undumpable"))?;
+        let config = opts.config;
+        let genesis = load_genesis(&config.genesis)?;
+        let identity = box_chain::keyfile::load(&config.identity_key).map_err(setup("identity key"))?;
+        if identity.address() != genesis.signer {
+            return Err(RunError::Setup(format!(
+                "the identity key is {} but the genesis names {} as the signer",
+                identity.address(),
+                genesis.signer
+            )));
+        }
+        if config.ethereum.chain_id != genesis.chainId {
+            return Err(RunError::Setup(format!(
+                "config ethereum.chain_id is {} but the genesis is for chain {}; refusing to run",
+                config.ethereum.chain_id, genesis.chainId
+            )));
+        }
+        let eth = Eth::connect(&config.ethereum.rpc).map_err(setup("ethereum.rpc"))?;
+        let actual = eth.chain_id().await.map_err(setup(&format!("cannot reach {}", config.ethereum.rpc)))?;
+        if actual != config.ethereum.chain_id {
+            return Err(RunError::Setup(format!(
+                "the Ethereum node at {} is on chain {actual}, not the configured {}; refusing to run",
+                config.ethereum.rpc, config.ethereum.chain_id
+            )));
+        }
+        let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key).map_err(RunError::Setup)?;
+        let store = open_store(&config)?;
+        let lock_after = config.lock_after_failures;
+        let vault = Vault::open(store.clone(), genesis.keyHolders.clone(), lock_after, opts.restore)?;
+        let link = Link::new(config.nodes.clone(), &tls);
+        let verifier = HistoryVerifier::new(&genesis).map_err(setup("genesis"))?;
+        let s = Self {
+            domain: genesis.domain(),
+            config,
+            identity,
+            eth,
+            store,
+            vault,
+            link,
+            verifier,
+            latest: 0,
+            last_time: 0,
+            announce_due: true,
+            paused: false,
+            last_report: HashMap::new(),
+            last_warning: HashMap::new(),
+            fault: opts.fault,
+            verified: Arc::default(),
+            bad: Arc::default(),
+        };
+        s.banner();
+        Ok(s)
+    }
+
+    /// What the operator sees on the signer's own console.
+    fn banner(&self) {
+        println!("box-signer: boot {}", self.vault.boot());
+        println!("box-signer: state: {}", self.vault.state().as_str());
+        if let Some(w) = self.vault.wallet() {
+            println!("box-signer: hot wallet {w}");
+        }
+        if let Some(code) = self.vault.enrolment_code() {
+            println!("box-signer: one-time enrolment code: {code}");
+            println!("box-signer: key holders enrol with `boxctl keyholder enrol --code {code}` (or scan):");
+            if let Ok(qr) = qrcode::QrCode::new(code.as_bytes()) {
+                println!("{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
+            }
+        }
+    }
+
+    /// Follows the chain and executes, until the process is stopped.
+    pub async fn run(mut self) -> Result<(), RunError> {
+        let (tx, mut rx) = mpsc::channel::<Incoming>(256);
+        tokio::spawn(self.link.clone().follow(self.verified.clone(), self.bad.clone(), tx));
+        let mut tick = tokio::time::interval(Duration::from_millis(self.config.ethereum.poll_ms));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                Some(incoming) = rx.recv() => self.on_block(incoming)?,
+                _ = tick.tick() => self.on_tick().await?,
+            }
+        }
+    }
+
+    fn on_block(&mut self, inc: Incoming) -> Result<(), RunError> {
+        self.latest = self.latest.max(inc.latest);
+        let block = match inc.block {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("a node sent an undecodable block: {e}");
+                self.bad.store(inc.node + 1, Ordering::SeqCst);
+                return Ok(());
+            }
+        };
+        let height = block.header.height;
+        if height <= self.verifier.height() {
+            return Ok(()); // already verified (a resumed stream overlaps)
+        }
+        if height != self.verifier.height() + 1 {
+            self.bad.store(inc.node + 1, Ordering::SeqCst);
+            return Ok(());
+        }
+        if let Err(e) = self.verifier.push(&block) {
+            tracing::error!("block {height} does not verify: {e}");
+            self.bad.store(inc.node + 1, Ordering::SeqCst);
+            let registry_change = block.entries.iter().any(|e| {
+                matches!(&e.entry, Entry::Submit(Subject::Governance(g)) if matches!(g.action, GovernanceAction::NodeChange(_)))
+            });
+            if registry_change && self.vault.state() == SignerState::Unsealed {
+                let o = self.vault.lock(&format!("an unverifiable node-registry change at height {height}: {e}"))?;
+                tracing::error!("{}", o.note);
+                self.announce_due = true;
+            }
+            return Ok(());
+        }
+        self.verified.store(height, Ordering::SeqCst);
+        self.last_time = self.last_time.max(block.header.time);
+        for e in &block.entries {
+            if let Entry::Ceremony(Ceremony::Message(m)) = &e.entry {
+                let Ok(device) = m.signer(&self.domain) else { continue };
+                let before = self.vault.state();
+                // Argon2 runs here (64 MiB, about a second): keep the runtime's other workers free.
+                let outcome = tokio::task::block_in_place(|| self.vault.handle(device, &m.value))?;
+                if outcome.changed {
+                    tracing::info!("ceremony: {}", outcome.note);
+                    println!("box-signer: {}", outcome.note);
+                    self.announce_due = true;
+                } else {
+                    tracing::debug!("ceremony message ignored: {}", outcome.note);
+                }
+                if self.vault.state() != before {
+                    println!("box-signer: state: {}", self.vault.state().as_str());
+                    if before == SignerState::AwaitingGenesis
+                        && let (Some(w), Ok(Some(d))) = (self.vault.wallet(), self.vault.d())
+                    {
+                        println!("box-signer: hot wallet {w}");
+                        println!(
+                            "box-signer: d = 0x{} (not secret alone; every key holder puts it on their paper backup)",
+                            hex::encode(d)
+                        );
+                    }
+                }
+            }
+        }
+        let paused = self.verifier.state().paused().is_some();
+        if paused != self.paused {
+            self.paused = paused;
+            self.announce_due = true;
+        }
+        Ok(())
+    }
+
+    /// Whether the verified state is as new as anything a node has shown.
+    pub(crate) fn caught_up(&self) -> bool {
+        self.verifier.height() >= self.latest && self.verifier.height() > 0
+    }
+
+    async fn on_tick(&mut self) -> Result<(), RunError> {
+        if self.announce_due && self.announce().await {
+            self.announce_due = false;
+        }
+        if !self.caught_up() {
+            return Ok(());
+        }
+        self.execute_pending().await?;
+        self.track_all().await?;
+        self.reconcile_reports().await?;
+        Ok(())
+    }
+
+    /// Publishes the signer's state on the chain. Returns whether a node took it.
+    async fn announce(&mut self) -> bool {
+        // Never below what the chain has seen: a signer restored on a new
+        // machine starts with an empty store.
+        let on_chain = self.verifier.state().signer_status().map_or(0, |a| a.value.sequence);
+        let sequence: u64 = match self.store.get::<u64>("sequence") {
+            Ok(s) => s.unwrap_or(0).max(on_chain) + 1,
+            Err(e) => {
+                tracing::error!("{e}");
+                return false;
+            }
+        };
+        if let Err(e) = self.store.put("sequence", &sequence) {
+            tracing::error!("{e}");
+            return false;
+        }
+        let a = SignerAnnounce {
+            boot: self.vault.boot(),
+            sequence,
+            state: self.vault.state() as u8,
+            ceremonyKey: self.vault.ceremony_key().into(),
+            wallet: self.vault.wallet().unwrap_or(Address::ZERO),
+            devices: self.vault.devices(),
+            holders: u8::try_from(self.vault.devices().len()).unwrap_or(u8::MAX),
+            received: u8::try_from(self.vault.received()).unwrap_or(u8::MAX),
+            paused: self.paused,
+            detail: self.vault.detail().to_owned(),
+            time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
+        };
+        let entry = Entry::Ceremony(Ceremony::Announce(Signed::new(&self.domain, &self.identity, a))).encode();
+        match self.link.propose(entry).await {
+            Ok(outcome) if outcome == "relayed" => true,
+            Ok(outcome) => {
+                tracing::warn!("announcement not taken: {outcome}");
+                false
+            }
+            Err(e) => {
+                tracing::warn!("cannot announce yet: {e}");
+                false
+            }
+        }
+    }
+
+    /// Warns at most every 30 s per subject.
+    pub(crate) fn warn_once(&mut self, subject: B256, msg: &str) {
+        let now = Instant::now();
+        if self.last_warning.get(&subject).is_none_or(|t| now.duration_since(*t) > Duration::from_secs(30)) {
+            self.last_warning.insert(subject, now);
+            tracing::warn!("{msg}");
+        }
+    }
+}

@@ -1,0 +1,301 @@
+//! The signer's durable record, in redb. Every write commits with immediate
+//! durability (fsync) before it returns, so what the signer did survives a
+//! `kill -9` at any instruction.
+//!
+//! What it holds: `d`, the enrolled devices, the phrase commitments, the
+//! wallet address, the failure counter and lock reason, the announcement
+//! sequence, and every execution (transfer id or flow hash → nonce and the
+//! raw signed transactions). What it never holds: a phrase, the root key or
+//! the wallet key. A stolen copy yields `d` and the commitments, each of which
+//! costs an Argon2id evaluation per phrase guess.
+
+use alloy::primitives::{Address, B256, Bytes, U256};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const EXECUTIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("executions");
+const NONCES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("nonces");
+
+/// A store failure: the signer stops rather than act without a record.
+#[derive(Debug, thiserror::Error)]
+#[error("signer store: {0}")]
+pub struct StoreError(String);
+
+fn e<E: std::fmt::Display>(err: E) -> StoreError {
+    StoreError(err.to_string())
+}
+
+/// One enrolled key-holder device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    /// The device key's address.
+    pub address: Address,
+    /// The holder's name for the device.
+    pub device_id: String,
+}
+
+/// What an execution moves.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExecutionKind {
+    /// A notarized transfer.
+    Transfer {
+        /// Its flow.
+        flow: B256,
+        /// Asset (0 = ETH).
+        asset: Address,
+        /// Base units.
+        amount: U256,
+    },
+    /// The anchoring of an authorized flow.
+    Anchor,
+}
+
+/// Where an execution stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum ExecutionState {
+    /// Signed and recorded; not yet accepted by the Ethereum node.
+    Signed,
+    /// Accepted by the Ethereum node.
+    Broadcast,
+    /// Mined at `block`, not yet deep enough.
+    Mined {
+        /// Block number of the receipt.
+        block: u64,
+        /// Which of `raw` was mined.
+        tx_hash: B256,
+    },
+    /// Deep enough: final.
+    Confirmed {
+        /// The mined transaction.
+        tx_hash: B256,
+        /// Its block.
+        block: u64,
+    },
+    /// Refused before signing: nothing was signed. Final.
+    Refused {
+        /// Why.
+        reason: String,
+    },
+    /// Reverted on chain. Final.
+    Failed {
+        /// Why.
+        reason: String,
+        /// The reverted transaction.
+        tx_hash: B256,
+    },
+}
+
+/// One execution: a transfer or an anchoring, at most once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Execution {
+    /// What it moves.
+    pub kind: ExecutionKind,
+    /// The nonce it owns (none when refused).
+    pub nonce: Option<u64>,
+    /// Every signed transaction for that nonce, oldest first (fee bumps add more).
+    pub raw: Vec<Bytes>,
+    /// Their hashes, in the same order.
+    pub hashes: Vec<B256>,
+    /// The fee cap per gas of the newest transaction, and its gas limit.
+    pub max_fee_per_gas: u128,
+    /// Priority fee per gas of the newest transaction.
+    pub priority_fee_per_gas: u128,
+    /// Gas limit.
+    pub gas: u64,
+    /// The signed fee cap (wei) the transaction may spend.
+    pub fee_cap: U256,
+    /// Log time of the decision (seconds), for the period limits.
+    pub time: u64,
+    /// When the newest transaction was sent (unix seconds), for fee bumps.
+    pub sent_at: u64,
+    /// Something to tell the chain (e.g. stuck at the fee cap).
+    #[serde(default)]
+    pub note: String,
+    /// Whether `note` was reported.
+    #[serde(default)]
+    pub note_reported: bool,
+    /// Where it stands.
+    pub state: ExecutionState,
+}
+
+impl Execution {
+    /// Whether it counts towards the period limits: anything that was signed
+    /// and has not failed on chain.
+    pub fn counts(&self) -> bool {
+        !matches!(self.state, ExecutionState::Refused { .. } | ExecutionState::Failed { .. })
+    }
+}
+
+/// The store.
+pub struct Store {
+    db: Database,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let db = Database::create(path).map_err(|err| StoreError(format!("cannot open {}: {err}", path.display())))?;
+        let tx = db.begin_write().map_err(e)?;
+        {
+            tx.open_table(META).map_err(e)?;
+            tx.open_table(EXECUTIONS).map_err(e)?;
+            tx.open_table(NONCES).map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(Self { db })
+    }
+
+    /// A metadata value.
+    pub fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        let tx = self.db.begin_read().map_err(e)?;
+        let t = tx.open_table(META).map_err(e)?;
+        match t.get(key).map_err(e)? {
+            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Writes several metadata values in one durable transaction.
+    pub fn put_all(&self, values: &[(&str, serde_json::Value)]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(e)?;
+        {
+            let mut t = tx.open_table(META).map_err(e)?;
+            for (k, v) in values {
+                let bytes = serde_json::to_vec(v).map_err(e)?;
+                t.insert(*k, bytes.as_slice()).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Writes one metadata value durably.
+    pub fn put<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        self.put_all(&[(key, serde_json::to_value(value).map_err(e)?)])
+    }
+
+    /// Removes metadata values in one durable transaction.
+    pub fn remove_all(&self, keys: &[&str]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(e)?;
+        {
+            let mut t = tx.open_table(META).map_err(e)?;
+            for k in keys {
+                t.remove(*k).map_err(e)?;
+            }
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// The execution for `subject`, if any.
+    pub fn execution(&self, subject: &B256) -> Result<Option<Execution>, StoreError> {
+        let tx = self.db.begin_read().map_err(e)?;
+        let t = tx.open_table(EXECUTIONS).map_err(e)?;
+        match t.get(&subject.0).map_err(e)? {
+            Some(v) => serde_json::from_slice(v.value()).map(Some).map_err(e),
+            None => Ok(None),
+        }
+    }
+
+    /// Every execution.
+    pub fn executions(&self) -> Result<Vec<(B256, Execution)>, StoreError> {
+        let tx = self.db.begin_read().map_err(e)?;
+        let t = tx.open_table(EXECUTIONS).map_err(e)?;
+        let mut out = Vec::new();
+        for row in t.iter().map_err(e)? {
+            let (k, v) = row.map_err(e)?;
+            out.push((B256::from(*k.value()), serde_json::from_slice(v.value()).map_err(e)?));
+        }
+        Ok(out)
+    }
+
+    /// Records a new execution. Refuses (returns `false`, writes nothing) if
+    /// `subject` already has one, or if its nonce is already owned: this is
+    /// the exactly-once gate, checked and written in one transaction.
+    pub fn insert_execution(&self, subject: &B256, x: &Execution) -> Result<bool, StoreError> {
+        let bytes = serde_json::to_vec(x).map_err(e)?;
+        let tx = self.db.begin_write().map_err(e)?;
+        {
+            let mut t = tx.open_table(EXECUTIONS).map_err(e)?;
+            if t.get(&subject.0).map_err(e)?.is_some() {
+                return Ok(false);
+            }
+            let mut n = tx.open_table(NONCES).map_err(e)?;
+            if let Some(nonce) = x.nonce {
+                if n.get(nonce).map_err(e)?.is_some() {
+                    return Ok(false);
+                }
+                n.insert(nonce, &subject.0).map_err(e)?;
+            }
+            t.insert(&subject.0, bytes.as_slice()).map_err(e)?;
+        }
+        tx.commit().map_err(e)?;
+        Ok(true)
+    }
+
+    /// Replaces an existing execution's record (same subject, same nonce).
+    pub fn update_execution(&self, subject: &B256, x: &Execution) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(x).map_err(e)?;
+        let tx = self.db.begin_write().map_err(e)?;
+        {
+            let mut t = tx.open_table(EXECUTIONS).map_err(e)?;
+            t.insert(&subject.0, bytes.as_slice()).map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// The highest nonce any execution owns.
+    pub fn max_nonce(&self) -> Result<Option<u64>, StoreError> {
+        let tx = self.db.begin_read().map_err(e)?;
+        let t = tx.open_table(NONCES).map_err(e)?;
+        Ok(t.last().map_err(e)?.map(|(k, _)| k.value()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn x(nonce: Option<u64>) -> Execution {
+        Execution {
+            kind: ExecutionKind::Anchor,
+            nonce,
+            raw: vec![],
+            hashes: vec![],
+            max_fee_per_gas: 0,
+            priority_fee_per_gas: 0,
+            gas: 0,
+            fee_cap: U256::ZERO,
+            time: 0,
+            sent_at: 0,
+            note: String::new(),
+            note_reported: false,
+            state: ExecutionState::Signed,
+        }
+    }
+
+    #[test]
+    fn a_subject_and_a_nonce_are_each_executed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(&dir.path().join("s.redb")).unwrap();
+        let (a, b) = (B256::repeat_byte(1), B256::repeat_byte(2));
+        assert!(s.insert_execution(&a, &x(Some(0))).unwrap());
+        assert!(!s.insert_execution(&a, &x(Some(1))).unwrap(), "same subject twice");
+        assert!(!s.insert_execution(&b, &x(Some(0))).unwrap(), "same nonce twice");
+        assert!(s.insert_execution(&b, &x(Some(1))).unwrap());
+        assert_eq!(s.max_nonce().unwrap(), Some(1));
+        drop(s);
+        let s = Store::open(&dir.path().join("s.redb")).unwrap();
+        assert_eq!(s.executions().unwrap().len(), 2);
+        assert_eq!(s.execution(&a).unwrap().unwrap().nonce, Some(0));
+    }
+}

@@ -1,0 +1,372 @@
+//! A real public chain for tests: an `anvil` process on 127.0.0.1 and the
+//! BOX test ERC-20.
+//!
+//! ```text
+//!   test ──alloy──▶ LoopbackHttp (plain HTTP/1.1) ──▶ anvil --port 0 --host 127.0.0.1
+//! ```
+//!
+//! The anvil binary comes from the npm package pinned in `tools/package.json`
+//! (`tools/test` runs `npm ci --prefix tools`); this module never installs
+//! anything itself. The ERC-20 is the committed fixture
+//! `fixtures/BoxTestToken.json`, built by `tools/compile-erc20.js`, so no
+//! Rust test needs node except the one that checks the fixture is current.
+//!
+//! Every method panics with a message on failure: this is a test harness.
+
+use alloy::network::{EthereumWallet, ReceiptResponse, TransactionBuilder};
+use alloy::primitives::{Address, B256, Bytes, U256, address, uint};
+use alloy::providers::{DynProvider, Provider, ProviderBuilder};
+use alloy::rpc::client::RpcClient;
+use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
+use alloy::signers::local::PrivateKeySigner;
+use alloy::sol;
+use alloy::sol_types::{SolCall, SolValue};
+use alloy::transports::{TransportError, TransportErrorKind, TransportFut};
+use alloy_json_rpc::{RequestPacket, ResponsePacket};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes as HttpBytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Anvil's default chain id.
+pub const DEFAULT_CHAIN_ID: u64 = 31337;
+
+/// Private key of anvil's dev account 0 (from the public "test test … junk"
+/// mnemonic): funded with 10 000 ETH in every anvil, secret to nobody.
+pub const DEV_PRIVATE_KEY: &str = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80";
+
+/// Address of [`DEV_PRIVATE_KEY`].
+pub const DEV_ADDRESS: Address = address!("0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+
+/// What [`Anvil::deploy_erc20`] mints to the holder: one million tokens of 18 decimals.
+pub const ERC20_INITIAL_SUPPLY: U256 = uint!(1_000_000_000_000_000_000_000_000_U256);
+
+/// Where a readiness or inclusion wait gives up.
+const DEADLINE: Duration = Duration::from_secs(30);
+
+/// The environment variable that overrides [`anvil_binary`]'s lookup.
+pub const ANVIL_ENV: &str = "BOX_ANVIL";
+
+sol! {
+    /// The ERC-20 calls the harness and the tests make.
+    interface IERC20 {
+        function balanceOf(address who) external view returns (uint256);
+        function transfer(address to, uint256 amount) external returns (bool);
+        function totalSupply() external view returns (uint256);
+        function decimals() external view returns (uint8);
+    }
+}
+
+/// The workspace root (compile-time path of this crate, two levels up).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The anvil binary: `$BOX_ANVIL` if set, else the one `npm ci --prefix tools`
+/// installs. Panics, saying how to install it, if it is missing; it does not
+/// install it (parallel test processes would race on `node_modules`).
+pub fn anvil_binary() -> PathBuf {
+    if let Some(path) = std::env::var_os(ANVIL_ENV) {
+        let path = PathBuf::from(path);
+        assert!(path.is_file(), "{ANVIL_ENV}={} is not a file", path.display());
+        return path;
+    }
+    let path = workspace_root().join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
+    assert!(
+        path.is_file(),
+        "anvil is not installed at {}: run `npm ci --prefix tools` in the workspace \
+         (tools/test does it), or point {ANVIL_ENV} at an anvil binary",
+        path.display()
+    );
+    path
+}
+
+/// The committed BoxTestToken build (`fixtures/BoxTestToken.json`).
+#[derive(Debug, Clone)]
+pub struct Erc20Fixture {
+    /// The solc version string it was compiled with.
+    pub compiler: String,
+    /// The contract ABI as JSON.
+    pub abi: serde_json::Value,
+    /// Creation bytecode, without constructor arguments.
+    pub bytecode: Bytes,
+}
+
+/// The fixture's bytes as committed (also what the reproducibility test compares).
+pub const ERC20_FIXTURE_JSON: &str = include_str!("../fixtures/BoxTestToken.json");
+
+/// Parses [`ERC20_FIXTURE_JSON`].
+pub fn erc20_fixture() -> Erc20Fixture {
+    let v: serde_json::Value = serde_json::from_str(ERC20_FIXTURE_JSON).expect("fixture is JSON");
+    Erc20Fixture {
+        compiler: v["compiler"].as_str().expect("fixture names its compiler").to_owned(),
+        abi: v["abi"].clone(),
+        bytecode: v["bytecode"].as_str().expect("fixture has bytecode").parse().expect("bytecode is hex"),
+    }
+}
+
+/// How to start anvil. Defaults: chain id 31337, a block per transaction (automine).
+#[derive(Debug, Clone)]
+pub struct AnvilOptions {
+    /// `--chain-id`.
+    pub chain_id: u64,
+    /// `--block-time N`: a block every N seconds instead of one per transaction.
+    pub block_time: Option<u64>,
+}
+
+impl Default for AnvilOptions {
+    fn default() -> Self {
+        Self { chain_id: DEFAULT_CHAIN_ID, block_time: None }
+    }
+}
+
+impl AnvilOptions {
+    /// Sets the chain id.
+    pub fn chain_id(mut self, chain_id: u64) -> Self {
+        self.chain_id = chain_id;
+        self
+    }
+
+    /// Mines a block every `seconds` instead of one per transaction.
+    pub fn block_time(mut self, seconds: u64) -> Self {
+        self.block_time = Some(seconds);
+        self
+    }
+}
+
+/// A running anvil process, killed on drop. Its log is in a temp dir that
+/// lives as long as it does.
+pub struct Anvil {
+    // Declared before `dir`: the process dies before its log's directory goes.
+    _process: Process,
+    dir: tempfile::TempDir,
+    endpoint: String,
+    chain_id: u64,
+    provider: DynProvider,
+}
+
+/// The child process, killed on drop (also when a start-up wait panics).
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Anvil {
+    /// Starts anvil with the default options.
+    pub async fn start() -> Self {
+        Self::start_with(AnvilOptions::default()).await
+    }
+
+    /// Starts anvil on 127.0.0.1 on a port the OS picks (`--port 0`, so
+    /// parallel test processes never collide), and returns once it answers
+    /// `eth_chainId`.
+    pub async fn start_with(options: AnvilOptions) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let log_path = dir.path().join("anvil.log");
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(anvil_binary());
+        cmd.args(["--host", "127.0.0.1", "--port", "0", "--chain-id"])
+            .arg(options.chain_id.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        if let Some(seconds) = options.block_time {
+            cmd.arg("--block-time").arg(seconds.to_string());
+        }
+        let mut process = Process(cmd.spawn().unwrap());
+        let port = crate::eventually("anvil to print its port", DEADLINE, || {
+            let port = log_port(&log_path);
+            let exited = port.is_none() && process.0.try_wait().unwrap().is_some();
+            assert!(!exited, "anvil exited before listening:\n{}", log_tail(&log_path));
+            async move { port }
+        })
+        .await;
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let provider = provider_with(&endpoint, Self::dev_signer());
+        let chain_id = crate::eventually("anvil to answer eth_chainId", DEADLINE, || {
+            let provider = provider.clone();
+            async move { provider.get_chain_id().await.ok() }
+        })
+        .await;
+        assert_eq!(chain_id, options.chain_id, "anvil runs another chain id");
+        Self { _process: process, dir, endpoint, chain_id, provider }
+    }
+
+    /// The last lines of anvil's log, for assertion messages.
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.dir.path().join("anvil.log"))
+    }
+
+    /// The JSON-RPC URL, `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    /// The chain id anvil runs.
+    pub fn chain_id(&self) -> u64 {
+        self.chain_id
+    }
+
+    /// A provider that signs with dev account 0 and fills nonce, gas and chain id.
+    pub fn provider(&self) -> &DynProvider {
+        &self.provider
+    }
+
+    /// A provider that signs with `signer` (which must hold ETH for gas).
+    pub fn provider_with(&self, signer: PrivateKeySigner) -> DynProvider {
+        provider_with(&self.endpoint, signer)
+    }
+
+    /// A signer for dev account 0.
+    pub fn dev_signer() -> PrivateKeySigner {
+        DEV_PRIVATE_KEY.parse().unwrap()
+    }
+
+    async fn rpc(&self, method: &'static str, params: serde_json::Value) -> serde_json::Value {
+        self.provider
+            .raw_request(method.into(), params)
+            .await
+            .unwrap_or_else(|e| panic!("{method}: {e}\n{}", self.log_tail()))
+    }
+
+    /// Mines `n` blocks now (`anvil_mine`), whatever the mining mode.
+    pub async fn mine(&self, n: u64) {
+        self.rpc("anvil_mine", serde_json::json!([U256::from(n)])).await;
+    }
+
+    /// Turns mining a block per transaction on or off (`evm_setAutomine`).
+    /// Off, transactions wait in the pool until [`Anvil::mine`] or the block time.
+    pub async fn set_automine(&self, on: bool) {
+        self.rpc("evm_setAutomine", serde_json::json!([on])).await;
+    }
+
+    /// `addr`'s ETH balance at the latest block.
+    pub async fn balance(&self, addr: Address) -> U256 {
+        self.provider.get_balance(addr).await.unwrap()
+    }
+
+    /// Sends `wei` from dev account 0 to `to` and waits until it is in a
+    /// block (with automine off and no block time, that needs a [`Anvil::mine`]
+    /// from another task).
+    pub async fn fund(&self, to: Address, wei: U256) -> TransactionReceipt {
+        let tx = TransactionRequest::default().with_to(to).with_value(wei);
+        let hash = *self.provider.send_transaction(tx).await.unwrap().tx_hash();
+        self.wait_success(hash, "fund").await
+    }
+
+    /// Deploys BoxTestToken minting [`ERC20_INITIAL_SUPPLY`] to `holder`;
+    /// returns its address.
+    pub async fn deploy_erc20(&self, holder: Address) -> Address {
+        self.deploy_erc20_with_supply(holder, ERC20_INITIAL_SUPPLY).await
+    }
+
+    /// Deploys BoxTestToken minting `supply` (smallest units) to `holder`.
+    pub async fn deploy_erc20_with_supply(&self, holder: Address, supply: U256) -> Address {
+        let mut code = erc20_fixture().bytecode.to_vec();
+        code.extend_from_slice(&(holder, supply).abi_encode_params());
+        let tx = TransactionRequest::default().with_deploy_code(code);
+        let hash = *self.provider.send_transaction(tx).await.unwrap().tx_hash();
+        let receipt = self.wait_success(hash, "deploy BoxTestToken").await;
+        receipt.contract_address().expect("a creation receipt names the contract")
+    }
+
+    /// `who`'s balance of ERC-20 `token`.
+    pub async fn erc20_balance(&self, token: Address, who: Address) -> U256 {
+        let call = IERC20::balanceOfCall { who }.abi_encode();
+        let out = self.provider.call(TransactionRequest::default().with_to(token).with_input(call)).await.unwrap();
+        IERC20::balanceOfCall::abi_decode_returns(&out).unwrap()
+    }
+
+    /// Broadcasts a signed, EIP-2718-encoded transaction; returns its hash
+    /// without waiting for a block (see [`Anvil::wait_receipt`]).
+    pub async fn send_raw(&self, raw: &[u8]) -> B256 {
+        *self.provider.send_raw_transaction(raw).await.unwrap_or_else(|e| panic!("send_raw: {e}")).tx_hash()
+    }
+
+    /// Waits until transaction `hash` is in a block; returns its receipt,
+    /// successful or reverted.
+    pub async fn wait_receipt(&self, hash: B256) -> TransactionReceipt {
+        crate::eventually(&format!("a receipt for {hash}"), DEADLINE, || async move {
+            self.provider.get_transaction_receipt(hash).await.unwrap()
+        })
+        .await
+    }
+
+    async fn wait_success(&self, hash: B256, what: &str) -> TransactionReceipt {
+        let receipt = self.wait_receipt(hash).await;
+        assert!(receipt.status(), "{what}: transaction {hash} reverted");
+        receipt
+    }
+}
+
+/// A provider on `endpoint` that signs with `signer`.
+fn provider_with(endpoint: &str, signer: PrivateKeySigner) -> DynProvider {
+    let client = RpcClient::new(LoopbackHttp::new(endpoint), true).with_poll_interval(Duration::from_millis(50));
+    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_client(client).erased()
+}
+
+/// The port from anvil's `Listening on 127.0.0.1:PORT` line, once printed.
+fn log_port(log: &Path) -> Option<u16> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines().find_map(|l| l.trim().strip_prefix("Listening on 127.0.0.1:")?.trim().parse().ok())
+}
+
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(30)..].join("\n")
+}
+
+/// JSON-RPC over plain HTTP/1.1 to 127.0.0.1. alloy's own HTTP transports
+/// link TLS (reqwest defaults to rustls on aws-lc, its hyper one to
+/// native-tls); a loopback test node needs neither. Does no retries, no
+/// batching of its own and no TLS.
+#[derive(Clone)]
+struct LoopbackHttp {
+    url: hyper::Uri,
+    client: Client<HttpConnector, Full<HttpBytes>>,
+}
+
+impl LoopbackHttp {
+    fn new(url: &str) -> Self {
+        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
+        Self { url: url.parse().unwrap(), client }
+    }
+
+    async fn post(self, req: RequestPacket) -> Result<ResponsePacket, TransportError> {
+        let body = req.serialize().map_err(TransportError::ser_err)?;
+        let request = hyper::Request::post(self.url)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(HttpBytes::from(body.get().to_owned())))
+            .map_err(TransportErrorKind::custom)?;
+        let response = self.client.request(request).await.map_err(TransportErrorKind::custom)?;
+        let status = response.status();
+        let body = response.into_body().collect().await.map_err(TransportErrorKind::custom)?.to_bytes();
+        if !status.is_success() {
+            return Err(TransportErrorKind::http_error(status.as_u16(), String::from_utf8_lossy(&body).into_owned()));
+        }
+        serde_json::from_slice(&body).map_err(|e| TransportError::deser_err(e, String::from_utf8_lossy(&body)))
+    }
+}
+
+impl tower_service::Service<RequestPacket> for LoopbackHttp {
+    type Response = ResponsePacket;
+    type Error = TransportError;
+    type Future = TransportFut<'static>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: RequestPacket) -> Self::Future {
+        Box::pin(self.clone().post(req))
+    }
+}
