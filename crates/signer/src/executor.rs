@@ -14,12 +14,12 @@ use crate::runtime::{Fault, RunError, Signer};
 use crate::store::{Execution, ExecutionKind, ExecutionState, Store};
 use box_core::Refusal;
 use box_core::amount::Amount;
+use box_core::encoding::Canonical;
 use box_core::ids::{FlowHash, Timestamp, TransferId};
 use box_core::notary::{FlowStatus, Subject, SubjectStatus, TransferStatus};
 use box_core::quorum::verify_certificate;
 use box_core::transbox::{TransferContext, VerifiedTransBox, verify_transbox};
 use box_core::typed::{ReportStatus, Signed, SignerReport};
-use box_core::encoding::Canonical;
 use box_core::{Address, B256, U256};
 use std::time::{Duration, Instant};
 
@@ -83,8 +83,13 @@ impl Signer {
         let flow = state.active_flow(&FlowHash(tb.request.flowHash))?;
         let history = own_history(&self.store, tb.request.flowHash, tb.request.asset)
             .map_err(|e| Refusal::MalformedTransfer(e.to_string()))?;
-        let ctx =
-            TransferContext { domain: &self.domain, flow: &flow, policy: state.policy(), now: Timestamp(now), history: &history };
+        let ctx = TransferContext {
+            domain: &self.domain,
+            flow: &flow,
+            policy: state.policy(),
+            now: Timestamp(now),
+            history: &history,
+        };
         verify_transbox(tb, &ctx)
     }
 
@@ -143,8 +148,11 @@ impl Signer {
             }
         };
         let call = Call::transfer(&v);
-        let kind =
-            ExecutionKind::Transfer { flow: v.request().flowHash, asset: v.request().asset, amount: v.request().amount };
+        let kind = ExecutionKind::Transfer {
+            flow: v.request().flowHash,
+            asset: v.request().asset,
+            amount: v.request().amount,
+        };
         let gas = if call.data.is_empty() {
             ETH_TRANSFER_GAS
         } else {
@@ -184,7 +192,9 @@ impl Signer {
         if !asset.is_zero() {
             let held = self.eth.token_balance(asset, wallet).await.map_err(|e| e.0)?;
             if held < amount {
-                return Err(format!("the hot wallet holds {held} base units of token {asset}; the transfer needs {amount}"));
+                return Err(format!(
+                    "the hot wallet holds {held} base units of token {asset}; the transfer needs {amount}"
+                ));
             }
         }
         Ok(())
@@ -211,7 +221,8 @@ impl Signer {
         if let Some(prev) = at_least {
             // A replacement must raise both fees by at least 10% (geth's rule); use 12.5%.
             f.max_fee_per_gas = f.max_fee_per_gas.max(prev.max_fee_per_gas + prev.max_fee_per_gas / 8 + 1);
-            f.priority_fee_per_gas = f.priority_fee_per_gas.max(prev.priority_fee_per_gas + prev.priority_fee_per_gas / 8 + 1);
+            f.priority_fee_per_gas =
+                f.priority_fee_per_gas.max(prev.priority_fee_per_gas + prev.priority_fee_per_gas / 8 + 1);
         }
         let gas_u = U256::from(gas.max(1));
         let allowed = cap / gas_u;
@@ -309,7 +320,9 @@ impl Signer {
             .store
             .executions()?
             .into_iter()
-            .filter(|(_, x)| matches!(x.state, ExecutionState::Signed | ExecutionState::Broadcast | ExecutionState::Mined { .. }))
+            .filter(|(_, x)| {
+                matches!(x.state, ExecutionState::Signed | ExecutionState::Broadcast | ExecutionState::Mined { .. })
+            })
             .collect();
         if open.is_empty() {
             return Ok(());
@@ -394,7 +407,8 @@ impl Signer {
         match self.fees_within(x.gas, x.fee_cap, Some(prev)).await {
             Ok(fees) => {
                 let Some(key) = self.vault.key() else { return Ok(()) };
-                let tx = sign_tx(key, self.config.ethereum.chain_id, nonce, x.gas, fees, &call).map_err(RunError::Setup)?;
+                let tx =
+                    sign_tx(key, self.config.ethereum.chain_id, nonce, x.gas, fees, &call).map_err(RunError::Setup)?;
                 x.raw.push(tx.raw);
                 x.hashes.push(tx.hash);
                 x.max_fee_per_gas = fees.max_fee_per_gas;

@@ -1,7 +1,8 @@
 //! Shared harness for the signer's end-to-end tests: a real `box-signer`
 //! process, and key holders that speak the ceremony through a node's gRPC API.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use box_chain::certs::DevCa;
 use box_chain::keyfile;
 use box_chain::network::{Channels, TlsMaterial};
 use box_chain::pb;
@@ -12,7 +13,6 @@ use box_core::encoding::Canonical;
 use box_core::notary::Entry;
 use box_core::typed::Domain;
 use box_core::{Address, B256};
-use box_chain::certs::DevCa;
 use box_testkit::eventually;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -134,10 +134,7 @@ impl SignerProc {
     pub async fn enrolment_code(&self) -> String {
         eventually("the enrolment code on the console", Duration::from_secs(60), || async {
             let out = self.output();
-            out.lines()
-                .rev()
-                .find_map(|l| l.split("one-time enrolment code: ").nth(1))
-                .map(|c| c.trim().to_owned())
+            out.lines().rev().find_map(|l| l.split("one-time enrolment code: ").nth(1)).map(|c| c.trim().to_owned())
         })
         .await
     }
@@ -178,10 +175,8 @@ impl Holders {
 
     /// Waits for a fresh boot (a boot other than `old`) in `state`.
     pub async fn boot(&self, old: Option<B256>, state: SignerState) -> SignerAnnounce {
-        self.wait(&format!("a new boot in state {}", state.as_str()), |a| {
-            Some(a.boot) != old && a.state == state as u8
-        })
-        .await
+        self.wait(&format!("a new boot in state {}", state.as_str()), |a| Some(a.boot) != old && a.state == state as u8)
+            .await
     }
 
     /// Key holder `slot` sends `payload` for `purpose` (with its own device key).
