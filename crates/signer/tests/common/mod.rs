@@ -1,6 +1,6 @@
 //! Shared harness for the signer's end-to-end tests: a real `box-signer`
 //! process, and key holders that speak the ceremony through a node's gRPC API.
-#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::needless_range_loop)]
 
 use box_chain::certs::DevCa;
 use box_chain::keyfile;
