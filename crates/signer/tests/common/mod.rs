@@ -304,11 +304,21 @@ impl People {
         amount: box_core::U256,
         levels: usize,
     ) -> box_core::transbox::TransBox {
-        use box_core::transbox::TransBox;
-        use box_core::typed::TransferRequest;
+        self.sign(domain, self.request(domain, flow, asset, to, amount), levels)
+    }
+
+    /// A fresh request from the employee.
+    pub fn request(
+        &self,
+        domain: &Domain,
+        flow: B256,
+        asset: Address,
+        to: Address,
+        amount: box_core::U256,
+    ) -> box_core::typed::TransferRequest {
         let mut id = B256::ZERO;
         rand_core::RngCore::fill_bytes(&mut rand_core::UnwrapErr(rand_core::OsRng), id.as_mut_slice());
-        let request = TransferRequest {
+        box_core::typed::TransferRequest {
             requestId: id,
             flowHash: flow,
             applicant: self.employee.address(),
@@ -318,8 +328,17 @@ impl People {
             maxFee: box_core::U256::from(10_000_000_000_000_000u64),
             chainId: domain.chain_id.0,
             timestamp: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
-        };
-        let mut tb = TransBox::apply(domain, request, &self.employee);
+        }
+    }
+
+    /// `request` signed by the employee and approved at the first `levels` levels.
+    pub fn sign(
+        &self,
+        domain: &Domain,
+        request: box_core::typed::TransferRequest,
+        levels: usize,
+    ) -> box_core::transbox::TransBox {
+        let mut tb = box_core::transbox::TransBox::apply(domain, request, &self.employee);
         if levels >= 1 {
             tb.approve(domain, 1, &self.managers[0]);
         }
