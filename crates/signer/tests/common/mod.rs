@@ -33,10 +33,11 @@ pub fn box_node_bin() -> PathBuf {
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let bin = dir.join("box-node");
     if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "box-chain", "--bin", "box-node"])
-            .status()
-            .expect("cargo build box-node");
+        let mut args = vec!["build", "-p", "box-chain", "--bin", "box-node"];
+        if dir.ends_with("release") {
+            args.push("--release"); // benchmarks
+        }
+        let status = Command::new(env!("CARGO")).args(&args).status().expect("cargo build box-node");
         assert!(status.success(), "building box-node failed");
     }
     bin
