@@ -1,0 +1,177 @@
+//! People, roles and the employee key escrow.
+
+use super::dto::{EscrowIn, EscrowOut, MeOut, PersonIn, PersonOut, key, parse_addr, show};
+use super::{Caller, JsonBody, Shared};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::roles::{Role, parse_stored, to_stored};
+use crate::store::{Person, now};
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use std::collections::BTreeSet;
+
+fn person_out(p: Person) -> PersonOut {
+    PersonOut {
+        address: show(&p.address),
+        name: p.name,
+        roles: parse_stored(&p.roles).into_iter().collect(),
+        registered_by: show(&p.registered_by),
+        registered_at: p.registered_at,
+    }
+}
+
+/// Who the caller is.
+#[utoipa::path(get, path = "/v1/me", tag = "people",
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = MeOut, description = "OK"), (status = 401, body = ErrorBody, description = "Missing, malformed, stale or badly signed credentials")))]
+pub(super) async fn me(caller: Caller) -> Json<MeOut> {
+    Json(MeOut {
+        address: caller.address.to_checksum(None),
+        name: caller.name,
+        roles: caller.roles.into_iter().collect(),
+    })
+}
+
+/// Everyone registered (admin, key holder, auditor).
+#[utoipa::path(get, path = "/v1/people", tag = "people",
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = Vec<PersonOut>, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
+pub(super) async fn list_people(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<Vec<PersonOut>>> {
+    caller.require(&[Role::Admin, Role::KeyHolder, Role::Auditor], "listing people")?;
+    Ok(Json(st.store.people().await?.into_iter().map(person_out).collect()))
+}
+
+/// Register or update a person's roles (admin).
+#[utoipa::path(post, path = "/v1/people", tag = "people", request_body = PersonIn,
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = PersonOut, description = "OK"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"),
+        (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
+pub(super) async fn register(
+    State(st): State<Shared>,
+    caller: Caller,
+    JsonBody(body): JsonBody<PersonIn>,
+) -> ApiResult<Json<PersonOut>> {
+    caller.require(&[Role::Admin], "registering people")?;
+    let who = parse_addr("address", &body.address)?;
+    let name = body.name.trim();
+    if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+        return Err(ApiError::bad_request("invalid_field", "name: 1 to 128 bytes without control characters"));
+    }
+    let roles: BTreeSet<Role> = body.roles.iter().copied().collect();
+    if roles.is_empty() {
+        return Err(ApiError::bad_request("invalid_field", "roles: give at least one of employee, approver, auditor"));
+    }
+    st.registry.check_registration(&who, &roles)?;
+    let p = Person {
+        address: key(&who),
+        name: name.to_owned(),
+        roles: to_stored(&roles),
+        registered_by: key(&caller.address),
+        registered_at: now(),
+    };
+    st.store.put_person(&caller.nonce, &p).await?;
+    tracing::info!(person = %who, roles = %p.roles, by = %caller.address, "registered");
+    Ok(Json(person_out(p)))
+}
+
+/// One person (themselves, or admin, key holder, auditor).
+#[utoipa::path(get, path = "/v1/people/{address}", tag = "people",
+    params(("address" = String, Path, description = "Their address")),
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = PersonOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub(super) async fn person(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path(address): Path<String>,
+) -> ApiResult<Json<PersonOut>> {
+    let who = parse_addr("address", &address)?;
+    if who != caller.address {
+        caller.require(&[Role::Admin, Role::KeyHolder, Role::Auditor], "reading another person")?;
+    }
+    let p = st
+        .store
+        .person(&key(&who))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_such_person", format!("{who} is not registered")))?;
+    Ok(Json(person_out(p)))
+}
+
+/// Checks the shape of a keystore v3 file without decrypting anything.
+fn check_keystore(v: &serde_json::Value, owner: &box_core::Address) -> ApiResult<()> {
+    let bad = |m: &str| ApiError::unprocessable("invalid_keystore", format!("not an Ethereum keystore v3 file: {m}"));
+    let obj = v.as_object().ok_or_else(|| bad("expected a JSON object"))?;
+    if obj.get("version").and_then(serde_json::Value::as_u64) != Some(3) {
+        return Err(bad("\"version\" must be 3"));
+    }
+    let crypto = obj
+        .get("crypto")
+        .or_else(|| obj.get("Crypto"))
+        .and_then(|c| c.as_object())
+        .ok_or_else(|| bad("\"crypto\" is missing"))?;
+    for field in ["cipher", "ciphertext", "kdf", "mac"] {
+        if !crypto.get(field).is_some_and(serde_json::Value::is_string) {
+            return Err(bad(&format!("\"crypto.{field}\" is missing")));
+        }
+    }
+    for field in ["cipherparams", "kdfparams"] {
+        if !crypto.get(field).is_some_and(serde_json::Value::is_object) {
+            return Err(bad(&format!("\"crypto.{field}\" is missing")));
+        }
+    }
+    if let Some(a) = obj.get("address").and_then(serde_json::Value::as_str) {
+        let a = if a.starts_with("0x") { a.to_owned() } else { format!("0x{a}") };
+        if a.to_ascii_lowercase() != key(owner) {
+            return Err(ApiError::unprocessable("invalid_keystore", format!("the keystore is for {a}, not {owner}")));
+        }
+    }
+    Ok(())
+}
+
+/// Upload a person's client-encrypted keystore (admin, or the person).
+#[utoipa::path(put, path = "/v1/people/{address}/keystore", tag = "people", request_body = EscrowIn,
+    params(("address" = String, Path, description = "Whose key")),
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 204, description = "Stored"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
+pub(super) async fn put_escrow(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path(address): Path<String>,
+    JsonBody(body): JsonBody<EscrowIn>,
+) -> ApiResult<StatusCode> {
+    let who = parse_addr("address", &address)?;
+    if who != caller.address {
+        caller.require(&[Role::Admin], "uploading someone else's keystore")?;
+    }
+    if caller.is(Role::Auditor) {
+        return Err(ApiError::forbidden("role_required", "an auditor only reads"));
+    }
+    if st.store.person(&key(&who)).await?.is_none() {
+        return Err(ApiError::not_found("no_such_person", format!("{who} is not registered; register them first")));
+    }
+    check_keystore(&body.keystore, &who)?;
+    st.store.put_escrow(&caller.nonce, &key(&who), &body.keystore.to_string(), &key(&caller.address)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Download a keystore (the person, or admin).
+#[utoipa::path(get, path = "/v1/people/{address}/keystore", tag = "people",
+    params(("address" = String, Path, description = "Whose key")),
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = EscrowOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub(super) async fn get_escrow(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path(address): Path<String>,
+) -> ApiResult<Json<EscrowOut>> {
+    let who = parse_addr("address", &address)?;
+    if who != caller.address {
+        caller.require(&[Role::Admin], "downloading someone else's keystore")?;
+    }
+    let (keystore, by, at) = st
+        .store
+        .escrow(&key(&who))
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_keystore", format!("no keystore is escrowed for {who}")))?;
+    let keystore = serde_json::from_str(&keystore).map_err(|e| ApiError::internal(format!("stored keystore: {e}")))?;
+    Ok(Json(EscrowOut { address: who.to_checksum(None), keystore, uploaded_by: show(&by), uploaded_at: at }))
+}

@@ -1,0 +1,193 @@
+//! A verifying replica of the notary state, fed by sealed blocks.
+//!
+//! The gateway does not trust any one node for what it shows: it fetches the
+//! sealed blocks, checks each as `box_core::audit::verify_history` does (height,
+//! parent hash, Merkle root, the sealer is a registered node account, the
+//! state hash after replay, every quorum certificate), and replays them through
+//! box-core's `NotaryState`. Flow, transfer and subject statuses come from
+//! that state. Blocks are kept in the store, so a restart replays locally and
+//! the audit export needs no node.
+
+use crate::chain::Chain;
+use crate::store::Store;
+use box_core::B256;
+use box_core::block::{Block, LoggedEntry, merkle_root};
+use box_core::encoding::Canonical;
+use box_core::ids::Timestamp;
+use box_core::notary::{Event, NotaryState};
+use box_core::quorum::verify_certificate;
+use box_core::typed::Genesis;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The replica: the notary state after `height` verified blocks.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    state: NotaryState,
+    height: u64,
+    parent: B256,
+    latest_seen: u64,
+}
+
+impl Replica {
+    /// The state at genesis.
+    pub fn new(genesis: Genesis) -> Result<Self, String> {
+        let state = NotaryState::new(genesis).map_err(|e| e.to_string())?;
+        Ok(Self { state, height: 0, parent: B256::ZERO, latest_seen: 0 })
+    }
+
+    /// The notary state.
+    pub fn state(&self) -> &NotaryState {
+        &self.state
+    }
+
+    /// Verified blocks applied.
+    pub fn height(&self) -> u64 {
+        self.height
+    }
+
+    /// The latest height a node reported.
+    pub fn latest_seen(&self) -> u64 {
+        self.latest_seen
+    }
+
+    /// Verifies the next block and applies it; on error nothing changes.
+    pub fn apply(&mut self, block: &Block) -> Result<(), String> {
+        let h = &block.header;
+        let fail = |m: String| format!("block {}: {m}", h.height);
+        if h.height != self.height + 1 {
+            return Err(fail(format!("expected height {}", self.height + 1)));
+        }
+        if h.parent != self.parent {
+            return Err(fail("its parent hash is not the previous block's hash".into()));
+        }
+        let leaves: Vec<B256> = block.entries.iter().map(LoggedEntry::leaf).collect();
+        if merkle_root(&leaves) != h.entriesRoot || h.entryCount != block.entries.len() as u64 {
+            return Err(fail("the entries do not match the header's Merkle root and count".into()));
+        }
+        let domain = self.state.domain();
+        let sealer = block.sealer(&domain).map_err(|e| fail(format!("seal signature: {e}")))?;
+        if !self.state.registry().contains(&sealer) {
+            return Err(fail(format!("sealed by {sealer}, not a registered node account")));
+        }
+        let mut next = self.state.clone();
+        for e in &block.entries {
+            let registry = next.registry().clone();
+            for ev in next.apply(&e.entry, Timestamp(e.time)) {
+                if let Event::Notarized { certificate, .. } = ev {
+                    verify_certificate(&domain, &registry, &certificate)
+                        .map_err(|err| fail(format!("entry {}: {err}", e.index)))?;
+                }
+            }
+        }
+        if next.state_hash().0 != h.stateHash {
+            return Err(fail("the state after replay differs from the sealed state hash".into()));
+        }
+        self.state = next;
+        self.parent = block.hash(&domain);
+        self.height = h.height;
+        self.latest_seen = self.latest_seen.max(h.height);
+        Ok(())
+    }
+}
+
+/// The replica shared between the follower task and the API.
+#[derive(Debug, Clone)]
+pub struct SharedReplica {
+    inner: Arc<RwLock<Replica>>,
+    heights: watch::Sender<u64>,
+}
+
+impl SharedReplica {
+    /// Wraps a replica.
+    pub fn new(r: Replica) -> Self {
+        let (heights, _) = watch::channel(r.height());
+        Self { inner: Arc::new(RwLock::new(r)), heights }
+    }
+
+    /// Reads the replica.
+    pub fn read(&self) -> RwLockReadGuard<'_, Replica> {
+        self.inner.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Notified with the height after every applied block.
+    pub fn heights(&self) -> watch::Receiver<u64> {
+        self.heights.subscribe()
+    }
+
+    fn apply(&self, block: &Block) -> Result<(), String> {
+        let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.apply(block)?;
+        let h = r.height();
+        drop(r);
+        self.heights.send_replace(h);
+        Ok(())
+    }
+
+    fn saw(&self, latest: u64) {
+        let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.latest_seen = r.latest_seen.max(latest);
+    }
+}
+
+/// Replays the blocks already in the store.
+pub async fn load(store: &Store, replica: &SharedReplica) -> Result<(), String> {
+    let mut from = 1;
+    loop {
+        let rows = store.blocks(from, 256).await.map_err(|e| e.to_string())?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for (height, body) in rows {
+            let bytes =
+                hex::decode(body.trim_start_matches("0x")).map_err(|e| format!("stored block {height}: {e}"))?;
+            let block = Block::decode(&bytes).map_err(|e| format!("stored block {height}: {e}"))?;
+            replica.apply(&block)?;
+            from = height + 1;
+        }
+    }
+}
+
+/// Follows the chain until `shutdown` changes: fetches the next block from
+/// any node, verifies and applies it, stores it.
+pub async fn run(store: Store, chain: Chain, replica: SharedReplica, mut shutdown: watch::Receiver<bool>) {
+    let mut idle = Duration::from_millis(100);
+    loop {
+        let next = replica.read().height() + 1;
+        let wait = match chain.block(next).await {
+            Ok(Some((bytes, latest))) => {
+                replica.saw(latest);
+                match Block::decode(&bytes).map_err(|e| e.to_string()).and_then(|b| replica.apply(&b)) {
+                    Ok(()) => {
+                        if let Err(e) = store.put_block(next as i64, &format!("0x{}", hex::encode(&bytes))).await {
+                            tracing::warn!("could not store block {next}: {e}");
+                        }
+                        idle = Duration::from_millis(100);
+                        Duration::ZERO
+                    }
+                    Err(e) => {
+                        tracing::error!("refusing a block from the chain: {e}");
+                        Duration::from_secs(2)
+                    }
+                }
+            }
+            Ok(None) => idle,
+            Err(e) => {
+                tracing::debug!("cannot fetch block {next}: {e}");
+                idle = (idle * 2).min(Duration::from_secs(2));
+                idle
+            }
+        };
+        if wait.is_zero() {
+            if *shutdown.borrow() {
+                return;
+            }
+            continue;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

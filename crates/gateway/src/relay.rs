@@ -1,0 +1,75 @@
+//! The outbox relay: submits queued subjects to the chain until a node takes
+//! them. Submission is idempotent on the chain (a subject id is decided
+//! once), so a row submitted just before a crash and submitted again after the
+//! restart is one subject, reported `duplicate`.
+
+use crate::chain::{Chain, ChainError};
+use crate::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, watch};
+
+/// Rows read per round.
+const BATCH: i64 = 64;
+
+/// Runs until `shutdown` changes. `wake` is notified when rows are queued.
+pub async fn run(store: Store, chain: Chain, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let notified = wake.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let mut failed = false;
+        let mut full = false;
+        match store.outbox_due(BATCH).await {
+            Ok(rows) => {
+                full = rows.len() as i64 == BATCH;
+                for row in rows {
+                    let Ok(bytes) = hex::decode(row.subject.trim_start_matches("0x")) else {
+                        tracing::error!(subject = %row.subject_id, "outbox row is not hex; marking it refused");
+                        let _ = store.outbox_done(&row.subject_id, "refused: stored subject is corrupt").await;
+                        continue;
+                    };
+                    let result = match chain.submit(bytes).await {
+                        Ok(outcome) => store.outbox_done(&row.subject_id, &outcome).await,
+                        Err(ChainError::Refused(reason)) => {
+                            tracing::warn!(subject = %row.subject_id, "the chain refused a queued subject: {reason}");
+                            store.outbox_done(&row.subject_id, &format!("refused: {reason}")).await
+                        }
+                        Err(e) => {
+                            failed = true;
+                            tracing::warn!(subject = %row.subject_id, "relay: {e}");
+                            store.outbox_failed(&row.subject_id, &e.to_string()).await
+                        }
+                    };
+                    if let Err(e) = result {
+                        tracing::error!("relay could not record an outcome: {e}");
+                        failed = true;
+                    }
+                    if failed {
+                        break; // the chain is down: wait before trying the rest
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!("relay cannot read the outbox: {e}");
+                failed = true;
+            }
+        }
+        if full && !failed && !*shutdown.borrow() {
+            continue; // more rows are due: no pause
+        }
+        let wait = if failed {
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+            backoff
+        } else {
+            backoff = Duration::from_millis(200);
+            Duration::from_secs(2)
+        };
+        tokio::select! {
+            _ = &mut notified, if !failed => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}

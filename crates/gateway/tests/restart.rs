@@ -1,0 +1,119 @@
+//! The gateway as a separate process, killed in the middle of a submission:
+//! the transfer accepted while every node was down is neither lost nor
+//! duplicated once the nodes and the gateway come back.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use box_core::notary::{Entry, Subject};
+use box_testkit::{Cluster, eventually, free_port};
+use common::*;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(config: &std::path::Path, log: &std::path::Path) -> Proc {
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(log).unwrap();
+    Proc(
+        Command::new(GATEWAY_BIN)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
+
+async fn wait_up(c: &box_gateway::Client) {
+    eventually("the gateway serves", Duration::from_secs(30), || async { c.deployment().await.ok() }).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_accepted_during_an_outage_survives_a_gateway_crash_exactly_once() {
+    let mut cluster = Cluster::start(&box_node(), 3, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(&cluster, dir.path(), &Db::Sqlite, port, TEST_LIMITS);
+    let log = dir.path().join("gateway.log");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let p = People::new();
+    let mut gw = spawn(&config, &log);
+    let admin = client(&cluster, addr, &p.admin);
+    wait_up(&admin).await;
+
+    let flow = active_flow(&cluster, addr, &p, 7).await;
+    let employee = client(&cluster, addr, &p.employee);
+    let req = request(flow, &p.employee, 2_000_000_000_000_000_000, "restart");
+    let id = employee.apply(&req).await.unwrap().id;
+    client(&cluster, addr, &p.l1[0]).approve(&id).await.unwrap();
+    client(&cluster, addr, &p.l1[1]).approve(&id).await.unwrap();
+
+    // Every node goes down; the last approval is still accepted, into the outbox.
+    for n in 1..=3 {
+        cluster.kill(n);
+    }
+    let t = client(&cluster, addr, &p.l2[1]).approve(&id).await.unwrap();
+    assert_eq!(t.status.state, "queued", "accepted while the chain is down");
+    eventually("a failed relay attempt", Duration::from_secs(30), || async {
+        employee.transfer(&id).await.ok().and_then(|t| t.relay).filter(|r| r.attempts > 0 && r.last_error.is_some())
+    })
+    .await;
+    let r = admin.cluster().await.expect_err("no node answers");
+    assert_eq!(r.status(), Some(503));
+
+    // kill -9 the gateway in the middle of its retries; bring everything back.
+    gw.0.kill().unwrap();
+    gw.0.wait().unwrap();
+    drop(gw);
+    for n in 1..=3 {
+        cluster.spawn(n);
+    }
+    cluster.wait_leader().await;
+    let _gw = spawn(&config, &log);
+    wait_up(&admin).await;
+
+    let done = wait_transfer(&employee, &id, "notarized").await;
+    assert_eq!(done.id, id);
+    assert_eq!(employee.transfers(&Default::default()).await.unwrap().len(), 1, "one transfer at the gateway");
+    // On the chain: exactly one submission of this transfer in the sealed history.
+    let auditor = client(&cluster, addr, &p.auditor);
+    let tid = cluster.domain.transfer_id(&req);
+    let submissions = eventually("the block with the submission is exported", Duration::from_secs(30), || async {
+        let (_, blocks) = auditor.audit_export().await.ok()?;
+        let n = blocks
+            .iter()
+            .flat_map(|b| &b.entries)
+            .filter(
+                |e| matches!(&e.entry, Entry::Submit(Subject::Transfer(t)) if t.transfer_id(&cluster.domain) == tid),
+            )
+            .count();
+        (n > 0).then_some(n)
+    })
+    .await;
+    assert_eq!(submissions, 1, "submitted exactly once");
+    let info = cluster
+        .subject(
+            1,
+            &Subject::Transfer(box_core::transbox::TransBox {
+                request: req.clone(),
+                applicant_signature: box_gateway::api::dto::parse_sig("s", &done.applicant_signature).unwrap(),
+                levels: vec![],
+            })
+            .id(&cluster.domain)
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(info.status, "notarized");
+}
