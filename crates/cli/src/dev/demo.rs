@@ -97,11 +97,8 @@ async fn transfer(
     for who in ["manager-1", "finance-1", "finance-2"] {
         let c = s.client(who)?;
         let t = c.approve(&t.id).await.map_err(fail(&format!("{who} approving")))?;
-        let done: Vec<String> = t
-            .levels
-            .iter()
-            .map(|l| format!("{} {}/{}", l.name, l.signatures.len(), l.threshold))
-            .collect();
+        let done: Vec<String> =
+            t.levels.iter().map(|l| format!("{} {}/{}", l.name, l.signatures.len(), l.threshold)).collect();
         println!("      {who} approved ({})", done.join(", "));
     }
     let mut last = String::new();
@@ -132,7 +129,14 @@ async fn transfer(
     Ok(tx)
 }
 
-fn request(s: &Stack, applicant: Address, flow: FlowHash, asset: Address, to: Address, amount: U256) -> TransferRequest {
+fn request(
+    s: &Stack,
+    applicant: Address,
+    flow: FlowHash,
+    asset: Address,
+    to: Address,
+    amount: U256,
+) -> TransferRequest {
     TransferRequest {
         requestId: random_b256(),
         flowHash: flow.0,
@@ -160,7 +164,10 @@ async fn issue_employee_key(admin: &Client) -> Result<(SecretKey, String), DevEr
 /// `boxctl demo`.
 pub async fn demo(args: DevArgs) -> Result<(), DevError> {
     let running = match Stack::open(&args.dir)? {
-        Some(s) => s.state.pids.signer.is_some_and(super::procs::alive) && s.state.pids.gateway.is_some_and(super::procs::alive),
+        Some(s) => {
+            s.state.pids.signer.is_some_and(super::procs::alive)
+                && s.state.pids.gateway.is_some_and(super::procs::alive)
+        }
         None => false,
     };
     if !running {
@@ -173,12 +180,21 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
     let admin = s.client("admin")?;
 
     step(1, "the admin registers the approvers and issues an employee key");
-    for (who, name) in [("manager-1", "Manager One"), ("manager-2", "Manager Two"), ("finance-1", "Finance One"), ("finance-2", "Finance Two")] {
+    for (who, name) in [
+        ("manager-1", "Manager One"),
+        ("manager-2", "Manager Two"),
+        ("finance-1", "Finance One"),
+        ("finance-2", "Finance Two"),
+    ] {
         register(&admin, s.key(who)?.address(), name, Role::Approver).await?;
     }
     let (employee_key, password) = issue_employee_key(&admin).await?;
     let employee = s.client_with(employee_key)?;
-    println!("      employee {} registered; key fetched and decrypted with the one-time password ({} characters)", employee.address(), password.len());
+    println!(
+        "      employee {} registered; key fetched and decrypted with the one-time password ({} characters)",
+        employee.address(),
+        password.len()
+    );
 
     step(2, "a two-level flow: built, submitted, notarized, authorized by every key holder, anchored");
     let flow = BoxFlow {
@@ -197,8 +213,18 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
             },
         ],
         limits: vec![
-            AssetLimit { asset: Address::ZERO, perTransfer: U256::from(5u64) * unit(), perPeriod: U256::from(10u64) * unit(), periodSeconds: 86_400 },
-            AssetLimit { asset: token, perTransfer: U256::from(1000u64) * unit(), perPeriod: U256::from(2000u64) * unit(), periodSeconds: 86_400 },
+            AssetLimit {
+                asset: Address::ZERO,
+                perTransfer: U256::from(5u64) * unit(),
+                perPeriod: U256::from(10u64) * unit(),
+                periodSeconds: 86_400,
+            },
+            AssetLimit {
+                asset: token,
+                perTransfer: U256::from(1000u64) * unit(),
+                perPeriod: U256::from(2000u64) * unit(),
+                periodSeconds: 86_400,
+            },
         ],
         nonce: UnwrapErr(OsRng).next_u64(),
     };

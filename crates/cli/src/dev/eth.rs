@@ -30,7 +30,9 @@ sol! {
 /// The repository checkout `boxctl` was built from, if it is one (for `tools/`).
 pub fn repo_root() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
-    exe.ancestors().find(|d| d.join("tools/package.json").is_file() && d.join("Cargo.toml").is_file()).map(Path::to_path_buf)
+    exe.ancestors()
+        .find(|d| d.join("tools/package.json").is_file() && d.join("Cargo.toml").is_file())
+        .map(Path::to_path_buf)
 }
 
 /// Finds anvil: `$BOX_ANVIL`, the repository's `tools/node_modules` (running
@@ -48,7 +50,9 @@ pub fn anvil_binary() -> Result<PathBuf, DevError> {
                 .arg(root.join("tools"))
                 .args(["--no-audit", "--no-fund", "--loglevel=error"])
                 .status()
-                .map_err(|e| DevError::new(format!("cannot run npm to install anvil ({e}); install Node.js and npm")))?;
+                .map_err(|e| {
+                    DevError::new(format!("cannot run npm to install anvil ({e}); install Node.js and npm"))
+                })?;
             if !status.success() {
                 return Err(DevError::new("npm ci --prefix tools failed; see its output above"));
             }
@@ -57,8 +61,8 @@ pub fn anvil_binary() -> Result<PathBuf, DevError> {
             return Ok(bin);
         }
     }
-    let on_path = std::env::var_os("PATH")
-        .and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|b| b.is_file()));
+    let on_path =
+        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|b| b.is_file()));
     on_path.ok_or_else(|| {
         DevError::new(
             "anvil not found: set BOX_ANVIL, put anvil on the PATH, or run boxctl from a BOX checkout (it installs tools/)",

@@ -30,10 +30,10 @@ const TOKEN_SUPPLY: u64 = 1_000_000;
 const WORDS: [&str; 64] = [
     "amber", "basil", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper", "kelp", "lantern",
     "meadow", "nectar", "orchid", "pepper", "quartz", "raven", "saffron", "tundra", "umber", "velvet", "willow",
-    "yarrow", "zephyr", "anchor", "beacon", "cobalt", "dune", "falcon", "glacier", "heron", "ivory", "jasper", "kestrel",
-    "lagoon", "marble", "nutmeg", "onyx", "pebble", "quill", "ridge", "sable", "thistle", "upland", "vista", "walnut",
-    "xenon", "yonder", "zinnia", "alder", "bramble", "canyon", "drift", "ferro", "grove", "hazel", "inlet", "jade",
-    "kiln", "lumen", "mist", "north", "opal",
+    "yarrow", "zephyr", "anchor", "beacon", "cobalt", "dune", "falcon", "glacier", "heron", "ivory", "jasper",
+    "kestrel", "lagoon", "marble", "nutmeg", "onyx", "pebble", "quill", "ridge", "sable", "thistle", "upland", "vista",
+    "walnut", "xenon", "yonder", "zinnia", "alder", "bramble", "canyon", "drift", "ferro", "grove", "hazel", "inlet",
+    "jade", "kiln", "lumen", "mist", "north", "opal",
 ];
 
 /// What `dev.json` records.
@@ -97,8 +97,8 @@ fn write(path: &Path, text: &str) -> Result<(), DevError> {
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<(), DevError> {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -253,7 +253,9 @@ fn placeholder_genesis() -> Genesis {
 
 fn write_configs(s: &Stack) -> Result<(), DevError> {
     let peers: String = (0..3)
-        .map(|i| format!("[[peers]]\nid = {}\naddr = \"127.0.0.1:{}\"\nrole = \"voter\"\n\n", i + 1, s.state.node_ports[i]))
+        .map(|i| {
+            format!("[[peers]]\nid = {}\naddr = \"127.0.0.1:{}\"\nrole = \"voter\"\n\n", i + 1, s.state.node_ports[i])
+        })
         .collect();
     for i in 0..3 {
         let id = i + 1;
@@ -295,7 +297,8 @@ fn start_anvil(s: &mut Stack) -> Result<(), DevError> {
     let port = s.state.anvil_port.to_string();
     let state = s.dir.join("anvil/state.json");
     let state = state.to_string_lossy().into_owned();
-    let args = ["--host", "127.0.0.1", "--port", &port, "--chain-id", "31337", "--state", &state, "--state-interval", "1"];
+    let args =
+        ["--host", "127.0.0.1", "--port", &port, "--chain-id", "31337", "--state", &state, "--state-interval", "1"];
     s.state.pids.anvil = Some(spawn(&bin, &args, &s.dir.join("anvil"), &s.log("anvil"), &[])?);
     Ok(())
 }
@@ -366,23 +369,14 @@ async fn wait_leader(s: &Stack) -> Result<(), DevError> {
     Err(DevError::new(format!("the chain elected no leader; see {}", s.dir.join("logs").display())))
 }
 
-fn node_client(s: &Stack) -> Result<pb::notary_client::NotaryClient<tonic::transport::Channel>, DevError> {
-    let tls = TlsMaterial::load(
-        &s.dir.join("tls/ca.pem"),
-        &s.dir.join("tls/gateway-client.pem"),
-        &s.dir.join("tls/gateway-client.key"),
-    )
-    .map_err(DevError::new)?;
-    let ch = Channels::new(tls.client()).get(&format!("127.0.0.1:{}", s.state.node_ports[0])).map_err(io("node"))?;
-    Ok(pb::notary_client::NotaryClient::new(ch))
-}
-
-/// The signer's latest announcement.
+/// The signer's latest announcement, through the gateway, its signature
+/// checked against the genesis signer.
 async fn announcement(s: &Stack) -> Result<Option<SignerAnnounce>, DevError> {
-    let Ok(r) = node_client(s)?.signer_status(pb::SignerStatusQuery {}).await else { return Ok(None) };
-    match box_core::ceremony::Ceremony::decode(&r.into_inner().announce) {
-        Ok(box_core::ceremony::Ceremony::Announce(a)) => Ok(Some(a.value)),
-        _ => Ok(None),
+    match s.client("admin")?.signer_announce(s.genesis.signer).await {
+        Ok(a) => Ok(Some(a)),
+        Err(e) if e.code() == Some("signer_not_announced") => Ok(None),
+        Err(e) if e.code().is_some() => Err(DevError::new(format!("signer status: {e}"))),
+        Err(_) => Ok(None), // the gateway is still starting
     }
 }
 
@@ -405,10 +399,7 @@ async fn send(s: &Stack, i: usize, a: &SignerAnnounce, purpose: Purpose, payload
     let msg = answer(&s.domain(), &key, a, purpose, i as u8, KEY_HOLDERS[i], payload, now, &mut UnwrapErr(OsRng))
         .map_err(io("sealing a ceremony message"))?;
     let entry = box_core::notary::Entry::Ceremony(msg).encode();
-    node_client(s)?
-        .propose(pb::ProposeRequest { entry, forwarded: false })
-        .await
-        .map_err(io("relaying a ceremony message"))?;
+    s.client_with(key)?.relay_ceremony(&entry).await.map_err(io("relaying a ceremony message"))?;
     Ok(())
 }
 
@@ -440,7 +431,9 @@ async fn ceremony(s: &mut Stack, quiet: bool) -> Result<Address, DevError> {
             }
             let a = wait_signer(s, "every device enrolled", |x| x.state == SignerState::AwaitingGenesis as u8).await?;
             if !quiet {
-                println!("  key holders send their phrases (HPKE-sealed to the signer, through the gateway and the chain)");
+                println!(
+                    "  key holders send their phrases (HPKE-sealed to the signer, through the gateway and the chain)"
+                );
             }
             for i in 0..3 {
                 send(s, i, &a, Purpose::Phrase, s.phrase(i)?.as_bytes()).await?;
@@ -515,7 +508,10 @@ fn summary(s: &Stack, json: bool) {
     }
     println!("BOX is up:");
     println!("  public chain   anvil at {} (chain id {CHAIN_ID})", s.anvil_url());
-    println!("  private chain  box-node ×3 at {}", s.state.node_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(", "));
+    println!(
+        "  private chain  box-node ×3 at {}",
+        s.state.node_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(", ")
+    );
     println!("  gateway        {}", s.gateway_url());
     println!("  signer         unsealed; hot wallet {wallet}");
     println!("  token          BOXT at {}", s.state.token);
