@@ -506,6 +506,16 @@ impl Client {
     /// The signer's latest announcement. Its signature is checked again here
     /// against `signer`, the signer's address from the genesis.
     pub async fn signer(&self, signer: Address) -> Result<SignerOut, ClientError> {
+        Ok(self.signer_verified(signer).await?.0)
+    }
+
+    /// The signer's latest announcement as the signed struct a key holder
+    /// answers (see `box_core::ceremony::answer`), checked against `signer`.
+    pub async fn signer_announce(&self, signer: Address) -> Result<SignerAnnounce, ClientError> {
+        Ok(self.signer_verified(signer).await?.1)
+    }
+
+    async fn signer_verified(&self, signer: Address) -> Result<(SignerOut, SignerAnnounce), ClientError> {
         let s: SignerOut = self.get("/v1/ceremony/signer").await?;
         let untrusted = |m: &str| ClientError::Untrusted(format!("the signer announcement {m}"));
         let parse_addr = |a: &str| a.parse::<Address>().map_err(|_| untrusted("names a malformed address"));
@@ -530,7 +540,7 @@ impl Client {
         if self.domain.recover(&announce, &sig).ok() != Some(signer) {
             return Err(untrusted("is not signed by the signer"));
         }
-        Ok(s)
+        Ok((s, announce))
     }
 
     /// The hot wallet's balances.

@@ -1,0 +1,2 @@
+//! boxctl
+pub mod dev;
