@@ -219,16 +219,6 @@ async fn measure(label: &str, db: Db, runs: usize, transfers: usize, concurrency
     rows
 }
 
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!("{} × {cpu}", std::thread::available_parallelism().map_or(0, |n| n.get()))
-}
-
 fn main() {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     if std::env::args().any(|a| a == "--loadgen") {
@@ -252,7 +242,10 @@ fn main() {
         rows
     });
     println!("\nbox-gateway over HTTPS on loopback; load generator in a second process, {concurrency} in flight;");
-    println!("{transfers} transfers per run (approve: 3 approvals each; get: 10 reads each); machine: {}\n", machine());
+    println!(
+        "{transfers} transfers per run (approve: 3 approvals each; get: 10 reads each); machine: {}\n",
+        box_testkit::machine()
+    );
     println!("| store | operation | runs | requests/s (median) | p99 ms (median) | errors |");
     println!("|---|---|---|---|---|---|");
     for r in rows {
