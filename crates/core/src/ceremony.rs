@@ -21,8 +21,8 @@
 
 #![allow(missing_docs)] // sol! generates the fields; each struct's doc is below.
 
-use crate::encoding::{Canonical, DecodeError, Kind, header};
 use crate::crypto::SecretKey;
+use crate::encoding::{Canonical, DecodeError, Kind, header};
 use crate::typed::{Domain, Signed};
 use alloy::primitives::{Address, B256};
 use alloy::sol;

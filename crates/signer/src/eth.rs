@@ -5,8 +5,8 @@
 
 use crate::locked::LockedKey;
 use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
-use alloy::eips::eip2718::Encodable2718;
 use alloy::eips::BlockNumberOrTag;
+use alloy::eips::eip2718::Encodable2718;
 use alloy::network::TransactionBuilder;
 use alloy::primitives::{Address, B256, Bytes, TxKind, U256};
 use alloy::providers::{Provider, ProviderBuilder, RootProvider};
@@ -105,9 +105,7 @@ impl Eth {
 
     /// ERC-20 balance.
     pub async fn token_balance(&self, token: Address, who: Address) -> Result<U256, RpcError> {
-        let req = TransactionRequest::default()
-            .with_to(token)
-            .with_input(IERC20::balanceOfCall { who }.abi_encode());
+        let req = TransactionRequest::default().with_to(token).with_input(IERC20::balanceOfCall { who }.abi_encode());
         let out = self.provider.call(req).await.map_err(rpc)?;
         IERC20::balanceOfCall::abi_decode_returns(&out).map_err(rpc)
     }
@@ -214,9 +212,8 @@ pub fn sign_tx(
         input: call.data.clone(),
     };
     let digest = tx.signature_hash();
-    let signature = key.with_wallet(|w| {
-        SecretKey::from_bytes(w).map(|k| k.sign_hash(&digest)).map_err(|e| e.to_string())
-    })?;
+    let signature =
+        key.with_wallet(|w| SecretKey::from_bytes(w).map(|k| k.sign_hash(&digest)).map_err(|e| e.to_string()))?;
     let envelope: TxEnvelope = tx.into_signed(signature).into();
     Ok(SignedTx { hash: *envelope.tx_hash(), raw: envelope.encoded_2718().into() })
 }

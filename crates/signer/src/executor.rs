@@ -14,12 +14,12 @@ use crate::runtime::{Fault, RunError, Signer};
 use crate::store::{Execution, ExecutionKind, ExecutionState, Store};
 use box_core::Refusal;
 use box_core::amount::Amount;
+use box_core::encoding::Canonical;
 use box_core::ids::{FlowHash, Timestamp, TransferId};
 use box_core::notary::{FlowStatus, Subject, SubjectStatus, TransferStatus};
 use box_core::quorum::verify_certificate;
 use box_core::transbox::{TransferContext, VerifiedTransBox, verify_transbox};
 use box_core::typed::{ReportStatus, Signed, SignerReport};
-use box_core::encoding::Canonical;
 use box_core::{Address, B256, U256};
 use std::time::{Duration, Instant};
 
@@ -47,6 +47,43 @@ pub fn own_history(store: &Store, flow: B256, asset: Address) -> Result<Vec<(Tim
         .collect())
 }
 
+/// The checks of DESIGN §6 that need no I/O: the quorum certificate against
+/// the verified registry, the transbox under the deployment's domain, the
+/// chain id, an active flow, membership, freezes, blocks, the pause, every
+/// level's nested approvals and both limits, with `history` the signer's own
+/// record of what counts towards the period limit. Whether the transfer was
+/// executed before is the caller's to check (it lives in the store).
+pub fn verify_notarized_transfer(
+    domain: &box_core::typed::Domain,
+    state: &box_core::notary::NotaryState,
+    tid: &TransferId,
+    chain_id: u64,
+    history: &[(Timestamp, Amount)],
+    now: Timestamp,
+) -> Result<VerifiedTransBox, Refusal> {
+    let rec = state.transfer(tid).ok_or_else(|| Refusal::Replay(format!("{tid} is not on the chain")))?;
+    let subject = state
+        .subject(&rec.subject)
+        .ok_or_else(|| Refusal::MalformedTransfer(format!("the subject of {tid} is missing")))?;
+    let SubjectStatus::Notarized { certificate } = &subject.status else {
+        return Err(Refusal::Certificate(format!("{tid} is not notarized")));
+    };
+    verify_certificate(domain, state.registry(), certificate)
+        .map_err(|e| Refusal::Certificate(format!("the quorum certificate does not verify: {e}")))?;
+    let Subject::Transfer(tb) = &subject.subject else {
+        return Err(Refusal::MalformedTransfer("the subject is not a transfer".into()));
+    };
+    if tb.transfer_id(domain) != *tid {
+        return Err(Refusal::MalformedTransfer("the transbox is filed under another transfer id".into()));
+    }
+    if tb.request.chainId != chain_id {
+        return Err(Refusal::WrongChain { request: tb.request.chainId, expected: chain_id });
+    }
+    let flow = state.active_flow(&FlowHash(tb.request.flowHash))?;
+    let ctx = TransferContext { domain, flow: &flow, policy: state.policy(), now, history };
+    verify_transbox(tb, &ctx)
+}
+
 impl Signer {
     /// The signer's clock for limits: the newest verified log time, never
     /// earlier than anything it has recorded.
@@ -58,34 +95,21 @@ impl Signer {
     /// Every check of DESIGN §6 for transfer `tid`, against the verified state
     /// and the signer's own record.
     pub(crate) fn check_transfer(&self, tid: &TransferId, now: u64) -> Result<VerifiedTransBox, Refusal> {
-        let state = self.verifier.state();
-        let rec = state.transfer(tid).ok_or_else(|| Refusal::Replay(format!("{tid} is not on the chain")))?;
-        let subject = state
-            .subject(&rec.subject)
-            .ok_or_else(|| Refusal::MalformedTransfer(format!("the subject of {tid} is missing")))?;
-        let SubjectStatus::Notarized { certificate } = &subject.status else {
-            return Err(Refusal::Certificate(format!("{tid} is not notarized")));
-        };
-        verify_certificate(&self.domain, state.registry(), certificate)
-            .map_err(|e| Refusal::Certificate(format!("the quorum certificate does not verify: {e}")))?;
-        let Subject::Transfer(tb) = &subject.subject else {
-            return Err(Refusal::MalformedTransfer("the subject is not a transfer".into()));
-        };
-        if tb.transfer_id(&self.domain) != *tid {
-            return Err(Refusal::MalformedTransfer("the transbox is filed under another transfer id".into()));
-        }
         if self.store.execution(&tid.0).map_err(|e| Refusal::MalformedTransfer(e.to_string()))?.is_some() {
             return Err(Refusal::Replay(format!("{tid} was already executed")));
         }
-        if tb.request.chainId != self.config.ethereum.chain_id {
-            return Err(Refusal::WrongChain { request: tb.request.chainId, expected: self.config.ethereum.chain_id });
-        }
-        let flow = state.active_flow(&FlowHash(tb.request.flowHash))?;
-        let history = own_history(&self.store, tb.request.flowHash, tb.request.asset)
-            .map_err(|e| Refusal::MalformedTransfer(e.to_string()))?;
-        let ctx =
-            TransferContext { domain: &self.domain, flow: &flow, policy: state.policy(), now: Timestamp(now), history: &history };
-        verify_transbox(tb, &ctx)
+        let rec =
+            self.verifier.state().transfer(tid).ok_or_else(|| Refusal::Replay(format!("{tid} is not on the chain")))?;
+        let history =
+            own_history(&self.store, rec.flow.0, rec.asset).map_err(|e| Refusal::MalformedTransfer(e.to_string()))?;
+        verify_notarized_transfer(
+            &self.domain,
+            self.verifier.state(),
+            tid,
+            self.config.ethereum.chain_id,
+            &history,
+            Timestamp(now),
+        )
     }
 
     /// Executes every notarized transfer and anchors every authorized flow
@@ -143,8 +167,11 @@ impl Signer {
             }
         };
         let call = Call::transfer(&v);
-        let kind =
-            ExecutionKind::Transfer { flow: v.request().flowHash, asset: v.request().asset, amount: v.request().amount };
+        let kind = ExecutionKind::Transfer {
+            flow: v.request().flowHash,
+            asset: v.request().asset,
+            amount: v.request().amount,
+        };
         let gas = if call.data.is_empty() {
             ETH_TRANSFER_GAS
         } else {
@@ -184,7 +211,9 @@ impl Signer {
         if !asset.is_zero() {
             let held = self.eth.token_balance(asset, wallet).await.map_err(|e| e.0)?;
             if held < amount {
-                return Err(format!("the hot wallet holds {held} base units of token {asset}; the transfer needs {amount}"));
+                return Err(format!(
+                    "the hot wallet holds {held} base units of token {asset}; the transfer needs {amount}"
+                ));
             }
         }
         Ok(())
@@ -211,7 +240,8 @@ impl Signer {
         if let Some(prev) = at_least {
             // A replacement must raise both fees by at least 10% (geth's rule); use 12.5%.
             f.max_fee_per_gas = f.max_fee_per_gas.max(prev.max_fee_per_gas + prev.max_fee_per_gas / 8 + 1);
-            f.priority_fee_per_gas = f.priority_fee_per_gas.max(prev.priority_fee_per_gas + prev.priority_fee_per_gas / 8 + 1);
+            f.priority_fee_per_gas =
+                f.priority_fee_per_gas.max(prev.priority_fee_per_gas + prev.priority_fee_per_gas / 8 + 1);
         }
         let gas_u = U256::from(gas.max(1));
         let allowed = cap / gas_u;
@@ -290,6 +320,10 @@ impl Signer {
             Ok(()) => {
                 if x.state == ExecutionState::Signed {
                     x.state = ExecutionState::Broadcast;
+                    if let Some(seen) = self.notarized_at.remove(&subject) {
+                        // Read by the latency benchmark (benches/latency.rs).
+                        tracing::info!(subject = %subject, micros = seen.elapsed().as_micros() as u64, "notarized to broadcast");
+                    }
                 }
                 x.sent_at = unix_now();
                 self.store.update_execution(&subject, &x)?;
@@ -309,7 +343,9 @@ impl Signer {
             .store
             .executions()?
             .into_iter()
-            .filter(|(_, x)| matches!(x.state, ExecutionState::Signed | ExecutionState::Broadcast | ExecutionState::Mined { .. }))
+            .filter(|(_, x)| {
+                matches!(x.state, ExecutionState::Signed | ExecutionState::Broadcast | ExecutionState::Mined { .. })
+            })
             .collect();
         if open.is_empty() {
             return Ok(());
@@ -394,7 +430,8 @@ impl Signer {
         match self.fees_within(x.gas, x.fee_cap, Some(prev)).await {
             Ok(fees) => {
                 let Some(key) = self.vault.key() else { return Ok(()) };
-                let tx = sign_tx(key, self.config.ethereum.chain_id, nonce, x.gas, fees, &call).map_err(RunError::Setup)?;
+                let tx =
+                    sign_tx(key, self.config.ethereum.chain_id, nonce, x.gas, fees, &call).map_err(RunError::Setup)?;
                 x.raw.push(tx.raw);
                 x.hashes.push(tx.hash);
                 x.max_fee_per_gas = fees.max_fee_per_gas;

@@ -1,8 +1,8 @@
 //! `box-signer`: BOX's signing machine. See the crate README.
 
+use box_core::Address;
 use box_signer::config::{Config, EXAMPLE};
 use box_signer::runtime::{Fault, Options, Signer, open_store};
-use box_core::Address;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,7 +46,8 @@ enum Command {
 
 fn parse_d(hex_d: &str) -> Result<Zeroizing<[u8; 32]>, String> {
     let bytes = Zeroizing::new(
-        hex::decode(hex_d.trim().trim_start_matches("0x")).map_err(|_| "--restore-d must be 64 hex digits".to_owned())?,
+        hex::decode(hex_d.trim().trim_start_matches("0x"))
+            .map_err(|_| "--restore-d must be 64 hex digits".to_owned())?,
     );
     let mut d = Zeroizing::new([0u8; 32]);
     if bytes.len() != 32 {
@@ -86,8 +87,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => None,
             };
-            let signer =
-                Signer::start(Options { config, restore, fault: Fault::from_env() }).await.map_err(|e| e.to_string())?;
+            let signer = Signer::start(Options { config, restore, fault: Fault::from_env() })
+                .await
+                .map_err(|e| e.to_string())?;
             signer.run().await.map_err(|e| e.to_string())
         }
     }

@@ -25,7 +25,7 @@ use box_core::ceremony::{Ceremony, SignerAnnounce, SignerState};
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::governance::GovernanceAction;
-use box_core::notary::{Entry, Subject};
+use box_core::notary::{Entry, Event, FlowStatus, Subject, TransferStatus};
 use box_core::typed::{Domain, Genesis, Signed};
 use box_core::{Address, B256};
 use std::collections::HashMap;
@@ -105,6 +105,9 @@ pub struct Signer {
     pub(crate) last_report: HashMap<B256, Instant>,
     pub(crate) last_warning: HashMap<B256, Instant>,
     pub(crate) fault: Option<Fault>,
+    /// When each transfer was seen notarized, for the latency measurement.
+    pub(crate) notarized_at: HashMap<B256, Instant>,
+    work_due: bool,
     verified: Arc<AtomicU64>,
     bad: Arc<AtomicUsize>,
 }
@@ -183,6 +186,8 @@ impl Signer {
             last_report: HashMap::new(),
             last_warning: HashMap::new(),
             fault: opts.fault,
+            notarized_at: HashMap::new(),
+            work_due: false,
             verified: Arc::default(),
             bad: Arc::default(),
         };
@@ -214,7 +219,14 @@ impl Signer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                Some(incoming) = rx.recv() => self.on_block(incoming)?,
+                Some(incoming) = rx.recv() => {
+                    self.on_block(incoming)?;
+                    // New work is executed at once, not at the next tick.
+                    if self.work_due && self.caught_up() {
+                        self.work_due = false;
+                        self.execute_pending().await?;
+                    }
+                }
                 _ = tick.tick() => self.on_tick().await?,
             }
         }
@@ -238,18 +250,33 @@ impl Signer {
             self.bad.store(inc.node + 1, Ordering::SeqCst);
             return Ok(());
         }
-        if let Err(e) = self.verifier.push(&block) {
-            tracing::error!("block {height} does not verify: {e}");
-            self.bad.store(inc.node + 1, Ordering::SeqCst);
-            let registry_change = block.entries.iter().any(|e| {
+        let events = match self.verifier.push(&block) {
+            Ok(events) => events,
+            Err(e) => {
+                tracing::error!("block {height} does not verify: {e}");
+                self.bad.store(inc.node + 1, Ordering::SeqCst);
+                let registry_change = block.entries.iter().any(|e| {
                 matches!(&e.entry, Entry::Submit(Subject::Governance(g)) if matches!(g.action, GovernanceAction::NodeChange(_)))
             });
-            if registry_change && self.vault.state() == SignerState::Unsealed {
-                let o = self.vault.lock(&format!("an unverifiable node-registry change at height {height}: {e}"))?;
-                tracing::error!("{}", o.note);
-                self.announce_due = true;
+                if registry_change && self.vault.state() == SignerState::Unsealed {
+                    let o =
+                        self.vault.lock(&format!("an unverifiable node-registry change at height {height}: {e}"))?;
+                    tracing::error!("{}", o.note);
+                    self.announce_due = true;
+                }
+                return Ok(());
             }
-            return Ok(());
+        };
+        let seen = Instant::now();
+        for ev in &events {
+            match ev {
+                Event::TransferStatus { transfer, status: TransferStatus::Notarized } => {
+                    self.notarized_at.insert(transfer.0, seen);
+                    self.work_due = true;
+                }
+                Event::FlowStatus { status: FlowStatus::Authorized, .. } => self.work_due = true,
+                _ => {}
+            }
         }
         self.verified.store(height, Ordering::SeqCst);
         self.last_time = self.last_time.max(block.header.time);

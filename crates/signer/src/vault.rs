@@ -339,7 +339,8 @@ impl Vault {
         self.devices[usize::from(slot)] = Some(Device { address: device, device_id: m.deviceId.clone() });
         self.store.put("devices", &self.devices)?;
         let done = self.devices.iter().filter(|d| d.is_some()).count();
-        self.detail = format!("key holder {} enrolled device {} ({done} of {})", slot + 1, m.deviceId, self.devices.len());
+        self.detail =
+            format!("key holder {} enrolled device {} ({done} of {})", slot + 1, m.deviceId, self.devices.len());
         if done == self.devices.len() {
             self.phase = Phase::Genesis;
         }

@@ -1,7 +1,7 @@
 //! The key ceremony with real processes: lockout after wrong phrases, the
 //! panic command, a full unseal out of the lock, a restore from the paper
 //! backup on an empty data directory, and the chain-id checks at start.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::needless_range_loop)]
 
 mod common;
 

@@ -85,6 +85,7 @@ async fn eth_and_erc20_transfers_execute_exactly_once_across_crashes() {
     let eth_id = eth.transfer_id(&c.domain);
     c.submit(&Subject::Transfer(eth).encode()).await;
     assert!(s.exited(Duration::from_secs(90)).await.is_some(), "the fault hook stops the signer after signing");
+    assert!(s.output().contains("signed and recorded"), "{}", s.output());
     assert_eq!(anvil.balance(alice).await, U256::ZERO, "nothing was broadcast");
     s.spawn(&[], &[]);
     let boot = Some(holders.unseal(boot).await.boot);
@@ -100,6 +101,7 @@ async fn eth_and_erc20_transfers_execute_exactly_once_across_crashes() {
     let token_id = tokens.transfer_id(&c.domain);
     c.submit(&Subject::Transfer(tokens).encode()).await;
     assert!(s.exited(Duration::from_secs(90)).await.is_some(), "the fault hook stops the signer after broadcast");
+    assert!(s.output().contains("broadcast"), "{}", s.output());
     s.spawn(&[], &[]);
     let boot = Some(holders.unseal(boot).await.boot);
     let done = transfer_status(&c, &token_id, |t| matches!(t, TransferStatus::Confirmed { .. })).await;

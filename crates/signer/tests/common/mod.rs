@@ -1,7 +1,8 @@
 //! Shared harness for the signer's end-to-end tests: a real `box-signer`
 //! process, and key holders that speak the ceremony through a node's gRPC API.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::needless_range_loop)]
 
+use box_chain::certs::DevCa;
 use box_chain::keyfile;
 use box_chain::network::{Channels, TlsMaterial};
 use box_chain::pb;
@@ -12,7 +13,6 @@ use box_core::encoding::Canonical;
 use box_core::notary::Entry;
 use box_core::typed::Domain;
 use box_core::{Address, B256};
-use box_chain::certs::DevCa;
 use box_testkit::eventually;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -33,10 +33,11 @@ pub fn box_node_bin() -> PathBuf {
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let bin = dir.join("box-node");
     if !bin.exists() {
-        let status = Command::new(env!("CARGO"))
-            .args(["build", "-p", "box-chain", "--bin", "box-node"])
-            .status()
-            .expect("cargo build box-node");
+        let mut args = vec!["build", "-p", "box-chain", "--bin", "box-node"];
+        if dir.ends_with("release") {
+            args.push("--release"); // benchmarks
+        }
+        let status = Command::new(env!("CARGO")).args(&args).status().expect("cargo build box-node");
         assert!(status.success(), "building box-node failed");
     }
     bin
@@ -134,10 +135,7 @@ impl SignerProc {
     pub async fn enrolment_code(&self) -> String {
         eventually("the enrolment code on the console", Duration::from_secs(60), || async {
             let out = self.output();
-            out.lines()
-                .rev()
-                .find_map(|l| l.split("one-time enrolment code: ").nth(1))
-                .map(|c| c.trim().to_owned())
+            out.lines().rev().find_map(|l| l.split("one-time enrolment code: ").nth(1)).map(|c| c.trim().to_owned())
         })
         .await
     }
@@ -178,10 +176,8 @@ impl Holders {
 
     /// Waits for a fresh boot (a boot other than `old`) in `state`.
     pub async fn boot(&self, old: Option<B256>, state: SignerState) -> SignerAnnounce {
-        self.wait(&format!("a new boot in state {}", state.as_str()), |a| {
-            Some(a.boot) != old && a.state == state as u8
-        })
-        .await
+        self.wait(&format!("a new boot in state {}", state.as_str()), |a| Some(a.boot) != old && a.state == state as u8)
+            .await
     }
 
     /// Key holder `slot` sends `payload` for `purpose` (with its own device key).
@@ -309,11 +305,21 @@ impl People {
         amount: box_core::U256,
         levels: usize,
     ) -> box_core::transbox::TransBox {
-        use box_core::transbox::TransBox;
-        use box_core::typed::TransferRequest;
+        self.sign(domain, self.request(domain, flow, asset, to, amount), levels)
+    }
+
+    /// A fresh request from the employee.
+    pub fn request(
+        &self,
+        domain: &Domain,
+        flow: B256,
+        asset: Address,
+        to: Address,
+        amount: box_core::U256,
+    ) -> box_core::typed::TransferRequest {
         let mut id = B256::ZERO;
         rand_core::RngCore::fill_bytes(&mut rand_core::UnwrapErr(rand_core::OsRng), id.as_mut_slice());
-        let request = TransferRequest {
+        box_core::typed::TransferRequest {
             requestId: id,
             flowHash: flow,
             applicant: self.employee.address(),
@@ -323,8 +329,17 @@ impl People {
             maxFee: box_core::U256::from(10_000_000_000_000_000u64),
             chainId: domain.chain_id.0,
             timestamp: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs(),
-        };
-        let mut tb = TransBox::apply(domain, request, &self.employee);
+        }
+    }
+
+    /// `request` signed by the employee and approved at the first `levels` levels.
+    pub fn sign(
+        &self,
+        domain: &Domain,
+        request: box_core::typed::TransferRequest,
+        levels: usize,
+    ) -> box_core::transbox::TransBox {
+        let mut tb = box_core::transbox::TransBox::apply(domain, request, &self.employee);
         if levels >= 1 {
             tb.approve(domain, 1, &self.managers[0]);
         }
