@@ -1,0 +1,187 @@
+//! `boxctl status`: the cluster, the signer, the hot wallet and the transfers
+//! at a glance. Each part that cannot be had is reported with why, not fatal.
+
+use crate::assets;
+use crate::ceremony::{self, SignerView};
+use crate::error::CliResult;
+use crate::session::Session;
+use crate::ui::{Paint, Ui};
+use box_gateway::api::dto::{ClusterOut, StatusOut, TransferQuery};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// One balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Balance {
+    /// Symbol.
+    pub asset: String,
+    /// Base units, decimal.
+    pub amount: String,
+    /// With symbol.
+    pub display: String,
+}
+
+/// The hot wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Wallet {
+    /// Address (EIP-55).
+    pub address: String,
+    /// Balances, when the profile names an Ethereum RPC.
+    pub balances: Vec<Balance>,
+    /// Why balances are missing.
+    pub balances_error: Option<String>,
+}
+
+/// Everything `boxctl status` shows.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// The gateway's own state.
+    pub gateway: StatusOut,
+    /// The cluster, or why it cannot be seen.
+    pub cluster: Result<ClusterOut, String>,
+    /// The signer's verified announcement, or why it is missing.
+    pub signer: Result<Option<SignerView>, String>,
+    /// The hot wallet, once it exists.
+    pub wallet: Option<Wallet>,
+    /// Transfers by state (those the caller may list), or why not.
+    pub transfers: Result<BTreeMap<String, u64>, String>,
+}
+
+async fn count_transfers(s: &Session) -> CliResult<BTreeMap<String, u64>> {
+    let client = s.client().await?;
+    let mut by_state = BTreeMap::new();
+    let mut offset = 0;
+    loop {
+        let page =
+            client.transfers(&TransferQuery { limit: Some(500), offset: Some(offset), ..Default::default() }).await?;
+        for t in &page {
+            *by_state.entry(t.status.state.clone()).or_insert(0) += 1;
+        }
+        if page.len() < 500 {
+            return Ok(by_state);
+        }
+        offset += 500;
+    }
+}
+
+/// Gathers the status.
+pub async fn status(s: &Session) -> CliResult<Status> {
+    let client = s.client().await?;
+    let gateway = client.status().await?;
+    let cluster = client.cluster().await.map_err(|e| crate::error::CliError::from(e).to_string());
+    let signer = ceremony::announcement(s).await.map(|a| a.as_ref().map(SignerView::from)).map_err(|e| e.to_string());
+    let wallet_address = signer.as_ref().ok().and_then(|a| a.as_ref()).and_then(|a| a.wallet.clone());
+    let wallet = match wallet_address {
+        None => None,
+        Some(address) => Some(wallet(s, &address).await),
+    };
+    let transfers = count_transfers(s).await.map_err(|e| e.to_string());
+    Ok(Status { gateway, cluster, signer, wallet, transfers })
+}
+
+async fn wallet(s: &Session, address: &str) -> Wallet {
+    let mut w = Wallet { address: address.to_owned(), balances: Vec::new(), balances_error: None };
+    let Some(url) = &s.profile().file.ethereum_rpc else {
+        w.balances_error = Some("add ethereum_rpc to the profile to see balances".into());
+        return w;
+    };
+    let result: CliResult<Vec<Balance>> = async {
+        let who: box_core::Address =
+            address.parse().map_err(|_| crate::error::CliError::Untrusted(format!("wallet {address:?}")))?;
+        let rpc = crate::eth::Rpc::new(url)?;
+        let book = assets::load(s).await?;
+        let mut out = Vec::new();
+        for a in book.all() {
+            let amount = rpc.balance(who, a.address).await?;
+            out.push(Balance {
+                asset: a.symbol.clone(),
+                amount: amount.to_string(),
+                display: book.format(&a.address, amount),
+            });
+        }
+        Ok(out)
+    }
+    .await;
+    match result {
+        Ok(b) => w.balances = b,
+        Err(e) => w.balances_error = Some(e.to_string()),
+    }
+    w
+}
+
+/// Prints the status for people.
+pub fn print(ui: &Ui, st: &Status) {
+    let bad = |t: &str| ui.paint(Paint::Red, t);
+    ui.line(&ui.paint(Paint::Bold, "cluster"));
+    match &st.cluster {
+        Ok(c) => {
+            let leader = c.leader.map_or_else(|| bad("no leader"), |l| format!("leader node {l}"));
+            ui.line(&format!("  {leader}, {} nodes", c.nodes.len()));
+            for n in &c.nodes {
+                if n.reachable {
+                    ui.line(&format!(
+                        "  node {} {}  height {}  applied {}",
+                        n.id, n.endpoint, n.height, n.last_applied
+                    ));
+                } else {
+                    ui.line(&format!(
+                        "  node {} {}  {}",
+                        n.id,
+                        n.endpoint,
+                        bad(&format!("unreachable: {}", n.error.clone().unwrap_or_default()))
+                    ));
+                }
+            }
+        }
+        Err(e) => ui.line(&format!("  {}", bad(e))),
+    }
+    ui.line(&format!(
+        "  gateway verified height {} of {}; {} waiting to be relayed",
+        st.gateway.verified_height, st.gateway.latest_height, st.gateway.outbox_pending
+    ));
+    ui.line(&ui.paint(Paint::Bold, "signer"));
+    match &st.signer {
+        Ok(Some(v)) => {
+            let state = match v.state {
+                box_core::ceremony::SignerState::Unsealed => ui.paint(Paint::Green, &v.state_text),
+                box_core::ceremony::SignerState::Locked => bad(&v.state_text),
+                _ => ui.paint(Paint::Yellow, &v.state_text),
+            };
+            let paused = if v.paused { format!(", {}", bad("paused")) } else { String::new() };
+            ui.line(&format!(
+                "  {state}{paused}; {} of {} devices enrolled",
+                v.devices.iter().flatten().count(),
+                v.holders
+            ));
+            if !v.detail.is_empty() {
+                ui.line(&format!("  {}", v.detail));
+            }
+        }
+        Ok(None) => ui.line("  has not announced itself yet"),
+        Err(e) => ui.line(&format!("  {}", bad(e))),
+    }
+    if let Some(p) = &st.gateway.paused {
+        ui.line(&format!("  transfers are {}: {p}", bad("paused")));
+    }
+    if let Some(w) = &st.wallet {
+        ui.line(&ui.paint(Paint::Bold, "hot wallet"));
+        ui.line(&format!("  {}", w.address));
+        for b in &w.balances {
+            ui.line(&format!("  {}", b.display));
+        }
+        if let Some(e) = &w.balances_error {
+            ui.line(&format!("  balances: {e}"));
+        }
+    }
+    ui.line(&ui.paint(Paint::Bold, "transfers"));
+    match &st.transfers {
+        Ok(m) if m.is_empty() => ui.line("  none"),
+        Ok(m) => {
+            for (state, n) in m {
+                ui.line(&format!("  {state:<22} {n}"));
+            }
+        }
+        Err(e) => ui.line(&format!("  {e}")),
+    }
+}
