@@ -301,6 +301,6 @@ pub enum Dev {
 #[derive(Debug, Clone, Args)]
 pub struct DirArg {
     /// The deployment's directory.
-    #[arg(long, default_value = ".box-dev", value_name = "DIR")]
+    #[arg(long, default_value = "box-dev", value_name = "DIR")]
     pub dir: PathBuf,
 }

@@ -81,10 +81,19 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             clap_complete::generate(shell, &mut cmd, "boxctl", &mut std::io::stdout());
             Ok(())
         }
-        Command::Dev(Dev::Up(d)) => crate::dev::up(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await,
-        Command::Dev(Dev::Down(d)) => crate::dev::down(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await,
-        Command::Demo(d) => crate::dev::demo(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await,
+        Command::Dev(Dev::Up(d)) => {
+            dev_failed(crate::dev::up(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await)
+        }
+        Command::Dev(Dev::Down(d)) => {
+            dev_failed(crate::dev::down(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await)
+        }
+        Command::Demo(d) => dev_failed(crate::dev::demo(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await),
     }
+}
+
+/// The local deployment's and the demo's failures (their own error type) as a failure of boxctl.
+fn dev_failed<T, E: std::fmt::Display>(r: Result<T, E>) -> CliResult<()> {
+    r.map(|_| ()).map_err(|e| CliError::failed(e.to_string()))
 }
 
 fn options(c: &CeremonyArgs) -> CeremonyOptions {

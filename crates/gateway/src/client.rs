@@ -17,14 +17,16 @@
 //! ```
 
 use crate::api::dto::{
-    ApplyIn, ApproveIn, AuditOut, AuthorizationIn, ClusterOut, DeploymentOut, EscrowIn, EscrowOut, FlowIn, FlowJson,
-    FlowOut, GovernanceIn, GovernanceOut, MeOut, PersonIn, PersonOut, QueuedOut, RejectIn, StatusOut, TransferOut,
-    TransferQuery, TransferRequestJson, TransferSummary, parse_sig, sig_hex,
+    ApplyIn, ApproveIn, AuditOut, AuthorizationIn, CeremonyIn, CeremonyOut, ClusterOut, DeploymentOut, EscrowIn,
+    EscrowOut, FlowIn, FlowJson, FlowOut, GovernanceIn, GovernanceOut, MeOut, PersonIn, PersonOut, QueuedOut, RejectIn,
+    SignerOut, StatusOut, TransferOut, TransferQuery, TransferRequestJson, TransferSummary, WalletOut, parse_sig,
+    sig_hex,
 };
 use crate::auth::sign_request;
 use crate::error::ErrorBody;
 use crate::roles::Role;
 use box_core::block::Block;
+use box_core::ceremony::SignerAnnounce;
 use box_core::crypto::{SecretKey, recover};
 use box_core::encoding::Canonical;
 use box_core::governance::GovernanceAction;
@@ -491,6 +493,59 @@ impl Client {
             Some(&ApproveIn { level, signature: sig_hex(&sig) }),
         )
         .await
+    }
+
+    // ---- ceremony, signer, wallet ----
+
+    /// Relays a key-holder device's signed, sealed ceremony entry (canonical bytes).
+    pub async fn relay_ceremony(&self, entry: &[u8]) -> Result<CeremonyOut, ClientError> {
+        self.call("POST", "/v1/ceremony/messages", Some(&CeremonyIn { entry: format!("0x{}", hex::encode(entry)) }))
+            .await
+    }
+
+    /// The signer's latest announcement. Its signature is checked again here
+    /// against `signer`, the signer's address from the genesis.
+    pub async fn signer(&self, signer: Address) -> Result<SignerOut, ClientError> {
+        Ok(self.signer_verified(signer).await?.0)
+    }
+
+    /// The signer's latest announcement as the signed struct a key holder
+    /// answers (see `box_core::ceremony::answer`), checked against `signer`.
+    pub async fn signer_announce(&self, signer: Address) -> Result<SignerAnnounce, ClientError> {
+        Ok(self.signer_verified(signer).await?.1)
+    }
+
+    async fn signer_verified(&self, signer: Address) -> Result<(SignerOut, SignerAnnounce), ClientError> {
+        let s: SignerOut = self.get("/v1/ceremony/signer").await?;
+        let untrusted = |m: &str| ClientError::Untrusted(format!("the signer announcement {m}"));
+        let parse_addr = |a: &str| a.parse::<Address>().map_err(|_| untrusted("names a malformed address"));
+        let announce = SignerAnnounce {
+            boot: s.boot.parse().map_err(|_| untrusted("has a malformed boot id"))?,
+            sequence: s.sequence,
+            state: (1..=u8::MAX)
+                .find(|v| box_core::ceremony::SignerState::from_u8(*v).is_some_and(|st| st.as_str() == s.state))
+                .ok_or_else(|| untrusted("has an unknown state"))?,
+            ceremonyKey: hex::decode(s.ceremony_key.trim_start_matches("0x"))
+                .map_err(|_| untrusted("has a malformed key"))?
+                .into(),
+            wallet: parse_addr(&s.wallet)?,
+            devices: s.devices.iter().map(|d| parse_addr(d)).collect::<Result<_, _>>()?,
+            holders: s.holders,
+            received: s.received,
+            paused: s.paused,
+            detail: s.detail.clone(),
+            time: s.time,
+        };
+        let sig = parse_sig("signature", &s.signature).map_err(|e| ClientError::Untrusted(e.message))?;
+        if self.domain.recover(&announce, &sig).ok() != Some(signer) {
+            return Err(untrusted("is not signed by the signer"));
+        }
+        Ok((s, announce))
+    }
+
+    /// The hot wallet's balances.
+    pub async fn wallet(&self) -> Result<WalletOut, ClientError> {
+        self.get("/v1/wallet").await
     }
 
     /// Rejects transfer `id` with a reason.

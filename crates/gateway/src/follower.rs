@@ -1,50 +1,46 @@
 //! A verifying replica of the notary state, fed by sealed blocks.
 //!
 //! The gateway does not trust any one node for what it shows: it fetches the
-//! sealed blocks, checks each as `box_core::audit::verify_history` does (height,
-//! parent hash, Merkle root, the sealer is a registered node account, the
-//! state hash after replay, every quorum certificate), and replays them through
-//! box-core's `NotaryState`. Flow, transfer and subject statuses come from
+//! sealed blocks and checks each with box-core's `HistoryVerifier`, the same
+//! checks as the auditor's `verify_history` (height, parent hash, Merkle root,
+//! the sealer is a registered node account, the state hash after replay, every
+//! quorum certificate), replaying them through the notary state machine. Flow, transfer and subject statuses come from
 //! that state. Blocks are kept in the store, so a restart replays locally and
 //! the audit export needs no node.
 
 use crate::chain::Chain;
 use crate::store::Store;
-use box_core::B256;
-use box_core::block::{Block, LoggedEntry, merkle_root};
+use box_core::audit::HistoryVerifier;
+use box_core::block::Block;
 use box_core::encoding::Canonical;
-use box_core::ids::Timestamp;
-use box_core::notary::{Event, NotaryState};
-use box_core::quorum::verify_certificate;
+use box_core::notary::NotaryState;
 use box_core::typed::Genesis;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// The replica: the notary state after `height` verified blocks.
+/// The replica: the notary state after `height` verified blocks, checked
+/// block by block by box-core's `HistoryVerifier` (the auditor's own checks).
 #[derive(Debug, Clone)]
 pub struct Replica {
-    state: NotaryState,
-    height: u64,
-    parent: B256,
+    verifier: HistoryVerifier,
     latest_seen: u64,
 }
 
 impl Replica {
     /// The state at genesis.
     pub fn new(genesis: Genesis) -> Result<Self, String> {
-        let state = NotaryState::new(genesis).map_err(|e| e.to_string())?;
-        Ok(Self { state, height: 0, parent: B256::ZERO, latest_seen: 0 })
+        Ok(Self { verifier: HistoryVerifier::new(&genesis).map_err(|e| e.to_string())?, latest_seen: 0 })
     }
 
     /// The notary state.
     pub fn state(&self) -> &NotaryState {
-        &self.state
+        self.verifier.state()
     }
 
     /// Verified blocks applied.
     pub fn height(&self) -> u64 {
-        self.height
+        self.verifier.height()
     }
 
     /// The latest height a node reported.
@@ -54,40 +50,8 @@ impl Replica {
 
     /// Verifies the next block and applies it; on error nothing changes.
     pub fn apply(&mut self, block: &Block) -> Result<(), String> {
-        let h = &block.header;
-        let fail = |m: String| format!("block {}: {m}", h.height);
-        if h.height != self.height + 1 {
-            return Err(fail(format!("expected height {}", self.height + 1)));
-        }
-        if h.parent != self.parent {
-            return Err(fail("its parent hash is not the previous block's hash".into()));
-        }
-        let leaves: Vec<B256> = block.entries.iter().map(LoggedEntry::leaf).collect();
-        if merkle_root(&leaves) != h.entriesRoot || h.entryCount != block.entries.len() as u64 {
-            return Err(fail("the entries do not match the header's Merkle root and count".into()));
-        }
-        let domain = self.state.domain();
-        let sealer = block.sealer(&domain).map_err(|e| fail(format!("seal signature: {e}")))?;
-        if !self.state.registry().contains(&sealer) {
-            return Err(fail(format!("sealed by {sealer}, not a registered node account")));
-        }
-        let mut next = self.state.clone();
-        for e in &block.entries {
-            let registry = next.registry().clone();
-            for ev in next.apply(&e.entry, Timestamp(e.time)) {
-                if let Event::Notarized { certificate, .. } = ev {
-                    verify_certificate(&domain, &registry, &certificate)
-                        .map_err(|err| fail(format!("entry {}: {err}", e.index)))?;
-                }
-            }
-        }
-        if next.state_hash().0 != h.stateHash {
-            return Err(fail("the state after replay differs from the sealed state hash".into()));
-        }
-        self.state = next;
-        self.parent = block.hash(&domain);
-        self.height = h.height;
-        self.latest_seen = self.latest_seen.max(h.height);
+        self.verifier.push(block).map_err(|e| e.to_string())?;
+        self.latest_seen = self.latest_seen.max(self.verifier.height());
         Ok(())
     }
 }

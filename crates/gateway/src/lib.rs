@@ -6,6 +6,7 @@ pub mod chain;
 pub mod client;
 pub mod config;
 pub mod error;
+pub mod eth;
 pub mod follower;
 pub mod limits;
 pub mod relay;

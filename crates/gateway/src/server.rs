@@ -196,6 +196,7 @@ impl Gateway {
             genesis,
             config.admins.iter().copied().collect(),
             config.limits,
+            config.eth_rpc.as_deref().map(crate::eth::EthRpc::new).transpose().map_err(StartError::Input)?,
         ));
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();

@@ -81,6 +81,9 @@ fn the_document_is_valid_openapi_3_and_covers_every_endpoint() {
         ("/v1/transfers/{id}/approvals", "post"),
         ("/v1/transfers/{id}/reject", "post"),
         ("/v1/approvals/pending", "get"),
+        ("/v1/ceremony/messages", "post"),
+        ("/v1/ceremony/signer", "get"),
+        ("/v1/wallet", "get"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
     }

@@ -159,6 +159,10 @@ async fn latency_run(transfers: usize) -> Vec<u64> {
     );
     s.spawn(&[], &[]);
     let holders = Holders::new(c.domain, c.key_holders.clone(), &c.client_tls, &nodes[0]);
+    if std::env::var_os("BOX_BENCH_DEBUG").is_some() {
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        eprintln!("{}", s.output());
+    }
     let wallet = holders.genesis(&s.enrolment_code().await).await;
     anvil.fund(wallet, ether(100)).await;
     let people = People::new();

@@ -129,7 +129,7 @@ impl Link {
             let stream = match c.blocks(pb::SubscribeRequest { from_height: from }).await {
                 Ok(s) => s.into_inner(),
                 Err(e) => {
-                    tracing::warn!(node = %self.nodes[node], "cannot follow blocks: {}", e.message());
+                    tracing::warn!(node = %self.nodes[node], "cannot follow blocks: {} {}", e.code(), e.message());
                     node = (node + 1) % n;
                     tokio::time::sleep(Duration::from_millis(300)).await;
                     continue;

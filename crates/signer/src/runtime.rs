@@ -75,6 +75,9 @@ fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> RunError + '_ {
     move |e| RunError::Setup(format!("{what}: {e}"))
 }
 
+/// Key of the rate-limited warning about announcements.
+const ANNOUNCE_WARNING: B256 = B256::repeat_byte(0xAA);
+
 /// How the signer is started.
 #[derive(Debug)]
 pub struct Options {
@@ -366,11 +369,11 @@ impl Signer {
         match self.link.propose(entry).await {
             Ok(outcome) if outcome == "relayed" => true,
             Ok(outcome) => {
-                tracing::warn!("announcement not taken: {outcome}");
+                self.warn_once(ANNOUNCE_WARNING, &format!("announcement not taken: {outcome}"));
                 false
             }
             Err(e) => {
-                tracing::warn!("cannot announce yet: {e}");
+                self.warn_once(ANNOUNCE_WARNING, &format!("cannot announce yet: {e}"));
                 false
             }
         }

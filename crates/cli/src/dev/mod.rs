@@ -1,39 +1,45 @@
-//! `boxctl dev up|down` (a complete local deployment) and `boxctl demo`.
+//! `boxctl dev up|down` and `boxctl demo`: a complete BOX on 127.0.0.1 and
+//! the whole story run against it.
 //!
-//! Placeholder: the lead replaces this whole directory with the real
-//! deployment and demo. Only the signatures are fixed here, so the clap layer
-//! can call them.
+//! ```text
+//!  boxctl dev up ──▶ anvil (public chain) ◀── box-signer ──mTLS──▶ box-node ×3 ◀──mTLS── box-gateway ◀──HTTPS── boxctl
+//!                    ERC-20, funded wallet      (key in memory)     (notary)               (SQLite)
+//! ```
+//!
+//! Everything lives in one directory (default `./box-dev`): configs, the
+//! development CA, keys, data, logs and `dev.json` (ports, pids, addresses).
+//! `dev down` stops the processes and keeps the directory; `dev up` again
+//! resumes from it, unseal included. The key holders' phrases and the
+//! people's keys are stored in that directory for this automation: a
+//! development deployment only, never a real one.
 
-use crate::error::CliError;
+pub mod demo;
+pub mod eth;
+pub mod procs;
+pub mod stack;
+
+pub use demo::demo;
+pub use stack::{Stack, down, up};
+
 use std::path::PathBuf;
 
-/// Arguments of `dev up`, `dev down` and `demo`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Where the deployment lives and how to report.
+#[derive(Debug, Clone)]
 pub struct DevArgs {
-    /// Where the deployment's files live.
+    /// The deployment directory.
     pub dir: PathBuf,
-    /// Print JSON instead of text.
+    /// Print a JSON summary instead of text.
     pub json: bool,
 }
 
-fn not_built(what: &str) -> CliError {
-    CliError::failed(format!("`boxctl {what}` is not built yet"))
-}
+/// Why a development step failed, in words.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct DevError(pub String);
 
-/// Starts (or resumes) the local deployment in `args.dir`.
-pub async fn up(args: DevArgs) -> Result<(), CliError> {
-    let _ = args;
-    Err(not_built("dev up"))
-}
-
-/// Stops the local deployment, leaving its data.
-pub async fn down(args: DevArgs) -> Result<(), CliError> {
-    let _ = args;
-    Err(not_built("dev down"))
-}
-
-/// Runs the whole story against the local deployment.
-pub async fn demo(args: DevArgs) -> Result<(), CliError> {
-    let _ = args;
-    Err(not_built("demo"))
+impl DevError {
+    /// A failure with `msg`.
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
 }

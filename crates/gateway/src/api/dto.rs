@@ -650,3 +650,82 @@ pub struct AuditQuery {
     /// Most blocks (default and maximum 1000).
     pub limit: Option<u64>,
 }
+
+// ---- ceremony, signer, wallet ----
+
+/// A key holder device's ceremony message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CeremonyIn {
+    /// box-core canonical bytes of the entry (a signed `CeremonyMessage`
+    /// whose payload is HPKE-sealed to the signer's ceremony key), 0x hex.
+    pub entry: String,
+}
+
+/// The chain's answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CeremonyOut {
+    /// What the log said when it took the entry.
+    pub outcome: String,
+}
+
+/// The signer's signed announcement, as the verified chain holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignerOut {
+    /// This boot's id: the challenge ceremony messages answer.
+    pub boot: String,
+    /// Only grows.
+    pub sequence: u64,
+    /// `awaiting_enrolment`, `awaiting_genesis`, `sealed`, `unsealed` or `locked`.
+    pub state: String,
+    /// The per-boot X25519 ceremony public key, 0x hex.
+    pub ceremony_key: String,
+    /// The hot wallet (address(0) until derived).
+    pub wallet: String,
+    /// Enrolled key-holder devices.
+    pub devices: Vec<String>,
+    /// Key holders.
+    pub holders: u8,
+    /// Phrases received in this ceremony.
+    pub received: u8,
+    /// Whether transfers are paused.
+    pub paused: bool,
+    /// The signer's note.
+    pub detail: String,
+    /// When it announced (Unix seconds, its clock).
+    pub time: u64,
+    /// The signer's signature over the announcement.
+    pub signature: String,
+    /// The gateway's verified height that holds it.
+    pub verified_height: u64,
+}
+
+/// One balance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct BalanceOut {
+    /// Asset address (address(0) = ETH).
+    pub asset: String,
+    /// Symbol.
+    pub symbol: String,
+    /// Decimals.
+    pub decimals: u8,
+    /// Base units, decimal.
+    pub balance: String,
+    /// Whole units with the symbol, e.g. `1.5 ETH`.
+    pub display: String,
+}
+
+/// The hot wallet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WalletOut {
+    /// Its address, from the signer's announcement.
+    pub wallet: String,
+    /// The signer's announced state.
+    pub signer_state: String,
+    /// ETH first, then every registered ERC-20.
+    pub balances: Vec<BalanceOut>,
+}

@@ -2,6 +2,7 @@
 //! the router and its OpenAPI document (built from the same route list, so
 //! nothing is served undocumented).
 
+mod ceremony;
 pub mod dto;
 mod flows;
 mod people;
@@ -61,6 +62,8 @@ pub struct AppState {
     pub lockout: Lockout<Address>,
     /// Wakes the relay when rows are queued.
     pub relay_wake: Arc<Notify>,
+    /// The public chain's JSON-RPC, when configured.
+    pub eth: Option<crate::eth::EthRpc>,
 }
 
 impl AppState {
@@ -72,6 +75,7 @@ impl AppState {
         genesis: Genesis,
         admins: BTreeSet<Address>,
         limits: Limits,
+        eth: Option<crate::eth::EthRpc>,
     ) -> Self {
         Self {
             store,
@@ -85,6 +89,7 @@ impl AppState {
             lockout: Lockout::new(limits.bad_signatures_before_lock, Duration::from_secs(limits.lock_seconds)),
             limits,
             relay_wake: Arc::default(),
+            eth,
         }
     }
 }
@@ -299,7 +304,8 @@ malformed_credentials / stale_timestamp / bad_signature; 403 role_required, self
         (name = "people", description = "People, roles and key escrow"),
         (name = "flows", description = "Approval flows, key-holder authorizations and governance"),
         (name = "transfers", description = "Applications and nested approvals"),
-        (name = "status", description = "Deployment, cluster, gateway status and audit export")
+        (name = "status", description = "Deployment, cluster, gateway status and audit export"),
+        (name = "ceremony", description = "Key-ceremony relay, signer and wallet status")
     )
 )]
 struct ApiDoc;
@@ -343,6 +349,9 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(transfers::approve))
         .routes(routes!(transfers::reject))
         .routes(routes!(transfers::pending))
+        .routes(routes!(ceremony::relay_message))
+        .routes(routes!(ceremony::signer))
+        .routes(routes!(ceremony::wallet))
         .split_for_parts()
 }
 

@@ -181,6 +181,14 @@ impl Store {
         Ok(())
     }
 
+    /// Records a nonce for a request that stores nothing else (a relayed ceremony message).
+    pub async fn enqueue_nothing(&self, nonce: &NonceUse) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        Self::use_nonce(&mut tx, nonce).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Forgets nonces seen before `before` (requests that old are refused as stale anyway).
     pub async fn prune_nonces(&self, before: i64) -> Result<u64, StoreError> {
         Ok(sqlx::query("DELETE FROM nonces WHERE seen_at < $1").bind(before).execute(&self.pool).await?.rows_affected())

@@ -17,20 +17,24 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-/// The `box-node` binary: beside this test's binary in the target dir, built if missing.
+/// The `box-node` binary beside this test's binary in the target dir, built
+/// (or brought up to date with the workspace's core and chain) once per test
+/// process: a stale node would disagree with this build's box-core.
 pub fn box_node() -> PathBuf {
+    static BUILT: std::sync::Once = std::sync::Once::new();
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf(); // target/<profile>
     let bin = dir.join("box-node");
-    if !bin.exists() {
+    BUILT.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "box-chain", "--bin", "box-node"])
-            .current_dir(env!("CARGO_MANIFEST_DIR"))
-            .status()
-            .expect("run cargo to build box-node");
+        let mut cmd = Command::new(cargo);
+        cmd.args(["build", "--quiet", "-p", "box-chain", "--bin", "box-node"]);
+        if dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.current_dir(env!("CARGO_MANIFEST_DIR")).status().expect("run cargo to build box-node");
         assert!(status.success(), "building box-node failed");
-    }
+    });
     assert!(bin.exists(), "box-node is not at {}", bin.display());
     bin
 }
