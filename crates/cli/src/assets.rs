@@ -4,9 +4,9 @@
 //!
 //! Where the decimals come from: ETH has 18; tokens registered at genesis
 //! carry theirs in the pinned genesis; tokens registered later are listed by
-//! the gateway (symbol and contract) and their decimals are read from the
-//! token contract when the profile names an Ethereum RPC. A token whose
-//! decimals are unknown can still be shown in base units, never guessed.
+//! the gateway (symbol and contract), with their decimals in the wallet view
+//! for the roles that may read it (key holders, admins, auditors). A token
+//! whose decimals are unknown is shown in base units, never guessed.
 
 use crate::error::{CliError, CliResult};
 use box_core::address::parse_address;
@@ -98,7 +98,7 @@ impl AssetBook {
     pub fn parse_amount(&self, asset: &AssetInfo, amount: &str) -> CliResult<U256> {
         let decimals = asset.decimals.ok_or_else(|| {
             CliError::usage(format!(
-                "the decimals of {} ({}) are unknown: add ethereum_rpc to the profile so boxctl can read them from the token",
+                "the decimals of {} ({}) are unknown to this identity (the gateway shows them to key holders, admins and auditors)",
                 asset.symbol,
                 asset.address.to_checksum(None)
             ))
@@ -117,19 +117,19 @@ impl AssetBook {
 }
 
 /// The assets of the session's deployment: ETH, the genesis's tokens and the
-/// gateway's list, with missing decimals read from the token contracts when
-/// the profile names an Ethereum RPC.
+/// gateway's list, with missing decimals from the gateway's wallet view when
+/// the caller may read it.
 pub async fn load(s: &crate::session::Session) -> CliResult<AssetBook> {
     let mut book = AssetBook::from_genesis(s.genesis());
-    let status = s.client().await?.status().await?;
+    let client = s.client().await?;
+    let status = client.status().await?;
     book.add_listed(&status.assets);
-    if let Some(url) = &s.profile().file.ethereum_rpc {
-        let rpc = crate::eth::Rpc::new(url)?;
-        for a in book.all().to_vec() {
-            if a.decimals.is_none()
-                && let Ok(d) = rpc.decimals(a.address).await
-            {
-                book.set_decimals(&a.address, d);
+    if book.all().iter().any(|a| a.decimals.is_none())
+        && let Ok(w) = client.wallet().await
+    {
+        for b in &w.balances {
+            if let Ok(a) = parse_address(&b.asset) {
+                book.set_decimals(&a, b.decimals);
             }
         }
     }
@@ -170,7 +170,7 @@ mod tests {
         assert!(b.parse_amount(&eth, "1,5").is_err());
         assert_eq!(b.format(&Address::ZERO, U256::from(1_500_000_000_000_000_000u128)), "1.5 ETH");
         assert_eq!(b.format(&usdc.address, U256::from(250_000_000u64)), "250 USDC");
-        // A token listed by the gateway: known by symbol, decimals unknown until read from the chain.
+        // A token listed by the gateway: known by symbol, decimals unknown until the wallet view gives them.
         let mut b2 = b.clone();
         let t = b2.resolve("boxt").unwrap();
         assert!(b2.parse_amount(&t, "1").unwrap_err().to_string().contains("decimals of BOXT"));

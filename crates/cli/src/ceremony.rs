@@ -1,76 +1,36 @@
 //! The key ceremony through the gateway: the signer's announcement in, a key
-//! holder's sealed and signed message out.
-//!
-//! ```text
-//! GET  /v1/ceremony/signer    → { "announce": "0x<canonical Ceremony::Announce bytes>", … }
-//! POST /v1/ceremony/messages  ← { "entry": "0x<canonical Entry::Ceremony bytes>" }
-//! ```
+//! holder's sealed and signed message out (`GET /v1/ceremony/signer`,
+//! `POST /v1/ceremony/messages`).
 //!
 //! The gateway is untrusted, and the announcement carries the HPKE key a
-//! phrase is sealed to: boxctl decodes the signed announcement itself and
-//! accepts it only if the genesis's signer identity signed it under the
-//! pinned domain. A gateway that substitutes its own ceremony key is refused
+//! phrase is sealed to: the client checks the announcement's signature
+//! against the signer of the *pinned* genesis (the profile's, never the
+//! gateway's), so a gateway that substitutes its own ceremony key is refused
 //! before anything is sealed.
 
 use crate::error::{CliError, CliResult};
 use crate::session::Session;
-use box_core::ceremony::{Ceremony, Purpose, SignerAnnounce, SignerState, answer};
+use box_core::ceremony::{Purpose, SignerAnnounce, SignerState, answer};
 use box_core::encoding::Canonical;
 use box_core::notary::Entry;
-use serde::Deserialize;
+use box_gateway::client::ClientError;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-/// Path of the announcement.
-pub const SIGNER_PATH: &str = "/v1/ceremony/signer";
-/// Path ceremony messages are posted to.
-pub const MESSAGES_PATH: &str = "/v1/ceremony/messages";
-
-#[derive(Debug, Deserialize)]
-struct SignerOut {
-    announce: Option<String>,
-}
-
-/// Decodes and verifies canonical announcement bytes against the session's genesis.
-pub fn verify_announce(s: &Session, bytes: &[u8]) -> CliResult<SignerAnnounce> {
-    let untrusted = |m: String| CliError::Untrusted(format!("the signer's announcement shown by the gateway: {m}"));
-    let a = match Ceremony::decode(bytes).map_err(|e| untrusted(e.to_string()))? {
-        Ceremony::Announce(a) => a,
-        Ceremony::Message(_) => return Err(untrusted("is a key holder's message, not an announcement".into())),
-    };
-    let by = a.signer(&s.domain()).map_err(|e| untrusted(e.to_string()))?;
-    if by != s.genesis().signer {
-        return Err(untrusted(format!("is signed by {by}, not by the genesis's signer {}", s.genesis().signer)));
-    }
-    if SignerState::from_u8(a.value.state).is_none() {
-        return Err(untrusted(format!("names unknown state {}", a.value.state)));
-    }
-    Ok(a.value)
-}
 
 /// The signer's latest verified announcement, or `None` if it has made none yet.
 pub async fn announcement(s: &Session) -> CliResult<Option<SignerAnnounce>> {
     let client = s.client().await?;
-    let r = client.send("GET", SIGNER_PATH, Vec::new(), true).await?;
-    if r.status == 404 {
-        let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap_or_default();
-        if body.get("code").and_then(|c| c.as_str()) == Some("no_announcement") {
-            return Ok(None);
-        }
+    match client.signer_announce(s.genesis().signer).await {
+        Ok(a) => Ok(Some(a)),
+        Err(e @ ClientError::Api { .. }) if e.code() == Some("signer_not_announced") => Ok(None),
+        Err(e) => Err(e.into()),
     }
-    let out: SignerOut = box_gateway::client::decode(r)?;
-    let hex = out.announce.ok_or_else(|| {
-        CliError::Untrusted("the gateway shows the signer's state without its signed announcement".into())
-    })?;
-    let bytes = hex::decode(hex.trim_start_matches("0x"))
-        .map_err(|_| CliError::Untrusted("the signer's announcement is not hex".into()))?;
-    verify_announce(s, &bytes).map(Some)
 }
 
 /// The announcement, or a refusal when the signer has not announced itself.
 pub async fn require_announcement(s: &Session) -> CliResult<SignerAnnounce> {
     announcement(s).await?.ok_or_else(|| {
         CliError::refused(
-            "signer_unknown",
+            "signer_not_announced",
             "the signer has not announced itself on the chain yet; is box-signer running and connected to the nodes?",
         )
     })
@@ -94,10 +54,7 @@ pub async fn send(
     let mut rng = rand_core::UnwrapErr(rand_core::OsRng);
     let msg = answer(&s.domain(), s.key(), announce, purpose, slot, device_id, payload, unix_now(), &mut rng)
         .map_err(|e| CliError::Untrusted(e.to_string()))?;
-    let body = serde_json::json!({ "entry": format!("0x{}", hex::encode(Entry::Ceremony(msg).encode())) });
-    let client = s.client().await?;
-    let r = client.send("POST", MESSAGES_PATH, serde_json::to_vec(&body).unwrap_or_default(), true).await?;
-    box_gateway::client::decode::<serde_json::Value>(r)?;
+    s.client().await?.relay_ceremony(&Entry::Ceremony(msg).encode()).await?;
     Ok(())
 }
 

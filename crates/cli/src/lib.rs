@@ -10,7 +10,6 @@ pub mod cli;
 pub mod dev;
 pub mod employee;
 pub mod error;
-pub mod eth;
 pub mod files;
 pub mod flowfile;
 pub mod keyholder;

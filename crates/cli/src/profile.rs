@@ -32,9 +32,6 @@ pub struct ProfileFile {
     pub ca: PathBuf,
     /// The deployment's genesis JSON.
     pub genesis: PathBuf,
-    /// An Ethereum JSON-RPC URL, for the wallet's balances in `boxctl status` (optional).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ethereum_rpc: Option<String>,
     /// The identity used when neither `--as` nor `--key` is given (optional).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_identity: Option<String>,
@@ -226,7 +223,6 @@ mod tests {
 gateway = "https://127.0.0.1:8443"
 ca = "ca.pem"
 genesis = "genesis.json"
-ethereum_rpc = "http://127.0.0.1:8545"
 default_identity = "admin"
 
 [identities.admin]

@@ -1,33 +1,21 @@
 //! `boxctl status`: the cluster, the signer, the hot wallet and the transfers
 //! at a glance. Each part that cannot be had is reported with why, not fatal.
 
-use crate::assets;
 use crate::ceremony::{self, SignerView};
 use crate::error::CliResult;
 use crate::session::Session;
 use crate::ui::{Paint, Ui};
-use box_gateway::api::dto::{ClusterOut, StatusOut, TransferQuery};
+use box_gateway::api::dto::{BalanceOut, ClusterOut, StatusOut, TransferQuery};
 use serde::Serialize;
 use std::collections::BTreeMap;
-
-/// One balance.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Balance {
-    /// Symbol.
-    pub asset: String,
-    /// Base units, decimal.
-    pub amount: String,
-    /// With symbol.
-    pub display: String,
-}
 
 /// The hot wallet.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Wallet {
     /// Address (EIP-55).
     pub address: String,
-    /// Balances, when the profile names an Ethereum RPC.
-    pub balances: Vec<Balance>,
+    /// Balances (ETH first, then every registered token), as the gateway reads them from the public chain.
+    pub balances: Vec<BalanceOut>,
     /// Why balances are missing.
     pub balances_error: Option<String>,
 }
@@ -82,29 +70,14 @@ pub async fn status(s: &Session) -> CliResult<Status> {
 
 async fn wallet(s: &Session, address: &str) -> Wallet {
     let mut w = Wallet { address: address.to_owned(), balances: Vec::new(), balances_error: None };
-    let Some(url) = &s.profile().file.ethereum_rpc else {
-        w.balances_error = Some("add ethereum_rpc to the profile to see balances".into());
-        return w;
-    };
-    let result: CliResult<Vec<Balance>> = async {
-        let who: box_core::Address =
-            address.parse().map_err(|_| crate::error::CliError::Untrusted(format!("wallet {address:?}")))?;
-        let rpc = crate::eth::Rpc::new(url)?;
-        let book = assets::load(s).await?;
-        let mut out = Vec::new();
-        for a in book.all() {
-            let amount = rpc.balance(who, a.address).await?;
-            out.push(Balance {
-                asset: a.symbol.clone(),
-                amount: amount.to_string(),
-                display: book.format(&a.address, amount),
-            });
-        }
-        Ok(out)
-    }
-    .await;
-    match result {
-        Ok(b) => w.balances = b,
+    match s.client().await.map(|c| c.wallet()) {
+        Ok(f) => match f.await {
+            Ok(out) if out.wallet == address => w.balances = out.balances,
+            Ok(out) => {
+                w.balances_error = Some(format!("the gateway shows balances of {}, not of {address}", out.wallet))
+            }
+            Err(e) => w.balances_error = Some(crate::error::CliError::from(e).to_string()),
+        },
         Err(e) => w.balances_error = Some(e.to_string()),
     }
     w
