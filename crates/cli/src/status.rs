@@ -20,20 +20,34 @@ pub struct Wallet {
     pub balances_error: Option<String>,
 }
 
-/// Everything `boxctl status` shows.
+/// Everything `boxctl status` shows. A part that cannot be had is `null`
+/// with its `…Error` saying why.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Status {
     /// The gateway's own state.
     pub gateway: StatusOut,
-    /// The cluster, or why it cannot be seen.
-    pub cluster: Result<ClusterOut, String>,
-    /// The signer's verified announcement, or why it is missing.
-    pub signer: Result<Option<SignerView>, String>,
+    /// Every node's view of the cluster.
+    pub cluster: Option<ClusterOut>,
+    /// Why the cluster cannot be seen.
+    pub cluster_error: Option<String>,
+    /// The signer's verified announcement.
+    pub signer: Option<SignerView>,
+    /// Why the signer's state is missing.
+    pub signer_error: Option<String>,
     /// The hot wallet, once it exists.
     pub wallet: Option<Wallet>,
-    /// Transfers by state (those the caller may list), or why not.
-    pub transfers: Result<BTreeMap<String, u64>, String>,
+    /// Transfers by state (those the caller may list).
+    pub transfers: Option<BTreeMap<String, u64>>,
+    /// Why transfers cannot be counted.
+    pub transfers_error: Option<String>,
+}
+
+fn split<T>(r: CliResult<T>) -> (Option<T>, Option<String>) {
+    match r {
+        Ok(v) => (Some(v), None),
+        Err(e) => (None, Some(e.to_string())),
+    }
 }
 
 async fn count_transfers(s: &Session) -> CliResult<BTreeMap<String, u64>> {
@@ -57,15 +71,18 @@ async fn count_transfers(s: &Session) -> CliResult<BTreeMap<String, u64>> {
 pub async fn status(s: &Session) -> CliResult<Status> {
     let client = s.client().await?;
     let gateway = client.status().await?;
-    let cluster = client.cluster().await.map_err(|e| crate::error::CliError::from(e).to_string());
-    let signer = ceremony::announcement(s).await.map(|a| a.as_ref().map(SignerView::from)).map_err(|e| e.to_string());
-    let wallet_address = signer.as_ref().ok().and_then(|a| a.as_ref()).and_then(|a| a.wallet.clone());
-    let wallet = match wallet_address {
+    let (cluster, cluster_error) = split(client.cluster().await.map_err(Into::into));
+    let (signer, mut signer_error) = split(ceremony::announcement(s).await);
+    let signer = signer.flatten().map(|a| SignerView::from(&a));
+    if signer.is_none() && signer_error.is_none() {
+        signer_error = Some("the signer has not announced itself yet".into());
+    }
+    let wallet = match signer.as_ref().and_then(|v| v.wallet.clone()) {
         None => None,
         Some(address) => Some(wallet(s, &address).await),
     };
-    let transfers = count_transfers(s).await.map_err(|e| e.to_string());
-    Ok(Status { gateway, cluster, signer, wallet, transfers })
+    let (transfers, transfers_error) = split(count_transfers(s).await);
+    Ok(Status { gateway, cluster, cluster_error, signer, signer_error, wallet, transfers, transfers_error })
 }
 
 async fn wallet(s: &Session, address: &str) -> Wallet {
@@ -87,52 +104,41 @@ async fn wallet(s: &Session, address: &str) -> Wallet {
 pub fn print(ui: &Ui, st: &Status) {
     let bad = |t: &str| ui.paint(Paint::Red, t);
     ui.line(&ui.paint(Paint::Bold, "cluster"));
-    match &st.cluster {
-        Ok(c) => {
-            let leader = c.leader.map_or_else(|| bad("no leader"), |l| format!("leader node {l}"));
-            ui.line(&format!("  {leader}, {} nodes", c.nodes.len()));
-            for n in &c.nodes {
-                if n.reachable {
-                    ui.line(&format!(
-                        "  node {} {}  height {}  applied {}",
-                        n.id, n.endpoint, n.height, n.last_applied
-                    ));
-                } else {
-                    ui.line(&format!(
-                        "  node {} {}  {}",
-                        n.id,
-                        n.endpoint,
-                        bad(&format!("unreachable: {}", n.error.clone().unwrap_or_default()))
-                    ));
-                }
+    if let Some(c) = &st.cluster {
+        let leader = c.leader.map_or_else(|| bad("no leader"), |l| format!("leader node {l}"));
+        ui.line(&format!("  {leader}, {} nodes", c.nodes.len()));
+        for n in &c.nodes {
+            if n.reachable {
+                ui.line(&format!("  node {} {}  height {}  applied {}", n.id, n.endpoint, n.height, n.last_applied));
+            } else {
+                let why = n.error.clone().unwrap_or_default();
+                ui.line(&format!("  node {} {}  {}", n.id, n.endpoint, bad(&format!("unreachable: {why}"))));
             }
         }
-        Err(e) => ui.line(&format!("  {}", bad(e))),
+    }
+    if let Some(e) = &st.cluster_error {
+        ui.line(&format!("  {}", bad(e)));
     }
     ui.line(&format!(
         "  gateway verified height {} of {}; {} waiting to be relayed",
         st.gateway.verified_height, st.gateway.latest_height, st.gateway.outbox_pending
     ));
     ui.line(&ui.paint(Paint::Bold, "signer"));
-    match &st.signer {
-        Ok(Some(v)) => {
-            let state = match v.state {
-                box_core::ceremony::SignerState::Unsealed => ui.paint(Paint::Green, &v.state_text),
-                box_core::ceremony::SignerState::Locked => bad(&v.state_text),
-                _ => ui.paint(Paint::Yellow, &v.state_text),
-            };
-            let paused = if v.paused { format!(", {}", bad("paused")) } else { String::new() };
-            ui.line(&format!(
-                "  {state}{paused}; {} of {} devices enrolled",
-                v.devices.iter().flatten().count(),
-                v.holders
-            ));
-            if !v.detail.is_empty() {
-                ui.line(&format!("  {}", v.detail));
-            }
+    if let Some(v) = &st.signer {
+        let state = match v.state {
+            box_core::ceremony::SignerState::Unsealed => ui.paint(Paint::Green, &v.state_text),
+            box_core::ceremony::SignerState::Locked => bad(&v.state_text),
+            _ => ui.paint(Paint::Yellow, &v.state_text),
+        };
+        let paused = if v.paused { format!(", {}", bad("paused")) } else { String::new() };
+        let enrolled = v.devices.iter().flatten().count();
+        ui.line(&format!("  {state}{paused}; {enrolled} of {} devices enrolled", v.holders));
+        if !v.detail.is_empty() {
+            ui.line(&format!("  {}", v.detail));
         }
-        Ok(None) => ui.line("  has not announced itself yet"),
-        Err(e) => ui.line(&format!("  {}", bad(e))),
+    }
+    if let Some(e) = &st.signer_error {
+        ui.line(&format!("  {}", bad(e)));
     }
     if let Some(p) = &st.gateway.paused {
         ui.line(&format!("  transfers are {}: {p}", bad("paused")));
@@ -149,12 +155,12 @@ pub fn print(ui: &Ui, st: &Status) {
     }
     ui.line(&ui.paint(Paint::Bold, "transfers"));
     match &st.transfers {
-        Ok(m) if m.is_empty() => ui.line("  none"),
-        Ok(m) => {
+        Some(m) if m.is_empty() => ui.line("  none"),
+        Some(m) => {
             for (state, n) in m {
                 ui.line(&format!("  {state:<22} {n}"));
             }
         }
-        Err(e) => ui.line(&format!("  {e}")),
+        None => ui.line(&format!("  {}", st.transfers_error.clone().unwrap_or_default())),
     }
 }
