@@ -175,6 +175,9 @@ pub enum Admin {
         /// employee, approver or auditor (repeat for several; default employee).
         #[arg(long = "role", value_name = "ROLE")]
         roles: Vec<String>,
+        /// Also write the encrypted keystore to this file (mode 0600), e.g. to hand it over offline.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
     /// Approval flows.
     #[command(subcommand)]

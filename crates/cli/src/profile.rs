@@ -101,8 +101,14 @@ impl Profile {
                 path.display()
             ))
         })?;
-        let mut file: ProfileFile = toml::from_str(&text)
+        let file: ProfileFile = toml::from_str(&text)
             .map_err(|e| CliError::usage(format!("profile {} is malformed: {e}", path.display())))?;
+        Self::from_file(file, path)
+    }
+
+    /// A profile from its contents, as if read from `path` (relative paths
+    /// resolve against its directory).
+    pub fn from_file(mut file: ProfileFile, path: &Path) -> CliResult<Self> {
         if !file.gateway.starts_with("https://") {
             return Err(CliError::usage(format!(
                 "profile {}: gateway {:?} must be an https:// URL",
@@ -129,6 +135,24 @@ impl Profile {
             .map_err(|e| CliError::io("read the gateway's CA certificate", &file.ca, &e))?;
         let genesis = read_genesis(&file.genesis)?;
         Ok(Self { path: path.to_owned(), file, ca_pem, genesis })
+    }
+
+    /// A profile held in memory only (no file, no identities): for programs
+    /// that have the deployment at hand, like `boxctl demo`, to build
+    /// [`crate::Session`]s with keys of their own.
+    pub fn in_memory(gateway: &str, ca_pem: &str, genesis: Genesis) -> Self {
+        Self {
+            path: PathBuf::new(),
+            file: ProfileFile {
+                gateway: gateway.to_owned(),
+                ca: PathBuf::new(),
+                genesis: PathBuf::new(),
+                default_identity: None,
+                identities: BTreeMap::new(),
+            },
+            ca_pem: ca_pem.to_owned(),
+            genesis,
+        }
     }
 
     /// Loads the profile named by `explicit`, else `BOX_PROFILE` (clap fills it in), else the default path.
@@ -176,6 +200,31 @@ impl Profile {
             format!("the profile has {}", self.file.identities.keys().cloned().collect::<Vec<_>>().join(", "))
         }
     }
+}
+
+impl ProfileFile {
+    /// Writes the profile as TOML (paths as they are in `self`), never replacing a file.
+    pub fn save(&self, path: &Path) -> CliResult<()> {
+        let text = toml::to_string(self).map_err(|e| CliError::failed(format!("profile: {e}")))?;
+        crate::files::write_private(path, text.as_bytes())
+    }
+}
+
+/// For development deployments only: writes `key` as `DIR/NAME.json`, a
+/// keystore v3 under a fresh random password kept beside it in
+/// `DIR/NAME.password` (both mode 0600), and returns the profile entry.
+/// A real deployment keeps passwords out of files (`BOX_PASSWORD` or the prompt).
+pub fn write_dev_identity(dir: &Path, name: &str, key: &SecretKey) -> CliResult<IdentityFile> {
+    crate::files::private_dir(dir)?;
+    let failed = |e: keystore::KeystoreError| CliError::failed(e.to_string());
+    let password = keystore::random_password().map_err(failed)?;
+    let json = keystore::encrypt(key, &password, keystore::ScryptCost::LIGHT).map_err(failed)?;
+    let keystore = dir.join(format!("{name}.json"));
+    let password_file = dir.join(format!("{name}.password"));
+    let text = serde_json::to_vec_pretty(&json).map_err(|e| CliError::failed(e.to_string()))?;
+    crate::files::write_private(&keystore, &text)?;
+    crate::files::write_private(&password_file, password.as_bytes())?;
+    Ok(IdentityFile { keystore, password_file: Some(password_file) })
 }
 
 /// Reads a keystore file as JSON.
@@ -270,5 +319,38 @@ keystore = "/abs/kh1.json"
         assert!(Profile::load(&path).unwrap_err().to_string().contains("unknown field"));
         let missing = Profile::load(&dir.path().join("none.toml")).unwrap_err();
         assert_eq!(missing.exit_code(), 2);
+    }
+
+    #[test]
+    fn a_saved_dev_profile_loads_and_unlocks_its_identities() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca.pem"), "x").unwrap();
+        let g = box_core::typed::Genesis {
+            deploymentId: box_core::B256::repeat_byte(2),
+            chainId: 1,
+            keyHolders: vec![],
+            nodes: vec![],
+            signer: box_core::Address::ZERO,
+            assets: vec![],
+            time: 1,
+        };
+        std::fs::write(dir.path().join("genesis.json"), serde_json::to_string(&g).unwrap()).unwrap();
+        let key = SecretKey::from_label_unchecked("dev admin");
+        let mut id = write_dev_identity(&dir.path().join("keys"), "admin", &key).unwrap();
+        // Relative paths in the file, as `dev up` would write them.
+        id.keystore = PathBuf::from("keys/admin.json");
+        id.password_file = Some(PathBuf::from("keys/admin.password"));
+        let file = ProfileFile {
+            gateway: "https://127.0.0.1:8443".into(),
+            ca: "ca.pem".into(),
+            genesis: "genesis.json".into(),
+            default_identity: Some("admin".into()),
+            identities: [("admin".to_owned(), id)].into_iter().collect(),
+        };
+        let path = dir.path().join("profile.toml");
+        file.save(&path).unwrap();
+        let p = Profile::load(&path).unwrap();
+        assert_eq!(unlock(&p, &IdentityChoice::default()).unwrap().address(), key.address());
+        assert!(file.save(&path).is_err(), "never replaced");
     }
 }

@@ -284,18 +284,30 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
             }
             Ok(())
         }
-        Admin::IssueKey { name, roles } => {
+        Admin::IssueKey { name, roles, out } => {
             let roles = if roles.is_empty() { vec!["employee".to_owned()] } else { roles };
             let roles = roles.iter().map(|r| admin::parse_role(r)).collect::<CliResult<Vec<_>>>()?;
+            if let Some(o) = &out
+                && o.exists()
+            {
+                return Err(CliError::usage(format!("{} already exists; refusing to overwrite it", o.display())));
+            }
             let spin = ui.spinner("generating and encrypting the key");
             let k = admin::issue_key(&s, &name, &roles).await?;
             drop(spin);
+            if let Some(o) = &out {
+                let text = serde_json::to_vec_pretty(&k.keystore).map_err(|e| CliError::failed(e.to_string()))?;
+                crate::files::write_private(o, &text)?;
+            }
             if ui.json {
                 // The password is never part of JSON output: it is shown once, for a person.
                 return ui.json(&serde_json::json!({ "address": k.address, "person": k.person }));
             }
             ui.done(&format!("key issued for {name}: {}", k.address));
             ui.line("The encrypted key (keystore v3) is parked at the gateway. Give the person, offline:");
+            if let Some(o) = &out {
+                ui.line(&format!("  (a copy of the encrypted file is in {})", o.display()));
+            }
             ui.line(&format!("  address:  {}", k.address));
             ui.line(&format!("  password: {}", ui.paint(Paint::Bold, &k.password)));
             ui.warn("the password is shown this once and stored nowhere; the person fetches the key with `boxctl employee fetch-key`");

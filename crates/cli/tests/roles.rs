@@ -62,7 +62,8 @@ async fn every_role_end_to_end_with_real_processes() {
     d.run("", &["admin", "register", "--address", &m("auditor"), "--name", "Ada", "--role", "auditor"], &[]).ok();
     d.run("", &["admin", "register", "--address", &m("key-holder-0"), "--name", "K", "--role", "approver"], &[])
         .refused(3, "separation_of_duties");
-    let issued = d.run("", &["admin", "issue-key", "--name", "Erin"], &[]);
+    let copy = d.path("erin-copy.json");
+    let issued = d.run("", &["admin", "issue-key", "--name", "Erin", "--out", copy.to_str().unwrap()], &[]);
     let out = issued.ok();
     assert!(issued.stderr.contains("shown this once"), "{}", issued.stderr);
     let employee: Address = field(out, "address:").parse().unwrap();
@@ -71,6 +72,10 @@ async fn every_role_end_to_end_with_real_processes() {
     let people = d.run("", &["admin", "people", "--json"], &[]).json();
     assert!(people.as_array().unwrap().iter().any(|p| p["name"] == "Erin" && p["roles"][0] == "employee"));
     assert!(!people.to_string().contains(&password));
+    let parked: Value = serde_json::from_slice(&std::fs::read(&copy).unwrap()).unwrap();
+    let opened = box_cli::keystore::decrypt(&parked, &password).unwrap();
+    assert_eq!(opened.address(), employee, "the copy is the issued key under the shown password");
+    assert!(!std::fs::read_to_string(&copy).unwrap().contains(&password));
 
     // Step E: the employee downloads and decrypts the key (no key of their own yet).
     let erin = d.path("erin.json");
