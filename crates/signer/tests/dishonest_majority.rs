@@ -384,3 +384,75 @@ async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_i
     assert_eq!(first_txs.len(), 1, "the replayed transfer was signed again: {first_txs:?}");
     assert_eq!(anvil.balance(alice).await, ether(4) + ether(1) + ether(1) / U256::from(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stuck_transaction_is_repriced_on_the_same_nonce_and_mined_once() {
+    let anvil = Anvil::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = DevCa::new("evil-ca").unwrap();
+    let holder_keys: Vec<SecretKey> = (0..3).map(|i| key(&format!("key-holder-{i}"))).collect();
+    let (evil, addr, genesis) = evil_chain(&ca, &holder_keys, anvil.chain_id()).await;
+    let domain = genesis.domain();
+    let genesis_path = dir.path().join("genesis.json");
+    std::fs::write(&genesis_path, serde_json::to_vec(&genesis).unwrap()).unwrap();
+    // Re-price after 1 s without a receipt.
+    let mut s = SignerProc::prepare(
+        &dir.path().join("signer"),
+        &ca,
+        &genesis_path,
+        &key("signer"),
+        std::slice::from_ref(&addr),
+        &anvil.endpoint(),
+        anvil.chain_id(),
+        1,
+    );
+    s.spawn(&[], &[]);
+    let (cert, key_pem) = ca.issue("key-holders", &["127.0.0.1".into()]).unwrap();
+    let client_tls = TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key: key_pem };
+    let holders = Holders::new(domain, holder_keys.clone(), &client_tls, &addr);
+    let wallet = holders.genesis(&s.enrolment_code().await).await;
+    anvil.fund(wallet, ether(20)).await;
+    let people = People::new();
+    let flow = people.flow(Address::repeat_byte(0x70));
+    let fh = domain.flow_hash(&flow).0;
+    evil.notarize(&Subject::Flow(flow));
+    for a in authorizations(&domain, &holder_keys, fh) {
+        evil.notarize(&a);
+    }
+    eventually("the flow active", Duration::from_secs(60), || async {
+        evil.state().flow(&FlowHash(fh)).filter(|f| f.status == FlowStatus::Active).map(|_| ())
+    })
+    .await;
+
+    // The public chain stops mining: the transfer's transaction sits in the pool.
+    anvil.set_automine(false).await;
+    let alice = Address::repeat_byte(0xA1);
+    let tb = people.transfer(&domain, fh, Address::ZERO, alice, ether(1), 2);
+    let tid = tb.transfer_id(&domain).0;
+    evil.notarize(&Subject::Transfer(tb));
+    let hashes = eventually("a re-priced transaction", Duration::from_secs(60), || async {
+        let mut h: Vec<B256> = evil
+            .reports()
+            .iter()
+            .filter(|r| r.subject == tid && r.status == ReportStatus::Broadcast as u8)
+            .map(|r| r.txHash)
+            .collect();
+        h.dedup();
+        (h.len() >= 2).then_some(h)
+    })
+    .await;
+    assert!(s.output().contains("re-priced a stuck transaction"), "{}", s.output());
+    let before = rpc_nonce(&anvil, wallet).await;
+    anvil.mine(1).await;
+    let confirmed = eventually("confirmed", Duration::from_secs(60), || async {
+        evil.reports().into_iter().find(|r| r.subject == tid && r.status == ReportStatus::Confirmed as u8)
+    })
+    .await;
+    assert!(hashes.contains(&confirmed.txHash), "the mined transaction is one of the transfer's");
+    assert_eq!(rpc_nonce(&anvil, wallet).await, before, "one nonce, however many prices");
+    assert_eq!(anvil.balance(alice).await, ether(1), "moved once");
+}
+
+async fn rpc_nonce(anvil: &Anvil, who: Address) -> u64 {
+    box_signer::eth::Eth::connect(&anvil.endpoint()).unwrap().pending_nonce(who).await.unwrap()
+}
