@@ -50,11 +50,14 @@ fn split<T>(r: CliResult<T>) -> (Option<T>, Option<String>) {
     }
 }
 
+/// Most pages of 500 transfers `status` counts (a gateway that never ends a listing is cut off).
+const MAX_PAGES: i64 = 2_000;
+
 async fn count_transfers(s: &Session) -> CliResult<BTreeMap<String, u64>> {
     let client = s.client().await?;
     let mut by_state = BTreeMap::new();
     let mut offset = 0;
-    loop {
+    for _ in 0..MAX_PAGES {
         let page =
             client.transfers(&TransferQuery { limit: Some(500), offset: Some(offset), ..Default::default() }).await?;
         for t in &page {
@@ -65,6 +68,7 @@ async fn count_transfers(s: &Session) -> CliResult<BTreeMap<String, u64>> {
         }
         offset += 500;
     }
+    Err(crate::error::CliError::Untrusted(format!("the gateway lists more than {} transfers", MAX_PAGES * 500)))
 }
 
 /// Gathers the status.

@@ -153,5 +153,5 @@ pub fn print(ui: &Ui, v: &TransferView) {
 }
 
 fn short(h: &str) -> String {
-    if h.len() > 12 { format!("{}…", &h[..10]) } else { h.to_owned() }
+    if h.chars().count() > 12 { format!("{}…", h.chars().take(10).collect::<String>()) } else { h.to_owned() }
 }
