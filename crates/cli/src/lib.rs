@@ -1,2 +1,26 @@
-//! boxctl
+#![doc = include_str!("../README.md")]
+
+pub mod admin;
+pub mod approver;
+pub mod assets;
+pub mod audit;
+pub mod backup;
+pub mod ceremony;
+pub mod cli;
 pub mod dev;
+pub mod employee;
+pub mod error;
+pub mod files;
+pub mod flowfile;
+pub mod keyholder;
+pub mod keystore;
+pub mod profile;
+pub mod run;
+pub mod session;
+pub mod status;
+pub mod transfers;
+pub mod ui;
+
+pub use error::{CliError, CliResult};
+pub use profile::Profile;
+pub use session::Session;

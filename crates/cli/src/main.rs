@@ -1,58 +1,27 @@
-//! boxctl
-use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+//! `boxctl`: parses the command line, runs it, and turns any refusal into a
+//! message on stderr and a non-zero exit code (see `CliError::exit_code`).
 
-/// boxctl
-#[derive(Parser)]
-struct Cli {
-    #[command(subcommand)]
-    command: Cmd,
-}
+use clap::Parser;
+use std::process::ExitCode;
 
-#[derive(Subcommand)]
-enum Cmd {
-    /// The local deployment.
-    Dev {
-        #[command(subcommand)]
-        what: DevCmd,
-    },
-    /// The demo.
-    Demo {
-        /// Directory.
-        #[arg(long, default_value = "box-dev")]
-        dir: PathBuf,
-    },
-}
-
-#[derive(Subcommand)]
-enum DevCmd {
-    /// Up.
-    Up {
-        /// Directory.
-        #[arg(long, default_value = "box-dev")]
-        dir: PathBuf,
-    },
-    /// Down.
-    Down {
-        /// Directory.
-        #[arg(long, default_value = "box-dev")]
-        dir: PathBuf,
-    },
-}
-
-#[tokio::main]
-async fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
-    let r = match cli.command {
-        Cmd::Dev { what: DevCmd::Up { dir } } => box_cli::dev::up(box_cli::dev::DevArgs { dir, json: false }).await,
-        Cmd::Dev { what: DevCmd::Down { dir } } => box_cli::dev::down(box_cli::dev::DevArgs { dir, json: false }).await,
-        Cmd::Demo { dir } => box_cli::dev::demo(box_cli::dev::DevArgs { dir, json: false }).await,
-    };
-    match r {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+fn main() -> ExitCode {
+    let cli = box_cli::cli::Cli::parse();
+    // Diagnostics only with BOXCTL_LOG (e.g. BOXCTL_LOG=debug); they never include secrets.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BOXCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("boxctl: {e}");
-            std::process::ExitCode::FAILURE
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(box_cli::run::run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

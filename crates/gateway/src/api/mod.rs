@@ -130,6 +130,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
     }
 }
 
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, ApiError> {
+        Ok(parts.extensions.get::<Caller>().cloned())
+    }
+}
+
 /// A JSON body: syntax errors are `400 malformed_json`, unknown fields and
 /// wrong types `400 invalid_body`, each with serde's message.
 #[derive(Debug, Clone)]
@@ -178,6 +185,15 @@ async fn read_body(body: Body, max: usize) -> Option<Bytes> {
 /// Paths served without a signature.
 const PUBLIC: &[&str] = &["/v1/openapi.json", "/v1/deployment", "/v1/health"];
 
+/// An unsigned `GET /v1/people/{address}/keystore`: the handler serves it
+/// without a caller, and only for keystores an admin issued (whitepaper step E).
+fn unsigned_keystore_download(req: &Request) -> bool {
+    let path = req.uri().path();
+    req.method() == axum::http::Method::GET
+        && !req.headers().contains_key(crate::auth::SIGNER)
+        && path.strip_prefix("/v1/people/").and_then(|r| r.strip_suffix("/keystore")).is_some_and(|a| !a.contains('/'))
+}
+
 fn unix_now() -> u64 {
     u64::try_from(crate::store::now()).unwrap_or(0)
 }
@@ -220,7 +236,7 @@ async fn authenticate(
     {
         return Err(too_large());
     }
-    if PUBLIC.contains(&req.uri().path()) {
+    if PUBLIC.contains(&req.uri().path()) || unsigned_keystore_download(&req) {
         return Ok(next.run(req).await);
     }
     let (mut parts, body) = req.into_parts();

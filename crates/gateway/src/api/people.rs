@@ -153,18 +153,24 @@ pub(super) async fn put_escrow(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Download a keystore (the person, or admin).
+/// Download a keystore (the person, or admin). An admin-issued keystore is
+/// also served unsigned (whitepaper step E): its owner has no key before
+/// downloading it, and it is encrypted under a random password the gateway
+/// never sees. A keystore its owner uploaded (under a password they chose) is
+/// served only on a signed request.
 #[utoipa::path(get, path = "/v1/people/{address}/keystore", tag = "people",
     params(("address" = String, Path, description = "Whose key")),
-    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = EscrowOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
+    security((), ("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = EscrowOut, description = "OK"), (status = 401, body = ErrorBody, description = "The keystore was uploaded by its owner: sign the request with that key"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub(super) async fn get_escrow(
     State(st): State<Shared>,
-    caller: Caller,
+    caller: Option<Caller>,
     Path(address): Path<String>,
 ) -> ApiResult<Json<EscrowOut>> {
     let who = parse_addr("address", &address)?;
-    if who != caller.address {
+    if let Some(caller) = &caller
+        && who != caller.address
+    {
         caller.require(&[Role::Admin], "downloading someone else's keystore")?;
     }
     let (keystore, by, at) = st
@@ -172,6 +178,13 @@ pub(super) async fn get_escrow(
         .escrow(&key(&who))
         .await?
         .ok_or_else(|| ApiError::not_found("no_keystore", format!("no keystore is escrowed for {who}")))?;
+    if caller.is_none() && by == key(&who) {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "missing_credentials",
+            format!("{who} uploaded this keystore themselves; sign the request with that key"),
+        ));
+    }
     let keystore = serde_json::from_str(&keystore).map_err(|e| ApiError::internal(format!("stored keystore: {e}")))?;
     Ok(Json(EscrowOut { address: who.to_checksum(None), keystore, uploaded_by: show(&by), uploaded_at: at }))
 }
