@@ -45,6 +45,7 @@ fn the_demo_moves_eth_and_tokens_and_refuses_the_over_limit_transfer() {
     assert!(ok, "boxctl demo failed:\n{out}");
     assert_eq!(out.matches("confirmed: public transaction 0x").count(), 2, "{out}");
     assert!(out.contains("refused: ") && out.contains("per-transfer limit"), "{out}");
+    assert!(out.contains("the history verifies offline"), "{out}");
 
     let (ok, out) = boxctl(&["dev", "down", "--dir", dir]);
     assert!(ok, "{out}");

@@ -6,9 +6,8 @@
 use super::stack::{KEY_HOLDERS, Stack, up};
 use super::{DevArgs, DevError};
 use box_core::amount::Amount;
-use box_core::crypto::SecretKey;
 use box_core::ids::FlowHash;
-use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, TransferRequest};
+use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow};
 use box_core::{Address, B256, U256};
 use box_gateway::client::Client;
 use box_gateway::roles::Role;
@@ -84,19 +83,25 @@ async fn flow_status(client: &Client, hash: FlowHash, want: &str) -> Result<(), 
 /// Applies, approves level by level, and waits for the public transaction.
 async fn transfer(
     s: &Stack,
+    applicant: &crate::Session,
     employee: &Client,
     flow: FlowHash,
-    asset: Address,
+    asset: &str,
     to: Address,
-    amount: U256,
-    label: &str,
+    amount: &str,
 ) -> Result<String, DevError> {
-    let request = request(s, employee.address(), flow, asset, to, amount);
-    let t = employee.apply(&request).await.map_err(fail("applying"))?;
-    println!("      employee applied for {label} to {to}: transfer {}", t.id);
+    let args = crate::employee::ApplyArgs {
+        asset: asset.into(),
+        to: to.to_checksum(None),
+        amount: amount.into(),
+        flow: Some(flow),
+        max_fee: crate::employee::DEFAULT_MAX_FEE.into(),
+    };
+    let t = crate::employee::apply(applicant, &args).await.map_err(fail("applying"))?;
+    println!("      employee applied for {amount} {asset} to {to}: transfer {}", t.id);
     for who in ["manager-1", "finance-1", "finance-2"] {
-        let c = s.client(who)?;
-        let t = c.approve(&t.id).await.map_err(fail(&format!("{who} approving")))?;
+        crate::approver::approve(&s.session(who)?, &t.id).await.map_err(fail(&format!("{who} approving")))?;
+        let t = employee.transfer(&t.id).await.map_err(fail("transfer status"))?;
         let done: Vec<String> =
             t.levels.iter().map(|l| format!("{} {}/{}", l.name, l.signatures.len(), l.threshold)).collect();
         println!("      {who} approved ({})", done.join(", "));
@@ -129,38 +134,6 @@ async fn transfer(
     Ok(tx)
 }
 
-fn request(
-    s: &Stack,
-    applicant: Address,
-    flow: FlowHash,
-    asset: Address,
-    to: Address,
-    amount: U256,
-) -> TransferRequest {
-    TransferRequest {
-        requestId: random_b256(),
-        flowHash: flow.0,
-        applicant,
-        asset,
-        to,
-        amount,
-        maxFee: U256::from(10_000_000_000_000_000u64),
-        chainId: s.genesis.chainId,
-        timestamp: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-    }
-}
-
-/// Whitepaper steps A–E: the admin makes an employee key, registers the
-/// employee, and parks the key at the gateway encrypted under a one-time
-/// password; the employee fetches and decrypts it.
-async fn issue_employee_key(admin: &Client) -> Result<(SecretKey, String), DevError> {
-    let mut bytes = [0u8; 32];
-    UnwrapErr(OsRng).fill_bytes(&mut bytes);
-    let key = SecretKey::from_bytes(&bytes).map_err(fail("a fresh key"))?;
-    register(admin, key.address(), "Demo Employee", Role::Employee).await?;
-    Ok((key, String::new()))
-}
-
 /// `boxctl demo`.
 pub async fn demo(args: DevArgs) -> Result<(), DevError> {
     let running = match Stack::open(&args.dir)? {
@@ -188,12 +161,24 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
     ] {
         register(&admin, s.key(who)?.address(), name, Role::Approver).await?;
     }
-    let (employee_key, password) = issue_employee_key(&admin).await?;
+    // Whitepaper steps A–E: a fresh key, a keystore v3 under a one-time
+    // password (handed over offline), parked at the gateway, fetched and
+    // decrypted by the employee.
+    let admin_session = s.session("admin")?;
+    let profile = s.profile()?;
+    let issued = crate::admin::issue_key(&admin_session, "Demo Employee", &[Role::Employee])
+        .await
+        .map_err(fail("issuing the employee key"))?;
+    let keystore = s.dir.join("identities").join(format!("employee-{}.json", issued.address));
+    let employee_key = crate::employee::fetch_key(&profile, issued.address, &issued.password, &keystore)
+        .await
+        .map_err(fail("fetching the employee key"))?;
+    let employee_session =
+        crate::Session::new(profile.clone(), employee_key.clone()).map_err(fail("the employee's session"))?;
     let employee = s.client_with(employee_key)?;
     println!(
-        "      employee {} registered; key fetched and decrypted with the one-time password ({} characters)",
-        employee.address(),
-        password.len()
+        "      employee {} registered; the keystore was parked at the gateway, fetched and decrypted with the one-time password",
+        employee.address()
     );
 
     step(2, "a two-level flow: built, submitted, notarized, authorized by every key holder, anchored");
@@ -234,7 +219,9 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
     admin.submit_flow(hash).await.map_err(fail("submitting the flow"))?;
     flow_status(&admin, hash, "notarized").await?;
     for holder in KEY_HOLDERS {
-        s.client(holder)?.authorize_flow(hash, true).await.map_err(fail(&format!("{holder} authorizing")))?;
+        crate::keyholder::authorize(&s.session(holder)?, hash, true)
+            .await
+            .map_err(fail(&format!("{holder} authorizing")))?;
     }
     flow_status(&admin, hash, "active").await?;
 
@@ -246,15 +233,21 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
 
     step(4, "1.5 ETH: applied, approved level by level, notarized, verified and signed, confirmed");
     let eth_amount = U256::from(15u64) * unit() / U256::from(10u64);
-    let eth_tx = transfer(&s, &employee, hash, Address::ZERO, alice, eth_amount, "1.5 ETH").await?;
+    let eth_tx = transfer(&s, &employee_session, &employee, hash, "ETH", alice, "1.5").await?;
 
     step(5, "250 BOXT (ERC-20): the same path");
     let tok_amount = U256::from(250u64) * unit();
-    let tok_tx = transfer(&s, &employee, hash, token, bob, tok_amount, "250 BOXT").await?;
+    let tok_tx = transfer(&s, &employee_session, &employee, hash, "BOXT", bob, "250").await?;
 
     step(6, "over the limit: 7 ETH (the flow allows 5 per transfer) must be refused");
-    let over = request(&s, employee.address(), hash, Address::ZERO, alice, U256::from(7u64) * unit());
-    let reason = match employee.apply(&over).await {
+    let over = crate::employee::ApplyArgs {
+        asset: "ETH".into(),
+        to: alice.to_checksum(None),
+        amount: "7".into(),
+        flow: Some(hash),
+        max_fee: crate::employee::DEFAULT_MAX_FEE.into(),
+    };
+    let reason = match crate::employee::apply(&employee_session, &over).await {
         Err(e) => e.to_string(),
         Ok(t) => {
             let id = t.id.clone();
@@ -290,6 +283,14 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
     step(8, "done");
     println!("      public transactions: 1.5 ETH {eth_tx}");
     println!("                           250 BOXT {tok_tx}");
-    println!("      the refused transfer moved nothing; the history verifies with: boxctl audit verify");
+    let export = s.dir.join("audit-export.json");
+    crate::audit::export(&admin_session, &export).await.map_err(fail("exporting the history"))?;
+    let v = crate::audit::verify(&export, &s.genesis).map_err(fail("verifying the exported history"))?;
+    println!(
+        "      the history verifies offline against the genesis alone: {} blocks, {} notarized subjects with valid certificates ({})",
+        v.blocks,
+        v.notarized,
+        export.display()
+    );
     Ok(())
 }

@@ -18,6 +18,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+/// The boxctl profile `dev up` writes (gateway, CA, genesis, every person's keystore).
+pub const PROFILE: &str = "boxctl.toml";
+
 /// Chain id of the development public chain (anvil's default).
 pub const CHAIN_ID: u64 = 31337;
 /// The key holders.
@@ -133,9 +136,25 @@ impl Stack {
         self.genesis.domain()
     }
 
-    /// The key of `name` (a key holder, a person or `signer`).
+    /// The key of `name`: a service (`node-N`, `signer`) or a person of the profile.
     pub fn key(&self, name: &str) -> Result<SecretKey, DevError> {
-        keyfile::load(&self.dir.join("keys").join(format!("{name}.json"))).map_err(io(format!("key {name}")))
+        let service = self.dir.join("keys").join(format!("{name}.json"));
+        if service.exists() {
+            return keyfile::load(&service).map_err(io(format!("key {name}")));
+        }
+        let profile = self.profile()?;
+        crate::profile::unlock(&profile, &crate::profile::IdentityChoice { name: Some(name.into()), keystore: None })
+            .map_err(io(format!("identity {name}")))
+    }
+
+    /// The boxctl profile of this deployment.
+    pub fn profile(&self) -> Result<crate::Profile, DevError> {
+        crate::Profile::load(&self.dir.join(PROFILE)).map_err(io("the boxctl profile"))
+    }
+
+    /// A boxctl session acting as `name`.
+    pub fn session(&self, name: &str) -> Result<crate::Session, DevError> {
+        crate::Session::new(self.profile()?, self.key(name)?).map_err(io(format!("session as {name}")))
     }
 
     /// Key holder `i`'s phrase (stored for this development deployment only).
@@ -203,11 +222,21 @@ async fn create(dir: &Path) -> Result<Stack, DevError> {
         certs::issue(&tls, &tls, name, &hosts).map_err(io(format!("certificate for {name}")))?;
     }
     let keys = dir.join("keys");
-    let mut names: Vec<&str> = vec!["node-1", "node-2", "node-3", "signer"];
-    names.extend(KEY_HOLDERS);
-    names.extend(PEOPLE);
-    for name in names {
+    for name in ["node-1", "node-2", "node-3", "signer"] {
         keyfile::generate(&keys.join(format!("{name}.json")), random32()?).map_err(io(format!("key {name}")))?;
+    }
+    // People act through boxctl: their keys are keystore v3 files in the
+    // profile (with password files: a development deployment only).
+    let mut identities = std::collections::BTreeMap::new();
+    let mut holders = Vec::new();
+    for name in KEY_HOLDERS.iter().chain(PEOPLE.iter()) {
+        let key = SecretKey::from_bytes(&random32()?).map_err(io("a fresh key"))?;
+        if KEY_HOLDERS.contains(name) {
+            holders.push(key.address());
+        }
+        let id = crate::profile::write_dev_identity(&dir.join("identities"), name, &key)
+            .map_err(io(format!("identity {name}")))?;
+        identities.insert((*name).to_owned(), id);
     }
     let mut rng = UnwrapErr(OsRng);
     for holder in KEY_HOLDERS {
@@ -218,7 +247,7 @@ async fn create(dir: &Path) -> Result<Stack, DevError> {
     let genesis = Genesis {
         deploymentId: B256::from(random32()?),
         chainId: CHAIN_ID,
-        keyHolders: KEY_HOLDERS.iter().map(|n| load(n).map(|k| k.address())).collect::<Result<_, _>>()?,
+        keyHolders: holders,
         nodes: (0..3)
             .map(|i| {
                 Ok(GenesisNode {
@@ -234,6 +263,14 @@ async fn create(dir: &Path) -> Result<Stack, DevError> {
     };
     write(&dir.join("genesis.json"), &serde_json::to_string_pretty(&genesis).map_err(io("genesis"))?)?;
     stack.genesis = genesis;
+    let profile = crate::profile::ProfileFile {
+        gateway: stack.gateway_url(),
+        ca: PathBuf::from("tls/ca.pem"),
+        genesis: PathBuf::from("genesis.json"),
+        default_identity: Some("admin".into()),
+        identities,
+    };
+    profile.save(&dir.join(PROFILE)).map_err(io("the boxctl profile"))?;
     write_configs(&stack)?;
     stack.save()?;
     Ok(stack)
@@ -277,7 +314,7 @@ fn write_configs(s: &Stack) -> Result<(), DevError> {
         s.anvil_url(),
     );
     write(&s.dir.join("signer/signer.toml"), &signer)?;
-    let admin = keyfile::load(&s.dir.join("keys/admin.json")).map_err(io("admin key"))?.address();
+    let admin = s.key("admin")?.address();
     let gateway = format!(
         "# box-gateway of the development deployment (boxctl dev up).\nlisten = \"127.0.0.1:{}\"\ndata_dir = \"data\"\n\
          genesis = \"../genesis.json\"\nadmins = [\"{admin}\"]\neth_rpc = \"{}\"\n\n\
@@ -516,6 +553,10 @@ fn summary(s: &Stack, json: bool) {
     println!("  signer         unsealed; hot wallet {wallet}");
     println!("  token          BOXT at {}", s.state.token);
     println!("  files          {} (configs, keys, data; logs in logs/)", s.dir.display());
+    println!(
+        "  boxctl         export BOX_PROFILE={}; boxctl --as keyholder-1|admin|manager-1|finance-1 … (e.g. boxctl status)",
+        s.dir.join(PROFILE).display()
+    );
     println!("stop it with: boxctl dev down --dir {}", s.dir.display());
 }
 
