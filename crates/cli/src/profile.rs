@@ -268,6 +268,22 @@ pub fn unlock(profile: &Profile, choice: &IdentityChoice) -> CliResult<SecretKey
 mod tests {
     use super::*;
 
+    /// Writes a CA file and a genesis into `dir`; returns the genesis.
+    fn deployment_files(dir: &Path) -> Genesis {
+        std::fs::write(dir.join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
+        let g = Genesis {
+            deploymentId: box_core::B256::repeat_byte(1),
+            chainId: 31337,
+            keyHolders: vec![],
+            nodes: vec![],
+            signer: box_core::Address::ZERO,
+            assets: vec![],
+            time: 1,
+        };
+        std::fs::write(dir.join("genesis.json"), serde_json::to_string(&g).unwrap()).unwrap();
+        g
+    }
+
     const EXAMPLE: &str = r#"
 gateway = "https://127.0.0.1:8443"
 ca = "ca.pem"
@@ -286,17 +302,7 @@ keystore = "/abs/kh1.json"
     fn the_readme_example_parses_and_paths_resolve_against_the_profile() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("profile.toml"), EXAMPLE).unwrap();
-        std::fs::write(dir.path().join("ca.pem"), "-----BEGIN CERTIFICATE-----\n").unwrap();
-        let g = box_core::typed::Genesis {
-            deploymentId: box_core::B256::repeat_byte(1),
-            chainId: 31337,
-            keyHolders: vec![],
-            nodes: vec![],
-            signer: box_core::Address::ZERO,
-            assets: vec![],
-            time: 1,
-        };
-        std::fs::write(dir.path().join("genesis.json"), serde_json::to_string(&g).unwrap()).unwrap();
+        let g = deployment_files(dir.path());
         let p = Profile::load(&dir.path().join("profile.toml")).unwrap();
         assert_eq!(p.genesis, g);
         let (name, admin) = p.identity(&IdentityChoice::default()).unwrap();
@@ -324,17 +330,7 @@ keystore = "/abs/kh1.json"
     #[test]
     fn a_saved_dev_profile_loads_and_unlocks_its_identities() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("ca.pem"), "x").unwrap();
-        let g = box_core::typed::Genesis {
-            deploymentId: box_core::B256::repeat_byte(2),
-            chainId: 1,
-            keyHolders: vec![],
-            nodes: vec![],
-            signer: box_core::Address::ZERO,
-            assets: vec![],
-            time: 1,
-        };
-        std::fs::write(dir.path().join("genesis.json"), serde_json::to_string(&g).unwrap()).unwrap();
+        deployment_files(dir.path());
         let key = SecretKey::from_label_unchecked("dev admin");
         let mut id = write_dev_identity(&dir.path().join("keys"), "admin", &key).unwrap();
         // Relative paths in the file, as `dev up` would write them.
