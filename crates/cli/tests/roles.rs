@@ -123,6 +123,18 @@ async fn every_role_end_to_end_with_real_processes() {
         let out = d.run(kh, &["keyholder", "authorize", &flow], &[]).ok().to_owned();
         assert!(out.contains("enable(") && out.contains("Finance"), "{out}");
     }
+    // A second draft (another nonce), submitted on its own.
+    let text =
+        std::fs::read_to_string(&flow_file).unwrap().replace("name = \"Payments\"", "name = \"Payments\"\nnonce = 2");
+    let second = d.path("flow2.toml");
+    std::fs::write(&second, text).unwrap();
+    let draft = d.run("", &["admin", "flow", "create", "--file", second.to_str().unwrap(), "--json"], &[]).json();
+    assert_eq!(draft["flow"]["status"], "draft");
+    assert!(draft["submitted"].is_null());
+    let h2 = draft["flow"]["hash"].as_str().unwrap();
+    assert_ne!(h2, flow);
+    assert!(d.run("", &["admin", "flow", "submit", h2], &[]).ok().contains("submitted for notarization"));
+    d.run("", &["admin", "flow", "submit", &format!("0x{}", "ab".repeat(32))], &[]).refused(3, "");
     d.until(
         "the flow active (anchored by the signer)",
         "",
