@@ -2,7 +2,7 @@
 //! BOX test ERC-20.
 //!
 //! ```text
-//!   test ──alloy──▶ LoopbackHttp (plain HTTP/1.1) ──▶ anvil --port 0 --host 127.0.0.1
+//!   test ──alloy (HTTP, no TLS)──▶ anvil --port 0 --host 127.0.0.1
 //! ```
 //!
 //! The anvil binary comes from the npm package pinned in `tools/package.json`
@@ -21,15 +21,8 @@ use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol;
 use alloy::sol_types::{SolCall, SolValue};
-use alloy::transports::{TransportError, TransportErrorKind, TransportFut};
-use alloy_json_rpc::{RequestPacket, ResponsePacket};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes as HttpBytes;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 /// Anvil's default chain id.
@@ -309,7 +302,8 @@ impl Anvil {
 
 /// A provider on `endpoint` that signs with `signer`.
 fn provider_with(endpoint: &str, signer: PrivateKeySigner) -> DynProvider {
-    let client = RpcClient::new(LoopbackHttp::new(endpoint), true).with_poll_interval(Duration::from_millis(50));
+    // alloy's reqwest transport, built without a TLS backend (anvil is plain HTTP on 127.0.0.1).
+    let client = RpcClient::new_http(endpoint.parse().unwrap()).with_poll_interval(Duration::from_millis(50));
     ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_client(client).erased()
 }
 
@@ -323,50 +317,4 @@ fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")
-}
-
-/// JSON-RPC over plain HTTP/1.1 to 127.0.0.1. alloy's own HTTP transports
-/// link TLS (reqwest defaults to rustls on aws-lc, its hyper one to
-/// native-tls); a loopback test node needs neither. Does no retries, no
-/// batching of its own and no TLS.
-#[derive(Clone)]
-struct LoopbackHttp {
-    url: hyper::Uri,
-    client: Client<HttpConnector, Full<HttpBytes>>,
-}
-
-impl LoopbackHttp {
-    fn new(url: &str) -> Self {
-        let client = Client::builder(hyper_util::rt::TokioExecutor::new()).build_http();
-        Self { url: url.parse().unwrap(), client }
-    }
-
-    async fn post(self, req: RequestPacket) -> Result<ResponsePacket, TransportError> {
-        let body = req.serialize().map_err(TransportError::ser_err)?;
-        let request = hyper::Request::post(self.url)
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(HttpBytes::from(body.get().to_owned())))
-            .map_err(TransportErrorKind::custom)?;
-        let response = self.client.request(request).await.map_err(TransportErrorKind::custom)?;
-        let status = response.status();
-        let body = response.into_body().collect().await.map_err(TransportErrorKind::custom)?.to_bytes();
-        if !status.is_success() {
-            return Err(TransportErrorKind::http_error(status.as_u16(), String::from_utf8_lossy(&body).into_owned()));
-        }
-        serde_json::from_slice(&body).map_err(|e| TransportError::deser_err(e, String::from_utf8_lossy(&body)))
-    }
-}
-
-impl tower_service::Service<RequestPacket> for LoopbackHttp {
-    type Response = ResponsePacket;
-    type Error = TransportError;
-    type Future = TransportFut<'static>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, req: RequestPacket) -> Self::Future {
-        Box::pin(self.clone().post(req))
-    }
 }
