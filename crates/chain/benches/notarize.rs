@@ -20,28 +20,13 @@ use box_core::B256;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::Entry;
-use box_testkit::{Cluster, sample_flow, submit_via};
+use box_testkit::{Cluster, machine, sample_flow, submit_via};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const CONCURRENCY: usize = 32;
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let os = std::fs::read_to_string("/etc/os-release")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("PRETTY_NAME=")).map(|l| l[12..].trim_matches('"').to_owned()))
-        .unwrap_or_default();
-    format!("{cpu}, {cores} cores, {os}")
-}
 
 async fn start(c: &Cluster) -> Vec<RunningNode> {
     let mut nodes = Vec::new();

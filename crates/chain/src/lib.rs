@@ -23,6 +23,7 @@ pub mod companion;
 pub mod config;
 pub mod keyfile;
 pub mod log_store;
+pub mod logging;
 pub mod network;
 pub mod node;
 pub mod proposer;

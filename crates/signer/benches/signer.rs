@@ -145,24 +145,9 @@ async fn flow_status(c: &Cluster, flow: B256, want: FlowStatus) {
 async fn latency_run(transfers: usize) -> Vec<u64> {
     let anvil = Anvil::start().await;
     let c = Cluster::start(&box_node_bin(), 3, 0).await;
-    let nodes: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
-    let genesis = c.dir.path().join("genesis.json");
-    let mut s = SignerProc::prepare(
-        &c.dir.path().join("signer"),
-        &c.ca,
-        &genesis,
-        &c.signer,
-        &nodes,
-        &anvil.endpoint(),
-        anvil.chain_id(),
-        60,
-    );
+    let mut s = SignerProc::for_cluster(&c, "signer", &anvil.endpoint(), anvil.chain_id());
     s.spawn(&[], &[]);
-    let holders = Holders::new(c.domain, c.key_holders.clone(), &c.client_tls, &nodes[0]);
-    if std::env::var_os("BOX_BENCH_DEBUG").is_some() {
-        tokio::time::sleep(Duration::from_secs(8)).await;
-        eprintln!("{}", s.output());
-    }
+    let holders = Holders::new(c.domain, c.key_holders.clone(), &c.client_tls, &cluster_nodes(&c)[0]);
     let wallet = holders.genesis(&s.enrolment_code().await).await;
     anvil.fund(wallet, ether(100)).await;
     let people = People::new();

@@ -15,11 +15,8 @@ use std::time::Duration;
 async fn wrong_phrases_lock_and_a_paper_restore_gives_the_same_wallet() {
     let anvil = Anvil::start().await;
     let c = Cluster::start(&box_node_bin(), 3, 0).await;
-    let nodes: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
-    let genesis = c.dir.path().join("genesis.json");
-    let prepare = |dir: &str, chain_id: u64, rpc: &str| {
-        SignerProc::prepare(&c.dir.path().join(dir), &c.ca, &genesis, &c.signer, &nodes, rpc, chain_id, 60)
-    };
+    let nodes = cluster_nodes(&c);
+    let prepare = |dir: &str, chain_id: u64, rpc: &str| SignerProc::for_cluster(&c, dir, rpc, chain_id);
     let mut s = prepare("signer", anvil.chain_id(), &anvil.endpoint());
     s.spawn(&[], &[]);
     let holders = Holders::new(c.domain, c.key_holders.clone(), &c.client_tls, &nodes[0]);

@@ -235,8 +235,23 @@ async fn report(evil: &Evil, subject: B256, status: ReportStatus) -> String {
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_it() {
+/// A signer, unsealed with a funded wallet, following the compromised chain,
+/// with an active flow (notarized, authorized, anchored by the signer).
+struct Scene {
+    anvil: Anvil,
+    _dir: tempfile::TempDir,
+    evil: Evil,
+    domain: box_core::typed::Domain,
+    holder_keys: Vec<SecretKey>,
+    signer: SignerProc,
+    holders: Holders,
+    wallet: Address,
+    people: People,
+    flow: B256,
+}
+
+/// Sets up a [`Scene`]; the signer re-prices stuck transactions after `replace_after_secs`.
+async fn scene(replace_after_secs: u64) -> Scene {
     let anvil = Anvil::start().await;
     let dir = tempfile::tempdir().unwrap();
     let ca = DevCa::new("evil-ca").unwrap();
@@ -245,7 +260,7 @@ async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_i
     let domain = genesis.domain();
     let genesis_path = dir.path().join("genesis.json");
     std::fs::write(&genesis_path, serde_json::to_vec(&genesis).unwrap()).unwrap();
-    let mut s = SignerProc::prepare(
+    let mut signer = SignerProc::prepare(
         &dir.path().join("signer"),
         &ca,
         &genesis_path,
@@ -253,17 +268,14 @@ async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_i
         std::slice::from_ref(&addr),
         &anvil.endpoint(),
         anvil.chain_id(),
-        60,
+        replace_after_secs,
     );
-    s.spawn(&[], &[]);
+    signer.spawn(&[], &[]);
     let (cert, key_pem) = ca.issue("key-holders", &["127.0.0.1".into()]).unwrap();
     let client_tls = TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key: key_pem };
     let holders = Holders::new(domain, holder_keys.clone(), &client_tls, &addr);
-    let wallet = holders.genesis(&s.enrolment_code().await).await;
+    let wallet = holders.genesis(&signer.enrolment_code().await).await;
     anvil.fund(wallet, ether(20)).await;
-    let rpc = box_signer::eth::Eth::connect(&anvil.endpoint()).unwrap();
-
-    // An active flow: notarized, authorized by every key holder, anchored by the signer.
     let people = People::new();
     let flow = people.flow(Address::repeat_byte(0x70));
     let fh = domain.flow_hash(&flow).0;
@@ -275,6 +287,14 @@ async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_i
         evil.state().flow(&FlowHash(fh)).filter(|f| f.status == FlowStatus::Active).map(|_| ())
     })
     .await;
+    Scene { anvil, _dir: dir, evil, domain, holder_keys, signer, holders, wallet, people, flow: fh }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_it() {
+    let Scene { anvil, _dir, evil, domain, holder_keys, signer: mut s, holders, wallet, people, flow: fh } =
+        scene(60).await;
+    let rpc = box_signer::eth::Eth::connect(&anvil.endpoint()).unwrap();
     let mut signed = 1; // the anchor
 
     let alice = Address::repeat_byte(0xA1);
@@ -387,42 +407,8 @@ async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_i
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stuck_transaction_is_repriced_on_the_same_nonce_and_mined_once() {
-    let anvil = Anvil::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let ca = DevCa::new("evil-ca").unwrap();
-    let holder_keys: Vec<SecretKey> = (0..3).map(|i| key(&format!("key-holder-{i}"))).collect();
-    let (evil, addr, genesis) = evil_chain(&ca, &holder_keys, anvil.chain_id()).await;
-    let domain = genesis.domain();
-    let genesis_path = dir.path().join("genesis.json");
-    std::fs::write(&genesis_path, serde_json::to_vec(&genesis).unwrap()).unwrap();
     // Re-price after 1 s without a receipt.
-    let mut s = SignerProc::prepare(
-        &dir.path().join("signer"),
-        &ca,
-        &genesis_path,
-        &key("signer"),
-        std::slice::from_ref(&addr),
-        &anvil.endpoint(),
-        anvil.chain_id(),
-        1,
-    );
-    s.spawn(&[], &[]);
-    let (cert, key_pem) = ca.issue("key-holders", &["127.0.0.1".into()]).unwrap();
-    let client_tls = TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key: key_pem };
-    let holders = Holders::new(domain, holder_keys.clone(), &client_tls, &addr);
-    let wallet = holders.genesis(&s.enrolment_code().await).await;
-    anvil.fund(wallet, ether(20)).await;
-    let people = People::new();
-    let flow = people.flow(Address::repeat_byte(0x70));
-    let fh = domain.flow_hash(&flow).0;
-    evil.notarize(&Subject::Flow(flow));
-    for a in authorizations(&domain, &holder_keys, fh) {
-        evil.notarize(&a);
-    }
-    eventually("the flow active", Duration::from_secs(60), || async {
-        evil.state().flow(&FlowHash(fh)).filter(|f| f.status == FlowStatus::Active).map(|_| ())
-    })
-    .await;
+    let Scene { anvil, _dir, evil, domain, signer: s, wallet, people, flow: fh, .. } = scene(1).await;
 
     // The public chain stops mining: the transfer's transaction sits in the pool.
     anvil.set_automine(false).await;

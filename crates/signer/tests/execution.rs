@@ -33,18 +33,8 @@ async fn transfer_status(c: &Cluster, tid: &TransferId, want: fn(&TransferStatus
 async fn eth_and_erc20_transfers_execute_exactly_once_across_crashes() {
     let anvil = Anvil::start().await;
     let c = Cluster::start(&box_node_bin(), 3, 0).await;
-    let nodes: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
-    let genesis = c.dir.path().join("genesis.json");
-    let mut s = SignerProc::prepare(
-        &c.dir.path().join("signer"),
-        &c.ca,
-        &genesis,
-        &c.signer,
-        &nodes,
-        &anvil.endpoint(),
-        anvil.chain_id(),
-        60,
-    );
+    let nodes = cluster_nodes(&c);
+    let mut s = SignerProc::for_cluster(&c, "signer", &anvil.endpoint(), anvil.chain_id());
     s.spawn(&[], &[]);
     let holders = Holders::new(c.domain, c.key_holders.clone(), &c.client_tls, &nodes[0]);
 

@@ -4,6 +4,10 @@
 //! deployment (genesis, node account keys, key holders), and clusters of real
 //! `box-node` processes on 127.0.0.1 with mutual TLS. Every wait is a
 //! readiness check with a deadline, never a fixed sleep.
+//!
+//! Its functions run only inside tests and benchmarks, where a failed setup
+//! step (a port, a file, a process) must stop the calling test with the
+//! cause; so they unwrap, as test code does, instead of returning errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 pub mod anvil;

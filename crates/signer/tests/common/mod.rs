@@ -90,6 +90,21 @@ impl SignerProc {
         Self { dir: dir.to_owned(), config: path, log: dir.join("signer.log"), child: None }
     }
 
+    /// A signer in `c`'s directory (`dir` under it) following every node of
+    /// `c`, with its genesis and CA, using the Ethereum node at `rpc`.
+    pub fn for_cluster(c: &box_testkit::Cluster, dir: &str, rpc: &str, chain_id: u64) -> Self {
+        Self::prepare(
+            &c.dir.path().join(dir),
+            &c.ca,
+            &c.dir.path().join("genesis.json"),
+            &c.signer,
+            &cluster_nodes(c),
+            rpc,
+            chain_id,
+            60,
+        )
+    }
+
     /// Starts the process with extra arguments and environment.
     pub fn spawn(&mut self, args: &[&str], env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
@@ -149,6 +164,11 @@ impl Drop for SignerProc {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Every node address of `c`.
+pub fn cluster_nodes(c: &box_testkit::Cluster) -> Vec<String> {
+    c.nodes.iter().map(|n| n.addr.clone()).collect()
 }
 
 /// Key holders (the genesis's `key-holder-i`) talking to the signer through a node.
