@@ -16,6 +16,7 @@
 //! This module does not read the genesis, the key or the certificates: their
 //! contents are checked by the modules that use them.
 
+use box_ops::paths::resolve;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
@@ -287,8 +288,7 @@ impl NodeConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let base = path.parent().unwrap_or_else(|| Path::new(""));
-        let config = Self::from_toml_str(&text, base)?;
+        let config = Self::from_toml_str(&text, box_ops::paths::base_of(path))?;
         config.check_files()?;
         Ok(config)
     }
@@ -429,13 +429,13 @@ impl NodeConfig {
             advertise,
             role: raw.role,
             peers: raw.peers,
-            data_dir: base_dir.join(raw.data_dir),
-            genesis: base_dir.join(raw.genesis),
-            account_key: base_dir.join(raw.account_key),
+            data_dir: resolve(base_dir, &raw.data_dir),
+            genesis: resolve(base_dir, &raw.genesis),
+            account_key: resolve(base_dir, &raw.account_key),
             tls: TlsConfig {
-                ca: base_dir.join(raw.tls.ca),
-                cert: base_dir.join(raw.tls.cert),
-                key: base_dir.join(raw.tls.key),
+                ca: resolve(base_dir, &raw.tls.ca),
+                cert: resolve(base_dir, &raw.tls.cert),
+                key: resolve(base_dir, &raw.tls.key),
             },
             raft: r,
             seal_interval_ms: raw.seal_interval_ms,

@@ -52,6 +52,21 @@ pub struct IdentityFile {
     pub password_file: Option<PathBuf>,
 }
 
+impl IdentityFile {
+    /// This entry as it must be written into the profile file `profile`:
+    /// its paths relative to the profile's directory (see `box_ops::paths`).
+    pub fn written_for(&self, profile: &Path) -> CliResult<Self> {
+        let form = |p: &Path| {
+            box_ops::paths::written_form(profile, p)
+                .map_err(|e| CliError::failed(format!("cannot place {} in {}: {e}", p.display(), profile.display())))
+        };
+        Ok(Self {
+            keystore: form(&self.keystore)?,
+            password_file: self.password_file.as_deref().map(form).transpose()?,
+        })
+    }
+}
+
 /// A loaded profile: paths resolved, CA and genesis read.
 #[derive(Debug, Clone)]
 pub struct Profile {
@@ -80,10 +95,6 @@ pub fn default_path() -> Option<PathBuf> {
         return Some(PathBuf::from(x).join("box/profile.toml"));
     }
     std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".config/box/profile.toml"))
-}
-
-fn resolve(base: &Path, p: &Path) -> PathBuf {
-    if p.is_absolute() { p.to_owned() } else { base.join(p) }
 }
 
 /// Reads a genesis JSON file.
@@ -116,12 +127,13 @@ impl Profile {
                 file.gateway
             )));
         }
-        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        file.ca = resolve(&base, &file.ca);
-        file.genesis = resolve(&base, &file.genesis);
+        let base = box_ops::paths::base_of(path);
+        let resolve = box_ops::paths::resolve;
+        file.ca = resolve(base, &file.ca);
+        file.genesis = resolve(base, &file.genesis);
         for id in file.identities.values_mut() {
-            id.keystore = resolve(&base, &id.keystore);
-            id.password_file = id.password_file.as_ref().map(|p| resolve(&base, p));
+            id.keystore = resolve(base, &id.keystore);
+            id.password_file = id.password_file.as_ref().map(|p| resolve(base, p));
         }
         if let Some(d) = &file.default_identity
             && !file.identities.contains_key(d)

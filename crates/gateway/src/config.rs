@@ -201,8 +201,7 @@ impl GatewayConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text =
             std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        let base = path.parent().unwrap_or_else(|| Path::new(""));
-        let c = Self::from_toml_str(&text, base)?;
+        let c = Self::from_toml_str(&text, box_ops::paths::base_of(path))?;
         c.check_files()?;
         Ok(c)
     }
@@ -216,7 +215,7 @@ impl GatewayConfig {
                 format!("{:?} is not an IP address and port (expected e.g. \"127.0.0.1:8443\")", raw.listen),
             )
         })?;
-        let resolve = |p: &Path| if p.is_absolute() { p.to_path_buf() } else { base.join(p) };
+        let resolve = |p: &Path| box_ops::paths::resolve(base, p);
         let data_dir = resolve(&raw.data_dir);
         let database = match raw.database {
             None => Database::Sqlite(data_dir.join("gateway.sqlite3")),

@@ -147,8 +147,7 @@ impl Config {
     /// Reads and checks `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let base = path.parent().unwrap_or(Path::new("."));
-        Self::parse(&text, base).map_err(|e| match e {
+        Self::parse(&text, box_ops::paths::base_of(path)).map_err(|e| match e {
             ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.into(), message },
             other => other,
         })
@@ -182,9 +181,7 @@ impl Config {
         }
         for p in [&mut c.data_dir, &mut c.genesis, &mut c.identity_key, &mut c.tls.ca, &mut c.tls.cert, &mut c.tls.key]
         {
-            if p.is_relative() {
-                *p = base.join(&*p);
-            }
+            *p = box_ops::paths::resolve(base, p);
         }
         Ok(c)
     }
