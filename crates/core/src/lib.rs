@@ -20,4 +20,4 @@ pub mod typed;
 
 pub use alloy::primitives::{Address, B256, Signature, U256};
 pub use amount::Amount;
-pub use refusal::Refusal;
+pub use refusal::{Refusal, Units};

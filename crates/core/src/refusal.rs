@@ -1,7 +1,49 @@
 //! Why something was refused, in words an operator can act on.
 
+use crate::amount::Amount;
+use crate::asset::Asset;
 use crate::crypto::SignatureError;
-use alloy::primitives::Address;
+use alloy::primitives::{Address, U256};
+
+/// An amount of one asset as a person reads it: in the asset's units with
+/// its symbol (`7 ETH`, `0.5 USDC`). The base units stay in `base` for
+/// machines (the API's `--json` views); [`Display`](std::fmt::Display) never
+/// shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Units {
+    /// The amount in base units.
+    pub base: U256,
+    /// The asset's decimals.
+    pub decimals: u8,
+    /// The asset's symbol (display only).
+    pub symbol: String,
+}
+
+impl Units {
+    /// `base` units of `asset` (boxed: refusals stay small to pass around).
+    pub fn of(asset: &Asset, base: U256) -> Box<Self> {
+        Box::new(Self { base, decimals: asset.decimals(), symbol: asset.symbol().to_owned() })
+    }
+}
+
+impl std::fmt::Display for Units {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", Amount(self.base).format(self.decimals), self.symbol)
+    }
+}
+
+/// A period length as a person says it: `24 h`, `7 days`, `90 s`.
+fn period(seconds: u64) -> String {
+    match seconds {
+        s if s >= 86_400 && s % 86_400 == 0 => match s / 86_400 {
+            1 => "24 h".to_owned(),
+            d => format!("{d} days"),
+        },
+        s if s >= 3_600 && s % 3_600 == 0 => format!("{} h", s / 3_600),
+        s if s >= 60 && s % 60 == 0 => format!("{} min", s / 60),
+        s => format!("{s} s"),
+    }
+}
 
 /// A verification refusal. Each variant names one rule; its message says
 /// which rule failed and with what values, so it can be shown to a person as is.
@@ -109,25 +151,26 @@ pub enum Refusal {
     #[error("the flow sets no limit for asset {0}, so it may not move it")]
     NoLimitForAsset(Address),
     /// Over the per-transfer limit.
-    #[error("amount {amount} exceeds the per-transfer limit of {limit} (base units)")]
+    #[error("{amount} exceeds the per-transfer limit of {limit}")]
     OverPerTransferLimit {
-        /// Requested base units.
-        amount: String,
-        /// Limit in base units.
-        limit: String,
+        /// The requested amount.
+        amount: Box<Units>,
+        /// The flow's per-transfer limit.
+        limit: Box<Units>,
     },
     /// Over the rolling-period limit.
     #[error(
-        "amount {amount} plus {used} already moved in the last {period_seconds}s exceeds the period limit of {limit} (base units)"
+        "{amount} plus {used} already moved in the last {} exceeds the period limit of {limit}",
+        period(*period_seconds)
     )]
     OverPeriodLimit {
-        /// Requested base units.
-        amount: String,
+        /// The requested amount.
+        amount: Box<Units>,
         /// Already moved within the window.
-        used: String,
-        /// Limit in base units.
-        limit: String,
-        /// Window length.
+        used: Box<Units>,
+        /// The flow's limit for the window.
+        limit: Box<Units>,
+        /// Window length in seconds.
         period_seconds: u64,
     },
     /// The request's timestamp is in the future.
@@ -172,4 +215,30 @@ pub enum Refusal {
     /// A governance action breaks a rule.
     #[error("governance action refused: {0}")]
     Governance(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_read_in_the_assets_units_with_its_symbol() {
+        let eth = |n: u64| Units::of(&Asset::Eth, U256::from(n) * U256::from(10u64).pow(U256::from(17u64)));
+        let r = Refusal::OverPerTransferLimit { amount: eth(70), limit: eth(50) };
+        assert_eq!(r.to_string(), "7 ETH exceeds the per-transfer limit of 5 ETH");
+        let usdc = Asset::Erc20 { contract: Address::repeat_byte(1), symbol: "USDC".into(), decimals: 6 };
+        let r = Refusal::OverPeriodLimit {
+            amount: Units::of(&usdc, U256::from(1_500_000u64)),
+            used: Units::of(&usdc, U256::from(9_000_000u64)),
+            limit: Units::of(&usdc, U256::from(10_000_000u64)),
+            period_seconds: 86_400,
+        };
+        assert_eq!(
+            r.to_string(),
+            "1.5 USDC plus 9 USDC already moved in the last 24 h exceeds the period limit of 10 USDC"
+        );
+        assert_eq!(period(7 * 86_400), "7 days");
+        assert_eq!(period(7_200), "2 h");
+        assert_eq!(period(90), "90 s");
+    }
 }

@@ -6,6 +6,7 @@
 //! swap a lower signature without invalidating every signature above it.
 
 use crate::Refusal;
+use crate::Units;
 use crate::amount::Amount;
 use crate::asset::{Asset, AssetRegistry};
 use crate::crypto::{SecretKey, recover};
@@ -273,8 +274,8 @@ pub fn verify_transbox(tb: &TransBox, ctx: &TransferContext<'_>) -> Result<Verif
     let limit = flow.limit(&r.asset).ok_or(Refusal::NoLimitForAsset(r.asset))?;
     if r.amount > limit.perTransfer {
         return Err(Refusal::OverPerTransferLimit {
-            amount: r.amount.to_string(),
-            limit: limit.perTransfer.to_string(),
+            amount: Units::of(&asset, r.amount),
+            limit: Units::of(&asset, limit.perTransfer),
         });
     }
     let used = used_in_window(ctx.history, ctx.now, limit.periodSeconds)
@@ -282,9 +283,9 @@ pub fn verify_transbox(tb: &TransBox, ctx: &TransferContext<'_>) -> Result<Verif
     let total = used.checked_add(Amount(r.amount));
     if total.is_none_or(|t| t.0 > limit.perPeriod) {
         return Err(Refusal::OverPeriodLimit {
-            amount: r.amount.to_string(),
-            used: used.0.to_string(),
-            limit: limit.perPeriod.to_string(),
+            amount: Units::of(&asset, r.amount),
+            used: Units::of(&asset, used.0),
+            limit: Units::of(&asset, limit.perPeriod),
             period_seconds: limit.periodSeconds,
         });
     }

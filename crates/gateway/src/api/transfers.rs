@@ -26,7 +26,8 @@ use box_core::ids::{FlowHash, Timestamp, TransferId};
 use box_core::notary::{Subject, TransferStatus};
 use box_core::transbox::{TransBox, TransferContext, used_in_window, verify_transbox};
 use box_core::typed::{BoxFlow, TransferRequest};
-use box_core::{Address, Refusal};
+
+use box_core::{Address, Refusal, Units};
 
 /// How often an approval is retried when another approval raced it.
 const RETRIES: usize = 8;
@@ -197,9 +198,9 @@ fn precheck(st: &Shared, req: &TransferRequest) -> ApiResult<()> {
     if let Some(reason) = state.paused() {
         return Err(refused("paused", Refusal::Paused(reason.to_owned())));
     }
-    if state.assets().get(&req.asset).is_none() {
+    let Some(asset) = state.assets().get(&req.asset) else {
         return Err(refused("unknown_asset", Refusal::UnknownAsset(req.asset)));
-    }
+    };
     if req.to.is_zero() || req.amount.is_zero() {
         return Err(refused(
             "malformed_transfer",
@@ -216,7 +217,10 @@ fn precheck(st: &Shared, req: &TransferRequest) -> ApiResult<()> {
     if req.amount > limit.perTransfer {
         return Err(refused(
             "over_limit",
-            Refusal::OverPerTransferLimit { amount: req.amount.to_string(), limit: limit.perTransfer.to_string() },
+            Refusal::OverPerTransferLimit {
+                amount: Units::of(&asset, req.amount),
+                limit: Units::of(&asset, limit.perTransfer),
+            },
         ));
     }
     let now = Timestamp(u64::try_from(now()).unwrap_or(0));
@@ -226,9 +230,9 @@ fn precheck(st: &Shared, req: &TransferRequest) -> ApiResult<()> {
         return Err(refused(
             "over_limit",
             Refusal::OverPeriodLimit {
-                amount: req.amount.to_string(),
-                used: used.0.to_string(),
-                limit: limit.perPeriod.to_string(),
+                amount: Units::of(&asset, req.amount),
+                used: Units::of(&asset, used.0),
+                limit: Units::of(&asset, limit.perPeriod),
                 period_seconds: limit.periodSeconds,
             },
         ));
