@@ -57,8 +57,9 @@ pub enum Command {
     /// A complete local deployment on 127.0.0.1 for development.
     #[command(subcommand)]
     Dev(Dev),
-    /// Run the whole story (flow, key, transfers, a refusal) against the local deployment.
-    Demo(DirArg),
+    /// Run the whole story (flow, key, transfers, a refusal) against the local deployment
+    /// (started first with `dev up` when it is not running).
+    Demo(DevRunArgs),
 }
 
 /// Where a command waits and which device id it sends.
@@ -295,7 +296,7 @@ pub enum Audit {
 #[derive(Debug, Subcommand)]
 pub enum Dev {
     /// Start (or resume) a complete local deployment.
-    Up(DirArg),
+    Up(DevRunArgs),
     /// Stop the local deployment, leaving its data for inspection.
     Down(DirArg),
 }
@@ -303,7 +304,23 @@ pub enum Dev {
 /// Where the local deployment lives.
 #[derive(Debug, Clone, Args)]
 pub struct DirArg {
-    /// The deployment's directory.
+    /// The deployment's directory (relative to the working directory, or absolute).
     #[arg(long, default_value = "box-dev", value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// Where the local deployment lives and where the programs it runs are.
+#[derive(Debug, Clone, Args)]
+pub struct DevRunArgs {
+    /// The deployment's directory (relative to the working directory, or absolute).
+    #[arg(long, default_value = "box-dev", value_name = "DIR")]
+    pub dir: PathBuf,
+    /// The directory holding box-node, box-gateway and box-signer
+    /// [default: beside boxctl's own executable (symbolic links followed), else the PATH].
+    #[arg(long, env = "BOX_BIN_DIR", value_name = "DIR")]
+    pub bin_dir: Option<PathBuf>,
+    /// The anvil binary [default: the BOX checkout's tools/node_modules (installed with
+    /// npm on first use; the checkout holding boxctl, or the one it was built from), else the PATH].
+    #[arg(long, env = "BOX_ANVIL", value_name = "FILE")]
+    pub anvil: Option<PathBuf>,
 }

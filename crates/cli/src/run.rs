@@ -81,14 +81,16 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             clap_complete::generate(shell, &mut cmd, "boxctl", &mut std::io::stdout());
             Ok(())
         }
-        Command::Dev(Dev::Up(d)) => {
-            dev_failed(crate::dev::up(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await)
-        }
-        Command::Dev(Dev::Down(d)) => {
-            dev_failed(crate::dev::down(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await)
-        }
-        Command::Demo(d) => dev_failed(crate::dev::demo(crate::dev::DevArgs { dir: d.dir, json: cli.json }).await),
+        Command::Dev(Dev::Up(d)) => dev_failed(crate::dev::up(dev_args(d, cli.json)).await),
+        Command::Dev(Dev::Down(d)) => dev_failed(
+            crate::dev::down(crate::dev::DevArgs { dir: d.dir, programs: Default::default(), json: cli.json }).await,
+        ),
+        Command::Demo(d) => dev_failed(crate::dev::demo(dev_args(d, cli.json)).await),
     }
+}
+
+fn dev_args(d: crate::cli::DevRunArgs, json: bool) -> crate::dev::DevArgs {
+    crate::dev::DevArgs { dir: d.dir, programs: crate::dev::Programs { bin_dir: d.bin_dir, anvil: d.anvil }, json }
 }
 
 /// The local deployment's and the demo's failures (their own error type) as a failure of boxctl.

@@ -3,7 +3,7 @@
 //! against the public chain. Exits non-zero when any step does not do what it
 //! should.
 
-use super::stack::{KEY_HOLDERS, Stack, up};
+use super::stack::{KEY_HOLDERS, Stack, bring_up, interruptible};
 use super::{DevArgs, DevError};
 use box_core::amount::Amount;
 use box_core::ids::FlowHash;
@@ -24,8 +24,15 @@ fn random_b256() -> B256 {
     b
 }
 
-fn step(n: usize, what: &str) {
-    println!("\n[{n}/8] {what}");
+/// The story's steps, numbered as printed; the current one names a failure.
+#[derive(Debug, Default)]
+struct Steps(String);
+
+impl Steps {
+    fn begin(&mut self, n: usize, what: &str) {
+        println!("\n[{n}/8] {what}");
+        self.0 = format!("step {n}/8 ({what})");
+    }
 }
 
 fn fail<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> DevError + '_ {
@@ -58,14 +65,15 @@ async fn register(admin: &Client, who: Address, name: &str, role: Role) -> Resul
     }
 }
 
-async fn flow_status(client: &Client, hash: FlowHash, want: &str) -> Result<(), DevError> {
-    let mut last = String::new();
+/// Waits for the flow to reach `want`, printing each status change once
+/// (`last` is the status printed before, across calls).
+async fn flow_status(client: &Client, hash: FlowHash, want: &str, last: &mut String) -> Result<(), DevError> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let f = client.flow(hash).await.map_err(fail("flow status"))?;
-        if f.status != last {
+        if f.status != *last {
             println!("      flow {}", f.status);
-            last = f.status.clone();
+            last.clone_from(&f.status);
         }
         if f.status == want {
             return Ok(());
@@ -134,25 +142,50 @@ async fn transfer(
     Ok(tx)
 }
 
-/// `boxctl demo`.
+/// `boxctl demo`: brings the deployment in `args.dir` up when it is not
+/// running (as `dev up`), then runs the story. If a step fails, the error
+/// names it, and every process this run started is stopped again.
 pub async fn demo(args: DevArgs) -> Result<(), DevError> {
-    let running = match Stack::open(&args.dir)? {
-        Some(s) => {
-            s.state.pids.signer.is_some_and(super::procs::alive)
-                && s.state.pids.gateway.is_some_and(super::procs::alive)
+    let dir = args.absolute_dir()?;
+    let running = Stack::open(&dir)?.and_then(|s| {
+        let up = s.state.pids.signer.is_some_and(|p| s.runs_here(p, "signer"))
+            && s.state.pids.gateway.is_some_and(|p| s.runs_here(p, "gateway"));
+        up.then_some(s)
+    });
+    let mut s = match running {
+        Some(s) => s,
+        None => {
+            let s = bring_up(&DevArgs { json: false, ..args.clone() }).await?;
+            super::stack::summary(&s, &args);
+            s
         }
-        None => false,
     };
-    if !running {
-        up(DevArgs { dir: args.dir.clone(), json: false }).await?;
+    let mut steps = Steps::default();
+    match interruptible(story(&s, &mut steps)).await {
+        Ok(()) => {
+            s.started.keep();
+            println!(
+                "\nThe deployment stays up for you to explore (export BOX_PROFILE={}).\nStop it with: {} dev down --dir {}",
+                s.dir.join(super::stack::PROFILE).display(),
+                super::stack::boxctl_command(),
+                s.dir.display()
+            );
+            Ok(())
+        }
+        Err(e) => {
+            let e = if steps.0.is_empty() { e } else { e.during(&steps.0) };
+            Err(s.fail(e).await)
+        }
     }
-    let s = Stack::open(&args.dir)?.ok_or_else(|| DevError::new("the deployment vanished"))?;
+}
+
+async fn story(s: &Stack, steps: &mut Steps) -> Result<(), DevError> {
     let chain = s.chain().await?;
     let wallet = s.state.wallet.ok_or_else(|| DevError::new("the deployment has no wallet yet"))?;
     let token = s.state.token;
     let admin = s.client("admin")?;
 
-    step(1, "the admin registers the approvers and issues an employee key");
+    steps.begin(1, "the admin registers the approvers and issues an employee key");
     for (who, name) in [
         ("manager-1", "Manager One"),
         ("manager-2", "Manager Two"),
@@ -181,7 +214,7 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
         employee.address()
     );
 
-    step(2, "a two-level flow: built, submitted, notarized, authorized by every key holder, anchored");
+    steps.begin(2, "a two-level flow: built, submitted, notarized, authorized by every key holder, anchored");
     let flow = BoxFlow {
         name: "demo payments".into(),
         employees: vec![employee.address()],
@@ -217,29 +250,30 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
     let hash = FlowHash(created.hash.parse().map_err(fail("the flow hash"))?);
     println!("      flow {hash}: Manager (1 of 2), then Finance (2 of 2); ETH ≤ 5 per transfer, BOXT ≤ 1000");
     admin.submit_flow(hash).await.map_err(fail("submitting the flow"))?;
-    flow_status(&admin, hash, "notarized").await?;
+    let mut last = String::new();
+    flow_status(&admin, hash, "notarized", &mut last).await?;
     for holder in KEY_HOLDERS {
         crate::keyholder::authorize(&s.session(holder)?, hash, true)
             .await
             .map_err(fail(&format!("{holder} authorizing")))?;
     }
-    flow_status(&admin, hash, "active").await?;
+    flow_status(&admin, hash, "active", &mut last).await?;
 
     let alice = Address::from_word(random_b256());
     let bob = Address::from_word(random_b256());
-    step(3, "balances before");
+    steps.begin(3, "balances before");
     let before = (chain.balance(wallet).await?, chain.token_balance(token, wallet).await?);
     println!("      hot wallet {wallet}: {} ETH, {} BOXT", Amount(before.0).format(18), Amount(before.1).format(18));
 
-    step(4, "1.5 ETH: applied, approved level by level, notarized, verified and signed, confirmed");
+    steps.begin(4, "1.5 ETH: applied, approved level by level, notarized, verified and signed, confirmed");
     let eth_amount = U256::from(15u64) * unit() / U256::from(10u64);
-    let eth_tx = transfer(&s, &employee_session, &employee, hash, "ETH", alice, "1.5").await?;
+    let eth_tx = transfer(s, &employee_session, &employee, hash, "ETH", alice, "1.5").await?;
 
-    step(5, "250 BOXT (ERC-20): the same path");
+    steps.begin(5, "250 BOXT (ERC-20): the same path");
     let tok_amount = U256::from(250u64) * unit();
-    let tok_tx = transfer(&s, &employee_session, &employee, hash, "BOXT", bob, "250").await?;
+    let tok_tx = transfer(s, &employee_session, &employee, hash, "BOXT", bob, "250").await?;
 
-    step(6, "over the limit: 7 ETH (the flow allows 5 per transfer) must be refused");
+    steps.begin(6, "over the limit: 7 ETH (the flow allows 5 per transfer) must be refused");
     let over = crate::employee::ApplyArgs {
         asset: "ETH".into(),
         to: alice.to_checksum(None),
@@ -248,6 +282,7 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
         max_fee: crate::employee::DEFAULT_MAX_FEE.into(),
     };
     let reason = match crate::employee::apply(&employee_session, &over).await {
+        Err(crate::CliError::Refused { code, message }) => format!("{message} ({code})"),
         Err(e) => e.to_string(),
         Ok(t) => {
             let id = t.id.clone();
@@ -267,7 +302,7 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
     }
     println!("      refused: {reason}");
 
-    step(7, "balances after");
+    steps.begin(7, "balances after");
     let after = (chain.balance(wallet).await?, chain.token_balance(token, wallet).await?);
     println!("      hot wallet: {} ETH, {} BOXT", Amount(after.0).format(18), Amount(after.1).format(18));
     let (alice_eth, bob_tok) = (chain.balance(alice).await?, chain.token_balance(token, bob).await?);
@@ -280,7 +315,7 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
         return Err(DevError::new("the hot wallet's balances did not move by the approved amounts"));
     }
 
-    step(8, "done");
+    steps.begin(8, "done");
     println!("      public transactions: 1.5 ETH {eth_tx}");
     println!("                           250 BOXT {tok_tx}");
     let export = s.dir.join("audit-export.json");

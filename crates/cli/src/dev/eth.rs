@@ -12,7 +12,6 @@ use alloy::providers::{Provider, ProviderBuilder, RootProvider};
 use alloy::sol;
 use alloy::sol_types::{SolCall, SolValue};
 use box_core::crypto::SecretKey;
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// anvil's first development account (a published, well-known key: development only).
@@ -25,49 +24,6 @@ sol! {
         function transfer(address to, uint256 amount) external returns (bool);
         function balanceOf(address who) external view returns (uint256);
     }
-}
-
-/// The repository checkout `boxctl` was built from, if it is one (for `tools/`).
-pub fn repo_root() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .find(|d| d.join("tools/package.json").is_file() && d.join("Cargo.toml").is_file())
-        .map(Path::to_path_buf)
-}
-
-/// Finds anvil: `$BOX_ANVIL`, the repository's `tools/node_modules` (running
-/// `npm ci --prefix tools` first if it is missing), or `anvil` on the PATH.
-pub fn anvil_binary() -> Result<PathBuf, DevError> {
-    if let Some(p) = std::env::var_os("BOX_ANVIL") {
-        return Ok(PathBuf::from(p));
-    }
-    if let Some(root) = repo_root() {
-        let bin = root.join("tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil");
-        if !bin.is_file() {
-            eprintln!("installing anvil and solc from the npm registry (npm ci --prefix tools)…");
-            let status = std::process::Command::new("npm")
-                .args(["ci", "--prefix"])
-                .arg(root.join("tools"))
-                .args(["--no-audit", "--no-fund", "--loglevel=error"])
-                .status()
-                .map_err(|e| {
-                    DevError::new(format!("cannot run npm to install anvil ({e}); install Node.js and npm"))
-                })?;
-            if !status.success() {
-                return Err(DevError::new("npm ci --prefix tools failed; see its output above"));
-            }
-        }
-        if bin.is_file() {
-            return Ok(bin);
-        }
-    }
-    let on_path =
-        std::env::var_os("PATH").and_then(|p| std::env::split_paths(&p).map(|d| d.join("anvil")).find(|b| b.is_file()));
-    on_path.ok_or_else(|| {
-        DevError::new(
-            "anvil not found: set BOX_ANVIL, put anvil on the PATH, or run boxctl from a BOX checkout (it installs tools/)",
-        )
-    })
 }
 
 /// The public chain's JSON-RPC, acting as anvil's development account.

@@ -13,33 +13,87 @@
 //! people's keys are stored in that directory for this automation: a
 //! development deployment only, never a real one.
 
+pub mod bins;
 pub mod demo;
 pub mod eth;
 pub mod procs;
 pub mod stack;
 
+pub use bins::Programs;
 pub use demo::demo;
 pub use stack::{Stack, down, up};
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-/// Where the deployment lives and how to report.
+/// Where the deployment lives, which programs to start and how to report.
 #[derive(Debug, Clone)]
 pub struct DevArgs {
-    /// The deployment directory.
+    /// The deployment directory, as the user named it (relative to the
+    /// working directory, or absolute).
     pub dir: PathBuf,
+    /// Where `box-node`, `box-gateway`, `box-signer` and `anvil` are.
+    pub programs: Programs,
     /// Print a JSON summary instead of text.
     pub json: bool,
 }
 
-/// Why a development step failed, in words.
+impl DevArgs {
+    /// The deployment directory made absolute against the working directory
+    /// (once, at the start: the processes run in their own directories),
+    /// with `..` and symbolic links resolved when it exists.
+    pub fn absolute_dir(&self) -> Result<PathBuf, DevError> {
+        std::fs::canonicalize(&self.dir)
+            .or_else(|_| std::path::absolute(&self.dir))
+            .map_err(|e| DevError::new(format!("cannot make {} absolute: {e}", self.dir.display())))
+    }
+}
+
+/// Why a development step failed, in words: what happened, during which
+/// step, and which log says more.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct DevError(pub String);
+#[error("{}", self.describe())]
+pub struct DevError {
+    message: String,
+    step: Option<String>,
+    log: Option<PathBuf>,
+}
 
 impl DevError {
     /// A failure with `msg`.
     pub fn new(msg: impl Into<String>) -> Self {
-        Self(msg.into())
+        Self { message: msg.into(), step: None, log: None }
     }
+
+    /// The same failure, whose details are in `log`.
+    pub fn with_log(mut self, log: &Path) -> Self {
+        self.log.get_or_insert_with(|| log.to_owned());
+        self
+    }
+
+    /// The same failure, during `step` (the innermost step is kept).
+    pub fn during(mut self, step: &str) -> Self {
+        self.step.get_or_insert_with(|| step.to_owned());
+        self
+    }
+
+    /// The step it failed in, if known.
+    pub fn step(&self) -> Option<&str> {
+        self.step.as_deref()
+    }
+
+    fn describe(&self) -> String {
+        let mut out = match &self.step {
+            Some(step) => format!("failed while {step}: {}", self.message),
+            None => self.message.clone(),
+        };
+        if let Some(log) = &self.log {
+            out.push_str(&format!("\n  its log: {}", log.display()));
+        }
+        out
+    }
+}
+
+/// `map_err` helper: the failure happened during `step`, and `log` says more.
+pub fn at<'a>(step: &'a str, log: &'a Path) -> impl FnOnce(DevError) -> DevError + 'a {
+    move |e| e.during(step).with_log(log)
 }

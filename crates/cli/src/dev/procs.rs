@@ -1,42 +1,101 @@
-//! Starting, finding and stopping the local deployment's processes. Each runs
-//! in its own process group, so it outlives `boxctl dev up` and a Ctrl-C in
-//! the terminal does not reach it; `boxctl dev down` stops them by pid.
+//! Starting, watching and stopping the local deployment's processes. Each
+//! runs in its own process group, so it outlives `boxctl dev up` and a Ctrl-C
+//! in the terminal does not reach it; `boxctl dev down` stops them by pid.
+//!
+//! A [`Started`] list keeps the processes one run of `dev up` (or `demo`)
+//! started, so that a failed step stops exactly those and nothing else.
 
 use super::DevError;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A BOX binary built next to `boxctl` (`cargo build --bins` puts them together).
-pub fn sibling(name: &str) -> Result<PathBuf, DevError> {
-    let exe = std::env::current_exe().map_err(|e| DevError::new(format!("cannot find boxctl's own path: {e}")))?;
-    let bin = exe.with_file_name(name);
-    if bin.is_file() {
-        Ok(bin)
-    } else {
-        Err(DevError::new(format!(
-            "{name} is not next to boxctl ({}); build every binary first: cargo build --bins",
-            bin.display()
-        )))
+/// One process this run started.
+#[derive(Debug)]
+pub struct Process {
+    /// What it is, for messages: `anvil`, `box-node 2`, `box-gateway`, `box-signer`.
+    pub name: String,
+    /// Its log file.
+    pub log: PathBuf,
+    child: Child,
+}
+
+impl Process {
+    /// Its pid.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Why it is no longer running (`exited with status 1`), or `None` while it runs.
+    pub fn exited(&mut self) -> Option<String> {
+        match self.child.try_wait() {
+            Ok(Some(status)) => Some(match status.code() {
+                Some(code) => format!("exited with status {code}"),
+                None => "was killed by a signal".to_owned(),
+            }),
+            Ok(None) => None,
+            Err(e) => Some(format!("cannot be watched ({e})")),
+        }
     }
 }
 
-/// Starts `bin args` in `cwd`, appending its output to `log`; returns the pid.
-pub fn spawn(bin: &Path, args: &[&str], cwd: &Path, log: &Path, env: &[(&str, &str)]) -> Result<u32, DevError> {
-    use std::os::unix::process::CommandExt;
-    let out = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .map_err(|e| DevError::new(format!("cannot open {}: {e}", log.display())))?;
-    let err = out.try_clone().map_err(|e| DevError::new(e.to_string()))?;
-    let mut cmd = Command::new(bin);
-    cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
-    for (k, v) in env {
-        cmd.env(k, v);
+/// The processes one run started, in order.
+#[derive(Debug, Default)]
+pub struct Started(Vec<Process>);
+
+impl Started {
+    /// Starts `bin args` in `cwd` as `name`, appending its output to `log`; returns the pid.
+    pub fn spawn(&mut self, name: &str, bin: &Path, args: &[&str], cwd: &Path, log: &Path) -> Result<u32, DevError> {
+        use std::os::unix::process::CommandExt;
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| DevError::new(format!("cannot open {}: {e}", log.display())))?;
+        let err = out.try_clone().map_err(|e| DevError::new(format!("cannot open {}: {e}", log.display())))?;
+        let mut cmd = Command::new(bin);
+        cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);
+        let child = cmd.spawn().map_err(|e| DevError::new(format!("cannot start {name} ({}): {e}", bin.display())))?;
+        let pid = child.id();
+        self.0.push(Process { name: name.to_owned(), log: log.to_owned(), child });
+        Ok(pid)
     }
-    let child = cmd.spawn().map_err(|e| DevError::new(format!("cannot start {}: {e}", bin.display())))?;
-    Ok(child.id())
+
+    /// The first process of this run that is no longer running, as a failure naming it and its log.
+    pub fn check(&mut self) -> Result<(), DevError> {
+        for p in &mut self.0 {
+            if let Some(why) = p.exited() {
+                return Err(DevError::new(format!("{} {why}", p.name)).with_log(&p.log));
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the process with `pid` was started by this run.
+    pub fn contains(&self, pid: u32) -> bool {
+        self.0.iter().any(|p| p.pid() == pid)
+    }
+
+    /// The pids this run started.
+    pub fn pids(&self) -> Vec<u32> {
+        self.0.iter().map(Process::pid).collect()
+    }
+
+    /// Stops every process of this run, the newest first; returns their pids.
+    pub async fn stop_all(&mut self) -> Vec<u32> {
+        let mut stopped = Vec::new();
+        while let Some(mut p) = self.0.pop() {
+            stop(p.pid(), Duration::from_secs(10)).await;
+            let _ = p.child.wait(); // reap it: no zombie stays behind
+            stopped.push(p.pid());
+        }
+        stopped
+    }
+
+    /// Forgets the processes (they stay running): the run succeeded.
+    pub fn keep(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// Whether `pid` is a live process (not a zombie).
@@ -67,7 +126,7 @@ pub async fn stop(pid: u32, grace: Duration) {
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> Result<u16, DevError> {
     let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| DevError::new(format!("no free port: {e}")))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| DevError::new(e.to_string()))
+    l.local_addr().map(|a| a.port()).map_err(|e| DevError::new(format!("no free port: {e}")))
 }
 
 /// Waits until `path`'s text contains `needle` after byte `from`; returns the line.

@@ -1,9 +1,9 @@
 //! The local deployment: files, processes, and the key ceremony that brings
 //! the signer up.
 
-use super::eth::{DevChain, anvil_binary};
-use super::procs::{alive, free_port, sibling, spawn, stop, wait_for_line};
-use super::{DevArgs, DevError};
+use super::eth::DevChain;
+use super::procs::{Started, alive, free_port, stop, wait_for_line};
+use super::{DevArgs, DevError, Programs, at};
 use box_chain::network::{Channels, TlsMaterial};
 use box_chain::pb;
 use box_chain::{certs, keyfile};
@@ -76,12 +76,16 @@ pub struct Pids {
 /// A local deployment on disk.
 #[derive(Debug)]
 pub struct Stack {
-    /// Its directory.
+    /// Its directory (absolute).
     pub dir: PathBuf,
     /// What dev.json says.
     pub state: DevState,
     /// The genesis.
     pub genesis: Genesis,
+    /// Where the programs to start are.
+    pub programs: Programs,
+    /// The processes this run of boxctl started (stopped again if a step fails).
+    pub started: Started,
 }
 
 fn io<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> DevError {
@@ -112,7 +116,7 @@ fn write_secret(path: &Path, text: &str) -> Result<(), DevError> {
 }
 
 impl Stack {
-    /// Opens the deployment in `dir`, if there is one.
+    /// Opens the deployment in `dir` (absolute), if there is one.
     pub fn open(dir: &Path) -> Result<Option<Self>, DevError> {
         let path = dir.join("dev.json");
         if !path.exists() {
@@ -123,7 +127,13 @@ impl Stack {
         let genesis: Genesis =
             serde_json::from_slice(&std::fs::read(dir.join("genesis.json")).map_err(io("cannot read genesis.json"))?)
                 .map_err(io("genesis.json"))?;
-        Ok(Some(Self { dir: dir.to_owned(), state, genesis }))
+        Ok(Some(Self {
+            dir: dir.to_owned(),
+            state,
+            genesis,
+            programs: Programs::default(),
+            started: Started::default(),
+        }))
     }
 
     fn save(&self) -> Result<(), DevError> {
@@ -190,13 +200,39 @@ impl Stack {
         DevChain::connect(&self.anvil_url()).await
     }
 
-    fn log(&self, name: &str) -> PathBuf {
+    /// The log file of process `name` (`anvil`, `node-1`, `gateway`, `signer`).
+    pub fn log(&self, name: &str) -> PathBuf {
         self.dir.join("logs").join(format!("{name}.log"))
+    }
+
+    /// Whether `pid` (from dev.json) is this deployment's live process `sub`:
+    /// alive, and running in `dir/sub`. A pid from before a reboot may now
+    /// belong to anything else, which must be neither trusted nor stopped.
+    pub fn runs_here(&self, pid: u32, sub: &str) -> bool {
+        alive(pid)
+            && std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .is_ok_and(|cwd| std::fs::canonicalize(self.dir.join(sub)).is_ok_and(|want| want == cwd))
+    }
+
+    /// Stops the processes this run started and forgets them in dev.json.
+    pub async fn stop_started(&mut self) -> Vec<u32> {
+        let stopped = self.started.stop_all().await;
+        let pids = &mut self.state.pids;
+        for slot in [&mut pids.anvil, &mut pids.signer, &mut pids.gateway].into_iter().chain(pids.nodes.iter_mut()) {
+            if slot.is_some_and(|p| stopped.contains(&p)) {
+                *slot = None;
+            }
+        }
+        let _ = self.save();
+        stopped
     }
 }
 
-/// Writes a fresh deployment into `dir` (anvil runs, the token is deployed).
-async fn create(dir: &Path) -> Result<Stack, DevError> {
+/// Writes a fresh deployment into `dir` (absolute): anvil runs, the token is
+/// deployed, every file is written. Every path written into a file is
+/// relative to that file (see `box_ops::paths`), so the directory can be
+/// used from anywhere.
+async fn create(dir: &Path, programs: &Programs) -> Result<Stack, DevError> {
     for sub in ["tls", "keys", "logs", "anvil", "signer", "gateway", "node-1", "node-2", "node-3"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(io(format!("cannot create {}", dir.join(sub).display())))?;
     }
@@ -210,11 +246,32 @@ async fn create(dir: &Path) -> Result<Stack, DevError> {
         pids: Pids::default(),
     };
     // The public chain first: the token's address goes into the genesis.
-    let mut stack = Stack { dir: dir.to_owned(), state, genesis: placeholder_genesis() };
-    start_anvil(&mut stack)?;
-    let chain = stack.chain().await?;
-    stack.state.token = chain.deploy_token(U256::from(TOKEN_SUPPLY) * U256::from(10u64).pow(U256::from(18u64))).await?;
+    let mut stack = Stack {
+        dir: dir.to_owned(),
+        state,
+        genesis: placeholder_genesis(),
+        programs: programs.clone(),
+        started: Started::default(),
+    };
+    let log = stack.log("anvil");
+    start_anvil(&mut stack).map_err(at("starting anvil", &log))?;
+    let deployed = async {
+        let chain = stack.chain().await?;
+        chain.deploy_token(U256::from(TOKEN_SUPPLY) * U256::from(10u64).pow(U256::from(18u64))).await
+    };
+    match deployed.await {
+        Ok(token) => stack.state.token = token,
+        Err(e) => return Err(stack.fail(e.during("deploying the test ERC-20").with_log(&log)).await),
+    }
+    if let Err(e) = write_files(&mut stack) {
+        return Err(stack.fail(e.during("writing the deployment's files")).await);
+    }
+    Ok(stack)
+}
 
+/// The CA and certificates, keys, identities, phrases, genesis, profile and configs.
+fn write_files(stack: &mut Stack) -> Result<(), DevError> {
+    let dir = stack.dir.clone();
     let tls = dir.join("tls");
     certs::init_ca(&tls, "BOX development CA").map_err(io("development CA"))?;
     let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
@@ -227,6 +284,7 @@ async fn create(dir: &Path) -> Result<Stack, DevError> {
     }
     // People act through boxctl: their keys are keystore v3 files in the
     // profile (with password files: a development deployment only).
+    let profile_path = dir.join(PROFILE);
     let mut identities = std::collections::BTreeMap::new();
     let mut holders = Vec::new();
     for name in KEY_HOLDERS.iter().chain(PEOPLE.iter()) {
@@ -236,7 +294,7 @@ async fn create(dir: &Path) -> Result<Stack, DevError> {
         }
         let id = crate::profile::write_dev_identity(&dir.join("identities"), name, &key)
             .map_err(io(format!("identity {name}")))?;
-        identities.insert((*name).to_owned(), id);
+        identities.insert((*name).to_owned(), id.written_for(&profile_path).map_err(io("the boxctl profile"))?);
     }
     let mut rng = UnwrapErr(OsRng);
     for holder in KEY_HOLDERS {
@@ -270,10 +328,9 @@ async fn create(dir: &Path) -> Result<Stack, DevError> {
         default_identity: Some("admin".into()),
         identities,
     };
-    profile.save(&dir.join(PROFILE)).map_err(io("the boxctl profile"))?;
-    write_configs(&stack)?;
-    stack.save()?;
-    Ok(stack)
+    profile.save(&profile_path).map_err(io("the boxctl profile"))?;
+    write_configs(stack)?;
+    stack.save()
 }
 
 fn placeholder_genesis() -> Genesis {
@@ -327,62 +384,78 @@ fn write_configs(s: &Stack) -> Result<(), DevError> {
 }
 
 fn start_anvil(s: &mut Stack) -> Result<(), DevError> {
-    if s.state.pids.anvil.is_some_and(alive) {
+    if s.state.pids.anvil.is_some_and(|p| s.runs_here(p, "anvil")) {
         return Ok(());
     }
-    let bin = anvil_binary()?;
+    let bin = s.programs.anvil()?;
     let port = s.state.anvil_port.to_string();
     let state = s.dir.join("anvil/state.json");
     let state = state.to_string_lossy().into_owned();
     let args =
         ["--host", "127.0.0.1", "--port", &port, "--chain-id", "31337", "--state", &state, "--state-interval", "1"];
-    s.state.pids.anvil = Some(spawn(&bin, &args, &s.dir.join("anvil"), &s.log("anvil"), &[])?);
+    let (cwd, log) = (s.dir.join("anvil"), s.log("anvil"));
+    s.state.pids.anvil = Some(s.started.spawn("anvil", &bin, &args, &cwd, &log)?);
     Ok(())
 }
 
-/// Starts whatever is not running.
+/// Starts whatever is not running, each step named for the error.
 async fn start(s: &mut Stack) -> Result<(), DevError> {
-    start_anvil(s)?;
-    s.chain().await?;
-    let node = sibling("box-node")?;
+    let log = s.log("anvil");
+    start_anvil(s).map_err(at("starting anvil", &log))?;
+    s.chain().await.map_err(at("waiting for anvil", &log))?;
     s.state.pids.nodes.resize(3, None);
     for i in 0..3 {
-        if !s.state.pids.nodes[i].is_some_and(alive) {
-            let dir = s.dir.join(format!("node-{}", i + 1));
-            let log = s.log(&format!("node-{}", i + 1));
-            s.state.pids.nodes[i] = Some(spawn(&node, &["run", "--config", "node.toml"], &dir, &log, &[])?);
+        let sub = format!("node-{}", i + 1);
+        if !s.state.pids.nodes[i].is_some_and(|p| s.runs_here(p, &sub)) {
+            let (cwd, log) = (s.dir.join(&sub), s.log(&sub));
+            let step = format!("starting box-node {}", i + 1);
+            let bin = s.programs.box_binary("box-node").map_err(at(&step, &log))?;
+            let pid =
+                s.started.spawn(&format!("box-node {}", i + 1), &bin, &["run", "--config", "node.toml"], &cwd, &log);
+            s.state.pids.nodes[i] = Some(pid.map_err(at(&step, &log))?);
         }
     }
     s.save()?;
-    wait_leader(s).await?;
-    if !s.state.pids.gateway.is_some_and(alive) {
-        let bin = sibling("box-gateway")?;
-        let dir = s.dir.join("gateway");
-        s.state.pids.gateway = Some(spawn(&bin, &["run", "--config", "gateway.toml"], &dir, &s.log("gateway"), &[])?);
+    let logs = s.dir.join("logs");
+    wait_leader(s).await.map_err(at("waiting for the nodes to elect a leader", &logs))?;
+    let log = s.log("gateway");
+    if !s.state.pids.gateway.is_some_and(|p| s.runs_here(p, "gateway")) {
+        let bin = s.programs.box_binary("box-gateway").map_err(at("starting box-gateway", &log))?;
+        let cwd = s.dir.join("gateway");
+        let pid = s.started.spawn("box-gateway", &bin, &["run", "--config", "gateway.toml"], &cwd, &log);
+        s.state.pids.gateway = Some(pid.map_err(at("starting box-gateway", &log))?);
         s.save()?;
     }
-    let admin = s.client("admin")?;
-    let mut ready = false;
-    for _ in 0..300 {
-        if admin.deployment().await.is_ok() {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    if !ready {
-        return Err(DevError::new(format!("the gateway did not come up; see {}", s.log("gateway").display())));
-    }
-    if !s.state.pids.signer.is_some_and(alive) {
-        let bin = sibling("box-signer")?;
-        let dir = s.dir.join("signer");
-        s.state.pids.signer = Some(spawn(&bin, &["run", "--config", "signer.toml"], &dir, &s.log("signer"), &[])?);
+    wait_gateway(s).await.map_err(at("waiting for box-gateway to answer", &log))?;
+    let log = s.log("signer");
+    if !s.state.pids.signer.is_some_and(|p| s.runs_here(p, "signer")) {
+        let bin = s.programs.box_binary("box-signer").map_err(at("starting box-signer", &log))?;
+        let cwd = s.dir.join("signer");
+        let pid = s.started.spawn("box-signer", &bin, &["run", "--config", "signer.toml"], &cwd, &log);
+        s.state.pids.signer = Some(pid.map_err(at("starting box-signer", &log))?);
         s.save()?;
     }
     Ok(())
 }
 
-async fn wait_leader(s: &Stack) -> Result<(), DevError> {
+/// Polls `ready` every 100 ms for up to `tries` times, failing at once when a
+/// process this run started has exited.
+async fn wait_until<F, Fut>(s: &mut Stack, tries: u32, what: &str, mut ready: F) -> Result<(), DevError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..tries {
+        s.started.check()?;
+        if ready().await {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(DevError::new(format!("{what} did not happen within {} s", tries / 10)))
+}
+
+async fn wait_leader(s: &mut Stack) -> Result<(), DevError> {
     let tls = TlsMaterial::load(
         &s.dir.join("tls/ca.pem"),
         &s.dir.join("tls/gateway-client.pem"),
@@ -390,20 +463,29 @@ async fn wait_leader(s: &Stack) -> Result<(), DevError> {
     )
     .map_err(DevError::new)?;
     let channels = Channels::new(tls.client());
-    for _ in 0..600 {
-        for port in &s.state.node_ports {
-            if let Ok(ch) = channels.get(&format!("127.0.0.1:{port}")) {
-                let mut c = pb::notary_client::NotaryClient::new(ch);
-                if let Ok(info) = c.cluster(pb::ClusterQuery {}).await
-                    && info.into_inner().leader != 0
-                {
-                    return Ok(());
+    let ports = s.state.node_ports.clone();
+    wait_until(s, 600, "a leader election", || {
+        let (channels, ports) = (&channels, &ports);
+        async move {
+            for port in ports {
+                if let Ok(ch) = channels.get(&format!("127.0.0.1:{port}")) {
+                    let mut c = pb::notary_client::NotaryClient::new(ch);
+                    if let Ok(info) = c.cluster(pb::ClusterQuery {}).await
+                        && info.into_inner().leader != 0
+                    {
+                        return true;
+                    }
                 }
             }
+            false
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(DevError::new(format!("the chain elected no leader; see {}", s.dir.join("logs").display())))
+    })
+    .await
+}
+
+async fn wait_gateway(s: &mut Stack) -> Result<(), DevError> {
+    let admin = s.client("admin")?;
+    wait_until(s, 300, "the gateway answering", || async { admin.deployment().await.is_ok() }).await
 }
 
 /// The signer's latest announcement, through the gateway, its signature
@@ -417,8 +499,15 @@ async fn announcement(s: &Stack) -> Result<Option<SignerAnnounce>, DevError> {
     }
 }
 
-async fn wait_signer(s: &Stack, what: &str, ok: impl Fn(&SignerAnnounce) -> bool) -> Result<SignerAnnounce, DevError> {
+/// Waits for an announcement that passes `ok`, failing at once when a
+/// process this run started has exited.
+async fn wait_signer(
+    s: &mut Stack,
+    what: &str,
+    ok: impl Fn(&SignerAnnounce) -> bool,
+) -> Result<SignerAnnounce, DevError> {
     for _ in 0..1200 {
+        s.started.check()?;
         if let Some(a) = announcement(s).await?
             && ok(&a)
         {
@@ -426,7 +515,7 @@ async fn wait_signer(s: &Stack, what: &str, ok: impl Fn(&SignerAnnounce) -> bool
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(DevError::new(format!("the signer did not reach \"{what}\"; see {}", s.log("signer").display())))
+    Err(DevError::new(format!("the signer did not reach \"{what}\" within 120 s")))
 }
 
 /// Key holder `i` sends `payload` for `purpose` through the gateway.
@@ -446,7 +535,7 @@ async fn ceremony(s: &mut Stack, quiet: bool) -> Result<Address, DevError> {
     // The signer announces each boot; wait for this boot's announcement.
     let a = wait_signer(s, "started", |a| {
         let state = SignerState::from_u8(a.state);
-        state.is_some() && alive_boot(s, a)
+        state.is_some() && alive_boot(&log, a)
     })
     .await?;
     match SignerState::from_u8(a.state) {
@@ -492,51 +581,100 @@ async fn ceremony(s: &mut Stack, quiet: bool) -> Result<Address, DevError> {
 }
 
 /// Whether `a` is the running signer's current boot (its console shows the boot id).
-fn alive_boot(s: &Stack, a: &SignerAnnounce) -> bool {
-    let text = std::fs::read_to_string(s.log("signer")).unwrap_or_default();
+fn alive_boot(log: &Path, a: &SignerAnnounce) -> bool {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines().rev().find_map(|l| l.strip_prefix("box-signer: boot ")).is_some_and(|b| b.trim() == a.boot.to_string())
 }
 
-/// `boxctl dev up`.
+/// `boxctl dev up`: creates the deployment in `args.dir` (or resumes it),
+/// starts whatever is not running, brings the signer to unsealed (the key
+/// ceremony the first time) and funds the hot wallet.
+///
+/// If any step fails, or Ctrl-C arrives, every process this run started is
+/// stopped again (processes that were already running stay) and the error
+/// names the step and the log to read.
 pub async fn up(args: DevArgs) -> Result<(), DevError> {
-    let dir = &args.dir;
-    std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    let s = bring_up(&args).await?;
+    summary(&s, &args);
+    Ok(())
+}
+
+/// [`up`] without the summary, for the demo: the running deployment, with
+/// the processes this run started (still to be stopped if a later step fails).
+pub async fn bring_up(args: &DevArgs) -> Result<Stack, DevError> {
+    std::fs::create_dir_all(&args.dir).map_err(io(format!("cannot create {}", args.dir.display())))?;
+    let dir = args.absolute_dir()?;
     let quiet = args.json;
-    let mut s = match Stack::open(dir)? {
-        Some(s) => {
+    let mut s = match Stack::open(&dir)? {
+        Some(mut s) => {
             if !quiet {
-                println!("resuming the deployment in {}", dir.display());
+                println!("resuming the deployment in {}", args.dir.display());
             }
+            s.programs = args.programs.clone();
             s
         }
         None => {
             if !quiet {
-                println!("creating a local BOX deployment in {}", dir.display());
+                println!("creating a local BOX deployment in {}", args.dir.display());
             }
-            create(dir).await?
+            interruptible(create(&dir, &args.programs)).await?
         }
     };
-    start(&mut s).await?;
-    let wallet = ceremony(&mut s, quiet).await?;
+    match interruptible(run_up(&mut s, quiet)).await {
+        Ok(()) => Ok(s),
+        Err(e) => Err(s.fail(e).await),
+    }
+}
+
+/// Runs `f` unless Ctrl-C comes first (then: an error saying so).
+pub async fn interruptible<T>(f: impl std::future::Future<Output = Result<T, DevError>>) -> Result<T, DevError> {
+    tokio::select! {
+        r = f => r,
+        _ = tokio::signal::ctrl_c() => Err(DevError::new("interrupted (Ctrl-C)")),
+    }
+}
+
+async fn run_up(s: &mut Stack, quiet: bool) -> Result<(), DevError> {
+    start(s).await?;
+    let log = s.log("signer");
+    let wallet = ceremony(s, quiet).await.map_err(at("bringing the signer to unsealed (the key ceremony)", &log))?;
     s.state.wallet = Some(wallet);
     s.save()?;
     if !s.state.funded {
-        let chain = s.chain().await?;
-        let unit = U256::from(10u64).pow(U256::from(18u64));
-        chain.fund(wallet, U256::from(100u64) * unit).await?;
-        chain.send_token(s.state.token, wallet, U256::from(10_000u64) * unit).await?;
+        let log = s.log("anvil");
+        let funded = async {
+            let chain = s.chain().await?;
+            let unit = U256::from(10u64).pow(U256::from(18u64));
+            chain.fund(wallet, U256::from(100u64) * unit).await?;
+            chain.send_token(s.state.token, wallet, U256::from(10_000u64) * unit).await
+        };
+        funded.await.map_err(at("funding the hot wallet", &log))?;
         s.state.funded = true;
         s.save()?;
     }
-    summary(&s, args.json);
     Ok(())
 }
 
-fn summary(s: &Stack, json: bool) {
+impl Stack {
+    /// A step failed: stops what this run started and returns `e` saying so.
+    pub async fn fail(&mut self, e: DevError) -> DevError {
+        let stopped = self.stop_started().await;
+        if stopped.is_empty() {
+            return e;
+        }
+        let pids: Vec<String> = stopped.iter().map(u32::to_string).collect();
+        eprintln!("stopped the {} process(es) this run started (pids {})", stopped.len(), pids.join(", "));
+        e
+    }
+}
+
+/// Prints where everything runs (text, or JSON with `--json`).
+pub fn summary(s: &Stack, args: &DevArgs) {
     let wallet = s.state.wallet.map(|w| w.to_string()).unwrap_or_default();
-    if json {
+    let profile = s.dir.join(PROFILE);
+    if args.json {
         let v = serde_json::json!({
-            "dir": s.dir, "gateway": s.gateway_url(), "anvil": s.anvil_url(), "wallet": wallet,
+            "dir": s.dir, "profile": profile, "gateway": s.gateway_url(), "anvil": s.anvil_url(), "wallet": wallet,
             "token": s.state.token.to_string(), "nodes": s.state.node_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>(),
             "pids": s.state.pids,
         });
@@ -553,35 +691,48 @@ fn summary(s: &Stack, json: bool) {
     println!("  signer         unsealed; hot wallet {wallet}");
     println!("  token          BOXT at {}", s.state.token);
     println!("  files          {} (configs, keys, data; logs in logs/)", s.dir.display());
-    println!(
-        "  boxctl         export BOX_PROFILE={}; boxctl --as keyholder-1|admin|manager-1|finance-1 … (e.g. boxctl status)",
-        s.dir.join(PROFILE).display()
-    );
-    println!("stop it with: boxctl dev down --dir {}", s.dir.display());
+    println!("  boxctl         export BOX_PROFILE={}", profile.display());
+    println!("                 {} --as keyholder-1|admin|manager-1|finance-1 status", boxctl_command());
+    println!("stop it with: {} dev down --dir {}", boxctl_command(), s.dir.display());
+}
+
+/// How to run this boxctl again: its own path (absolute, so the line works
+/// from any directory), or `boxctl` when that is what the PATH finds.
+pub fn boxctl_command() -> String {
+    let Ok(exe) = std::env::current_exe() else { return "boxctl".into() };
+    let on_path = std::env::var_os("PATH").is_some_and(|p| {
+        std::env::split_paths(&p)
+            .any(|d| std::fs::canonicalize(d.join("boxctl")).ok() == std::fs::canonicalize(&exe).ok())
+    });
+    if on_path { "boxctl".into() } else { exe.display().to_string() }
 }
 
 /// `boxctl dev down`: stops every process, keeps the data.
 pub async fn down(args: DevArgs) -> Result<(), DevError> {
-    let Some(mut s) = Stack::open(&args.dir)? else {
+    let Some(mut s) = Stack::open(&args.absolute_dir()?)? else {
         return Err(DevError::new(format!("no deployment in {} (nothing to stop)", args.dir.display())));
     };
     let grace = Duration::from_secs(10);
     // The signer first (it holds the key), the public chain last (it saves its state on exit).
-    if let Some(p) = s.state.pids.signer.take() {
+    // Only pids that still run in this deployment's directories: after a
+    // reboot a recorded pid may belong to anything else.
+    if let Some(p) = s.state.pids.signer.take().filter(|p| s.runs_here(*p, "signer")) {
         stop(p, grace).await;
     }
-    if let Some(p) = s.state.pids.gateway.take() {
+    if let Some(p) = s.state.pids.gateway.take().filter(|p| s.runs_here(*p, "gateway")) {
         stop(p, grace).await;
     }
-    for p in std::mem::take(&mut s.state.pids.nodes).into_iter().flatten() {
-        stop(p, grace).await;
+    for (i, p) in std::mem::take(&mut s.state.pids.nodes).into_iter().enumerate() {
+        if let Some(p) = p.filter(|p| s.runs_here(*p, &format!("node-{}", i + 1))) {
+            stop(p, grace).await;
+        }
     }
-    if let Some(p) = s.state.pids.anvil.take() {
+    if let Some(p) = s.state.pids.anvil.take().filter(|p| s.runs_here(*p, "anvil")) {
         stop(p, grace).await;
     }
     s.save()?;
     if !args.json {
-        println!("stopped; the data is kept in {} (boxctl dev up resumes it)", s.dir.display());
+        println!("stopped; the data is kept in {} (boxctl dev up resumes it)", args.dir.display());
     }
     Ok(())
 }
