@@ -22,7 +22,7 @@
 //! genesis key holder's key. Every message first passes
 //! [`box_core::ceremony::admit`]; a re-enrolment needs an enrolled device's
 //! endorsement before its phrase is checked, and a failed one is throttled
-//! per slot instead of counted ([`reenrol`]).
+//! per slot instead of counted (`vault/reenrol.rs`).
 
 use crate::locked::{LockError, LockedKey};
 use crate::store::{Device, Store, StoreError};
