@@ -77,6 +77,7 @@ async fn ceremony_messages_reach_followers_and_only_the_signer_announces() {
         deviceId: "phone".into(),
         sealed: vec![1u8; 64].into(),
         time: 3,
+        endorsement: Default::default(),
     };
     let entry = Entry::Ceremony(Ceremony::Message(Signed::new(&c.domain, &device, msg.clone()))).encode();
     assert_eq!(propose(&c, entry).await, "relayed");

@@ -29,12 +29,13 @@ pub struct BackupFiles {
     pub files: Vec<PathBuf>,
 }
 
-/// Parses `d` as printed by the signer at genesis: `0x` and 64 hex digits.
+/// Parses `d` as `box-signer show-backup` prints it: `0x` and 64 hex digits.
 pub fn parse_d(s: &str) -> CliResult<[u8; 32]> {
     let h = s.trim().strip_prefix("0x").unwrap_or(s.trim());
     let bytes = hex::decode(h).ok().and_then(|b| <[u8; 32]>::try_from(b).ok());
-    bytes
-        .ok_or_else(|| CliError::usage("--d must be 0x followed by 64 hex digits, as the signer printed it at genesis"))
+    bytes.ok_or_else(|| {
+        CliError::usage("--d must be 0x followed by 64 hex digits, as `box-signer show-backup` prints it")
+    })
 }
 
 fn code(data: &[u8]) -> CliResult<QrCode> {

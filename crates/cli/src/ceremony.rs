@@ -10,7 +10,8 @@
 
 use crate::error::{CliError, CliResult};
 use crate::session::Session;
-use box_core::ceremony::{Purpose, SignerAnnounce, SignerState, answer};
+use box_core::Signature;
+use box_core::ceremony::{Purpose, SignerAnnounce, SignerState, answer, answer_reenrol};
 use box_core::encoding::Canonical;
 use box_core::notary::Entry;
 use box_gateway::client::ClientError;
@@ -54,6 +55,25 @@ pub async fn send(
     let mut rng = rand_core::UnwrapErr(rand_core::OsRng);
     let msg = answer(&s.domain(), s.key(), announce, purpose, slot, device_id, payload, unix_now(), &mut rng)
         .map_err(|e| CliError::Untrusted(e.to_string()))?;
+    s.client().await?.relay_ceremony(&Entry::Ceremony(msg).encode()).await?;
+    Ok(())
+}
+
+/// Seals the holder's original `phrase` as a re-enrolment of `slot` with a
+/// co-holder's `endorsement`, signs it with the session's (new) key and
+/// relays it through the gateway.
+pub async fn send_reenrol(
+    s: &Session,
+    announce: &SignerAnnounce,
+    slot: u8,
+    device_id: &str,
+    phrase: &[u8],
+    endorsement: &Signature,
+) -> CliResult<()> {
+    let mut rng = rand_core::UnwrapErr(rand_core::OsRng);
+    let msg =
+        answer_reenrol(&s.domain(), s.key(), announce, slot, device_id, phrase, endorsement, unix_now(), &mut rng)
+            .map_err(|e| CliError::Untrusted(e.to_string()))?;
     s.client().await?.relay_ceremony(&Entry::Ceremony(msg).encode()).await?;
     Ok(())
 }

@@ -124,11 +124,30 @@ pub enum Keyholder {
         #[command(flatten)]
         ceremony: CeremonyArgs,
     },
-    /// Replace a lost device: enrol this key for your slot, proven by your original phrase (BOX_PHRASE or prompt).
+    /// Vouch, with your enrolled device, for another holder's new device so it may re-enrol.
+    ///
+    /// Signs locally and prints an endorsement for the signer's current boot;
+    /// hand it to the holder, who passes it to `keyholder reenrol
+    /// --endorsement`. It does not reveal or check their phrase: the signer
+    /// does. Without an endorsement, the gateway and the signer refuse a
+    /// re-enrolment before any work.
+    Endorse {
+        /// The key-holder number (1 to N) who re-enrols.
+        #[arg(long)]
+        slot: u8,
+        /// The address of their new device's key.
+        #[arg(long, value_name = "ADDRESS")]
+        device: String,
+    },
+    /// Replace a lost device: enrol this key for your slot, proven by your original phrase (BOX_PHRASE or prompt)
+    /// and another key holder's endorsement (`keyholder endorse`).
     Reenrol {
         /// Your key-holder number, 1 to N, in the genesis order (as the signer's console counts).
         #[arg(long)]
         slot: u8,
+        /// What `boxctl keyholder endorse --slot N --device <this key's address>` printed (0x…).
+        #[arg(long, value_name = "0x…")]
+        endorsement: String,
         /// Device id and wait.
         #[command(flatten)]
         ceremony: CeremonyArgs,
@@ -139,7 +158,7 @@ pub enum Keyholder {
     /// two bank safes, and delete the files. The phrase is read like
     /// `keyholder phrase` reads it (BOX_PHRASE or a no-echo prompt, twice).
     Backup {
-        /// d as the signer printed it at genesis (0x and 64 hex digits).
+        /// d as `box-signer show-backup` (or the signer's terminal at genesis) shows it (0x and 64 hex digits).
         #[arg(long, value_name = "0x…")]
         d: String,
         /// Directory for phrase.png, phrase.svg, d.png and d.svg (created with mode 0700).

@@ -1,6 +1,6 @@
 //! The key holder's app (私钥 APP): enrol a device, send the phrase (genesis
-//! or unseal), authorize flows, pause, resume, panic-lock, re-enrol a lost
-//! device. Paper backups are in [`crate::backup`].
+//! or unseal), authorize flows, pause, resume, panic-lock, endorse and
+//! re-enrol a lost device. Paper backups are in [`crate::backup`].
 //!
 //! A key holder's device key is their genesis key; their slot is their
 //! index in the genesis's `keyHolders` (a re-enrolled device is found by the
@@ -10,6 +10,7 @@
 use crate::ceremony::{self, Seen, SignerView};
 use crate::error::{CliError, CliResult};
 use crate::session::Session;
+use box_core::Address;
 use box_core::ceremony::{Purpose, SignerAnnounce, SignerState};
 use box_core::governance::GovernanceAction;
 use box_core::ids::FlowHash;
@@ -173,15 +174,82 @@ pub async fn send_phrase(s: &Session, phrase: &Phrase, opts: &CeremonyOptions) -
     .await
 }
 
-/// Replaces the device of 1-based key holder `holder` with this session's key,
-/// proven by the holder's original `phrase`.
-pub async fn reenrol(s: &Session, holder: u8, phrase: &Phrase, opts: &CeremonyOptions) -> CliResult<SignerView> {
-    let a = ceremony::require_announcement(s).await?;
+/// The 0-based slot of 1-based key holder `holder`, checked against the announcement.
+fn holder_slot(a: &SignerAnnounce, holder: u8) -> CliResult<u8> {
     let n = a.devices.len();
     if holder == 0 || usize::from(holder) > n {
         return Err(CliError::usage(format!("--slot {holder}: key holders are numbered 1 to {n}")));
     }
-    let slot = holder - 1;
+    Ok(holder - 1)
+}
+
+/// What `boxctl keyholder endorse` hands to the holder who lost a device.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Endorsement {
+    /// The 1-based key holder who re-enrols.
+    pub slot: u8,
+    /// Their new device's address.
+    pub device: String,
+    /// The signer boot the endorsement holds for.
+    pub boot: String,
+    /// The endorsing (enrolled) device.
+    pub endorser: String,
+    /// The signature, `0x` and 130 hex digits, for `reenrol --endorsement`.
+    pub endorsement: String,
+}
+
+/// Vouches, with this session's enrolled device, that `device` may try to
+/// re-enrol for 1-based key holder `holder` during the signer's current
+/// boot. Signs locally and sends nothing: the holder passes the result to
+/// `boxctl keyholder reenrol --endorsement`. It proves nothing about their
+/// phrase, which the signer still checks; it lets the signer spend the
+/// Argon2id run on that device's attempt.
+pub async fn endorse(s: &Session, holder: u8, device: Address) -> CliResult<Endorsement> {
+    let a = ceremony::require_announcement(s).await?;
+    let slot = holder_slot(&a, holder)?;
+    let me = s.address();
+    if !a.devices.contains(&me) {
+        return Err(CliError::refused(
+            "not_enrolled",
+            format!("{me} is not an enrolled key-holder device; only an enrolled device can endorse a re-enrolment"),
+        ));
+    }
+    if a.wallet.is_zero() {
+        return Err(CliError::refused("no_wallet", "there is no wallet yet: the holder enrols with the one-time code"));
+    }
+    if device.is_zero() {
+        return Err(CliError::usage("--device: address(0) is not a device"));
+    }
+    if let Some(i) = a.devices.iter().position(|d| *d == device) {
+        return Err(CliError::refused(
+            "already_enrolled",
+            format!("{device} is already the enrolled device of key holder {}", i + 1),
+        ));
+    }
+    let sig = box_core::ceremony::endorse(&s.domain(), s.key(), a.boot, slot, device);
+    Ok(Endorsement {
+        slot: holder,
+        device: device.to_checksum(None),
+        boot: a.boot.to_string(),
+        endorser: me.to_checksum(None),
+        endorsement: format!("0x{}", hex::encode(sig.as_bytes())),
+    })
+}
+
+/// Replaces the device of 1-based key holder `holder` with this session's key,
+/// proven by the holder's original `phrase`, with an enrolled device's
+/// `endorsement` (`boxctl keyholder endorse`, by a co-holder or the holder's
+/// old device). Checks the endorsement locally first, as the gateway and the
+/// signer will.
+pub async fn reenrol(
+    s: &Session,
+    holder: u8,
+    phrase: &Phrase,
+    endorsement: &str,
+    opts: &CeremonyOptions,
+) -> CliResult<SignerView> {
+    let a = ceremony::require_announcement(s).await?;
+    let slot = holder_slot(&a, holder)?;
     let me = s.address();
     if a.devices.get(usize::from(slot)) == Some(&me) {
         return Ok(SignerView::from(&a));
@@ -189,18 +257,42 @@ pub async fn reenrol(s: &Session, holder: u8, phrase: &Phrase, opts: &CeremonyOp
     if a.wallet.is_zero() {
         return Err(CliError::refused("no_wallet", "there is no wallet yet: enrol with the one-time code instead"));
     }
-    ceremony::send(s, &a, Purpose::Reenrol, slot, &opts.device_id, phrase.expose().as_bytes()).await?;
+    let sig = parse_endorsement(endorsement)?;
+    let by = box_core::ceremony::endorser(&s.domain(), a.boot, slot, me, &sig.as_bytes())
+        .map_err(|e| CliError::usage(format!("--endorsement: {e}")))?;
+    if !a.devices.contains(&by) {
+        return Err(CliError::refused(
+            "reenrolment_not_endorsed",
+            format!(
+                "the endorsement is not from an enrolled device for {me}, key holder {holder} and the signer's current boot {}; ask a key holder to run `boxctl keyholder endorse --slot {holder} --device {me}` again",
+                a.boot
+            ),
+        ));
+    }
+    ceremony::send_reenrol(s, &a, slot, &opts.device_id, phrase.expose().as_bytes(), &sig).await?;
     let seq = a.sequence;
     ceremony::wait(s, "the signer to re-enrol this device", opts.wait, |x| {
         if x.devices.get(usize::from(slot)) == Some(&me) {
             Some(Seen::Done(SignerView::from(x)))
         } else if x.sequence > seq && x.detail.contains(&format!("re-enrolling slot {holder}")) {
             Some(Seen::Refused(x.detail.clone()))
+        } else if x.boot != a.boot {
+            Some(Seen::Refused("the signer restarted; its new boot needs a new endorsement".into()))
         } else {
             None
         }
     })
     .await
+}
+
+/// Parses `0x` and 130 hex digits (65 bytes) into a canonical signature.
+fn parse_endorsement(text: &str) -> CliResult<box_core::Signature> {
+    let h = text.trim();
+    let h = h.strip_prefix("0x").unwrap_or(h);
+    let bytes = hex::decode(h).map_err(|_| {
+        CliError::usage("--endorsement must be 0x followed by 130 hex digits, as `keyholder endorse` prints it")
+    })?;
+    box_core::crypto::signature_from_bytes(&bytes).map_err(|e| CliError::usage(format!("--endorsement: {e}")))
 }
 
 /// Locks the signer at once (it zeroizes the key; a full unseal is needed).

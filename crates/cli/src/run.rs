@@ -231,10 +231,24 @@ async fn keyholder_cmd(ui: &Ui, k: Keyholder, session: impl FnOnce() -> CliResul
             drop(spin);
             print_signer(ui, &v, "the signer is locked")
         }
-        Keyholder::Reenrol { slot, ceremony } => {
+        Keyholder::Endorse { slot, device } => {
+            let device =
+                box_core::address::parse_address(&device).map_err(|e| CliError::usage(format!("--device: {e}")))?;
+            let e = keyholder::endorse(&s, slot, device).await?;
+            ui.emit(&e, || {
+                ui.done(&format!("endorsed {} for key holder {} (signer boot {})", e.device, e.slot, e.boot));
+                ui.line(&format!("endorsement: {}", e.endorsement));
+                ui.line(&format!(
+                    "key holder {} runs, with the new device's key: boxctl keyholder reenrol --slot {} --endorsement {}",
+                    e.slot, e.slot, e.endorsement
+                ));
+                ui.line("it holds until the signer restarts, and only for that device and slot");
+            })
+        }
+        Keyholder::Reenrol { slot, endorsement, ceremony } => {
             let phrase = read_phrase(false)?;
             let spin = ui.spinner("re-enrolling this device");
-            let v = keyholder::reenrol(&s, slot, &phrase, &options(&ceremony)).await?;
+            let v = keyholder::reenrol(&s, slot, &phrase, &endorsement, &options(&ceremony)).await?;
             drop(spin);
             print_signer(ui, &v, &format!("this device is enrolled for key holder {slot}"))
         }

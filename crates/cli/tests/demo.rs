@@ -7,6 +7,7 @@
 //! processes throughout: anvil, three box-node, box-gateway, box-signer.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -96,8 +97,27 @@ fn dev_up_with_a_relative_dir_from_elsewhere_then_the_demo_moves_eth_and_tokens(
     assert!(ok, "{out}");
     assert!(out.contains("data is kept"), "{out}");
     assert!(processes_in(&tmp.path().join("deployments/box-dev")).is_empty(), "dev down left processes");
-    // Resumed from yet another directory, with the absolute path.
+
+    // Every service log is the user's alone (the signer's holds the enrolment
+    // code), and d is in none of them: `box-signer show-backup` has it.
     let abs = tmp.path().join("deployments/box-dev");
+    let root = abs.as_path();
+    let mut logs = String::new();
+    for entry in std::fs::read_dir(root.join("logs")).unwrap() {
+        let path = entry.unwrap().path();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{} is mode {mode:o}", path.display());
+        logs.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+    }
+    let show = Command::new(Path::new(BOXCTL).with_file_name("box-signer"))
+        .args(["show-backup", "--config"])
+        .arg(root.join("signer/signer.toml"))
+        .output()
+        .unwrap();
+    let backup = String::from_utf8_lossy(&show.stdout).into_owned();
+    let d = backup.lines().find_map(|l| l.strip_prefix("d: 0x")).unwrap_or_else(|| panic!("{backup}")).trim();
+    assert!(!logs.contains(d), "d is in a log");
+    // Resumed from yet another directory, with the absolute path.
     let (ok, out) = boxctl_in(Path::new("/"), &["dev", "up", "--dir", abs.to_str().unwrap()], &[]);
     assert!(ok, "boxctl dev up (resume) failed:\n{out}");
     assert!(out.contains("resuming") && out.contains("unseal") && out.contains("signer         unsealed"), "{out}");

@@ -51,7 +51,9 @@ async fn every_role_end_to_end_with_real_processes() {
     }
     assert!(last.contains("hot wallet: 0x"), "{last}");
     let wallet: Address = field(&last, "hot wallet:").parse().unwrap();
-    assert!(d.signer.d().is_some(), "the signer printed d for the paper backup");
+    // d is for the paper backup, but never in a log file: the signer's output here is a file, not a terminal.
+    assert!(d.signer.d().is_none(), "the signer printed d into its log");
+    assert!(d.signer.output().contains("box-signer show-backup"), "{}", d.signer.output());
     d.anvil.fund(wallet, ether(20_000)).await;
 
     // --- the admin: people, an issued key, a flow ---
@@ -229,22 +231,52 @@ async fn every_role_end_to_end_with_real_processes() {
     d.until("unsealed after the panic", "kh-1", &["status", "--json"], |v| v["signer"]["state"] == "unsealed").await;
 
     // --- a lost device: key holder 3 re-enrols a new key with the original phrase ---
+    // and key holder 1's endorsement (without one, nothing reaches the signer).
     let new_key = key("key-holder-2-new-phone");
+    let new_addr = new_key.address().to_checksum(None);
     let new_file = write_identity(&d.path("new-phone"), "phone", &new_key);
     let pw = std::fs::read_to_string(d.path("new-phone/phone.password")).unwrap();
     let new_s = new_file.to_str().unwrap();
+    d.run("manager-1", &["keyholder", "endorse", "--slot", "3", "--device", &new_addr], &[])
+        .refused(3, "not an enrolled key-holder device");
+    let stranger =
+        box_core::ceremony::endorse(&d.cluster.domain, &key("stranger"), Default::default(), 2, new_key.address());
+    let stranger = format!("0x{}", hex::encode(stranger.as_bytes()));
     d.run(
         "",
-        &["keyholder", "reenrol", "--slot", "3", "--key", new_s],
+        &["keyholder", "reenrol", "--slot", "3", "--key", new_s, "--endorsement", &stranger],
+        &[("BOX_PASSWORD", &pw), ("BOX_PHRASE", PHRASES[2])],
+    )
+    .refused(3, "keyholder endorse --slot 3");
+    let e = d.run("kh-1", &["keyholder", "endorse", "--slot", "3", "--device", &new_addr, "--json"], &[]).json();
+    let endorsement = e["endorsement"].as_str().unwrap().to_owned();
+    d.run(
+        "",
+        &["keyholder", "reenrol", "--slot", "3", "--key", new_s, "--endorsement", &endorsement],
         &[("BOX_PASSWORD", &pw), ("BOX_PHRASE", "wrong")],
     )
     .refused(3, "wrong phrase for re-enrolling slot 3");
     let v = d
         .run(
             "",
-            &["keyholder", "reenrol", "--slot", "3", "--key", new_s, "--json"],
+            &["keyholder", "reenrol", "--slot", "3", "--key", new_s, "--endorsement", &endorsement, "--json"],
             &[("BOX_PASSWORD", &pw), ("BOX_PHRASE", PHRASES[2])],
         )
         .json();
     assert_eq!(v["devices"][2], new_key.address().to_checksum(None));
+    // The new device speaks for key holder 3 through the gateway: after a panic, it unseals with the others.
+    assert_eq!(d.run("kh-1", &["keyholder", "panic", "--json"], &[]).json()["state"], "locked");
+    for (kh, phrase) in holders.iter().zip(PHRASES).take(2) {
+        d.run(kh, &["keyholder", "phrase"], &[("BOX_PHRASE", phrase)]).ok();
+    }
+    d.run("", &["keyholder", "phrase", "--key", new_s], &[("BOX_PASSWORD", &pw), ("BOX_PHRASE", PHRASES[2])]).ok();
+    d.until("unsealed with the new device", "kh-1", &["status", "--json"], |v| v["signer"]["state"] == "unsealed")
+        .await;
+
+    // The paper backup's d comes from `box-signer show-backup` (signer stopped); the log never had it.
+    let config = d.dir.path().join("signer/signer.toml");
+    let mut d = d;
+    let (backup_wallet, backup_d) = d.signer.stop_and_show_backup(&config);
+    assert_eq!(backup_wallet, wallet);
+    assert!(!d.signer.output().contains(backup_d.trim_start_matches("0x")), "d is in the signer's log");
 }

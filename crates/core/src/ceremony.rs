@@ -16,15 +16,48 @@
 //!  box-signer ──sign(signer identity)── SignerAnnounce ──Propose──▶ chain log ──SignerStatus──▶ apps
 //! ```
 //!
-//! This module defines, seals and opens; what the signer accepts is decided in
-//! the signer. Nothing here holds a phrase longer than the call that uses it.
+//! This module defines, seals and opens, and decides which messages are
+//! admissible at all ([`admit`]); what the signer then does with them is
+//! decided in the signer. Nothing here holds a phrase longer than the call
+//! that uses it.
+//!
+//! ## Who may send what (DESIGN.md §2: no failure that does not prove an identity may lock)
+//!
+//! Anyone can put a ceremony message on the chain (the gateway relays for
+//! devices that have no role yet), so [`admit`] first checks, with one
+//! signature recovery and a few comparisons, that the sender *could* be
+//! entitled to it, before the signer opens the seal or runs Argon2id:
+//!
+//! | purpose | admissible from |
+//! |---|---|
+//! | `Enrol` | the genesis key holder of that slot (their genesis key) |
+//! | `Phrase`, `Panic` | the device enrolled for that slot |
+//! | `Reenrol` | a device not enrolled for any slot, carrying an **endorsement**: an enrolled device's signature over [`ReenrolEndorsement`] (this boot, the slot, the new device) |
+//!
+//! A re-enrolment proves the holder with their original phrase, checked
+//! against an Argon2id commitment (64 MiB). Without the endorsement gate any
+//! freshly generated key could make the signer run Argon2id at will; with it,
+//! only a device that another enrolled key holder vouched for (or the slot's
+//! own current device, when a holder moves to a new phone) can, and only for
+//! the slot and boot named. A lost device is replaced with the holder's
+//! original phrase and a co-holder's endorsement (`boxctl keyholder endorse`
+//! then `boxctl keyholder reenrol`). If every device is lost, the paper
+//! restore (`d` and every phrase on an empty signer data directory) is the
+//! way back; the wallet does not change.
+//!
+//! A failed re-enrolment never counts toward the signer's key-zeroizing lock
+//! (it proves no enrolled identity); the signer holds that slot's next
+//! attempt back instead, for [`reenrol_backoff`] seconds, before any Argon2id
+//! run. Wrong phrases from enrolled devices and wrong enrolment codes from
+//! genesis key holders do count toward the lock: those senders proved who
+//! they are.
 
 #![allow(missing_docs)] // sol! generates the fields; each struct's doc is below.
 
 use crate::crypto::SecretKey;
 use crate::encoding::{Canonical, DecodeError, Kind, header};
 use crate::typed::{Domain, Signed};
-use alloy::primitives::{Address, B256};
+use alloy::primitives::{Address, B256, Signature};
 use alloy::sol;
 use hpke::aead::ChaCha20Poly1305;
 use hpke::kdf::HkdfSha256;
@@ -34,10 +67,18 @@ use rand_core::CryptoRng;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
+mod admit;
+pub use admit::{
+    Admitted, FREE_REENROL_FAILURES, Inadmissible, REENROL_BACKOFF_BASE_SECS, REENROL_BACKOFF_MAX_SECS, admit, endorse,
+    endorser, reenrol_backoff,
+};
+
 /// Largest sealed payload a ceremony message may carry (a phrase is far smaller).
 pub const MAX_SEALED_LEN: usize = 2048;
 /// Longest device id.
 pub const MAX_DEVICE_ID_LEN: usize = 64;
+/// Length of a re-enrolment endorsement (a 65-byte `r ‖ s ‖ v` signature).
+pub const ENDORSEMENT_LEN: usize = 65;
 /// HPKE `info` for every ceremony seal: binds the suite and the protocol version.
 const INFO: &[u8] = b"BOX key ceremony v1 (X25519, HKDF-SHA256, ChaCha20-Poly1305)";
 /// Length of an X25519 public key and of an encapsulated key.
@@ -66,6 +107,8 @@ sol! {
     /// A key holder device's message to the signer, signed by the device key.
     /// `sealed` is HPKE-sealed to the announced ceremony key (see [`seal`]).
     /// `holder` is the 0-based key-holder slot (enrolment order).
+    /// `endorsement` is empty except for a re-enrolment, where it is an
+    /// enrolled device's 65-byte signature over [`ReenrolEndorsement`].
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct CeremonyMessage {
@@ -75,6 +118,19 @@ sol! {
         string deviceId;
         bytes sealed;
         uint64 time;
+        bytes endorsement;
+    }
+
+    /// An enrolled key-holder device vouches that `device` may try to
+    /// re-enrol for slot `holder` (0-based) during signer boot `boot`. It
+    /// proves nothing about the phrase; it only lets the signer spend an
+    /// Argon2id run on that device's attempt.
+    #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ReenrolEndorsement {
+        bytes32 boot;
+        uint8 holder;
+        address device;
     }
 }
 
@@ -237,7 +293,9 @@ pub fn seal<R: CryptoRng>(
 
 /// A key holder device's signed answer to the signer's `announce`: `payload`
 /// (the enrolment code, a phrase, or nothing for a panic) sealed to the
-/// announced ceremony key for this boot, purpose, device and `slot`.
+/// announced ceremony key for this boot, purpose, device and `slot`. It
+/// carries no endorsement: a re-enrolment is made with [`answer_reenrol`]
+/// (one made here is refused by [`admit`]).
 #[allow(clippy::too_many_arguments)]
 pub fn answer<R: CryptoRng>(
     domain: &Domain,
@@ -250,6 +308,42 @@ pub fn answer<R: CryptoRng>(
     time: u64,
     rng: &mut R,
 ) -> Result<Ceremony, CeremonyError> {
+    message(domain, device, announce, purpose, slot, device_id, payload, Vec::new(), time, rng)
+}
+
+/// A replacement device's re-enrolment for `slot`: the holder's original
+/// `phrase` sealed as in [`answer`], with `endorsement` (from [`endorse`],
+/// by an enrolled device, for this boot, slot and device) attached in the
+/// clear so the gateway and the signer can check it before anything else.
+#[allow(clippy::too_many_arguments)]
+pub fn answer_reenrol<R: CryptoRng>(
+    domain: &Domain,
+    device: &SecretKey,
+    announce: &SignerAnnounce,
+    slot: u8,
+    device_id: &str,
+    phrase: &[u8],
+    endorsement: &Signature,
+    time: u64,
+    rng: &mut R,
+) -> Result<Ceremony, CeremonyError> {
+    let endorsement = endorsement.as_bytes().to_vec();
+    message(domain, device, announce, Purpose::Reenrol, slot, device_id, phrase, endorsement, time, rng)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn message<R: CryptoRng>(
+    domain: &Domain,
+    device: &SecretKey,
+    announce: &SignerAnnounce,
+    purpose: Purpose,
+    slot: u8,
+    device_id: &str,
+    payload: &[u8],
+    endorsement: Vec<u8>,
+    time: u64,
+    rng: &mut R,
+) -> Result<Ceremony, CeremonyError> {
     let sealed = seal(&announce.ceremonyKey, &announce.boot, purpose, &device.address(), slot, payload, rng)?;
     let m = CeremonyMessage {
         boot: announce.boot,
@@ -258,6 +352,7 @@ pub fn answer<R: CryptoRng>(
         deviceId: device_id.to_owned(),
         sealed: sealed.into(),
         time,
+        endorsement: endorsement.into(),
     };
     Ok(Ceremony::Message(Signed::new(domain, device, m)))
 }
@@ -372,6 +467,7 @@ mod tests {
                 .unwrap()
                 .into(),
             time: 5,
+            endorsement: Default::default(),
         };
         let c = Ceremony::Message(Signed::new(&domain, &device, msg));
         assert_eq!(Ceremony::decode(&c.encode()).unwrap(), c);

@@ -6,7 +6,7 @@
 mod common;
 
 use box_chain::pb;
-use box_core::ceremony::{Ceremony, CeremonyMessage, Purpose, SignerAnnounce, SignerState};
+use box_core::ceremony::{Ceremony, CeremonyMessage, Purpose, SignerAnnounce, SignerState, endorse};
 use box_core::encoding::Canonical;
 use box_core::governance::GovernanceAction;
 use box_core::notary::Entry;
@@ -19,14 +19,28 @@ use box_testkit::{Cluster, eventually, free_port};
 use common::*;
 use std::time::Duration;
 
+/// A message from `key` as its own slot (its index among the key holders, else slot 0).
 fn message(cluster: &Cluster, key: &box_core::crypto::SecretKey, boot: B256, purpose: Purpose) -> Vec<u8> {
+    let slot = cluster.key_holders.iter().position(|k| k.address() == key.address()).unwrap_or(0);
+    sealed(cluster, key, boot, purpose, slot as u8, Vec::new())
+}
+
+fn sealed(
+    cluster: &Cluster,
+    key: &box_core::crypto::SecretKey,
+    boot: B256,
+    purpose: Purpose,
+    holder: u8,
+    endorsement: Vec<u8>,
+) -> Vec<u8> {
     let m = CeremonyMessage {
         boot,
         purpose: purpose as u8,
-        holder: 0,
-        deviceId: "device-0".into(),
+        holder,
+        deviceId: format!("device-{holder}"),
         sealed: vec![0x42; 96].into(), // opaque to the gateway: it never opens a message
         time: 1_800_000_000,
+        endorsement: endorsement.into(),
     };
     Entry::Ceremony(Ceremony::Message(Signed::new(&cluster.domain, key, m))).encode()
 }
@@ -105,6 +119,31 @@ async fn ceremony_messages_are_relayed_and_the_wallet_is_read_from_the_public_ch
     assert_eq!(employee.relay_ceremony(&own).await.unwrap_err().code(), Some("role_required"));
     let flow = box_core::notary::Subject::Flow(flow(&p, 1)).encode();
     assert_eq!(kh[0].relay_ceremony(&flow).await.unwrap_err().code(), Some("not_a_ceremony_message"));
+
+    // Issue 11, fault 1: re-enrolments from freshly generated keys, one per
+    // slot, are refused before they reach the chain (the signer checks the
+    // same itself); so is an enrolment or phrase from a key that is not the
+    // slot's key holder or enrolled device.
+    for slot in 0..3u8 {
+        let stranger = box_core::crypto::SecretKey::from_label_unchecked(&format!("stranger-{slot}"));
+        let msg = sealed(&cluster, &stranger, boot, Purpose::Reenrol, slot, Vec::new());
+        let e = client(&cluster, gw.addr, &stranger).relay_ceremony(&msg).await.unwrap_err();
+        assert_eq!((e.status(), e.code()), (Some(403), Some("reenrolment_not_endorsed")), "{e}");
+        assert!(e.to_string().contains("boxctl keyholder endorse"), "{e}");
+    }
+    let phone = box_core::crypto::SecretKey::from_label_unchecked("new-phone");
+    let as_phone = client(&cluster, gw.addr, &phone);
+    let self_endorsed = endorse(&cluster.domain, &phone, boot, 1, phone.address()).as_bytes().to_vec();
+    let e =
+        as_phone.relay_ceremony(&sealed(&cluster, &phone, boot, Purpose::Reenrol, 1, self_endorsed)).await.unwrap_err();
+    assert_eq!(e.code(), Some("reenrolment_not_endorsed"), "{e}");
+    assert!(e.to_string().contains("not an enrolled key-holder device"), "{e}");
+    let not_theirs = sealed(&cluster, &cluster.key_holders[1], boot, Purpose::Enrol, 0, Vec::new());
+    assert_eq!(kh[1].relay_ceremony(&not_theirs).await.unwrap_err().code(), Some("role_required"));
+    // Endorsed by an enrolled device (key holder 1's), the re-enrolment is relayed.
+    let endorsed = endorse(&cluster.domain, &cluster.key_holders[0], boot, 1, phone.address()).as_bytes().to_vec();
+    let out = as_phone.relay_ceremony(&sealed(&cluster, &phone, boot, Purpose::Reenrol, 1, endorsed)).await.unwrap();
+    assert!(!out.outcome.starts_with("refused"), "{}", out.outcome);
 
     // The wallet: ETH and every registered ERC-20, read from anvil.
     anvil.fund(wallet, U256::from(1_500_000_000_000_000_000u128)).await;

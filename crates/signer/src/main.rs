@@ -97,6 +97,10 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 fn main() -> ExitCode {
     box_chain::logging::init("info");
+    // Before anything is printed: the output file holds the enrolment code.
+    for note in box_signer::console::protect_output() {
+        tracing::warn!("{note}");
+    }
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -170,7 +170,7 @@ impl Signer {
         let tls = TlsMaterial::load(&config.tls.ca, &config.tls.cert, &config.tls.key).map_err(RunError::Setup)?;
         let store = open_store(&config)?;
         let lock_after = config.lock_after_failures;
-        let vault = Vault::open(store.clone(), genesis.keyHolders.clone(), lock_after, opts.restore)?;
+        let vault = Vault::open(store.clone(), genesis.domain(), genesis.keyHolders.clone(), lock_after, opts.restore)?;
         let link = Link::new(config.nodes.clone(), &tls);
         let verifier = HistoryVerifier::new(&genesis).map_err(setup("genesis"))?;
         let s = Self {
@@ -288,7 +288,8 @@ impl Signer {
                 let Ok(device) = m.signer(&self.domain) else { continue };
                 let before = self.vault.state();
                 // Argon2 runs here (64 MiB, about a second): keep the runtime's other workers free.
-                let outcome = tokio::task::block_in_place(|| self.vault.handle(device, &m.value))?;
+                let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+                let outcome = tokio::task::block_in_place(|| self.vault.handle(device, &m.value, now))?;
                 if outcome.changed {
                     tracing::info!("ceremony: {}", outcome.note);
                     println!("box-signer: {}", outcome.note);
@@ -302,10 +303,7 @@ impl Signer {
                         && let (Some(w), Ok(Some(d))) = (self.vault.wallet(), self.vault.d())
                     {
                         println!("box-signer: hot wallet {w}");
-                        println!(
-                            "box-signer: d = 0x{} (not secret alone; every key holder puts it on their paper backup)",
-                            hex::encode(d)
-                        );
+                        crate::console::show_d(&d);
                     }
                 }
             }

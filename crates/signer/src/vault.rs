@@ -16,16 +16,26 @@
 //! key; a wrong phrase is counted at once. The key is derived only when all
 //! N are in, into locked memory; the phrases are dropped (zeroized) right
 //! after.
+//!
+//! Only failures that prove an identity count toward the lock (DESIGN.md
+//! §2): a wrong phrase from a slot's enrolled device, a wrong code from a
+//! genesis key holder's key. Every message first passes
+//! [`box_core::ceremony::admit`]; a re-enrolment needs an enrolled device's
+//! endorsement before its phrase is checked, and a failed one is throttled
+//! per slot instead of counted (`vault/reenrol.rs`).
 
 use crate::locked::{LockError, LockedKey};
 use crate::store::{Device, Store, StoreError};
-use box_core::ceremony::{CeremonyKey, CeremonyMessage, Purpose, SignerState};
+use box_core::ceremony::{CeremonyKey, CeremonyMessage, Purpose, SignerState, admit};
 use box_core::keys::{Phrase, check_phrase_strength, derive_root_key, phrase_hash, wallet_key};
+use box_core::typed::Domain;
 use box_core::{Address, B256};
 use rand_core::{OsRng, RngCore, TryRngCore, UnwrapErr};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use zeroize::{Zeroize, Zeroizing};
+
+mod reenrol;
 
 /// Characters of the enrolment code: no 0/O, 1/I/L.
 const CODE_ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
@@ -79,6 +89,7 @@ pub enum VaultError {
 /// The ceremony state and the key.
 pub struct Vault {
     store: std::sync::Arc<Store>,
+    domain: Domain,
     key_holders: Vec<Address>,
     lock_after: u32,
     boot: B256,
@@ -92,6 +103,8 @@ pub struct Vault {
     expect_wallet: Option<Address>,
     /// Last refusal or event worth showing in the announcement.
     detail: String,
+    /// Argon2id commitment checks run in this boot (shown in the log).
+    argon2_runs: u64,
 }
 
 impl std::fmt::Debug for Vault {
@@ -109,10 +122,12 @@ fn commitment_salt(d: &[u8; 32]) -> [u8; 32] {
 }
 
 impl Vault {
-    /// Opens the vault from the store. `restore` is `d` from a paper backup
+    /// Opens the vault from the store. `domain` is the deployment's (for
+    /// re-enrolment endorsements); `restore` is `d` from a paper backup
     /// (only for a store without a wallet) and the address it must yield.
     pub fn open(
         store: std::sync::Arc<Store>,
+        domain: Domain,
         key_holders: Vec<Address>,
         lock_after: u32,
         restore: Option<(Zeroizing<[u8; 32]>, Option<Address>)>,
@@ -147,6 +162,7 @@ impl Vault {
         };
         Ok(Self {
             store,
+            domain,
             key_holders,
             lock_after,
             boot,
@@ -157,6 +173,7 @@ impl Vault {
             restore_d,
             expect_wallet,
             detail: String::new(),
+            argon2_runs: 0,
         })
     }
 
@@ -254,37 +271,31 @@ impl Vault {
         Ok(Outcome::changed(self.detail.clone()))
     }
 
-    /// Handles one ceremony message signed by `device`. Refusals are
-    /// outcomes; errors are failures of the signer itself.
-    pub fn handle(&mut self, device: Address, m: &CeremonyMessage) -> Result<Outcome, VaultError> {
+    /// Handles one ceremony message signed by `device`, at `now` (Unix
+    /// seconds by the signer's own clock, for the re-enrolment backoff).
+    /// Refusals are outcomes; errors are failures of the signer itself.
+    ///
+    /// Every message first passes [`admit`] against the signer's own record
+    /// (the genesis key holders and the enrolled devices): a message its
+    /// sender cannot be entitled to is dropped before the seal is opened or
+    /// Argon2id runs, and counts toward nothing.
+    pub fn handle(&mut self, device: Address, m: &CeremonyMessage, now: u64) -> Result<Outcome, VaultError> {
         if m.boot != self.boot {
             return Ok(Outcome::ignored("answers another boot's challenge"));
         }
-        let Some(purpose) = Purpose::from_u8(m.purpose) else {
-            return Ok(Outcome::ignored("unknown purpose"));
+        let admitted = match admit(&self.domain, m, device, &self.key_holders, &self.devices()) {
+            Ok(a) => a,
+            Err(refused) => return Ok(Outcome::ignored(refused.to_string())),
         };
-        let slot = m.holder;
-        let n = self.key_holders.len();
-        if usize::from(slot) >= n {
-            return Ok(Outcome::ignored(format!("slot {slot} does not exist (there are {n} key holders)")));
-        }
-        let enrolled = self.devices[usize::from(slot)].as_ref().map(|d| d.address);
-        match purpose {
+        let slot = admitted.slot();
+        match admitted.purpose() {
             Purpose::Enrol => self.enrol(device, slot, m),
-            Purpose::Panic => {
-                if enrolled != Some(device) {
-                    return Ok(Outcome::ignored(format!("panic from {device}, which is not slot {slot}'s device")));
-                }
-                self.lock(&format!("panic command from key holder {} ({})", slot + 1, m.deviceId))
-            }
+            Purpose::Panic => self.lock(&format!("panic command from key holder {} ({})", slot + 1, m.deviceId)),
             Purpose::Phrase => {
-                if enrolled != Some(device) {
-                    return Ok(Outcome::ignored(format!("phrase from {device}, which is not slot {slot}'s device")));
-                }
                 if matches!(self.phase, Phase::Enrolling { .. } | Phase::Unsealed(_)) {
                     return Ok(Outcome::ignored(format!("no phrase is expected while {}", self.state().as_str())));
                 }
-                let phrase = match self.ceremony.open(&self.boot, purpose, &device, slot, &m.sealed) {
+                let phrase = match self.ceremony.open(&self.boot, Purpose::Phrase, &device, slot, &m.sealed) {
                     Ok(p) => p,
                     Err(e) => return Ok(Outcome::ignored(e.to_string())),
                 };
@@ -294,25 +305,7 @@ impl Vault {
                 let phrase = Phrase::new(text);
                 self.phrase(slot, phrase)
             }
-            Purpose::Reenrol => {
-                if self.wallet().is_none() {
-                    return Ok(Outcome::ignored("re-enrolment needs a wallet; enrol instead"));
-                }
-                let opened = match self.ceremony.open(&self.boot, purpose, &device, slot, &m.sealed) {
-                    Ok(p) => p,
-                    Err(e) => return Ok(Outcome::ignored(e.to_string())),
-                };
-                let Ok(text) = std::str::from_utf8(&opened) else {
-                    return Ok(Outcome::ignored("the phrase is not UTF-8"));
-                };
-                if !self.check_commitment(slot, &Phrase::new(text))? {
-                    return self.fail(format!("wrong phrase for re-enrolling slot {}", slot + 1));
-                }
-                self.devices[usize::from(slot)] = Some(Device { address: device, device_id: m.deviceId.clone() });
-                self.store.put("devices", &self.devices)?;
-                self.detail = format!("key holder {} re-enrolled device {}", slot + 1, m.deviceId);
-                Ok(Outcome::changed(self.detail.clone()))
-            }
+            Purpose::Reenrol => self.reenrol(device, admitted, m, now),
         }
     }
 
@@ -323,9 +316,6 @@ impl Vault {
         let Some(code) = code.clone() else {
             return Ok(Outcome::ignored("enrolment is stopped; restart the signer for a new code"));
         };
-        if self.key_holders[usize::from(slot)] != device {
-            return Ok(Outcome::ignored(format!("{device} is not key holder {} of the genesis", slot + 1)));
-        }
         if self.devices[usize::from(slot)].is_some() {
             return Ok(Outcome::ignored(format!("slot {} is already enrolled", slot + 1)));
         }
@@ -347,10 +337,18 @@ impl Vault {
         Ok(Outcome::changed(self.detail.clone()))
     }
 
-    fn check_commitment(&self, slot: u8, phrase: &Phrase) -> Result<bool, VaultError> {
+    /// Checks `phrase` against slot `slot`'s commitment: one Argon2id run
+    /// (64 MiB), counted and logged so that who can cause one is observable.
+    fn check_commitment(&mut self, slot: u8, phrase: &Phrase) -> Result<bool, VaultError> {
         let d = self.d()?.ok_or_else(|| VaultError::Corrupt("a wallet without d".into()))?;
         let stored: Vec<String> = self.store.get("commitments")?.unwrap_or_default();
         let want = stored.get(usize::from(slot)).ok_or_else(|| VaultError::Corrupt("missing commitment".into()))?;
+        self.argon2_runs += 1;
+        tracing::info!(
+            "ceremony: Argon2id run {} of this boot: a phrase for key holder {}",
+            self.argon2_runs,
+            slot + 1
+        );
         let got = phrase_hash(phrase, &commitment_salt(&d), u32::from(slot) + 1)
             .map_err(|e| VaultError::Corrupt(e.to_string()))?;
         Ok(hex::encode(got.as_slice()) == *want)

@@ -113,17 +113,13 @@ async fn eth_and_erc20_transfers_execute_exactly_once_across_crashes() {
     assert_eq!(anvil.erc20_balance(token, bob).await, ether(250));
 
     // No phrase and no key byte in any file or log of the deployment.
-    let d_hex = s
-        .output()
-        .lines()
-        .find_map(|l| l.split("d = 0x").nth(1).map(|r| r[..64].to_owned()))
-        .expect("d is shown on the console at genesis");
+    s.kill();
+    let (_, d_hex) = s.show_backup();
     let d: [u8; 32] = hex::decode(&d_hex).unwrap().try_into().unwrap();
     let phrases: Vec<Phrase> = PHRASES.iter().map(|p| Phrase::new(*p)).collect();
     let root = derive_root_key(&d, &phrases).unwrap();
     let key = wallet_key(&root).unwrap();
     assert_eq!(key.address(), wallet, "d and the phrases rebuild the wallet");
-    s.kill();
     let everything = all_bytes(c.dir.path());
     for p in PHRASES {
         assert!(!contains(&everything, p.as_bytes()), "a phrase leaked into a file");

@@ -44,14 +44,20 @@ impl Process {
 pub struct Started(Vec<Process>);
 
 impl Started {
-    /// Starts `bin args` in `cwd` as `name`, appending its output to `log`; returns the pid.
+    /// Starts `bin args` in `cwd` as `name`, appending its output to `log`;
+    /// returns the pid. The log is readable by the user only (0600, also
+    /// when it already existed): the signer's holds its one-time enrolment code.
     pub fn spawn(&mut self, name: &str, bin: &Path, args: &[&str], cwd: &Path, log: &Path) -> Result<u32, DevError> {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         use std::os::unix::process::CommandExt;
         let out = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
+            .mode(0o600)
             .open(log)
             .map_err(|e| DevError::new(format!("cannot open {}: {e}", log.display())))?;
+        out.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| DevError::new(format!("cannot make {} private (0600): {e}", log.display())))?;
         let err = out.try_clone().map_err(|e| DevError::new(format!("cannot open {}: {e}", log.display())))?;
         let mut cmd = Command::new(bin);
         cmd.args(args).current_dir(cwd).stdin(Stdio::null()).stdout(out).stderr(err).process_group(0);

@@ -132,9 +132,24 @@ impl Signer {
         .await
     }
 
-    /// `d` as printed at genesis.
+    /// `d` as printed at genesis, if it was (it must not be: the log is not a terminal).
     pub fn d(&self) -> Option<String> {
         self.output().lines().find_map(|l| l.split("d = 0x").nth(1).map(|r| format!("0x{}", &r[..64])))
+    }
+
+    /// Stops the signer and runs `box-signer show-backup`: the wallet and `d` (`0x…`).
+    pub fn stop_and_show_backup(&mut self, config: &Path) -> (box_core::Address, String) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let out = Command::new(sibling("box-signer", "box-signer"))
+            .args(["show-backup", "--config"])
+            .arg(config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "show-backup failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let field = |label: &str| text.lines().find_map(|l| l.strip_prefix(label)).map(str::trim).unwrap().to_owned();
+        (field("hot wallet:").parse().unwrap(), field("d:"))
     }
 }
 

@@ -21,7 +21,9 @@ pub use subject::{Entry, Subject, SubjectKind};
 use crate::Refusal;
 use crate::amount::Amount;
 use crate::asset::AssetRegistry;
-use crate::ceremony::{Ceremony, MAX_DEVICE_ID_LEN, MAX_SEALED_LEN, Purpose, SignerAnnounce, SignerState};
+use crate::ceremony::{
+    Ceremony, ENDORSEMENT_LEN, MAX_DEVICE_ID_LEN, MAX_SEALED_LEN, Purpose, SignerAnnounce, SignerState,
+};
 use crate::flow::{VerifiedFlow, verify_flow};
 use crate::governance::{GovernanceAction, verify_action};
 use crate::ids::{ContentHash, FlowHash, StateHash, SubjectId, Timestamp, TransferId};
@@ -342,7 +344,10 @@ impl NotaryState {
                 if Purpose::from_u8(m.value.purpose).is_none() {
                     return refused(format!("unknown ceremony purpose {}", m.value.purpose));
                 }
-                if m.value.sealed.len() > MAX_SEALED_LEN || m.value.deviceId.len() > MAX_DEVICE_ID_LEN {
+                if m.value.sealed.len() > MAX_SEALED_LEN
+                    || m.value.deviceId.len() > MAX_DEVICE_ID_LEN
+                    || m.value.endorsement.len() > ENDORSEMENT_LEN
+                {
                     return refused("ceremony message is oversized".into());
                 }
                 vec![Event::CeremonyMessage { device, purpose: m.value.purpose }]

@@ -4,8 +4,14 @@
 //! seals its message to the signer's per-boot ceremony key, signs it, and the
 //! gateway relays the canonical entry to the chain's log, where the signer
 //! reads it. The gateway checks only what it can without the plaintext: the
-//! bytes decode as a ceremony message, the device signed it, it answers the
-//! boot the signer announced. It cannot open, alter or replay it.
+//! bytes decode as a ceremony message, the caller's device signed it, it
+//! answers the boot the signer announced, and the sender may send it at all
+//! ([`box_core::ceremony::admit`] against the announced devices: an
+//! enrolment from the slot's genesis key holder, a phrase or panic from the
+//! slot's enrolled device, a re-enrolment only with an enrolled device's
+//! endorsement). It cannot open, alter or replay a message. The signer makes
+//! the same checks itself and never relies on these: they only keep
+//! strangers' messages off the chain early.
 
 use super::dto::{BalanceOut, CeremonyIn, CeremonyOut, SignerOut, WalletOut, parse_bytes};
 use super::{Caller, JsonBody, Shared};
@@ -16,7 +22,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use box_core::amount::Amount;
 use box_core::asset::Asset;
-use box_core::ceremony::{Ceremony, Purpose, SignerAnnounce, SignerState};
+use box_core::ceremony::{Ceremony, Inadmissible, Purpose, SignerAnnounce, SignerState, admit};
 use box_core::encoding::Canonical;
 use box_core::notary::Entry;
 use box_core::typed::Signed;
@@ -38,8 +44,8 @@ fn announcement(st: &Shared) -> ApiResult<(Signed<SignerAnnounce>, u64)> {
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
     responses((status = 202, body = CeremonyOut, description = "In the chain's log"),
         (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"),
-        (status = 403, body = ErrorBody, description = "The caller's role does not allow this"),
-        (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"),
+        (status = 403, body = ErrorBody, description = "The sender may not send this message: `role_required` (not the slot's genesis key holder or enrolled device) or `reenrolment_not_endorsed` (a re-enrolment without an enrolled device's endorsement)"),
+        (status = 409, body = ErrorBody, description = "A stale boot, a device already enrolled, or a reused nonce"),
         (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)"),
         (status = 503, body = ErrorBody, description = "No chain node answers")))]
 pub(super) async fn relay_message(
@@ -63,11 +69,6 @@ pub(super) async fn relay_message(
     let purpose = Purpose::from_u8(msg.value.purpose).ok_or_else(|| {
         ApiError::unprocessable("invalid_ceremony_message", format!("unknown purpose {}", msg.value.purpose))
     })?;
-    // A replacement device re-enrols with its holder's phrase; every other
-    // message comes from an enrolled key holder's own device key.
-    if purpose != Purpose::Reenrol {
-        caller.require(&[Role::KeyHolder], "relaying a ceremony message")?;
-    }
     let device = msg
         .signer(&st.domain)
         .map_err(|e| ApiError::unprocessable("bad_ceremony_signature", format!("the message's signature: {e}")))?;
@@ -87,6 +88,21 @@ pub(super) async fn relay_message(
             ),
         ));
     }
+    admit(&st.domain, &msg.value, device, &st.genesis.keyHolders, &announce.value.devices).map_err(|e| {
+        let text = format!("{e}");
+        match e {
+            Inadmissible::NotTheKeyHolder { .. } | Inadmissible::NotTheDevice { .. } => {
+                ApiError::forbidden("role_required", format!("relaying a {} message: {text}", purpose_word(purpose)))
+            }
+            Inadmissible::NotEndorsed { .. }
+            | Inadmissible::BadEndorsement { .. }
+            | Inadmissible::EndorserNotEnrolled { .. } => ApiError::forbidden("reenrolment_not_endorsed", text),
+            Inadmissible::AlreadyEnrolled { .. } => ApiError::conflict("already_enrolled", text),
+            Inadmissible::UnknownPurpose(_) | Inadmissible::NoSuchSlot { .. } | Inadmissible::UnexpectedEndorsement => {
+                ApiError::unprocessable("invalid_ceremony_message", text)
+            }
+        }
+    })?;
     // Recorded in the nonce table even though nothing else is stored: a replay
     // of this request is refused here, not only by the signer.
     st.store.enqueue_nothing(&caller.nonce).await?;
@@ -98,6 +114,15 @@ pub(super) async fn relay_message(
         return Err(ApiError::unprocessable("refused", format!("the chain refused the message: {reason}")));
     }
     Ok((StatusCode::ACCEPTED, Json(CeremonyOut { outcome })))
+}
+
+fn purpose_word(p: Purpose) -> &'static str {
+    match p {
+        Purpose::Enrol => "enrolment",
+        Purpose::Phrase => "phrase",
+        Purpose::Reenrol => "re-enrolment",
+        Purpose::Panic => "panic",
+    }
 }
 
 /// The signer's latest announcement as the verified chain holds it. Any

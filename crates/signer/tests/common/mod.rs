@@ -7,12 +7,12 @@ use box_chain::keyfile;
 use box_chain::network::{Channels, TlsMaterial};
 use box_chain::pb;
 use box_chain::pb::notary_client::NotaryClient;
-use box_core::ceremony::{Ceremony, Purpose, SignerAnnounce, SignerState, answer};
+use box_core::ceremony::{Ceremony, Purpose, SignerAnnounce, SignerState, answer, answer_reenrol, endorse};
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::notary::Entry;
 use box_core::typed::Domain;
-use box_core::{Address, B256};
+use box_core::{Address, B256, Signature};
 use box_testkit::eventually;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -150,6 +150,20 @@ impl SignerProc {
         s
     }
 
+    /// `box-signer show-backup` (the signer must be stopped): the wallet and `d` (hex, no 0x).
+    pub fn show_backup(&self) -> (Address, String) {
+        let out = Command::new(SIGNER_BIN).arg("show-backup").arg("--config").arg(&self.config).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "show-backup failed: {text}{}", String::from_utf8_lossy(&out.stderr));
+        let field = |label: &str| text.lines().find_map(|l| l.strip_prefix(label)).map(str::trim).unwrap();
+        (field("hot wallet:").parse().unwrap(), field("d: 0x").to_owned())
+    }
+
+    /// How many Argon2id runs the signer has logged (all boots).
+    pub fn argon2_runs(&self) -> usize {
+        self.output().matches("Argon2id run ").count()
+    }
+
     /// The enrolment code shown on the console of the latest boot.
     pub async fn enrolment_code(&self) -> String {
         eventually("the enrolment code on the console", Duration::from_secs(60), || async {
@@ -214,6 +228,30 @@ impl Holders {
         let mut rng = rand_core::UnwrapErr(rand_core::OsRng);
         let c = answer(&self.domain, device, a, purpose, slot as u8, &format!("device-{slot}"), payload, 1, &mut rng)
             .unwrap();
+        self.propose(c).await;
+    }
+
+    /// Key holder `endorser`'s enrolled device vouches for `device` re-enrolling `slot` in `a`'s boot.
+    pub fn endorse(&self, endorser: usize, a: &SignerAnnounce, slot: usize, device: Address) -> Signature {
+        endorse(&self.domain, &self.keys[endorser], a.boot, slot as u8, device)
+    }
+
+    /// `device` re-enrols for `slot` with `phrase` and `endorsement`.
+    pub async fn reenrol(
+        &self,
+        device: &SecretKey,
+        slot: usize,
+        a: &SignerAnnounce,
+        phrase: &[u8],
+        endorsement: &Signature,
+    ) {
+        let mut rng = rand_core::UnwrapErr(rand_core::OsRng);
+        let c =
+            answer_reenrol(&self.domain, device, a, slot as u8, "new-phone", phrase, endorsement, 1, &mut rng).unwrap();
+        self.propose(c).await;
+    }
+
+    async fn propose(&self, c: Ceremony) {
         let r = self
             .client
             .clone()
