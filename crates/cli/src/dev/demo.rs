@@ -3,7 +3,8 @@
 //! against the public chain. Exits non-zero when any step does not do what it
 //! should.
 
-use super::stack::{KEY_HOLDERS, Stack, bring_up, interruptible};
+use super::stack::{KEY_HOLDERS, Stack};
+use super::up::{bring_up, interruptible};
 use super::{DevArgs, DevError};
 use box_core::amount::Amount;
 use box_core::ids::FlowHash;
@@ -156,7 +157,7 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
         Some(s) => s,
         None => {
             let s = bring_up(&DevArgs { json: false, ..args.clone() }).await?;
-            super::stack::summary(&s, &args);
+            super::up::summary(&s, &args);
             s
         }
     };
@@ -167,7 +168,7 @@ pub async fn demo(args: DevArgs) -> Result<(), DevError> {
             println!(
                 "\nThe deployment stays up for you to explore (export BOX_PROFILE={}).\nStop it with: {} dev down --dir {}",
                 s.dir.join(super::stack::PROFILE).display(),
-                super::stack::boxctl_command(),
+                super::up::boxctl_command(),
                 s.dir.display()
             );
             Ok(())

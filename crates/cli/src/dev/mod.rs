@@ -14,14 +14,18 @@
 //! development deployment only, never a real one.
 
 pub mod bins;
+mod create;
 pub mod demo;
 pub mod eth;
 pub mod procs;
 pub mod stack;
+mod start;
+pub mod up;
 
 pub use bins::Programs;
 pub use demo::demo;
-pub use stack::{Stack, down, up};
+pub use stack::Stack;
+pub use up::{down, up};
 
 use std::path::{Path, PathBuf};
 

@@ -1,22 +1,19 @@
-//! The local deployment: files, processes, and the key ceremony that brings
-//! the signer up.
+//! The local deployment on disk: its directory, `dev.json`, the keys and
+//! clients of the people and services in it. Creating it is `create.rs`,
+//! starting its processes and the key ceremony `start.rs`, the commands
+//! `up.rs`.
 
 use super::eth::DevChain;
-use super::procs::{Started, alive, free_port, stop, wait_for_line};
-use super::{DevArgs, DevError, Programs, at};
-use box_chain::network::{Channels, TlsMaterial};
-use box_chain::pb;
-use box_chain::{certs, keyfile};
-use box_core::ceremony::{Purpose, SignerAnnounce, SignerState, answer};
+use super::procs::{Started, alive};
+use super::{DevError, Programs};
+use box_chain::keyfile;
+use box_core::Address;
 use box_core::crypto::SecretKey;
-use box_core::encoding::Canonical;
-use box_core::typed::{Domain, Genesis, GenesisAsset, GenesisNode};
-use box_core::{Address, B256, U256};
+use box_core::typed::{Domain, Genesis};
 use box_gateway::client::Client;
-use rand_core::{OsRng, RngCore, TryRngCore, UnwrapErr};
+use rand_core::{OsRng, TryRngCore};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// The boxctl profile `dev up` writes (gateway, CA, genesis, every person's keystore).
 pub const PROFILE: &str = "boxctl.toml";
@@ -28,9 +25,9 @@ pub const KEY_HOLDERS: [&str; 3] = ["keyholder-1", "keyholder-2", "keyholder-3"]
 /// People whose keys `dev up` makes (the employee's key is issued in the demo).
 pub const PEOPLE: [&str; 5] = ["admin", "manager-1", "manager-2", "finance-1", "finance-2"];
 /// Token the development chain starts with (whole units; 18 decimals).
-const TOKEN_SUPPLY: u64 = 1_000_000;
+pub(super) const TOKEN_SUPPLY: u64 = 1_000_000;
 
-const WORDS: [&str; 64] = [
+pub(super) const WORDS: [&str; 64] = [
     "amber", "basil", "cedar", "delta", "ember", "fjord", "garnet", "harbor", "indigo", "juniper", "kelp", "lantern",
     "meadow", "nectar", "orchid", "pepper", "quartz", "raven", "saffron", "tundra", "umber", "velvet", "willow",
     "yarrow", "zephyr", "anchor", "beacon", "cobalt", "dune", "falcon", "glacier", "heron", "ivory", "jasper",
@@ -88,22 +85,22 @@ pub struct Stack {
     pub started: Started,
 }
 
-fn io<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> DevError {
+pub(super) fn io<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> DevError {
     let what = what.into();
     move |e| DevError::new(format!("{what}: {e}"))
 }
 
-fn random32() -> Result<[u8; 32], DevError> {
+pub(super) fn random32() -> Result<[u8; 32], DevError> {
     let mut b = [0u8; 32];
     OsRng.try_fill_bytes(&mut b).map_err(io("no randomness from the OS"))?;
     Ok(b)
 }
 
-fn write(path: &Path, text: &str) -> Result<(), DevError> {
+pub(super) fn write(path: &Path, text: &str) -> Result<(), DevError> {
     std::fs::write(path, text).map_err(io(format!("cannot write {}", path.display())))
 }
 
-fn write_secret(path: &Path, text: &str) -> Result<(), DevError> {
+pub(super) fn write_secret(path: &Path, text: &str) -> Result<(), DevError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     let mut f = std::fs::OpenOptions::new()
@@ -136,7 +133,7 @@ impl Stack {
         }))
     }
 
-    fn save(&self) -> Result<(), DevError> {
+    pub(super) fn save(&self) -> Result<(), DevError> {
         let text = serde_json::to_string_pretty(&self.state).map_err(io("dev.json"))?;
         write(&self.dir.join("dev.json"), &text)
     }
@@ -226,513 +223,4 @@ impl Stack {
         let _ = self.save();
         stopped
     }
-}
-
-/// Writes a fresh deployment into `dir` (absolute): anvil runs, the token is
-/// deployed, every file is written. Every path written into a file is
-/// relative to that file (see `box_ops::paths`), so the directory can be
-/// used from anywhere.
-async fn create(dir: &Path, programs: &Programs) -> Result<Stack, DevError> {
-    for sub in ["tls", "keys", "logs", "anvil", "signer", "gateway", "node-1", "node-2", "node-3"] {
-        std::fs::create_dir_all(dir.join(sub)).map_err(io(format!("cannot create {}", dir.join(sub).display())))?;
-    }
-    let state = DevState {
-        anvil_port: free_port()?,
-        node_ports: vec![free_port()?, free_port()?, free_port()?],
-        gateway_port: free_port()?,
-        token: Address::ZERO,
-        wallet: None,
-        funded: false,
-        pids: Pids::default(),
-    };
-    // The public chain first: the token's address goes into the genesis.
-    let mut stack = Stack {
-        dir: dir.to_owned(),
-        state,
-        genesis: placeholder_genesis(),
-        programs: programs.clone(),
-        started: Started::default(),
-    };
-    let log = stack.log("anvil");
-    start_anvil(&mut stack).map_err(at("starting anvil", &log))?;
-    let deployed = async {
-        let chain = stack.chain().await?;
-        chain.deploy_token(U256::from(TOKEN_SUPPLY) * U256::from(10u64).pow(U256::from(18u64))).await
-    };
-    match deployed.await {
-        Ok(token) => stack.state.token = token,
-        Err(e) => return Err(stack.fail(e.during("deploying the test ERC-20").with_log(&log)).await),
-    }
-    if let Err(e) = write_files(&mut stack) {
-        return Err(stack.fail(e.during("writing the deployment's files")).await);
-    }
-    Ok(stack)
-}
-
-/// The CA and certificates, keys, identities, phrases, genesis, profile and configs.
-fn write_files(stack: &mut Stack) -> Result<(), DevError> {
-    let dir = stack.dir.clone();
-    let tls = dir.join("tls");
-    certs::init_ca(&tls, "BOX development CA").map_err(io("development CA"))?;
-    let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
-    for name in ["node-1", "node-2", "node-3", "signer", "gateway", "gateway-client"] {
-        certs::issue(&tls, &tls, name, &hosts).map_err(io(format!("certificate for {name}")))?;
-    }
-    let keys = dir.join("keys");
-    for name in ["node-1", "node-2", "node-3", "signer"] {
-        keyfile::generate(&keys.join(format!("{name}.json")), random32()?).map_err(io(format!("key {name}")))?;
-    }
-    // People act through boxctl: their keys are keystore v3 files in the
-    // profile (with password files: a development deployment only).
-    let profile_path = dir.join(PROFILE);
-    let mut identities = std::collections::BTreeMap::new();
-    let mut holders = Vec::new();
-    for name in KEY_HOLDERS.iter().chain(PEOPLE.iter()) {
-        let key = SecretKey::from_bytes(&random32()?).map_err(io("a fresh key"))?;
-        if KEY_HOLDERS.contains(name) {
-            holders.push(key.address());
-        }
-        let id = crate::profile::write_dev_identity(&dir.join("identities"), name, &key)
-            .map_err(io(format!("identity {name}")))?;
-        identities.insert((*name).to_owned(), id.written_for(&profile_path).map_err(io("the boxctl profile"))?);
-    }
-    let mut rng = UnwrapErr(OsRng);
-    for holder in KEY_HOLDERS {
-        let phrase: Vec<&str> = (0..6).map(|_| WORDS[(rng.next_u32() % 64) as usize]).collect();
-        write_secret(&keys.join(format!("{holder}.phrase")), &phrase.join(" "))?;
-    }
-    let load = |n: &str| keyfile::load(&keys.join(format!("{n}.json"))).map_err(io(format!("key {n}")));
-    let genesis = Genesis {
-        deploymentId: B256::from(random32()?),
-        chainId: CHAIN_ID,
-        keyHolders: holders,
-        nodes: (0..3)
-            .map(|i| {
-                Ok(GenesisNode {
-                    nodeId: i as u64 + 1,
-                    endpoint: format!("127.0.0.1:{}", stack.state.node_ports[i]),
-                    account: load(&format!("node-{}", i + 1))?.address(),
-                })
-            })
-            .collect::<Result<_, DevError>>()?,
-        signer: load("signer")?.address(),
-        assets: vec![GenesisAsset { token: stack.state.token, symbol: "BOXT".into(), decimals: 18 }],
-        time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
-    };
-    write(&dir.join("genesis.json"), &serde_json::to_string_pretty(&genesis).map_err(io("genesis"))?)?;
-    stack.genesis = genesis;
-    let profile = crate::profile::ProfileFile {
-        gateway: stack.gateway_url(),
-        ca: PathBuf::from("tls/ca.pem"),
-        genesis: PathBuf::from("genesis.json"),
-        default_identity: Some("admin".into()),
-        identities,
-    };
-    profile.save(&profile_path).map_err(io("the boxctl profile"))?;
-    write_configs(stack)?;
-    stack.save()
-}
-
-fn placeholder_genesis() -> Genesis {
-    Genesis {
-        deploymentId: B256::ZERO,
-        chainId: CHAIN_ID,
-        keyHolders: vec![],
-        nodes: vec![],
-        signer: Address::ZERO,
-        assets: vec![],
-        time: 0,
-    }
-}
-
-fn write_configs(s: &Stack) -> Result<(), DevError> {
-    let peers: String = (0..3)
-        .map(|i| {
-            format!("[[peers]]\nid = {}\naddr = \"127.0.0.1:{}\"\nrole = \"voter\"\n\n", i + 1, s.state.node_ports[i])
-        })
-        .collect();
-    for i in 0..3 {
-        let id = i + 1;
-        let text = format!(
-            "# box-node {id} of the development deployment (boxctl dev up).\nid = {id}\nlisten = \"127.0.0.1:{port}\"\nrole = \"voter\"\n\
-             data_dir = \"data\"\ngenesis = \"../genesis.json\"\naccount_key = \"../keys/node-{id}.json\"\nseal_interval_ms = 100\n\n\
-             [tls]\nca = \"../tls/ca.pem\"\ncert = \"../tls/node-{id}.pem\"\nkey = \"../tls/node-{id}.key\"\n\n{peers}",
-            port = s.state.node_ports[i],
-        );
-        write(&s.dir.join(format!("node-{id}/node.toml")), &text)?;
-    }
-    let nodes: Vec<String> = s.state.node_ports.iter().map(|p| format!("\"127.0.0.1:{p}\"")).collect();
-    let signer = format!(
-        "# box-signer of the development deployment (boxctl dev up).\ndata_dir = \"data\"\ngenesis = \"../genesis.json\"\n\
-         identity_key = \"../keys/signer.json\"\nnodes = [{}]\nlock_after_failures = 3\n\n\
-         [tls]\nca = \"../tls/ca.pem\"\ncert = \"../tls/signer.pem\"\nkey = \"../tls/signer.key\"\n\n\
-         [ethereum]\nrpc = \"{}\"\nchain_id = {CHAIN_ID}\nconfirmations = 1\npoll_ms = 200\nreplace_after_secs = 30\n",
-        nodes.join(", "),
-        s.anvil_url(),
-    );
-    write(&s.dir.join("signer/signer.toml"), &signer)?;
-    let admin = s.key("admin")?.address();
-    let gateway = format!(
-        "# box-gateway of the development deployment (boxctl dev up).\nlisten = \"127.0.0.1:{}\"\ndata_dir = \"data\"\n\
-         genesis = \"../genesis.json\"\nadmins = [\"{admin}\"]\neth_rpc = \"{}\"\n\n\
-         [tls]\ncert = \"../tls/gateway.pem\"\nkey = \"../tls/gateway.key\"\n\n\
-         [chain]\nca = \"../tls/ca.pem\"\ncert = \"../tls/gateway-client.pem\"\nkey = \"../tls/gateway-client.key\"\n",
-        s.state.gateway_port,
-        s.anvil_url(),
-    );
-    write(&s.dir.join("gateway/gateway.toml"), &gateway)
-}
-
-fn start_anvil(s: &mut Stack) -> Result<(), DevError> {
-    if s.state.pids.anvil.is_some_and(|p| s.runs_here(p, "anvil")) {
-        return Ok(());
-    }
-    let bin = s.programs.anvil()?;
-    let port = s.state.anvil_port.to_string();
-    let state = s.dir.join("anvil/state.json");
-    let state = state.to_string_lossy().into_owned();
-    let args =
-        ["--host", "127.0.0.1", "--port", &port, "--chain-id", "31337", "--state", &state, "--state-interval", "1"];
-    let (cwd, log) = (s.dir.join("anvil"), s.log("anvil"));
-    s.state.pids.anvil = Some(s.started.spawn("anvil", &bin, &args, &cwd, &log)?);
-    Ok(())
-}
-
-/// Starts whatever is not running, each step named for the error.
-async fn start(s: &mut Stack) -> Result<(), DevError> {
-    let log = s.log("anvil");
-    start_anvil(s).map_err(at("starting anvil", &log))?;
-    s.chain().await.map_err(at("waiting for anvil", &log))?;
-    s.state.pids.nodes.resize(3, None);
-    for i in 0..3 {
-        let sub = format!("node-{}", i + 1);
-        if !s.state.pids.nodes[i].is_some_and(|p| s.runs_here(p, &sub)) {
-            let (cwd, log) = (s.dir.join(&sub), s.log(&sub));
-            let step = format!("starting box-node {}", i + 1);
-            let bin = s.programs.box_binary("box-node").map_err(at(&step, &log))?;
-            let pid =
-                s.started.spawn(&format!("box-node {}", i + 1), &bin, &["run", "--config", "node.toml"], &cwd, &log);
-            s.state.pids.nodes[i] = Some(pid.map_err(at(&step, &log))?);
-        }
-    }
-    s.save()?;
-    let logs = s.dir.join("logs");
-    wait_leader(s).await.map_err(at("waiting for the nodes to elect a leader", &logs))?;
-    let log = s.log("gateway");
-    if !s.state.pids.gateway.is_some_and(|p| s.runs_here(p, "gateway")) {
-        let bin = s.programs.box_binary("box-gateway").map_err(at("starting box-gateway", &log))?;
-        let cwd = s.dir.join("gateway");
-        let pid = s.started.spawn("box-gateway", &bin, &["run", "--config", "gateway.toml"], &cwd, &log);
-        s.state.pids.gateway = Some(pid.map_err(at("starting box-gateway", &log))?);
-        s.save()?;
-    }
-    wait_gateway(s).await.map_err(at("waiting for box-gateway to answer", &log))?;
-    let log = s.log("signer");
-    if !s.state.pids.signer.is_some_and(|p| s.runs_here(p, "signer")) {
-        let bin = s.programs.box_binary("box-signer").map_err(at("starting box-signer", &log))?;
-        let cwd = s.dir.join("signer");
-        let pid = s.started.spawn("box-signer", &bin, &["run", "--config", "signer.toml"], &cwd, &log);
-        s.state.pids.signer = Some(pid.map_err(at("starting box-signer", &log))?);
-        s.save()?;
-    }
-    Ok(())
-}
-
-/// Polls `ready` every 100 ms for up to `tries` times, failing at once when a
-/// process this run started has exited.
-async fn wait_until<F, Fut>(s: &mut Stack, tries: u32, what: &str, mut ready: F) -> Result<(), DevError>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..tries {
-        s.started.check()?;
-        if ready().await {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(DevError::new(format!("{what} did not happen within {} s", tries / 10)))
-}
-
-async fn wait_leader(s: &mut Stack) -> Result<(), DevError> {
-    let tls = TlsMaterial::load(
-        &s.dir.join("tls/ca.pem"),
-        &s.dir.join("tls/gateway-client.pem"),
-        &s.dir.join("tls/gateway-client.key"),
-    )
-    .map_err(DevError::new)?;
-    let channels = Channels::new(tls.client());
-    let ports = s.state.node_ports.clone();
-    wait_until(s, 600, "a leader election", || {
-        let (channels, ports) = (&channels, &ports);
-        async move {
-            for port in ports {
-                if let Ok(ch) = channels.get(&format!("127.0.0.1:{port}")) {
-                    let mut c = pb::notary_client::NotaryClient::new(ch);
-                    if let Ok(info) = c.cluster(pb::ClusterQuery {}).await
-                        && info.into_inner().leader != 0
-                    {
-                        return true;
-                    }
-                }
-            }
-            false
-        }
-    })
-    .await
-}
-
-async fn wait_gateway(s: &mut Stack) -> Result<(), DevError> {
-    let admin = s.client("admin")?;
-    wait_until(s, 300, "the gateway answering", || async { admin.deployment().await.is_ok() }).await
-}
-
-/// The signer's latest announcement, through the gateway, its signature
-/// checked against the genesis signer.
-async fn announcement(s: &Stack) -> Result<Option<SignerAnnounce>, DevError> {
-    match s.client("admin")?.signer_announce(s.genesis.signer).await {
-        Ok(a) => Ok(Some(a)),
-        Err(e) if e.code() == Some("signer_not_announced") => Ok(None),
-        Err(e) if e.code().is_some() => Err(DevError::new(format!("signer status: {e}"))),
-        Err(_) => Ok(None), // the gateway is still starting
-    }
-}
-
-/// Waits for an announcement that passes `ok`, failing at once when a
-/// process this run started has exited.
-async fn wait_signer(
-    s: &mut Stack,
-    what: &str,
-    ok: impl Fn(&SignerAnnounce) -> bool,
-) -> Result<SignerAnnounce, DevError> {
-    for _ in 0..1200 {
-        s.started.check()?;
-        if let Some(a) = announcement(s).await?
-            && ok(&a)
-        {
-            return Ok(a);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Err(DevError::new(format!("the signer did not reach \"{what}\" within 120 s")))
-}
-
-/// Key holder `i` sends `payload` for `purpose` through the gateway.
-async fn send(s: &Stack, i: usize, a: &SignerAnnounce, purpose: Purpose, payload: &[u8]) -> Result<(), DevError> {
-    let key = s.key(KEY_HOLDERS[i])?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let msg = answer(&s.domain(), &key, a, purpose, i as u8, KEY_HOLDERS[i], payload, now, &mut UnwrapErr(OsRng))
-        .map_err(io("sealing a ceremony message"))?;
-    let entry = box_core::notary::Entry::Ceremony(msg).encode();
-    s.client_with(key)?.relay_ceremony(&entry).await.map_err(io("relaying a ceremony message"))?;
-    Ok(())
-}
-
-/// Brings the signer to Unsealed: the genesis ceremony the first time, an unseal after.
-async fn ceremony(s: &mut Stack, quiet: bool) -> Result<Address, DevError> {
-    let log = s.log("signer");
-    // The signer announces each boot; wait for this boot's announcement.
-    let a = wait_signer(s, "started", |a| {
-        let state = SignerState::from_u8(a.state);
-        state.is_some() && alive_boot(&log, a)
-    })
-    .await?;
-    match SignerState::from_u8(a.state) {
-        Some(SignerState::AwaitingEnrolment) => {
-            let line = wait_for_line(&log, 0, "one-time enrolment code:", Duration::from_secs(30)).await?;
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
-            let code = text
-                .lines()
-                .rev()
-                .find_map(|l| l.split("one-time enrolment code: ").nth(1))
-                .unwrap_or_else(|| line.split("code: ").nth(1).unwrap_or(""))
-                .trim()
-                .to_owned();
-            if !quiet {
-                println!("  key holders enrol their devices with the signer's one-time code");
-            }
-            for i in 0..3 {
-                send(s, i, &a, Purpose::Enrol, code.as_bytes()).await?;
-            }
-            let a = wait_signer(s, "every device enrolled", |x| x.state == SignerState::AwaitingGenesis as u8).await?;
-            if !quiet {
-                println!(
-                    "  key holders send their phrases (HPKE-sealed to the signer, through the gateway and the chain)"
-                );
-            }
-            for i in 0..3 {
-                send(s, i, &a, Purpose::Phrase, s.phrase(i)?.as_bytes()).await?;
-            }
-        }
-        Some(SignerState::Sealed | SignerState::Locked | SignerState::AwaitingGenesis) => {
-            if !quiet {
-                println!("  key holders unseal the signer with their phrases");
-            }
-            for i in 0..3 {
-                send(s, i, &a, Purpose::Phrase, s.phrase(i)?.as_bytes()).await?;
-            }
-        }
-        _ => {}
-    }
-    let boot = a.boot;
-    let a = wait_signer(s, "unsealed", |x| x.boot == boot && x.state == SignerState::Unsealed as u8).await?;
-    Ok(a.wallet)
-}
-
-/// Whether `a` is the running signer's current boot (its console shows the boot id).
-fn alive_boot(log: &Path, a: &SignerAnnounce) -> bool {
-    let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines().rev().find_map(|l| l.strip_prefix("box-signer: boot ")).is_some_and(|b| b.trim() == a.boot.to_string())
-}
-
-/// `boxctl dev up`: creates the deployment in `args.dir` (or resumes it),
-/// starts whatever is not running, brings the signer to unsealed (the key
-/// ceremony the first time) and funds the hot wallet.
-///
-/// If any step fails, or Ctrl-C arrives, every process this run started is
-/// stopped again (processes that were already running stay) and the error
-/// names the step and the log to read.
-pub async fn up(args: DevArgs) -> Result<(), DevError> {
-    let s = bring_up(&args).await?;
-    summary(&s, &args);
-    Ok(())
-}
-
-/// [`up`] without the summary, for the demo: the running deployment, with
-/// the processes this run started (still to be stopped if a later step fails).
-pub async fn bring_up(args: &DevArgs) -> Result<Stack, DevError> {
-    std::fs::create_dir_all(&args.dir).map_err(io(format!("cannot create {}", args.dir.display())))?;
-    let dir = args.absolute_dir()?;
-    let quiet = args.json;
-    let mut s = match Stack::open(&dir)? {
-        Some(mut s) => {
-            if !quiet {
-                println!("resuming the deployment in {}", args.dir.display());
-            }
-            s.programs = args.programs.clone();
-            s
-        }
-        None => {
-            if !quiet {
-                println!("creating a local BOX deployment in {}", args.dir.display());
-            }
-            interruptible(create(&dir, &args.programs)).await?
-        }
-    };
-    match interruptible(run_up(&mut s, quiet)).await {
-        Ok(()) => Ok(s),
-        Err(e) => Err(s.fail(e).await),
-    }
-}
-
-/// Runs `f` unless Ctrl-C comes first (then: an error saying so).
-pub async fn interruptible<T>(f: impl std::future::Future<Output = Result<T, DevError>>) -> Result<T, DevError> {
-    tokio::select! {
-        r = f => r,
-        _ = tokio::signal::ctrl_c() => Err(DevError::new("interrupted (Ctrl-C)")),
-    }
-}
-
-async fn run_up(s: &mut Stack, quiet: bool) -> Result<(), DevError> {
-    start(s).await?;
-    let log = s.log("signer");
-    let wallet = ceremony(s, quiet).await.map_err(at("bringing the signer to unsealed (the key ceremony)", &log))?;
-    s.state.wallet = Some(wallet);
-    s.save()?;
-    if !s.state.funded {
-        let log = s.log("anvil");
-        let funded = async {
-            let chain = s.chain().await?;
-            let unit = U256::from(10u64).pow(U256::from(18u64));
-            chain.fund(wallet, U256::from(100u64) * unit).await?;
-            chain.send_token(s.state.token, wallet, U256::from(10_000u64) * unit).await
-        };
-        funded.await.map_err(at("funding the hot wallet", &log))?;
-        s.state.funded = true;
-        s.save()?;
-    }
-    Ok(())
-}
-
-impl Stack {
-    /// A step failed: stops what this run started and returns `e` saying so.
-    pub async fn fail(&mut self, e: DevError) -> DevError {
-        let stopped = self.stop_started().await;
-        if stopped.is_empty() {
-            return e;
-        }
-        let pids: Vec<String> = stopped.iter().map(u32::to_string).collect();
-        eprintln!("stopped the {} process(es) this run started (pids {})", stopped.len(), pids.join(", "));
-        e
-    }
-}
-
-/// Prints where everything runs (text, or JSON with `--json`).
-pub fn summary(s: &Stack, args: &DevArgs) {
-    let wallet = s.state.wallet.map(|w| w.to_string()).unwrap_or_default();
-    let profile = s.dir.join(PROFILE);
-    if args.json {
-        let v = serde_json::json!({
-            "dir": s.dir, "profile": profile, "gateway": s.gateway_url(), "anvil": s.anvil_url(), "wallet": wallet,
-            "token": s.state.token.to_string(), "nodes": s.state.node_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>(),
-            "pids": s.state.pids,
-        });
-        println!("{v}");
-        return;
-    }
-    println!("BOX is up:");
-    println!("  public chain   anvil at {} (chain id {CHAIN_ID})", s.anvil_url());
-    println!(
-        "  private chain  box-node ×3 at {}",
-        s.state.node_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(", ")
-    );
-    println!("  gateway        {}", s.gateway_url());
-    println!("  signer         unsealed; hot wallet {wallet}");
-    println!("  token          BOXT at {}", s.state.token);
-    println!("  files          {} (configs, keys, data; logs in logs/)", s.dir.display());
-    println!("  boxctl         export BOX_PROFILE={}", profile.display());
-    println!("                 {} --as keyholder-1|admin|manager-1|finance-1 status", boxctl_command());
-    println!("stop it with: {} dev down --dir {}", boxctl_command(), s.dir.display());
-}
-
-/// How to run this boxctl again: its own path (absolute, so the line works
-/// from any directory), or `boxctl` when that is what the PATH finds.
-pub fn boxctl_command() -> String {
-    let Ok(exe) = std::env::current_exe() else { return "boxctl".into() };
-    let on_path = std::env::var_os("PATH").is_some_and(|p| {
-        std::env::split_paths(&p)
-            .any(|d| std::fs::canonicalize(d.join("boxctl")).ok() == std::fs::canonicalize(&exe).ok())
-    });
-    if on_path { "boxctl".into() } else { exe.display().to_string() }
-}
-
-/// `boxctl dev down`: stops every process, keeps the data.
-pub async fn down(args: DevArgs) -> Result<(), DevError> {
-    let Some(mut s) = Stack::open(&args.absolute_dir()?)? else {
-        return Err(DevError::new(format!("no deployment in {} (nothing to stop)", args.dir.display())));
-    };
-    let grace = Duration::from_secs(10);
-    // The signer first (it holds the key), the public chain last (it saves its state on exit).
-    // Only pids that still run in this deployment's directories: after a
-    // reboot a recorded pid may belong to anything else.
-    if let Some(p) = s.state.pids.signer.take().filter(|p| s.runs_here(*p, "signer")) {
-        stop(p, grace).await;
-    }
-    if let Some(p) = s.state.pids.gateway.take().filter(|p| s.runs_here(*p, "gateway")) {
-        stop(p, grace).await;
-    }
-    for (i, p) in std::mem::take(&mut s.state.pids.nodes).into_iter().enumerate() {
-        if let Some(p) = p.filter(|p| s.runs_here(*p, &format!("node-{}", i + 1))) {
-            stop(p, grace).await;
-        }
-    }
-    if let Some(p) = s.state.pids.anvil.take().filter(|p| s.runs_here(*p, "anvil")) {
-        stop(p, grace).await;
-    }
-    s.save()?;
-    if !args.json {
-        println!("stopped; the data is kept in {} (boxctl dev up resumes it)", args.dir.display());
-    }
-    Ok(())
 }
