@@ -64,8 +64,11 @@ impl std::fmt::Debug for IssuedKey {
 
 /// Whitepaper steps A–D: (A) makes a key and a random password, (B) encrypts
 /// the key under it as a keystore v3 file, registers the person with
-/// `roles`, and (D) parks the encrypted file at the gateway. Step (C), handing
-/// the password over offline, is the caller's; step (E) is
+/// `roles`, and (D) parks the encrypted file at the gateway with the hash of
+/// its download token ([`keystore::download_token`], derived from the
+/// password), so it can be downloaded once, unsigned, by whoever has the
+/// password, and afterwards only by its owner's signed request. Step (C),
+/// handing the password over offline, is the caller's; step (E) is
 /// [`crate::employee::fetch_key`]. Nothing secret is written anywhere.
 pub async fn issue_key(s: &Session, name: &str, roles: &[Role]) -> CliResult<IssuedKey> {
     let failed = |e: keystore::KeystoreError| CliError::failed(e.to_string());
@@ -74,7 +77,8 @@ pub async fn issue_key(s: &Session, name: &str, roles: &[Role]) -> CliResult<Iss
     // The password is 125 random bits: scrypt's light cost is plenty and keeps issuing fast.
     let json = keystore::encrypt(&key, &password, ScryptCost::LIGHT).map_err(failed)?;
     let person = register(s, key.address(), name, roles).await?;
-    s.client().await?.put_keystore(key.address(), json.clone()).await?;
+    let token = keystore::download_token(&password);
+    s.client().await?.put_keystore(key.address(), json.clone(), Some(token)).await?;
     Ok(IssuedKey { address: key.address(), password, keystore: json, person })
 }
 

@@ -10,6 +10,7 @@
 
 use crate::error::{CliError, CliResult};
 use box_core::address::parse_address;
+use box_core::amount::Decimal;
 use box_core::typed::Genesis;
 use box_core::{Address, Amount, U256};
 use serde::Serialize;
@@ -94,8 +95,16 @@ impl AssetBook {
         format!("known: {}", self.assets.iter().map(|a| a.symbol.as_str()).collect::<Vec<_>>().join(", "))
     }
 
-    /// Parses `amount` in whole units of `asset` into base units.
+    /// Parses `amount` in whole units of `asset` into base units, with
+    /// box-core's one amount grammar (plain decimals; see [`Decimal`]).
     pub fn parse_amount(&self, asset: &AssetInfo, amount: &str) -> CliResult<U256> {
+        let d = Decimal::parse(amount).map_err(|e| CliError::usage(format!("amount: {e}")))?;
+        self.to_base_units(asset, &d)
+    }
+
+    /// Scales a parsed amount by `asset`'s decimals (more fractional digits
+    /// than it has are refused).
+    pub fn to_base_units(&self, asset: &AssetInfo, amount: &Decimal) -> CliResult<U256> {
         let decimals = asset.decimals.ok_or_else(|| {
             CliError::usage(format!(
                 "the decimals of {} ({}) are unknown to this identity (the gateway shows them to key holders, admins and auditors)",
@@ -103,7 +112,7 @@ impl AssetBook {
                 asset.address.to_checksum(None)
             ))
         })?;
-        Amount::parse(amount, decimals).map(|a| a.0).map_err(|e| CliError::usage(format!("amount: {e}")))
+        amount.to_amount(decimals).map(|a| a.0).map_err(|e| CliError::usage(format!("amount: {e}")))
     }
 
     /// `1.5 ETH`, or `N base units of 0x…` when the asset or its decimals are unknown.
@@ -168,6 +177,9 @@ mod tests {
         assert!(b.parse_amount(&usdc, "0.0000001").unwrap_err().to_string().contains("decimal places"));
         assert!(b.parse_amount(&eth, "-1").is_err());
         assert!(b.parse_amount(&eth, "1,5").is_err());
+        for bad in ["1e18", " 1", "1 ", "0x10", "+1"] {
+            assert!(b.parse_amount(&eth, bad).is_err(), "{bad}");
+        }
         assert_eq!(b.format(&Address::ZERO, U256::from(1_500_000_000_000_000_000u128)), "1.5 ETH");
         assert_eq!(b.format(&usdc.address, U256::from(250_000_000u64)), "250 USDC");
         // A token listed by the gateway: known by symbol, decimals unknown until the wallet view gives them.

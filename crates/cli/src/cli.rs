@@ -233,10 +233,13 @@ pub enum Flow {
 /// Employee commands.
 #[derive(Debug, Subcommand)]
 pub enum Employee {
-    /// Download the key the admin issued you, check the password opens it, and store it (mode 0600).
+    /// Download the key the admin issued you (once), check the password opens it, and store it (mode 0600).
     ///
     /// The password is the one the admin gave you; it is read from
-    /// BOX_PASSWORD or asked without echo. Needs no identity of your own.
+    /// BOX_PASSWORD or asked without echo. Needs no identity of your own: the
+    /// download is proven by a token derived from the password, and works
+    /// once; afterwards the gateway serves the file only to your signed
+    /// requests (or an admin's). A wrong password spends nothing.
     FetchKey {
         /// Your address, as the admin gave it to you.
         #[arg(long)]
@@ -245,7 +248,12 @@ pub enum Employee {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Apply for a transfer.
+    /// Apply for a transfer: shows what will be signed, asks on a terminal, signs and sends it.
+    ///
+    /// Before signing, the amount with its symbol, the destination (EIP-55),
+    /// the fee cap and the flow are printed on stderr. On a terminal boxctl
+    /// then asks for confirmation (--yes skips the question); without a
+    /// terminal (scripts) it prints the same lines and goes on.
     Apply {
         /// ETH, a registered token's symbol, or its contract address.
         #[arg(long)]
@@ -253,15 +261,18 @@ pub enum Employee {
         /// Destination address.
         #[arg(long)]
         to: String,
-        /// Amount in whole units, e.g. 1.5.
-        #[arg(long)]
-        amount: String,
+        /// Amount in whole units, a plain decimal: digits with at most one '.', e.g. 1.5 (no exponent, sign, spaces or separators).
+        #[arg(long, value_parser = crate::employee::parse_decimal)]
+        amount: box_core::amount::Decimal,
         /// The flow (default: the only active flow that lists you).
         #[arg(long)]
         flow: Option<String>,
-        /// Most fee the transfer may spend, in ETH.
-        #[arg(long, default_value = crate::employee::DEFAULT_MAX_FEE)]
-        max_fee: String,
+        /// Most fee the transfer may spend, in ETH, a plain decimal.
+        #[arg(long, default_value = crate::employee::DEFAULT_MAX_FEE, value_parser = crate::employee::parse_decimal)]
+        max_fee: box_core::amount::Decimal,
+        /// Do not ask for confirmation on a terminal.
+        #[arg(long)]
+        yes: bool,
     },
     /// Your transfers.
     List,

@@ -18,7 +18,7 @@
 //! as its password; boxctl makes random ones when it issues keys.
 
 use aes::cipher::{KeyIvInit, StreamCipher};
-use alloy::primitives::keccak256;
+use alloy::primitives::{B256, Keccak256, keccak256};
 use box_core::Address;
 use box_core::crypto::SecretKey;
 use rand_core::{OsRng, TryRngCore};
@@ -238,6 +238,23 @@ pub fn random_password() -> Result<Zeroizing<String>, KeystoreError> {
     Ok(out)
 }
 
+/// The download token of an issued keystore, derived from its password, so
+/// the admin hands over one secret (whitepaper step C) and the gateway, which
+/// keeps only keccak256 of the token, can serve the file unsigned once to
+/// whoever holds the password, and never learns the password.
+///
+/// A fast hash, so only for [`random_password`]'s 125-bit passwords: for a
+/// password a person chose, the token's hash would be a cheap way to test
+/// guesses. A wrong password gives a token the gateway does not know, so it
+/// is refused before anything is downloaded or spent.
+pub fn download_token(password: &str) -> B256 {
+    // Hashed in pieces: no copy of the password is left in a buffer.
+    let mut h = Keccak256::new();
+    h.update(b"BOX/keystore-download/v1\0");
+    h.update(password.as_bytes());
+    h.finalize()
+}
+
 /// A fresh random secp256k1 key from the operating system.
 pub fn random_key() -> Result<SecretKey, KeystoreError> {
     loop {
@@ -250,6 +267,15 @@ pub fn random_key() -> Result<SecretKey, KeystoreError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_download_token_depends_on_every_byte_of_the_password() {
+        let t = super::download_token("7KQ2M-ABCDE");
+        assert_eq!(t, super::download_token("7KQ2M-ABCDE"));
+        for other in ["7KQ2M-ABCDF", "7kq2m-abcde", " 7KQ2M-ABCDE", ""] {
+            assert_ne!(t, super::download_token(other), "{other}");
+        }
+    }
+
     use super::*;
 
     const VECTOR_KEY: &str = "7a28b5ba57c53603b0b07b56bba752f7784bf506fa95edc395f5cf6c7514fe9d";

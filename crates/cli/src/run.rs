@@ -287,7 +287,8 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
             let address = parse_address(&address).map_err(|e| CliError::usage(format!("--address: {e}")))?;
             let roles = roles.iter().map(|r| admin::parse_role(r)).collect::<CliResult<Vec<_>>>()?;
             let p = admin::register(&s, address, &name, &roles).await?;
-            ui.emit(&p, || ui.done(&format!("{} registered as {} ({:?})", p.address, p.name, p.roles)))
+            let roles: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
+            ui.emit(&p, || ui.done(&format!("{} registered as {} ({})", p.address, p.name, roles.join(", "))))
         }
         Admin::People => {
             let people = admin::people(&s).await?;
@@ -367,10 +368,19 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
 
 async fn employee_cmd(ui: &Ui, e: Employee, s: Session) -> CliResult<()> {
     match e {
-        Employee::Apply { asset, to, amount, flow, max_fee } => {
+        Employee::Apply { asset, to, amount, flow, max_fee, yes } => {
             let flow = flow.as_deref().map(admin::parse_flow_hash).transpose()?;
             let args = employee::ApplyArgs { asset, to, amount, flow, max_fee };
-            let t = employee::apply(&s, &args).await?;
+            let app = employee::prepare(&s, &args).await?;
+            // On stderr, so --json output stays one document.
+            eprintln!("{}", ui.paint(Paint::Bold, "to be signed:"));
+            for line in app.summary() {
+                eprintln!("  {line}");
+            }
+            if !yes && crate::ui::interactive() && !crate::ui::confirm("Sign and send this application?")? {
+                return Err(CliError::usage("not signed"));
+            }
+            let t = employee::submit(&s, &app).await?;
             let book = assets::load(&s).await?;
             let v = transfers::view(&s.domain(), &t, &book, &transfers::flow_names(&s).await?)?;
             if ui.json {

@@ -147,6 +147,24 @@ fn refusals_without_a_deployment_name_the_cause_and_exit_non_zero() {
         &[("BOX_PROFILE", p)],
     )
     .refused(2, "is not a flow hash");
+    // Amounts outside the one grammar are refused while parsing the arguments:
+    // the gateway here is down, so reaching it would have been exit 5.
+    for (bad, why) in [
+        ("1e18", "not a plain decimal number"),
+        (" 1", "not a plain decimal number"),
+        ("1,5", "not a plain decimal number"),
+        ("0x10", "not a plain decimal number"),
+        ("-1", "negative or signed"),
+        ("", "amount is empty"),
+    ] {
+        let arg = format!("--amount={bad}");
+        boxctl(&["employee", "apply", "--asset", "ETH", "--to", &someone, &arg], &[("BOX_PROFILE", p)]).refused(2, why);
+    }
+    boxctl(
+        &["employee", "apply", "--asset", "ETH", "--to", &someone, "--amount", "1", "--max-fee=1e-3"],
+        &[("BOX_PROFILE", p)],
+    )
+    .refused(2, "not a plain decimal number");
     boxctl(
         &["employee", "fetch-key", "--address", "0xABCDEFabcdef0000000000000000000000000000", "--out", "/tmp/x"],
         &[("BOX_PROFILE", p)],

@@ -59,7 +59,12 @@ async fn every_role_end_to_end_with_real_processes() {
     // --- the admin: people, an issued key, a flow ---
     let m = |n: &str| key(n).address().to_checksum(None);
     for (who, name) in [("manager-1", "Mia"), ("manager-2", "Max"), ("finance-1", "Fay"), ("finance-2", "Fox")] {
-        d.run("", &["admin", "register", "--address", &m(who), "--name", name, "--role", "approver"], &[]).ok();
+        let out = d
+            .run("", &["admin", "register", "--address", &m(who), "--name", name, "--role", "approver"], &[])
+            .ok()
+            .to_owned();
+        // Roles in words, not Rust debug text (issue 11, fault 8).
+        assert!(out.contains(&format!("registered as {name} (approver)")), "{out}");
     }
     d.run("", &["admin", "register", "--address", &m("auditor"), "--name", "Ada", "--role", "auditor"], &[]).ok();
     d.run("", &["admin", "register", "--address", &m("key-holder-0"), "--name", "K", "--role", "approver"], &[])
@@ -86,6 +91,18 @@ async fn every_role_end_to_end_with_real_processes() {
     d.run("", &["employee", "fetch-key", "--address", &addr, "--out", erin_s], &[("BOX_PASSWORD", "not it")])
         .refused(2, "password does not open");
     d.run("", &["employee", "fetch-key", "--address", &addr, "--out", erin_s], &[("BOX_PASSWORD", &password)]).ok();
+    // Once (issue 11, fault 7): the unsigned download is spent; the same
+    // answer as for someone who never had a key; then only signed reads.
+    let again = d.path("erin-again.json");
+    let again_s = again.to_str().unwrap();
+    let second =
+        d.run("", &["employee", "fetch-key", "--address", &addr, "--out", again_s], &[("BOX_PASSWORD", &password)]);
+    second.refused(2, "downloaded once");
+    let stranger = key("never-issued").address().to_checksum(None);
+    let unknown =
+        d.run("", &["employee", "fetch-key", "--address", &stranger, "--out", again_s], &[("BOX_PASSWORD", &password)]);
+    assert_eq!(unknown.stderr.replace(&stranger, "ADDRESS"), second.stderr.replace(&addr, "ADDRESS"));
+    assert!(!again.exists());
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(std::fs::metadata(&erin).unwrap().permissions().mode() & 0o777, 0o600);
     let as_erin = |args: &[&str], env: &[(&str, &str)]| {
@@ -148,7 +165,29 @@ async fn every_role_end_to_end_with_real_processes() {
     // --- a transfer, approved level by level, paid by the signer ---
     let to = Address::repeat_byte(0xD5);
     let to_s = to.to_checksum(None);
-    let t = as_erin(&["employee", "apply", "--asset", "eth", "--to", &to_s, "--amount", "1.5", "--json"], &[]).json();
+    // Amounts are plain decimals, the API's grammar (issue 11, fault 6): refused
+    // with the reason before anything is signed or sent.
+    for (bad, why) in [
+        ("1e18", "not a plain decimal number"),
+        (" 1", "not a plain decimal number"),
+        ("1,5", "not a plain decimal number"),
+        ("0x10", "not a plain decimal number"),
+        ("-1", "negative or signed"),
+        ("1.0000000000000000001", "has 19 decimal places but the asset has only 18"),
+    ] {
+        let arg = format!("--amount={bad}");
+        let r = as_erin(&["employee", "apply", "--asset", "ETH", "--to", &to_s, &arg], &[]);
+        r.refused(2, why);
+        assert!(!r.stderr.contains("to be signed"), "refused before the summary: {}", r.stderr);
+    }
+    assert!(as_erin(&["employee", "list", "--json"], &[]).json().as_array().unwrap().is_empty(), "nothing applied");
+    // What will be signed is shown first: amount with symbol, EIP-55 destination, fee cap.
+    let applied = as_erin(&["employee", "apply", "--asset", "eth", "--to", &to_s, "--amount", "1.5", "--json"], &[]);
+    for shown in ["amount:  1.5 ETH (1500000000000000000 base units)", &format!("to:      {to_s}"), "fee cap: 0.01 ETH"]
+    {
+        assert!(applied.stderr.contains(shown), "{shown:?} not shown before signing:\n{}", applied.stderr);
+    }
+    let t = applied.json();
     let id = t["id"].as_str().unwrap().to_owned();
     assert_eq!(t["displayAmount"], "1.5 ETH");
     assert_eq!(t["amount"], "1500000000000000000");

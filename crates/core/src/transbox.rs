@@ -169,6 +169,18 @@ impl VerifiedTransBox {
     }
 }
 
+/// The rule on a request's date that holds whenever it is checked: it may
+/// not be dated more than [`MAX_FUTURE_SKEW_SECONDS`] after `now`. It sets no
+/// lower bound: a request stays valid while its approvals are collected,
+/// however long that takes (an edge that sees an application being made may
+/// also refuse an old date; see the gateway).
+pub fn check_not_future(request: &TransferRequest, now: Timestamp) -> Result<(), Refusal> {
+    if request.timestamp > now.0.saturating_add(MAX_FUTURE_SKEW_SECONDS) {
+        return Err(Refusal::FutureRequest { request: request.timestamp, now: now.0, skew: MAX_FUTURE_SKEW_SECONDS });
+    }
+    Ok(())
+}
+
 /// Sum of `history` amounts strictly inside `(now - period, now]`.
 pub fn used_in_window(history: &[(Timestamp, Amount)], now: Timestamp, period: u64) -> Option<Amount> {
     let start = now.saturating_sub(period);
@@ -214,9 +226,7 @@ pub fn verify_transbox(tb: &TransBox, ctx: &TransferContext<'_>) -> Result<Verif
     if ctx.policy.frozen.contains(&r.applicant) {
         return Err(Refusal::FrozenEmployee(r.applicant));
     }
-    if r.timestamp > ctx.now.0.saturating_add(MAX_FUTURE_SKEW_SECONDS) {
-        return Err(Refusal::FutureRequest { request: r.timestamp, now: ctx.now.0, skew: MAX_FUTURE_SKEW_SECONDS });
-    }
+    check_not_future(r, ctx.now)?;
     let levels = &flow.flow().levels;
     if tb.levels.len() != levels.len() {
         // Report the first missing level precisely when there are too few.

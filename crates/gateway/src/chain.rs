@@ -164,7 +164,7 @@ impl Chain {
             tasks.spawn(async move {
                 let info = match client {
                     Ok(mut c) => c.cluster(timed(pb::ClusterQuery {})).await.map(|r| r.into_inner()).map_err(|s| {
-                        if s.message().is_empty() { format!("{:?}", s.code()) } else { s.message().to_owned() }
+                        if s.message().is_empty() { s.code().description().to_owned() } else { s.message().to_owned() }
                     }),
                     Err(e) => Err(e),
                 };

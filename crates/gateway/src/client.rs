@@ -17,10 +17,10 @@
 //! ```
 
 use crate::api::dto::{
-    ApplyIn, ApproveIn, AuditOut, AuthorizationIn, CeremonyIn, CeremonyOut, ClusterOut, DeploymentOut, EscrowIn,
-    EscrowOut, FlowIn, FlowJson, FlowOut, GovernanceIn, GovernanceOut, MeOut, PersonIn, PersonOut, QueuedOut, RejectIn,
-    SignerOut, StatusOut, TransferOut, TransferQuery, TransferRequestJson, TransferSummary, WalletOut, parse_sig,
-    sig_hex,
+    ApplyIn, ApproveIn, AuditOut, AuthorizationIn, CeremonyIn, CeremonyOut, ClaimIn, ClusterOut, DeploymentOut,
+    EscrowIn, EscrowOut, FlowIn, FlowJson, FlowOut, GovernanceIn, GovernanceOut, MeOut, PersonIn, PersonOut, QueuedOut,
+    RejectIn, SignerOut, StatusOut, TransferOut, TransferQuery, TransferRequestJson, TransferSummary, WalletOut,
+    parse_sig, sig_hex,
 };
 use crate::auth::sign_request;
 use crate::error::ErrorBody;
@@ -93,6 +93,23 @@ impl ClientError {
             _ => None,
         }
     }
+}
+
+/// An error and its causes in words (`client error (Connect): tcp connect
+/// error: Connection refused (os error 111)`): hyper's own message names only
+/// the stage that failed.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cause = c.source();
+    }
+    out
 }
 
 /// A raw answer: status, `Retry-After`, body.
@@ -204,7 +221,8 @@ impl Client {
         self.send_with(method, path, body, &headers).await
     }
 
-    /// Sends a request with exactly the given headers.
+    /// Sends a request with exactly the given headers (and `Content-Type:
+    /// application/json` for a body, unless they name another).
     pub async fn send_with(
         &self,
         method: &str,
@@ -214,14 +232,14 @@ impl Client {
     ) -> Result<RawResponse, ClientError> {
         let method = Method::from_bytes(method.as_bytes()).map_err(|e| ClientError::Input(e.to_string()))?;
         let mut req = Request::builder().method(method).uri(format!("{}{path}", self.base));
-        if !body.is_empty() {
+        if !body.is_empty() && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type")) {
             req = req.header("content-type", "application/json");
         }
         for (k, v) in headers {
             req = req.header(*k, v);
         }
         let req = req.body(Full::new(Bytes::from(body))).map_err(|e| ClientError::Input(e.to_string()))?;
-        let res = self.http.request(req).await.map_err(|e| ClientError::Transport(format!("{e:?}")))?;
+        let res = self.http.request(req).await.map_err(|e| ClientError::Transport(error_chain(&e)))?;
         let status = res.status().as_u16();
         let retry_after = res.headers().get("retry-after").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let body =
@@ -331,16 +349,37 @@ impl Client {
         self.get(&format!("/v1/people/{}", address.to_checksum(None))).await
     }
 
-    /// Escrows a client-encrypted keystore v3 JSON for `address`.
-    pub async fn put_keystore(&self, address: Address, keystore: serde_json::Value) -> Result<(), ClientError> {
-        let body = serde_json::to_vec(&EscrowIn { keystore }).map_err(|e| ClientError::Input(e.to_string()))?;
+    /// Escrows a client-encrypted keystore v3 JSON for `address`. With
+    /// `download_token`, its owner may claim it once unsigned
+    /// ([`Client::claim_keystore`]); the gateway is sent only the token's
+    /// keccak256, so it cannot claim it itself.
+    pub async fn put_keystore(
+        &self,
+        address: Address,
+        keystore: serde_json::Value,
+        download_token: Option<B256>,
+    ) -> Result<(), ClientError> {
+        let download_token_hash = download_token.map(|t| alloy::primitives::keccak256(t.as_slice()).to_string());
+        let body = serde_json::to_vec(&EscrowIn { keystore, download_token_hash })
+            .map_err(|e| ClientError::Input(e.to_string()))?;
         let r = self.send("PUT", &format!("/v1/people/{}/keystore", address.to_checksum(None)), body, true).await?;
         if r.status == 204 { Ok(()) } else { decode::<()>(r) }
     }
 
-    /// Downloads an escrowed keystore.
+    /// Downloads an escrowed keystore (signed: its owner or an admin).
     pub async fn keystore(&self, address: Address) -> Result<EscrowOut, ClientError> {
         self.get(&format!("/v1/people/{}/keystore", address.to_checksum(None))).await
+    }
+
+    /// Claims an issued keystore once, unsigned, with its download token.
+    /// Checks nothing about the answer: the caller decrypts it and checks it
+    /// holds the key of `address`.
+    pub async fn claim_keystore(&self, address: Address, download_token: B256) -> Result<EscrowOut, ClientError> {
+        let body = serde_json::to_vec(&ClaimIn { token: download_token.to_string() })
+            .map_err(|e| ClientError::Input(e.to_string()))?;
+        let r =
+            self.send("POST", &format!("/v1/people/{}/keystore/claim", address.to_checksum(None)), body, false).await?;
+        decode(r)
     }
 
     // ---- flows and governance ----

@@ -61,8 +61,10 @@ timestamp_window_seconds = 300   # a request signed further from the gateway's c
 per_key_per_minute = 600         # requests per signer per minute (429 beyond, with Retry-After)
 per_ip_per_minute = 3000         # requests per client IP per minute
 burst = 60                       # how many requests may arrive at once before the rates apply
-bad_signatures_before_lock = 5   # this many bad signatures in a row lock the claimed key...
-lock_seconds = 300               # ...for this long
+bad_signatures_per_source = 20   # this many failed proofs (bad signatures, wrong download tokens) from
+source_lock_seconds = 300        # one client IP within this many seconds throttle that IP (429) for as
+                                 # long. Never the key a request names: a failure proves no identity.
+                                 # A key holder's pause and panic pass every limit.
 "#;
 
 /// Request limits.
@@ -79,10 +81,15 @@ pub struct Limits {
     pub per_ip_per_minute: u32,
     /// Bucket size for both rates.
     pub burst: u32,
-    /// Consecutive bad signatures that lock a key.
-    pub bad_signatures_before_lock: u32,
-    /// How long a locked key stays locked, seconds.
-    pub lock_seconds: u64,
+    /// Failed proofs (bad signatures, wrong download tokens) from one client
+    /// IP within `source_lock_seconds` that throttle that IP. (Read from
+    /// `bad_signatures_before_lock` too, the name of older configs.)
+    #[serde(alias = "bad_signatures_before_lock")]
+    pub bad_signatures_per_source: u32,
+    /// The window and how long a throttled IP stays throttled, seconds.
+    /// (Read from `lock_seconds` too.)
+    #[serde(alias = "lock_seconds")]
+    pub source_lock_seconds: u64,
 }
 
 impl Default for Limits {
@@ -93,8 +100,8 @@ impl Default for Limits {
             per_key_per_minute: 600,
             per_ip_per_minute: 3000,
             burst: 60,
-            bad_signatures_before_lock: 5,
-            lock_seconds: 300,
+            bad_signatures_per_source: 20,
+            source_lock_seconds: 300,
         }
     }
 }
@@ -155,6 +162,18 @@ impl std::fmt::Debug for Database {
         match self {
             Self::Sqlite(p) => write!(f, "Sqlite({})", p.display()),
             Self::Postgres(url) => write!(f, "Postgres({})", url.rsplit_once('@').map_or("<url>", |(_, h)| h)),
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    /// For messages: the file, or the PostgreSQL host and database (never the URL's password).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(p) => write!(f, "the SQLite file {}", p.display()),
+            Self::Postgres(url) => {
+                write!(f, "PostgreSQL at {}", url.rsplit_once('@').map_or("<url>", |(_, h)| h))
+            }
         }
     }
 }
@@ -262,8 +281,8 @@ impl GatewayConfig {
         if l.per_key_per_minute == 0 || l.per_ip_per_minute == 0 || l.burst == 0 {
             return Err(invalid("limits", "per_key_per_minute, per_ip_per_minute and burst must be 1 or more"));
         }
-        if l.bad_signatures_before_lock == 0 {
-            return Err(invalid("limits.bad_signatures_before_lock", "must be 1 or more"));
+        if l.bad_signatures_per_source == 0 || l.source_lock_seconds == 0 {
+            return Err(invalid("limits", "bad_signatures_per_source and source_lock_seconds must be 1 or more"));
         }
         Ok(Self {
             listen,
@@ -317,6 +336,15 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite(PathBuf::from("/etc/box/data/gateway/gateway.sqlite3")));
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.admins.len(), 1);
+    }
+
+    #[test]
+    fn older_names_of_the_source_throttle_still_read() {
+        let old = EXAMPLE
+            .replace("bad_signatures_per_source = 20", "bad_signatures_before_lock = 7")
+            .replace("source_lock_seconds = 300", "lock_seconds = 60");
+        let c = GatewayConfig::from_toml_str(&old, Path::new("/")).unwrap();
+        assert_eq!((c.limits.bad_signatures_per_source, c.limits.source_lock_seconds), (7, 60));
     }
 
     #[test]

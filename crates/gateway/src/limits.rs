@@ -1,7 +1,8 @@
-//! Rate limits (token buckets per key and per IP) and the bad-signature lock.
+//! Rate limits (token buckets per key and per IP) and the throttle of
+//! sources that fail to prove who they are.
 //!
 //! In memory, per gateway process: a restart forgets them, which at worst
-//! gives a locked key its attempts back early. The clock is an argument, so
+//! gives a throttled source its attempts back early. The clock is an argument, so
 //! the rules are tested without waiting.
 
 use std::collections::HashMap;
@@ -58,56 +59,62 @@ impl<K: Eq + Hash + Clone> RateLimiter<K> {
 #[derive(Debug, Clone, Copy)]
 struct Strikes {
     count: u32,
+    since: Instant,
     locked_until: Option<Instant>,
 }
 
-/// Locks a key after `threshold` consecutive bad signatures, for `lock`.
+/// Throttles a source (a client IP) after `threshold` failures within
+/// `window`, for `window`.
+///
+/// Keyed by where requests come from, never by the identity a request
+/// claims: a bad signature or a wrong token proves nothing about the address
+/// it names, so counting it against that address would let anyone lock anyone
+/// out (DESIGN.md §2). A success does not clear the count either: one source
+/// may carry an attacker's requests beside honest ones. Everyone behind a
+/// throttled IP is throttled with it; emergency actions are exempt (see
+/// `api::lane`).
 #[derive(Debug)]
-pub struct Lockout<K> {
+pub struct SourceThrottle<K> {
     threshold: u32,
-    lock: Duration,
+    window: Duration,
     strikes: Mutex<HashMap<K, Strikes>>,
 }
 
-impl<K: Eq + Hash + Clone> Lockout<K> {
-    /// A lock rule.
-    pub fn new(threshold: u32, lock: Duration) -> Self {
-        Self { threshold, lock, strikes: Mutex::default() }
+impl<K: Eq + Hash + Clone> SourceThrottle<K> {
+    /// `threshold` failures within `window` throttle a source for `window`.
+    pub fn new(threshold: u32, window: Duration) -> Self {
+        Self { threshold, window, strikes: Mutex::default() }
     }
 
-    /// `Err(seconds left)` while `key` is locked.
-    pub fn check(&self, key: &K, now: Instant) -> Result<(), u64> {
+    /// `Err(seconds left)` while `source` is throttled.
+    pub fn check(&self, source: &K, now: Instant) -> Result<(), u64> {
         let m = self.strikes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        match m.get(key).and_then(|s| s.locked_until) {
+        match m.get(source).and_then(|s| s.locked_until) {
             Some(until) if until > now => Err(until.duration_since(now).as_secs().max(1)),
             _ => Ok(()),
         }
     }
 
-    /// Records a bad signature; returns true if this locked the key.
-    pub fn strike(&self, key: &K, now: Instant) -> bool {
+    /// Records a failure from `source`; returns true if this throttled it.
+    pub fn strike(&self, source: &K, now: Instant) -> bool {
         let mut m = self.strikes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         if m.len() > SWEEP_AT {
-            m.retain(|_, s| s.locked_until.is_some_and(|u| u > now));
+            let window = self.window;
+            m.retain(|_, s| s.locked_until.is_some_and(|u| u > now) || now.saturating_duration_since(s.since) < window);
         }
-        let s = m.entry(key.clone()).or_insert(Strikes { count: 0, locked_until: None });
-        if s.locked_until.is_some_and(|u| u <= now) {
-            *s = Strikes { count: 0, locked_until: None };
+        let fresh = Strikes { count: 0, since: now, locked_until: None };
+        let s = m.entry(source.clone()).or_insert(fresh);
+        let lock_over = s.locked_until.is_some_and(|u| u <= now);
+        let window_over = s.locked_until.is_none() && now.saturating_duration_since(s.since) >= self.window;
+        if lock_over || window_over {
+            *s = fresh;
         }
-        s.count += 1;
+        s.count = s.count.saturating_add(1);
         if s.count >= self.threshold && s.locked_until.is_none() {
-            s.locked_until = Some(now + self.lock);
+            s.locked_until = Some(now + self.window);
             return true;
         }
         false
-    }
-
-    /// A good signature clears the count.
-    pub fn clear(&self, key: &K) {
-        let mut m = self.strikes.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if m.get(key).is_some_and(|s| s.locked_until.is_none()) {
-            m.remove(key);
-        }
     }
 }
 
@@ -129,18 +136,20 @@ mod tests {
     }
 
     #[test]
-    fn consecutive_bad_signatures_lock_for_a_while() {
-        let l = Lockout::new(3, Duration::from_secs(60));
+    fn failures_throttle_the_source_for_a_window_and_success_does_not_reset_them() {
+        let l = SourceThrottle::new(3, Duration::from_secs(60));
         let t = Instant::now();
         assert!(!l.strike(&1, t));
-        l.clear(&1);
-        assert!(!l.strike(&1, t));
-        assert!(!l.strike(&1, t));
-        assert!(l.strike(&1, t));
-        assert_eq!(l.check(&1, t + Duration::from_secs(1)), Err(59));
-        l.clear(&1); // a good signature does not lift a lock
-        assert!(l.check(&1, t + Duration::from_secs(30)).is_err());
-        assert_eq!(l.check(&1, t + Duration::from_secs(61)), Ok(()));
-        assert_eq!(l.check(&2, t), Ok(()));
+        assert!(!l.strike(&1, t + Duration::from_secs(10)));
+        assert_eq!(l.check(&1, t + Duration::from_secs(10)), Ok(()));
+        assert!(l.strike(&1, t + Duration::from_secs(20)), "the third failure within the window");
+        assert_eq!(l.check(&1, t + Duration::from_secs(21)), Err(59));
+        assert_eq!(l.check(&2, t), Ok(()), "per source");
+        assert!(!l.strike(&1, t + Duration::from_secs(30)), "already throttled");
+        assert_eq!(l.check(&1, t + Duration::from_secs(81)), Ok(()));
+        // Failures spread wider than the window never throttle.
+        for i in 0..10u64 {
+            assert!(!l.strike(&3, t + Duration::from_secs(i * 40)));
+        }
     }
 }

@@ -27,7 +27,18 @@ async fn start(cluster: &Cluster, dir: &std::path::Path, db: &Db, limits: &str) 
 
 fn code(r: Result<impl std::fmt::Debug, box_gateway::client::ClientError>) -> (u16, String) {
     let e = r.expect_err("the gateway must refuse this");
+    if let box_gateway::client::ClientError::Api { message, .. } = &e {
+        assert_words(message);
+    }
     (e.status().unwrap_or(0), e.code().unwrap_or("").to_owned())
+}
+
+/// A refusal's message is for people: no Rust `Debug` text in it.
+#[track_caller]
+fn assert_words(message: &str) {
+    for debug in ["Some(", "None", "{ ", " }", "Ok(", "Err("] {
+        assert!(!message.contains(debug), "Rust debug text {debug:?} in a refusal: {message}");
+    }
 }
 
 fn now() -> u64 {
@@ -192,25 +203,110 @@ async fn scenario(db: Db) {
     let r = l1b.send("GET", "/v1/me", vec![], false).await.unwrap();
     assert_eq!((r.status, err_code(&r.body)), (401, "missing_credentials".into()));
 
-    // Repeated bad signatures lock the key, even for a good signature afterwards.
+    // Bad signatures naming someone never lock them (issue 11, fault 2): five
+    // requests naming l1[2], signed by another key or over other bytes, are
+    // refused, and l1[2]'s own next request goes through. (Throttling by
+    // source and the emergency lane: tests/edge.rs.)
     let victim = c(&p.l1[2]);
+    let forger = c(&box_testkit::key("forger"));
     for i in 0..5u8 {
-        let h = victim.sign_headers("GET", "/v1/me", b"", now(), B256::repeat_byte(i));
+        let mut h = forger.sign_headers("GET", "/v1/me", b"", now(), B256::repeat_byte(i));
+        h[0].1 = p.l1[2].address().to_checksum(None);
+        let r = forger.send_with("GET", "/v1/me", vec![], &h).await.unwrap();
+        assert_eq!((r.status, err_code(&r.body)), (401, "bad_signature".into()));
+        let h = victim.sign_headers("GET", "/v1/me", b"", now(), B256::repeat_byte(0x10 + i));
         let r = victim.send_with("GET", "/v1/status", vec![], &h).await.unwrap();
         assert_eq!(r.status, 401);
     }
     let r = victim.send("GET", "/v1/me", vec![], true).await.unwrap();
-    assert_eq!((r.status, err_code(&r.body)), (429, "key_locked".into()));
-    assert!(r.retry_after.is_some_and(|s| s > 0));
+    assert_eq!(r.status, 200, "the named key is not locked: {}", String::from_utf8_lossy(&r.body));
 
-    // Escrow: the admin parks an encrypted keystore; only its owner (and admins) read it.
+    // Bodies are JSON only (fault 8): text and form encodings get 415 and spend no nonce.
+    let t4 = employee.apply(&request(flow, &p.employee, ETH, "t4")).await.unwrap().id;
+    let path4 = format!("/v1/transfers/{t4}/approvals");
+    for (ctype, body) in [
+        ("text/plain", body.clone()),
+        ("text/plain;charset=UTF-8", body.clone()),
+        ("application/x-www-form-urlencoded", format!("level=1&signature=0x{}", hex::encode(sig.as_bytes()))),
+        ("multipart/form-data; boundary=x", "--x\r\n\r\n1\r\n--x--".to_owned()),
+    ] {
+        let n = B256::repeat_byte(0x44);
+        let mut h = l1b.sign_headers("POST", &path4, body.as_bytes(), now(), n);
+        h.push(("content-type", ctype.to_owned()));
+        let r = l1b.send_with("POST", &path4, body.into_bytes(), &h).await.unwrap();
+        assert_eq!((r.status, err_code(&r.body)), (415, "unsupported_media_type".into()), "{ctype}");
+        assert!(err_message(&r.body).contains("application/json"), "{ctype}");
+        assert!(
+            !gw.state.store.nonce_seen(&format!("0x{}", hex::encode(p.l1[1].address())), &n.to_string()).await.unwrap()
+        );
+    }
+    assert_eq!(employee.transfer(&t4).await.unwrap().levels[0].signatures.len(), 0, "nothing was approved");
+    // Request timestamps of 0 and far in the future are refused at the edge (fault 8):
+    // in the signed headers (401) and in the signed application (422, box-core's rule for the future).
+    for ts in [0, now() + 10 * 365 * 86_400, u64::MAX] {
+        let h = employee.sign_headers("GET", "/v1/me", b"", ts, B256::repeat_byte(0x45));
+        let r = employee.send_with("GET", "/v1/me", vec![], &h).await.unwrap();
+        assert_eq!((r.status, err_code(&r.body)), (401, "stale_timestamp".into()), "{ts}");
+        assert!(err_message(&r.body).contains("check the client's clock"), "{}", err_message(&r.body));
+    }
+    for (ts, want, reason) in [
+        (0, "stale_request", "sign it again with the current time"),
+        (now() - 3600, "stale_request", "sign it again with the current time"),
+        (now() + 3600, "future_request", "more than 300s after now"),
+        (u64::MAX, "future_request", "more than 300s after now"),
+    ] {
+        let mut r = request(flow, &p.employee, ETH, &format!("dated {ts}"));
+        r.timestamp = ts;
+        let e = employee.apply(&r).await.expect_err("a misdated application is refused");
+        assert_eq!((e.status(), e.code()), (Some(422), Some(want)), "{ts}: {e}");
+        assert!(e.to_string().contains(reason), "{e}");
+    }
+
+    // Escrow (fault 7): the admin parks an encrypted keystore with the hash of
+    // a download token. Unsigned, it can be claimed once with the token; then
+    // only its owner (and admins) read it, signed. Every failed claim gets the
+    // same answer, so nobody learns who has an escrowed key.
     let ks = serde_json::json!({"version": 3, "id": "x", "address": hex::encode(p.employee.address()),
         "crypto": {"cipher": "aes-128-ctr", "ciphertext": "00", "cipherparams": {"iv": "00"}, "kdf": "scrypt",
                    "kdfparams": {"n": 8192}, "mac": "00"}});
-    admin.put_keystore(p.employee.address(), ks.clone()).await.unwrap();
+    let token = B256::repeat_byte(0x70);
+    admin.put_keystore(p.employee.address(), ks.clone(), Some(token)).await.unwrap();
+    let own = serde_json::json!({"version": 3, "address": hex::encode(p.l2[1].address()),
+        "crypto": {"cipher": "aes-128-ctr", "ciphertext": "01", "cipherparams": {"iv": "00"}, "kdf": "scrypt",
+                   "kdfparams": {"n": 8192}, "mac": "00"}});
+    c(&p.l2[1]).put_keystore(p.l2[1].address(), own, None).await.unwrap();
+    let nobody = client(&cluster, gw.addr, &box_testkit::key("nobody"));
+    let claim = |who: box_core::Address, token: B256| {
+        let nobody = &nobody;
+        async move {
+            let body = serde_json::json!({"token": token.to_string()}).to_string();
+            let path = format!("/v1/people/{}/keystore/claim", who.to_checksum(None));
+            let r = nobody.send("POST", &path, body.into_bytes(), false).await.unwrap();
+            (r.status, String::from_utf8_lossy(&r.body).into_owned())
+        }
+    };
+    let unknown = claim(box_core::Address::repeat_byte(0x99), token).await;
+    assert_eq!(unknown.0, 404, "{}", unknown.1);
+    assert!(unknown.1.contains("nothing_to_claim"), "{}", unknown.1);
+    for (who, t, case) in [
+        (p.auditor.address(), token, "registered, nothing escrowed"),
+        (p.l2[1].address(), token, "a keystore its owner uploaded (no token)"),
+        (p.employee.address(), B256::repeat_byte(0x71), "the wrong token"),
+    ] {
+        assert_eq!(claim(who, t).await, unknown, "{case}: the same answer as for an unknown address");
+    }
+    let (status, text) = claim(p.employee.address(), token).await;
+    assert_eq!(status, 200, "{text}");
+    let got: box_gateway::api::dto::EscrowOut = serde_json::from_str(&text).unwrap();
+    assert_eq!(got.keystore, ks);
+    assert_eq!(claim(p.employee.address(), token).await, unknown, "the token works once");
+    // Then signed only: the unsigned read names no one, the owner reads it signed.
+    let r = nobody.send("GET", &format!("/v1/people/{}/keystore", p.employee.address()), vec![], false).await.unwrap();
+    assert_eq!((r.status, err_code(&r.body)), (401, "missing_credentials".into()));
     assert_eq!(employee.keystore(p.employee.address()).await.unwrap().keystore, ks);
     assert_eq!(code(l1a.keystore(p.employee.address()).await), (403, "role_required".into()));
-    assert_eq!(code(admin.put_keystore(p.l1[0].address(), ks).await), (422, "invalid_keystore".into()));
+    assert_eq!(code(nobody.keystore(p.employee.address()).await), (403, "role_required".into()));
+    assert_eq!(code(admin.put_keystore(p.l1[0].address(), ks, None).await), (422, "invalid_keystore".into()));
 
     // Governance: one key holder pauses; resuming needs all of them.
     let pause = GovernanceAction::PauseTransfers(PauseTransfers { paused: true, reason: "audit".into(), nonce: 1 });
@@ -245,11 +341,26 @@ async fn scenario(db: Db) {
     assert!(report.notarized >= 8, "{} notarized", report.notarized);
     assert_eq!(code(employee.audit_export().await.map(|_| ())), (403, "role_required".into()));
     assert!(U256::from(report.blocks) > U256::ZERO);
+
+    // A disabled flow cannot be enabled again, and the refusal says so in
+    // words (it printed `Some(Disabled)`: fault 8).
+    kh.authorize_flow(flow, false).await.unwrap();
+    wait_flow(&admin, flow, "disabled").await;
+    let e = kh.authorize_flow(flow, true).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(409), Some("flow_closed")));
+    assert!(e.to_string().contains("is disabled; it cannot be enabled"), "{e}");
+    assert_words(&e.to_string());
     gw.stop().await;
 }
 
 fn err_code(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body).unwrap()["code"].as_str().unwrap_or("").to_owned()
+    let v = serde_json::from_slice::<serde_json::Value>(body).unwrap();
+    assert_words(v["message"].as_str().unwrap_or(""));
+    v["code"].as_str().unwrap_or("").to_owned()
+}
+
+fn err_message(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body).unwrap()["message"].as_str().unwrap_or("").to_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

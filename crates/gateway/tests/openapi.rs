@@ -67,6 +67,7 @@ fn the_document_is_valid_openapi_3_and_covers_every_endpoint() {
         ("/v1/people/{address}", "get"),
         ("/v1/people/{address}/keystore", "put"),
         ("/v1/people/{address}/keystore", "get"),
+        ("/v1/people/{address}/keystore/claim", "post"),
         ("/v1/flows", "get"),
         ("/v1/flows", "post"),
         ("/v1/flows/{hash}", "get"),
@@ -87,6 +88,31 @@ fn the_document_is_valid_openapi_3_and_covers_every_endpoint() {
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
     }
+    // Issue 11: the keystore is read signed only; an issued one is claimed
+    // once with its token, with one answer for every failure; JSON bodies only.
+    let get_ks = &paths["/v1/people/{address}/keystore"]["get"];
+    assert!(
+        get_ks["security"].as_array().unwrap().iter().all(|s| !s.as_object().unwrap().is_empty()),
+        "the keystore read is signed only: {get_ks}"
+    );
+    let claim = &paths["/v1/people/{address}/keystore/claim"]["post"];
+    assert!(claim["responses"]["404"]["description"].as_str().unwrap().contains("same answer"), "{claim}");
+    let text = format!(
+        "{} {}",
+        claim["summary"].as_str().unwrap_or_default(),
+        claim["description"].as_str().unwrap_or_default()
+    );
+    assert!(text.contains("once") && text.contains("signed"), "{claim}");
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            if op.get("requestBody").is_some() && path != "/v1/ceremony/messages" {
+                assert!(op["responses"].get("415").is_some(), "{method} {path} does not document 415");
+            }
+        }
+    }
+    let about = json["info"]["description"].as_str().unwrap();
+    assert!(about.contains("415 unsupported_media_type") && about.contains("source_throttled"), "{about}");
+    assert!(!about.contains("key_locked"), "{about}");
     // The reference validator accepts it.
     let file = Path::new(env!("CARGO_TARGET_TMPDIR")).join("box-gateway-openapi.json");
     std::fs::write(&file, serde_json::to_vec_pretty(&json).unwrap()).unwrap();

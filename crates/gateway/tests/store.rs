@@ -114,6 +114,21 @@ async fn conformance(db: Database) {
     }
     assert_eq!(store.blocks(1, 10).await.unwrap(), vec![(1, "0x01".into()), (2, "0x02".into())]);
 
+    // An escrowed keystore is claimed once with its token's hash; every failed
+    // claim looks the same; replacing the keystore replaces the token.
+    store.put_escrow(&nonce("0xad", 9), "0xe1", "{\"k\":1}", "0xad", Some("0x70")).await.unwrap();
+    assert_eq!(store.claim_escrow("0xe1", "0x71").await.unwrap(), None, "wrong token");
+    assert_eq!(store.claim_escrow("0xe2", "0x70").await.unwrap(), None, "nobody there");
+    let (ks, by, _) = store.claim_escrow("0xe1", "0x70").await.unwrap().unwrap();
+    assert_eq!((ks.as_str(), by.as_str()), ("{\"k\":1}", "0xad"));
+    assert_eq!(store.claim_escrow("0xe1", "0x70").await.unwrap(), None, "spent");
+    assert!(store.escrow("0xe1").await.unwrap().is_some(), "signed reads still serve it");
+    store.put_escrow(&nonce("0xad", 10), "0xe1", "{\"k\":2}", "0xad", Some("0x72")).await.unwrap();
+    assert_eq!(store.claim_escrow("0xe1", "0x70").await.unwrap(), None);
+    assert_eq!(store.claim_escrow("0xe1", "0x72").await.unwrap().unwrap().0, "{\"k\":2}");
+    store.put_escrow(&nonce("0xe3", 1), "0xe3", "{}", "0xe3", None).await.unwrap();
+    assert_eq!(store.claim_escrow("0xe3", "").await.unwrap(), None, "no token, no unsigned claim");
+
     // Old nonces are pruned.
     assert!(store.prune_nonces(box_gateway::store::now() + 10).await.unwrap() >= 5);
 }

@@ -89,6 +89,11 @@ async fn flow_status(client: &Client, hash: FlowHash, want: &str, last: &mut Str
     }
 }
 
+/// One of the demo's own amounts.
+fn decimal(s: &str) -> Result<box_core::amount::Decimal, DevError> {
+    box_core::amount::Decimal::parse(s).map_err(|e| DevError::new(e.to_string()))
+}
+
 /// Applies, approves level by level, and waits for the public transaction.
 async fn transfer(
     s: &Stack,
@@ -102,9 +107,9 @@ async fn transfer(
     let args = crate::employee::ApplyArgs {
         asset: asset.into(),
         to: to.to_checksum(None),
-        amount: amount.into(),
+        amount: decimal(amount)?,
         flow: Some(flow),
-        max_fee: crate::employee::DEFAULT_MAX_FEE.into(),
+        max_fee: decimal(crate::employee::DEFAULT_MAX_FEE)?,
     };
     let t = crate::employee::apply(applicant, &args).await.map_err(fail("applying"))?;
     println!("      employee applied for {amount} {asset} to {to}: transfer {}", t.id);
@@ -195,9 +200,10 @@ async fn story(s: &Stack, steps: &mut Steps) -> Result<(), DevError> {
     ] {
         register(&admin, s.key(who)?.address(), name, Role::Approver).await?;
     }
-    // Whitepaper steps A–E: a fresh key, a keystore v3 under a one-time
-    // password (handed over offline), parked at the gateway, fetched and
-    // decrypted by the employee.
+    // Whitepaper steps A–E: a fresh key, a keystore v3 under a random
+    // password (handed over offline), parked at the gateway with the hash of
+    // a download token derived from the password, claimed once (unsigned)
+    // and decrypted by the employee; from then on served only signed.
     let admin_session = s.session("admin")?;
     let profile = s.profile()?;
     let issued = crate::admin::issue_key(&admin_session, "Demo Employee", &[Role::Employee])
@@ -210,8 +216,13 @@ async fn story(s: &Stack, steps: &mut Steps) -> Result<(), DevError> {
     let employee_session =
         crate::Session::new(profile.clone(), employee_key.clone()).map_err(fail("the employee's session"))?;
     let employee = s.client_with(employee_key)?;
+    let again = s.dir.join("identities").join(format!("employee-{}-again.json", issued.address));
+    if crate::employee::fetch_key(&profile, issued.address, &issued.password, &again).await.is_ok() {
+        return Err(DevError::new("the issued keystore could be downloaded unsigned a second time"));
+    }
+    employee.keystore(employee.address()).await.map_err(fail("reading the keystore back, signed"))?;
     println!(
-        "      employee {} registered; the keystore was parked at the gateway, fetched and decrypted with the one-time password",
+        "      employee {} registered; the keystore was parked at the gateway, downloaded once with the password's token and decrypted (now served only to signed requests)",
         employee.address()
     );
 
@@ -278,9 +289,9 @@ async fn story(s: &Stack, steps: &mut Steps) -> Result<(), DevError> {
     let over = crate::employee::ApplyArgs {
         asset: "ETH".into(),
         to: alice.to_checksum(None),
-        amount: "7".into(),
+        amount: decimal("7")?,
         flow: Some(hash),
-        max_fee: crate::employee::DEFAULT_MAX_FEE.into(),
+        max_fee: decimal(crate::employee::DEFAULT_MAX_FEE)?,
     };
     let reason = match crate::employee::apply(&employee_session, &over).await {
         Err(crate::CliError::Refused { code, message }) => format!("{message} ({code})"),

@@ -23,16 +23,16 @@ pub fn parse_b256(field: &str, s: &str) -> Result<B256, ApiError> {
     })
 }
 
-/// Parses a decimal amount of base units.
+/// Parses a decimal amount of base units with box-core's one amount grammar
+/// ([`box_core::Amount::parse_base_units`]: digits only), the grammar boxctl
+/// reads whole units with.
 pub fn parse_units(field: &str, s: &str) -> Result<U256, ApiError> {
-    if s.is_empty() || s.len() > 78 || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ApiError::bad_request(
+    box_core::Amount::parse_base_units(s).map(|a| a.0).map_err(|e| {
+        ApiError::bad_request(
             "invalid_field",
-            format!("{field}: {s:?} is not a decimal number of base units (digits only, e.g. \"1500000000000000000\")"),
-        ));
-    }
-    U256::from_str_radix(s, 10)
-        .map_err(|_| ApiError::bad_request("invalid_field", format!("{field}: {s:?} exceeds 2^256-1")))
+            format!("{field}: {e}; amounts are decimal base units (digits only, e.g. \"1500000000000000000\")"),
+        )
+    })
 }
 
 /// Parses a 65-byte signature field (canonical low-s form).
@@ -116,6 +116,21 @@ pub struct EscrowIn {
     /// gateway never sees the password.
     #[schema(value_type = Object)]
     pub keystore: serde_json::Value,
+    /// For a key issued to someone else: keccak256 of the 32-byte download
+    /// token (0x hex) the admin hands over with the password. The keystore can
+    /// then be claimed once, unsigned, with the token (`POST
+    /// /v1/people/{address}/keystore/claim`); afterwards only signed reads
+    /// serve it. Without one, only signed reads ever serve it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_token_hash: Option<String>,
+}
+
+/// Claim an issued keystore once, with its download token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClaimIn {
+    /// The 32-byte download token, 0x + 64 hex digits.
+    pub token: String,
 }
 
 /// An escrowed key file.

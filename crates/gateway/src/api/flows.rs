@@ -113,7 +113,7 @@ fn require_registered(caller: &Caller) -> ApiResult<()> {
 /// approvers registered approvers.
 #[utoipa::path(post, path = "/v1/flows", tag = "flows", request_body = FlowIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 201, body = FlowOut, description = "Created"), (status = 200, description = "The same flow exists already", body = FlowOut),
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 201, body = FlowOut, description = "Created"), (status = 200, description = "The same flow exists already", body = FlowOut),
         (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn create_flow(
     State(st): State<Shared>,
@@ -208,7 +208,7 @@ pub(super) async fn submit_flow(
 #[utoipa::path(post, path = "/v1/flows/{hash}/authorizations", tag = "flows", request_body = AuthorizationIn,
     params(("hash" = String, Path, description = "Flow hash")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 202, body = QueuedOut, description = "Accepted into the durable outbox for the chain"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"),
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 202, body = QueuedOut, description = "Accepted into the durable outbox for the chain"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"),
         (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn authorize_flow(
     State(st): State<Shared>,
@@ -227,8 +227,14 @@ pub(super) async fn authorize_flow(
                 format!("flow {h} is not notarized on the chain yet; authorize it once it is"),
             ));
         }
-        (Some(FlowStatus::Rejected | FlowStatus::Disabled), true) => {
-            return Err(ApiError::conflict("flow_closed", format!("flow {h} is {status:?}; it cannot be enabled")));
+        (Some(closed @ (FlowStatus::Rejected | FlowStatus::Disabled)), true) => {
+            return Err(ApiError::conflict(
+                "flow_closed",
+                format!(
+                    "flow {h} is {}; it cannot be enabled again (draft and authorize a new flow instead)",
+                    flow_status_name(closed)
+                ),
+            ));
         }
         _ => {}
     }
@@ -259,7 +265,12 @@ pub fn decode_action(bytes: &[u8]) -> Result<GovernanceAction, String> {
         Kind::NodeChange => {
             return Err("node changes are signed by node accounts and submitted through a node, not the gateway".into());
         }
-        other => return Err(format!("a {other:?} is not a governance action")),
+        other => {
+            return Err(format!(
+                "the bytes encode another kind of object (kind {}), not a governance action (freeze employee, block destination, register asset or pause transfers)",
+                other as u8
+            ));
+        }
     })
 }
 
@@ -315,7 +326,7 @@ async fn governance_out(st: &Shared, hash: &str) -> ApiResult<GovernanceOut> {
 /// relaxing ones) it is queued for the chain.
 #[utoipa::path(post, path = "/v1/governance", tag = "flows", request_body = GovernanceIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = GovernanceOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 200, body = GovernanceOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn sign_governance(
     State(st): State<Shared>,
     caller: Caller,

@@ -5,6 +5,7 @@
 mod ceremony;
 pub mod dto;
 mod flows;
+mod lane;
 mod people;
 mod status;
 mod transfers;
@@ -16,7 +17,7 @@ use crate::chain::Chain;
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::follower::SharedReplica;
-use crate::limits::{Lockout, RateLimiter};
+use crate::limits::{RateLimiter, SourceThrottle};
 use crate::roles::{Registry, Role};
 use crate::store::{NonceUse, Store};
 use axum::body::{Body, Bytes};
@@ -58,8 +59,8 @@ pub struct AppState {
     pub per_key: RateLimiter<Address>,
     /// Per-IP rate.
     pub per_ip: RateLimiter<IpAddr>,
-    /// Bad-signature lock.
-    pub lockout: Lockout<Address>,
+    /// Sources (client IPs) that failed to prove who they are too often.
+    pub bad_sources: SourceThrottle<IpAddr>,
     /// Wakes the relay when rows are queued.
     pub relay_wake: Arc<Notify>,
     /// The public chain's JSON-RPC, when configured.
@@ -86,7 +87,10 @@ impl AppState {
             genesis,
             per_key: RateLimiter::new(limits.per_key_per_minute, limits.burst),
             per_ip: RateLimiter::new(limits.per_ip_per_minute, limits.burst),
-            lockout: Lockout::new(limits.bad_signatures_before_lock, Duration::from_secs(limits.lock_seconds)),
+            bad_sources: SourceThrottle::new(
+                limits.bad_signatures_per_source,
+                Duration::from_secs(limits.source_lock_seconds),
+            ),
             limits,
             relay_wake: Arc::default(),
             eth,
@@ -185,22 +189,79 @@ async fn read_body(body: Body, max: usize) -> Option<Bytes> {
 /// Paths served without a signature.
 const PUBLIC: &[&str] = &["/v1/openapi.json", "/v1/deployment", "/v1/health"];
 
-/// An unsigned `GET /v1/people/{address}/keystore`: the handler serves it
-/// without a caller, and only for keystores an admin issued (whitepaper step E).
-fn unsigned_keystore_download(req: &Request) -> bool {
+/// An unsigned `POST /v1/people/{address}/keystore/claim`: the one-time
+/// download of an admin-issued keystore with its download token (whitepaper
+/// step E); the handler needs no caller, the token is the proof.
+fn keystore_claim(req: &Request) -> bool {
     let path = req.uri().path();
-    req.method() == axum::http::Method::GET
-        && !req.headers().contains_key(crate::auth::SIGNER)
-        && path.strip_prefix("/v1/people/").and_then(|r| r.strip_suffix("/keystore")).is_some_and(|a| !a.contains('/'))
+    req.method() == axum::http::Method::POST
+        && path
+            .strip_prefix("/v1/people/")
+            .and_then(|r| r.strip_suffix("/keystore/claim"))
+            .is_some_and(|a| !a.contains('/'))
 }
 
 fn unix_now() -> u64 {
     u64::try_from(crate::store::now()).unwrap_or(0)
 }
 
-/// Authenticates every request: IP rate, body size, headers, timestamp,
-/// lock, signature, key rate, roles. Nonces are recorded by the handlers, in
-/// the transaction of what they change.
+/// Bodies are JSON and nothing else: a request with a body (or a
+/// `Content-Type`) must say `application/json`. Form and text encodings are
+/// what a browser sends cross-site without asking; refusing them keeps every
+/// state change an explicit API call. Headers only: runs before the body is read.
+fn require_json(headers: &axum::http::HeaderMap) -> Result<(), ApiError> {
+    use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
+    let has_body = headers.contains_key(TRANSFER_ENCODING)
+        || headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).is_some_and(|v| v.trim() != "0");
+    let declared = headers.get(CONTENT_TYPE);
+    if declared.is_none() && !has_body {
+        return Ok(());
+    }
+    let json = declared
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
+    if json {
+        return Ok(());
+    }
+    let given = declared.and_then(|v| v.to_str().ok()).map_or_else(|| "none".to_owned(), |v| format!("\"{v}\""));
+    Err(ApiError::new(
+        axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+        format!("request bodies are JSON: send Content-Type: application/json (this request's Content-Type: {given})"),
+    ))
+}
+
+/// The per-IP bucket and the source throttle, in that order.
+fn throttle(st: &AppState, ip: IpAddr, now: Instant) -> Result<(), ApiError> {
+    let too_many = |code: &'static str, message: String, wait: u64| {
+        ApiError::new(axum::http::StatusCode::TOO_MANY_REQUESTS, code, message).retry_after(wait)
+    };
+    st.per_ip.check(&ip, now).map_err(|wait| {
+        too_many(
+            "rate_limited",
+            format!("too many requests from {ip}; at most {} per minute", st.limits.per_ip_per_minute),
+            wait,
+        )
+    })?;
+    st.bad_sources.check(&ip, now).map_err(|wait| {
+        too_many(
+            "source_throttled",
+            format!(
+                "{ip} sent {} requests that failed to prove who sent them (bad signatures or download tokens) within {} s; requests from it are refused for {wait} s more (a key holder's pause and panic still pass)",
+                st.limits.bad_signatures_per_source, st.limits.source_lock_seconds
+            ),
+            wait,
+        )
+    })
+}
+
+/// Authenticates every request: limits (per IP, then the source throttle;
+/// a key holder's pause or panic skips every limit, see [`lane`]), body size
+/// and type, headers, timestamp, signature, per-key rate, roles. A failed
+/// proof counts against the source IP, never against the identity the
+/// request names. Nonces are recorded by the handlers, in the transaction of
+/// what they change.
 async fn authenticate(
     State(st): State<Shared>,
     ConnectInfo(crate::server::PeerAddr(peer)): ConnectInfo<crate::server::PeerAddr>,
@@ -208,14 +269,14 @@ async fn authenticate(
     next: Next,
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
-    st.per_ip.check(&peer.ip(), now).map_err(|wait| {
-        ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many requests from {}; at most {} per minute", peer.ip(), st.limits.per_ip_per_minute),
-        )
-        .retry_after(wait)
-    })?;
+    let ip = peer.ip();
+    let creds = Credentials::parse(|h| req.headers().get(h).and_then(|v| v.to_str().ok()));
+    let candidate = creds
+        .as_ref()
+        .is_ok_and(|c| lane::may_be_emergency(req.method(), req.uri().path(), &c.signer, &st.registry.key_holders));
+    if !candidate {
+        throttle(&st, ip, now)?;
+    }
     let max = st.limits.max_body_bytes;
     let too_large = || {
         ApiError::new(
@@ -236,41 +297,36 @@ async fn authenticate(
     {
         return Err(too_large());
     }
-    if PUBLIC.contains(&req.uri().path()) || unsigned_keystore_download(&req) {
+    require_json(req.headers())?;
+    if PUBLIC.contains(&req.uri().path()) || keystore_claim(&req) {
         return Ok(next.run(req).await);
     }
+    let creds = creds?;
     let (mut parts, body) = req.into_parts();
     let bytes = read_body(body, max).await.ok_or_else(too_large)?;
-    let creds = Credentials::parse(|h| parts.headers.get(h).and_then(|v| v.to_str().ok()))?;
-    st.lockout.check(&creds.signer, now).map_err(|wait| {
-        ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "key_locked",
-            format!(
-                "{} is locked after {} bad signatures in a row; try again in {wait} s",
-                creds.signer, st.limits.bad_signatures_before_lock
-            ),
-        )
-        .retry_after(wait)
-    })?;
+    let emergency = candidate && lane::is_emergency(parts.uri.path(), &bytes);
+    if candidate && !emergency {
+        throttle(&st, ip, now)?;
+    }
     let path = parts.uri.path_and_query().map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
     let checked =
         creds.verify(&st.domain, parts.method.as_str(), &path, &bytes, unix_now(), st.limits.timestamp_window_seconds);
     if let Err(e) = checked {
-        if e.code() == "bad_signature" && st.lockout.strike(&creds.signer, now) {
-            tracing::warn!(signer = %creds.signer, "key locked after repeated bad signatures");
+        if e.code() == "bad_signature" && st.bad_sources.strike(&ip, now) {
+            tracing::warn!(source = %ip, "source throttled after repeated bad signatures");
         }
         return Err(e.into());
     }
-    st.lockout.clear(&creds.signer);
-    st.per_key.check(&creds.signer, now).map_err(|wait| {
-        ApiError::new(
-            axum::http::StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("too many requests from {}; at most {} per minute", creds.signer, st.limits.per_key_per_minute),
-        )
-        .retry_after(wait)
-    })?;
+    if !emergency {
+        st.per_key.check(&creds.signer, now).map_err(|wait| {
+            ApiError::new(
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!("too many requests from {}; at most {} per minute", creds.signer, st.limits.per_key_per_minute),
+            )
+            .retry_after(wait)
+        })?;
+    }
     let person = st.store.person(&dto::key(&creds.signer)).await?;
     let registered = person.as_ref().map(|p| crate::roles::parse_stored(&p.roles)).unwrap_or_default();
     let caller = Caller {
@@ -306,14 +362,20 @@ async fn authenticate(
         title = "BOX gateway API",
         version = "1",
         description = "The HTTPS API of box-gateway, BOX's untrusted relay between the apps and the private chain.\n\n\
-Authentication: every call except /v1/openapi.json, /v1/deployment and /v1/health carries the headers \
+Authentication: every call except /v1/openapi.json, /v1/deployment, /v1/health and the keystore claim \
+(POST /v1/people/{address}/keystore/claim, proven by its download token) carries the headers \
 X-Box-Signer (address), X-Box-Timestamp (Unix seconds), X-Box-Nonce (0x + 64 hex, never reused) and X-Box-Signature \
 (65-byte signature, 0x hex) over the EIP-712 struct ApiRequest(string method,string path,bytes32 bodyHash,uint64 timestamp,bytes32 nonce) \
 under the deployment's BOX domain (see /v1/deployment); bodyHash is keccak256 of the exact body bytes and path includes the query string.\n\n\
 Errors are JSON {code, message}: 400 malformed_json / invalid_body / invalid_field; 401 missing_credentials / \
 malformed_credentials / stale_timestamp / bad_signature; 403 role_required, self_approval, not_an_approver, separation_of_duties; \
-404; 409 nonce_reused and state conflicts; 413 body_too_large; 422 rule refusals; 429 rate_limited / key_locked (Retry-After); \
-503 chain_unavailable (Retry-After)."
+404; 409 nonce_reused and state conflicts; 413 body_too_large; 415 unsupported_media_type (bodies are application/json only); \
+422 rule refusals; 429 rate_limited / source_throttled (Retry-After); 503 chain_unavailable (Retry-After).\n\n\
+Limits: requests are rate-limited per client IP and per signer. A bad signature or a wrong download token counts \
+against the client IP it came from, never against the address it names (a failure proves no identity): too many \
+within a window throttle that IP (429 source_throttled). A key holder's pause (POST /v1/governance with \
+PauseTransfers paused=true) and panic (POST /v1/ceremony/messages with purpose panic) pass every limit, so no third \
+party can block them; they are still verified like every other request."
     ),
     modifiers(&Security),
     tags(
@@ -354,6 +416,7 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::list_people, people::register))
         .routes(routes!(people::person))
         .routes(routes!(people::put_escrow, people::get_escrow))
+        .routes(routes!(people::claim_escrow))
         .routes(routes!(flows::list_flows, flows::create_flow))
         .routes(routes!(flows::get_flow))
         .routes(routes!(flows::submit_flow))

@@ -1,13 +1,15 @@
 //! People, roles and the employee key escrow.
 
-use super::dto::{EscrowIn, EscrowOut, MeOut, PersonIn, PersonOut, key, parse_addr, show};
+use super::dto::{ClaimIn, EscrowIn, EscrowOut, MeOut, PersonIn, PersonOut, key, parse_addr, parse_b256, show};
 use super::{Caller, JsonBody, Shared};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::roles::{Role, parse_stored, to_stored};
 use crate::store::{Person, now};
+use alloy::primitives::keccak256;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
+use box_core::Address;
 use std::collections::BTreeSet;
 
 fn person_out(p: Person) -> PersonOut {
@@ -44,7 +46,7 @@ pub(super) async fn list_people(State(st): State<Shared>, caller: Caller) -> Api
 /// Register or update a person's roles (admin).
 #[utoipa::path(post, path = "/v1/people", tag = "people", request_body = PersonIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = PersonOut, description = "OK"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"),
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 200, body = PersonOut, description = "OK"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"),
         (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn register(
     State(st): State<Shared>,
@@ -127,11 +129,13 @@ fn check_keystore(v: &serde_json::Value, owner: &box_core::Address) -> ApiResult
     Ok(())
 }
 
-/// Upload a person's client-encrypted keystore (admin, or the person).
+/// Upload a person's client-encrypted keystore (admin, or the person). An
+/// admin issuing a key to someone else may add the hash of a download token,
+/// which lets its owner claim it once without a signature.
 #[utoipa::path(put, path = "/v1/people/{address}/keystore", tag = "people", request_body = EscrowIn,
     params(("address" = String, Path, description = "Whose key")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 204, description = "Stored"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
+    responses((status = 204, description = "Stored"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found"), (status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn put_escrow(
     State(st): State<Shared>,
     caller: Caller,
@@ -149,42 +153,88 @@ pub(super) async fn put_escrow(
         return Err(ApiError::not_found("no_such_person", format!("{who} is not registered; register them first")));
     }
     check_keystore(&body.keystore, &who)?;
-    st.store.put_escrow(&caller.nonce, &key(&who), &body.keystore.to_string(), &key(&caller.address)).await?;
+    let token_hash = body.download_token_hash.as_deref().map(|h| parse_b256("downloadTokenHash", h)).transpose()?;
+    st.store
+        .put_escrow(
+            &caller.nonce,
+            &key(&who),
+            &body.keystore.to_string(),
+            &key(&caller.address),
+            token_hash.map(|h| h.to_string()).as_deref(),
+        )
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Download a keystore (the person, or admin). An admin-issued keystore is
-/// also served unsigned (whitepaper step E): its owner has no key before
-/// downloading it, and it is encrypted under a random password the gateway
-/// never sees. A keystore its owner uploaded (under a password they chose) is
-/// served only on a signed request.
+fn escrow_out(who: &Address, (keystore, by, at): (String, String, i64)) -> ApiResult<Json<EscrowOut>> {
+    let keystore = serde_json::from_str(&keystore).map_err(|e| ApiError::internal(format!("stored keystore: {e}")))?;
+    Ok(Json(EscrowOut { address: who.to_checksum(None), keystore, uploaded_by: show(&by), uploaded_at: at }))
+}
+
+/// Download a keystore, signed (the person, or an admin). An issued key's
+/// owner, who has no key to sign with yet, claims it once with its download
+/// token instead (`POST /v1/people/{address}/keystore/claim`).
 #[utoipa::path(get, path = "/v1/people/{address}/keystore", tag = "people",
     params(("address" = String, Path, description = "Whose key")),
-    security((), ("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = EscrowOut, description = "OK"), (status = 401, body = ErrorBody, description = "The keystore was uploaded by its owner: sign the request with that key"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = EscrowOut, description = "OK"), (status = 401, body = ErrorBody, description = "Missing, malformed, stale or badly signed credentials"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found")))]
 pub(super) async fn get_escrow(
     State(st): State<Shared>,
-    caller: Option<Caller>,
+    caller: Caller,
     Path(address): Path<String>,
 ) -> ApiResult<Json<EscrowOut>> {
     let who = parse_addr("address", &address)?;
-    if let Some(caller) = &caller
-        && who != caller.address
-    {
+    if who != caller.address {
         caller.require(&[Role::Admin], "downloading someone else's keystore")?;
     }
-    let (keystore, by, at) = st
+    let row = st
         .store
         .escrow(&key(&who))
         .await?
         .ok_or_else(|| ApiError::not_found("no_keystore", format!("no keystore is escrowed for {who}")))?;
-    if caller.is_none() && by == key(&who) {
-        return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
-            "missing_credentials",
-            format!("{who} uploaded this keystore themselves; sign the request with that key"),
-        ));
+    escrow_out(&who, row)
+}
+
+/// The one answer to every claim that does not succeed, whatever the reason:
+/// nobody learns from it who has an escrowed key.
+fn nothing_to_claim() -> ApiError {
+    ApiError::not_found(
+        "nothing_to_claim",
+        "no keystore can be claimed for this address with this token: the token (derived from the password the admin \
+         gave you) is wrong, or the keystore was claimed already (its owner then reads it with a signed request), or \
+         none was issued",
+    )
+}
+
+/// Claim an issued keystore once, without a signature, with its download
+/// token (whitepaper step E: its owner has no key before downloading it).
+/// The first claim with the right token answers the keystore and spends the
+/// token; afterwards only signed reads serve it. Every failure (unknown
+/// person, no keystore, wrong or spent token) is the same 404 and counts
+/// against the client IP like a bad signature.
+#[utoipa::path(post, path = "/v1/people/{address}/keystore/claim", tag = "people", request_body = ClaimIn,
+    params(("address" = String, Path, description = "Whose key")),
+    security(()),
+    responses((status = 200, body = EscrowOut, description = "The keystore; the token is spent"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 404, body = ErrorBody, description = "Nothing to claim with this token (the same answer for every reason)"), (status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 429, body = ErrorBody, description = "Too many requests, or too many failed proofs from this client IP")))]
+pub(super) async fn claim_escrow(
+    State(st): State<Shared>,
+    ConnectInfo(crate::server::PeerAddr(peer)): ConnectInfo<crate::server::PeerAddr>,
+    Path(address): Path<String>,
+    JsonBody(body): JsonBody<ClaimIn>,
+) -> ApiResult<Json<EscrowOut>> {
+    let who = parse_addr("address", &address)?;
+    let token = parse_b256("token", &body.token)?;
+    let hash = keccak256(token.as_slice()).to_string();
+    match st.store.claim_escrow(&key(&who), &hash).await? {
+        Some(row) => {
+            tracing::info!(person = %who, "issued keystore claimed with its download token");
+            escrow_out(&who, row)
+        }
+        None => {
+            if st.bad_sources.strike(&peer.ip(), std::time::Instant::now()) {
+                tracing::warn!(source = %peer.ip(), "source throttled after repeated failed keystore claims");
+            }
+            Err(nothing_to_claim())
+        }
     }
-    let keystore = serde_json::from_str(&keystore).map_err(|e| ApiError::internal(format!("stored keystore: {e}")))?;
-    Ok(Json(EscrowOut { address: who.to_checksum(None), keystore, uploaded_by: show(&by), uploaded_at: at }))
 }

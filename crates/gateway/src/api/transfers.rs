@@ -240,10 +240,31 @@ fn precheck(st: &Shared, req: &TransferRequest) -> ApiResult<()> {
     Ok(())
 }
 
+/// An application is signed just before it is sent, so its date must be
+/// now: not ahead of the clock by more than box-core allows anywhere
+/// ([`box_core::transbox::check_not_future`], the rule the nodes and the
+/// signer apply), and not older than the request-signing window. The lower
+/// bound is this edge's own: later checks cannot have one, since approvals
+/// may take days.
+fn check_application_date(req: &TransferRequest, now: u64, window: u64) -> ApiResult<()> {
+    box_core::transbox::check_not_future(req, Timestamp(now)).map_err(|r| refused("future_request", r))?;
+    if req.timestamp.saturating_add(window) < now {
+        return Err(ApiError::unprocessable(
+            "stale_request",
+            format!(
+                "the request is dated {} s after the epoch, {} s before the gateway's clock ({now}); an application is dated when it is signed: sign it again with the current time (at most {window} s old)",
+                req.timestamp,
+                now.saturating_sub(req.timestamp)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Apply for a transfer (employee, for themselves).
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", request_body = ApplyIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 201, body = TransferOut, description = "Created"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"),
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 201, body = TransferOut, description = "Created"), (status = 400, body = ErrorBody, description = "Malformed request (JSON, field or query)"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"),
         (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn apply(
     State(st): State<Shared>,
@@ -275,6 +296,7 @@ pub(super) async fn apply(
             ));
         }
     }
+    check_application_date(&req, u64::try_from(now()).unwrap_or(0), st.limits.timestamp_window_seconds)?;
     precheck(&st, &req)?;
     let id = st.domain.transfer_id(&req);
     let t = now();
@@ -422,7 +444,7 @@ pub(super) async fn pending(State(st): State<Shared>, caller: Caller) -> ApiResu
 #[utoipa::path(post, path = "/v1/transfers/{id}/approvals", tag = "transfers", request_body = ApproveIn,
     params(("id" = String, Path, description = "Transfer id")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = TransferOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found"),
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 200, body = TransferOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 404, body = ErrorBody, description = "Not found"),
         (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
 pub(super) async fn approve(
     State(st): State<Shared>,
@@ -485,7 +507,7 @@ pub(super) async fn approve(
                 return Err(ApiError::unprocessable(
                     "bad_approval_signature",
                     format!(
-                        "the signature over the level {} approval recovers to {}, not the caller {}; sign Approval {{ request, level, below }} with below computed from the signatures shown",
+                        "the signature over the level {} approval recovers to {}, not the caller {}; sign the Approval (the request, the level, and below computed from the signatures shown)",
                         row.level,
                         other.map_or_else(|e| e.to_string(), |a| a.to_checksum(None)),
                         caller.address
@@ -555,7 +577,7 @@ fn verify_complete(st: &Shared, tb: &TransBox) -> ApiResult<()> {
 #[utoipa::path(post, path = "/v1/transfers/{id}/reject", tag = "transfers", request_body = RejectIn,
     params(("id" = String, Path, description = "Transfer id")),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = TransferOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce")))]
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 200, body = TransferOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 409, body = ErrorBody, description = "Conflicts with the current state, or a reused nonce")))]
 pub(super) async fn reject(
     State(st): State<Shared>,
     caller: Caller,

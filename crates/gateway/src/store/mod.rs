@@ -22,7 +22,10 @@ use sqlx::{AnyPool, AssertSqlSafe, Row};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The migrations, in order. Each runs once, in a transaction.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../../migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "initial", include_str!("../../migrations/0001_initial.sql")),
+    (2, "escrow download token", include_str!("../../migrations/0002_escrow_download_token.sql")),
+];
 
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
@@ -124,7 +127,7 @@ impl Store {
             })
             .connect(&db.url())
             .await
-            .map_err(|e| StoreError::Setup(format!("cannot open the database {db:?}: {e}")))?;
+            .map_err(|e| StoreError::Setup(format!("cannot open {db}: {e}")))?;
         let store = Self { pool, backend };
         store.migrate().await?;
         Ok(store)
@@ -259,24 +262,28 @@ impl Store {
 
     // ---- escrow ----
 
-    /// Stores (or replaces) an encrypted keystore.
+    /// Stores (or replaces) an encrypted keystore, with the hash of its
+    /// download token when it may be claimed once unsigned (a replaced
+    /// keystore's old token no longer works).
     pub async fn put_escrow(
         &self,
         nonce: &NonceUse,
         address: &str,
         keystore: &str,
         by: &str,
+        download_token_hash: Option<&str>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         Self::use_nonce(&mut tx, nonce).await?;
         sqlx::query(
-            "INSERT INTO escrow (address, keystore, uploaded_by, uploaded_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (address) DO UPDATE SET keystore = $2, uploaded_by = $3, uploaded_at = $4",
+            "INSERT INTO escrow (address, keystore, uploaded_by, uploaded_at, download_token_hash) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (address) DO UPDATE SET keystore = $2, uploaded_by = $3, uploaded_at = $4, download_token_hash = $5",
         )
         .bind(address)
         .bind(keystore)
         .bind(by)
         .bind(now())
+        .bind(download_token_hash)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -289,6 +296,33 @@ impl Store {
             .bind(address)
             .fetch_optional(&self.pool)
             .await?)
+    }
+
+    /// Claims the keystore of `address` with a download token's hash, once:
+    /// the keystore if the hash is the one stored (which it clears in the
+    /// same statement, so of two concurrent claims one wins), else `None`,
+    /// the same for an unknown address, a wrong token and a spent one.
+    pub async fn claim_escrow(
+        &self,
+        address: &str,
+        token_hash: &str,
+    ) -> Result<Option<(String, String, i64)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let taken =
+            sqlx::query("UPDATE escrow SET download_token_hash = NULL WHERE address = $1 AND download_token_hash = $2")
+                .bind(address)
+                .bind(token_hash)
+                .execute(&mut *tx)
+                .await?;
+        if taken.rows_affected() != 1 {
+            return Ok(None);
+        }
+        let row = sqlx::query_as("SELECT keystore, uploaded_by, uploaded_at FROM escrow WHERE address = $1")
+            .bind(address)
+            .fetch_optional(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(row)
     }
 
     // ---- flows ----

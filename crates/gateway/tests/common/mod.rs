@@ -190,7 +190,7 @@ pub fn write_config(cluster: &Cluster, dir: &Path, db: &Db, port: u16, limits: &
 }
 
 /// Generous limits so the scenario is not throttled; one test tightens them.
-pub const TEST_LIMITS: &str = "per_key_per_minute = 100000\nper_ip_per_minute = 1000000\nburst = 10000\nbad_signatures_before_lock = 5\nlock_seconds = 300\nmax_body_bytes = 65536";
+pub const TEST_LIMITS: &str = "per_key_per_minute = 100000\nper_ip_per_minute = 1000000\nburst = 10000\nbad_signatures_per_source = 1000\nsource_lock_seconds = 300\nmax_body_bytes = 65536";
 
 /// A client of the gateway at `addr` acting as `key`.
 pub fn client(cluster: &Cluster, addr: std::net::SocketAddr, key: &SecretKey) -> Client {
