@@ -326,8 +326,11 @@ enum TransferStep {
 fn transfer_step() -> impl Strategy<Value = TransferStep> {
     prop_oneof![
         (0usize..4).prop_map(TransferStep::Submit),
-        (0usize..3, 0usize..4, any::<bool>())
-            .prop_map(|(node, transbox, accept)| TransferStep::Vote { node, transbox, accept }),
+        (0usize..3, 0usize..4, any::<bool>()).prop_map(|(node, transbox, accept)| TransferStep::Vote {
+            node,
+            transbox,
+            accept
+        }),
     ]
 }
 
