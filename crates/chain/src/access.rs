@@ -145,7 +145,6 @@ impl Access {
     /// A raft message `rpc` from `caller` that names `sender` as its leader
     /// or candidate: refused unless the caller is that node and the node is
     /// a current member.
-    #[allow(clippy::result_large_err)] // tonic's Status is what a handler returns
     pub fn raft(&self, caller: CertRole, rpc: &str, sender: Option<NodeId>) -> Result<(), Status> {
         let refuse = |reason: String| {
             tracing::warn!("raft {rpc} refused: {reason}");
@@ -166,7 +165,6 @@ impl Access {
     }
 
     /// `caller` writes `what` to the log.
-    #[allow(clippy::result_large_err)] // tonic's Status is what a handler returns
     pub fn write(&self, caller: CertRole, what: Write) -> Result<(), Status> {
         may_write(caller, what).map_err(Status::permission_denied)
     }

@@ -49,7 +49,6 @@ impl NotaryService {
     /// Keeps out of the log a submission this node can tell will never be
     /// valid (refused for good), or cannot judge yet (unavailable: retry,
     /// or ask another node).
-    #[allow(clippy::result_large_err)] // tonic's Status is what a handler returns
     fn admit(&self, subject: &Subject) -> Result<(), Status> {
         match self.shared.read().notary.admission(subject) {
             Ok(()) => Ok(()),

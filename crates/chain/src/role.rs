@@ -147,7 +147,6 @@ impl fmt::Display for CertRole {
 /// The role the caller's client certificate names. Refuses a call without a
 /// client certificate (`UNAUTHENTICATED`) and one whose certificate names no
 /// role (`PERMISSION_DENIED`), with the reason.
-#[allow(clippy::result_large_err)] // tonic's Status is what a handler returns
 pub fn caller<T>(request: &tonic::Request<T>) -> Result<CertRole, tonic::Status> {
     let certs = request.peer_certs().ok_or_else(|| {
         tonic::Status::unauthenticated("no client certificate; every call needs a certificate of the deployment CA")
