@@ -1,13 +1,21 @@
 //! The notary gRPC API (see proto/box.proto). Every refusal carries the reason.
+//!
+//! Every call is checked against the caller's certificate role first
+//! ([`crate::access`]); a submission is also checked against the rules no
+//! later state can lift before it may enter the log
+//! ([`box_core::notary::NotaryState::admission`]), so a transbox without its
+//! approvals is refused here and never recorded.
 
+use crate::access::{Access, Write};
 use crate::pb;
 use crate::proposer::{ProposeError, Proposer};
+use crate::role;
 use crate::state_machine::Shared;
 use crate::types::TypeConfig;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
-use box_core::notary::{Entry, Subject, SubjectKind, SubjectStatus};
+use box_core::notary::{Entry, Inadmissible, Subject, SubjectKind, SubjectStatus};
 use box_core::{Address, B256};
 use openraft::Raft;
 use std::pin::Pin;
@@ -22,12 +30,33 @@ pub struct NotaryService {
     raft: Raft<TypeConfig>,
     id: u64,
     account: Address,
+    access: Access,
 }
 
 impl NotaryService {
-    /// Serves this node's replica.
-    pub fn new(shared: Arc<Shared>, proposer: Proposer, raft: Raft<TypeConfig>, id: u64, account: Address) -> Self {
-        Self { shared, proposer, raft, id, account }
+    /// Serves this node's replica to the callers `access` allows.
+    pub fn new(
+        shared: Arc<Shared>,
+        proposer: Proposer,
+        raft: Raft<TypeConfig>,
+        id: u64,
+        account: Address,
+        access: Access,
+    ) -> Self {
+        Self { shared, proposer, raft, id, account, access }
+    }
+
+    /// Keeps out of the log a submission this node can tell will never be
+    /// valid (refused for good), or cannot judge yet (unavailable: retry,
+    /// or ask another node).
+    fn admit(&self, subject: &Subject) -> Result<(), Status> {
+        match self.shared.read().notary.admission(subject) {
+            Ok(()) => Ok(()),
+            Err(Inadmissible::Refused(why)) => Err(Status::failed_precondition(format!("not recorded: {why}"))),
+            Err(Inadmissible::NotYet(why)) => {
+                Err(Status::unavailable(format!("node {} cannot take it yet: {why}; retry", self.id)))
+            }
+        }
     }
 }
 
@@ -90,8 +119,11 @@ where
 #[tonic::async_trait]
 impl pb::notary_server::Notary for NotaryService {
     async fn submit(&self, r: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
+        let caller = role::caller(&r)?;
         let subject = Subject::decode(&r.into_inner().subject)
             .map_err(|e| Status::invalid_argument(format!("the subject does not decode: {e}")))?;
+        self.access.write(caller, Write::of_subject(&subject))?;
+        self.admit(&subject)?;
         let domain = self.shared.read().notary.domain();
         let id = subject.id(&domain).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let (_, applied) = self.proposer.entry(Entry::Submit(subject).encode(), false).await.map_err(propose_status)?;
@@ -104,13 +136,20 @@ impl pb::notary_server::Notary for NotaryService {
     }
 
     async fn propose(&self, r: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeResponse>, Status> {
+        let caller = role::caller(&r)?;
         let req = r.into_inner();
-        Entry::decode(&req.entry).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
+        let entry = Entry::decode(&req.entry)
+            .map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
+        self.access.write(caller, Write::of(&entry))?;
+        if let Entry::Submit(subject) = &entry {
+            self.admit(subject)?;
+        }
         let (index, applied) = self.proposer.entry(req.entry, req.forwarded).await.map_err(propose_status)?;
         Ok(Response::new(pb::ProposeResponse { index, outcome: applied.outcome }))
     }
 
     async fn get_subject(&self, r: Request<pb::SubjectQuery>) -> Result<Response<pb::SubjectInfo>, Status> {
+        role::caller(&r)?; // every role reads
         let raw = r.into_inner().subject_id;
         let id: [u8; 32] = raw
             .as_slice()
@@ -144,6 +183,7 @@ impl pb::notary_server::Notary for NotaryService {
     }
 
     async fn get_block(&self, r: Request<pb::BlockQuery>) -> Result<Response<pb::BlockInfo>, Status> {
+        role::caller(&r)?; // every role reads
         let h = r.into_inner().height;
         let latest = self.shared.read().height();
         match self.shared.block(h).map_err(|e| Status::internal(e.to_string()))? {
@@ -153,6 +193,7 @@ impl pb::notary_server::Notary for NotaryService {
     }
 
     async fn get_proof(&self, r: Request<pb::ProofQuery>) -> Result<Response<pb::ProofInfo>, Status> {
+        role::caller(&r)?; // every role reads
         let q = r.into_inner();
         let raw = self
             .shared
@@ -184,6 +225,7 @@ impl pb::notary_server::Notary for NotaryService {
     type SubscribeStream = Feed<pb::NotarizedEvent>;
 
     async fn subscribe(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        role::caller(&r)?; // every role reads
         Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
             Ok(shared
                 .notarized(height)
@@ -202,6 +244,7 @@ impl pb::notary_server::Notary for NotaryService {
     type BlocksStream = Feed<pb::BlockInfo>;
 
     async fn blocks(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::BlocksStream>, Status> {
+        role::caller(&r)?; // every role reads
         Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
             let block = shared.block(height).map_err(|e| e.to_string())?.ok_or("a sealed block is missing")?;
             Ok(vec![pb::BlockInfo { block, latest_height: shared.read().height() }])
@@ -211,6 +254,7 @@ impl pb::notary_server::Notary for NotaryService {
     type CeremonyStream = Feed<pb::CeremonyEvent>;
 
     async fn ceremony(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::CeremonyStream>, Status> {
+        role::caller(&r)?; // every role reads
         Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
             let bytes = shared.block(height).map_err(|e| e.to_string())?.ok_or("a sealed block is missing")?;
             let block = Block::decode(&bytes).map_err(|e| format!("stored block {height} does not decode: {e}"))?;
@@ -223,7 +267,8 @@ impl pb::notary_server::Notary for NotaryService {
         })))
     }
 
-    async fn signer_status(&self, _: Request<pb::SignerStatusQuery>) -> Result<Response<pb::SignerStatusInfo>, Status> {
+    async fn signer_status(&self, r: Request<pb::SignerStatusQuery>) -> Result<Response<pb::SignerStatusInfo>, Status> {
+        role::caller(&r)?; // every role reads
         let s = self.shared.read();
         Ok(Response::new(pb::SignerStatusInfo {
             announce: s.notary.signer_status().map(|a| a.encode()).unwrap_or_default(),
@@ -231,7 +276,8 @@ impl pb::notary_server::Notary for NotaryService {
         }))
     }
 
-    async fn cluster(&self, _: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {
+    async fn cluster(&self, r: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {
+        role::caller(&r)?; // every role reads
         let m = self.raft.metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let s = self.shared.read();

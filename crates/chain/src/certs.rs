@@ -7,7 +7,10 @@
 //!
 //! - [`init_ca`] writes `ca.pem` and `ca.key` (mode 0600) into a directory;
 //! - [`issue`] loads them and writes `<name>.pem` and `<name>.key` (0600),
-//!   a leaf valid for both TLS server and client authentication;
+//!   a leaf valid for both TLS server and client authentication that names
+//!   its holder's role ([`CertRole`]: `box:node:<id>`, `box:gateway`,
+//!   `box:signer` or `box:auditor` as a URI subject alternative name; the
+//!   nodes serve each role only what it needs);
 //! - [`DevCa`] does the same in memory, for tests.
 //!
 //! What it does not do: revocation (no CRL, no OCSP: to retire a certificate,
@@ -20,9 +23,10 @@
 //! feature): the certificate must be a CA and its public key must be the key
 //! file's, otherwise it is refused rather than mis-issued from.
 
+use crate::role::CertRole;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, PublicKeyData,
+    KeyUsagePurpose, PublicKeyData, SanType,
 };
 use std::fmt;
 use std::io::Write;
@@ -200,13 +204,15 @@ impl DevCa {
 
     /// Issues a leaf certificate with a fresh P-256 key: CN = `name`; subject
     /// alternative names = `name` (DNS) plus `hosts` (IP literals become IP
-    /// SANs, anything else a DNS SAN); extended key usage TLS server and
-    /// client, so one certificate serves a node both ways. Returns
+    /// SANs, anything else a DNS SAN) plus `role` as a URI
+    /// ([`CertRole::uri`], e.g. `box:node:3`), the only name the nodes read
+    /// for authority; extended key usage TLS server and client, so one
+    /// certificate serves a node both ways. Returns
     /// `(certificate PEM, private key PEM)`.
     ///
     /// `name` must be a bare file-safe host label: letters, digits, `-` and
     /// `.`, not starting with `-` or `.`, not `ca`.
-    pub fn issue(&self, name: &str, hosts: &[String]) -> Result<(String, String), CertError> {
+    pub fn issue(&self, name: &str, role: CertRole, hosts: &[String]) -> Result<(String, String), CertError> {
         check_leaf_name(name)?;
         let mut sans = vec![name.to_owned()];
         for host in hosts {
@@ -216,6 +222,7 @@ impl DevCa {
             }
         }
         let mut p = CertificateParams::new(sans)?;
+        p.subject_alt_names.push(SanType::URI(role.uri().try_into()?));
         p.distinguished_name = DistinguishedName::new();
         p.distinguished_name.push(DnType::CommonName, name);
         p.is_ca = IsCa::ExplicitNoCa;
@@ -238,17 +245,23 @@ pub fn init_ca(dir: &Path, name: &str) -> Result<CaFiles, CertError> {
     Ok(files)
 }
 
-/// Issues a certificate for `name` from the CA in `ca_dir` (see
+/// Issues a certificate for `name` in `role` from the CA in `ca_dir` (see
 /// [`DevCa::issue`]) and writes `<name>.pem` and `<name>.key` (mode 0600 on
 /// unix) into `out_dir`, creating it if missing. Refuses, writing nothing, if
 /// either file exists: to re-issue, remove the old pair first.
-pub fn issue(ca_dir: &Path, out_dir: &Path, name: &str, hosts: &[String]) -> Result<LeafFiles, CertError> {
+pub fn issue(
+    ca_dir: &Path,
+    out_dir: &Path,
+    name: &str,
+    role: CertRole,
+    hosts: &[String],
+) -> Result<LeafFiles, CertError> {
     check_leaf_name(name)?;
     let ca = DevCa::load(ca_dir)?;
     let files = LeafFiles { cert: out_dir.join(format!("{name}.pem")), key: out_dir.join(format!("{name}.key")) };
     // Refuse before generating, so an existing pair costs nothing.
     refuse_existing(&[&files.cert, &files.key])?;
-    let (cert_pem, key_pem) = ca.issue(name, hosts)?;
+    let (cert_pem, key_pem) = ca.issue(name, role, hosts)?;
     let key_pem = zeroize::Zeroizing::new(key_pem);
     write_pair(out_dir, &files.cert, &cert_pem, &files.key, &key_pem)?;
     Ok(files)
@@ -408,7 +421,7 @@ mod tests {
         let ca = DevCa::new("test CA").unwrap();
         assert!(ca.ca_pem().starts_with("-----BEGIN CERTIFICATE-----"));
         assert_eq!(format!("{ca:?}"), "DevCa { name: \"test CA\", .. }");
-        let (cert, key) = ca.issue("node1", &hosts(&["127.0.0.1", "localhost", "::1"])).unwrap();
+        let (cert, key) = ca.issue("node1", CertRole::Node(1), &hosts(&["127.0.0.1", "localhost", "::1"])).unwrap();
         assert!(key.contains("BEGIN PRIVATE KEY"));
         KeyPair::from_pem(&key).unwrap();
         let leaf = parse(&cert);
@@ -416,6 +429,12 @@ mod tests {
         assert_eq!(leaf.cn, "node1");
         assert!(leaf.dns.contains(&"node1".to_owned()) && leaf.dns.contains(&"localhost".to_owned()));
         assert!(leaf.ips.contains(&vec![127, 0, 0, 1]), "IP SAN 127.0.0.1");
+        let (_, pem) = x509_parser::pem::parse_x509_pem(cert.as_bytes()).unwrap();
+        assert_eq!(
+            CertRole::of_certificate(&pem.contents).unwrap(),
+            CertRole::Node(1),
+            "the role is in the certificate"
+        );
         assert!(leaf.ips.contains(&[0u8; 15].iter().copied().chain([1]).collect::<Vec<u8>>()), "IP SAN ::1");
         // Two CAs, even of the same name, have different keys.
         let other = DevCa::new("test CA").unwrap();
@@ -427,7 +446,7 @@ mod tests {
         let ca = DevCa::new("round trip").unwrap();
         let loaded = DevCa::from_pem(ca.ca_pem(), &ca.key_pem()).unwrap();
         assert_eq!(loaded.name(), "round trip");
-        let (cert, _) = loaded.issue("gateway", &[]).unwrap();
+        let (cert, _) = loaded.issue("gateway", CertRole::Gateway, &[]).unwrap();
         assert_eq!(parse(&cert).issuer, parse(ca.ca_pem()).subject);
     }
 
@@ -438,7 +457,7 @@ mod tests {
         let err = DevCa::from_pem(ca.ca_pem(), &other.key_pem()).unwrap_err();
         assert!(err.to_string().contains("does not belong"), "{err}");
         // A leaf certificate cannot act as a CA.
-        let (leaf, leaf_key) = ca.issue("node1", &[]).unwrap();
+        let (leaf, leaf_key) = ca.issue("node1", CertRole::Node(1), &[]).unwrap();
         let err = DevCa::from_pem(&leaf, &leaf_key).unwrap_err();
         assert!(err.to_string().contains("not a CA certificate"), "{err}");
         assert!(matches!(DevCa::from_pem("junk", &ca.key_pem()), Err(CertError::BadCa { .. })));
@@ -456,13 +475,13 @@ mod tests {
         assert!(ca_pem.contains("BEGIN CERTIFICATE"));
         KeyPair::from_pem(&std::fs::read_to_string(&ca.key).unwrap()).unwrap();
 
-        let leaf = issue(&ca_dir, &out, "node1", &hosts(&["127.0.0.1"])).unwrap();
+        let leaf = issue(&ca_dir, &out, "node1", CertRole::Node(1), &hosts(&["127.0.0.1"])).unwrap();
         assert_eq!(leaf, LeafFiles { cert: out.join("node1.pem"), key: out.join("node1.key") });
         let cert = std::fs::read_to_string(&leaf.cert).unwrap();
         assert_eq!(parse(&cert).issuer, parse(&ca_pem).subject);
         KeyPair::from_pem(&std::fs::read_to_string(&leaf.key).unwrap()).unwrap();
         // A second issue loads the same CA again.
-        let leaf2 = issue(&ca_dir, &out, "node2", &[]).unwrap();
+        let leaf2 = issue(&ca_dir, &out, "node2", CertRole::Node(2), &[]).unwrap();
         assert_eq!(parse(&std::fs::read_to_string(leaf2.cert).unwrap()).issuer, parse(&ca_pem).subject);
     }
 
@@ -482,9 +501,12 @@ mod tests {
 
         let dir = tempfile::tempdir().unwrap();
         init_ca(dir.path(), "CA").unwrap();
-        let leaf = issue(dir.path(), dir.path(), "node1", &[]).unwrap();
+        let leaf = issue(dir.path(), dir.path(), "node1", CertRole::Node(1), &[]).unwrap();
         let before = std::fs::read(&leaf.cert).unwrap();
-        assert!(matches!(issue(dir.path(), dir.path(), "node1", &[]), Err(CertError::Exists { .. })));
+        assert!(matches!(
+            issue(dir.path(), dir.path(), "node1", CertRole::Node(1), &[]),
+            Err(CertError::Exists { .. })
+        ));
         assert_eq!(std::fs::read(&leaf.cert).unwrap(), before);
     }
 
@@ -492,20 +514,23 @@ mod tests {
     fn bad_names_and_hosts_are_refused() {
         let ca = DevCa::new("CA").unwrap();
         for bad in ["", "../node1", "a/b", "a\\b", ".hidden", "-x", "ca", "CA", "node 1", "nöde", &"n".repeat(65)] {
-            let err = ca.issue(bad, &[]).unwrap_err();
+            let err = ca.issue(bad, CertRole::Gateway, &[]).unwrap_err();
             assert!(matches!(err, CertError::BadName { .. }), "{bad:?}: {err}");
         }
         let dir = tempfile::tempdir().unwrap();
-        let err = issue(dir.path(), dir.path(), "a/b", &[]).unwrap_err();
+        let err = issue(dir.path(), dir.path(), "a/b", CertRole::Gateway, &[]).unwrap_err();
         assert!(err.to_string().contains("path separator"), "{err}");
         for bad in ["", "host:7001", "*.example", "a..b", "bad host", "-x"] {
-            let err = ca.issue("node1", &hosts(&[bad])).unwrap_err();
+            let err = ca.issue("node1", CertRole::Node(1), &hosts(&[bad])).unwrap_err();
             assert!(matches!(err, CertError::BadHost { .. }), "{bad:?}: {err}");
         }
         for bad in ["", "  ", "tab\tname", &"c".repeat(65)] {
             assert!(matches!(DevCa::new(bad), Err(CertError::BadName { .. })), "{bad:?}");
         }
-        assert!(matches!(issue(dir.path(), dir.path(), "node1", &[]), Err(CertError::Io { action: "read", .. })));
+        assert!(matches!(
+            issue(dir.path(), dir.path(), "node1", CertRole::Node(1), &[]),
+            Err(CertError::Io { action: "read", .. })
+        ));
     }
 
     #[cfg(unix)]
@@ -514,7 +539,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let ca = init_ca(dir.path(), "CA").unwrap();
-        let leaf = issue(dir.path(), dir.path(), "node1", &[]).unwrap();
+        let leaf = issue(dir.path(), dir.path(), "node1", CertRole::Node(1), &[]).unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode(&ca.key), 0o600);
         assert_eq!(mode(&leaf.key), 0o600);

@@ -62,12 +62,14 @@ account_key = "keys/node1.key.json"
 # leader does it). At least 10.
 seal_interval_ms = 250
 
-# Mutual TLS with the deployment's own CA (`box-node ca init` and
-# `box-node ca issue`). A peer without a certificate from this CA is refused at
-# the handshake.
+# Mutual TLS with the deployment's own CA (`box-node certs init` and
+# `box-node certs issue --role node:<id>`). A peer without a certificate from
+# this CA is refused at the handshake; a certificate also names its role (URI
+# SAN box:node:<id>, box:gateway, box:signer or box:auditor) and each role is
+# served only what it needs: raft only to member nodes.
 [tls]
 ca = "tls/ca.pem"          # the deployment CA certificate (PEM)
-cert = "tls/node1.pem"     # this node's certificate, issued by that CA (PEM)
+cert = "tls/node1.pem"     # this node's certificate (role box:node:1), issued by that CA (PEM)
 key = "tls/node1.key"      # its private key (PEM, mode 0600)
 
 # Raft timing. Optional: the values below are the defaults.

@@ -17,6 +17,7 @@
 // the helpers that feed those traits return it as is.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod api;
 pub mod certs;
 pub mod companion;
@@ -27,6 +28,7 @@ pub mod logging;
 pub mod network;
 pub mod node;
 pub mod proposer;
+pub mod role;
 pub mod sealer;
 pub mod state_machine;
 pub mod types;

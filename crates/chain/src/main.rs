@@ -2,6 +2,7 @@
 //! node account key.
 
 use box_chain::config::{EXAMPLE, NodeConfig};
+use box_chain::role::CertRole;
 use box_chain::{certs, keyfile, node};
 use clap::{Parser, Subcommand};
 use std::io::Read;
@@ -61,6 +62,11 @@ enum CertsCommand {
         /// Certificate name (also a DNS name in it).
         #[arg(long)]
         name: String,
+        /// What the holder is: node:<id> (a node's raft id), gateway, signer or
+        /// auditor. Written as the URI subject alternative name box:<role>,
+        /// which is what the nodes read for authority.
+        #[arg(long)]
+        role: CertRole,
         /// Host names or IP addresses the certificate is valid for (repeatable).
         #[arg(long = "host", default_value = "127.0.0.1")]
         hosts: Vec<String>,
@@ -103,8 +109,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("created the CA: {files:?}");
             Ok(())
         }
-        Command::Certs(CertsCommand::Issue { ca_dir, out, name, hosts }) => {
-            let files = certs::issue(&ca_dir, &out, &name, &hosts).map_err(|e| e.to_string())?;
+        Command::Certs(CertsCommand::Issue { ca_dir, out, name, role, hosts }) => {
+            let files = certs::issue(&ca_dir, &out, &name, role, &hosts).map_err(|e| e.to_string())?;
             println!("issued: {files:?}");
             Ok(())
         }

@@ -3,8 +3,17 @@
 //! Both directions require a certificate from the deployment CA: the server
 //! demands a client certificate at the handshake, the client verifies the
 //! server's. openraft messages travel as JSON inside a bytes field.
+//!
+//! A certificate of the CA is not enough to speak raft: the server takes a
+//! message only from a node certificate of the current membership, and only
+//! for that node's own messages ([`crate::access::Access::raft`]). openraft
+//! followers accept an AppendEntries whose vote is at least their own, so
+//! without this any holder of a deployment certificate could declare itself
+//! leader.
 
+use crate::access::Access;
 use crate::pb;
+use crate::role;
 use crate::types::{NodeId, TypeConfig};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::RPCOption;
@@ -188,15 +197,16 @@ impl RaftNetwork<TypeConfig> for Connection {
     }
 }
 
-/// The raft gRPC service.
+/// The raft gRPC service: serves member nodes their own messages only.
 pub struct RaftService {
     raft: Raft<TypeConfig>,
+    access: Access,
 }
 
 impl RaftService {
-    /// Serves `raft`.
-    pub fn new(raft: Raft<TypeConfig>) -> Self {
-        Self { raft }
+    /// Serves `raft` to the callers `access` lets speak raft.
+    pub fn new(raft: Raft<TypeConfig>, access: Access) -> Self {
+        Self { raft, access }
     }
 }
 
@@ -204,22 +214,42 @@ fn encode<T: Serialize>(v: &T) -> Result<Response<pb::RaftMessage>, Status> {
     Ok(Response::new(pb::RaftMessage { data: serde_json::to_vec(v).map_err(|e| Status::internal(e.to_string()))? }))
 }
 
-fn decode<T: DeserializeOwned>(r: Request<pb::RaftMessage>) -> Result<T, Status> {
-    serde_json::from_slice(&r.into_inner().data)
-        .map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+fn decode<T: DeserializeOwned>(data: &[u8]) -> Result<T, Status> {
+    serde_json::from_slice(data).map_err(|e| Status::invalid_argument(format!("undecodable raft message: {e}")))
+}
+
+impl RaftService {
+    /// The caller's role and its message, once `access` lets it through:
+    /// `sender` says which node the message claims to come from.
+    fn admit<T: DeserializeOwned>(
+        &self,
+        r: Request<pb::RaftMessage>,
+        rpc: &str,
+        sender: impl FnOnce(&T) -> Option<NodeId>,
+    ) -> Result<T, Status> {
+        let caller = role::caller(&r)?;
+        let msg: T = decode(&r.into_inner().data)?;
+        self.access.raft(caller, rpc, sender(&msg))?;
+        Ok(msg)
+    }
 }
 
 #[tonic::async_trait]
 impl pb::raft_server::Raft for RaftService {
     async fn append_entries(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
-        encode(&self.raft.append_entries(decode(r)?).await)
+        let req =
+            self.admit(r, "AppendEntries", |m: &AppendEntriesRequest<TypeConfig>| m.vote.leader_id().voted_for())?;
+        encode(&self.raft.append_entries(req).await)
     }
 
     async fn vote(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
-        encode(&self.raft.vote(decode(r)?).await)
+        let req = self.admit(r, "Vote", |m: &VoteRequest<NodeId>| m.vote.leader_id().voted_for())?;
+        encode(&self.raft.vote(req).await)
     }
 
     async fn install_snapshot(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
-        encode(&self.raft.install_snapshot(decode(r)?).await)
+        let req =
+            self.admit(r, "InstallSnapshot", |m: &InstallSnapshotRequest<TypeConfig>| m.vote.leader_id().voted_for())?;
+        encode(&self.raft.install_snapshot(req).await)
     }
 }

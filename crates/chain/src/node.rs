@@ -1,5 +1,6 @@
 //! Starting a node: stores, raft, the gRPC server, the companion and the sealer.
 
+use crate::access::Access;
 use crate::api::NotaryService;
 use crate::config::{NodeConfig, Role};
 use crate::log_store::LogStore;
@@ -112,13 +113,15 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let proposer = Proposer::new(raft.clone(), channels.clone(), cfg.id);
-    let api = NotaryService::new(shared.clone(), proposer.clone(), raft.clone(), cfg.id, key.address());
+    let configured_voters = cfg.peers.iter().filter(|p| p.role == Role::Voter).map(|p| p.id).collect();
+    let access = Access::new(raft.clone(), shared.clone(), cfg.id, configured_voters);
+    let api = NotaryService::new(shared.clone(), proposer.clone(), raft.clone(), cfg.id, key.address(), access.clone());
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(setup("cannot listen"))?;
     let mut stop = shutdown_rx.clone();
     let server = Server::builder()
         .tls_config(tls.server())
         .map_err(setup("TLS"))?
-        .add_service(pb::raft_server::RaftServer::new(RaftService::new(raft.clone())))
+        .add_service(pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), access)))
         .add_service(pb::notary_server::NotaryServer::new(api))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
             let _ = stop.changed().await;

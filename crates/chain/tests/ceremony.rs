@@ -33,8 +33,14 @@ fn announce(c: &Cluster, signer: &str, sequence: u64) -> Vec<u8> {
     Entry::Ceremony(Ceremony::Announce(Signed::new(&c.domain, &key(signer), a))).encode()
 }
 
+/// Proposes through node 2 as whoever sends such an entry: the signer its
+/// announcements, the gateway key holders' messages.
 async fn propose(c: &Cluster, entry: Vec<u8>) -> String {
-    let r = c.client(2).propose(pb::ProposeRequest { entry, forwarded: false }).await.unwrap();
+    let tls = match Entry::decode(&entry).unwrap() {
+        Entry::Ceremony(Ceremony::Announce(_)) => &c.signer_tls,
+        _ => &c.client_tls,
+    };
+    let r = c.client_with(2, tls).propose(pb::ProposeRequest { entry, forwarded: false }).await.unwrap();
     r.into_inner().outcome
 }
 

@@ -5,6 +5,7 @@
 use box_chain::certs::DevCa;
 use box_chain::network::TlsMaterial;
 use box_chain::pb;
+use box_chain::role::CertRole;
 use box_core::audit::verify_history;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
@@ -117,7 +118,8 @@ async fn foreign_certificates_forged_votes_and_learner_votes_are_refused() {
 
     // A client with a certificate from another CA is refused at the handshake.
     let other = DevCa::new("another-ca").unwrap();
-    let (cert, key_pem) = other.issue("intruder", &["127.0.0.1".into()]).unwrap();
+    // It even claims to be node 1.
+    let (cert, key_pem) = other.issue("intruder", CertRole::Node(1), &["127.0.0.1".into()]).unwrap();
     let foreign = TlsMaterial { ca: c.ca.ca_pem().to_owned(), cert, key: key_pem };
     // (The handshake failure surfaces under different gRPC codes; what matters
     // is that nothing gets through, while a CA-issued client does.)
@@ -136,8 +138,9 @@ async fn foreign_certificates_forged_votes_and_learner_votes_are_refused() {
         ))
         .encode()
     };
-    // A vote signed by an unregistered key, and one by the learner's account: ignored.
-    let mut client = c.client(1);
+    // A vote signed by an unregistered key, and one by the learner's account,
+    // relayed by a node (only nodes may propose votes): ignored.
+    let mut client = c.client_with(1, &c.node_tls(2));
     for (who, k) in [("forged", key("mallory")), ("learner", c.nodes[3].account.clone())] {
         let r = client.propose(pb::ProposeRequest { entry: vote(&k), forwarded: false }).await.unwrap().into_inner();
         assert!(

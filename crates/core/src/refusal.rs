@@ -26,6 +26,15 @@ impl Units {
     }
 }
 
+impl Units {
+    /// `base` units of a token that is not (or no longer) registered: its
+    /// decimals are unknown, so the amount is stated in base units with the
+    /// token's address.
+    pub fn unregistered(token: Address, base: U256) -> Box<Self> {
+        Box::new(Self { base, decimals: 0, symbol: format!("base units of token {token}") })
+    }
+}
+
 impl std::fmt::Display for Units {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{} {}", Amount(self.base).format(self.decimals), self.symbol)

@@ -5,14 +5,13 @@
 //! whose `below` also covers every level-k signature. Nobody can add, drop or
 //! swap a lower signature without invalidating every signature above it.
 
-use crate::Refusal;
-use crate::Units;
 use crate::amount::Amount;
 use crate::asset::{Asset, AssetRegistry};
 use crate::crypto::{SecretKey, recover};
 use crate::flow::VerifiedFlow;
 use crate::ids::{Timestamp, TransBoxHash, TransferId};
 use crate::typed::{Approval, Domain, TransferRequest};
+use crate::{Refusal, Units};
 use alloy::primitives::{Address, B256, Signature, keccak256};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -187,33 +186,62 @@ pub fn used_in_window(history: &[(Timestamp, Amount)], now: Timestamp, period: u
     history.iter().filter(|(t, _)| *t > start && *t <= now).try_fold(Amount::ZERO, |acc, (_, a)| acc.checked_add(*a))
 }
 
-/// Verifies a transbox against its flow and the deployment's rules: chain id,
-/// flow, pause, asset, destination, applicant signature and membership, each
-/// level's threshold of distinct nested approvals with nobody approving their
-/// own request or counting twice, and both limits.
-pub fn verify_transbox(tb: &TransBox, ctx: &TransferContext<'_>) -> Result<VerifiedTransBox, Refusal> {
+/// The checks of a transbox that depend on nothing but the transbox, its
+/// flow and the deployment's domain: chain id, flow, a non-zero destination
+/// and amount, the applicant's signature and membership of the employee
+/// group, each level's threshold of distinct, correctly nested approvals (nobody
+/// approving their own request or counting twice), and the per-transfer limit.
+/// Returns who approved, per level.
+///
+/// A transbox that fails them can never become valid, whatever governance or
+/// time does next; a node refuses it before it enters the log. One that passes
+/// may still be refused by [`verify_transbox`], which also checks what can
+/// change: the pause, the asset registry, frozen employees, blocked
+/// destinations, the request time and the period limit. This is part of
+/// [`verify_transbox`], not a second copy of its rules.
+///
+/// `asset` is the registered asset the request names, if known: only to
+/// state a limit refusal in its units.
+pub fn check_transbox(
+    tb: &TransBox,
+    domain: &Domain,
+    flow: &VerifiedFlow,
+    asset: Option<&Asset>,
+) -> Result<Vec<Vec<Address>>, Refusal> {
+    check_target(tb, domain, flow)?;
+    check_request(tb)?;
+    check_applicant(tb, domain, flow)?;
+    let approvers = check_levels(tb, domain, flow)?;
+    check_per_transfer(tb, flow, asset)?;
+    Ok(approvers)
+}
+
+/// Chain id and flow.
+fn check_target(tb: &TransBox, domain: &Domain, flow: &VerifiedFlow) -> Result<(), Refusal> {
     let r = &tb.request;
-    let domain = ctx.domain;
     if r.chainId != domain.chain_id.0 {
         return Err(Refusal::WrongChain { request: r.chainId, expected: domain.chain_id.0 });
     }
-    let flow = ctx.flow;
     if r.flowHash != flow.hash().0 {
         return Err(Refusal::WrongFlow { request: r.flowHash.to_string(), flow: flow.hash().to_string() });
     }
-    if let Some(reason) = ctx.policy.paused {
-        return Err(Refusal::Paused(reason.to_owned()));
-    }
-    let asset = ctx.policy.assets.get(&r.asset).ok_or(Refusal::UnknownAsset(r.asset))?;
-    if r.to.is_zero() {
+    Ok(())
+}
+
+/// A destination and an amount.
+fn check_request(tb: &TransBox) -> Result<(), Refusal> {
+    if tb.request.to.is_zero() {
         return Err(Refusal::MalformedTransfer("the destination is address(0)".into()));
     }
-    if r.amount.is_zero() {
+    if tb.request.amount.is_zero() {
         return Err(Refusal::MalformedTransfer("the amount is zero".into()));
     }
-    if ctx.policy.blocked.contains(&r.to) {
-        return Err(Refusal::BlockedDestination(r.to));
-    }
+    Ok(())
+}
+
+/// The applicant signed the request and may apply under the flow.
+fn check_applicant(tb: &TransBox, domain: &Domain, flow: &VerifiedFlow) -> Result<(), Refusal> {
+    let r = &tb.request;
     let signer = domain
         .recover(r, &tb.applicant_signature)
         .map_err(|err| Refusal::BadSignature { who: "the applicant".into(), err })?;
@@ -223,10 +251,12 @@ pub fn verify_transbox(tb: &TransBox, ctx: &TransferContext<'_>) -> Result<Verif
     if !flow.flow().employees.contains(&r.applicant) {
         return Err(Refusal::NotAnEmployee(r.applicant));
     }
-    if ctx.policy.frozen.contains(&r.applicant) {
-        return Err(Refusal::FrozenEmployee(r.applicant));
-    }
-    check_not_future(r, ctx.now)?;
+    Ok(())
+}
+
+/// Every level's nested approvals, in order; who approved, per level.
+fn check_levels(tb: &TransBox, domain: &Domain, flow: &VerifiedFlow) -> Result<Vec<Vec<Address>>, Refusal> {
+    let r = &tb.request;
     let levels = &flow.flow().levels;
     if tb.levels.len() != levels.len() {
         // Report the first missing level precisely when there are too few.
@@ -281,13 +311,54 @@ pub fn verify_transbox(tb: &TransBox, ctx: &TransferContext<'_>) -> Result<Verif
         }
         approvers.push(signers);
     }
+    Ok(approvers)
+}
+
+/// The flow limits the asset and the amount is within one transfer's limit
+/// (stated in `asset`'s units when it is known).
+fn check_per_transfer<'f>(
+    tb: &TransBox,
+    flow: &'f VerifiedFlow,
+    asset: Option<&Asset>,
+) -> Result<&'f crate::typed::AssetLimit, Refusal> {
+    let r = &tb.request;
     let limit = flow.limit(&r.asset).ok_or(Refusal::NoLimitForAsset(r.asset))?;
     if r.amount > limit.perTransfer {
-        return Err(Refusal::OverPerTransferLimit {
-            amount: Units::of(&asset, r.amount),
-            limit: Units::of(&asset, limit.perTransfer),
-        });
+        let units = |base| match asset {
+            Some(a) => Units::of(a, base),
+            None => Units::unregistered(r.asset, base),
+        };
+        return Err(Refusal::OverPerTransferLimit { amount: units(r.amount), limit: units(limit.perTransfer) });
     }
+    Ok(limit)
+}
+
+/// Verifies a transbox against its flow and the deployment's rules: chain id,
+/// flow, pause, asset, destination, applicant signature and membership, each
+/// level's threshold of distinct nested approvals with nobody approving their
+/// own request or counting twice, and both limits. The checks that cannot
+/// change with time or governance are [`check_transbox`]'s, run here in the
+/// same order as always, between the ones that can.
+pub fn verify_transbox(tb: &TransBox, ctx: &TransferContext<'_>) -> Result<VerifiedTransBox, Refusal> {
+    let r = &tb.request;
+    let domain = ctx.domain;
+    let flow = ctx.flow;
+    check_target(tb, domain, flow)?;
+    if let Some(reason) = ctx.policy.paused {
+        return Err(Refusal::Paused(reason.to_owned()));
+    }
+    let asset = ctx.policy.assets.get(&r.asset).ok_or(Refusal::UnknownAsset(r.asset))?;
+    check_request(tb)?;
+    if ctx.policy.blocked.contains(&r.to) {
+        return Err(Refusal::BlockedDestination(r.to));
+    }
+    check_applicant(tb, domain, flow)?;
+    if ctx.policy.frozen.contains(&r.applicant) {
+        return Err(Refusal::FrozenEmployee(r.applicant));
+    }
+    check_not_future(r, ctx.now)?;
+    let approvers = check_levels(tb, domain, flow)?;
+    let limit = check_per_transfer(tb, flow, Some(&asset))?;
     let used = used_in_window(ctx.history, ctx.now, limit.periodSeconds)
         .ok_or_else(|| Refusal::MalformedTransfer("history total overflows".into()))?;
     let total = used.checked_add(Amount(r.amount));

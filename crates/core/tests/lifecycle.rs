@@ -78,3 +78,122 @@ fn a_submission_is_idempotent_and_a_conflicting_one_is_refused() {
     let refused = s.apply(&box_core::notary::Entry::Submit(Subject::Transfer(other)), T0);
     assert!(matches!(&refused[..], [Event::Refused { reason }] if reason.contains("already submitted")), "{refused:?}");
 }
+
+/// Issue 11, fault 4: the real request and applicant signature without the
+/// approvals, sent first, must not keep the approved transbox out.
+#[test]
+fn a_transbox_without_its_approvals_is_not_admitted_and_never_blocks_the_approved_one() {
+    use box_core::notary::{Entry, Inadmissible, SubjectStatus};
+    use box_core::transbox::TransBox;
+    let f = Fixture::new(2, 3, 2, 3);
+    let mut s = f.state();
+    f.activate_flow(&mut s);
+    let req = f.request(eth(1), 7);
+    let squat = Subject::Transfer(TransBox::apply(&f.domain, req.clone(), &f.employees[0]));
+    let real = f.transbox(req);
+    let tid = real.transfer_id(&f.domain);
+
+    // A node refuses it before the log, with the rule it breaks.
+    match s.admission(&squat) {
+        Err(Inadmissible::Refused(why)) => assert!(why.contains("level 1 (Team lead) has 0 of 2"), "{why}"),
+        other => panic!("a transbox without approvals was admitted: {other:?}"),
+    }
+    assert_eq!(s.admission(&Subject::Transfer(real.clone())), Ok(()));
+
+    // Even if a dishonest leader logs it, the nodes reject it, and the approved
+    // transbox for the same request is still taken and notarized.
+    let squat_id = squat.id(&f.domain).unwrap();
+    let events = f.decide(&mut s, squat, T0);
+    assert!(rejection(&events).is_some_and(|why| why.contains("0 of 2")), "{events:#?}");
+    assert!(matches!(s.transfer(&tid).unwrap().status, TransferStatus::Rejected { .. }));
+    let real_id = Subject::Transfer(real.clone()).id(&f.domain).unwrap();
+    assert_ne!(real_id, squat_id, "a transfer's subject is its transbox, not its request");
+    let events = f.decide(&mut s, Subject::Transfer(real), T0);
+    assert!(notarized(&events), "{events:#?}");
+    let rec = s.transfer(&tid).unwrap();
+    assert_eq!((rec.status.clone(), rec.subject), (TransferStatus::Notarized, real_id));
+    assert!(matches!(s.subject(&squat_id).unwrap().status, SubjectStatus::Rejected { .. }));
+
+    // An unknown flow cannot be judged here yet: not refused for good.
+    let mut elsewhere = f.request(eth(1), 8);
+    elsewhere.flowHash = B256::repeat_byte(0xEE);
+    let other = Subject::Transfer(f.transbox(elsewhere));
+    assert!(matches!(s.admission(&other), Err(Inadmissible::NotYet(_))), "{:?}", s.admission(&other));
+    let _ = Entry::Submit(other);
+}
+
+/// While one transbox for a transfer is pending, another is taken too; each is
+/// decided on its own and at most one is ever notarized.
+#[test]
+fn a_pending_transbox_does_not_block_another_and_only_one_is_notarized() {
+    use box_core::notary::{Entry, SubjectStatus};
+    let f = Fixture::new(1, 3, 2, 3);
+    let mut s = f.state();
+    f.activate_flow(&mut s);
+    let req = f.request(eth(1), 5);
+    let first = Subject::Transfer(f.transbox(req.clone()));
+    let mut alt = box_core::transbox::TransBox::apply(&f.domain, req, &f.employees[0]);
+    alt.approve(&f.domain, 1, &f.approvers[0][1]);
+    alt.approve(&f.domain, 1, &f.approvers[0][2]);
+    let second = Subject::Transfer(alt);
+    let tid = match &first {
+        Subject::Transfer(t) => t.transfer_id(&f.domain),
+        _ => unreachable!(),
+    };
+    let (a, b) = (first.id(&f.domain).unwrap(), second.id(&f.domain).unwrap());
+    assert!(matches!(s.apply(&Entry::Submit(first.clone()), T0)[..], [Event::Submitted { .. }, ..]));
+    let taken = s.apply(&Entry::Submit(second.clone()), T0);
+    assert!(matches!(taken[..], [Event::Submitted { .. }]), "{taken:?}");
+    // Both pass every rule; the first to reach a majority wins.
+    for n in 0..2 {
+        let content = s.verdict(&b, T0).unwrap();
+        s.apply(&f.vote(n, b, content, true, ""), T0);
+    }
+    assert_eq!(s.transfer(&tid).unwrap().status, TransferStatus::Notarized);
+    assert_eq!(s.transfer(&tid).unwrap().subject, b);
+    // The other can no longer be notarized: companions refuse it, and even a
+    // dishonest majority's accepts reject it.
+    let why = s.verdict(&a, T0).unwrap_err().to_string();
+    assert!(why.contains("already submitted"), "{why}");
+    let content = s.subject(&a).unwrap().content;
+    for n in 0..2 {
+        s.apply(&f.vote(n, a, content, true, ""), T0);
+    }
+    assert!(matches!(s.subject(&a).unwrap().status, SubjectStatus::Rejected { .. }));
+    assert_eq!(s.transfer(&tid).unwrap().status, TransferStatus::Notarized, "the notarized transfer stays so");
+    // A third transbox for a notarized transfer is refused at once.
+    let mut third = box_core::transbox::TransBox::apply(&f.domain, f.request(eth(1), 5), &f.employees[0]);
+    third.approve(&f.domain, 1, &f.approvers[0][0]);
+    third.approve(&f.domain, 1, &f.approvers[0][2]);
+    let refused = s.apply(&Entry::Submit(Subject::Transfer(third)), T0);
+    assert!(matches!(&refused[..], [Event::Refused { reason }] if reason.contains("already submitted")), "{refused:?}");
+}
+
+/// A transfer is rejected only when no transbox for it is left pending.
+#[test]
+fn a_transfer_is_rejected_only_when_every_transbox_for_it_is() {
+    use box_core::notary::Entry;
+    let f = Fixture::new(1, 3, 2, 3);
+    let mut s = f.state();
+    f.activate_flow(&mut s);
+    let req = f.request(eth(1), 6);
+    let squat = Subject::Transfer(box_core::transbox::TransBox::apply(&f.domain, req.clone(), &f.employees[0]));
+    let real = Subject::Transfer(f.transbox(req));
+    let tid = match &real {
+        Subject::Transfer(t) => t.transfer_id(&f.domain),
+        _ => unreachable!(),
+    };
+    let (q, r) = (squat.id(&f.domain).unwrap(), real.id(&f.domain).unwrap());
+    s.apply(&Entry::Submit(squat), T0);
+    s.apply(&Entry::Submit(real), T0);
+    let content = s.subject(&q).unwrap().content;
+    for n in 0..2 {
+        s.apply(&f.vote(n, q, content, false, "level 1 has 0 of 2 required approvals"), T0);
+    }
+    assert_eq!(s.transfer(&tid).unwrap().status, TransferStatus::Submitted, "the real transbox is still pending");
+    for n in 0..2 {
+        let content = s.verdict(&r, T0).unwrap();
+        s.apply(&f.vote(n, r, content, true, ""), T0);
+    }
+    assert_eq!(s.transfer(&tid).unwrap().status, TransferStatus::Notarized);
+}

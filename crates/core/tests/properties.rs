@@ -314,3 +314,69 @@ proptest! {
         prop_assert_eq!(a, c);
     }
 }
+
+/// One step against four transboxes of the same request: without approvals,
+/// and three different valid approval pairs.
+#[derive(Debug, Clone)]
+enum TransferStep {
+    Submit(usize),
+    Vote { node: usize, transbox: usize, accept: bool },
+}
+
+fn transfer_step() -> impl Strategy<Value = TransferStep> {
+    prop_oneof![
+        (0usize..4).prop_map(TransferStep::Submit),
+        (0usize..3, 0usize..4, any::<bool>()).prop_map(|(node, transbox, accept)| TransferStep::Vote {
+            node,
+            transbox,
+            accept
+        }),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Issue 11, fault 4: whatever is submitted first and however the nodes
+    /// vote (a dishonest majority included), at most one transbox of a
+    /// transfer is notarized, and the transfer's record follows that one.
+    #[test]
+    fn at_most_one_transbox_of_a_transfer_is_ever_notarized(steps in prop::collection::vec(transfer_step(), 1..30)) {
+        let f = Fixture::new(1, 3, 2, 3);
+        let mut s = f.state();
+        f.activate_flow(&mut s);
+        let req = f.request(eth(1), 42);
+        let tid = f.domain.transfer_id(&req);
+        let mut boxes = vec![TransBox::apply(&f.domain, req.clone(), &f.employees[0])];
+        for pair in [[0, 1], [1, 2], [0, 2]] {
+            let mut tb = TransBox::apply(&f.domain, req.clone(), &f.employees[0]);
+            for i in pair {
+                tb.approve(&f.domain, 1, &f.approvers[0][i]);
+            }
+            boxes.push(tb);
+        }
+        let subjects: Vec<Subject> = boxes.into_iter().map(Subject::Transfer).collect();
+        let ids: Vec<SubjectId> = subjects.iter().map(|x| x.id(&f.domain).unwrap()).collect();
+        let mut notarized: BTreeSet<SubjectId> = BTreeSet::new();
+        for step in steps {
+            let entry = match step {
+                TransferStep::Submit(i) => Entry::Submit(subjects[i].clone()),
+                TransferStep::Vote { node, transbox, accept } => {
+                    let reason = if accept { "" } else { "refused" };
+                    f.vote(node, ids[transbox], subjects[transbox].content(), accept, reason)
+                }
+            };
+            for e in s.apply(&entry, T0) {
+                if let Event::Notarized { subject, .. } = e {
+                    notarized.insert(subject);
+                }
+            }
+            prop_assert!(notarized.len() <= 1, "two transboxes of one transfer notarized: {:?}", notarized);
+            if let Some(won) = notarized.iter().next() {
+                let rec = s.transfer(&tid).unwrap();
+                prop_assert_eq!(rec.subject, *won);
+                prop_assert_eq!(&rec.status, &box_core::notary::TransferStatus::Notarized);
+            }
+        }
+    }
+}

@@ -46,7 +46,7 @@ cert = "tls/gateway.pem"
 key = "tls/gateway.key"
 
 # Mutual TLS to the chain nodes: the deployment CA and a client certificate
-# it issued for the gateway.
+# it issued for the gateway (role box:gateway: `box-node certs issue --role gateway`).
 [chain]
 ca = "tls/ca.pem"
 cert = "tls/gateway-client.pem"

@@ -83,7 +83,8 @@ async fn ceremony_messages_are_relayed_and_the_wallet_is_read_from_the_public_ch
         time: 1_800_000_000,
     };
     let entry = Entry::Ceremony(Ceremony::Announce(Signed::new(&cluster.domain, &cluster.signer, announce))).encode();
-    cluster.client(1).propose(pb::ProposeRequest { entry, forwarded: false }).await.unwrap();
+    // (The signer proposes its announcements with its own certificate.)
+    cluster.client_with(1, &cluster.signer_tls).propose(pb::ProposeRequest { entry, forwarded: false }).await.unwrap();
     let s = eventually("the announcement is verified", Duration::from_secs(30), || async {
         kh[0].signer(signer_addr).await.ok()
     })

@@ -89,31 +89,21 @@ async fn a_transfer_accepted_during_an_outage_survives_a_gateway_crash_exactly_o
     // On the chain: exactly one submission of this transfer in the sealed history.
     let auditor = client(&cluster, addr, &p.auditor);
     let tid = cluster.domain.transfer_id(&req);
-    let submissions = eventually("the block with the submission is exported", Duration::from_secs(30), || async {
+    let submitted = eventually("the block with the submission is exported", Duration::from_secs(30), || async {
         let (_, blocks) = auditor.audit_export().await.ok()?;
-        let n = blocks
+        let found: Vec<box_core::transbox::TransBox> = blocks
             .iter()
             .flat_map(|b| &b.entries)
-            .filter(
-                |e| matches!(&e.entry, Entry::Submit(Subject::Transfer(t)) if t.transfer_id(&cluster.domain) == tid),
-            )
-            .count();
-        (n > 0).then_some(n)
+            .filter_map(|e| match &e.entry {
+                Entry::Submit(Subject::Transfer(t)) if t.transfer_id(&cluster.domain) == tid => Some(t.clone()),
+                _ => None,
+            })
+            .collect();
+        (!found.is_empty()).then_some(found)
     })
     .await;
-    assert_eq!(submissions, 1, "submitted exactly once");
-    let info = cluster
-        .subject(
-            1,
-            &Subject::Transfer(box_core::transbox::TransBox {
-                request: req.clone(),
-                applicant_signature: box_gateway::api::dto::parse_sig("s", &done.applicant_signature).unwrap(),
-                levels: vec![],
-            })
-            .id(&cluster.domain)
-            .unwrap(),
-        )
-        .await
-        .unwrap();
+    assert_eq!(submitted.len(), 1, "submitted exactly once");
+    // A transfer's subject is its complete transbox (issue 11, fault 4).
+    let info = cluster.subject(1, &Subject::Transfer(submitted[0].clone()).id(&cluster.domain).unwrap()).await.unwrap();
     assert_eq!(info.status, "notarized");
 }

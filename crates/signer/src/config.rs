@@ -30,7 +30,7 @@ lock_after_failures = 3
 
 [tls]
 ca = "tls/ca.pem"          # the deployment CA (PEM)
-cert = "tls/signer.pem"    # the signer's client certificate from that CA
+cert = "tls/signer.pem"    # the signer's client certificate from that CA (role box:signer)
 key = "tls/signer.key"     # its private key (PEM, mode 0600)
 
 [ethereum]

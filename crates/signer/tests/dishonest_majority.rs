@@ -15,6 +15,7 @@ use box_chain::api::Feed;
 use box_chain::certs::DevCa;
 use box_chain::network::TlsMaterial;
 use box_chain::pb;
+use box_chain::role::CertRole;
 use box_core::block::{Block, LoggedEntry};
 use box_core::ceremony::{Ceremony, Purpose, SignerState};
 use box_core::crypto::SecretKey;
@@ -208,7 +209,7 @@ async fn evil_chain(ca: &DevCa, holders: &[SecretKey], chain_id: u64) -> (Evil, 
         })),
         heights,
     };
-    let (cert, key_pem) = ca.issue("evil-node", &["127.0.0.1".into()]).unwrap();
+    let (cert, key_pem) = ca.issue("evil-node", CertRole::Node(1), &["127.0.0.1".into()]).unwrap();
     let tls = TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key: key_pem };
     let addr = format!("127.0.0.1:{}", free_port());
     let server = tonic::transport::Server::builder()
@@ -271,7 +272,7 @@ async fn scene(replace_after_secs: u64) -> Scene {
         replace_after_secs,
     );
     signer.spawn(&[], &[]);
-    let (cert, key_pem) = ca.issue("key-holders", &["127.0.0.1".into()]).unwrap();
+    let (cert, key_pem) = ca.issue("key-holders", CertRole::Gateway, &["127.0.0.1".into()]).unwrap();
     let client_tls = TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key: key_pem };
     let holders = Holders::new(domain, holder_keys.clone(), &client_tls, &addr);
     let wallet = holders.genesis(&signer.enrolment_code().await).await;

@@ -17,10 +17,12 @@ use box_chain::keyfile;
 use box_chain::network::{Channels, TlsMaterial};
 use box_chain::pb::notary_client::NotaryClient;
 use box_chain::pb::{self};
+use box_chain::role::CertRole;
 use box_core::block::Block;
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::ids::{ChainId, DeploymentId, SubjectId};
+use box_core::notary::Subject;
 use box_core::typed::{Domain, Genesis, GenesisNode};
 use box_core::{B256, U256};
 use std::path::{Path, PathBuf};
@@ -126,8 +128,12 @@ pub struct Cluster {
     pub key_holders: Vec<SecretKey>,
     pub signer: SecretKey,
     pub nodes: Vec<NodeProc>,
+    /// The gateway's certificate (role `box:gateway`): what [`Cluster::client`] uses.
     pub client_tls: TlsMaterial,
+    /// The signer's certificate (role `box:signer`): signer reports and announcements.
+    pub signer_tls: TlsMaterial,
     channels: Channels,
+    signer_channels: Channels,
 }
 
 impl Cluster {
@@ -157,7 +163,8 @@ impl Cluster {
             let id = i as u64 + 1;
             let ndir = dir.path().join(format!("node-{id}"));
             std::fs::create_dir_all(&ndir).unwrap();
-            let (cert, key_pem) = ca.issue(&format!("node-{id}"), &["127.0.0.1".into(), "localhost".into()]).unwrap();
+            let (cert, key_pem) =
+                ca.issue(&format!("node-{id}"), CertRole::Node(id), &["127.0.0.1".into(), "localhost".into()]).unwrap();
             std::fs::write(ndir.join("node.pem"), cert).unwrap();
             std::fs::write(ndir.join("node.key"), key_pem).unwrap();
             let account_path = ndir.join("account.json");
@@ -211,11 +218,36 @@ impl Cluster {
             );
             std::fs::write(&n.config, toml).unwrap();
         }
-        let (cert, key_pem) = ca.issue("test-client", &["127.0.0.1".into()]).unwrap();
-        let client_tls = TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key: key_pem };
+        let client_tls = issue(&ca, "gateway", CertRole::Gateway);
+        let signer_tls = issue(&ca, "signer", CertRole::Signer);
         let channels = Channels::new(client_tls.client());
+        let signer_channels = Channels::new(signer_tls.client());
         let domain = genesis.domain();
-        Self { dir, binary: binary.to_owned(), ca, genesis, domain, key_holders, signer, nodes, client_tls, channels }
+        Self {
+            dir,
+            binary: binary.to_owned(),
+            ca,
+            genesis,
+            domain,
+            key_holders,
+            signer,
+            nodes,
+            client_tls,
+            signer_tls,
+            channels,
+            signer_channels,
+        }
+    }
+
+    /// A fresh certificate of the deployment CA for `name` in `role`.
+    pub fn tls_as(&self, name: &str, role: CertRole) -> TlsMaterial {
+        issue(&self.ca, name, role)
+    }
+
+    /// Node `id`'s own certificate (role `box:node:<id>`).
+    pub fn node_tls(&self, id: u64) -> TlsMaterial {
+        let dir = self.dir.path().join(format!("node-{id}"));
+        TlsMaterial::load(&self.dir.path().join("ca.pem"), &dir.join("node.pem"), &dir.join("node.key")).unwrap()
     }
 
     fn node(&self, id: u64) -> &NodeProc {
@@ -256,12 +288,13 @@ impl Cluster {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    /// A notary client to node `id` over mutual TLS.
+    /// A notary client to node `id` over mutual TLS, as the gateway.
     pub fn client(&self, id: u64) -> NotaryClient<Channel> {
         NotaryClient::new(self.channels.get(&self.node(id).addr).unwrap())
     }
 
-    /// A client with another identity (e.g. a certificate from another CA).
+    /// A client with another identity (e.g. the signer's, a node's, or a
+    /// certificate from another CA).
     pub fn client_with(&self, id: u64, tls: &TlsMaterial) -> NotaryClient<Channel> {
         NotaryClient::new(Channels::new(tls.client()).get(&self.node(id).addr).unwrap())
     }
@@ -287,21 +320,31 @@ impl Cluster {
         .await
     }
 
-    /// Submits canonical subject bytes through any running node, retrying on
-    /// unavailability (elections); returns the subject id.
+    /// Clients to every running node with the certificate that submits
+    /// `subject` in a deployment: the signer's for a signer report, the
+    /// gateway's for anything else.
+    fn submitters(&self, subject: &[u8]) -> Vec<NotaryClient<Channel>> {
+        let channels = match Subject::decode(subject) {
+            Ok(Subject::SignerReport(_)) => &self.signer_channels,
+            _ => &self.channels,
+        };
+        self.running().into_iter().map(|id| NotaryClient::new(channels.get(&self.node(id).addr).unwrap())).collect()
+    }
+
+    /// Submits canonical subject bytes through any running node, as the
+    /// gateway (a signer report as the signer), retrying on unavailability
+    /// (elections); returns the subject id.
     pub async fn submit(&self, subject: &[u8]) -> SubjectId {
-        let clients: Vec<_> = self.running().into_iter().map(|id| self.client(id)).collect();
-        submit_via(clients, subject.to_vec(), 0).await
+        submit_via(self.submitters(subject), subject.to_vec(), 0).await
     }
 
     /// Submits many subjects, `parallel` at a time, spread over the running
     /// nodes; returns their ids in order.
     pub async fn submit_all(&self, subjects: Vec<Vec<u8>>, parallel: usize) -> Vec<SubjectId> {
-        let clients: Vec<_> = self.running().into_iter().map(|id| self.client(id)).collect();
         let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, s) in subjects.into_iter().enumerate() {
-            let clients = clients.clone();
+            let clients = self.submitters(&s);
             let permit = sem.clone().acquire_owned().await.unwrap();
             tasks.spawn(async move {
                 let id = submit_via(clients, s, i).await;
@@ -351,6 +394,11 @@ impl Cluster {
     pub fn deployment(&self) -> DeploymentId {
         self.domain.deployment
     }
+}
+
+fn issue(ca: &DevCa, name: &str, role: CertRole) -> TlsMaterial {
+    let (cert, key) = ca.issue(name, role, &["127.0.0.1".into()]).unwrap();
+    TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key }
 }
 
 /// Submits through `clients` round robin (starting at `start`), retrying while

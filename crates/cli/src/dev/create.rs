@@ -5,6 +5,7 @@ use super::procs::{Started, free_port};
 use super::stack::*;
 use super::start::start_anvil;
 use super::{DevError, Programs, at};
+use box_chain::role::CertRole;
 use box_chain::{certs, keyfile};
 use box_core::crypto::SecretKey;
 use box_core::typed::{Genesis, GenesisAsset, GenesisNode};
@@ -59,8 +60,17 @@ fn write_files(stack: &mut Stack) -> Result<(), DevError> {
     let tls = dir.join("tls");
     certs::init_ca(&tls, "BOX development CA").map_err(io("development CA"))?;
     let hosts = ["127.0.0.1".to_owned(), "localhost".to_owned()];
-    for name in ["node-1", "node-2", "node-3", "signer", "gateway", "gateway-client"] {
-        certs::issue(&tls, &tls, name, &hosts).map_err(io(format!("certificate for {name}")))?;
+    // Each certificate names its role: the nodes serve each only what it needs.
+    let roles = [
+        ("node-1", CertRole::Node(1)),
+        ("node-2", CertRole::Node(2)),
+        ("node-3", CertRole::Node(3)),
+        ("signer", CertRole::Signer),
+        ("gateway", CertRole::Gateway),
+        ("gateway-client", CertRole::Gateway),
+    ];
+    for (name, role) in roles {
+        certs::issue(&tls, &tls, name, role, &hosts).map_err(io(format!("certificate for {name}")))?;
     }
     let keys = dir.join("keys");
     for name in ["node-1", "node-2", "node-3", "signer"] {

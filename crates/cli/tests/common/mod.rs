@@ -4,6 +4,7 @@
 //! with keystore v3 identities and a profile file.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
+use box_chain::role::CertRole;
 use box_cli::keystore::{self, ScryptCost};
 use box_core::crypto::SecretKey;
 use box_gateway::Gateway;
@@ -176,7 +177,8 @@ impl Deployment {
         // The gateway, over HTTPS, in this process.
         let gw = d.join("gateway");
         std::fs::create_dir_all(&gw).unwrap();
-        let (cert, key_pem) = cluster.ca.issue("gateway", &["127.0.0.1".into(), "localhost".into()]).unwrap();
+        let (cert, key_pem) =
+            cluster.ca.issue("gateway", CertRole::Gateway, &["127.0.0.1".into(), "localhost".into()]).unwrap();
         std::fs::write(gw.join("gateway.pem"), cert).unwrap();
         std::fs::write(gw.join("gateway.key"), key_pem).unwrap();
         std::fs::write(gw.join("client.pem"), &cluster.client_tls.cert).unwrap();
@@ -196,7 +198,7 @@ impl Deployment {
         // The signer, as a process.
         let sd = d.join("signer");
         std::fs::create_dir_all(&sd).unwrap();
-        let (cert, key_pem) = cluster.ca.issue("box-signer", &["127.0.0.1".into()]).unwrap();
+        let (cert, key_pem) = cluster.ca.issue("box-signer", CertRole::Signer, &["127.0.0.1".into()]).unwrap();
         std::fs::write(sd.join("signer.pem"), cert).unwrap();
         std::fs::write(sd.join("signer.key"), key_pem).unwrap();
         box_chain::keyfile::generate(&sd.join("identity.json"), *cluster.signer.expose_bytes()).unwrap();

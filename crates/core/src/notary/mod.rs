@@ -28,7 +28,7 @@ use crate::flow::{VerifiedFlow, verify_flow};
 use crate::governance::{GovernanceAction, verify_action};
 use crate::ids::{ContentHash, FlowHash, StateHash, SubjectId, Timestamp, TransferId};
 use crate::quorum::{NodeRegistry, QuorumCertificate};
-use crate::transbox::{Policy, TransferContext, verify_transbox};
+use crate::transbox::{Policy, TransferContext, check_transbox, verify_transbox};
 use crate::typed::{Domain, Genesis, GenesisNode, ReportStatus, Signed};
 use alloy::primitives::{Address, B256, Signature, keccak256};
 use serde::{Deserialize, Serialize};
@@ -67,6 +67,11 @@ pub struct TransferRecord {
     pub submitted_at: Timestamp,
     /// Where it is.
     pub status: TransferStatus,
+    /// How many transboxes for this transfer still await a decision. Each
+    /// transbox is its own subject; while one is pending another may be
+    /// submitted, and the transfer is rejected only when none is left.
+    #[serde(default)]
+    pub open: u32,
 }
 
 /// How a subject stands.
@@ -102,6 +107,19 @@ pub struct SubjectRecord {
     pub accepts: BTreeMap<Address, Signature>,
     /// Refusals by account, with reasons.
     pub refusals: BTreeMap<Address, String>,
+}
+
+/// Why a node keeps a subject out of the log ([`NotaryState::admission`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Inadmissible {
+    /// It breaks a rule that no later state can lift (a signature, a
+    /// threshold, a limit fixed by its flow): refuse it for good.
+    #[error("{0}")]
+    Refused(String),
+    /// This replica cannot decide yet (it does not know the transfer's flow;
+    /// it may be behind): ask again later, or another node.
+    #[error("{0}")]
+    NotYet(String),
 }
 
 /// Why a state cannot be built or restored.
@@ -371,25 +389,13 @@ impl NotaryState {
                 }]
             };
         }
-        // Cheap authenticity gates that keep strangers from filling the log.
-        match subject {
-            Subject::SignerReport(r) => match r.signer(&domain) {
-                Ok(s) if s == self.genesis.signer => {}
-                Ok(s) => {
-                    return vec![Event::Refused { reason: format!("signer report signed by {s}, not the signer") }];
-                }
-                Err(e) => return vec![Event::Refused { reason: format!("signer report signature: {e}") }],
-            },
-            Subject::FlowAuthorization(a) => match a.signer(&domain) {
-                Ok(s) if self.key_holders.contains(&s) => {}
-                Ok(s) => {
-                    return vec![Event::Refused {
-                        reason: format!("flow authorization signed by {s}, not a key holder"),
-                    }];
-                }
-                Err(e) => return vec![Event::Refused { reason: e.to_string() }],
-            },
-            _ => {}
+        if let Err(reason) = self.authenticity(subject, &domain) {
+            return vec![Event::Refused { reason }];
+        }
+        if let Subject::Transfer(t) = subject
+            && let Err(refusal) = self.transfer_open(&t.transfer_id(&domain))
+        {
+            return vec![Event::Refused { reason: refusal.to_string() }];
         }
         let mut events = vec![Event::Submitted { subject: id, kind: subject.kind(), content }];
         match subject {
@@ -404,19 +410,28 @@ impl NotaryState {
             }
             Subject::Transfer(t) => {
                 let tid = t.transfer_id(&domain);
-                self.transfers.insert(
-                    tid,
-                    TransferRecord {
-                        subject: id,
-                        flow: FlowHash(t.request.flowHash),
-                        asset: t.request.asset,
-                        amount: Amount(t.request.amount),
-                        applicant: t.request.applicant,
-                        submitted_at: at,
-                        status: TransferStatus::Submitted,
-                    },
-                );
-                events.push(Event::TransferStatus { transfer: tid, status: TransferStatus::Submitted });
+                match self.transfers.get_mut(&tid) {
+                    // Another transbox for a transfer still being decided: it
+                    // is decided on its own; at most one is notarized.
+                    Some(r) if r.status == TransferStatus::Submitted => r.open = r.open.saturating_add(1),
+                    // New, or every earlier transbox for it was rejected.
+                    _ => {
+                        self.transfers.insert(
+                            tid,
+                            TransferRecord {
+                                subject: id,
+                                flow: FlowHash(t.request.flowHash),
+                                asset: t.request.asset,
+                                amount: Amount(t.request.amount),
+                                applicant: t.request.applicant,
+                                submitted_at: at,
+                                status: TransferStatus::Submitted,
+                                open: 1,
+                            },
+                        );
+                        events.push(Event::TransferStatus { transfer: tid, status: TransferStatus::Submitted });
+                    }
+                }
             }
             _ => {}
         }
@@ -516,10 +531,17 @@ impl NotaryState {
                 }
             }
             Subject::Transfer(t) => {
+                // The transfer is rejected once no transbox for it is left
+                // pending; one notarized by another transbox stays notarized.
                 let tid = t.transfer_id(&domain);
-                if let Some(tr) = self.transfers.get_mut(&tid) {
-                    tr.status = TransferStatus::Rejected { reason: reasons.join("; ") };
-                    events.push(Event::TransferStatus { transfer: tid, status: tr.status.clone() });
+                if let Some(tr) = self.transfers.get_mut(&tid)
+                    && tr.status == TransferStatus::Submitted
+                {
+                    tr.open = tr.open.saturating_sub(1);
+                    if tr.open == 0 {
+                        tr.status = TransferStatus::Rejected { reason: reasons.join("; ") };
+                        events.push(Event::TransferStatus { transfer: tid, status: tr.status.clone() });
+                    }
                 }
             }
             _ => {}
@@ -541,6 +563,7 @@ impl NotaryState {
             Subject::FlowAuthorization(a) => self.check_authorization(a),
             Subject::Transfer(t) => {
                 let tid = t.transfer_id(&domain);
+                self.transfer_open(&tid)?;
                 let flow = self.active_flow(&FlowHash(t.request.flowHash))?;
                 let history = self.history(&flow.hash(), &t.request.asset, Some(&tid));
                 let ctx =
@@ -551,6 +574,62 @@ impl NotaryState {
             Subject::SignerReport(r) => self.check_report(&r.value).map(|_| ()),
         }?;
         Ok(rec.content)
+    }
+
+    /// Whether a node should let `subject` into the log, as far as this
+    /// replica can tell: the authenticity gates [`NotaryState::apply`] applies
+    /// to every submission, and for a transfer the checks no later state can
+    /// lift ([`check_transbox`]: signatures, thresholds, the flow's fixed
+    /// limits) against the flow it names. A subject that passes may still be
+    /// refused or rejected once in the log; one that fails never could be
+    /// notarized. `apply` itself does not run the transfer checks: what a
+    /// majority puts in the log is decided by votes, and the signer verifies
+    /// everything again.
+    pub fn admission(&self, subject: &Subject) -> Result<(), Inadmissible> {
+        let domain = self.domain();
+        self.authenticity(subject, &domain).map_err(Inadmissible::Refused)?;
+        if let Subject::Transfer(t) = subject {
+            let h = FlowHash(t.request.flowHash);
+            let Some(rec) = self.flows.get(&h) else {
+                return Err(Inadmissible::NotYet(format!(
+                    "the transfer names flow {h}, which this node does not know (yet: it may be behind)"
+                )));
+            };
+            let flow = verify_flow(&domain, &rec.flow).map_err(|e| Inadmissible::Refused(e.to_string()))?;
+            check_transbox(t, &domain, &flow, self.assets().get(&t.request.asset).as_ref())
+                .map_err(|e| Inadmissible::Refused(e.to_string()))?;
+        }
+        Ok(())
+    }
+
+    /// Cheap authenticity gates that keep strangers from filling the state:
+    /// a signer report must be the signer's, an authorization a key holder's.
+    fn authenticity(&self, subject: &Subject, domain: &Domain) -> Result<(), String> {
+        match subject {
+            Subject::SignerReport(r) => match r.signer(domain) {
+                Ok(s) if s == self.genesis.signer => Ok(()),
+                Ok(s) => Err(format!("signer report signed by {s}, not the signer")),
+                Err(e) => Err(format!("signer report signature: {e}")),
+            },
+            Subject::FlowAuthorization(a) => match a.signer(domain) {
+                Ok(s) if self.key_holders.contains(&s) => Ok(()),
+                Ok(s) => Err(format!("flow authorization signed by {s}, not a key holder")),
+                Err(e) => Err(e.to_string()),
+            },
+            _ => Ok(()),
+        }
+    }
+
+    /// A transfer id takes a new transbox, and a transbox is notarized, only
+    /// while no transbox for it has been notarized: a transfer executes at
+    /// most once.
+    fn transfer_open(&self, tid: &TransferId) -> Result<(), Refusal> {
+        match self.transfers.get(tid) {
+            Some(r) if !matches!(r.status, TransferStatus::Submitted | TransferStatus::Rejected { .. }) => {
+                Err(Refusal::Replay(format!("{tid} (notarized as subject {})", r.subject)))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// The deployment-wide rules as they stand.
@@ -704,8 +783,11 @@ impl NotaryState {
             }
             Subject::Transfer(t) => {
                 let tid = t.transfer_id(&domain);
+                self.transfer_open(&tid)?;
                 if let Some(r) = self.transfers.get_mut(&tid) {
                     r.status = TransferStatus::Notarized;
+                    r.subject = id;
+                    r.open = r.open.saturating_sub(1);
                 }
                 events.push(Event::TransferStatus { transfer: tid, status: TransferStatus::Notarized });
             }

@@ -68,8 +68,14 @@ impl Subject {
 
     /// Its identity. Two submissions with the same id are the same subject:
     /// a flow by its hash, an authorization by (what, who), a transfer by its
-    /// transfer id, an action or report by its signing hash. Fails only when
+    /// transbox hash, an action or report by its signing hash. Fails only when
     /// an authorization's signature does not recover.
+    ///
+    /// A transfer's subject is the whole transbox, not its transfer id: a
+    /// transbox the nodes refuse (say, the real request without its approvals,
+    /// sent first by someone else) must not take the id a valid transbox for
+    /// the same request needs. The notary keeps the transfer itself, by
+    /// transfer id, and notarizes at most one transbox per transfer id.
     pub fn id(&self, domain: &Domain) -> Result<SubjectId, Refusal> {
         let key: Vec<u8> = match self {
             Self::Flow(f) => domain.flow_hash(f).0.to_vec(),
@@ -79,7 +85,7 @@ impl Subject {
                     .map_err(|err| Refusal::BadSignature { who: "the flow authorization".into(), err })?;
                 [domain.signing_hash(&a.value).as_slice(), who.as_slice()].concat()
             }
-            Self::Transfer(t) => t.transfer_id(domain).0.to_vec(),
+            Self::Transfer(t) => t.hash().0.to_vec(),
             Self::Governance(g) => g.action.signing_hash(domain).to_vec(),
             Self::SignerReport(r) => domain.signing_hash(&r.value).to_vec(),
         };

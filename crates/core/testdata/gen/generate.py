@@ -916,23 +916,29 @@ def encoding_vectors() -> tuple[dict, dict]:
     }
     tb_abi_type = "(" + abi_type("TransferRequest") + ",bytes,bytes[][])"
     tb_enc = header("TransBox") + eth_abi.encode([tb_abi_type], [(to_abi("TransferRequest", REQUEST), applicant_sig, levels)])
+    # A transfer's subject is its whole transbox (keccak256 of the canonical
+    # encoding), not its request: a transbox the nodes refuse must not take
+    # the id a valid one for the same request needs.
     add("transbox with two levels", "TransBox", transbox, tb_enc,
-        {"kind": "transfer", "id": subject_id("transfer", request_digest)}, "submit")
+        {"kind": "transfer", "id": subject_id("transfer", keccak(tb_enc))}, "submit")
     edge_request = dict(REQUEST_EDGE, applicant=A("bob"))
     edge_sig = KEYS["bob"].sign(MAIN.digest("TransferRequest", edge_request))
     tb_empty = {"request": edge_request, "applicantSignature": hx(edge_sig), "levels": [], "approvers": []}
-    add("transbox without approvals", "TransBox", tb_empty,
-        header("TransBox") + eth_abi.encode([tb_abi_type], [(to_abi("TransferRequest", edge_request), edge_sig, [])]),
-        {"kind": "transfer", "id": subject_id("transfer", MAIN.digest("TransferRequest", edge_request))}, "submit")
+    tb_empty_enc = header("TransBox") + eth_abi.encode(
+        [tb_abi_type], [(to_abi("TransferRequest", edge_request), edge_sig, [])]
+    )
+    add("transbox without approvals", "TransBox", tb_empty, tb_empty_enc,
+        {"kind": "transfer", "id": subject_id("transfer", keccak(tb_empty_enc))}, "submit")
     tb_gap = {"request": REQUEST, "applicantSignature": hx(applicant_sig), "levels": [[], [hx(levels[1][0])]],
               "approvers": None}
-    add("transbox with an empty level", "TransBox", tb_gap,
-        header("TransBox")
-        + eth_abi.encode([tb_abi_type], [(to_abi("TransferRequest", REQUEST), applicant_sig, [[], [levels[1][0]]])]),
-        {"kind": "transfer", "id": subject_id("transfer", request_digest)}, "submit")
+    tb_gap_enc = header("TransBox") + eth_abi.encode(
+        [tb_abi_type], [(to_abi("TransferRequest", REQUEST), applicant_sig, [[], [levels[1][0]]])]
+    )
+    add("transbox with an empty level", "TransBox", tb_gap, tb_gap_enc,
+        {"kind": "transfer", "id": subject_id("transfer", keccak(tb_gap_enc))}, "submit")
 
     # QuorumCertificate over the transbox subject.
-    cert_subject = unhex(subject_id("transfer", request_digest))
+    cert_subject = unhex(subject_id("transfer", keccak(tb_enc)))
     cert_content = keccak(tb_enc)
     accept = {"subject": hx(cert_subject), "contentHash": hx(cert_content), "accept": True, "reason": ""}
     vote_digest = MAIN.digest("NodeVote", accept)

@@ -98,21 +98,20 @@ fn open_level(row: &TransferRow) -> Option<u32> {
     (row.state == "collecting").then(|| u32::try_from(row.level).unwrap_or(u32::MAX))
 }
 
-async fn relay_of(st: &Shared, row: &TransferRow) -> ApiResult<Option<OutboxRow>> {
+async fn relay_of(st: &Shared, row: &TransferRow, approvals: &[ApprovalRow]) -> ApiResult<Option<OutboxRow>> {
     if row.state != "submitting" {
         return Ok(None);
     }
-    let (req, _) = decode_request(row)?;
-    // The subject id of a transfer depends on its request only.
-    let tb =
-        TransBox { request: req, applicant_signature: parse_sig("stored", &row.applicant_signature)?, levels: vec![] };
+    // A transfer's subject id is its complete transbox's, as queued when the
+    // last level closed (every level is closed now).
+    let tb = transbox(row, approvals)?;
     Ok(st.store.outbox(&Subject::Transfer(tb).id(&st.domain)?.to_string()).await?)
 }
 
 async fn transfer_out(st: &Shared, row: TransferRow) -> ApiResult<TransferOut> {
     let approvals = st.store.approvals(&row.id).await?;
     let (request, applicant_signature) = decode_request(&row)?;
-    let relay = relay_of(st, &row).await?;
+    let relay = relay_of(st, &row, &approvals).await?;
     let status = status_of(st, &row, relay.as_ref());
     let flow = flow_of(st, &row.flow_hash).map(|(f, _)| f);
     let display_amount = st

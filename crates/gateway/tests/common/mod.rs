@@ -3,6 +3,7 @@
 //! and a deployment whose flow is active.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
+use box_chain::role::CertRole;
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::ids::FlowHash;
@@ -166,7 +167,8 @@ impl People {
 /// Files for a gateway of `cluster` in `dir`; returns the config path.
 pub fn write_config(cluster: &Cluster, dir: &Path, db: &Db, port: u16, limits: &str) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
-    let (cert, key_pem) = cluster.ca.issue("gateway", &["127.0.0.1".into(), "localhost".into()]).unwrap();
+    let (cert, key_pem) =
+        cluster.ca.issue("gateway", CertRole::Gateway, &["127.0.0.1".into(), "localhost".into()]).unwrap();
     std::fs::write(dir.join("gateway.pem"), cert).unwrap();
     std::fs::write(dir.join("gateway.key"), key_pem).unwrap();
     std::fs::write(dir.join("ca.pem"), cluster.ca.ca_pem()).unwrap();

@@ -7,6 +7,7 @@ use box_chain::keyfile;
 use box_chain::network::{Channels, TlsMaterial};
 use box_chain::pb;
 use box_chain::pb::notary_client::NotaryClient;
+use box_chain::role::CertRole;
 use box_core::ceremony::{Ceremony, Purpose, SignerAnnounce, SignerState, answer, answer_reenrol, endorse};
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
@@ -70,7 +71,7 @@ impl SignerProc {
     ) -> Self {
         std::fs::create_dir_all(dir).unwrap();
         std::fs::write(dir.join("ca.pem"), ca.ca_pem()).unwrap();
-        let (cert, key) = ca.issue("box-signer", &["127.0.0.1".into()]).unwrap();
+        let (cert, key) = ca.issue("box-signer", CertRole::Signer, &["127.0.0.1".into()]).unwrap();
         std::fs::write(dir.join("signer.pem"), cert).unwrap();
         std::fs::write(dir.join("signer.key"), key).unwrap();
         let key_path = dir.join("identity.json");
