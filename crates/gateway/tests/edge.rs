@@ -93,7 +93,8 @@ async fn announce(cluster: &Cluster, gw: &Gateway, boot: B256) {
         time: now(),
     };
     let entry = Entry::Ceremony(Ceremony::Announce(Signed::new(&cluster.domain, &cluster.signer, a))).encode();
-    cluster.client(1).propose(pb::ProposeRequest { entry, forwarded: false }).await.unwrap();
+    // The signer proposes its announcements with its own certificate.
+    cluster.client_with(1, &cluster.signer_tls).propose(pb::ProposeRequest { entry, forwarded: false }).await.unwrap();
     eventually("the gateway verified the announcement", Duration::from_secs(60), || async {
         gw.state.replica.read().state().signer_status().map(|_| ())
     })
