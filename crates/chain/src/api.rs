@@ -1,5 +1,6 @@
 //! The notary gRPC API (see proto/box.proto). Every refusal carries the reason.
 
+use crate::liveness::Liveness;
 use crate::pb;
 use crate::proposer::{ProposeError, Proposer};
 use crate::state_machine::Shared;
@@ -22,12 +23,21 @@ pub struct NotaryService {
     raft: Raft<TypeConfig>,
     id: u64,
     account: Address,
+    liveness: Arc<Liveness>,
 }
 
 impl NotaryService {
-    /// Serves this node's replica.
-    pub fn new(shared: Arc<Shared>, proposer: Proposer, raft: Raft<TypeConfig>, id: u64, account: Address) -> Self {
-        Self { shared, proposer, raft, id, account }
+    /// Serves this node's replica; `liveness` witnesses what clients submit
+    /// and tells the peers (see [`crate::liveness`]).
+    pub fn new(
+        shared: Arc<Shared>,
+        proposer: Proposer,
+        raft: Raft<TypeConfig>,
+        id: u64,
+        account: Address,
+        liveness: Arc<Liveness>,
+    ) -> Self {
+        Self { shared, proposer, raft, id, account, liveness }
     }
 }
 
@@ -94,7 +104,9 @@ impl pb::notary_server::Notary for NotaryService {
             .map_err(|e| Status::invalid_argument(format!("the subject does not decode: {e}")))?;
         let domain = self.shared.read().notary.domain();
         let id = subject.id(&domain).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let (_, applied) = self.proposer.entry(Entry::Submit(subject).encode(), false).await.map_err(propose_status)?;
+        let entry = Entry::Submit(subject).encode();
+        self.liveness.received(&entry);
+        let (_, applied) = self.proposer.entry(entry, false).await.map_err(propose_status)?;
         match applied.outcome.as_str() {
             "submitted" | "duplicate" => {
                 Ok(Response::new(pb::SubmitResponse { subject_id: id.0.to_vec(), outcome: applied.outcome }))
@@ -106,6 +118,9 @@ impl pb::notary_server::Notary for NotaryService {
     async fn propose(&self, r: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeResponse>, Status> {
         let req = r.into_inner();
         Entry::decode(&req.entry).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
+        if !req.forwarded {
+            self.liveness.received(&req.entry);
+        }
         let (index, applied) = self.proposer.entry(req.entry, req.forwarded).await.map_err(propose_status)?;
         Ok(Response::new(pb::ProposeResponse { index, outcome: applied.outcome }))
     }
@@ -229,6 +244,16 @@ impl pb::notary_server::Notary for NotaryService {
             announce: s.notary.signer_status().map(|a| a.encode()).unwrap_or_default(),
             height: s.height(),
         }))
+    }
+
+    async fn witness(&self, r: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
+        let watched = self.liveness.witness(&r.into_inner().entry).map_err(Status::invalid_argument)?;
+        Ok(Response::new(pb::WitnessResponse { watched }))
+    }
+
+    async fn headers(&self, r: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {
+        let q = r.into_inner();
+        crate::crosscheck::serve(&self.shared, self.liveness.faults(), q.from_height, q.to_height).map(Response::new)
     }
 
     async fn cluster(&self, _: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {

@@ -4,6 +4,7 @@
 //! demands a client certificate at the handshake, the client verifies the
 //! server's. openraft messages travel as JSON inside a bytes field.
 
+use crate::liveness::Suspects;
 use crate::pb;
 use crate::types::{NodeId, TypeConfig};
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
@@ -191,12 +192,24 @@ impl RaftNetwork<TypeConfig> for Connection {
 /// The raft gRPC service.
 pub struct RaftService {
     raft: Raft<TypeConfig>,
+    suspects: Arc<Suspects>,
 }
 
 impl RaftService {
-    /// Serves `raft`.
-    pub fn new(raft: Raft<TypeConfig>) -> Self {
-        Self { raft }
+    /// Serves `raft`, refusing messages from the nodes `suspects` names
+    /// (leaders that withheld entries, proven equivocators; see [`crate::liveness`]).
+    pub fn new(raft: Raft<TypeConfig>, suspects: Arc<Suspects>) -> Self {
+        Self { raft, suspects }
+    }
+
+    /// Refuses a message that `node` sent as leader or candidate while it is suspected.
+    fn admit(&self, node: NodeId) -> Result<(), Status> {
+        self.suspects.admit(node).map_err(|left| {
+            Status::unavailable(format!(
+                "node {node} left entries out of the log or equivocated; its raft messages are refused for {} s more",
+                left.as_secs() + 1
+            ))
+        })
     }
 }
 
@@ -212,14 +225,20 @@ fn decode<T: DeserializeOwned>(r: Request<pb::RaftMessage>) -> Result<T, Status>
 #[tonic::async_trait]
 impl pb::raft_server::Raft for RaftService {
     async fn append_entries(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
-        encode(&self.raft.append_entries(decode(r)?).await)
+        let req: AppendEntriesRequest<TypeConfig> = decode(r)?;
+        self.admit(req.vote.leader_id().voted_for().unwrap_or_default())?;
+        encode(&self.raft.append_entries(req).await)
     }
 
     async fn vote(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
-        encode(&self.raft.vote(decode(r)?).await)
+        let req: VoteRequest<NodeId> = decode(r)?;
+        self.admit(req.vote.leader_id().voted_for().unwrap_or_default())?;
+        encode(&self.raft.vote(req).await)
     }
 
     async fn install_snapshot(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
-        encode(&self.raft.install_snapshot(decode(r)?).await)
+        let req: InstallSnapshotRequest<TypeConfig> = decode(r)?;
+        self.admit(req.vote.leader_id().voted_for().unwrap_or_default())?;
+        encode(&self.raft.install_snapshot(req).await)
     }
 }
