@@ -89,31 +89,54 @@ impl Conflict {
     }
 }
 
-/// Asks `client` for the sealed headers `from..=to`.
+/// Asks `client` for the sealed headers `from..=to`; returns them with the
+/// node's latest height.
 pub async fn fetch(
     client: &mut pb::notary_client::NotaryClient<tonic::transport::Channel>,
     from: u64,
     to: u64,
-) -> Result<Vec<SealedHeader>, String> {
+) -> Result<(Vec<SealedHeader>, u64), String> {
     let mut req = tonic::Request::new(pb::HeadersQuery { from_height: from, to_height: to });
     req.set_timeout(TIMEOUT);
     let info = client.headers(req).await.map_err(|s| s.message().to_owned())?.into_inner();
-    info.headers
+    let headers = info
+        .headers
         .iter()
         .map(|b| Block::decode(b).map(|b| b.sealed_header()).map_err(|e| format!("a header does not decode: {e}")))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((headers, info.latest_height))
 }
 
-/// Cursors of one cross-checking process: the last height compared per peer.
+/// Cursors of one cross-checking process: per peer, the last height compared
+/// and the latest height it reported in the last round it answered.
 pub struct HeaderCheck {
     channels: Channels,
     checked: HashMap<String, u64>,
+    answered: HashMap<String, u64>,
 }
 
 impl HeaderCheck {
     /// Dials peers through `channels`.
     pub fn new(channels: Channels) -> Self {
-        Self { channels, checked: HashMap::new() }
+        Self { channels, checked: HashMap::new(), answered: HashMap::new() }
+    }
+
+    /// The highest height up to which every header this process verified
+    /// (up to `height`) was compared with every peer of the last round that
+    /// holds it, provided at least `quorum` peers have been compared up to
+    /// there; 0 otherwise. Peers that did not answer or are behind do not
+    /// hold it back. This is what the signer acts on: a state no node it
+    /// reaches contradicts.
+    pub fn confirmed(&self, height: u64, quorum: usize) -> u64 {
+        let mut h = height;
+        for (node, latest) in &self.answered {
+            let checked = self.checked.get(node).copied().unwrap_or(0);
+            if checked < (*latest).min(height) {
+                h = h.min(checked);
+            }
+        }
+        let agreeing = self.answered.keys().filter(|n| self.checked.get(*n).copied().unwrap_or(0) >= h).count();
+        if agreeing >= quorum { h } else { 0 }
     }
 
     /// The lowest height any of `nodes` still needs compared (for pruning
@@ -150,8 +173,12 @@ impl HeaderCheck {
             let to = height.min(from + MAX_HEADERS - 1);
             let Ok(ch) = self.channels.get(node) else { continue };
             let theirs = match fetch(&mut pb::notary_client::NotaryClient::new(ch), from, to).await {
-                Ok(h) => h,
+                Ok((h, latest)) => {
+                    self.answered.insert(node.clone(), latest);
+                    h
+                }
                 Err(e) => {
+                    self.answered.remove(node);
                     tracing::debug!(%node, "headers not compared this round: {e}");
                     continue;
                 }
@@ -258,5 +285,33 @@ pub async fn run(
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(peers: &[(&str, u64, u64)]) -> HeaderCheck {
+        let mut c = HeaderCheck::new(Channels::new(tonic::transport::ClientTlsConfig::new()));
+        for (node, checked, latest) in peers {
+            c.checked.insert((*node).to_owned(), *checked);
+            c.answered.insert((*node).to_owned(), *latest);
+        }
+        c
+    }
+
+    #[test]
+    fn confirmed_waits_for_every_peer_that_holds_a_height_and_a_quorum() {
+        // All compared up to our height 10.
+        assert_eq!(check(&[("a", 10, 12), ("b", 10, 10), ("c", 10, 11)]).confirmed(10, 2), 10);
+        // One peer holds heights 8..10 that were not compared yet: they are not confirmed.
+        assert_eq!(check(&[("a", 10, 12), ("b", 7, 10)]).confirmed(10, 2), 7);
+        // A peer behind us (compared up to its own height) holds nothing back,
+        // but does not count towards the quorum above its height.
+        assert_eq!(check(&[("a", 10, 12), ("b", 4, 4), ("c", 10, 10)]).confirmed(10, 2), 10);
+        assert_eq!(check(&[("a", 10, 12), ("b", 4, 4)]).confirmed(10, 2), 0);
+        // Nobody answered: nothing is confirmed.
+        assert_eq!(check(&[]).confirmed(10, 1), 0);
     }
 }

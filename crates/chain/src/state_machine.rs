@@ -348,6 +348,10 @@ impl StateMachine {
                         Event::SignerAnnounced { .. } | Event::CeremonyMessage { .. } => {
                             applied = Applied { outcome: "relayed".into(), subject: None };
                         }
+                        Event::Equivocation { node, height } => {
+                            tracing::error!(%node, height, "equivocation evidence on record: {node} sealed two headers at height {height}");
+                            applied = Applied { outcome: "recorded".into(), subject: None };
+                        }
                         _ => {}
                     }
                 }

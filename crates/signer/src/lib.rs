@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod config;
+pub mod crosscheck;
 pub mod eth;
 pub mod executor;
 pub mod link;
