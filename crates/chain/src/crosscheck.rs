@@ -37,6 +37,8 @@ use tonic::Status;
 pub const MAX_HEADERS: u64 = 256;
 /// How long a peer may take to answer.
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// Heights below its own a node compares again after it starts.
+pub const RECHECK_AFTER_START: u64 = 4096;
 
 /// A validly sealed header from a peer that differs from ours at its height.
 #[derive(Debug, Clone)]
@@ -113,12 +115,13 @@ pub struct HeaderCheck {
     channels: Channels,
     checked: HashMap<String, u64>,
     answered: HashMap<String, u64>,
+    floor: u64,
 }
 
 impl HeaderCheck {
     /// Dials peers through `channels`.
     pub fn new(channels: Channels) -> Self {
-        Self { channels, checked: HashMap::new(), answered: HashMap::new() }
+        Self { channels, checked: HashMap::new(), answered: HashMap::new(), floor: 0 }
     }
 
     /// The highest height up to which every header this process verified
@@ -130,30 +133,32 @@ impl HeaderCheck {
     pub fn confirmed(&self, height: u64, quorum: usize) -> u64 {
         let mut h = height;
         for (node, latest) in &self.answered {
-            let checked = self.checked.get(node).copied().unwrap_or(0);
+            let checked = self.cursor(node);
             if checked < (*latest).min(height) {
                 h = h.min(checked);
             }
         }
-        let agreeing = self.answered.keys().filter(|n| self.checked.get(*n).copied().unwrap_or(0) >= h).count();
+        let agreeing = self.answered.keys().filter(|n| self.cursor(n) >= h).count();
         if agreeing >= quorum { h } else { 0 }
     }
 
-    /// The lowest height any of `nodes` still needs compared (for pruning
-    /// what `ours` must still answer).
-    pub fn lowest_unchecked(&self, nodes: &[String]) -> u64 {
-        nodes.iter().map(|n| self.checked.get(n).copied().unwrap_or(0) + 1).min().unwrap_or(u64::MAX)
+    /// Compares nothing at or below `height` any more, with any peer: what
+    /// the caller no longer keeps (or compared in an earlier run).
+    pub fn skip_to(&mut self, height: u64) {
+        self.floor = self.floor.max(height);
+        for c in self.checked.values_mut() {
+            *c = (*c).max(height);
+        }
     }
 
-    /// Skips `node`'s cursor forward to `height` (a peer too far behind to keep headers for).
-    pub fn skip_to(&mut self, node: &str, height: u64) {
-        let c = self.checked.entry(node.to_owned()).or_insert(0);
-        *c = (*c).max(height);
+    fn cursor(&self, node: &str) -> u64 {
+        self.checked.get(node).copied().unwrap_or(0).max(self.floor)
     }
 
     /// One round: asks each of `nodes` for its headers above what was
     /// compared, up to `height`, and compares each with `ours`. Peers that do
-    /// not answer are skipped until the next round. A differing header is a
+    /// not answer, or answer with fewer headers than they claim to hold, are
+    /// skipped until the next round. A differing header is a
     /// [`Conflict`] only if it is sealed by an account `registered` accepts;
     /// anything else is junk from that peer and only logged.
     pub async fn round(
@@ -166,17 +171,14 @@ impl HeaderCheck {
     ) -> Vec<Conflict> {
         let mut out = Vec::new();
         for node in nodes {
-            let from = self.checked.get(node).copied().unwrap_or(0) + 1;
+            let from = self.cursor(node) + 1;
             if from > height {
                 continue;
             }
             let to = height.min(from + MAX_HEADERS - 1);
             let Ok(ch) = self.channels.get(node) else { continue };
-            let theirs = match fetch(&mut pb::notary_client::NotaryClient::new(ch), from, to).await {
-                Ok((h, latest)) => {
-                    self.answered.insert(node.clone(), latest);
-                    h
-                }
+            let (theirs, latest) = match fetch(&mut pb::notary_client::NotaryClient::new(ch), from, to).await {
+                Ok(answer) => answer,
                 Err(e) => {
                     self.answered.remove(node);
                     tracing::debug!(%node, "headers not compared this round: {e}");
@@ -208,6 +210,14 @@ impl HeaderCheck {
             }
             if last >= from {
                 self.checked.insert(node.clone(), last);
+            }
+            // A peer that does not serve every header it claims to hold up to
+            // `to` counts as not answering: it cannot hold `confirmed` back.
+            if last >= to.min(latest) {
+                self.answered.insert(node.clone(), latest);
+            } else {
+                tracing::warn!(%node, "claims height {latest} but served headers only up to {last}");
+                self.answered.remove(node);
             }
         }
         out
@@ -248,6 +258,9 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut check = HeaderCheck::new(liveness.channels().clone());
+    // A restarted node compared older heights in earlier runs: the cost of a
+    // start does not grow with the history.
+    check.skip_to(shared.read().height().saturating_sub(RECHECK_AFTER_START));
     loop {
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -313,5 +326,9 @@ mod tests {
         assert_eq!(check(&[("a", 10, 12), ("b", 4, 4)]).confirmed(10, 2), 0);
         // Nobody answered: nothing is confirmed.
         assert_eq!(check(&[]).confirmed(10, 1), 0);
+        // What the caller no longer keeps is not waited for.
+        let mut skipped = check(&[("a", 10, 12), ("b", 7, 10)]);
+        skipped.skip_to(9);
+        assert_eq!(skipped.confirmed(10, 2), 9);
     }
 }

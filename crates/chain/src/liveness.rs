@@ -9,15 +9,20 @@
 //! 1. Every entry a client gives any node reaches every node: the node that
 //!    receives a `Submit` or `Propose` tells its peers (`Notary.Witness`).
 //! 2. Each voter starts a deadline ([`Progress`]) for every entry it has
-//!    verified (it decodes and its effect is not yet in the local state): the
-//!    ones it witnessed and its own companion's votes. The state machine
-//!    clears a deadline when it applies that entry. Entries applied but left
-//!    unsealed, or a sealed header left unsigned, count too.
-//! 3. When a deadline expires, the node suspects the current leader
-//!    ([`Suspects`]): it refuses that node's raft messages (AppendEntries,
-//!    InstallSnapshot, vote requests) for a while, so its own lease lapses.
-//!    Once a majority suspects it, they elect another node, and the expired
-//!    entries are proposed again through the new leader.
+//!    verified (it decodes and its effect is not yet in the local state):
+//!    what it proposes itself (what clients gave it, its companion's votes)
+//!    and what peers witnessed to it. The state machine clears a deadline
+//!    when it applies that entry. A witnessed entry still out after half a
+//!    deadline is proposed by this node itself, with a new deadline. Entries
+//!    applied but left unsealed, or a sealed header left unsigned, count too.
+//! 3. When a deadline of an entry this node proposed expires, the node
+//!    suspects the current leader ([`Suspects`]): it refuses that node's raft
+//!    messages (AppendEntries, InstallSnapshot, vote requests) for a while,
+//!    so its own lease lapses, and relays it nothing more. Once a majority
+//!    suspects it, they elect another node, and the late entries are
+//!    proposed again through the new leader. Witnessed entries alone never
+//!    get a leader suspected: whoever can call `Witness` could otherwise
+//!    depose an honest leader with junk nobody proposes.
 //!
 //! Suspicion is sticky and backs off: three deadlines at first, doubling on
 //! every repeat up to ten minutes; a repeat is forgiven for every four base
@@ -57,33 +62,69 @@ const MAX_SUSPICION: Duration = Duration::from_secs(600);
 const WITNESS_TIMEOUT: Duration = Duration::from_secs(2);
 /// Entries proposed again at once after a deadline expired.
 const REPROPOSE_AT_ONCE: usize = 8;
+/// Most witnessed entries a node proposes itself per check (a quarter
+/// second): what a flood of witnessed junk can add to the log.
+const WITNESSED_AT_ONCE: usize = 64;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock means a panic elsewhere; the map itself stays usable.
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// How an entry came to be watched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// Another node told this one about it (`Notary.Witness`). When its
+    /// deadline passes this node proposes it itself and waits again: a
+    /// leader is suspected only for leaving out what this node proposed, so
+    /// a stranger's witnessed junk cannot get an honest leader deposed.
+    Witnessed,
+    /// This node proposed it (its companion's vote, what a client gave it,
+    /// a witnessed entry it proposed in turn).
+    Proposed,
+}
+
+#[derive(Debug)]
+struct Watched {
+    entry: Vec<u8>,
+    due: Instant,
+    origin: Origin,
+}
+
 /// Entries this node wants in the log, each with its deadline. Cleared by
 /// the state machine as it applies them.
 #[derive(Debug, Default)]
 pub struct Progress {
-    watched: Mutex<HashMap<B256, (Vec<u8>, Instant)>>,
+    watched: Mutex<HashMap<B256, Watched>>,
+}
+
+/// What [`Progress::expired`] found.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Expired {
+    /// Witnessed entries to propose now (now watched as proposed).
+    propose: Vec<Vec<u8>>,
+    /// Entries this node proposed that the leader left out past the deadline.
+    late: Vec<Vec<u8>>,
 }
 
 impl Progress {
-    /// Starts a deadline `due` for `entry` (canonical `Entry` bytes) unless it
-    /// is watched already (the first deadline stands). Returns whether it is
-    /// now watched.
-    pub fn watch(&self, entry: &[u8], due: Instant) -> bool {
+    /// Starts a deadline `due` for `entry` (canonical `Entry` bytes) unless
+    /// it is watched already (the first deadline stands; a witnessed entry
+    /// this node now proposes counts as proposed). Returns whether it is
+    /// watched.
+    pub fn watch(&self, entry: &[u8], due: Instant, origin: Origin) -> bool {
         let key = ContentHash::of(entry).0;
         let mut w = lock(&self.watched);
-        if w.contains_key(&key) {
+        if let Some(known) = w.get_mut(&key) {
+            if origin == Origin::Proposed {
+                known.origin = Origin::Proposed;
+            }
             return true;
         }
         if w.len() >= MAX_WATCHED {
             return false;
         }
-        w.insert(key, (entry.to_vec(), due));
+        w.insert(key, Watched { entry: entry.to_vec(), due, origin });
         true
     }
 
@@ -106,19 +147,23 @@ impl Progress {
     }
 
     /// Drops entries whose effect `done` says is in the state already (a
-    /// snapshot install applies entries without naming them), and returns
-    /// the ones past their deadline at `now`.
-    fn expired(&self, now: Instant, done: impl Fn(&[u8]) -> bool) -> Vec<Vec<u8>> {
+    /// snapshot install applies entries without naming them); of those past
+    /// their deadline at `now`, turns up to `at_most` witnessed ones into
+    /// proposed ones due at `next`, and returns them with the late proposed ones.
+    fn expired(&self, now: Instant, next: Instant, at_most: usize, done: impl Fn(&[u8]) -> bool) -> Expired {
         let mut w = lock(&self.watched);
-        let late: Vec<B256> = w.iter().filter(|(_, (_, due))| *due <= now).map(|(k, _)| *k).collect();
-        let mut out = Vec::new();
-        for k in late {
-            if let Some((entry, _)) = w.get(&k) {
-                if done(entry) {
-                    w.remove(&k);
-                } else {
-                    out.push(entry.clone());
-                }
+        let due: Vec<B256> = w.iter().filter(|(_, x)| x.due <= now).map(|(k, _)| *k).collect();
+        let mut out = Expired::default();
+        for k in due {
+            let Some(x) = w.get_mut(&k) else { continue };
+            if done(&x.entry) {
+                w.remove(&k);
+            } else if x.origin == Origin::Proposed {
+                out.late.push(x.entry.clone());
+            } else if out.propose.len() < at_most {
+                x.origin = Origin::Proposed;
+                x.due = next;
+                out.propose.push(x.entry.clone());
             }
         }
         out
@@ -126,8 +171,8 @@ impl Progress {
 
     /// Gives every watched entry a fresh deadline `due` (a new leader gets a whole deadline).
     fn rearm(&self, due: Instant) {
-        for (_, d) in lock(&self.watched).values_mut() {
-            *d = due;
+        for x in lock(&self.watched).values_mut() {
+            x.due = due;
         }
     }
 }
@@ -298,28 +343,27 @@ impl Liveness {
         out
     }
 
-    /// Starts a deadline for `entry` (canonical `Entry` bytes) if it decodes
-    /// and its effect is not in the state yet. Returns whether it is watched;
-    /// `Err` if it does not decode. Learners watch nothing.
+    /// Another node says a client gave it `entry` (canonical `Entry` bytes):
+    /// if it decodes and its effect is not in the state yet, watch it as
+    /// witnessed (half a deadline, then this node proposes it and waits a
+    /// whole one). Returns whether it is watched; `Err` if it does not
+    /// decode. Learners watch nothing.
     pub fn witness(&self, entry: &[u8]) -> Result<bool, String> {
         let decoded = Entry::decode(entry).map_err(|e| format!("the entry does not decode: {e}"))?;
         if !self.voter || visible(&self.shared.read(), &decoded) {
             return Ok(false);
         }
-        Ok(self.shared.progress.watch(entry, Instant::now() + self.deadline))
+        Ok(self.shared.progress.watch(entry, Instant::now() + self.deadline / 2, Origin::Witnessed))
     }
 
-    /// A client gave this node `entry`: witness it here and tell every peer
-    /// (a learner too), so each voter starts its own deadline. Nothing
-    /// happens for an entry that does not decode or whose effect is in the
-    /// state already. (A withholding node tells nobody.)
+    /// A client gave this node `entry` (which this node then proposes, and
+    /// so watches): tell every peer (a learner too), so each voter starts its
+    /// own deadline. Nothing happens for an entry that does not decode or
+    /// whose effect is in the state already. (A withholding node tells nobody.)
     pub fn received(&self, entry: &[u8]) {
         let Ok(decoded) = Entry::decode(entry) else { return };
         if visible(&self.shared.read(), &decoded) || self.faults.withholds() {
             return;
-        }
-        if self.voter {
-            self.shared.progress.watch(entry, Instant::now() + self.deadline);
         }
         for addr in self.peers() {
             let Ok(ch) = self.channels.get(&addr) else { continue };
@@ -399,13 +443,19 @@ pub async fn run(
         }
         liveness.hold_equivocators();
         let now = Instant::now();
-        let (late, stalled) = {
+        let (Expired { propose, late }, stalled) = {
             let shared = &liveness.shared;
-            let late = shared
-                .progress
-                .expired(now, |bytes| Entry::decode(bytes).map_or(true, |e| visible(&shared.read(), &e)));
-            (late, seal.stalled(&shared.read(), now, liveness.deadline))
+            let expired = shared.progress.expired(now, now + liveness.deadline, WITNESSED_AT_ONCE, |bytes| {
+                Entry::decode(bytes).map_or(true, |e| visible(&shared.read(), &e))
+            });
+            (expired, seal.stalled(&shared.read(), now, liveness.deadline))
         };
+        // Witnessed entries nobody put in the log yet: propose them here.
+        for entry in propose {
+            let p = proposer.clone();
+            let deadline = liveness.deadline;
+            tokio::spawn(async move { tokio::time::timeout(deadline, p.entry(entry, false)).await });
+        }
         if late.is_empty() && !stalled {
             continue;
         }
@@ -465,14 +515,34 @@ mod tests {
     fn a_deadline_clears_when_the_entry_is_applied_and_otherwise_expires() {
         let p = Progress::default();
         let now = Instant::now();
-        assert!(p.watch(b"one", now));
-        assert!(p.watch(b"two", now));
-        assert!(p.watch(b"one", now + Duration::from_secs(60)), "the first deadline stands");
+        let later = now + Duration::from_secs(60);
+        assert!(p.watch(b"one", now, Origin::Proposed));
+        assert!(p.watch(b"two", now, Origin::Proposed));
+        assert!(p.watch(b"one", later, Origin::Proposed), "the first deadline stands");
         p.applied(b"one");
-        assert_eq!(p.expired(now, |_| false), vec![b"two".to_vec()]);
-        p.rearm(now + Duration::from_secs(60));
-        assert!(p.expired(now, |_| false).is_empty());
-        assert!(p.expired(now + Duration::from_secs(61), |_| true).is_empty(), "already in the state: dropped");
+        assert_eq!(p.expired(now, later, 8, |_| false).late, vec![b"two".to_vec()]);
+        p.rearm(later);
+        assert_eq!(p.expired(now, later, 8, |_| false), Expired::default());
+        let gone = p.expired(later, later, 8, |_| true);
+        assert_eq!(gone, Expired::default(), "already in the state: dropped");
         assert!(p.is_empty());
+    }
+
+    #[test]
+    fn a_witnessed_entry_is_proposed_before_anyone_is_suspected() {
+        let p = Progress::default();
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        assert!(p.watch(b"junk", now, Origin::Witnessed));
+        let first = p.expired(now, later, 8, |_| false);
+        assert_eq!((first.propose, first.late), (vec![b"junk".to_vec()], Vec::<Vec<u8>>::new()));
+        // Proposed by this node now: late only if it is still out at the next deadline.
+        assert_eq!(p.expired(now, later, 8, |_| false), Expired::default());
+        assert_eq!(p.expired(later, later, 8, |_| false).late, vec![b"junk".to_vec()]);
+        // At most `at_most` witnessed entries are proposed per check.
+        for e in [b"a", b"b", b"c"] {
+            p.watch(e, now, Origin::Witnessed);
+        }
+        assert_eq!(p.expired(now, later, 2, |_| false).propose.len(), 2);
     }
 }

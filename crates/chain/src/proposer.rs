@@ -103,7 +103,7 @@ impl Proposer {
     /// relayed again.
     pub async fn entry(&self, entry: Vec<u8>, forwarded: bool) -> Result<(u64, Applied), ProposeError> {
         if let (Some((shared, deadline)), false) = (&self.watch, forwarded) {
-            shared.progress.watch(&entry, Instant::now() + *deadline);
+            shared.progress.watch(&entry, Instant::now() + *deadline, crate::liveness::Origin::Proposed);
         }
         if self.faults.withholds() && self.is_leader() {
             // Fault injection: hold the request until the caller gives up.

@@ -101,9 +101,7 @@ pub async fn run(
     let mut check = HeaderCheck::new(link.channels().clone());
     loop {
         if let Some(floor) = headers.floor() {
-            for n in &nodes {
-                check.skip_to(n, floor.saturating_sub(1));
-            }
+            check.skip_to(floor.saturating_sub(1));
         }
         let height = verified.load(Ordering::SeqCst);
         // Every seal is judged by the main task against the verified registry.
