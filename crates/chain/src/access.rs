@@ -7,8 +7,9 @@
 //! |---|---|
 //! | `Raft.*` | node certificates of the current membership, and only for their own messages: the leader id of an AppendEntries or InstallSnapshot, the candidate id of a Vote, must be the certificate's node |
 //! | `Notary.Submit` | the gateway (flows, flow authorizations, transfers, governance), the signer (its reports), nodes (anything: they forward) |
-//! | `Notary.Propose` | the gateway (key holders' ceremony messages), the signer (its announcements), nodes (anything: forwarded entries and votes) |
-//! | reads (`GetSubject`, `GetBlock`, `GetProof`, `Subscribe`, `Blocks`, `Ceremony`, `Cluster`, `SignerStatus`) | every role |
+//! | `Notary.Propose` | the gateway (key holders' ceremony messages), the signer (its announcements and equivocation evidence), nodes (anything: forwarded entries, votes, evidence) |
+//! | `Notary.Witness` | whoever may write the witnessed entry (it may later be proposed by the node itself) |
+//! | reads (`GetSubject`, `GetBlock`, `GetProof`, `Subscribe`, `Blocks`, `Ceremony`, `Cluster`, `SignerStatus`, `Headers`) | every role |
 //!
 //! The current membership is read at every call, so nodes added or removed
 //! by governance are let in or shut out as the change reaches this node:
@@ -46,6 +47,9 @@ pub enum Write {
     Announcement,
     /// A key holder's ceremony message.
     CeremonyMessage,
+    /// Evidence of equivocation (two validly sealed headers at one height):
+    /// self-proving, so nodes and the signer, who cross-check headers, may send it.
+    Evidence,
 }
 
 impl Write {
@@ -56,6 +60,7 @@ impl Write {
             Entry::Vote(_) => Self::Vote,
             Entry::Ceremony(Ceremony::Announce(_)) => Self::Announcement,
             Entry::Ceremony(Ceremony::Message(_)) => Self::CeremonyMessage,
+            Entry::Evidence(_) => Self::Evidence,
         }
     }
 
@@ -74,6 +79,7 @@ impl Write {
             Self::Vote => "propose node votes",
             Self::Announcement => "propose signer announcements",
             Self::CeremonyMessage => "propose key-ceremony messages",
+            Self::Evidence => "propose equivocation evidence",
         }
     }
 }
@@ -85,7 +91,7 @@ pub fn may_write(role: CertRole, what: Write) -> Result<(), String> {
     let allowed = match role {
         CertRole::Node(_) => true,
         CertRole::Gateway => matches!(what, Write::Submission | Write::CeremonyMessage),
-        CertRole::Signer => matches!(what, Write::SignerReport | Write::Announcement),
+        CertRole::Signer => matches!(what, Write::SignerReport | Write::Announcement | Write::Evidence),
         CertRole::Auditor => false,
     };
     if allowed {

@@ -7,6 +7,7 @@
 //! approvals is refused here and never recorded.
 
 use crate::access::{Access, Write};
+use crate::liveness::Liveness;
 use crate::pb;
 use crate::proposer::{ProposeError, Proposer};
 use crate::role;
@@ -31,10 +32,13 @@ pub struct NotaryService {
     id: u64,
     account: Address,
     access: Access,
+    liveness: Arc<Liveness>,
 }
 
 impl NotaryService {
-    /// Serves this node's replica to the callers `access` allows.
+    /// Serves this node's replica to the callers `access` allows;
+    /// `liveness` witnesses what clients submit and tells the peers (see
+    /// [`crate::liveness`]).
     pub fn new(
         shared: Arc<Shared>,
         proposer: Proposer,
@@ -42,8 +46,9 @@ impl NotaryService {
         id: u64,
         account: Address,
         access: Access,
+        liveness: Arc<Liveness>,
     ) -> Self {
-        Self { shared, proposer, raft, id, account, access }
+        Self { shared, proposer, raft, id, account, access, liveness }
     }
 
     /// Keeps out of the log a submission this node can tell will never be
@@ -126,7 +131,9 @@ impl pb::notary_server::Notary for NotaryService {
         self.admit(&subject)?;
         let domain = self.shared.read().notary.domain();
         let id = subject.id(&domain).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        let (_, applied) = self.proposer.entry(Entry::Submit(subject).encode(), false).await.map_err(propose_status)?;
+        let entry = Entry::Submit(subject).encode();
+        self.liveness.received(&entry);
+        let (_, applied) = self.proposer.entry(entry, false).await.map_err(propose_status)?;
         match applied.outcome.as_str() {
             "submitted" | "duplicate" => {
                 Ok(Response::new(pb::SubmitResponse { subject_id: id.0.to_vec(), outcome: applied.outcome }))
@@ -143,6 +150,9 @@ impl pb::notary_server::Notary for NotaryService {
         self.access.write(caller, Write::of(&entry))?;
         if let Entry::Submit(subject) = &entry {
             self.admit(subject)?;
+        }
+        if !req.forwarded {
+            self.liveness.received(&req.entry);
         }
         let (index, applied) = self.proposer.entry(req.entry, req.forwarded).await.map_err(propose_status)?;
         Ok(Response::new(pb::ProposeResponse { index, outcome: applied.outcome }))
@@ -274,6 +284,27 @@ impl pb::notary_server::Notary for NotaryService {
             announce: s.notary.signer_status().map(|a| a.encode()).unwrap_or_default(),
             height: s.height(),
         }))
+    }
+
+    async fn witness(&self, r: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
+        // A witnessed entry may later be proposed by this node itself, so it
+        // must pass the same role and admission checks as a proposal.
+        let caller = role::caller(&r)?;
+        let raw = r.into_inner().entry;
+        let entry =
+            Entry::decode(&raw).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
+        self.access.write(caller, Write::of(&entry))?;
+        if let Entry::Submit(subject) = &entry {
+            self.admit(subject)?;
+        }
+        let watched = self.liveness.witness(&raw).map_err(Status::invalid_argument)?;
+        Ok(Response::new(pb::WitnessResponse { watched }))
+    }
+
+    async fn headers(&self, r: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {
+        role::caller(&r)?; // every role reads
+        let q = r.into_inner();
+        crate::crosscheck::serve(&self.shared, self.liveness.faults(), q.from_height, q.to_height).map(Response::new)
     }
 
     async fn cluster(&self, r: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {

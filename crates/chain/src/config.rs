@@ -78,6 +78,11 @@ heartbeat_ms = 100         # the leader's heartbeat interval
 election_min_ms = 300      # election timeout, lower bound: must exceed heartbeat_ms
 election_max_ms = 600      # election timeout, upper bound: must exceed election_min_ms
 snapshot_every = 2000      # take a snapshot every this many log entries (>= 1)
+# How long a submission this node verified, its own vote, or an unsealed entry
+# may wait for the leader before this node stops following that leader (it
+# refuses the leader's raft messages for a while, so a majority elects another).
+# Must exceed election_max_ms.
+progress_deadline_ms = 10000
 
 # Every node of the cluster, this one included. Ids and addresses are unique.
 # At least one voter. An odd number of voters (3, 5, 7...) is recommended: with
@@ -217,11 +222,21 @@ pub struct RaftTuning {
     pub election_max_ms: u64,
     /// Snapshot every this many log entries (default 2000).
     pub snapshot_every: u64,
+    /// How long an entry this node wants in the log (a verified submission,
+    /// its vote, an unsealed entry) may wait before it stops following the
+    /// leader, ms (default 10000); above `election_max_ms`.
+    pub progress_deadline_ms: u64,
 }
 
 impl Default for RaftTuning {
     fn default() -> Self {
-        Self { heartbeat_ms: 100, election_min_ms: 300, election_max_ms: 600, snapshot_every: 2000 }
+        Self {
+            heartbeat_ms: 100,
+            election_min_ms: 300,
+            election_max_ms: 600,
+            snapshot_every: 2000,
+            progress_deadline_ms: 10_000,
+        }
     }
 }
 
@@ -414,6 +429,15 @@ impl NodeConfig {
         }
         if r.snapshot_every == 0 {
             return Err(invalid("raft.snapshot_every", "must be 1 or more (log entries between snapshots)"));
+        }
+        if r.progress_deadline_ms <= r.election_max_ms {
+            return Err(invalid(
+                "raft.progress_deadline_ms",
+                format!(
+                    "{} must be greater than raft.election_max_ms ({}), or a leader is deposed before it could be elected",
+                    r.progress_deadline_ms, r.election_max_ms
+                ),
+            ));
         }
         if raw.seal_interval_ms < MIN_SEAL_INTERVAL_MS {
             return Err(invalid(
@@ -623,6 +647,7 @@ mod tests {
             "election_min_ms =",
             "election_max_ms =",
             "snapshot_every =",
+            "progress_deadline_ms =",
             "seal_interval_ms =",
         ] {
             assert!(EXAMPLE.contains(key), "EXAMPLE does not show {key}");
@@ -635,7 +660,13 @@ mod tests {
         assert_eq!(c.advertise, "127.0.0.1:7001");
         assert_eq!(
             c.raft,
-            RaftTuning { heartbeat_ms: 100, election_min_ms: 300, election_max_ms: 600, snapshot_every: 2000 }
+            RaftTuning {
+                heartbeat_ms: 100,
+                election_min_ms: 300,
+                election_max_ms: 600,
+                snapshot_every: 2000,
+                progress_deadline_ms: 10_000
+            }
         );
         assert_eq!(c.seal_interval_ms, 250);
         assert_eq!(c.data_dir, Path::new("/etc/box/d"));
@@ -753,6 +784,11 @@ mod tests {
         );
         assert!(msg.contains("300"), "{msg}");
         assert_field(parse(&EXAMPLE.replace("snapshot_every = 2000", "snapshot_every = 0")), "raft.snapshot_every");
+        let msg = assert_field(
+            parse(&EXAMPLE.replace("progress_deadline_ms = 10000", "progress_deadline_ms = 600")),
+            "raft.progress_deadline_ms",
+        );
+        assert!(msg.contains("election_max_ms"), "{msg}");
     }
 
     #[test]

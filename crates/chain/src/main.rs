@@ -88,7 +88,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             for w in cfg.warnings() {
                 tracing::warn!("{w}");
             }
-            let n = node::start(&cfg).await.map_err(|e| e.to_string())?;
+            let fault = box_chain::fault::Fault::from_env();
+            let n = node::start_with_fault(&cfg, fault).await.map_err(|e| e.to_string())?;
             tracing::info!(id = cfg.id, listen = %cfg.listen, "box-node serving");
             let raft = n.raft.clone();
             tokio::select! {

@@ -12,6 +12,7 @@
 //! leader.
 
 use crate::access::Access;
+use crate::liveness::Suspects;
 use crate::pb;
 use crate::role;
 use crate::types::{NodeId, TypeConfig};
@@ -201,12 +202,25 @@ impl RaftNetwork<TypeConfig> for Connection {
 pub struct RaftService {
     raft: Raft<TypeConfig>,
     access: Access,
+    suspects: Arc<Suspects>,
 }
 
 impl RaftService {
-    /// Serves `raft` to the callers `access` lets speak raft.
-    pub fn new(raft: Raft<TypeConfig>, access: Access) -> Self {
-        Self { raft, access }
+    /// Serves `raft` to the callers `access` lets speak raft, refusing
+    /// messages from the nodes `suspects` names (leaders that withheld
+    /// entries, proven equivocators; see [`crate::liveness`]).
+    pub fn new(raft: Raft<TypeConfig>, access: Access, suspects: Arc<Suspects>) -> Self {
+        Self { raft, access, suspects }
+    }
+
+    /// Refuses a message that `node` sent as leader or candidate while it is suspected.
+    fn unsuspected(&self, node: NodeId) -> Result<(), Status> {
+        self.suspects.admit(node).map_err(|left| {
+            Status::unavailable(format!(
+                "node {node} left entries out of the log or equivocated; its raft messages are refused for {} s more",
+                left.as_secs() + 1
+            ))
+        })
     }
 }
 
@@ -239,17 +253,20 @@ impl pb::raft_server::Raft for RaftService {
     async fn append_entries(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
         let req =
             self.admit(r, "AppendEntries", |m: &AppendEntriesRequest<TypeConfig>| m.vote.leader_id().voted_for())?;
+        self.unsuspected(req.vote.leader_id().voted_for().unwrap_or_default())?;
         encode(&self.raft.append_entries(req).await)
     }
 
     async fn vote(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
         let req = self.admit(r, "Vote", |m: &VoteRequest<NodeId>| m.vote.leader_id().voted_for())?;
+        self.unsuspected(req.vote.leader_id().voted_for().unwrap_or_default())?;
         encode(&self.raft.vote(req).await)
     }
 
     async fn install_snapshot(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {
         let req =
             self.admit(r, "InstallSnapshot", |m: &InstallSnapshotRequest<TypeConfig>| m.vote.leader_id().voted_for())?;
+        self.unsuspected(req.vote.leader_id().voted_for().unwrap_or_default())?;
         encode(&self.raft.install_snapshot(req).await)
     }
 }

@@ -3,13 +3,15 @@
 use crate::access::Access;
 use crate::api::NotaryService;
 use crate::config::{NodeConfig, Role};
+use crate::fault::{Fault, Faults};
+use crate::liveness::{Liveness, LivenessSetup};
 use crate::log_store::LogStore;
 use crate::network::{Channels, Network, RaftService, TlsMaterial};
 use crate::pb;
 use crate::proposer::Proposer;
 use crate::state_machine::{Shared, StateMachine};
 use crate::types::TypeConfig;
-use crate::{companion, keyfile, sealer};
+use crate::{companion, crosscheck, keyfile, liveness, sealer};
 use box_core::typed::Genesis;
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
 use std::collections::{BTreeMap, BTreeSet};
@@ -78,6 +80,16 @@ fn setup<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> StartError + '_ 
 
 /// Starts a node from its configuration.
 pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
+    start_with_fault(cfg, None).await
+}
+
+/// Starts a node that misbehaves as `fault` says (tests only; `None` is
+/// [`start`]).
+pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<RunningNode, StartError> {
+    if let Some(f) = fault {
+        tracing::warn!("fault injection: this node misbehaves on purpose ({f:?}); never in production");
+    }
+    let faults = Arc::new(Faults::new(fault));
     std::fs::create_dir_all(&cfg.data_dir).map_err(setup("cannot create data_dir"))?;
     let genesis_bytes = std::fs::read(&cfg.genesis).map_err(setup("cannot read the genesis file"))?;
     let genesis: Genesis = serde_json::from_slice(&genesis_bytes).map_err(setup("the genesis file is not valid"))?;
@@ -112,16 +124,39 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
         .map_err(|e| StartError::Raft(e.to_string()))?;
 
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let proposer = Proposer::new(raft.clone(), channels.clone(), cfg.id);
+    let deadline = Duration::from_millis(cfg.raft.progress_deadline_ms);
+    let voter = cfg.role == Role::Voter;
+    let suspects = Liveness::suspects_for(deadline);
+    let mut proposer =
+        Proposer::new(raft.clone(), channels.clone(), cfg.id).with_faults(faults.clone()).avoiding(suspects.clone());
+    if voter {
+        proposer = proposer.watching(shared.clone(), deadline);
+    }
+    let rules = LivenessSetup {
+        id: cfg.id,
+        advertise: cfg.advertise.clone(),
+        voter,
+        deadline,
+        configured: cfg.peers.iter().map(|p| p.addr.clone()).collect(),
+    };
+    let liveness = Arc::new(Liveness::new(rules, shared.clone(), suspects, faults.clone(), channels.clone()));
     let configured_voters = cfg.peers.iter().filter(|p| p.role == Role::Voter).map(|p| p.id).collect();
     let access = Access::new(raft.clone(), shared.clone(), cfg.id, configured_voters);
-    let api = NotaryService::new(shared.clone(), proposer.clone(), raft.clone(), cfg.id, key.address(), access.clone());
+    let api = NotaryService::new(
+        shared.clone(),
+        proposer.clone(),
+        raft.clone(),
+        cfg.id,
+        key.address(),
+        access.clone(),
+        liveness.clone(),
+    );
     let listener = tokio::net::TcpListener::bind(cfg.listen).await.map_err(setup("cannot listen"))?;
     let mut stop = shutdown_rx.clone();
     let server = Server::builder()
         .tls_config(tls.server())
         .map_err(setup("TLS"))?
-        .add_service(pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), access)))
+        .add_service(pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), access, liveness.suspects())))
         .add_service(pb::notary_server::NotaryServer::new(api))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
             let _ = stop.changed().await;
@@ -138,15 +173,19 @@ pub async fn start(cfg: &NodeConfig) -> Result<RunningNode, StartError> {
         raft.initialize(voters).await.map_err(|e| StartError::Raft(e.to_string()))?;
     }
 
-    let mut tasks = Vec::new();
-    tasks.push(tokio::spawn(companion::run(shared.clone(), proposer.clone(), key.clone(), shutdown_rx.clone())));
-    tasks.push(tokio::spawn(sealer::run(
-        shared.clone(),
-        proposer.clone(),
-        key.clone(),
-        Duration::from_millis(cfg.seal_interval_ms),
-        shutdown_rx.clone(),
-    )));
+    let mut tasks = vec![
+        tokio::spawn(companion::run(shared.clone(), proposer.clone(), key.clone(), shutdown_rx.clone())),
+        tokio::spawn(sealer::run(
+            shared.clone(),
+            proposer.clone(),
+            key.clone(),
+            Duration::from_millis(cfg.seal_interval_ms),
+            faults,
+            shutdown_rx.clone(),
+        )),
+        tokio::spawn(liveness::run(liveness.clone(), proposer.clone(), raft.clone(), shutdown_rx.clone())),
+        tokio::spawn(crosscheck::run(shared.clone(), liveness, proposer.clone(), shutdown_rx.clone())),
+    ];
     let learners: Vec<(u64, String)> =
         cfg.peers.iter().filter(|p| p.role == Role::Learner).map(|p| (p.id, p.addr.clone())).collect();
     tasks.push(tokio::spawn(reconcile_membership(

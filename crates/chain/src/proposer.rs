@@ -1,12 +1,20 @@
 //! Getting commands into the log: locally when this node leads, otherwise
 //! relayed once to the leader, which stamps its own clock on the entry.
 
+use crate::fault::Faults;
+use crate::liveness::Suspects;
 use crate::network::Channels;
 use crate::pb;
+use crate::state_machine::Shared;
 use crate::types::{Applied, Command, NodeId, TypeConfig};
 use openraft::Raft;
 use openraft::error::{ClientWriteError, RaftError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long a relayed proposal may wait for the leader's answer: a leader
+/// that holds requests must not hold this node's callers (or companion) too.
+const RELAY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Why a proposal did not make it into the log.
 #[derive(Debug, thiserror::Error)]
@@ -38,12 +46,42 @@ pub struct Proposer {
     raft: Raft<TypeConfig>,
     channels: Channels,
     id: NodeId,
+    watch: Option<(Arc<Shared>, Duration)>,
+    faults: Arc<Faults>,
+    suspects: Arc<Suspects>,
 }
 
 impl Proposer {
     /// A proposer for node `id`.
     pub fn new(raft: Raft<TypeConfig>, channels: Channels, id: NodeId) -> Self {
-        Self { raft, channels, id }
+        Self {
+            raft,
+            channels,
+            id,
+            watch: None,
+            faults: Arc::new(Faults::none()),
+            suspects: Arc::new(Suspects::new(Duration::ZERO)),
+        }
+    }
+
+    /// Starts a deadline (`shared.progress`) for every entry proposed on this
+    /// node's own behalf (not relayed for another node), so a leader that
+    /// leaves it out is noticed (see [`crate::liveness`]).
+    pub fn watching(mut self, shared: Arc<Shared>, deadline: Duration) -> Self {
+        self.watch = Some((shared, deadline));
+        self
+    }
+
+    /// Relays nothing to a leader `suspects` names; waits for another one instead.
+    pub fn avoiding(mut self, suspects: Arc<Suspects>) -> Self {
+        self.suspects = suspects;
+        self
+    }
+
+    /// Misbehaves as `faults` says (tests only).
+    pub fn with_faults(mut self, faults: Arc<Faults>) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// Whether this node currently believes it leads.
@@ -64,6 +102,13 @@ impl Proposer {
     /// leads, otherwise relayed to the leader. `forwarded` requests are never
     /// relayed again.
     pub async fn entry(&self, entry: Vec<u8>, forwarded: bool) -> Result<(u64, Applied), ProposeError> {
+        if let (Some((shared, deadline)), false) = (&self.watch, forwarded) {
+            shared.progress.watch(&entry, Instant::now() + *deadline, crate::liveness::Origin::Proposed);
+        }
+        if self.faults.withholds() && self.is_leader() {
+            // Fault injection: hold the request until the caller gives up.
+            return std::future::pending().await;
+        }
         for attempt in 0..20u64 {
             let cmd = Command::Notary { time: now(), entry: entry.clone() };
             match self.raft.client_write(cmd).await {
@@ -72,7 +117,10 @@ impl Proposer {
                     if forwarded {
                         return Err(ProposeError::NoLeader);
                     }
-                    match f.leader_node {
+                    // A leader this node suspects of withholding gets nothing
+                    // more from it: wait for the next one instead.
+                    let suspected = f.leader_id.is_some_and(|l| self.suspects.admit(l).is_err());
+                    match f.leader_node.filter(|_| !suspected) {
                         Some(node) => return self.relay(&node.addr, entry).await,
                         // An election is running: wait a little for a leader.
                         None => tokio::time::sleep(Duration::from_millis(50 * (attempt + 1))).await,
@@ -88,8 +136,10 @@ impl Proposer {
         let unreachable = |reason: String| ProposeError::Unreachable { addr: addr.to_owned(), reason };
         let ch = self.channels.get(addr).map_err(|e| unreachable(e.to_string()))?;
         let mut client = pb::notary_client::NotaryClient::new(ch);
+        let mut req = tonic::Request::new(pb::ProposeRequest { entry, forwarded: true });
+        req.set_timeout(RELAY_TIMEOUT);
         let r = client
-            .propose(pb::ProposeRequest { entry, forwarded: true })
+            .propose(req)
             .await
             .map_err(|s| match s.code() {
                 tonic::Code::Unavailable => ProposeError::NoLeader,

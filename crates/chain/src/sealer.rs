@@ -1,6 +1,7 @@
 //! The leader's block sealing: propose a `Seal` when entries are waiting, then
 //! sign the header every replica computed and propose the signature.
 
+use crate::fault::Faults;
 use crate::proposer::{Proposer, now};
 use crate::state_machine::Shared;
 use crate::types::Command;
@@ -15,6 +16,7 @@ pub async fn run(
     proposer: Proposer,
     key: SecretKey,
     interval: Duration,
+    faults: Arc<Faults>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     loop {
@@ -31,6 +33,7 @@ pub async fn run(
                 let s = shared.read();
                 if let Some(p) = &s.pending {
                     let sig = s.notary.domain().sign(&key, &p.header);
+                    faults.after_signing(&s.notary.domain(), &key, p);
                     Some(Command::SignBlock { height: p.header.height, signature: sig.as_bytes().to_vec() })
                 } else if !s.unsealed.is_empty() {
                     Some(Command::Seal { height: s.next_height, time: now() })

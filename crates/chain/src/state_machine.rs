@@ -14,21 +14,23 @@
 //! signed. Snapshots carry every block, so a node that catches up by snapshot
 //! still holds the whole chain.
 
+use crate::liveness::Progress;
 use crate::log_store::{StoreError, rerr, werr};
 use crate::types::{Applied, Command, NodeId, TypeConfig};
-use box_core::B256;
 use box_core::block::{Block, BlockHeader, LoggedEntry, merkle_root};
 use box_core::crypto::{recover, signature_from_bytes};
 use box_core::encoding::Canonical;
 use box_core::ids::{SubjectId, Timestamp};
 use box_core::notary::{Entry, Event, NotaryState};
 use box_core::typed::Genesis;
+use box_core::{Address, B256};
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     BasicNode, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership,
 };
-use redb::{Database, ReadableDatabase, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -38,6 +40,8 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const NOTARIZED: TableDefinition<u64, &[u8]> = TableDefinition::new("notarized");
 const DECIDED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("decided_at");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
+/// Equivocation this node found by cross-checking headers, by "sealer@height".
+const EVIDENCE: TableDefinition<&str, &[u8]> = TableDefinition::new("evidence");
 
 /// A notarized subject as subscribers receive it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +121,10 @@ pub struct Shared {
     height_tx: watch::Sender<u64>,
     /// Woken after every applied batch (the companion waits on it).
     pub applied: Notify,
+    /// Entries this node wants in the log, cleared as they are applied.
+    pub progress: Progress,
+    /// Accounts this node's own cross-checks convicted (from [`EVIDENCE`]).
+    local_equivocators: std::sync::Mutex<BTreeSet<Address>>,
     snapshot_seq: std::sync::atomic::AtomicU64,
 }
 
@@ -155,6 +163,45 @@ impl Shared {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(DECIDED)?;
         Ok(t.get(&subject.0.0)?.map(|g| g.value()))
+    }
+
+    /// Records equivocation evidence this node found against `sealer` at
+    /// `height`, durably. Returns `false` if that pair was recorded before.
+    pub fn record_evidence(&self, sealer: Address, height: u64, record: &[u8]) -> Result<bool, redb::Error> {
+        let key = format!("{sealer}@{height}");
+        let tx = self.db.begin_write()?;
+        let fresh = {
+            let mut t = tx.open_table(EVIDENCE)?;
+            let fresh = t.get(key.as_str())?.is_none();
+            if fresh {
+                t.insert(key.as_str(), record)?;
+            }
+            fresh
+        };
+        tx.commit()?;
+        self.equivocators_lock().insert(sealer);
+        Ok(fresh)
+    }
+
+    /// Every evidence record this node holds ("sealer@height" → JSON).
+    pub fn evidence(&self) -> Result<Vec<(String, Vec<u8>)>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(EVIDENCE)?;
+        let mut out = Vec::new();
+        for item in t.iter()? {
+            let (k, v) = item?;
+            out.push((k.value().to_owned(), v.value().to_vec()));
+        }
+        Ok(out)
+    }
+
+    /// The accounts this node's own cross-checks convicted.
+    pub fn local_equivocators(&self) -> BTreeSet<Address> {
+        self.equivocators_lock().clone()
+    }
+
+    fn equivocators_lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<Address>> {
+        self.local_equivocators.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn store_block(
@@ -203,6 +250,7 @@ impl StateMachine {
             }
             tx.open_table(DECIDED).map_err(|e| e.to_string())?;
             tx.open_table(SNAPSHOT).map_err(|e| e.to_string())?;
+            tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
         }
         tx.commit().map_err(|e| e.to_string())?;
         let saved: Option<Vec<u8>> = {
@@ -222,12 +270,26 @@ impl StateMachine {
             None => ChainState::new(NotaryState::new(genesis).map_err(|e| e.to_string())?),
         };
         let (height_tx, _) = watch::channel(state.height());
+        let convicted: BTreeSet<Address> = {
+            let tx = db.begin_read().map_err(|e| e.to_string())?;
+            let t = tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
+            let mut out = BTreeSet::new();
+            for item in t.iter().map_err(|e| e.to_string())? {
+                let (k, _) = item.map_err(|e| e.to_string())?;
+                if let Some(a) = k.value().split('@').next().and_then(|a| a.parse().ok()) {
+                    out.insert(a);
+                }
+            }
+            out
+        };
         Ok(Self {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
                 db,
                 height_tx,
                 applied: Notify::new(),
+                progress: Progress::default(),
+                local_equivocators: std::sync::Mutex::new(convicted),
                 snapshot_seq: std::sync::atomic::AtomicU64::new(0),
             }),
         })
@@ -245,6 +307,7 @@ impl StateMachine {
     fn apply_command(&self, s: &mut ChainState, index: u64, cmd: Command) -> Result<Applied, StoreError> {
         match cmd {
             Command::Notary { time, entry } => {
+                self.shared.progress.applied(&entry);
                 let at = time.max(s.last_time);
                 s.last_time = at;
                 let entry = match Entry::decode(&entry) {
@@ -284,6 +347,10 @@ impl StateMachine {
                         Event::Rejected { subject, .. } => s.unsealed_decided.push(subject),
                         Event::SignerAnnounced { .. } | Event::CeremonyMessage { .. } => {
                             applied = Applied { outcome: "relayed".into(), subject: None };
+                        }
+                        Event::Equivocation { node, height } => {
+                            tracing::error!(%node, height, "equivocation evidence on record: {node} sealed two headers at height {height}");
+                            applied = Applied { outcome: "recorded".into(), subject: None };
                         }
                         _ => {}
                     }

@@ -40,8 +40,8 @@ pub enum Command {
 /// What applying a command produced, returned to whoever proposed it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
-    /// "submitted", "duplicate", "vote", "sealed", "signed", "ignored: …" or
-    /// "refused: …".
+    /// "submitted", "duplicate", "vote", "relayed", "recorded" (evidence),
+    /// "sealed", "signed", "ignored: …" or "refused: …".
     pub outcome: String,
     /// The subject the entry concerned, if any.
     pub subject: Option<[u8; 32]>,

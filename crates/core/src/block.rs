@@ -13,6 +13,7 @@
 
 use crate::crypto::{SecretKey, SignatureError};
 use crate::encoding::{Body, Canonical, DecodeError, Kind};
+use crate::evidence::SealedHeader;
 use crate::notary::Entry;
 use crate::typed::Domain;
 use alloy::primitives::{B256, Bytes, Signature, keccak256};
@@ -176,6 +177,17 @@ impl Block {
     /// Who sealed it.
     pub fn sealer(&self, domain: &Domain) -> Result<alloy::primitives::Address, SignatureError> {
         domain.recover(&self.header, &self.signature)
+    }
+
+    /// Its header with the seal, without the entries.
+    pub fn sealed_header(&self) -> SealedHeader {
+        SealedHeader { header: self.header.clone(), signature: self.signature }
+    }
+
+    /// A block of `sealed` with no entries: how a header alone travels (its
+    /// canonical encoding is a [`Block`]'s). It verifies as a header only.
+    pub fn header_only(sealed: SealedHeader) -> Self {
+        Self { header: sealed.header, signature: sealed.signature, entries: Vec::new() }
     }
 
     /// The proof that entry `i` of this block is under its root.

@@ -63,6 +63,8 @@ pub enum Kind {
     SignerAnnounce = 18,
     /// A key holder device's signed ceremony message.
     CeremonyMessage = 19,
+    /// Evidence that one node account sealed two different headers at one height.
+    Equivocation = 20,
 }
 
 impl Kind {
@@ -89,6 +91,7 @@ impl Kind {
             17 => Block,
             18 => SignerAnnounce,
             19 => CeremonyMessage,
+            20 => Equivocation,
             _ => return None,
         })
     }

@@ -8,6 +8,7 @@ pub mod block;
 pub mod ceremony;
 pub mod crypto;
 pub mod encoding;
+pub mod evidence;
 pub mod flow;
 pub mod governance;
 pub mod ids;

@@ -235,3 +235,56 @@ fn only_the_signer_reports_and_only_in_lifecycle_order() {
     f.decide(&mut s, refused, T0);
     assert_eq!(s.transfer(&tid).unwrap().status, TransferStatus::Refused { reason: "over the period limit".into() });
 }
+
+fn sealed(f: &Fixture, node: &SecretKey, height: u64, time: u64) -> box_core::evidence::SealedHeader {
+    let header = box_core::block::BlockHeader {
+        height,
+        parent: B256::repeat_byte(1),
+        entriesRoot: B256::repeat_byte(2),
+        stateHash: B256::repeat_byte(3),
+        time,
+        firstIndex: 1,
+        entryCount: 1,
+    };
+    box_core::evidence::SealedHeader { signature: f.domain.sign(node, &header), header }
+}
+
+#[test]
+fn equivocation_evidence_stands_until_governance_removes_the_node() {
+    use box_core::evidence::Equivocation;
+    let f = Fixture::new(1, 2, 1, 3);
+    let mut s = f.state();
+    let refused = |events: Vec<Event>| events.iter().any(|e| matches!(e, Event::Refused { .. }));
+    let culprit = &f.nodes[2];
+    let proof = Equivocation::new(sealed(&f, culprit, 7, 100), sealed(&f, culprit, 7, 101)).unwrap();
+
+    // Not proofs: two sealers, two heights, an unregistered key.
+    let two = Equivocation::new(sealed(&f, &f.nodes[0], 7, 100), sealed(&f, culprit, 7, 101)).unwrap();
+    let heights = Equivocation::new(sealed(&f, culprit, 7, 100), sealed(&f, culprit, 8, 100)).unwrap();
+    let stranger = SecretKey::from_label_unchecked("stranger");
+    let outsider = Equivocation::new(sealed(&f, &stranger, 7, 100), sealed(&f, &stranger, 7, 101)).unwrap();
+    for e in [two, heights, outsider] {
+        assert!(refused(s.apply(&Entry::Evidence(e), T0)));
+    }
+    assert_eq!(s.standing_equivocation(), None);
+
+    let events = s.apply(&Entry::Evidence(proof.clone()), T0);
+    assert_eq!(events, vec![Event::Equivocation { node: culprit.address(), height: 7 }]);
+    assert_eq!(s.standing_equivocation(), Some((culprit.address(), 7)));
+    // On record once: the same proof again changes nothing.
+    assert!(refused(s.apply(&Entry::Evidence(proof), T0)));
+    assert_eq!(s.equivocators().collect::<Vec<_>>(), vec![(&culprit.address(), &7)]);
+
+    // Removing the equivocator (a strict majority of node accounts) ends it.
+    let remove = GovernanceAction::NodeChange(NodeChange {
+        account: culprit.address(),
+        nodeId: 3,
+        endpoint: String::new(),
+        add: false,
+        nonce: 1,
+    });
+    let two_nodes: Vec<&SecretKey> = f.nodes.iter().take(2).collect();
+    f.decide(&mut s, f.action(remove, &two_nodes), T0);
+    assert_eq!(s.standing_equivocation(), None);
+    assert_eq!(s.equivocators().count(), 1, "the evidence stays on record");
+}

@@ -11,6 +11,7 @@ use alloy::primitives::{Address, B256, Signature};
 use alloy::sol_types::SolStruct;
 use box_core::crypto::{SecretKey, SignatureError, recover, signature_from_bytes};
 use box_core::encoding::{Canonical, DecodeError, MAX_ENCODED_LEN, VERSION};
+use box_core::evidence::{Equivocation, SealedHeader};
 use box_core::governance::{GovernanceAction, SignedAction};
 use box_core::ids::{ChainId, ContentHash, DeploymentId, SubjectId};
 use box_core::keys::{
@@ -438,7 +439,10 @@ fn encoding_case<T: Canonical + PartialEq + Debug>(domain: &Domain, case: &Value
     match case.get("entry").and_then(Value::as_str) {
         Some(kind) => {
             let entry = Entry::decode(&encoded).map_err(|e| format!("Entry::decode: {e}"))?;
-            let ok = matches!((&entry, kind), (Entry::Submit(_), "submit") | (Entry::Vote(_), "vote"));
+            let ok = matches!(
+                (&entry, kind),
+                (Entry::Submit(_), "submit") | (Entry::Vote(_), "vote") | (Entry::Evidence(_), "evidence")
+            );
             ensure!(ok, "Entry::decode gave {entry:?}, expected a {kind} entry");
             ensure!(entry.encode() == encoded, "entry re-encoding differs");
         }
@@ -545,6 +549,18 @@ fn action_case(domain: &Domain, case: &Value) -> Check {
     Ok(())
 }
 
+fn equivocation_case(domain: &Domain, case: &Value) -> Check {
+    let v = field(case, "value")?;
+    let sealed = |key: &str| -> Result<SealedHeader, String> {
+        let s = field(v, key)?;
+        Ok(SealedHeader { header: from_json(field(s, "header")?)?, signature: signature_field(s, "signature")? })
+    };
+    let expected = Equivocation { first: sealed("first")?, second: sealed("second")? };
+    let decoded = encoding_case(domain, case, expected)?;
+    ensure_eq!(decoded.verify(domain).map_err(|e| e.to_string())?, address_field(v, "sealer")?, "equivocator");
+    Ok(())
+}
+
 fn plain_case<T: Canonical + DeserializeOwned + PartialEq + Debug>(domain: &Domain, case: &Value) -> Check {
     encoding_case(domain, case, from_json::<T>(field(case, "value")?)?).map(|_| ())
 }
@@ -571,6 +587,7 @@ fn canonical_encoding_matches_the_vectors() {
         "TransBox" => transbox_case(&domain, case),
         "QuorumCertificate" => certificate_case(&domain, case),
         "SignedAction" => action_case(&domain, case),
+        "Equivocation" => equivocation_case(&domain, case),
         other => Err(format!("unknown type {other}")),
     });
     for t in [
@@ -590,6 +607,7 @@ fn canonical_encoding_matches_the_vectors() {
         "TransBox",
         "QuorumCertificate",
         "SignedAction",
+        "Equivocation",
     ] {
         assert!(cases.iter().any(|c| c["type"] == t), "encoding.json has no {t} case");
     }
@@ -632,13 +650,14 @@ fn decode_as(type_name: &str, bytes: &[u8]) -> Result<Result<(), DecodeError>, S
         "TransBox" => d::<TransBox>(bytes),
         "QuorumCertificate" => d::<QuorumCertificate>(bytes),
         "SignedAction" => d::<SignedAction>(bytes),
+        "Equivocation" => d::<Equivocation>(bytes),
         "Subject" => d::<Subject>(bytes),
         "Entry" => d::<Entry>(bytes),
         other => return Err(format!("unknown type {other}")),
     })
 }
 
-const ALL_TYPES: [&str; 18] = [
+const ALL_TYPES: [&str; 19] = [
     "BoxFlow",
     "TransferRequest",
     "Approval",
@@ -655,6 +674,7 @@ const ALL_TYPES: [&str; 18] = [
     "TransBox",
     "QuorumCertificate",
     "SignedAction",
+    "Equivocation",
     "Subject",
     "Entry",
 ];

@@ -120,26 +120,51 @@ impl Chain {
     }
 
     /// Submits canonical subject bytes; returns the node's outcome
-    /// (`submitted` or `duplicate`). Idempotent.
+    /// (`submitted` or `duplicate`). Idempotent. Every node is told about it
+    /// too (see [`Chain::witness_all`]).
     pub async fn submit(&self, subject: Vec<u8>) -> Result<String, ChainError> {
-        self.each(|mut c| {
-            let s = subject.clone();
-            async move { c.submit(timed(pb::SubmitRequest { subject: s })).await.map(|r| r.into_inner().outcome) }
-        })
-        .await
+        let outcome = self
+            .each(|mut c| {
+                let s = subject.clone();
+                async move { c.submit(timed(pb::SubmitRequest { subject: s })).await.map(|r| r.into_inner().outcome) }
+            })
+            .await?;
+        // A subject's canonical bytes are its Submit entry's.
+        self.witness_all(&subject);
+        Ok(outcome)
     }
 
-    /// Proposes a raw canonical entry; returns the outcome.
+    /// Proposes a raw canonical entry; returns the outcome. Every node is
+    /// told about it too (see [`Chain::witness_all`]).
     pub async fn propose(&self, entry: Vec<u8>) -> Result<String, ChainError> {
-        self.each(|mut c| {
-            let e = entry.clone();
-            async move {
-                c.propose(timed(pb::ProposeRequest { entry: e, forwarded: false }))
-                    .await
-                    .map(|r| r.into_inner().outcome)
-            }
-        })
-        .await
+        let outcome = self
+            .each(|mut c| {
+                let e = entry.clone();
+                async move {
+                    c.propose(timed(pb::ProposeRequest { entry: e, forwarded: false }))
+                        .await
+                        .map(|r| r.into_inner().outcome)
+                }
+            })
+            .await?;
+        self.witness_all(&entry);
+        Ok(outcome)
+    }
+
+    /// Tells every node about `entry` in the background (`Notary.Witness`),
+    /// so each starts a deadline for it even if the node that took it keeps
+    /// it to itself: a leader that leaves it out of the log is then deposed
+    /// (box-chain's `liveness`). Failures are only logged at debug level.
+    fn witness_all(&self, entry: &[u8]) {
+        for node in self.nodes.iter() {
+            let Ok(mut c) = self.client(node) else { continue };
+            let (entry, addr) = (entry.to_vec(), node.addr.clone());
+            tokio::spawn(async move {
+                if let Err(e) = c.witness(timed(pb::WitnessRequest { entry })).await {
+                    tracing::debug!(node = %addr, "witness not delivered: {}", e.message());
+                }
+            });
+        }
     }
 
     /// A sealed block (canonical bytes) and the latest height, or `None`

@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod console;
+pub mod crosscheck;
 pub mod eth;
 pub mod executor;
 pub mod link;

@@ -1,7 +1,8 @@
 //! The signer's link to the chain: it dials every node over mutual TLS (it
 //! opens no port itself), follows sealed blocks from whichever node serves
 //! them, switches node when one fails, stalls or serves a block that does not
-//! verify, and submits its reports and announcements to any node.
+//! verify, and submits its reports and announcements to any node (and tells
+//! the others about them, so a leader that withholds them is noticed).
 //!
 //! Nothing received here is trusted: blocks go to
 //! [`box_core::audit::HistoryVerifier`] before anything acts on them.
@@ -21,6 +22,15 @@ use tonic::transport::Channel;
 /// How long a block stream may stay silent before other nodes are asked
 /// whether they have more.
 const STALL: Duration = Duration::from_secs(3);
+/// How long a node may take to take a submission: a withholding leader (or a
+/// node relaying to one) holds it, and the next node is tried.
+const SUBMIT_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn timed<T>(msg: T, timeout: Duration) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.set_timeout(timeout);
+    r
+}
 
 /// The nodes.
 #[derive(Clone)]
@@ -57,14 +67,43 @@ impl Link {
         self.channels.get(&self.nodes[i]).ok().map(NotaryClient::new)
     }
 
+    /// The node addresses, as configured.
+    pub fn nodes(&self) -> &[String] {
+        &self.nodes
+    }
+
+    /// The channels it dials with.
+    pub fn channels(&self) -> &Channels {
+        &self.channels
+    }
+
+    /// Tells every node but `taken_by` about `entry` (canonical `Entry`
+    /// bytes), so each starts a deadline for it even if the node that took
+    /// it keeps it to itself (see `box_chain::liveness`).
+    fn witness_elsewhere(&self, taken_by: usize, entry: &[u8]) {
+        for (i, addr) in self.nodes.iter().enumerate() {
+            let Some(mut c) = self.client(i).filter(|_| i != taken_by) else { continue };
+            let (entry, addr) = (entry.to_vec(), addr.clone());
+            tokio::spawn(async move {
+                if let Err(e) = c.witness(timed(pb::WitnessRequest { entry }, Duration::from_secs(2))).await {
+                    tracing::debug!(node = %addr, "witness not delivered: {}", e.message());
+                }
+            });
+        }
+    }
+
     /// Submits a subject (canonical bytes) to the first node that takes it.
     pub async fn submit(&self, subject: Vec<u8>) -> Result<String, String> {
         let mut last = String::from("no nodes configured");
         for k in 0..self.nodes.len() {
             let i = (self.next.load(Ordering::Relaxed) + k) % self.nodes.len();
             let Some(mut c) = self.client(i) else { continue };
-            match c.submit(pb::SubmitRequest { subject: subject.clone() }).await {
-                Ok(r) => return Ok(r.into_inner().outcome),
+            match c.submit(timed(pb::SubmitRequest { subject: subject.clone() }, SUBMIT_TIMEOUT)).await {
+                Ok(r) => {
+                    // A subject's canonical bytes are its Submit entry's.
+                    self.witness_elsewhere(i, &subject);
+                    return Ok(r.into_inner().outcome);
+                }
                 Err(e) if e.code() == tonic::Code::InvalidArgument => return Err(e.message().to_owned()),
                 Err(e) => {
                     last = format!("{}: {}", self.nodes[i], e.message());
@@ -81,8 +120,12 @@ impl Link {
         for k in 0..self.nodes.len() {
             let i = (self.next.load(Ordering::Relaxed) + k) % self.nodes.len();
             let Some(mut c) = self.client(i) else { continue };
-            match c.propose(pb::ProposeRequest { entry: entry.clone(), forwarded: false }).await {
-                Ok(r) => return Ok(r.into_inner().outcome),
+            match c.propose(timed(pb::ProposeRequest { entry: entry.clone(), forwarded: false }, SUBMIT_TIMEOUT)).await
+            {
+                Ok(r) => {
+                    self.witness_elsewhere(i, &entry);
+                    return Ok(r.into_inner().outcome);
+                }
                 Err(e) if e.code() == tonic::Code::InvalidArgument => return Err(e.message().to_owned()),
                 Err(e) => {
                     last = format!("{}: {}", self.nodes[i], e.message());

@@ -113,6 +113,14 @@ pub struct Signer {
     work_due: bool,
     verified: Arc<AtomicU64>,
     bad: Arc<AtomicUsize>,
+    /// Headers of verified blocks, for the cross-check.
+    pub(crate) headers: Arc<crate::crosscheck::Verified>,
+    /// Height up to which every node reached agrees (see [`crate::crosscheck`]).
+    pub(crate) confirmed: u64,
+    /// Equivocation the signer found itself (kept in its store).
+    pub(crate) evidence: Vec<crate::crosscheck::Evidence>,
+    /// The registered equivocator execution is halted for, if any.
+    pub(crate) halt: Option<(Address, u64)>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -173,6 +181,7 @@ impl Signer {
         let vault = Vault::open(store.clone(), genesis.domain(), genesis.keyHolders.clone(), lock_after, opts.restore)?;
         let link = Link::new(config.nodes.clone(), &tls);
         let verifier = HistoryVerifier::new(&genesis).map_err(setup("genesis"))?;
+        let evidence = store.get(crate::crosscheck::EVIDENCE_KEY)?.unwrap_or_default();
         let s = Self {
             domain: genesis.domain(),
             config,
@@ -193,6 +202,10 @@ impl Signer {
             work_due: false,
             verified: Arc::default(),
             bad: Arc::default(),
+            headers: Arc::default(),
+            confirmed: 0,
+            evidence,
+            halt: None,
         };
         s.banner();
         Ok(s)
@@ -218,6 +231,15 @@ impl Signer {
     pub async fn run(mut self) -> Result<(), RunError> {
         let (tx, mut rx) = mpsc::channel::<Incoming>(256);
         tokio::spawn(self.link.clone().follow(self.verified.clone(), self.bad.clone(), tx));
+        let (check_tx, mut findings) = mpsc::channel(256);
+        let check = crate::crosscheck::run(
+            self.link.clone(),
+            self.domain,
+            self.headers.clone(),
+            self.verified.clone(),
+            check_tx,
+        );
+        tokio::spawn(check);
         let mut tick = tokio::time::interval(Duration::from_millis(self.config.ethereum.poll_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -225,7 +247,14 @@ impl Signer {
                 Some(incoming) = rx.recv() => {
                     self.on_block(incoming)?;
                     // New work is executed at once, not at the next tick.
-                    if self.work_due && self.caught_up() {
+                    if self.work_due && self.caught_up() && self.may_execute() {
+                        self.work_due = false;
+                        self.execute_pending().await?;
+                    }
+                }
+                Some(finding) = findings.recv() => {
+                    self.on_finding(finding).await?;
+                    if self.work_due && self.caught_up() && self.may_execute() {
                         self.work_due = false;
                         self.execute_pending().await?;
                     }
@@ -281,7 +310,9 @@ impl Signer {
                 _ => {}
             }
         }
+        self.headers.insert(block.sealed_header());
         self.verified.store(height, Ordering::SeqCst);
+        self.update_halt();
         self.last_time = self.last_time.max(block.header.time);
         for e in &block.entries {
             if let Entry::Ceremony(Ceremony::Message(m)) = &e.entry {
@@ -328,7 +359,9 @@ impl Signer {
         if !self.caught_up() {
             return Ok(());
         }
-        self.execute_pending().await?;
+        if self.may_execute() {
+            self.execute_pending().await?;
+        }
         self.track_all().await?;
         self.reconcile_reports().await?;
         Ok(())
@@ -360,7 +393,7 @@ impl Signer {
             holders: u8::try_from(self.vault.devices().len()).unwrap_or(u8::MAX),
             received: u8::try_from(self.vault.received()).unwrap_or(u8::MAX),
             paused: self.paused,
-            detail: self.vault.detail().to_owned(),
+            detail: self.halt_detail().unwrap_or_else(|| self.vault.detail().to_owned()),
             time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
         let entry = Entry::Ceremony(Ceremony::Announce(Signed::new(&self.domain, &self.identity, a))).encode();

@@ -174,6 +174,21 @@ impl pb::notary_server::Notary for Evil {
         Err(Status::unimplemented("not needed"))
     }
 
+    async fn witness(&self, _: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
+        Ok(Response::new(pb::WitnessResponse { watched: false }))
+    }
+
+    /// Its own headers: the signer confirms its state with them before acting.
+    async fn headers(&self, r: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {
+        let q = r.into_inner();
+        let g = self.inner.lock().unwrap();
+        let latest = g.blocks.len() as u64;
+        let headers = (q.from_height.max(1)..=q.to_height.min(latest))
+            .map(|h| Block::header_only(g.blocks[h as usize - 1].sealed_header()).encode())
+            .collect();
+        Ok(Response::new(pb::HeadersInfo { headers, latest_height: latest }))
+    }
+
     async fn signer_status(&self, _: Request<pb::SignerStatusQuery>) -> Result<Response<pb::SignerStatusInfo>, Status> {
         let g = self.inner.lock().unwrap();
         let announce = g.state.signer_status().map(|a| Ceremony::Announce(a.clone()).encode()).unwrap_or_default();

@@ -141,9 +141,16 @@ impl Cluster {
     /// backup nodes, starts every node as a separate `binary` process and
     /// waits until a leader is elected.
     pub async fn start(binary: &Path, voters: usize, learners: usize) -> Self {
+        Self::start_with(binary, voters, learners, &[]).await
+    }
+
+    /// [`Cluster::start`], with extra environment for some nodes: `(id, env)`.
+    pub async fn start_with(binary: &Path, voters: usize, learners: usize, env: &[(u64, &[(&str, &str)])]) -> Self {
         let mut c = Self::prepare(binary, voters, learners, 250);
         for i in 0..voters + learners {
-            c.spawn(i as u64 + 1);
+            let id = i as u64 + 1;
+            let extra = env.iter().find(|(n, _)| *n == id).map_or(&[][..], |(_, e)| *e);
+            c.spawn_with(id, extra);
         }
         c.wait_leader().await;
         c
@@ -256,6 +263,12 @@ impl Cluster {
 
     /// Starts (or restarts) node `id`'s process.
     pub fn spawn(&mut self, id: u64) {
+        self.spawn_with(id, &[]);
+    }
+
+    /// Starts (or restarts) node `id`'s process with extra environment, e.g.
+    /// `BOX_NODE_FAULT` to make it misbehave.
+    pub fn spawn_with(&mut self, id: u64, env: &[(&str, &str)]) {
         let binary = self.binary.clone();
         let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
         assert!(n.child.is_none(), "node {id} is already running");
@@ -264,6 +277,8 @@ impl Cluster {
             .args(["run", "--config"])
             .arg(&n.config)
             .env("RUST_LOG", "info,openraft=warn")
+            .env_remove("BOX_NODE_FAULT")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -409,9 +424,20 @@ pub async fn submit_via(clients: Vec<NotaryClient<Channel>>, subject: Vec<u8>, s
     loop {
         let mut client = clients[k % clients.len()].clone();
         k += 1;
-        match client.submit(pb::SubmitRequest { subject: subject.clone() }).await {
+        // A node may hold a request (a withholding leader): give up and retry elsewhere.
+        let mut req = tonic::Request::new(pb::SubmitRequest { subject: subject.clone() });
+        req.set_timeout(Duration::from_secs(15));
+        match client.submit(req).await {
             Ok(r) => return SubjectId(B256::from_slice(&r.into_inner().subject_id)),
-            Err(s) if matches!(s.code(), tonic::Code::Unavailable | tonic::Code::Unknown | tonic::Code::Cancelled) => {
+            Err(s)
+                if matches!(
+                    s.code(),
+                    tonic::Code::Unavailable
+                        | tonic::Code::Unknown
+                        | tonic::Code::Cancelled
+                        | tonic::Code::DeadlineExceeded
+                ) =>
+            {
                 assert!(begun.elapsed() < Duration::from_secs(90), "submit kept failing: {s}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }

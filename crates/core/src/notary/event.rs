@@ -166,4 +166,12 @@ pub enum Event {
         /// The accounts now registered.
         accounts: Vec<Address>,
     },
+    /// Proof that a registered node account sealed two different headers at
+    /// one height is now on record.
+    Equivocation {
+        /// The account that sealed both.
+        node: Address,
+        /// The height of the two headers.
+        height: u64,
+    },
 }

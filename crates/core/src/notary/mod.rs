@@ -12,6 +12,7 @@
 //!
 //! [`NotaryState::verdict`] is what a node's companion runs to decide its vote.
 
+mod equivocation;
 mod event;
 mod subject;
 
@@ -151,6 +152,11 @@ pub struct NotaryState {
     /// The signer's latest announcement.
     signer_status: Option<Signed<SignerAnnounce>>,
     applied: u64,
+    /// Node accounts proven to have sealed two headers at one height, with
+    /// that height. Omitted from the snapshot while empty, so a history
+    /// without evidence hashes as before this field existed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    equivocators: BTreeMap<Address, u64>,
 }
 
 impl NotaryState {
@@ -194,6 +200,7 @@ impl NotaryState {
             subjects: BTreeMap::new(),
             signer_status: None,
             applied: 0,
+            equivocators: BTreeMap::new(),
         })
     }
 
@@ -318,6 +325,7 @@ impl NotaryState {
             Entry::Submit(s) => self.submit(s, at),
             Entry::Vote(v) => self.vote(v),
             Entry::Ceremony(c) => self.ceremony(c),
+            Entry::Evidence(e) => self.evidence(e),
         }
     }
 

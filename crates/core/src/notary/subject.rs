@@ -3,6 +3,7 @@
 use crate::Refusal;
 use crate::ceremony::Ceremony;
 use crate::encoding::{Canonical, DecodeError, Kind, header};
+use crate::evidence::Equivocation;
 use crate::governance::SignedAction;
 use crate::ids::{ContentHash, SubjectId};
 use crate::transbox::TransBox;
@@ -132,6 +133,9 @@ pub enum Entry {
     Vote(Signed<NodeVote>),
     /// A key-ceremony message, relayed to the signer (never voted on).
     Ceremony(Ceremony),
+    /// Proof that a node account sealed two different headers at one height
+    /// (never voted on: it verifies by itself).
+    Evidence(Equivocation),
 }
 
 impl Canonical for Entry {
@@ -140,6 +144,7 @@ impl Canonical for Entry {
             Self::Submit(s) => s.encode(),
             Self::Vote(v) => v.encode(),
             Self::Ceremony(c) => c.encode(),
+            Self::Evidence(e) => e.encode(),
         }
     }
 
@@ -149,6 +154,8 @@ impl Canonical for Entry {
             Ok(Self::Vote(Canonical::decode(bytes)?))
         } else if matches!(kind, Kind::SignerAnnounce | Kind::CeremonyMessage) {
             Ok(Self::Ceremony(Canonical::decode(bytes)?))
+        } else if kind == Kind::Equivocation {
+            Ok(Self::Evidence(Canonical::decode(bytes)?))
         } else {
             Ok(Self::Submit(Subject::decode(bytes)?))
         }

@@ -64,6 +64,7 @@ KIND = {
     "PauseTransfers": 15,
     "UnsignedNodeVote": 16,
     "Block": 17,
+    "Equivocation": 20,
 }
 
 # EIP-712 struct definitions, field order as declared in typed.rs.
@@ -115,6 +116,16 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("nonce", "uint64"),
     ],
     "PauseTransfers": [("paused", "bool"), ("reason", "string"), ("nonce", "uint64")],
+    # block.rs: what the leader seals.
+    "BlockHeader": [
+        ("height", "uint64"),
+        ("parent", "bytes32"),
+        ("entriesRoot", "bytes32"),
+        ("stateHash", "bytes32"),
+        ("time", "uint64"),
+        ("firstIndex", "uint64"),
+        ("entryCount", "uint64"),
+    ],
     "GenesisAsset": [("token", "address"), ("symbol", "string"), ("decimals", "uint8")],
     "GenesisNode": [("nodeId", "uint64"), ("endpoint", "string"), ("account", "address")],
     "Genesis": [
@@ -132,6 +143,8 @@ TYPES: dict[str, list[tuple[str, str]]] = {
 WIRE_SIGNED = "(bytes,bytes)"  # SignedWire { bytes value; bytes signature; }
 WIRE_CERT = "(bytes32,bytes32,bytes[])"  # CertificateWire
 WIRE_ACTION = "(uint8,bytes,bytes[])"  # ActionWire
+# EquivocationWire { BlockHeader first; bytes firstSignature; BlockHeader second; bytes secondSignature; }
+WIRE_EQUIVOCATION = "(" + ",".join(["(uint64,bytes32,bytes32,bytes32,uint64,uint64,uint64)", "bytes"] * 2) + ")"
 
 SUBJECT_TAGS = {
     "flow": b"BOX/subject/flow",
@@ -971,6 +984,26 @@ def encoding_vectors() -> tuple[dict, dict]:
         header("Governance") + eth_abi.encode([WIRE_ACTION], [(KIND["PauseTransfers"], abi_encode_struct("PauseTransfers", unsigned), [])]),
         {"kind": "governance", "id": subject_id("governance", MAIN.digest("PauseTransfers", unsigned))}, "submit")
 
+    # Equivocation (evidence.rs): node-1 seals two headers at height 7 that
+    # differ only in time; canonical order = the headers' ABI bytes ascending.
+    def sealed_header(key: str, value: dict) -> dict:
+        return {"header": value, "signature": hx(KEYS[key].sign(MAIN.digest("BlockHeader", value)))}
+
+    block_header = {"height": 7, "parent": b32(0x01), "entriesRoot": b32(0x02), "stateHash": b32(0x03),
+                    "time": 1_800_000_100, "firstIndex": 40, "entryCount": 3}
+    later = dict(block_header, time=1_800_000_101)
+    pair = sorted([sealed_header("node-1", later), sealed_header("node-1", block_header)],
+                  key=lambda x: abi_encode_struct("BlockHeader", x["header"]))
+
+    def equivocation_bytes(a: dict, b: dict) -> bytes:
+        return header("Equivocation") + eth_abi.encode([WIRE_EQUIVOCATION], [(
+            to_abi("BlockHeader", a["header"]), unhex(a["signature"]),
+            to_abi("BlockHeader", b["header"]), unhex(b["signature"]))])
+
+    equivocation_enc = equivocation_bytes(pair[0], pair[1])
+    add("equivocation", "Equivocation", {"first": pair[0], "second": pair[1], "sealer": A("node-1")},
+        equivocation_enc, None, "evidence")
+
     valid = {
         "description": "Canonical encodings (encoding.rs): [version 1][kind][alloy abi_encode of the value or wire "
         "struct]. Signatures are 65 bytes r || s || v (v = 27/28). subject = what Subject::decode gives (kind and "
@@ -1028,6 +1061,15 @@ def encoding_vectors() -> tuple[dict, dict]:
     bad("trailing byte after a dynamic struct", "RegisterAsset", reg_enc + b"\x00", ["Malformed", "NonCanonical"])
     bad("trailing byte after a signed vote", "Signed<NodeVote>", sv_enc_b + b"\x00", ["Malformed", "NonCanonical"])
     bad("trailing byte as an entry", "Entry", sv_enc_b + b"\x00", ["Malformed", "NonCanonical"])
+
+    bad("equivocation out of canonical order", "Equivocation", equivocation_bytes(pair[1], pair[0]), ["NonCanonical"])
+    bad("equivocation out of canonical order as an entry", "Entry", equivocation_bytes(pair[1], pair[0]),
+        ["NonCanonical"])
+    bad("equivocation of one header twice", "Equivocation", equivocation_bytes(pair[0], pair[0]), ["Invalid"],
+        "the same")
+    short_sig = dict(pair[1], signature=pair[1]["signature"][:-2])
+    bad("equivocation with a 64-byte signature", "Equivocation", equivocation_bytes(pair[0], short_sig), ["Invalid"],
+        "65 bytes")
 
     # FreezeEmployee is static: words 0 = employee, 1 = frozen, 2 = nonce.
     def poke(b: bytes, at: int, val: int) -> bytes:

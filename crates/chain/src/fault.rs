@@ -1,0 +1,88 @@
+//! Test hooks that make a node misbehave like a Byzantine one, so the
+//! defences against it can be tested with real processes. Set with
+//! `BOX_NODE_FAULT` (like the signer's `BOX_SIGNER_FAULT`); unset in
+//! production, where [`Faults::none`] changes nothing.
+//!
+//! - `withhold`: while this node leads, it keeps sending heartbeats but drops
+//!   every proposal (submissions, relayed votes, its own companion's votes):
+//!   each request is held until its caller gives up. It tells no other node
+//!   about what it receives.
+//! - `equivocate`: when this node, leading, seals a block that carries a
+//!   transfer submission, it also seals a second header for that height
+//!   (the same header one second later) and serves that one to whoever
+//!   cross-checks headers with it.
+
+use crate::state_machine::PendingBlock;
+use box_core::crypto::SecretKey;
+use box_core::evidence::SealedHeader;
+use box_core::notary::{Entry, Subject};
+use box_core::typed::Domain;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+/// A misbehaviour to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Lead, heartbeat, and drop every proposal.
+    Withhold,
+    /// Seal a second, different header at a height and serve it to cross-checks.
+    Equivocate,
+}
+
+impl Fault {
+    /// Reads `BOX_NODE_FAULT` (`withhold` or `equivocate`); anything else is no fault.
+    pub fn from_env() -> Option<Self> {
+        match std::env::var("BOX_NODE_FAULT").ok()?.as_str() {
+            "withhold" => Some(Self::Withhold),
+            "equivocate" => Some(Self::Equivocate),
+            _ => None,
+        }
+    }
+}
+
+/// The injected fault, and what an equivocating node forged.
+#[derive(Debug, Default)]
+pub struct Faults {
+    fault: Option<Fault>,
+    forged: Mutex<BTreeMap<u64, SealedHeader>>,
+}
+
+impl Faults {
+    /// An honest node.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// A node with `fault`.
+    pub fn new(fault: Option<Fault>) -> Self {
+        Self { fault, forged: Mutex::default() }
+    }
+
+    /// Whether this node drops proposals while it leads.
+    pub fn withholds(&self) -> bool {
+        self.fault == Some(Fault::Withhold)
+    }
+
+    /// Called by the sealer right after it signed `pending`'s header: an
+    /// equivocating node seals a second header for a block with a transfer.
+    pub fn after_signing(&self, domain: &Domain, key: &SecretKey, pending: &PendingBlock) {
+        if self.fault != Some(Fault::Equivocate)
+            || !pending.entries.iter().any(|e| matches!(e.entry, Entry::Submit(Subject::Transfer(_))))
+        {
+            return;
+        }
+        let mut header = pending.header.clone();
+        header.time += 1;
+        let forged = SealedHeader { signature: domain.sign(key, &header), header };
+        let mut map = self.forged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let std::collections::btree_map::Entry::Vacant(slot) = map.entry(forged.header.height) {
+            tracing::warn!(height = forged.header.height, "fault injection: sealed a second header at this height");
+            slot.insert(forged);
+        }
+    }
+
+    /// The header this node serves to cross-checks at `height` instead of its own, if it forged one.
+    pub fn forged(&self, height: u64) -> Option<SealedHeader> {
+        self.forged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&height).cloned()
+    }
+}
