@@ -11,7 +11,7 @@ use box_core::encoding::Canonical;
 use box_core::governance::{GovernanceAction, SignedAction};
 use box_core::ids::SubjectId;
 use box_core::notary::{Entry, Subject};
-use box_core::typed::{NodeChange, TransferRequest};
+use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, NodeChange, TransferRequest};
 use box_core::{Address, B256, U256};
 use box_testkit::{Cluster, eventually, key, submit_via};
 use std::path::Path;
@@ -88,13 +88,34 @@ async fn a_leader_that_withholds_proposals_is_deposed_and_what_it_withheld_is_no
     assert!(ids.iter().all(|id| report.state.subject(id).is_some()));
 }
 
-/// A transfer submission (its flow is unknown, so the nodes refuse it; what
-/// matters is the block that carries it).
-fn transfer(c: &Cluster) -> Vec<u8> {
+/// A notarized flow and a transfer under it that the nodes admit to the log
+/// (valid signatures, thresholds met); whether it is later notarized does
+/// not matter here (the flow is not active): what matters is the block that
+/// carries it.
+async fn transfer(c: &Cluster) -> Vec<u8> {
     let applicant = key("applicant");
+    let approver = key("approver");
+    let flow = BoxFlow {
+        name: "Payments".into(),
+        employees: vec![applicant.address()],
+        levels: vec![ApprovalLevel { name: "Finance".into(), approvers: vec![approver.address()], threshold: 1 }],
+        limits: vec![AssetLimit {
+            asset: Address::ZERO,
+            perTransfer: U256::from(10u64),
+            perPeriod: U256::from(100u64),
+            periodSeconds: 86_400,
+        }],
+        nonce: 1,
+    };
+    let flow_hash = c.domain.flow_hash(&flow).0;
+    let id = c.submit(&Subject::Flow(flow).encode()).await;
+    eventually("the flow notarized", Duration::from_secs(60), || async {
+        c.subject(2, &id).await.filter(|s| s.status == "notarized").map(|_| ())
+    })
+    .await;
     let request = TransferRequest {
         requestId: B256::repeat_byte(0x42),
-        flowHash: B256::repeat_byte(0x0F),
+        flowHash: flow_hash,
         applicant: applicant.address(),
         asset: Address::ZERO,
         to: Address::repeat_byte(0xA1),
@@ -103,7 +124,9 @@ fn transfer(c: &Cluster) -> Vec<u8> {
         chainId: c.genesis.chainId,
         timestamp: c.genesis.time,
     };
-    Subject::Transfer(box_core::transbox::TransBox::apply(&c.domain, request, &applicant)).encode()
+    let mut tb = box_core::transbox::TransBox::apply(&c.domain, request, &applicant);
+    tb.approve(&c.domain, 1, &approver);
+    Subject::Transfer(tb).encode()
 }
 
 fn remove_node(c: &Cluster, node: usize, signers: &[usize]) -> Vec<u8> {
@@ -129,7 +152,8 @@ async fn an_equivocating_leader_is_caught_with_evidence_on_the_chain_until_remov
 
     // The leader seals the block with the transfer twice and serves the
     // second header to whoever cross-checks with it.
-    c.submit(&transfer(&c)).await;
+    let t = transfer(&c).await;
+    c.submit(&t).await;
     let (height, log) = eventually("a follower logs the equivocation", Duration::from_secs(90), || async {
         [2u64, 3].iter().find_map(|n| {
             let log = log_of(&c, *n);
