@@ -56,6 +56,7 @@ fn main() {
             perTransfer: U256::from(10u64),
             perPeriod: U256::from(25u64),
             periodSeconds: 86_400,
+            maxFee: U256::from(10u64).pow(U256::from(17u64)),
         }],
         nonce: 1,
     };

@@ -104,6 +104,7 @@ async fn transfer(c: &Cluster) -> Vec<u8> {
             perTransfer: U256::from(10u64),
             perPeriod: U256::from(100u64),
             periodSeconds: 86_400,
+            maxFee: U256::from(10u64),
         }],
         nonce: 1,
     };

@@ -55,6 +55,7 @@ async fn a_transbox_without_its_approvals_cannot_take_the_transfers_place() {
             perTransfer: ether * U256::from(10u64),
             perPeriod: ether * U256::from(100u64),
             periodSeconds: 86_400,
+            maxFee: ether / U256::from(10u64),
         }],
         nonce: 1,
     };

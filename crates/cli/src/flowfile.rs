@@ -44,6 +44,8 @@ struct LimitToml {
     period: Option<Period>,
     #[serde(default)]
     period_seconds: Option<u64>,
+    /// The most one transfer of this asset may spend on fees, in ETH.
+    max_fee: Number,
 }
 
 /// An amount as written: a string, or an integer (a float would lose precision and is refused).
@@ -140,11 +142,13 @@ pub fn parse(text: &str, book: &AssetBook) -> CliResult<BoxFlow> {
                 (None, Some(s)) => s,
                 (None, None) => return Err(CliError::usage(format!("limits[{i}]: period is missing (e.g. \"1d\")"))),
             };
+            let eth = book.resolve("ETH").map_err(|e| CliError::usage(format!("limits[{i}].max_fee: {e}")))?;
             Ok(AssetLimit {
                 asset: asset.address,
                 perTransfer: amount(book, &asset, &format!("limits[{i}].per_transfer"), &l.per_transfer)?,
                 perPeriod: amount(book, &asset, &format!("limits[{i}].per_period"), &l.per_period)?,
                 periodSeconds: period,
+                maxFee: amount(book, &eth, &format!("limits[{i}].max_fee"), &l.max_fee)?,
             })
         })
         .collect::<CliResult<Vec<_>>>()?;
@@ -182,11 +186,12 @@ pub fn to_toml(flow: &BoxFlow, book: &AssetBook) -> String {
             _ => (l.asset.to_checksum(None), Box::new(|v: U256| v.to_string())),
         };
         out.push_str(&format!(
-            "\n[[limits]]\nasset = {}\nper_transfer = {}\nper_period = {}\nperiod_seconds = {}\n",
+            "\n[[limits]]\nasset = {}\nper_transfer = {}\nper_period = {}\nperiod_seconds = {}\nmax_fee = {}\n",
             q(&asset),
             q(&fmt(l.perTransfer)),
             q(&fmt(l.perPeriod)),
-            l.periodSeconds
+            l.periodSeconds,
+            q(&box_core::Amount(l.maxFee).format(18))
         ));
     }
     out
@@ -221,12 +226,14 @@ asset = "ETH"
 per_transfer = "5"
 per_period = "8.5"
 period = "1d"
+max_fee = "0.01"
 
 [[limits]]
 asset = "USDC"
 per_transfer = 1000
 per_period = "2000.25"
 period_seconds = 3600
+max_fee = "0.05"
 "#;
 
     fn book() -> AssetBook {

@@ -119,7 +119,7 @@ async fn every_role_end_to_end_with_real_processes() {
         format!(
             "name = \"Payments\"\nemployees = [\"{addr}\"]\n\n[[levels]]\nname = \"Managers\"\napprovers = [\"{}\", \"{}\"]\nthreshold = 1\n\n\
              [[levels]]\nname = \"Finance\"\napprovers = [\"{}\", \"{}\"]\nthreshold = 2\n\n\
-             [[limits]]\nasset = \"ETH\"\nper_transfer = \"5\"\nper_period = \"8\"\nperiod = \"1d\"\n",
+             [[limits]]\nasset = \"ETH\"\nper_transfer = \"5\"\nper_period = \"8\"\nperiod = \"1d\"\nmax_fee = \"0.01\"\n",
             m("manager-1"),
             m("manager-2"),
             m("finance-1"),

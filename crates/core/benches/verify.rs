@@ -52,6 +52,7 @@ fn bench_transbox(c: &mut Criterion) {
         policy: Policy { assets: state.assets(), frozen: &frozen, blocked: &blocked, paused: None },
         now: T0,
         history: &[],
+        eth_history: &[],
     };
     let verified = verify_transbox(&tb, &ctx).expect("fixture transbox verifies");
     assert_eq!(verified.approvers().iter().map(Vec::len).sum::<usize>(), 6);

@@ -130,6 +130,12 @@ pub fn verify_flow(domain: &Domain, flow: &BoxFlow) -> Result<VerifiedFlow, Refu
                 l.asset, l.perTransfer, l.perPeriod
             )));
         }
+        if l.maxFee.is_zero() {
+            return Err(malformed(format!(
+                "asset {}: the fee cap (maxFee) is zero, so no transfer could pay for its transaction",
+                l.asset
+            )));
+        }
         if !(MIN_PERIOD_SECONDS..=MAX_PERIOD_SECONDS).contains(&l.periodSeconds) {
             return Err(malformed(format!(
                 "asset {}: the period must be between {MIN_PERIOD_SECONDS}s and {MAX_PERIOD_SECONDS}s, not {}s",

@@ -167,9 +167,19 @@ pub enum Refusal {
         /// The flow's per-transfer limit.
         limit: Box<Units>,
     },
+    /// The request's signed fee cap exceeds the flow's fee cap for the asset.
+    #[error("the fee cap of {fee} exceeds the flow's fee cap of {cap} for transfers of {asset}")]
+    OverFeeCap {
+        /// The request's fee cap (ETH).
+        fee: Box<Units>,
+        /// The flow's fee cap for this asset (ETH).
+        cap: Box<Units>,
+        /// The asset's symbol, or its address when it is not registered.
+        asset: String,
+    },
     /// Over the rolling-period limit.
     #[error(
-        "{amount} plus {used} already moved in the last {} exceeds the period limit of {limit}",
+        "{amount} plus {used} already moved or committed to fees in the last {} exceeds the period limit of {limit}",
         period(*period_seconds)
     )]
     OverPeriodLimit {
@@ -244,7 +254,7 @@ mod tests {
         };
         assert_eq!(
             r.to_string(),
-            "1.5 USDC plus 9 USDC already moved in the last 24 h exceeds the period limit of 10 USDC"
+            "1.5 USDC plus 9 USDC already moved or committed to fees in the last 24 h exceeds the period limit of 10 USDC"
         );
         assert_eq!(period(7 * 86_400), "7 days");
         assert_eq!(period(7_200), "2 h");

@@ -121,9 +121,22 @@ pub struct TransferContext<'a> {
     pub policy: Policy<'a>,
     /// Now.
     pub now: Timestamp,
-    /// Earlier transfers under the same flow and asset that count towards the
-    /// period limit: (when, how much). Entries outside the window are ignored.
+    /// Earlier transfers under the same flow that count towards this asset's
+    /// period limit: (when, how much). Entries outside the window are
+    /// ignored. For ETH this is [`eth_history`](Self::eth_history).
     pub history: &'a [(Timestamp, Amount)],
+    /// Earlier transfers under the same flow as they count towards its ETH
+    /// period limit: each ETH amount plus each transfer's signed fee cap,
+    /// whatever its asset (fees are paid in ETH from the hot wallet; a fee
+    /// counts at its cap, the most it can cost). See [`eth_spend`].
+    pub eth_history: &'a [(Timestamp, Amount)],
+}
+
+/// What a transfer counts towards its flow's ETH period limit: its amount
+/// when it moves ETH, plus its signed fee cap (`maxFee`, wei) whatever it
+/// moves; `None` on overflow.
+pub fn eth_spend(asset: &Address, amount: Amount, max_fee: Amount) -> Option<Amount> {
+    if asset.is_zero() { amount.checked_add(max_fee) } else { Some(max_fee) }
 }
 
 /// A transbox that passed every rule of [`verify_transbox`]. Only that
@@ -314,14 +327,30 @@ fn check_levels(tb: &TransBox, domain: &Domain, flow: &VerifiedFlow) -> Result<V
     Ok(approvers)
 }
 
-/// The flow limits the asset and the amount is within one transfer's limit
-/// (stated in `asset`'s units when it is known).
+/// The flow limits the asset, the amount is within one transfer's limit
+/// (stated in `asset`'s units when it is known), and the signed fee cap is
+/// within the flow's fee cap for the asset.
 fn check_per_transfer<'f>(
     tb: &TransBox,
     flow: &'f VerifiedFlow,
     asset: Option<&Asset>,
 ) -> Result<&'f crate::typed::AssetLimit, Refusal> {
-    let r = &tb.request;
+    check_request_limits(&tb.request, flow, asset)
+}
+
+/// The rules a request meets on its own against its flow's limits for its
+/// asset: the flow limits the asset, the amount is within one transfer's
+/// limit, and the signed fee cap (`maxFee`) is within the flow's fee cap
+/// for the asset. `asset` (the registered asset, if known) only states the
+/// amounts in its units. Returns the asset's limit.
+///
+/// Part of [`check_transbox`] and [`verify_transbox`]; an edge that sees an
+/// application before any approval (the gateway) calls it to refuse early.
+pub fn check_request_limits<'f>(
+    r: &TransferRequest,
+    flow: &'f VerifiedFlow,
+    asset: Option<&Asset>,
+) -> Result<&'f crate::typed::AssetLimit, Refusal> {
     let limit = flow.limit(&r.asset).ok_or(Refusal::NoLimitForAsset(r.asset))?;
     if r.amount > limit.perTransfer {
         let units = |base| match asset {
@@ -330,7 +359,64 @@ fn check_per_transfer<'f>(
         };
         return Err(Refusal::OverPerTransferLimit { amount: units(r.amount), limit: units(limit.perTransfer) });
     }
+    if r.maxFee > limit.maxFee {
+        let name = asset.map_or_else(|| r.asset.to_string(), |a| a.symbol().to_owned());
+        return Err(Refusal::OverFeeCap {
+            fee: Units::of(&Asset::Eth, r.maxFee),
+            cap: Units::of(&Asset::Eth, limit.maxFee),
+            asset: name,
+        });
+    }
     Ok(limit)
+}
+
+/// The period limits, with `history` and `eth_history` as in
+/// [`TransferContext`]: the request's asset window (its amount; for ETH its
+/// amount plus its fee cap) and, for a token, the flow's ETH window (its fee
+/// cap), when the flow limits ETH.
+pub fn check_period_limits(
+    r: &TransferRequest,
+    flow: &VerifiedFlow,
+    asset: &Asset,
+    history: &[(Timestamp, Amount)],
+    eth_history: &[(Timestamp, Amount)],
+    now: Timestamp,
+) -> Result<(), Refusal> {
+    let limit = flow.limit(&r.asset).ok_or(Refusal::NoLimitForAsset(r.asset))?;
+    let eth_spent = eth_spend(&r.asset, Amount(r.amount), Amount(r.maxFee));
+    // This asset's window; for ETH it also holds every fee cap.
+    let own = if r.asset.is_zero() { eth_spent } else { Some(Amount(r.amount)) };
+    check_window(limit, history, now, own, asset)?;
+    // A token transfer's fee comes out of ETH: it counts in the ETH window.
+    if !r.asset.is_zero()
+        && let Some(eth) = flow.limit(&Address::ZERO)
+    {
+        check_window(eth, eth_history, now, eth_spent, &Asset::Eth)?;
+    }
+    Ok(())
+}
+
+/// `spend` plus what `history` holds inside `limit`'s window stays within
+/// its period limit (stated in `asset`'s units); `None` is an overflow.
+fn check_window(
+    limit: &crate::typed::AssetLimit,
+    history: &[(Timestamp, Amount)],
+    now: Timestamp,
+    spend: Option<Amount>,
+    asset: &Asset,
+) -> Result<(), Refusal> {
+    let used = used_in_window(history, now, limit.periodSeconds)
+        .ok_or_else(|| Refusal::MalformedTransfer("history total overflows".into()))?;
+    let spend = spend.ok_or_else(|| Refusal::MalformedTransfer("amount plus fee cap overflows".into()))?;
+    if used.checked_add(spend).is_none_or(|t| t.0 > limit.perPeriod) {
+        return Err(Refusal::OverPeriodLimit {
+            amount: Units::of(asset, spend.0),
+            used: Units::of(asset, used.0),
+            limit: Units::of(asset, limit.perPeriod),
+            period_seconds: limit.periodSeconds,
+        });
+    }
+    Ok(())
 }
 
 /// Verifies a transbox against its flow and the deployment's rules: chain id,
@@ -358,17 +444,7 @@ pub fn verify_transbox(tb: &TransBox, ctx: &TransferContext<'_>) -> Result<Verif
     }
     check_not_future(r, ctx.now)?;
     let approvers = check_levels(tb, domain, flow)?;
-    let limit = check_per_transfer(tb, flow, Some(&asset))?;
-    let used = used_in_window(ctx.history, ctx.now, limit.periodSeconds)
-        .ok_or_else(|| Refusal::MalformedTransfer("history total overflows".into()))?;
-    let total = used.checked_add(Amount(r.amount));
-    if total.is_none_or(|t| t.0 > limit.perPeriod) {
-        return Err(Refusal::OverPeriodLimit {
-            amount: Units::of(&asset, r.amount),
-            used: Units::of(&asset, used.0),
-            limit: Units::of(&asset, limit.perPeriod),
-            period_seconds: limit.periodSeconds,
-        });
-    }
+    check_per_transfer(tb, flow, Some(&asset))?;
+    check_period_limits(r, flow, &asset, ctx.history, ctx.eth_history, ctx.now)?;
     Ok(VerifiedTransBox { transbox: tb.clone(), id: tb.transfer_id(domain), hash: tb.hash(), asset, approvers })
 }

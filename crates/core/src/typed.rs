@@ -30,6 +30,10 @@ pub const DOMAIN_NAME: &str = "BOX";
 
 sol! {
     /// The limits a flow sets for one asset. `asset` is `address(0)` for ETH.
+    /// `maxFee` (wei) bounds the fee cap a transfer of this asset may sign:
+    /// what it may spend on the public chain's fees, re-pricing included.
+    /// The ETH period limit also counts every transfer's signed fee cap
+    /// (fees are paid in ETH from the hot wallet), whatever its asset.
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct AssetLimit {
@@ -37,6 +41,7 @@ sol! {
         uint256 perTransfer;
         uint256 perPeriod;
         uint64 periodSeconds;
+        uint256 maxFee;
     }
 
     /// One approval level: who may approve, and how many of them must.

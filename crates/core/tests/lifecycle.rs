@@ -3,9 +3,9 @@
 
 mod common;
 
-use box_core::B256;
 use box_core::notary::{Event, FlowStatus, Subject, TransferStatus};
 use box_core::typed::ReportStatus;
+use box_core::{B256, U256};
 use common::*;
 
 #[test]
@@ -196,4 +196,59 @@ fn a_transfer_is_rejected_only_when_every_transbox_for_it_is() {
         s.apply(&f.vote(n, r, content, true, ""), T0);
     }
     assert_eq!(s.transfer(&tid).unwrap().status, TransferStatus::Notarized);
+}
+
+#[test]
+fn a_fee_cap_above_the_flows_is_refused_by_rule_before_the_log() {
+    // Issue 11, fault 5: a 1-wei transfer signing a fee cap of 10^24 wei.
+    let f = Fixture::new(1, 2, 1, 3);
+    let mut s = f.state();
+    f.activate_flow(&mut s);
+    let mut req = f.request(U256::from(1u64), 1);
+    req.maxFee = U256::from(10u64).pow(U256::from(24u64));
+    let greedy = Subject::Transfer(f.transbox(req));
+    let want = "the fee cap of 1000000 ETH exceeds the flow's fee cap of 1 ETH for transfers of ETH";
+    match s.admission(&greedy) {
+        Err(box_core::notary::Inadmissible::Refused(why)) => assert!(why.contains(want), "{why}"),
+        other => panic!("admitted: {other:?}"),
+    }
+    let why = rejection(&f.decide(&mut s, greedy, T0)).expect("refused");
+    assert!(why.contains(want), "{why}");
+    // At the cap it passes.
+    let mut req = f.request(U256::from(1u64), 2);
+    req.maxFee = eth(1);
+    assert!(notarized(&f.decide(&mut s, Subject::Transfer(f.transbox(req)), T0)));
+}
+
+#[test]
+fn every_fee_cap_counts_towards_the_eth_period_limit() {
+    // ETH: 10 per transfer, 25 per day; each fee cap 1 ETH.
+    let f = Fixture::new(1, 2, 1, 3);
+    let mut s = f.state();
+    f.activate_flow(&mut s);
+    let capped = |amount, id| {
+        let mut r = f.request(amount, id);
+        r.maxFee = eth(1);
+        r
+    };
+    // 10 + 1, 10 + 1, then 2 + 1: exactly 25 ETH committed.
+    for (amount, id) in [(eth(10), 1), (eth(10), 2), (eth(2), 3)] {
+        assert!(notarized(&f.decide(&mut s, Subject::Transfer(f.transbox(capped(amount, id))), T0)));
+    }
+    // A token transfer within the token's own limits: its fee would come out
+    // of ETH, over the day's 25.
+    let mut token = capped(U256::from(1_000u64), 4);
+    token.asset = f.token;
+    let why = rejection(&f.decide(&mut s, Subject::Transfer(f.transbox(token.clone())), T0)).expect("refused");
+    assert!(
+        why.contains(
+            "1 ETH plus 25 ETH already moved or committed to fees in the last 24 h exceeds the period limit of 25 ETH"
+        ),
+        "{why}"
+    );
+    // A day later the window has moved on.
+    let later = box_core::ids::Timestamp(T0.0 + 86_400 + 1);
+    token.requestId = B256::repeat_byte(5);
+    token.timestamp = later.0;
+    assert!(notarized(&f.decide(&mut s, Subject::Transfer(f.transbox(token)), later)));
 }

@@ -50,9 +50,15 @@ fn request() -> impl Strategy<Value = TransferRequest> {
 fn flow() -> impl Strategy<Value = BoxFlow> {
     let level = (".{0,12}", prop::collection::vec(addr(), 0..4), any::<u32>())
         .prop_map(|(name, approvers, threshold)| ApprovalLevel { name, approvers, threshold });
-    let limit = (addr(), u256(), u256(), any::<u64>()).prop_map(|(asset, perTransfer, perPeriod, periodSeconds)| {
-        AssetLimit { asset, perTransfer, perPeriod, periodSeconds }
-    });
+    let limit = (addr(), u256(), u256(), any::<u64>(), u256()).prop_map(
+        |(asset, perTransfer, perPeriod, periodSeconds, maxFee)| AssetLimit {
+            asset,
+            perTransfer,
+            perPeriod,
+            periodSeconds,
+            maxFee,
+        },
+    );
     (
         ".{0,16}",
         prop::collection::vec(addr(), 0..4),
@@ -133,7 +139,7 @@ proptest! {
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
             policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None },
-            now: T0, history: &[],
+            now: T0, history: &[], eth_history: &[],
         };
         let tb = f.transbox(f.request(eth(1), 1));
         prop_assert!(verify_transbox(&tb, &ctx).is_ok());
@@ -184,7 +190,7 @@ proptest! {
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
             policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None },
-            now: T0, history: &[],
+            now: T0, history: &[], eth_history: &[],
         };
         let mut tb = TransBox::apply(&f.domain, f.request(eth(1), 1), &f.employees[0]);
         for (l, c) in counts.iter().enumerate() {

@@ -101,6 +101,12 @@ async fn scenario(db: Db) {
     assert_eq!(code(c(&p.l1[0]).apply(&request(flow, &p.l1[0], ETH, "l1")).await), (403, "role_required".into()));
     let over = request(flow, &p.employee, 11 * ETH, "over");
     assert_eq!(code(employee.apply(&over).await), (422, "over_limit".into()));
+    // Issue 11, fault 5: 1 wei under a fee cap of 10^24 wei; the flow caps fees at 0.1 ETH.
+    let mut greedy = request(flow, &p.employee, 1, "greedy");
+    greedy.maxFee = U256::from(10u64).pow(U256::from(24u64));
+    let e = employee.apply(&greedy).await.expect_err("an over-cap fee is refused");
+    assert_eq!((e.status(), e.code()), (Some(422), Some("over_fee_cap")), "{e}");
+    assert!(e.to_string().contains("the fee cap of 1000000 ETH exceeds the flow's fee cap of 0.1 ETH"), "{e}");
 
     // Role checks on approval: an employee, an auditor, an admin and a key holder cannot approve.
     for who in [&employee, &auditor, &admin] {

@@ -108,7 +108,7 @@ fn one_core() -> (f64, f64) {
     let full = || {
         let t0 = Instant::now();
         for (i, tid) in ids.iter().enumerate() {
-            let v = verify_notarized_transfer(&domain, &state, tid, 31337, &[], now).unwrap();
+            let v = verify_notarized_transfer(&domain, &state, tid, 31337, &[], &[], now).unwrap();
             black_box(sign_tx(&locked, 31337, i as u64, 21_000, fees, &Call::transfer(&v)).unwrap());
         }
         n as f64 / t0.elapsed().as_secs_f64()

@@ -18,7 +18,7 @@ use box_core::encoding::Canonical;
 use box_core::ids::{FlowHash, Timestamp, TransferId};
 use box_core::notary::{FlowStatus, Subject, SubjectStatus, TransferStatus};
 use box_core::quorum::verify_certificate;
-use box_core::transbox::{TransferContext, VerifiedTransBox, verify_transbox};
+use box_core::transbox::{TransferContext, VerifiedTransBox, eth_spend, verify_transbox};
 use box_core::typed::{ReportStatus, Signed, SignerReport};
 use box_core::{Address, B256, U256};
 use std::time::{Duration, Instant};
@@ -32,15 +32,24 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// The earlier transfers under `flow` of `asset` that count towards the
-/// period limit, from the signer's own record: (decision time, amount).
+/// The earlier transfers under `flow` as they count towards its period
+/// limit for `asset`, from the signer's own record: (decision time, amount).
+/// For ETH (`address(0)`): every ETH amount plus every transfer's fee cap
+/// (box-core's `eth_spend`, the rule the companions apply too).
 pub fn own_history(store: &Store, flow: B256, asset: Address) -> Result<Vec<(Timestamp, Amount)>, RunError> {
     Ok(store
         .executions()?
         .into_iter()
         .filter_map(|(_, x)| match x.kind {
-            ExecutionKind::Transfer { flow: f, asset: a, amount } if f == flow && a == asset && x.counts() => {
-                Some((Timestamp(x.time), Amount(amount)))
+            ExecutionKind::Transfer { flow: f, asset: a, amount, max_fee } if f == flow && x.counts() => {
+                let counted = if asset.is_zero() {
+                    eth_spend(&a, Amount(amount), Amount(max_fee)).unwrap_or(Amount(U256::MAX))
+                } else if a == asset {
+                    Amount(amount)
+                } else {
+                    return None;
+                };
+                Some((Timestamp(x.time), counted))
             }
             _ => None,
         })
@@ -59,6 +68,7 @@ pub fn verify_notarized_transfer(
     tid: &TransferId,
     chain_id: u64,
     history: &[(Timestamp, Amount)],
+    eth_history: &[(Timestamp, Amount)],
     now: Timestamp,
 ) -> Result<VerifiedTransBox, Refusal> {
     let rec = state.transfer(tid).ok_or_else(|| Refusal::Replay(format!("{tid} is not on the chain")))?;
@@ -80,7 +90,7 @@ pub fn verify_notarized_transfer(
         return Err(Refusal::WrongChain { request: tb.request.chainId, expected: chain_id });
     }
     let flow = state.active_flow(&FlowHash(tb.request.flowHash))?;
-    let ctx = TransferContext { domain, flow: &flow, policy: state.policy(), now, history };
+    let ctx = TransferContext { domain, flow: &flow, policy: state.policy(), now, history, eth_history };
     verify_transbox(tb, &ctx)
 }
 
@@ -100,14 +110,16 @@ impl Signer {
         }
         let rec =
             self.verifier.state().transfer(tid).ok_or_else(|| Refusal::Replay(format!("{tid} is not on the chain")))?;
-        let history =
-            own_history(&self.store, rec.flow.0, rec.asset).map_err(|e| Refusal::MalformedTransfer(e.to_string()))?;
+        let own =
+            |asset| own_history(&self.store, rec.flow.0, asset).map_err(|e| Refusal::MalformedTransfer(e.to_string()));
+        let (history, eth_history) = (own(rec.asset)?, own(Address::ZERO)?);
         verify_notarized_transfer(
             &self.domain,
             self.verifier.state(),
             tid,
             self.config.ethereum.chain_id,
             &history,
+            &eth_history,
             Timestamp(now),
         )
     }
@@ -171,6 +183,7 @@ impl Signer {
             flow: v.request().flowHash,
             asset: v.request().asset,
             amount: v.request().amount,
+            max_fee: v.request().maxFee,
         };
         let gas = if call.data.is_empty() {
             ETH_TRANSFER_GAS
@@ -188,8 +201,15 @@ impl Signer {
 
     fn transfer_kind(&self, tid: &TransferId) -> ExecutionKind {
         match self.verifier.state().transfer(tid) {
-            Some(r) => ExecutionKind::Transfer { flow: r.flow.0, asset: r.asset, amount: r.amount.0 },
-            None => ExecutionKind::Transfer { flow: B256::ZERO, asset: Address::ZERO, amount: U256::ZERO },
+            Some(r) => {
+                ExecutionKind::Transfer { flow: r.flow.0, asset: r.asset, amount: r.amount.0, max_fee: r.max_fee.0 }
+            }
+            None => ExecutionKind::Transfer {
+                flow: B256::ZERO,
+                asset: Address::ZERO,
+                amount: U256::ZERO,
+                max_fee: U256::ZERO,
+            },
         }
     }
 

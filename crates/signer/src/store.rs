@@ -49,6 +49,10 @@ pub enum ExecutionKind {
         asset: Address,
         /// Base units.
         amount: U256,
+        /// The signed fee cap (wei): counted towards the flow's ETH period
+        /// limit at its worst case.
+        #[serde(default)]
+        max_fee: U256,
     },
     /// The anchoring of an authorized flow.
     Anchor,

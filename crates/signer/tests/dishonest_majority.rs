@@ -319,8 +319,12 @@ async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_i
     // Each of these is notarized by the compromised majority; each must be refused.
     let mut wrong_chain = people.request(&domain, fh, Address::ZERO, alice, ether(1));
     wrong_chain.chainId = 1;
+    // Issue 11, fault 5: 1 wei with a fee cap of 10^24 wei (the flow caps fees at 0.1 ETH).
+    let mut greedy = people.request(&domain, fh, Address::ZERO, alice, U256::from(1u64));
+    greedy.maxFee = U256::from(10u64).pow(U256::from(24u64));
     let mut cases: Vec<(&str, box_core::transbox::TransBox, &str)> = vec![
         ("wrong chain id", people.sign(&domain, wrong_chain, 2), "chain id 1"),
+        ("a fee cap over the flow's", people.sign(&domain, greedy, 2), "exceeds the flow's fee cap of 0.1 ETH"),
         (
             "over the per-transfer limit",
             people.transfer(&domain, fh, Address::ZERO, alice, ether(6), 2),

@@ -55,6 +55,7 @@ pub fn sample_flow(n: u64) -> box_core::notary::Subject {
             perTransfer: U256::from(10u64),
             perPeriod: U256::from(100u64),
             periodSeconds: 3600,
+            maxFee: U256::from(10u64).pow(U256::from(17u64)),
         }],
         nonce: n,
     })

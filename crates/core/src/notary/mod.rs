@@ -62,6 +62,10 @@ pub struct TransferRecord {
     pub asset: Address,
     /// Amount in base units.
     pub amount: Amount,
+    /// The signed fee cap (wei): what it counts towards the ETH period limit
+    /// besides an ETH amount.
+    #[serde(default)]
+    pub max_fee: Amount,
     /// Who applied.
     pub applicant: Address,
     /// When it was submitted (log time).
@@ -431,6 +435,7 @@ impl NotaryState {
                                 flow: FlowHash(t.request.flowHash),
                                 asset: t.request.asset,
                                 amount: Amount(t.request.amount),
+                                max_fee: Amount(t.request.maxFee),
                                 applicant: t.request.applicant,
                                 submitted_at: at,
                                 status: TransferStatus::Submitted,
@@ -574,8 +579,15 @@ impl NotaryState {
                 self.transfer_open(&tid)?;
                 let flow = self.active_flow(&FlowHash(t.request.flowHash))?;
                 let history = self.history(&flow.hash(), &t.request.asset, Some(&tid));
-                let ctx =
-                    TransferContext { domain: &domain, flow: &flow, policy: self.policy(), now, history: &history };
+                let eth_history = self.history(&flow.hash(), &Address::ZERO, Some(&tid));
+                let ctx = TransferContext {
+                    domain: &domain,
+                    flow: &flow,
+                    policy: self.policy(),
+                    now,
+                    history: &history,
+                    eth_history: &eth_history,
+                };
                 verify_transbox(t, &ctx).map(|_| ())
             }
             Subject::Governance(g) => self.check_governance(g).map(|_| ()),
@@ -657,15 +669,25 @@ impl NotaryState {
         verify_flow(&self.domain(), &rec.flow)
     }
 
-    /// Earlier transfers under `flow` of `asset` that count towards the period
-    /// limit, excluding `except`.
+    /// Earlier transfers under `flow` as they count towards its period limit
+    /// for `asset`, excluding `except`: for a token its amounts; for ETH
+    /// (`address(0)`) every ETH amount plus every transfer's fee cap
+    /// ([`crate::transbox::eth_spend`]).
     pub fn history(&self, flow: &FlowHash, asset: &Address, except: Option<&TransferId>) -> Vec<(Timestamp, Amount)> {
         self.transfers
             .iter()
-            .filter(|(id, t)| {
-                Some(*id) != except && t.flow == *flow && t.asset == *asset && t.status.counts_towards_limits()
+            .filter(|(id, t)| Some(*id) != except && t.flow == *flow && t.status.counts_towards_limits())
+            .filter_map(|(_, t)| {
+                let counted = if asset.is_zero() {
+                    crate::transbox::eth_spend(&t.asset, t.amount, t.max_fee)
+                        .unwrap_or(Amount(alloy::primitives::U256::MAX))
+                } else if t.asset == *asset {
+                    t.amount
+                } else {
+                    return None;
+                };
+                Some((t.submitted_at, counted))
             })
-            .map(|(_, t)| (t.submitted_at, t.amount))
             .collect()
     }
 

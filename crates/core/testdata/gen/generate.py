@@ -69,7 +69,13 @@ KIND = {
 
 # EIP-712 struct definitions, field order as declared in typed.rs.
 TYPES: dict[str, list[tuple[str, str]]] = {
-    "AssetLimit": [("asset", "address"), ("perTransfer", "uint256"), ("perPeriod", "uint256"), ("periodSeconds", "uint64")],
+    "AssetLimit": [
+        ("asset", "address"),
+        ("perTransfer", "uint256"),
+        ("perPeriod", "uint256"),
+        ("periodSeconds", "uint64"),
+        ("maxFee", "uint256"),
+    ],
     "ApprovalLevel": [("name", "string"), ("approvers", "address[]"), ("threshold", "uint32")],
     "BoxFlow": [
         ("name", "string"),
@@ -389,8 +395,10 @@ FLOW = {
         {"name": "Finance", "approvers": [A("erin"), A("frank")], "threshold": 2},
     ],
     "limits": [
-        {"asset": ZERO_ADDR, "perTransfer": eth(10), "perPeriod": eth(25), "periodSeconds": 86400},
-        {"asset": addr_rep(0x70), "perTransfer": "1000000000", "perPeriod": "5000000000", "periodSeconds": 86400},
+        {"asset": ZERO_ADDR, "perTransfer": eth(10), "perPeriod": eth(25), "periodSeconds": 86400,
+         "maxFee": str(10**16)},
+        {"asset": addr_rep(0x70), "perTransfer": "1000000000", "perPeriod": "5000000000", "periodSeconds": 86400,
+         "maxFee": str(5 * 10**15)},
     ],
     "nonce": 1,
 }
@@ -400,7 +408,8 @@ FLOW_EDGE = {
     "name": "审批流 — Zahlungen €",
     "employees": [],
     "levels": [{"name": "", "approvers": [], "threshold": 0}],
-    "limits": [{"asset": addr_rep(0xFF), "perTransfer": str(U256_MAX), "perPeriod": "0", "periodSeconds": U64_MAX}],
+    "limits": [{"asset": addr_rep(0xFF), "perTransfer": str(U256_MAX), "perPeriod": "0", "periodSeconds": U64_MAX,
+                "maxFee": str(U256_MAX)}],
     "nonce": U64_MAX,
 }
 

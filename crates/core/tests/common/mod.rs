@@ -61,12 +61,19 @@ impl Fixture {
                 })
                 .collect(),
             limits: vec![
-                AssetLimit { asset: ETH, perTransfer: eth(10), perPeriod: eth(25), periodSeconds: 86_400 },
+                AssetLimit {
+                    asset: ETH,
+                    perTransfer: eth(10),
+                    perPeriod: eth(25),
+                    periodSeconds: 86_400,
+                    maxFee: eth(1),
+                },
                 AssetLimit {
                     asset: token,
                     perTransfer: U256::from(1_000_000_000u64),
                     perPeriod: U256::from(5_000_000_000u64),
                     periodSeconds: 86_400,
+                    maxFee: eth(1),
                 },
             ],
             nonce: 1,

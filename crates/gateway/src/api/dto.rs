@@ -174,6 +174,9 @@ pub struct LimitJson {
     pub per_period: String,
     /// The rolling period, seconds.
     pub period_seconds: u64,
+    /// The most a transfer of this asset may spend on fees (its signed fee
+    /// cap), wei, decimal. Fees also count towards the flow's ETH period limit.
+    pub max_fee: String,
 }
 
 /// An approval flow (EIP-712 `BoxFlow`).
@@ -224,6 +227,7 @@ impl FlowJson {
                         perTransfer: parse_units(&f("perTransfer"), &l.per_transfer)?,
                         perPeriod: parse_units(&f("perPeriod"), &l.per_period)?,
                         periodSeconds: l.period_seconds,
+                        maxFee: parse_units(&f("maxFee"), &l.max_fee)?,
                     })
                 })
                 .collect::<Result<_, ApiError>>()?,
@@ -250,6 +254,7 @@ impl FlowJson {
                     per_transfer: l.perTransfer.to_string(),
                     per_period: l.perPeriod.to_string(),
                     period_seconds: l.periodSeconds,
+                    max_fee: l.maxFee.to_string(),
                 })
                 .collect(),
             nonce: f.nonce,

@@ -24,10 +24,10 @@ use box_core::amount::Amount;
 use box_core::encoding::Canonical;
 use box_core::ids::{FlowHash, Timestamp, TransferId};
 use box_core::notary::{Subject, TransferStatus};
-use box_core::transbox::{TransBox, TransferContext, used_in_window, verify_transbox};
+use box_core::transbox::{TransBox, TransferContext, check_period_limits, check_request_limits, verify_transbox};
 use box_core::typed::{BoxFlow, TransferRequest};
 
-use box_core::{Address, Refusal, Units};
+use box_core::{Address, Refusal};
 
 /// How often an approval is retried when another approval raced it.
 const RETRIES: usize = 8;
@@ -212,30 +212,19 @@ fn precheck(st: &Shared, req: &TransferRequest) -> ApiResult<()> {
     if state.is_frozen(&req.applicant) {
         return Err(refused("frozen_employee", Refusal::FrozenEmployee(req.applicant)));
     }
-    let limit = flow.limit(&req.asset).ok_or_else(|| refused("no_limit", Refusal::NoLimitForAsset(req.asset)))?;
-    if req.amount > limit.perTransfer {
-        return Err(refused(
-            "over_limit",
-            Refusal::OverPerTransferLimit {
-                amount: Units::of(&asset, req.amount),
-                limit: Units::of(&asset, limit.perTransfer),
-            },
-        ));
-    }
+    // box-core's rules, as the companions and the signer apply them.
+    check_request_limits(req, &flow, Some(&asset)).map_err(|e| {
+        let code = match e {
+            Refusal::NoLimitForAsset(_) => "no_limit",
+            Refusal::OverFeeCap { .. } => "over_fee_cap",
+            _ => "over_limit",
+        };
+        refused(code, e)
+    })?;
     let now = Timestamp(u64::try_from(now()).unwrap_or(0));
-    let used = used_in_window(&state.history(&flow.hash(), &req.asset, None), now, limit.periodSeconds)
-        .unwrap_or(Amount(box_core::U256::MAX));
-    if used.checked_add(Amount(req.amount)).is_none_or(|t| t.0 > limit.perPeriod) {
-        return Err(refused(
-            "over_limit",
-            Refusal::OverPeriodLimit {
-                amount: Units::of(&asset, req.amount),
-                used: Units::of(&asset, used.0),
-                limit: Units::of(&asset, limit.perPeriod),
-                period_seconds: limit.periodSeconds,
-            },
-        ));
-    }
+    let history = state.history(&flow.hash(), &req.asset, None);
+    let eth_history = state.history(&flow.hash(), &Address::ZERO, None);
+    check_period_limits(req, &flow, &asset, &history, &eth_history, now).map_err(|e| refused("over_limit", e))?;
     Ok(())
 }
 
@@ -562,12 +551,14 @@ fn verify_complete(st: &Shared, tb: &TransBox) -> ApiResult<()> {
     let flow = state.active_flow(&FlowHash(tb.request.flowHash)).map_err(|e| refused("flow_not_active", e))?;
     let tid = tb.transfer_id(&st.domain);
     let history = state.history(&flow.hash(), &tb.request.asset, Some(&tid));
+    let eth_history = state.history(&flow.hash(), &Address::ZERO, Some(&tid));
     let ctx = TransferContext {
         domain: &st.domain,
         flow: &flow,
         policy: state.policy(),
         now: Timestamp(u64::try_from(now()).unwrap_or(0)),
         history: &history,
+        eth_history: &eth_history,
     };
     verify_transbox(tb, &ctx).map(|_| ()).map_err(|e| refused("refused", e))
 }

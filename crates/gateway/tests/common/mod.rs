@@ -226,6 +226,7 @@ pub fn flow_with(p: &People, nonce: u64, l1_threshold: u32) -> BoxFlow {
             perTransfer: U256::from(10u64) * U256::from(10u64).pow(U256::from(18u64)),
             perPeriod: U256::from(1000u64) * U256::from(10u64).pow(U256::from(18u64)),
             periodSeconds: 86_400,
+            maxFee: U256::from(10u64).pow(U256::from(17u64)),
         }],
         nonce,
     }

@@ -351,8 +351,20 @@ impl People {
                 },
             ],
             limits: vec![
-                AssetLimit { asset: Address::ZERO, perTransfer: ether(5), perPeriod: ether(8), periodSeconds: 86_400 },
-                AssetLimit { asset: token, perTransfer: ether(1000), perPeriod: ether(2000), periodSeconds: 86_400 },
+                AssetLimit {
+                    asset: Address::ZERO,
+                    perTransfer: ether(5),
+                    perPeriod: ether(8),
+                    periodSeconds: 86_400,
+                    maxFee: ether(1) / box_core::U256::from(10u64),
+                },
+                AssetLimit {
+                    asset: token,
+                    perTransfer: ether(1000),
+                    perPeriod: ether(2000),
+                    periodSeconds: 86_400,
+                    maxFee: ether(1) / box_core::U256::from(10u64),
+                },
             ],
             nonce: 1,
         }
