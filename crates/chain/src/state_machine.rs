@@ -24,6 +24,7 @@ use box_core::ids::{SubjectId, Timestamp};
 use box_core::notary::{Entry, Event, NotaryState};
 use box_core::typed::Genesis;
 use box_core::{Address, B256};
+use box_proto::Outcome;
 use openraft::storage::{RaftStateMachine, Snapshot};
 use openraft::{
     BasicNode, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership,
@@ -313,7 +314,7 @@ impl StateMachine {
                 let entry = match Entry::decode(&entry) {
                     Ok(e) => e,
                     Err(e) => {
-                        return Ok(Applied { outcome: format!("refused: undecodable entry: {e}"), subject: None });
+                        return Ok(Applied::only(Outcome::Refused(format!("undecodable entry: {e}"))));
                     }
                 };
                 let events = s.notary.apply(&entry, Timestamp(at));
@@ -322,19 +323,19 @@ impl StateMachine {
                 for ev in events {
                     match ev {
                         Event::Submitted { subject, .. } => {
-                            applied = Applied { outcome: "submitted".into(), subject: Some(subject.0.0) };
+                            applied = Applied::about(Outcome::Submitted, subject.0.0);
                         }
                         Event::Duplicate { subject } => {
-                            applied = Applied { outcome: "duplicate".into(), subject: Some(subject.0.0) };
+                            applied = Applied::about(Outcome::Duplicate, subject.0.0);
                         }
                         Event::Refused { reason } => {
-                            applied = Applied { outcome: format!("refused: {reason}"), subject: None };
+                            applied = Applied::only(Outcome::Refused(reason));
                         }
                         Event::VoteCounted { subject, .. } => {
-                            applied = Applied { outcome: "vote".into(), subject: Some(subject.0.0) };
+                            applied = Applied::about(Outcome::Vote, subject.0.0);
                         }
                         Event::VoteIgnored { subject, reason } => {
-                            applied = Applied { outcome: format!("ignored: {reason}"), subject: Some(subject.0.0) };
+                            applied = Applied::about(Outcome::Ignored(reason), subject.0.0);
                         }
                         Event::Notarized { subject, payload, certificate } => {
                             s.unsealed_notarized.push(NotarizedRecord {
@@ -346,11 +347,11 @@ impl StateMachine {
                         }
                         Event::Rejected { subject, .. } => s.unsealed_decided.push(subject),
                         Event::SignerAnnounced { .. } | Event::CeremonyMessage { .. } => {
-                            applied = Applied { outcome: "relayed".into(), subject: None };
+                            applied = Applied::only(Outcome::Relayed);
                         }
                         Event::Equivocation { node, height } => {
                             tracing::error!(%node, height, "equivocation evidence on record: {node} sealed two headers at height {height}");
-                            applied = Applied { outcome: "recorded".into(), subject: None };
+                            applied = Applied::only(Outcome::Recorded);
                         }
                         _ => {}
                     }
@@ -359,7 +360,7 @@ impl StateMachine {
             }
             Command::Seal { height, time } => {
                 if s.pending.is_some() || height != s.next_height || s.unsealed.is_empty() {
-                    return Ok(Applied { outcome: "ignored: nothing to seal at that height".into(), subject: None });
+                    return Ok(Applied::only(Outcome::Ignored("nothing to seal at that height".into())));
                 }
                 let at = time.max(s.last_time);
                 s.last_time = at;
@@ -380,34 +381,33 @@ impl StateMachine {
                     notarized: std::mem::take(&mut s.unsealed_notarized),
                     decided: std::mem::take(&mut s.unsealed_decided),
                 });
-                Ok(Applied { outcome: "sealed".into(), subject: None })
+                Ok(Applied::only(Outcome::Sealed))
             }
             Command::SignBlock { height, signature } => {
                 let Some(pending) = s.pending.as_ref().filter(|p| p.header.height == height) else {
-                    return Ok(Applied { outcome: "ignored: no pending block at that height".into(), subject: None });
+                    return Ok(Applied::only(Outcome::Ignored("no pending block at that height".into())));
                 };
                 let domain = s.notary.domain();
                 let signer = signature_from_bytes(&signature)
                     .and_then(|sig| recover(&domain.signing_hash(&pending.header), &sig).map(|a| (sig, a)));
                 let (sig, signer) = match signer {
                     Ok(v) => v,
-                    Err(e) => return Ok(Applied { outcome: format!("ignored: block signature: {e}"), subject: None }),
+                    Err(e) => return Ok(Applied::only(Outcome::Ignored(format!("block signature: {e}")))),
                 };
                 if !s.notary.registry().contains(&signer) {
-                    return Ok(Applied {
-                        outcome: format!("ignored: block signed by {signer}, not a registered node account"),
-                        subject: None,
-                    });
+                    return Ok(Applied::only(Outcome::Ignored(format!(
+                        "block signed by {signer}, not a registered node account"
+                    ))));
                 }
                 let Some(p) = s.pending.take() else {
-                    return Ok(Applied { outcome: "ignored".into(), subject: None });
+                    return Ok(Applied::only(Outcome::Ignored("no pending block at that height".into())));
                 };
                 let block = Block { header: p.header, signature: sig, entries: p.entries };
                 self.shared.store_block(&block, &p.notarized, &p.decided)?;
                 s.parent = block.hash(&domain);
                 s.next_height += 1;
                 self.shared.height_tx.send_replace(height);
-                Ok(Applied { outcome: "signed".into(), subject: None })
+                Ok(Applied::only(Outcome::Signed))
             }
         }
     }
