@@ -329,18 +329,4 @@ impl NodeClient {
         }
         out.into_iter().map(|(i, info)| NodeView { node: self.nodes[i].clone(), info }).collect()
     }
-
-    /// The highest sealed height any node reports, with that node's index.
-    /// `None` when no node answers.
-    pub async fn best_height(&self) -> Option<(usize, u64)> {
-        let mut best: Option<(usize, u64)> = None;
-        for (i, view) in self.cluster().await.into_iter().enumerate() {
-            if let Ok(info) = view.info
-                && best.is_none_or(|(_, b)| info.height > b)
-            {
-                best = Some((i, info.height));
-            }
-        }
-        best
-    }
 }

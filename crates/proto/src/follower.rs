@@ -11,7 +11,8 @@
 //! height not yet verified. It moves to the next node when the stream fails
 //! or ends, when the consumer refused a block that node sent, and when the
 //! stream stays silent for [`STALL`] while another node reports a greater
-//! height (a node that withholds blocks). [`BlockFollower::next`] takes the
+//! height than verified (a node that withholds blocks, whatever height it
+//! claims itself). [`BlockFollower::next`] takes the
 //! blocks in order and checks each with box-core's
 //! [`HistoryVerifier`](box_core::audit::HistoryVerifier) (height, parent
 //! hash, Merkle root, sealer, state hash after replay, every quorum
@@ -119,6 +120,8 @@ struct Feedback {
     verified: AtomicU64,
     /// Index + 1 of a node whose block was refused (0: none).
     bad: AtomicUsize,
+    /// Wakes the streaming task when `bad` is set.
+    refused: tokio::sync::Notify,
 }
 
 /// Follows the chain's sealed blocks from every node, verifying each (see the
@@ -212,6 +215,7 @@ impl<V: VerifierCell> BlockFollower<V> {
     /// Records that `index` sent a refused block: the stream moves on.
     fn refuse(&self, index: usize, node: String, reason: Refusal) -> Followed {
         self.feedback.bad.store(index + 1, Ordering::SeqCst);
+        self.feedback.refused.notify_one();
         Followed::Refused { node, reason }
     }
 }
@@ -245,16 +249,22 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
         };
         tokio::pin!(blocks);
         loop {
-            match tokio::time::timeout(STALL, blocks.next()).await {
-                Ok(Some(Ok(info))) => {
-                    let inc = Incoming { node, bytes: info.block, latest: info.latest_height };
-                    if out.send(inc).await.is_err() {
-                        return;
-                    }
+            let next = tokio::select! {
+                next = tokio::time::timeout(STALL, blocks.next()) => next,
+                () = feedback.refused.notified() => {
                     if feedback.bad.swap(0, Ordering::SeqCst) == node + 1 {
                         tracing::warn!(node = %addr(node), "served a block that does not verify; switching node");
                         node = (node + 1) % n;
                         break;
+                    }
+                    continue;
+                }
+            };
+            match next {
+                Ok(Some(Ok(info))) => {
+                    let inc = Incoming { node, bytes: info.block, latest: info.latest_height };
+                    if out.send(inc).await.is_err() {
+                        return;
                     }
                 }
                 Ok(Some(Err(e))) => {
@@ -267,16 +277,11 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
                     break;
                 }
                 Err(_) => {
-                    if feedback.bad.swap(0, Ordering::SeqCst) == node + 1 {
-                        tracing::warn!(node = %addr(node), "served a block that does not verify; switching node");
-                        node = (node + 1) % n;
-                        break;
-                    }
-                    // Silent: fine if nobody has more, a withholding node otherwise.
+                    // Silent: fine if nobody has more, a withholding node
+                    // otherwise (whatever height it claims itself).
                     let mine = feedback.verified.load(Ordering::SeqCst);
-                    if let Some((best, h)) = client.best_height().await
+                    if let Some((best, h)) = best_elsewhere(&client, node).await
                         && h > mine
-                        && best != node
                     {
                         tracing::warn!(
                             node = %addr(node), better = %addr(best),
@@ -289,4 +294,18 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
             }
         }
     }
+}
+
+/// The node other than `current` that reports the greatest height, with it.
+async fn best_elsewhere(client: &NodeClient, current: usize) -> Option<(usize, u64)> {
+    let mut best: Option<(usize, u64)> = None;
+    for (i, view) in client.cluster().await.into_iter().enumerate() {
+        if let Ok(info) = view.info
+            && i != current
+            && best.is_none_or(|(_, b)| info.height > b)
+        {
+            best = Some((i, info.height));
+        }
+    }
+    best
 }
