@@ -1,9 +1,9 @@
 //! The replicated state machine: box-core's notary state plus block sealing.
 //!
-//! Applying a [`Command::Notary`] runs the pure notary state machine and
-//! queues the entry for the next block. [`Command::Seal`] closes a block: every
+//! Applying a [`Command::Notary`](crate::types::Command::Notary) runs the pure notary state machine and
+//! queues the entry for the next block. [`Command::Seal`](crate::types::Command::Seal) closes a block: every
 //! replica builds the same header (parent hash, Merkle root of the queued
-//! entries, state hash, time) from its own state. [`Command::SignBlock`]
+//! entries, state hash, time) from its own state. [`Command::SignBlock`](crate::types::Command::SignBlock)
 //! carries the leader's signature over that header; each replica checks it
 //! recovers to a registered node account over *its own* header and only then
 //! writes the block, durably, to redb. A leader that signs a different header

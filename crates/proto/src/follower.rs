@@ -14,7 +14,7 @@
 //! height than verified (a node that withholds blocks, whatever height it
 //! claims itself). [`BlockFollower::next`] takes the
 //! blocks in order and checks each with box-core's
-//! [`HistoryVerifier`](box_core::audit::HistoryVerifier) (height, parent
+//! [`HistoryVerifier`] (height, parent
 //! hash, Merkle root, sealer, state hash after replay, every quorum
 //! certificate) before handing it on: nothing a node sends is believed
 //! before it verifies.
