@@ -2,7 +2,9 @@
 //!
 //! Test harness for BOX (a dev-dependency only): a development CA, a
 //! deployment (genesis, node account keys, key holders), and clusters of real
-//! `box-node` processes on 127.0.0.1 with mutual TLS. Every wait is a
+//! `box-node` processes on 127.0.0.1 with mutual TLS, driven through
+//! box-proto's node client (certificates and key files from box-ops; no
+//! dependency on the node itself). Every wait is a
 //! readiness check with a deadline, never a fixed sleep.
 //!
 //! Its functions run only inside tests and benchmarks, where a failed setup
@@ -303,13 +305,16 @@ impl Cluster {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    /// A notary client to node `id` over mutual TLS, as the gateway.
+    /// The generated notary client to node `id` over mutual TLS, as the
+    /// gateway: no failover, no deadline, replies as the wire sends them. For
+    /// tests of the node's own gRPC surface; [`Cluster::node_client`] is the
+    /// client the processes use.
     pub fn client(&self, id: u64) -> NotaryClient<Channel> {
         NotaryClient::new(self.channels.get(&self.node(id).addr).unwrap())
     }
 
-    /// A client with another identity (e.g. the signer's, a node's, or a
-    /// certificate from another CA).
+    /// The generated client with another identity (e.g. the signer's, a
+    /// node's, or a certificate from another CA), as [`Cluster::client`].
     pub fn client_with(&self, id: u64, tls: &TlsMaterial) -> NotaryClient<Channel> {
         NotaryClient::new(Channels::new(tls.client()).get(&self.node(id).addr).unwrap())
     }
