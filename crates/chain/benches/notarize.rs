@@ -13,13 +13,13 @@
 
 use box_chain::config::NodeConfig;
 use box_chain::node::{self, RunningNode};
-use box_chain::pb;
 use box_chain::proposer::now;
 use box_chain::types::Command;
 use box_core::B256;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::Entry;
+use box_proto::pb;
 use box_testkit::{Cluster, machine, sample_flow, submit_via};
 use std::collections::HashMap;
 use std::path::Path;
@@ -73,16 +73,16 @@ async fn bench_box(n: usize) -> Row {
             let _ = tx.send((SubjectId(B256::from_slice(&ev.subject_id)), Instant::now()));
         }
     });
-    let clients: Vec<_> = (1..=3).map(|id| c.client(id)).collect();
+    let clients: Vec<_> = [[1, 2, 3], [2, 3, 1], [3, 1, 2]].iter().map(|ids| c.node_client(ids)).collect();
     let started = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let begin = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     for (i, (id, bytes)) in subjects.iter().enumerate() {
         let permit = sem.clone().acquire_owned().await.unwrap();
         started.lock().unwrap().insert(*id, Instant::now());
-        let (clients, bytes) = (clients.clone(), bytes.clone());
+        let (client, bytes) = (clients[i % clients.len()].clone(), bytes.clone());
         tokio::spawn(async move {
-            submit_via(clients, bytes, i).await;
+            submit_via(&client, bytes).await;
             drop(permit);
         });
     }

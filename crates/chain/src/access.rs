@@ -1,7 +1,7 @@
 //! Who may call what on a node (DESIGN §2): every gRPC service serves only
 //! the roles that need it, and a valid certificate of the deployment CA is
 //! not authority. The caller's role comes from its certificate
-//! ([`crate::role`]).
+//! ([`caller`], reading box-ops's [`CertRole`]).
 //!
 //! | call | served to |
 //! |---|---|
@@ -24,15 +24,26 @@
 //! notary and the companions do), or check the server's role on outgoing
 //! calls (the client trusts the CA and the host name).
 
-use crate::role::CertRole;
 use crate::state_machine::Shared;
 use crate::types::{NodeId, TypeConfig};
 use box_core::ceremony::Ceremony;
 use box_core::notary::{Entry, Subject};
+use box_ops::role::CertRole;
 use openraft::Raft;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use tonic::Status;
+
+/// The role the caller's client certificate names. Refuses a call without a
+/// client certificate (`UNAUTHENTICATED`) and one whose certificate names no
+/// role (`PERMISSION_DENIED`), with the reason.
+pub fn caller<T>(request: &tonic::Request<T>) -> Result<CertRole, tonic::Status> {
+    let certs = request.peer_certs().ok_or_else(|| {
+        tonic::Status::unauthenticated("no client certificate; every call needs a certificate of the deployment CA")
+    })?;
+    let leaf = certs.first().ok_or_else(|| tonic::Status::unauthenticated("the client presented no certificate"))?;
+    CertRole::of_certificate(leaf.as_ref()).map_err(|e| tonic::Status::permission_denied(e.to_string()))
+}
 
 /// What an entry written to the log is, for deciding who may write it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,22 +6,21 @@
 //! ([`box_core::notary::NotaryState::admission`]), so a transbox without its
 //! approvals is refused here and never recorded.
 
-use crate::access::{Access, Write};
+use crate::access::{self, Access, Write};
 use crate::liveness::Liveness;
-use crate::pb;
 use crate::proposer::{ProposeError, Proposer};
-use crate::role;
 use crate::state_machine::Shared;
 use crate::types::TypeConfig;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
-use box_core::notary::{Entry, Inadmissible, Subject, SubjectKind, SubjectStatus};
+use box_core::notary::{Entry, Inadmissible, Subject, SubjectStatus};
 use box_core::{Address, B256};
+use box_proto::pb;
+use box_proto::reply::{ProposeReply, SubjectStatus as ViewStatus, SubjectView, SubmitOutcome, SubmitReply};
+use box_proto::{Feed, Outcome};
 use openraft::Raft;
-use std::pin::Pin;
 use std::sync::Arc;
-use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
 /// The service.
@@ -72,19 +71,6 @@ fn propose_status(e: ProposeError) -> Status {
     }
 }
 
-fn kind_name(k: SubjectKind) -> &'static str {
-    match k {
-        SubjectKind::Flow => "flow",
-        SubjectKind::FlowAuthorization => "flow_authorization",
-        SubjectKind::Transfer => "transfer",
-        SubjectKind::Governance => "governance",
-        SubjectKind::SignerReport => "signer_report",
-    }
-}
-
-/// A server stream of `T`.
-pub type Feed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
-
 /// Streams what `items` makes of every sealed block from `from` (at least 1)
 /// on, then of each new block as it is sealed, until the client goes away.
 fn follow<T, F>(shared: Arc<Shared>, from: u64, items: F) -> Feed<T>
@@ -124,7 +110,7 @@ where
 #[tonic::async_trait]
 impl pb::notary_server::Notary for NotaryService {
     async fn submit(&self, r: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
-        let caller = role::caller(&r)?;
+        let caller = access::caller(&r)?;
         let subject = Subject::decode(&r.into_inner().subject)
             .map_err(|e| Status::invalid_argument(format!("the subject does not decode: {e}")))?;
         self.access.write(caller, Write::of_subject(&subject))?;
@@ -134,16 +120,17 @@ impl pb::notary_server::Notary for NotaryService {
         let entry = Entry::Submit(subject).encode();
         self.liveness.received(&entry);
         let (_, applied) = self.proposer.entry(entry, false).await.map_err(propose_status)?;
-        match applied.outcome.as_str() {
-            "submitted" | "duplicate" => {
-                Ok(Response::new(pb::SubmitResponse { subject_id: id.0.to_vec(), outcome: applied.outcome }))
-            }
-            other => Err(Status::failed_precondition(other.trim_start_matches("refused: ").to_owned())),
-        }
+        let outcome = match applied.outcome {
+            Outcome::Submitted => SubmitOutcome::Submitted,
+            Outcome::Duplicate => SubmitOutcome::Duplicate,
+            Outcome::Refused(reason) => return Err(Status::failed_precondition(reason)),
+            other => return Err(Status::internal(format!("a submission was applied as \"{other}\""))),
+        };
+        Ok(Response::new(SubmitReply { subject_id: id, outcome }.to_wire()))
     }
 
     async fn propose(&self, r: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeResponse>, Status> {
-        let caller = role::caller(&r)?;
+        let caller = access::caller(&r)?;
         let req = r.into_inner();
         let entry = Entry::decode(&req.entry)
             .map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
@@ -155,11 +142,11 @@ impl pb::notary_server::Notary for NotaryService {
             self.liveness.received(&req.entry);
         }
         let (index, applied) = self.proposer.entry(req.entry, req.forwarded).await.map_err(propose_status)?;
-        Ok(Response::new(pb::ProposeResponse { index, outcome: applied.outcome }))
+        Ok(Response::new(ProposeReply { index, outcome: applied.outcome }.to_wire()))
     }
 
     async fn get_subject(&self, r: Request<pb::SubjectQuery>) -> Result<Response<pb::SubjectInfo>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         let raw = r.into_inner().subject_id;
         let id: [u8; 32] = raw
             .as_slice()
@@ -169,31 +156,37 @@ impl pb::notary_server::Notary for NotaryService {
         let height = self.shared.decided_at(&id).map_err(|e| Status::internal(e.to_string()))?.unwrap_or(0);
         let s = self.shared.read();
         let Some(rec) = s.notary.subject(&id) else {
-            return Ok(Response::new(pb::SubjectInfo { status: "unknown".into(), ..Default::default() }));
+            return Ok(Response::new(SubjectView::unknown().to_wire()));
         };
-        let kind = kind_name(rec.subject.kind()).to_owned();
+        let kind = Some(rec.subject.kind());
         let info = match &rec.status {
-            SubjectStatus::Pending => pb::SubjectInfo { status: "pending".into(), kind, ..Default::default() },
-            SubjectStatus::Notarized { certificate } => pb::SubjectInfo {
-                status: "notarized".into(),
+            SubjectStatus::Pending => SubjectView {
+                status: ViewStatus::Pending,
+                kind,
+                certificate: Vec::new(),
+                reasons: Vec::new(),
+                height: 0,
+            },
+            SubjectStatus::Notarized { certificate } => SubjectView {
+                status: ViewStatus::Notarized,
                 kind,
                 certificate: certificate.encode(),
                 reasons: Vec::new(),
                 height,
             },
-            SubjectStatus::Rejected { reasons } => pb::SubjectInfo {
-                status: "rejected".into(),
+            SubjectStatus::Rejected { reasons } => SubjectView {
+                status: ViewStatus::Rejected,
                 kind,
                 certificate: Vec::new(),
                 reasons: reasons.clone(),
                 height,
             },
         };
-        Ok(Response::new(info))
+        Ok(Response::new(info.to_wire()))
     }
 
     async fn get_block(&self, r: Request<pb::BlockQuery>) -> Result<Response<pb::BlockInfo>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         let h = r.into_inner().height;
         let latest = self.shared.read().height();
         match self.shared.block(h).map_err(|e| Status::internal(e.to_string()))? {
@@ -203,7 +196,7 @@ impl pb::notary_server::Notary for NotaryService {
     }
 
     async fn get_proof(&self, r: Request<pb::ProofQuery>) -> Result<Response<pb::ProofInfo>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         let q = r.into_inner();
         let raw = self
             .shared
@@ -235,7 +228,7 @@ impl pb::notary_server::Notary for NotaryService {
     type SubscribeStream = Feed<pb::NotarizedEvent>;
 
     async fn subscribe(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
             Ok(shared
                 .notarized(height)
@@ -254,7 +247,7 @@ impl pb::notary_server::Notary for NotaryService {
     type BlocksStream = Feed<pb::BlockInfo>;
 
     async fn blocks(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::BlocksStream>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
             let block = shared.block(height).map_err(|e| e.to_string())?.ok_or("a sealed block is missing")?;
             Ok(vec![pb::BlockInfo { block, latest_height: shared.read().height() }])
@@ -264,7 +257,7 @@ impl pb::notary_server::Notary for NotaryService {
     type CeremonyStream = Feed<pb::CeremonyEvent>;
 
     async fn ceremony(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::CeremonyStream>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
             let bytes = shared.block(height).map_err(|e| e.to_string())?.ok_or("a sealed block is missing")?;
             let block = Block::decode(&bytes).map_err(|e| format!("stored block {height} does not decode: {e}"))?;
@@ -278,7 +271,7 @@ impl pb::notary_server::Notary for NotaryService {
     }
 
     async fn signer_status(&self, r: Request<pb::SignerStatusQuery>) -> Result<Response<pb::SignerStatusInfo>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         let s = self.shared.read();
         Ok(Response::new(pb::SignerStatusInfo {
             announce: s.notary.signer_status().map(|a| a.encode()).unwrap_or_default(),
@@ -289,7 +282,7 @@ impl pb::notary_server::Notary for NotaryService {
     async fn witness(&self, r: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
         // A witnessed entry may later be proposed by this node itself, so it
         // must pass the same role and admission checks as a proposal.
-        let caller = role::caller(&r)?;
+        let caller = access::caller(&r)?;
         let raw = r.into_inner().entry;
         let entry =
             Entry::decode(&raw).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
@@ -302,13 +295,13 @@ impl pb::notary_server::Notary for NotaryService {
     }
 
     async fn headers(&self, r: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         let q = r.into_inner();
         crate::crosscheck::serve(&self.shared, self.liveness.faults(), q.from_height, q.to_height).map(Response::new)
     }
 
     async fn cluster(&self, r: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {
-        role::caller(&r)?; // every role reads
+        access::caller(&r)?; // every role reads
         let m = self.raft.metrics().borrow().clone();
         let membership = m.membership_config.membership();
         let s = self.shared.read();

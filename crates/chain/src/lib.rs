@@ -19,25 +19,15 @@
 
 pub mod access;
 pub mod api;
-pub mod certs;
 pub mod companion;
 pub mod config;
 pub mod crosscheck;
 pub mod fault;
-pub mod keyfile;
 pub mod liveness;
 pub mod log_store;
-pub mod logging;
 pub mod network;
 pub mod node;
 pub mod proposer;
-pub mod role;
 pub mod sealer;
 pub mod state_machine;
 pub mod types;
-
-/// Generated gRPC code for proto/box.proto.
-#[allow(missing_docs, unreachable_pub, clippy::all)]
-pub mod pb {
-    tonic::include_proto!("boxchain.v1");
-}

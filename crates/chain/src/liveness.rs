@@ -37,8 +37,6 @@
 //! detected, not prevented: [`crate::crosscheck`]).
 
 use crate::fault::Faults;
-use crate::network::Channels;
-use crate::pb;
 use crate::proposer::Proposer;
 use crate::state_machine::{ChainState, Shared};
 use crate::types::{NodeId, TypeConfig};
@@ -47,6 +45,8 @@ use box_core::ceremony::Ceremony;
 use box_core::encoding::Canonical;
 use box_core::ids::ContentHash;
 use box_core::notary::{Entry, SubjectStatus};
+use box_proto::Channels;
+use box_proto::pb;
 use openraft::Raft;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

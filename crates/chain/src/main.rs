@@ -2,10 +2,10 @@
 //! node account key.
 
 use box_chain::config::{EXAMPLE, NodeConfig};
-use box_chain::role::CertRole;
-use box_chain::{certs, keyfile, node};
+use box_chain::node;
+use box_ops::role::CertRole;
+use box_ops::{certs, keyfile};
 use clap::{Parser, Subcommand};
-use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -74,10 +74,9 @@ enum CertsCommand {
 }
 
 fn entropy() -> Result<[u8; 32], String> {
+    use rand_core::{OsRng, TryRngCore};
     let mut buf = [0u8; 32];
-    std::fs::File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut buf))
-        .map_err(|e| format!("cannot read randomness from /dev/urandom: {e}"))?;
+    OsRng.try_fill_bytes(&mut buf).map_err(|e| format!("the operating system gave no randomness: {e}"))?;
     Ok(buf)
 }
 
@@ -125,7 +124,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    box_chain::logging::init("info,openraft=warn");
+    box_ops::logging::init("info,openraft=warn");
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

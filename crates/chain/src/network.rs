@@ -11,11 +11,11 @@
 //! without this any holder of a deployment certificate could declare itself
 //! leader.
 
-use crate::access::Access;
+use crate::access::{self, Access};
 use crate::liveness::Suspects;
-use crate::pb;
-use crate::role;
 use crate::types::{NodeId, TypeConfig};
+use box_proto::Channels;
+use box_proto::pb;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
 use openraft::network::RPCOption;
 use openraft::raft::{
@@ -25,81 +25,9 @@ use openraft::raft::{
 use openraft::{BasicNode, Raft, RaftNetwork, RaftNetworkFactory};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::collections::HashMap;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+use std::sync::Arc;
+use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
-
-/// PEM material of one service identity and its CA.
-#[derive(Clone)]
-pub struct TlsMaterial {
-    /// CA certificate PEM.
-    pub ca: String,
-    /// This service's certificate PEM.
-    pub cert: String,
-    /// This service's private key PEM.
-    pub key: String,
-}
-
-impl std::fmt::Debug for TlsMaterial {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("TlsMaterial(<pem>)")
-    }
-}
-
-impl TlsMaterial {
-    /// Reads the three PEM files; the error names the file.
-    pub fn load(ca: &Path, cert: &Path, key: &Path) -> Result<Self, String> {
-        let read = |p: &Path, what: &str| {
-            std::fs::read_to_string(p).map_err(|e| format!("cannot read the {what} at {}: {e}", p.display()))
-        };
-        Ok(Self { ca: read(ca, "CA certificate")?, cert: read(cert, "certificate")?, key: read(key, "private key")? })
-    }
-
-    /// Server side: present our certificate, demand one signed by the CA.
-    pub fn server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.cert, &self.key))
-            .client_ca_root(Certificate::from_pem(&self.ca))
-    }
-
-    /// Client side: present our certificate, trust only the CA.
-    pub fn client(&self) -> ClientTlsConfig {
-        ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&self.ca))
-            .identity(Identity::from_pem(&self.cert, &self.key))
-    }
-}
-
-/// Cached mTLS channels by address. openraft asks for a client for every
-/// heartbeat round; a fresh handshake each time would not fit its deadline.
-#[derive(Clone)]
-pub struct Channels {
-    tls: ClientTlsConfig,
-    cache: Arc<Mutex<HashMap<String, Channel>>>,
-}
-
-impl Channels {
-    /// A cache that dials with `tls`.
-    pub fn new(tls: ClientTlsConfig) -> Self {
-        Self { tls, cache: Arc::default() }
-    }
-
-    /// A lazily connecting channel to `addr` (host:port).
-    pub fn get(&self, addr: &str) -> Result<Channel, tonic::transport::Error> {
-        let mut cache = self.cache.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(ch) = cache.get(addr) {
-            return Ok(ch.clone());
-        }
-        let ch = Endpoint::from_shared(format!("https://{addr}"))?
-            .tls_config(self.tls.clone())?
-            .connect_timeout(std::time::Duration::from_secs(2))
-            .connect_lazy();
-        cache.insert(addr.to_owned(), ch.clone());
-        Ok(ch)
-    }
-}
 
 /// openraft's network factory.
 #[derive(Clone)]
@@ -241,7 +169,7 @@ impl RaftService {
         rpc: &str,
         sender: impl FnOnce(&T) -> Option<NodeId>,
     ) -> Result<T, Status> {
-        let caller = role::caller(&r)?;
+        let caller = access::caller(&r)?;
         let msg: T = decode(&r.into_inner().data)?;
         self.access.raft(caller, rpc, sender(&msg))?;
         Ok(msg)

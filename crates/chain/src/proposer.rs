@@ -3,10 +3,11 @@
 
 use crate::fault::Faults;
 use crate::liveness::Suspects;
-use crate::network::Channels;
-use crate::pb;
 use crate::state_machine::Shared;
 use crate::types::{Applied, Command, NodeId, TypeConfig};
+use box_proto::Channels;
+use box_proto::pb;
+use box_proto::reply::ProposeReply;
 use openraft::Raft;
 use openraft::error::{ClientWriteError, RaftError};
 use std::sync::Arc;
@@ -146,6 +147,7 @@ impl Proposer {
                 _ => unreachable(s.message().to_owned()),
             })?
             .into_inner();
-        Ok((r.index, Applied { outcome: r.outcome, subject: None }))
+        let r = ProposeReply::from_wire(r).map_err(|e| unreachable(e.to_string()))?;
+        Ok((r.index, Applied::only(r.outcome)))
     }
 }

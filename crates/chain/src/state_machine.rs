@@ -1,9 +1,9 @@
 //! The replicated state machine: box-core's notary state plus block sealing.
 //!
-//! Applying a [`Command::Notary`] runs the pure notary state machine and
-//! queues the entry for the next block. [`Command::Seal`] closes a block: every
+//! Applying a [`Command::Notary`](crate::types::Command::Notary) runs the pure notary state machine and
+//! queues the entry for the next block. [`Command::Seal`](crate::types::Command::Seal) closes a block: every
 //! replica builds the same header (parent hash, Merkle root of the queued
-//! entries, state hash, time) from its own state. [`Command::SignBlock`]
+//! entries, state hash, time) from its own state. [`Command::SignBlock`](crate::types::Command::SignBlock)
 //! carries the leader's signature over that header; each replica checks it
 //! recovers to a registered node account over *its own* header and only then
 //! writes the block, durably, to redb. A leader that signs a different header
@@ -16,12 +16,11 @@
 
 use crate::liveness::Progress;
 use crate::log_store::{StoreError, rerr, werr};
-use crate::types::{Applied, Command, NodeId, TypeConfig};
-use box_core::block::{Block, BlockHeader, LoggedEntry, merkle_root};
-use box_core::crypto::{recover, signature_from_bytes};
+use crate::types::{Applied, NodeId, TypeConfig};
+use box_core::block::{Block, BlockHeader, LoggedEntry};
 use box_core::encoding::Canonical;
-use box_core::ids::{SubjectId, Timestamp};
-use box_core::notary::{Entry, Event, NotaryState};
+use box_core::ids::SubjectId;
+use box_core::notary::NotaryState;
 use box_core::typed::Genesis;
 use box_core::{Address, B256};
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -35,6 +34,8 @@ use std::io::Cursor;
 use std::path::Path;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use tokio::sync::{Notify, watch};
+
+mod apply;
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const NOTARIZED: TableDefinition<u64, &[u8]> = TableDefinition::new("notarized");
@@ -302,114 +303,6 @@ impl StateMachine {
 
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, ChainState> {
         self.shared.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    fn apply_command(&self, s: &mut ChainState, index: u64, cmd: Command) -> Result<Applied, StoreError> {
-        match cmd {
-            Command::Notary { time, entry } => {
-                self.shared.progress.applied(&entry);
-                let at = time.max(s.last_time);
-                s.last_time = at;
-                let entry = match Entry::decode(&entry) {
-                    Ok(e) => e,
-                    Err(e) => {
-                        return Ok(Applied { outcome: format!("refused: undecodable entry: {e}"), subject: None });
-                    }
-                };
-                let events = s.notary.apply(&entry, Timestamp(at));
-                s.unsealed.push(LoggedEntry { index, time: at, entry });
-                let mut applied = Applied::default();
-                for ev in events {
-                    match ev {
-                        Event::Submitted { subject, .. } => {
-                            applied = Applied { outcome: "submitted".into(), subject: Some(subject.0.0) };
-                        }
-                        Event::Duplicate { subject } => {
-                            applied = Applied { outcome: "duplicate".into(), subject: Some(subject.0.0) };
-                        }
-                        Event::Refused { reason } => {
-                            applied = Applied { outcome: format!("refused: {reason}"), subject: None };
-                        }
-                        Event::VoteCounted { subject, .. } => {
-                            applied = Applied { outcome: "vote".into(), subject: Some(subject.0.0) };
-                        }
-                        Event::VoteIgnored { subject, reason } => {
-                            applied = Applied { outcome: format!("ignored: {reason}"), subject: Some(subject.0.0) };
-                        }
-                        Event::Notarized { subject, payload, certificate } => {
-                            s.unsealed_notarized.push(NotarizedRecord {
-                                subject,
-                                payload: payload.encode(),
-                                certificate: certificate.encode(),
-                            });
-                            s.unsealed_decided.push(subject);
-                        }
-                        Event::Rejected { subject, .. } => s.unsealed_decided.push(subject),
-                        Event::SignerAnnounced { .. } | Event::CeremonyMessage { .. } => {
-                            applied = Applied { outcome: "relayed".into(), subject: None };
-                        }
-                        Event::Equivocation { node, height } => {
-                            tracing::error!(%node, height, "equivocation evidence on record: {node} sealed two headers at height {height}");
-                            applied = Applied { outcome: "recorded".into(), subject: None };
-                        }
-                        _ => {}
-                    }
-                }
-                Ok(applied)
-            }
-            Command::Seal { height, time } => {
-                if s.pending.is_some() || height != s.next_height || s.unsealed.is_empty() {
-                    return Ok(Applied { outcome: "ignored: nothing to seal at that height".into(), subject: None });
-                }
-                let at = time.max(s.last_time);
-                s.last_time = at;
-                let entries = std::mem::take(&mut s.unsealed);
-                let leaves: Vec<B256> = entries.iter().map(LoggedEntry::leaf).collect();
-                let header = BlockHeader {
-                    height,
-                    parent: s.parent,
-                    entriesRoot: merkle_root(&leaves),
-                    stateHash: s.notary.state_hash().0,
-                    time: at,
-                    firstIndex: entries.first().map_or(0, |e| e.index),
-                    entryCount: entries.len() as u64,
-                };
-                s.pending = Some(PendingBlock {
-                    header,
-                    entries,
-                    notarized: std::mem::take(&mut s.unsealed_notarized),
-                    decided: std::mem::take(&mut s.unsealed_decided),
-                });
-                Ok(Applied { outcome: "sealed".into(), subject: None })
-            }
-            Command::SignBlock { height, signature } => {
-                let Some(pending) = s.pending.as_ref().filter(|p| p.header.height == height) else {
-                    return Ok(Applied { outcome: "ignored: no pending block at that height".into(), subject: None });
-                };
-                let domain = s.notary.domain();
-                let signer = signature_from_bytes(&signature)
-                    .and_then(|sig| recover(&domain.signing_hash(&pending.header), &sig).map(|a| (sig, a)));
-                let (sig, signer) = match signer {
-                    Ok(v) => v,
-                    Err(e) => return Ok(Applied { outcome: format!("ignored: block signature: {e}"), subject: None }),
-                };
-                if !s.notary.registry().contains(&signer) {
-                    return Ok(Applied {
-                        outcome: format!("ignored: block signed by {signer}, not a registered node account"),
-                        subject: None,
-                    });
-                }
-                let Some(p) = s.pending.take() else {
-                    return Ok(Applied { outcome: "ignored".into(), subject: None });
-                };
-                let block = Block { header: p.header, signature: sig, entries: p.entries };
-                self.shared.store_block(&block, &p.notarized, &p.decided)?;
-                s.parent = block.hash(&domain);
-                s.next_height += 1;
-                self.shared.height_tx.send_replace(height);
-                Ok(Applied { outcome: "signed".into(), subject: None })
-            }
-        }
     }
 
     fn all_blocks(&self, upto: u64) -> Result<Vec<(String, Vec<NotarizedRecord>)>, StoreError> {

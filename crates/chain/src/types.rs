@@ -1,5 +1,6 @@
 //! What the replicated log carries.
 
+use box_proto::Outcome;
 use openraft::{BasicNode, Entry};
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
@@ -38,13 +39,31 @@ pub enum Command {
 }
 
 /// What applying a command produced, returned to whoever proposed it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Applied {
-    /// "submitted", "duplicate", "vote", "relayed", "recorded" (evidence),
-    /// "sealed", "signed", "ignored: …" or "refused: …".
-    pub outcome: String,
+    /// What applying it produced (the same value a client reads from a reply).
+    pub outcome: Outcome,
     /// The subject the entry concerned, if any.
     pub subject: Option<[u8; 32]>,
+}
+
+impl Applied {
+    /// An outcome that concerns no subject.
+    pub fn only(outcome: Outcome) -> Self {
+        Self { outcome, subject: None }
+    }
+
+    /// An outcome about `subject`.
+    pub fn about(outcome: Outcome, subject: [u8; 32]) -> Self {
+        Self { outcome, subject: Some(subject) }
+    }
+}
+
+impl Default for Applied {
+    /// Applied, with nothing of its own to report.
+    fn default() -> Self {
+        Self::only(Outcome::Applied)
+    }
 }
 
 openraft::declare_raft_types!(

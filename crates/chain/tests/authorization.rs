@@ -5,15 +5,17 @@
 //! on 127.0.0.1, attacked through their gRPC port with the named certificates.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use box_chain::network::{Channels, TlsMaterial};
-use box_chain::pb;
-use box_chain::pb::raft_client::RaftClient;
-use box_chain::role::CertRole;
 use box_chain::types::{NodeId, TypeConfig};
 use box_core::B256;
 use box_core::encoding::Canonical;
 use box_core::notary::{Entry, Subject};
 use box_core::typed::{NodeVote, ReportStatus, Signed, SignerReport};
+use box_ops::role::CertRole;
+use box_proto::SubjectStatus;
+use box_proto::pb;
+use box_proto::pb::raft_client::RaftClient;
+use box_proto::reply::{ProposeReply, SubmitReply};
+use box_proto::{Channels, TlsMaterial};
 use box_testkit::{Cluster, sample_flow};
 use openraft::Vote;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
@@ -134,7 +136,7 @@ async fn only_member_nodes_speak_raft_and_only_for_themselves() {
     assert_eq!(c.wait_leader().await, leader);
     let id = c.submit(&sample_flow(1).encode()).await;
     box_testkit::eventually("notarized after the attempts", std::time::Duration::from_secs(60), || async {
-        c.subject(leader, &id).await.filter(|s| s.status == "notarized")
+        c.subject(leader, &id).await.filter(|s| s.status == SubjectStatus::Notarized)
     })
     .await;
     assert_eq!(c.wait_leader().await, leader);
@@ -147,11 +149,17 @@ async fn each_role_writes_only_what_it_needs_and_every_role_reads() {
     let auditor = c.tls_as("auditor", CertRole::Auditor);
     let submit = |tls: &TlsMaterial, subject: Vec<u8>| {
         let mut client = c.client_with(1, tls);
-        async move { client.submit(pb::SubmitRequest { subject }).await.map(|r| r.into_inner().outcome) }
+        async move {
+            let r = client.submit(pb::SubmitRequest { subject }).await?;
+            Ok(SubmitReply::from_wire(r.into_inner()).unwrap().outcome.to_string())
+        }
     };
     let propose = |tls: &TlsMaterial, entry: Vec<u8>| {
         let mut client = c.client_with(1, tls);
-        async move { client.propose(pb::ProposeRequest { entry, forwarded: false }).await.map(|r| r.into_inner().outcome) }
+        async move {
+            let r = client.propose(pb::ProposeRequest { entry, forwarded: false }).await?;
+            Ok(ProposeReply::from_wire(r.into_inner()).unwrap().outcome.to_string())
+        }
     };
     let denied = |r: Result<String, tonic::Status>, what: &str| {
         let s = r.expect_err(what);

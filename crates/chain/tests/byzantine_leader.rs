@@ -13,6 +13,7 @@ use box_core::ids::SubjectId;
 use box_core::notary::{Entry, Subject};
 use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, NodeChange, TransferRequest};
 use box_core::{Address, B256, U256};
+use box_proto::SubjectStatus;
 use box_testkit::{Cluster, eventually, key, submit_via};
 use std::path::Path;
 use std::time::Duration;
@@ -43,7 +44,7 @@ async fn notarized_on(c: &Cluster, nodes: &[u64], ids: &[SubjectId]) {
         for n in nodes {
             // Generous: the deadline (10 s), an election and re-proposal, on a loaded machine.
             eventually("subject notarized", Duration::from_secs(180), || async {
-                c.subject(*n, id).await.filter(|s| s.status == "notarized").map(|_| ())
+                c.subject(*n, id).await.filter(|s| s.status == SubjectStatus::Notarized).map(|_| ())
             })
             .await;
         }
@@ -62,11 +63,10 @@ async fn a_leader_that_withholds_proposals_is_deposed_and_what_it_withheld_is_no
 
     // Submissions reach the followers (as the gateway's round robin does);
     // each relays to the leader, which holds them and tells nobody.
-    let followers = vec![c.client(2), c.client(3)];
     let mut tasks = tokio::task::JoinSet::new();
     for n in 0..6u64 {
-        let clients = followers.clone();
-        tasks.spawn(async move { submit_via(clients, flow(n), n as usize).await });
+        let followers = c.node_client(if n % 2 == 0 { &[2, 3] } else { &[3, 2] });
+        tasks.spawn(async move { submit_via(&followers, flow(n)).await });
     }
 
     // Without deposition nothing below ever happens: followers never time out
@@ -111,7 +111,7 @@ async fn transfer(c: &Cluster) -> Vec<u8> {
     let flow_hash = c.domain.flow_hash(&flow).0;
     let id = c.submit(&Subject::Flow(flow).encode()).await;
     eventually("the flow notarized", Duration::from_secs(60), || async {
-        c.subject(2, &id).await.filter(|s| s.status == "notarized").map(|_| ())
+        c.subject(2, &id).await.filter(|s| s.status == SubjectStatus::Notarized).map(|_| ())
     })
     .await;
     let request = TransferRequest {

@@ -3,12 +3,14 @@
 //! the signer, and a replayed announcement is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use box_chain::pb;
 use box_core::ceremony::{Ceremony, CeremonyMessage, Purpose, SignerAnnounce, SignerState};
 use box_core::encoding::Canonical;
 use box_core::notary::Entry;
 use box_core::typed::Signed;
 use box_core::{Address, B256};
+use box_proto::Outcome;
+use box_proto::pb;
+use box_proto::reply::ProposeReply;
 use box_testkit::{Cluster, eventually, key};
 use std::path::Path;
 use std::time::Duration;
@@ -35,13 +37,13 @@ fn announce(c: &Cluster, signer: &str, sequence: u64) -> Vec<u8> {
 
 /// Proposes through node 2 as whoever sends such an entry: the signer its
 /// announcements, the gateway key holders' messages.
-async fn propose(c: &Cluster, entry: Vec<u8>) -> String {
+async fn propose(c: &Cluster, entry: Vec<u8>) -> Outcome {
     let tls = match Entry::decode(&entry).unwrap() {
         Entry::Ceremony(Ceremony::Announce(_)) => &c.signer_tls,
         _ => &c.client_tls,
     };
     let r = c.client_with(2, tls).propose(pb::ProposeRequest { entry, forwarded: false }).await.unwrap();
-    r.into_inner().outcome
+    ProposeReply::from_wire(r.into_inner()).unwrap().outcome
 }
 
 async fn status(c: &Cluster) -> Option<SignerAnnounce> {
@@ -61,16 +63,16 @@ async fn ceremony_messages_reach_followers_and_only_the_signer_announces() {
     c.wait_leader().await;
     assert!(status(&c).await.is_none(), "no announcement yet");
 
-    assert_eq!(propose(&c, announce(&c, "signer", 1)).await, "relayed");
+    assert_eq!(propose(&c, announce(&c, "signer", 1)).await, Outcome::Relayed);
     eventually("the announcement on every node", Duration::from_secs(30), || async {
         status(&c).await.filter(|a| a.sequence == 1)
     })
     .await;
 
     // A stranger cannot pose as the signer, and an old announcement cannot be replayed.
-    let forged = propose(&c, announce(&c, "mallory", 2)).await;
+    let forged = propose(&c, announce(&c, "mallory", 2)).await.to_string();
     assert!(forged.contains("not the signer"), "{forged}");
-    let replay = propose(&c, announce(&c, "signer", 1)).await;
+    let replay = propose(&c, announce(&c, "signer", 1)).await.to_string();
     assert!(replay.contains("replay"), "{replay}");
     assert_eq!(status(&c).await.unwrap().sequence, 1);
 
@@ -86,7 +88,7 @@ async fn ceremony_messages_reach_followers_and_only_the_signer_announces() {
         endorsement: Default::default(),
     };
     let entry = Entry::Ceremony(Ceremony::Message(Signed::new(&c.domain, &device, msg.clone()))).encode();
-    assert_eq!(propose(&c, entry).await, "relayed");
+    assert_eq!(propose(&c, entry).await, Outcome::Relayed);
     let mut feed = c.client(1).ceremony(pb::SubscribeRequest { from_height: 1 }).await.unwrap().into_inner();
     // The feed carries every ceremony entry in log order, refused ones too:
     // a follower checks signatures itself.

@@ -5,6 +5,7 @@ use box_core::audit::verify_history;
 use box_core::encoding::Canonical;
 use box_core::notary::Subject;
 use box_core::quorum::{NodeRegistry, QuorumCertificate, verify_certificate};
+use box_proto::SubjectStatus;
 use box_testkit::{Cluster, eventually};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -17,9 +18,9 @@ fn flow(n: u64) -> Subject {
 }
 
 /// The first `count` notarized events node `node` streams from `from`.
-async fn notarized_events(c: &Cluster, node: u64, from: u64, count: usize) -> Vec<box_chain::pb::NotarizedEvent> {
+async fn notarized_events(c: &Cluster, node: u64, from: u64, count: usize) -> Vec<box_proto::pb::NotarizedEvent> {
     let mut stream =
-        c.client(node).subscribe(box_chain::pb::SubscribeRequest { from_height: from }).await.unwrap().into_inner();
+        c.client(node).subscribe(box_proto::pb::SubscribeRequest { from_height: from }).await.unwrap().into_inner();
     let mut out = Vec::new();
     while out.len() < count {
         let ev = tokio::time::timeout(Duration::from_secs(60), stream.message()).await;
@@ -52,7 +53,7 @@ async fn three_nodes_notarize_every_subject_with_a_valid_certificate() {
     let reg = registry(&c);
     for (i, id) in ids.iter().enumerate() {
         let info = eventually(&format!("subject {i} notarized"), Duration::from_secs(120), || async {
-            c.subject(1, id).await.filter(|s| s.status == "notarized")
+            c.subject(1, id).await.filter(|s| s.status == SubjectStatus::Notarized)
         })
         .await;
         let cert = QuorumCertificate::decode(&info.certificate).unwrap();

@@ -2,16 +2,18 @@
 //! with real `box-node` processes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use box_chain::certs::DevCa;
-use box_chain::network::TlsMaterial;
-use box_chain::pb;
-use box_chain::role::CertRole;
 use box_core::audit::verify_history;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::{Entry, Subject};
 use box_core::typed::{NodeVote, Signed};
+use box_ops::certs::DevCa;
+use box_ops::role::CertRole;
+use box_proto::SubjectStatus;
+use box_proto::TlsMaterial;
+use box_proto::pb;
+use box_proto::reply::ProposeReply;
 use box_testkit::{Cluster, eventually, key};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -26,7 +28,7 @@ fn flow(n: u64) -> Vec<u8> {
 async fn all_notarized(c: &Cluster, node: u64, ids: &[SubjectId]) {
     for id in ids {
         eventually("subject notarized", Duration::from_secs(120), || async {
-            c.subject(node, id).await.filter(|s| s.status == "notarized").map(|_| ())
+            c.subject(node, id).await.filter(|s| s.status == SubjectStatus::Notarized).map(|_| ())
         })
         .await;
     }
@@ -98,7 +100,7 @@ async fn five_voters_survive_two_failures_and_stall_safely_with_three() {
     req.set_timeout(Duration::from_secs(3));
     assert!(client.submit(req).await.is_err(), "a submission without a majority must not succeed");
     let late = Subject::decode(&flow(1000)).unwrap().id(&c.domain).unwrap();
-    assert_ne!(c.subject(leader, &late).await.map(|s| s.status), Some("notarized".into()));
+    assert_ne!(c.subject(leader, &late).await.map(|s| s.status), Some(SubjectStatus::Notarized));
     assert_eq!(c.info(leader).await.unwrap().height, height);
 
     // Back to five: the cluster resumes, including the stalled submission.
@@ -143,10 +145,11 @@ async fn foreign_certificates_forged_votes_and_learner_votes_are_refused() {
     let mut client = c.client_with(1, &c.node_tls(2));
     for (who, k) in [("forged", key("mallory")), ("learner", c.nodes[3].account.clone())] {
         let r = client.propose(pb::ProposeRequest { entry: vote(&k), forwarded: false }).await.unwrap().into_inner();
+        let r = ProposeReply::from_wire(r).unwrap();
+        let outcome = r.outcome.to_string();
         assert!(
-            r.outcome.contains("not a registered node account") || r.outcome.contains("already decided"),
-            "{who} vote: {}",
-            r.outcome
+            outcome.contains("not a registered node account") || outcome.contains("already decided"),
+            "{who} vote: {outcome}"
         );
     }
     all_notarized(&c, 1, &[id]).await;

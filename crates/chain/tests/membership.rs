@@ -2,8 +2,6 @@
 //! notary's majority and raft's voters.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use box_chain::network::Channels;
-use box_chain::pb;
 use box_chain::types::NodeId;
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
@@ -11,6 +9,9 @@ use box_core::governance::{GovernanceAction, SignedAction};
 use box_core::ids::SubjectId;
 use box_core::notary::Subject;
 use box_core::typed::NodeChange;
+use box_proto::Channels;
+use box_proto::SubjectStatus;
+use box_proto::pb;
 use box_testkit::{Cluster, eventually, sample_flow};
 use std::path::Path;
 use std::time::Duration;
@@ -34,7 +35,7 @@ fn node_change(c: &Cluster, node: usize, add: bool, nonce: u64, signers: &[usize
 async fn notarized(c: &Cluster, id: &SubjectId) {
     eventually("notarized", Duration::from_secs(60), || async {
         for n in c.running() {
-            if c.subject(n, id).await.is_some_and(|s| s.status == "notarized") {
+            if c.subject(n, id).await.is_some_and(|s| s.status == SubjectStatus::Notarized) {
                 return Some(());
             }
         }
@@ -88,7 +89,7 @@ async fn a_governed_node_change_moves_the_notary_majority_and_raft_voters() {
     // Adding node 4 needs every current node account: 2 of 3 is rejected.
     let partial = c.submit(&node_change(&c, 3, true, 1, &[0, 1])).await;
     eventually("rejected", Duration::from_secs(60), || async {
-        c.subject(1, &partial).await.filter(|s| s.status == "rejected")
+        c.subject(1, &partial).await.filter(|s| s.status == SubjectStatus::Rejected)
     })
     .await;
     let add = c.submit(&node_change(&c, 3, true, 2, &[0, 1, 2])).await;

@@ -5,7 +5,6 @@
 //! attacked through their gRPC port with a CA-issued (gateway) certificate.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use box_chain::pb;
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
@@ -15,6 +14,7 @@ use box_core::typed::{
     ApprovalLevel, AssetLimit, BoxFlow, FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest,
 };
 use box_core::{Address, B256, U256};
+use box_proto::pb;
 use box_testkit::{CHAIN_ID, Cluster, eventually, key};
 use std::path::Path;
 use std::time::Duration;
@@ -22,7 +22,7 @@ use std::time::Duration;
 const BIN: &str = env!("CARGO_BIN_EXE_box-node");
 
 async fn status(c: &Cluster, id: &SubjectId) -> String {
-    c.subject(1, id).await.map(|s| s.status).unwrap_or_default()
+    c.subject(1, id).await.map(|s| s.status.to_string()).unwrap_or_default()
 }
 
 async fn decided(c: &Cluster, id: &SubjectId) -> String {

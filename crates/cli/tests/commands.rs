@@ -86,7 +86,7 @@ fn backup_writes_private_qr_files_that_read_back_and_never_overwrites() {
 
 /// A profile for a gateway that is not running, with one identity.
 fn offline_profile(dir: &std::path::Path, password: &str) -> std::path::PathBuf {
-    let ca = box_chain::certs::DevCa::new("offline test CA").unwrap();
+    let ca = box_ops::certs::DevCa::new("offline test CA").unwrap();
     std::fs::write(dir.join("ca.pem"), ca.ca_pem()).unwrap();
     let g = box_core::typed::Genesis {
         deploymentId: box_core::B256::repeat_byte(1),

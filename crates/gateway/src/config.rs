@@ -5,8 +5,8 @@
 //! that needs no disk; [`GatewayConfig::check_files`] checks the files exist;
 //! [`GatewayConfig::load`] does both. Every refusal names the field.
 
-use box_chain::config::ConfigError;
 use box_core::Address;
+use box_ops::config::ConfigError;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -1,22 +1,23 @@
 //! A verifying replica of the notary state, fed by sealed blocks.
 //!
-//! The gateway does not trust any one node for what it shows: it fetches the
-//! sealed blocks and checks each with box-core's `HistoryVerifier`, the same
-//! checks as the auditor's `verify_history` (height, parent hash, Merkle root,
-//! the sealer is a registered node account, the state hash after replay, every
-//! quorum certificate), replaying them through the notary state machine. Flow, transfer and subject statuses come from
-//! that state. Blocks are kept in the store, so a restart replays locally and
-//! the audit export needs no node.
+//! The gateway does not trust any one node for what it shows: box-proto's
+//! [`BlockFollower`] streams the sealed blocks from whichever node serves
+//! them (switching on failure, stall or a block that does not verify) and
+//! checks each with box-core's `HistoryVerifier`, the same checks as the
+//! auditor's `verify_history` (height, parent hash, Merkle root, the sealer is
+//! a registered node account, the state hash after replay, every quorum
+//! certificate), replaying them through the notary state machine. Flow,
+//! transfer and subject statuses come from that state. Blocks are kept in the
+//! store, so a restart replays locally and the audit export needs no node.
 
-use crate::chain::Chain;
 use crate::store::Store;
 use box_core::audit::HistoryVerifier;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::notary::NotaryState;
 use box_core::typed::Genesis;
+use box_proto::{BlockFollower, Followed, NodeClient, VerifierCell};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
-use std::time::Duration;
 use tokio::sync::watch;
 
 /// The replica: the notary state after `height` verified blocks, checked
@@ -113,45 +114,40 @@ pub async fn load(store: &Store, replica: &SharedReplica) -> Result<(), String> 
     }
 }
 
-/// Follows the chain until `shutdown` changes: fetches the next block from
-/// any node, verifies and applies it, stores it.
-pub async fn run(store: Store, chain: Chain, replica: SharedReplica, mut shutdown: watch::Receiver<bool>) {
-    let mut idle = Duration::from_millis(100);
+impl VerifierCell for SharedReplica {
+    /// Runs `f` under the write lock, then tells the height watchers.
+    fn with_verifier<R>(&mut self, f: impl FnOnce(&mut HistoryVerifier) -> R) -> R {
+        let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let out = f(&mut r.verifier);
+        let h = r.height();
+        r.latest_seen = r.latest_seen.max(h);
+        drop(r);
+        self.heights.send_if_modified(|old| std::mem::replace(old, h) != h);
+        out
+    }
+}
+
+/// Follows the chain until `shutdown` changes: box-proto's [`BlockFollower`]
+/// verifies each next block into the replica; each verified block is stored.
+pub async fn run(store: Store, nodes: NodeClient, replica: SharedReplica, mut shutdown: watch::Receiver<bool>) {
+    let mut follower = BlockFollower::start(nodes, replica.clone());
     loop {
-        let next = replica.read().height() + 1;
-        let wait = match chain.block(next).await {
-            Ok(Some((bytes, latest))) => {
-                replica.saw(latest);
-                match Block::decode(&bytes).map_err(|e| e.to_string()).and_then(|b| replica.apply(&b)) {
-                    Ok(()) => {
-                        if let Err(e) = store.put_block(next as i64, &format!("0x{}", hex::encode(&bytes))).await {
-                            tracing::warn!("could not store block {next}: {e}");
-                        }
-                        idle = Duration::from_millis(100);
-                        Duration::ZERO
-                    }
-                    Err(e) => {
-                        tracing::error!("refusing a block from the chain: {e}");
-                        Duration::from_secs(2)
-                    }
+        let followed = tokio::select! {
+            f = follower.next() => f,
+            _ = shutdown.changed() => return,
+        };
+        replica.saw(follower.latest());
+        match followed {
+            Some(Followed::Verified { block, bytes, .. }) => {
+                let height = block.header.height;
+                if let Err(e) = store.put_block(height as i64, &format!("0x{}", hex::encode(&bytes))).await {
+                    tracing::warn!("could not store block {height}: {e}");
                 }
             }
-            Ok(None) => idle,
-            Err(e) => {
-                tracing::debug!("cannot fetch block {next}: {e}");
-                idle = (idle * 2).min(Duration::from_secs(2));
-                idle
+            Some(Followed::Refused { node, reason }) => {
+                tracing::error!(%node, "refusing a block from the chain: {reason}");
             }
-        };
-        if wait.is_zero() {
-            if *shutdown.borrow() {
-                return;
-            }
-            continue;
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(wait) => {}
-            _ = shutdown.changed() => return,
+            None => return, // no nodes configured
         }
     }
 }

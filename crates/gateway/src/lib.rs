@@ -2,7 +2,6 @@
 
 pub mod api;
 pub mod auth;
-pub mod chain;
 pub mod client;
 pub mod config;
 pub mod error;

@@ -60,7 +60,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    box_chain::logging::init("info,sqlx=warn");
+    box_ops::logging::init("info,sqlx=warn");
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -3,8 +3,8 @@
 //! once), so a row submitted just before a crash and submitted again after the
 //! restart is one subject, reported `duplicate`.
 
-use crate::chain::{Chain, ChainError};
 use crate::store::Store;
+use box_proto::{NodeClient, NodeError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -13,7 +13,7 @@ use tokio::sync::{Notify, watch};
 const BATCH: i64 = 64;
 
 /// Runs until `shutdown` changes. `wake` is notified when rows are queued.
-pub async fn run(store: Store, chain: Chain, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(store: Store, chain: NodeClient, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(200);
     loop {
         let notified = wake.notified();
@@ -31,8 +31,8 @@ pub async fn run(store: Store, chain: Chain, wake: Arc<Notify>, mut shutdown: wa
                         continue;
                     };
                     let result = match chain.submit(bytes).await {
-                        Ok(outcome) => store.outbox_done(&row.subject_id, &outcome).await,
-                        Err(ChainError::Refused(reason)) => {
+                        Ok(reply) => store.outbox_done(&row.subject_id, &reply.outcome.to_string()).await,
+                        Err(NodeError::Refused(reason)) => {
                             tracing::warn!(subject = %row.subject_id, "the chain refused a queued subject: {reason}");
                             store.outbox_done(&row.subject_id, &format!("refused: {reason}")).await
                         }

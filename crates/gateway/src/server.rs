@@ -2,12 +2,11 @@
 //! relay and the HTTPS server.
 
 use crate::api::{AppState, Shared};
-use crate::chain::{Chain, Node};
 use crate::config::GatewayConfig;
 use crate::follower::{self, Replica, SharedReplica};
 use crate::store::Store;
-use box_chain::network::TlsMaterial;
 use box_core::typed::Genesis;
+use box_proto::{Node, NodeClient, Timeouts, TlsMaterial};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::net::SocketAddr;
@@ -153,6 +152,10 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// How long one call to a node may take before the next node is asked.
+const CHAIN_TIMEOUTS: Timeouts =
+    Timeouts { write: Duration::from_secs(5), read: Duration::from_secs(5), witness: Duration::from_secs(5) };
+
 /// Reads a genesis JSON file.
 pub fn load_genesis(path: &Path) -> Result<Genesis, StartError> {
     let text = std::fs::read(path)
@@ -183,7 +186,7 @@ impl Gateway {
                 })
                 .collect()
         };
-        let chain = Chain::new(nodes, &chain_tls);
+        let chain = NodeClient::new(nodes, &chain_tls).timeouts(CHAIN_TIMEOUTS);
         let store = Store::open(&config.database).await?;
         let replica = SharedReplica::new(Replica::new(genesis.clone()).map_err(StartError::Input)?);
         follower::load(&store, &replica)

@@ -5,7 +5,6 @@
 
 mod common;
 
-use box_chain::pb;
 use box_core::ceremony::{Ceremony, CeremonyMessage, Purpose, SignerAnnounce, SignerState, endorse};
 use box_core::encoding::Canonical;
 use box_core::governance::GovernanceAction;
@@ -14,6 +13,7 @@ use box_core::typed::{RegisterAsset, Signed};
 use box_core::{Address, B256, U256};
 use box_gateway::Gateway;
 use box_gateway::config::GatewayConfig;
+use box_proto::pb;
 use box_testkit::anvil::Anvil;
 use box_testkit::{Cluster, eventually, free_port};
 use common::*;

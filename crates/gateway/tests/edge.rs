@@ -11,7 +11,6 @@
 
 mod common;
 
-use box_chain::pb;
 use box_core::ceremony::{Ceremony, CeremonyMessage, Purpose, SignerAnnounce, SignerState};
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
@@ -23,6 +22,7 @@ use box_gateway::Client;
 use box_gateway::Gateway;
 use box_gateway::client::RawResponse;
 use box_gateway::config::GatewayConfig;
+use box_proto::pb;
 use box_testkit::{Cluster, eventually, free_port, key};
 use common::*;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -105,5 +105,5 @@ async fn a_transfer_accepted_during_an_outage_survives_a_gateway_crash_exactly_o
     assert_eq!(submitted.len(), 1, "submitted exactly once");
     // A transfer's subject is its complete transbox (issue 11, fault 4).
     let info = cluster.subject(1, &Subject::Transfer(submitted[0].clone()).id(&cluster.domain).unwrap()).await.unwrap();
-    assert_eq!(info.status, "notarized");
+    assert_eq!(info.status, box_proto::SubjectStatus::Notarized);
 }

@@ -1,3 +1,8 @@
 #![doc = include_str!("../README.md")]
 
+pub mod certs;
+pub mod config;
+pub mod keyfile;
+pub mod logging;
 pub mod paths;
+pub mod role;

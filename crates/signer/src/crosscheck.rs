@@ -1,5 +1,5 @@
 //! The signer's side of equivocation detection: it compares every header it
-//! verified with every node it dials ([`box_chain::crosscheck::HeaderCheck`])
+//! verified with every node it dials ([`box_proto::crosscheck::HeaderCheck`])
 //! and acts only on a state none of them contradicts.
 //!
 //! - **Confirmed height.** Execution waits until the verified height was
@@ -18,10 +18,10 @@
 //! further behind is compared from where the retained headers begin.
 
 use crate::link::Link;
-use box_chain::crosscheck::{Conflict, HeaderCheck};
 use box_core::Address;
 use box_core::evidence::SealedHeader;
 use box_core::typed::Domain;
+use box_proto::crosscheck::{Conflict, HeaderCheck};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -131,7 +131,7 @@ impl crate::runtime::Signer {
     /// The registered equivocator execution is halted for: one the verified
     /// chain records, or one this signer convicted itself.
     fn standing(&self) -> Option<(Address, u64)> {
-        let state = self.verifier.state();
+        let state = self.follower.verifier().state();
         state.standing_equivocation().or_else(|| {
             self.evidence.iter().find(|e| state.registry().contains(&e.sealer)).map(|e| (e.sealer, e.height))
         })
@@ -170,7 +170,7 @@ impl crate::runtime::Signer {
     /// Whether execution may run now: the verified state is confirmed by the
     /// nodes reached, and no registered node stands convicted of equivocation.
     pub(crate) fn may_execute(&self) -> bool {
-        self.halt.is_none() && self.confirmed >= self.verifier.height()
+        self.halt.is_none() && self.confirmed >= self.follower.verifier().height()
     }
 
     /// Takes one cross-check finding.
@@ -182,7 +182,7 @@ impl crate::runtime::Signer {
             }
             Finding::Conflict(c) => c,
         };
-        if !self.verifier.state().registry().contains(&c.sealer) {
+        if !self.follower.verifier().state().registry().contains(&c.sealer) {
             tracing::warn!(node = %c.node, "served a differing header at {} sealed by {}, not a registered node account", c.height(), c.sealer);
             return Ok(());
         }

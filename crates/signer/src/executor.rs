@@ -108,14 +108,18 @@ impl Signer {
         if self.store.execution(&tid.0).map_err(|e| Refusal::MalformedTransfer(e.to_string()))?.is_some() {
             return Err(Refusal::Replay(format!("{tid} was already executed")));
         }
-        let rec =
-            self.verifier.state().transfer(tid).ok_or_else(|| Refusal::Replay(format!("{tid} is not on the chain")))?;
+        let rec = self
+            .follower
+            .verifier()
+            .state()
+            .transfer(tid)
+            .ok_or_else(|| Refusal::Replay(format!("{tid} is not on the chain")))?;
         let own =
             |asset| own_history(&self.store, rec.flow.0, asset).map_err(|e| Refusal::MalformedTransfer(e.to_string()));
         let (history, eth_history) = (own(rec.asset)?, own(Address::ZERO)?);
         verify_notarized_transfer(
             &self.domain,
-            self.verifier.state(),
+            self.follower.verifier().state(),
             tid,
             self.config.ethereum.chain_id,
             &history,
@@ -130,7 +134,7 @@ impl Signer {
         if self.vault.key().is_none() {
             return Ok(());
         }
-        let state = self.verifier.state();
+        let state = self.follower.verifier().state();
         let flows: Vec<FlowHash> =
             state.flows().filter(|(_, r)| r.status == FlowStatus::Authorized).map(|(h, _)| *h).collect();
         let transfers: Vec<TransferId> =
@@ -200,7 +204,7 @@ impl Signer {
     }
 
     fn transfer_kind(&self, tid: &TransferId) -> ExecutionKind {
-        match self.verifier.state().transfer(tid) {
+        match self.follower.verifier().state().transfer(tid) {
             Some(r) => {
                 ExecutionKind::Transfer { flow: r.flow.0, asset: r.asset, amount: r.amount.0, max_fee: r.max_fee.0 }
             }
@@ -479,7 +483,7 @@ impl Signer {
     pub(crate) async fn reconcile_reports(&mut self) -> Result<(), RunError> {
         let mut due = Vec::new();
         {
-            let state = self.verifier.state();
+            let state = self.follower.verifier().state();
             for (subject, x) in self.store.executions()? {
                 let report = match &x.kind {
                     ExecutionKind::Anchor => match (&x.state, state.flow(&FlowHash(subject))) {

@@ -96,7 +96,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    box_chain::logging::init("info");
+    box_ops::logging::init("info");
     // Before anything is printed: the output file holds the enrolment code.
     for note in box_signer::console::protect_output() {
         tracing::warn!("{note}");

@@ -2,7 +2,7 @@
 //! the console.
 //!
 //! ```text
-//!  chain nodes ──Blocks (mTLS)──▶ Link::follow ──▶ HistoryVerifier ──▶ ceremony messages ──▶ Vault
+//!  chain nodes ──Blocks (mTLS)──▶ BlockFollower (box-proto) + HistoryVerifier ──▶ ceremony messages ──▶ Vault
 //!                                                        │ verified state
 //!                                                        ▼
 //!                      Executor: checks (DESIGN §6) ─▶ sign ─▶ record ─▶ broadcast ─▶ track ─▶ report
@@ -15,11 +15,10 @@
 
 use crate::config::Config;
 use crate::eth::Eth;
-use crate::link::{Incoming, Link};
+use crate::link::Link;
 use crate::locked::harden_process;
 use crate::store::Store;
 use crate::vault::{Vault, VaultError};
-use box_chain::network::TlsMaterial;
 use box_core::audit::HistoryVerifier;
 use box_core::ceremony::{Ceremony, SignerAnnounce, SignerState};
 use box_core::crypto::SecretKey;
@@ -28,9 +27,10 @@ use box_core::governance::GovernanceAction;
 use box_core::notary::{Entry, Event, FlowStatus, Subject, TransferStatus};
 use box_core::typed::{Domain, Genesis, Signed};
 use box_core::{Address, B256};
+use box_proto::{BlockFollower, Followed, Outcome, Refusal, TlsMaterial};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
@@ -98,7 +98,8 @@ pub struct Signer {
     pub(crate) store: Arc<Store>,
     pub(crate) vault: Vault,
     pub(crate) link: Link,
-    pub(crate) verifier: HistoryVerifier,
+    /// Blocks from the nodes, verified into its `HistoryVerifier` (the verified state).
+    pub(crate) follower: BlockFollower<HistoryVerifier>,
     /// Newest height any node said it has.
     pub(crate) latest: u64,
     /// Log time of the newest verified block.
@@ -112,7 +113,6 @@ pub struct Signer {
     pub(crate) notarized_at: HashMap<B256, Instant>,
     work_due: bool,
     verified: Arc<AtomicU64>,
-    bad: Arc<AtomicUsize>,
     /// Headers of verified blocks, for the cross-check.
     pub(crate) headers: Arc<crate::crosscheck::Verified>,
     /// Height up to which every node reached agrees (see [`crate::crosscheck`]).
@@ -125,7 +125,7 @@ pub struct Signer {
 
 impl std::fmt::Debug for Signer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Signer({:?}, height {})", self.vault, self.verifier.height())
+        write!(f, "Signer({:?}, height {})", self.vault, self.follower.verifier().height())
     }
 }
 
@@ -153,7 +153,7 @@ impl Signer {
         harden_process().map_err(setup("cannot make the process undumpable"))?;
         let config = opts.config;
         let genesis = load_genesis(&config.genesis)?;
-        let identity = box_chain::keyfile::load(&config.identity_key).map_err(setup("identity key"))?;
+        let identity = box_ops::keyfile::load(&config.identity_key).map_err(setup("identity key"))?;
         if identity.address() != genesis.signer {
             return Err(RunError::Setup(format!(
                 "the identity key is {} but the genesis names {} as the signer",
@@ -181,6 +181,7 @@ impl Signer {
         let vault = Vault::open(store.clone(), genesis.domain(), genesis.keyHolders.clone(), lock_after, opts.restore)?;
         let link = Link::new(config.nodes.clone(), &tls);
         let verifier = HistoryVerifier::new(&genesis).map_err(setup("genesis"))?;
+        let follower = link.follow(verifier);
         let evidence = store.get(crate::crosscheck::EVIDENCE_KEY)?.unwrap_or_default();
         let s = Self {
             domain: genesis.domain(),
@@ -190,7 +191,7 @@ impl Signer {
             store,
             vault,
             link,
-            verifier,
+            follower,
             latest: 0,
             last_time: 0,
             announce_due: true,
@@ -201,7 +202,6 @@ impl Signer {
             notarized_at: HashMap::new(),
             work_due: false,
             verified: Arc::default(),
-            bad: Arc::default(),
             headers: Arc::default(),
             confirmed: 0,
             evidence,
@@ -229,8 +229,6 @@ impl Signer {
 
     /// Follows the chain and executes, until the process is stopped.
     pub async fn run(mut self) -> Result<(), RunError> {
-        let (tx, mut rx) = mpsc::channel::<Incoming>(256);
-        tokio::spawn(self.link.clone().follow(self.verified.clone(), self.bad.clone(), tx));
         let (check_tx, mut findings) = mpsc::channel(256);
         let check = crate::crosscheck::run(
             self.link.clone(),
@@ -244,8 +242,8 @@ impl Signer {
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
-                Some(incoming) = rx.recv() => {
-                    self.on_block(incoming)?;
+                Some(followed) = self.follower.next() => {
+                    self.on_block(followed)?;
                     // New work is executed at once, not at the next tick.
                     if self.work_due && self.caught_up() && self.may_execute() {
                         self.work_due = false;
@@ -264,41 +262,34 @@ impl Signer {
         }
     }
 
-    fn on_block(&mut self, inc: Incoming) -> Result<(), RunError> {
-        self.latest = self.latest.max(inc.latest);
-        let block = match inc.block {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::warn!("a node sent an undecodable block: {e}");
-                self.bad.store(inc.node + 1, Ordering::SeqCst);
-                return Ok(());
-            }
-        };
-        let height = block.header.height;
-        if height <= self.verifier.height() {
-            return Ok(()); // already verified (a resumed stream overlaps)
-        }
-        if height != self.verifier.height() + 1 {
-            self.bad.store(inc.node + 1, Ordering::SeqCst);
-            return Ok(());
-        }
-        let events = match self.verifier.push(&block) {
-            Ok(events) => events,
-            Err(e) => {
-                tracing::error!("block {height} does not verify: {e}");
-                self.bad.store(inc.node + 1, Ordering::SeqCst);
+    fn on_block(&mut self, followed: Followed) -> Result<(), RunError> {
+        self.latest = self.latest.max(self.follower.latest());
+        let (block, events) = match followed {
+            Followed::Verified { block, events, .. } => (block, events),
+            Followed::Refused { node, reason: Refusal::DoesNotVerify { height, block, error } } => {
+                tracing::error!(%node, "block {height} does not verify: {error}");
                 let registry_change = block.entries.iter().any(|e| {
-                matches!(&e.entry, Entry::Submit(Subject::Governance(g)) if matches!(g.action, GovernanceAction::NodeChange(_)))
-            });
+                    matches!(&e.entry, Entry::Submit(Subject::Governance(g)) if matches!(g.action, GovernanceAction::NodeChange(_)))
+                });
                 if registry_change && self.vault.state() == SignerState::Unsealed {
-                    let o =
-                        self.vault.lock(&format!("an unverifiable node-registry change at height {height}: {e}"))?;
+                    let o = self
+                        .vault
+                        .lock(&format!("an unverifiable node-registry change at height {height}: {error}"))?;
                     tracing::error!("{}", o.note);
                     self.announce_due = true;
                 }
                 return Ok(());
             }
+            Followed::Refused { node, reason: reason @ Refusal::Undecodable(_) } => {
+                tracing::warn!(%node, "a node sent an undecodable block: {reason}");
+                return Ok(());
+            }
+            Followed::Refused { node, reason } => {
+                tracing::debug!(%node, "{reason}");
+                return Ok(());
+            }
         };
+        let height = block.header.height;
         let seen = Instant::now();
         for ev in &events {
             match ev {
@@ -339,7 +330,7 @@ impl Signer {
                 }
             }
         }
-        let paused = self.verifier.state().paused().is_some();
+        let paused = self.follower.verifier().state().paused().is_some();
         if paused != self.paused {
             self.paused = paused;
             self.announce_due = true;
@@ -349,7 +340,7 @@ impl Signer {
 
     /// Whether the verified state is as new as anything a node has shown.
     pub(crate) fn caught_up(&self) -> bool {
-        self.verifier.height() >= self.latest && self.verifier.height() > 0
+        self.follower.verifier().height() >= self.latest && self.follower.verifier().height() > 0
     }
 
     async fn on_tick(&mut self) -> Result<(), RunError> {
@@ -371,7 +362,7 @@ impl Signer {
     async fn announce(&mut self) -> bool {
         // Never below what the chain has seen: a signer restored on a new
         // machine starts with an empty store.
-        let on_chain = self.verifier.state().signer_status().map_or(0, |a| a.value.sequence);
+        let on_chain = self.follower.verifier().state().signer_status().map_or(0, |a| a.value.sequence);
         let sequence: u64 = match self.store.get::<u64>("sequence") {
             Ok(s) => s.unwrap_or(0).max(on_chain) + 1,
             Err(e) => {
@@ -398,7 +389,7 @@ impl Signer {
         };
         let entry = Entry::Ceremony(Ceremony::Announce(Signed::new(&self.domain, &self.identity, a))).encode();
         match self.link.propose(entry).await {
-            Ok(outcome) if outcome == "relayed" => true,
+            Ok(Outcome::Relayed) => true,
             Ok(outcome) => {
                 self.warn_once(ANNOUNCE_WARNING, &format!("announcement not taken: {outcome}"));
                 false

@@ -11,11 +11,6 @@
 
 mod common;
 
-use box_chain::api::Feed;
-use box_chain::certs::DevCa;
-use box_chain::network::TlsMaterial;
-use box_chain::pb;
-use box_chain::role::CertRole;
 use box_core::block::{Block, LoggedEntry};
 use box_core::ceremony::{Ceremony, Purpose, SignerState};
 use box_core::crypto::SecretKey;
@@ -26,6 +21,13 @@ use box_core::notary::{Entry, FlowStatus, NotaryState, Subject, TransferStatus};
 use box_core::quorum::accept_vote;
 use box_core::typed::{Genesis, GenesisNode, PauseTransfers, ReportStatus, Signed, SignerReport};
 use box_core::{Address, B256, U256};
+use box_ops::certs::DevCa;
+use box_ops::role::CertRole;
+use box_proto::Feed;
+use box_proto::Outcome;
+use box_proto::TlsMaterial;
+use box_proto::pb;
+use box_proto::reply::{ProposeReply, SubmitOutcome, SubmitReply};
 use box_testkit::anvil::Anvil;
 use box_testkit::{eventually, free_port, key};
 use common::*;
@@ -111,13 +113,15 @@ impl pb::notary_server::Notary for Evil {
             self.inner.lock().unwrap().reports.push(rep.value.clone());
         }
         self.notarize(&subject);
-        Ok(Response::new(pb::SubmitResponse { subject_id: vec![], outcome: "submitted".into() }))
+        let domain = self.inner.lock().unwrap().state.domain();
+        let subject_id = subject.id(&domain).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        Ok(Response::new(SubmitReply { subject_id, outcome: SubmitOutcome::Submitted }.to_wire()))
     }
 
     async fn propose(&self, r: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeResponse>, Status> {
         let entry = Entry::decode(&r.into_inner().entry).map_err(|e| Status::invalid_argument(e.to_string()))?;
         self.inner.lock().unwrap().pending.push(entry);
-        Ok(Response::new(pb::ProposeResponse { index: 0, outcome: "relayed".into() }))
+        Ok(Response::new(ProposeReply { index: 0, outcome: Outcome::Relayed }.to_wire()))
     }
 
     async fn get_subject(&self, _: Request<pb::SubjectQuery>) -> Result<Response<pb::SubjectInfo>, Status> {

@@ -2,7 +2,9 @@
 //!
 //! Test harness for BOX (a dev-dependency only): a development CA, a
 //! deployment (genesis, node account keys, key holders), and clusters of real
-//! `box-node` processes on 127.0.0.1 with mutual TLS. Every wait is a
+//! `box-node` processes on 127.0.0.1 with mutual TLS, driven through
+//! box-proto's node client (certificates and key files from box-ops; no
+//! dependency on the node itself). Every wait is a
 //! readiness check with a deadline, never a fixed sleep.
 //!
 //! Its functions run only inside tests and benchmarks, where a failed setup
@@ -12,12 +14,6 @@
 
 pub mod anvil;
 
-use box_chain::certs::DevCa;
-use box_chain::keyfile;
-use box_chain::network::{Channels, TlsMaterial};
-use box_chain::pb::notary_client::NotaryClient;
-use box_chain::pb::{self};
-use box_chain::role::CertRole;
 use box_core::block::Block;
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
@@ -25,6 +21,12 @@ use box_core::ids::{ChainId, DeploymentId, SubjectId};
 use box_core::notary::Subject;
 use box_core::typed::{Domain, Genesis, GenesisNode};
 use box_core::{B256, U256};
+use box_ops::certs::DevCa;
+use box_ops::keyfile;
+use box_ops::role::CertRole;
+use box_proto::pb::notary_client::NotaryClient;
+use box_proto::pb::{self};
+use box_proto::{Channels, Node, NodeClient, NodeError, SubjectView, TlsMaterial};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -304,13 +306,16 @@ impl Cluster {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
-    /// A notary client to node `id` over mutual TLS, as the gateway.
+    /// The generated notary client to node `id` over mutual TLS, as the
+    /// gateway: no failover, no deadline, replies as the wire sends them. For
+    /// tests of the node's own gRPC surface; [`Cluster::node_client`] is the
+    /// client the processes use.
     pub fn client(&self, id: u64) -> NotaryClient<Channel> {
         NotaryClient::new(self.channels.get(&self.node(id).addr).unwrap())
     }
 
-    /// A client with another identity (e.g. the signer's, a node's, or a
-    /// certificate from another CA).
+    /// The generated client with another identity (e.g. the signer's, a
+    /// node's, or a certificate from another CA), as [`Cluster::client`].
     pub fn client_with(&self, id: u64, tls: &TlsMaterial) -> NotaryClient<Channel> {
         NotaryClient::new(Channels::new(tls.client()).get(&self.node(id).addr).unwrap())
     }
@@ -324,8 +329,8 @@ impl Cluster {
     pub async fn wait_leader(&self) -> u64 {
         eventually("a leader every running node agrees on", Duration::from_secs(60), || async {
             let mut leader = None;
-            for id in self.running() {
-                let info = self.client(id).cluster(pb::ClusterQuery {}).await.ok()?.into_inner();
+            for view in self.node_client(&self.running()).cluster().await {
+                let info = view.info.ok()?;
                 if info.leader == 0 || leader.is_some_and(|l| l != info.leader) {
                     return None;
                 }
@@ -336,22 +341,35 @@ impl Cluster {
         .await
     }
 
-    /// Clients to every running node with the certificate that submits
-    /// `subject` in a deployment: the signer's for a signer report, the
-    /// gateway's for anything else.
-    fn submitters(&self, subject: &[u8]) -> Vec<NotaryClient<Channel>> {
+    /// box-proto's node client to nodes `ids` (in that order), as the gateway.
+    pub fn node_client(&self, ids: &[u64]) -> NodeClient {
+        self.node_client_with(ids, &self.channels)
+    }
+
+    fn node_client_with(&self, ids: &[u64], channels: &Channels) -> NodeClient {
+        let nodes = ids.iter().map(|id| Node { id: *id, addr: self.node(*id).addr.clone() }).collect();
+        NodeClient::with_channels(nodes, channels.clone())
+    }
+
+    /// A node client to every running node, starting at the `start`-th,
+    /// with the certificate that submits `subject` in a deployment: the
+    /// signer's for a signer report, the gateway's for anything else.
+    fn submitter(&self, subject: &[u8], start: usize) -> NodeClient {
         let channels = match Subject::decode(subject) {
             Ok(Subject::SignerReport(_)) => &self.signer_channels,
             _ => &self.channels,
         };
-        self.running().into_iter().map(|id| NotaryClient::new(channels.get(&self.node(id).addr).unwrap())).collect()
+        let mut ids = self.running();
+        let len = ids.len().max(1);
+        ids.rotate_left(start % len);
+        self.node_client_with(&ids, channels)
     }
 
     /// Submits canonical subject bytes through any running node, as the
     /// gateway (a signer report as the signer), retrying on unavailability
     /// (elections); returns the subject id.
     pub async fn submit(&self, subject: &[u8]) -> SubjectId {
-        submit_via(self.submitters(subject), subject.to_vec(), 0).await
+        submit_via(&self.submitter(subject, 0), subject.to_vec()).await
     }
 
     /// Submits many subjects, `parallel` at a time, spread over the running
@@ -360,10 +378,10 @@ impl Cluster {
         let sem = std::sync::Arc::new(tokio::sync::Semaphore::new(parallel));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, s) in subjects.into_iter().enumerate() {
-            let clients = self.submitters(&s);
+            let client = self.submitter(&s, i);
             let permit = sem.clone().acquire_owned().await.unwrap();
             tasks.spawn(async move {
-                let id = submit_via(clients, s, i).await;
+                let id = submit_via(&client, s).await;
                 drop(permit);
                 (i, id)
             });
@@ -373,24 +391,20 @@ impl Cluster {
         out.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// A subject's status as node `id` sees it.
-    pub async fn subject(&self, id: u64, subject: &SubjectId) -> Option<pb::SubjectInfo> {
-        self.client(id)
-            .get_subject(pb::SubjectQuery { subject_id: subject.0.to_vec() })
-            .await
-            .ok()
-            .map(|r| r.into_inner())
+    /// A subject's status as node `id` sees it; `None` if it does not answer.
+    pub async fn subject(&self, id: u64, subject: &SubjectId) -> Option<SubjectView> {
+        self.node_client(&[id]).subject(subject).await.ok()
     }
 
     /// Every block node `id` holds, from height 1.
     pub async fn blocks(&self, id: u64) -> Vec<Block> {
         let mut out = Vec::new();
-        let mut client = self.client(id);
+        let client = self.node_client(&[id]);
         for h in 1.. {
-            match client.get_block(pb::BlockQuery { height: h }).await {
-                Ok(r) => out.push(Block::decode(&r.into_inner().block).unwrap()),
-                Err(s) if s.code() == tonic::Code::NotFound => break,
-                Err(s) => panic!("get_block {h} on node {id}: {s}"),
+            match client.block(h).await {
+                Ok(Some((bytes, _))) => out.push(Block::decode(&bytes).unwrap()),
+                Ok(None) => break,
+                Err(e) => panic!("get_block {h} on node {id}: {e}"),
             }
         }
         out
@@ -398,7 +412,7 @@ impl Cluster {
 
     /// Node `id`'s view of the cluster.
     pub async fn info(&self, id: u64) -> Option<pb::ClusterInfo> {
-        self.client(id).cluster(pb::ClusterQuery {}).await.ok().map(|r| r.into_inner())
+        self.node_client(&[id]).cluster().await.pop()?.info.ok()
     }
 
     /// The genesis domain's chain id.
@@ -417,32 +431,19 @@ fn issue(ca: &DevCa, name: &str, role: CertRole) -> TlsMaterial {
     TlsMaterial { ca: ca.ca_pem().to_owned(), cert, key }
 }
 
-/// Submits through `clients` round robin (starting at `start`), retrying while
-/// no leader is available.
-pub async fn submit_via(clients: Vec<NotaryClient<Channel>>, subject: Vec<u8>, start: usize) -> SubjectId {
+/// Submits through `client` (box-proto's failover over its nodes),
+/// retrying while no node takes it (elections, a withholding leader);
+/// returns the subject id. Panics on a refusal.
+pub async fn submit_via(client: &NodeClient, subject: Vec<u8>) -> SubjectId {
     let begun = Instant::now();
-    let mut k = start;
     loop {
-        let mut client = clients[k % clients.len()].clone();
-        k += 1;
-        // A node may hold a request (a withholding leader): give up and retry elsewhere.
-        let mut req = tonic::Request::new(pb::SubmitRequest { subject: subject.clone() });
-        req.set_timeout(Duration::from_secs(15));
-        match client.submit(req).await {
-            Ok(r) => return SubjectId(B256::from_slice(&r.into_inner().subject_id)),
-            Err(s)
-                if matches!(
-                    s.code(),
-                    tonic::Code::Unavailable
-                        | tonic::Code::Unknown
-                        | tonic::Code::Cancelled
-                        | tonic::Code::DeadlineExceeded
-                ) =>
-            {
-                assert!(begun.elapsed() < Duration::from_secs(90), "submit kept failing: {s}");
+        match client.submit(subject.clone()).await {
+            Ok(r) => return r.subject_id,
+            Err(NodeError::Unavailable(why)) => {
+                assert!(begun.elapsed() < Duration::from_secs(90), "submit kept failing: {why}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            Err(s) => panic!("submit refused: {s}"),
+            Err(e) => panic!("submit refused: {e}"),
         }
     }
 }

@@ -5,11 +5,11 @@ use super::procs::{Started, free_port};
 use super::stack::*;
 use super::start::start_anvil;
 use super::{DevError, Programs, at};
-use box_chain::role::CertRole;
-use box_chain::{certs, keyfile};
 use box_core::crypto::SecretKey;
 use box_core::typed::{Genesis, GenesisAsset, GenesisNode};
 use box_core::{Address, B256, U256};
+use box_ops::role::CertRole;
+use box_ops::{certs, keyfile};
 use rand_core::{OsRng, RngCore, UnwrapErr};
 use std::path::{Path, PathBuf};
 

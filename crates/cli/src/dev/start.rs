@@ -4,11 +4,10 @@
 use super::procs::wait_for_line;
 use super::stack::*;
 use super::{DevError, at};
-use box_chain::network::{Channels, TlsMaterial};
-use box_chain::pb;
 use box_core::Address;
 use box_core::ceremony::{Purpose, SignerAnnounce, SignerState, answer};
 use box_core::encoding::Canonical;
+use box_proto::{Node, NodeClient, TlsMaterial};
 use rand_core::{OsRng, UnwrapErr};
 use std::path::Path;
 use std::time::Duration;
@@ -92,23 +91,10 @@ async fn wait_leader(s: &mut Stack) -> Result<(), DevError> {
         &s.dir.join("tls/gateway-client.key"),
     )
     .map_err(DevError::new)?;
-    let channels = Channels::new(tls.client());
-    let ports = s.state.node_ports.clone();
-    wait_until(s, 600, "a leader election", || {
-        let (channels, ports) = (&channels, &ports);
-        async move {
-            for port in ports {
-                if let Ok(ch) = channels.get(&format!("127.0.0.1:{port}")) {
-                    let mut c = pb::notary_client::NotaryClient::new(ch);
-                    if let Ok(info) = c.cluster(pb::ClusterQuery {}).await
-                        && info.into_inner().leader != 0
-                    {
-                        return true;
-                    }
-                }
-            }
-            false
-        }
+    let nodes = s.state.node_ports.iter().map(|port| Node::at(format!("127.0.0.1:{port}"))).collect();
+    let client = NodeClient::new(nodes, &tls);
+    wait_until(s, 600, "a leader election", || async {
+        client.cluster().await.iter().any(|v| v.info.as_ref().is_ok_and(|i| i.leader != 0))
     })
     .await
 }

@@ -4,11 +4,11 @@
 //! with keystore v3 identities and a profile file.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
-use box_chain::role::CertRole;
 use box_cli::keystore::{self, ScryptCost};
 use box_core::crypto::SecretKey;
 use box_gateway::Gateway;
 use box_gateway::config::GatewayConfig;
+use box_ops::role::CertRole;
 use box_testkit::anvil::Anvil;
 use box_testkit::{Cluster, eventually, free_port, key};
 use std::path::{Path, PathBuf};
@@ -201,7 +201,7 @@ impl Deployment {
         let (cert, key_pem) = cluster.ca.issue("box-signer", CertRole::Signer, &["127.0.0.1".into()]).unwrap();
         std::fs::write(sd.join("signer.pem"), cert).unwrap();
         std::fs::write(sd.join("signer.key"), key_pem).unwrap();
-        box_chain::keyfile::generate(&sd.join("identity.json"), *cluster.signer.expose_bytes()).unwrap();
+        box_ops::keyfile::generate(&sd.join("identity.json"), *cluster.signer.expose_bytes()).unwrap();
         let nodes: Vec<String> = cluster.nodes.iter().map(|n| format!("\"{}\"", n.addr)).collect();
         let config = format!(
             "data_dir = \"data\"\ngenesis = \"{}\"\nidentity_key = \"identity.json\"\nnodes = [{}]\nlock_after_failures = 3\n\n\

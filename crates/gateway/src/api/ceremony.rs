@@ -106,14 +106,14 @@ pub(super) async fn relay_message(
     // Recorded in the nonce table even though nothing else is stored: a replay
     // of this request is refused here, not only by the signer.
     st.store.enqueue_nothing(&caller.nonce).await?;
-    let outcome = st.chain.propose(bytes).await.map_err(|e| match e {
-        crate::chain::ChainError::Refused(m) => ApiError::unprocessable("refused", m),
+    let reply = st.chain.propose(bytes).await.map_err(|e| match e {
+        box_proto::NodeError::Refused(m) => ApiError::unprocessable("refused", m),
         other => ApiError::unavailable("chain_unavailable", other.to_string()),
     })?;
-    if let Some(reason) = outcome.strip_prefix("refused: ") {
+    if let box_proto::Outcome::Refused(reason) = &reply.outcome {
         return Err(ApiError::unprocessable("refused", format!("the chain refused the message: {reason}")));
     }
-    Ok((StatusCode::ACCEPTED, Json(CeremonyOut { outcome })))
+    Ok((StatusCode::ACCEPTED, Json(CeremonyOut { outcome: reply.outcome.to_string() })))
 }
 
 fn purpose_word(p: Purpose) -> &'static str {

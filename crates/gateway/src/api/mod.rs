@@ -13,7 +13,6 @@ mod transfers;
 pub use flows::{decode_action, encode_action};
 
 use crate::auth::Credentials;
-use crate::chain::Chain;
 use crate::config::Limits;
 use crate::error::{ApiError, ApiResult};
 use crate::follower::SharedReplica;
@@ -27,6 +26,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use box_core::Address;
 use box_core::typed::{Domain, Genesis};
+use box_proto::NodeClient;
 use serde::de::DeserializeOwned;
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -44,7 +44,7 @@ pub struct AppState {
     /// The store.
     pub store: Store,
     /// The chain.
-    pub chain: Chain,
+    pub chain: NodeClient,
     /// The verified replica of the notary state.
     pub replica: SharedReplica,
     /// The deployment's genesis.
@@ -71,7 +71,7 @@ impl AppState {
     /// State with limiters built from `limits`.
     pub fn new(
         store: Store,
-        chain: Chain,
+        chain: NodeClient,
         replica: SharedReplica,
         genesis: Genesis,
         admins: BTreeSet<Address>,

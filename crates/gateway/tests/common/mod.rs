@@ -3,7 +3,6 @@
 //! and a deployment whose flow is active.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
-use box_chain::role::CertRole;
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::ids::FlowHash;
@@ -12,6 +11,7 @@ use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, ReportStatus, Signed, 
 use box_core::{Address, B256, U256};
 use box_gateway::Client;
 use box_gateway::roles::Role;
+use box_ops::role::CertRole;
 use box_testkit::{Cluster, eventually, free_port, key};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};

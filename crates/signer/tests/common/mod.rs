@@ -2,18 +2,20 @@
 //! process, and key holders that speak the ceremony through a node's gRPC API.
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used, clippy::needless_range_loop)]
 
-use box_chain::certs::DevCa;
-use box_chain::keyfile;
-use box_chain::network::{Channels, TlsMaterial};
-use box_chain::pb;
-use box_chain::pb::notary_client::NotaryClient;
-use box_chain::role::CertRole;
 use box_core::ceremony::{Ceremony, Purpose, SignerAnnounce, SignerState, answer, answer_reenrol, endorse};
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::notary::Entry;
 use box_core::typed::Domain;
 use box_core::{Address, B256, Signature};
+use box_ops::certs::DevCa;
+use box_ops::keyfile;
+use box_ops::role::CertRole;
+use box_proto::Outcome;
+use box_proto::pb;
+use box_proto::pb::notary_client::NotaryClient;
+use box_proto::reply::ProposeReply;
+use box_proto::{Channels, TlsMaterial};
 use box_testkit::eventually;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -259,7 +261,7 @@ impl Holders {
             .propose(pb::ProposeRequest { entry: Entry::Ceremony(c).encode(), forwarded: false })
             .await
             .unwrap();
-        assert_eq!(r.into_inner().outcome, "relayed");
+        assert_eq!(ProposeReply::from_wire(r.into_inner()).unwrap().outcome, Outcome::Relayed);
     }
 
     /// The whole genesis ceremony with the signer's console `code`: every

@@ -2,8 +2,8 @@
 //!
 //! A valid certificate of the deployment CA is not authority (DESIGN §2):
 //! every certificate also says what its holder is, in exactly one URI
-//! subject alternative name, and each gRPC service serves only the roles
-//! that need it ([`crate::access`]):
+//! subject alternative name, and each gRPC service of a node serves only the
+//! roles that need it (box-chain's `access`):
 //!
 //! | URI subject alternative name | role |
 //! |---|---|
@@ -18,16 +18,18 @@
 //! request's extensions, or a company CA's template with a URI SAN;
 //! `box-node certs issue --role node:3` does it with the development CA.
 //!
-//! What this does not do: decide who may call what ([`crate::access`]), or
-//! check the chain of trust (the TLS handshake did: only certificates of the
-//! deployment CA get this far).
+//! What this does not do: decide who may call what (box-chain's `access`),
+//! or check the chain of trust (the TLS handshake did: only certificates of
+//! the deployment CA get this far).
 
-use crate::types::NodeId;
 use std::fmt;
 use std::str::FromStr;
 
 /// The URI scheme of a role name.
 pub const ROLE_SCHEME: &str = "box:";
+
+/// A node's raft id (box-chain's `NodeId`).
+pub type NodeId = u64;
 
 /// What a certificate's holder is in a deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -142,17 +144,6 @@ impl fmt::Display for CertRole {
             Self::Auditor => f.write_str("an auditor"),
         }
     }
-}
-
-/// The role the caller's client certificate names. Refuses a call without a
-/// client certificate (`UNAUTHENTICATED`) and one whose certificate names no
-/// role (`PERMISSION_DENIED`), with the reason.
-pub fn caller<T>(request: &tonic::Request<T>) -> Result<CertRole, tonic::Status> {
-    let certs = request.peer_certs().ok_or_else(|| {
-        tonic::Status::unauthenticated("no client certificate; every call needs a certificate of the deployment CA")
-    })?;
-    let leaf = certs.first().ok_or_else(|| tonic::Status::unauthenticated("the client presented no certificate"))?;
-    CertRole::of_certificate(leaf.as_ref()).map_err(|e| tonic::Status::permission_denied(e.to_string()))
 }
 
 #[cfg(test)]

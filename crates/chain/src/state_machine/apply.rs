@@ -1,0 +1,124 @@
+//! Applying one replicated command to the chain state: a notary entry goes
+//! through box-core's notary state machine, `Seal` closes a block over the
+//! unsealed entries, `SignBlock` checks the leader's seal and stores the
+//! block. Each returns the typed [`Outcome`] the proposer hands back.
+
+use super::{ChainState, NotarizedRecord, PendingBlock, StateMachine};
+use crate::log_store::StoreError;
+use crate::types::{Applied, Command};
+use box_core::B256;
+use box_core::block::{Block, BlockHeader, LoggedEntry, merkle_root};
+use box_core::crypto::{recover, signature_from_bytes};
+use box_core::encoding::Canonical;
+use box_core::ids::Timestamp;
+use box_core::notary::{Entry, Event};
+use box_proto::Outcome;
+
+impl StateMachine {
+    pub(super) fn apply_command(&self, s: &mut ChainState, index: u64, cmd: Command) -> Result<Applied, StoreError> {
+        match cmd {
+            Command::Notary { time, entry } => {
+                self.shared.progress.applied(&entry);
+                let at = time.max(s.last_time);
+                s.last_time = at;
+                let entry = match Entry::decode(&entry) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        return Ok(Applied::only(Outcome::Refused(format!("undecodable entry: {e}"))));
+                    }
+                };
+                let events = s.notary.apply(&entry, Timestamp(at));
+                s.unsealed.push(LoggedEntry { index, time: at, entry });
+                let mut applied = Applied::default();
+                for ev in events {
+                    match ev {
+                        Event::Submitted { subject, .. } => {
+                            applied = Applied::about(Outcome::Submitted, subject.0.0);
+                        }
+                        Event::Duplicate { subject } => {
+                            applied = Applied::about(Outcome::Duplicate, subject.0.0);
+                        }
+                        Event::Refused { reason } => {
+                            applied = Applied::only(Outcome::Refused(reason));
+                        }
+                        Event::VoteCounted { subject, .. } => {
+                            applied = Applied::about(Outcome::Vote, subject.0.0);
+                        }
+                        Event::VoteIgnored { subject, reason } => {
+                            applied = Applied::about(Outcome::Ignored(reason), subject.0.0);
+                        }
+                        Event::Notarized { subject, payload, certificate } => {
+                            s.unsealed_notarized.push(NotarizedRecord {
+                                subject,
+                                payload: payload.encode(),
+                                certificate: certificate.encode(),
+                            });
+                            s.unsealed_decided.push(subject);
+                        }
+                        Event::Rejected { subject, .. } => s.unsealed_decided.push(subject),
+                        Event::SignerAnnounced { .. } | Event::CeremonyMessage { .. } => {
+                            applied = Applied::only(Outcome::Relayed);
+                        }
+                        Event::Equivocation { node, height } => {
+                            tracing::error!(%node, height, "equivocation evidence on record: {node} sealed two headers at height {height}");
+                            applied = Applied::only(Outcome::Recorded);
+                        }
+                        _ => {}
+                    }
+                }
+                Ok(applied)
+            }
+            Command::Seal { height, time } => {
+                if s.pending.is_some() || height != s.next_height || s.unsealed.is_empty() {
+                    return Ok(Applied::only(Outcome::Ignored("nothing to seal at that height".into())));
+                }
+                let at = time.max(s.last_time);
+                s.last_time = at;
+                let entries = std::mem::take(&mut s.unsealed);
+                let leaves: Vec<B256> = entries.iter().map(LoggedEntry::leaf).collect();
+                let header = BlockHeader {
+                    height,
+                    parent: s.parent,
+                    entriesRoot: merkle_root(&leaves),
+                    stateHash: s.notary.state_hash().0,
+                    time: at,
+                    firstIndex: entries.first().map_or(0, |e| e.index),
+                    entryCount: entries.len() as u64,
+                };
+                s.pending = Some(PendingBlock {
+                    header,
+                    entries,
+                    notarized: std::mem::take(&mut s.unsealed_notarized),
+                    decided: std::mem::take(&mut s.unsealed_decided),
+                });
+                Ok(Applied::only(Outcome::Sealed))
+            }
+            Command::SignBlock { height, signature } => {
+                let Some(pending) = s.pending.as_ref().filter(|p| p.header.height == height) else {
+                    return Ok(Applied::only(Outcome::Ignored("no pending block at that height".into())));
+                };
+                let domain = s.notary.domain();
+                let signer = signature_from_bytes(&signature)
+                    .and_then(|sig| recover(&domain.signing_hash(&pending.header), &sig).map(|a| (sig, a)));
+                let (sig, signer) = match signer {
+                    Ok(v) => v,
+                    Err(e) => return Ok(Applied::only(Outcome::Ignored(format!("block signature: {e}")))),
+                };
+                if !s.notary.registry().contains(&signer) {
+                    return Ok(Applied::only(Outcome::Ignored(format!(
+                        "block signed by {signer}, not a registered node account"
+                    ))));
+                }
+                let Some(p) = s.pending.take() else {
+                    return Ok(Applied::only(Outcome::Ignored("no pending block at that height".into())));
+                };
+                let block = Block { header: p.header, signature: sig, entries: p.entries };
+                self.shared.store_block(&block, &p.notarized, &p.decided)?;
+                s.parent = block.hash(&domain);
+                s.next_height += 1;
+                self.shared.height_tx.send_replace(height);
+                Ok(Applied::only(Outcome::Signed))
+            }
+        }
+    }
+}

@@ -1,0 +1,23 @@
+#![doc = include_str!("../README.md")]
+
+pub mod client;
+pub mod crosscheck;
+pub mod follower;
+pub mod reply;
+pub mod tls;
+
+pub use client::{Node, NodeClient, NodeError, NodeView, Timeouts};
+pub use follower::{BlockFollower, Followed, Refusal, VerifierCell};
+pub use reply::{Outcome, ProposeReply, SubjectStatus, SubjectView, SubmitOutcome, SubmitReply};
+pub use tls::{Channels, TlsMaterial};
+
+/// Generated gRPC code for `proto/box.proto`: messages, the `Notary` and
+/// `Raft` clients and servers. Clients other than box-node's own peers use
+/// [`NodeClient`] and [`BlockFollower`] instead of the generated client.
+#[allow(missing_docs, unreachable_pub, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("boxchain.v1");
+}
+
+/// A server stream of `T`, as the generated servers' streaming calls return it.
+pub type Feed<T> = std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<T, tonic::Status>> + Send + 'static>>;

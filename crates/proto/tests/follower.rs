@@ -1,0 +1,308 @@
+//! The node client and the block follower against nodes that misbehave:
+//! in-process `Notary` servers over mutual TLS on 127.0.0.1 that serve a
+//! forged block, stall, refuse, or answer with a value the protocol does not
+//! define. The follower and the client are what the gateway, the signer,
+//! `boxctl dev` and the testkit use, through this same public surface.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use box_core::B256;
+use box_core::audit::HistoryVerifier;
+use box_core::block::{Block, LoggedEntry};
+use box_core::crypto::SecretKey;
+use box_core::encoding::Canonical;
+use box_core::ids::Timestamp;
+use box_core::notary::{Entry, NotaryState, Subject};
+use box_core::typed::{BoxFlow, Domain, Genesis, GenesisNode};
+use box_ops::certs::DevCa;
+use box_ops::role::CertRole;
+use box_proto::reply::{SubmitOutcome, SubmitReply};
+use box_proto::{BlockFollower, Feed, Followed, Node, NodeClient, NodeError, Refusal, TlsMaterial, pb};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tonic::{Request, Response, Status};
+
+/// Guards each wait so a broken follower fails the test instead of hanging it.
+const GUARD: Duration = Duration::from_secs(60);
+
+fn key(label: &str) -> SecretKey {
+    SecretKey::from_label_unchecked(label)
+}
+
+/// A genesis with three node accounts, and three valid blocks over it (each
+/// sealed by node account 0, one flow submission per block).
+struct History {
+    genesis: Genesis,
+    domain: Domain,
+    blocks: Vec<Block>,
+}
+
+fn history() -> History {
+    let nodes: Vec<SecretKey> = (0..3).map(|i| key(&format!("node-{i}"))).collect();
+    let genesis = Genesis {
+        deploymentId: B256::repeat_byte(0x42),
+        chainId: 31337,
+        keyHolders: (0..3).map(|i| key(&format!("holder-{i}")).address()).collect(),
+        nodes: nodes
+            .iter()
+            .zip(1u64..)
+            .map(|(k, id)| GenesisNode { nodeId: id, endpoint: format!("127.0.0.1:{id}"), account: k.address() })
+            .collect(),
+        signer: key("signer").address(),
+        assets: vec![],
+        time: 1_800_000_000,
+    };
+    let domain = genesis.domain();
+    let mut state = NotaryState::new(genesis.clone()).unwrap();
+    let mut blocks: Vec<Block> = Vec::new();
+    for height in 1..=3u64 {
+        let time = 1_800_000_000 + height;
+        let flow = BoxFlow {
+            name: format!("flow {height}"),
+            employees: vec![],
+            levels: vec![],
+            limits: vec![],
+            nonce: height,
+        };
+        let entry = Entry::Submit(Subject::Flow(flow));
+        state.apply(&entry, Timestamp(time));
+        let parent = blocks.last().map_or(B256::ZERO, |b| b.hash(&domain));
+        let entries = vec![LoggedEntry { index: height, time, entry }];
+        blocks.push(Block::seal(&domain, &nodes[0], height, parent, entries, state.state_hash().0, time));
+    }
+    History { genesis, domain, blocks }
+}
+
+/// Block `height` of `h` sealed by an account that is not a node's.
+fn forged(h: &History, height: u64) -> Block {
+    let real = &h.blocks[height as usize - 1];
+    Block::seal(
+        &h.domain,
+        &key("mallory"),
+        height,
+        real.header.parent,
+        real.entries.clone(),
+        real.header.stateHash,
+        real.header.time,
+    )
+}
+
+/// What a fake node does.
+#[derive(Clone, Default)]
+struct Fake {
+    /// Blocks it streams (then it stays silent) and claims in `Cluster`.
+    blocks: Vec<Vec<u8>>,
+    /// The height it claims in `Cluster` if more than it serves (a withholder).
+    claims: u64,
+    /// How it answers `Submit`: Ok(outcome as i32) or a refusal.
+    submit: Option<Result<i32, String>>,
+    /// Calls it received to `Submit`.
+    submits: Arc<AtomicUsize>,
+}
+
+#[tonic::async_trait]
+impl pb::notary_server::Notary for Fake {
+    async fn submit(&self, r: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
+        self.submits.fetch_add(1, Ordering::SeqCst);
+        let subject = Subject::decode(&r.into_inner().subject).map_err(|e| Status::invalid_argument(e.to_string()))?;
+        let id = subject.id(&history().domain).unwrap();
+        match self.submit.clone() {
+            Some(Ok(outcome)) => Ok(Response::new(pb::SubmitResponse { subject_id: id.0.to_vec(), outcome })),
+            Some(Err(why)) => Err(Status::failed_precondition(why)),
+            None => Err(Status::unavailable("not taking submissions")),
+        }
+    }
+    async fn propose(&self, _: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeResponse>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+    async fn get_subject(&self, _: Request<pb::SubjectQuery>) -> Result<Response<pb::SubjectInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+    async fn get_block(&self, _: Request<pb::BlockQuery>) -> Result<Response<pb::BlockInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+    async fn get_proof(&self, _: Request<pb::ProofQuery>) -> Result<Response<pb::ProofInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+    type SubscribeStream = Feed<pb::NotarizedEvent>;
+    async fn subscribe(&self, _: Request<pb::SubscribeRequest>) -> Result<Response<Self::SubscribeStream>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+    async fn cluster(&self, _: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {
+        let height = self.claims.max(self.blocks.len() as u64);
+        Ok(Response::new(pb::ClusterInfo { node_id: 1, leader: 1, height, ..Default::default() }))
+    }
+    type BlocksStream = Feed<pb::BlockInfo>;
+    async fn blocks(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::BlocksStream>, Status> {
+        use tokio_stream::StreamExt;
+        let from = r.into_inner().from_height.max(1) as usize;
+        let latest = self.blocks.len() as u64;
+        let items: Vec<Result<pb::BlockInfo, Status>> = self
+            .blocks
+            .iter()
+            .skip(from - 1)
+            .map(|b| Ok(pb::BlockInfo { block: b.clone(), latest_height: latest }))
+            .collect();
+        // Then silent, as a live stream with nothing new.
+        Ok(Response::new(Box::pin(tokio_stream::iter(items).chain(tokio_stream::pending()))))
+    }
+    type CeremonyStream = Feed<pb::CeremonyEvent>;
+    async fn ceremony(&self, _: Request<pb::SubscribeRequest>) -> Result<Response<Self::CeremonyStream>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+    async fn signer_status(&self, _: Request<pb::SignerStatusQuery>) -> Result<Response<pb::SignerStatusInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+    async fn witness(&self, _: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
+        Ok(Response::new(pb::WitnessResponse { watched: false }))
+    }
+    async fn headers(&self, _: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+}
+
+struct Deployment {
+    ca: DevCa,
+}
+
+impl Deployment {
+    fn new() -> Self {
+        Self { ca: DevCa::new("box-proto test CA").unwrap() }
+    }
+
+    fn tls(&self, name: &str, role: CertRole) -> TlsMaterial {
+        let (cert, key) = self.ca.issue(name, role, &["127.0.0.1".into()]).unwrap();
+        TlsMaterial { ca: self.ca.ca_pem().to_owned(), cert, key }
+    }
+
+    /// Serves `fake` on a free port of 127.0.0.1; returns its address.
+    async fn serve(&self, fake: Fake) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tonic::transport::Server::builder()
+            .tls_config(self.tls("node", CertRole::Node(1)).server())
+            .unwrap()
+            .add_service(pb::notary_server::NotaryServer::new(fake));
+        // Bound before it is handed out: no race for the port.
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                if tx.send(Ok::<_, std::io::Error>(tcp)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        tokio::spawn(server.serve_with_incoming(tokio_stream::wrappers::ReceiverStream::new(rx)));
+        addr.to_string()
+    }
+
+    /// A client to `addrs`, in that order, as the gateway.
+    fn client(&self, addrs: &[&str]) -> NodeClient {
+        NodeClient::new(addrs.iter().map(|a| Node::at(*a)).collect(), &self.tls("gateway", CertRole::Gateway))
+    }
+}
+
+/// An address nothing listens on.
+fn dead_addr() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().to_string()
+}
+
+async fn next<V: box_proto::VerifierCell>(f: &mut BlockFollower<V>) -> Followed {
+    tokio::time::timeout(GUARD, f.next()).await.expect("the follower made no progress").expect("nodes to follow")
+}
+
+fn verified(f: Followed) -> (String, u64) {
+    match f {
+        Followed::Verified { node, block, .. } => (node, block.header.height),
+        Followed::Refused { node, reason } => panic!("{node} refused: {reason}"),
+    }
+}
+
+fn encoded(blocks: &[Block]) -> Vec<Vec<u8>> {
+    blocks.iter().map(Canonical::encode).collect()
+}
+
+#[tokio::test]
+async fn a_block_that_does_not_verify_is_refused_and_the_follower_moves_to_another_node() {
+    let h = history();
+    let d = Deployment::new();
+    let forger = d.serve(Fake { blocks: encoded(&[h.blocks[0].clone(), forged(&h, 2)]), ..Fake::default() }).await;
+    let honest = d.serve(Fake { blocks: encoded(&h.blocks), ..Fake::default() }).await;
+    let mut f = BlockFollower::start(d.client(&[&forger, &honest]), HistoryVerifier::new(&h.genesis).unwrap());
+
+    assert_eq!(verified(next(&mut f).await), (forger.clone(), 1));
+    match next(&mut f).await {
+        Followed::Refused { node, reason: Refusal::DoesNotVerify { height: 2, .. } } => assert_eq!(node, forger),
+        other => panic!("the forged block was not refused: {other:?}"),
+    }
+    assert_eq!(f.verifier().height(), 1, "a refused block changes nothing");
+    assert_eq!(verified(next(&mut f).await), (honest.clone(), 2), "block 2 from the honest node");
+    assert_eq!(verified(next(&mut f).await), (honest, 3));
+    assert_eq!(f.verifier().state().state_hash(), {
+        let mut v = HistoryVerifier::new(&h.genesis).unwrap();
+        for b in &h.blocks {
+            v.push(b).unwrap();
+        }
+        v.state().state_hash()
+    });
+}
+
+#[tokio::test]
+async fn a_node_that_stalls_while_another_has_more_is_left() {
+    let h = history();
+    let d = Deployment::new();
+    // Serves block 1, then nothing, though it claims height 3.
+    let withholder = d.serve(Fake { blocks: encoded(&h.blocks[..1]), claims: 3, ..Fake::default() }).await;
+    let honest = d.serve(Fake { blocks: encoded(&h.blocks), ..Fake::default() }).await;
+    let mut f = BlockFollower::start(d.client(&[&withholder, &honest]), HistoryVerifier::new(&h.genesis).unwrap());
+    assert_eq!(verified(next(&mut f).await), (withholder, 1));
+    assert_eq!(verified(next(&mut f).await), (honest.clone(), 2), "after the stall, from the node that has more");
+    assert_eq!(verified(next(&mut f).await), (honest, 3));
+    assert_eq!(f.latest(), 3);
+}
+
+#[tokio::test]
+async fn an_unreachable_node_is_skipped_and_following_resumes_above_what_was_verified() {
+    let h = history();
+    let d = Deployment::new();
+    let honest = d.serve(Fake { blocks: encoded(&h.blocks), ..Fake::default() }).await;
+    let mut start = HistoryVerifier::new(&h.genesis).unwrap();
+    start.push(&h.blocks[0]).unwrap();
+    let mut f = BlockFollower::start(d.client(&[&dead_addr(), &honest]), start);
+    assert_eq!(verified(next(&mut f).await), (honest, 2), "resumes at the height after the verified one");
+}
+
+#[tokio::test]
+async fn the_client_fails_over_on_unavailability_and_malformed_replies_and_stops_at_a_refusal() {
+    let d = Deployment::new();
+    let subject =
+        Subject::Flow(BoxFlow { name: "x".into(), employees: vec![], levels: vec![], limits: vec![], nonce: 1 });
+    let id = subject.id(&history().domain).unwrap();
+    let down = Fake::default(); // UNAVAILABLE
+    let garbled = Fake { submit: Some(Ok(pb::Outcome::Unspecified as i32)), ..Fake::default() };
+    let taking = Fake { submit: Some(Ok(pb::Outcome::Duplicate as i32)), ..Fake::default() };
+    let (down_calls, taking_calls) = (down.submits.clone(), taking.submits.clone());
+    let addrs = [dead_addr(), d.serve(down).await, d.serve(garbled).await, d.serve(taking).await];
+    let client = d.client(&addrs.iter().map(String::as_str).collect::<Vec<_>>());
+    let reply = client.submit(subject.encode()).await.unwrap();
+    assert_eq!(reply, SubmitReply { subject_id: id, outcome: SubmitOutcome::Duplicate });
+    assert_eq!((down_calls.load(Ordering::SeqCst), taking_calls.load(Ordering::SeqCst)), (1, 1));
+    // The node that answered is asked first next time.
+    client.submit(subject.encode()).await.unwrap();
+    assert_eq!((down_calls.load(Ordering::SeqCst), taking_calls.load(Ordering::SeqCst)), (1, 2));
+
+    // A refusal ends the call: the next node is not asked.
+    let refusing = Fake { submit: Some(Err("not recorded: over the limit".into())), ..Fake::default() };
+    let after = Fake { submit: Some(Ok(pb::Outcome::Submitted as i32)), ..Fake::default() };
+    let after_calls = after.submits.clone();
+    let addrs = [d.serve(refusing).await, d.serve(after).await];
+    let client = d.client(&addrs.iter().map(String::as_str).collect::<Vec<_>>());
+    let err = client.submit(subject.encode()).await.unwrap_err();
+    assert_eq!(err, NodeError::Refused("not recorded: over the limit".into()));
+    assert_eq!(after_calls.load(Ordering::SeqCst), 0);
+
+    // No node takes it: unavailable, with each node's reason.
+    let client = d.client(&[&dead_addr()]);
+    assert!(matches!(client.submit(subject.encode()).await, Err(NodeError::Unavailable(_))));
+}
