@@ -250,7 +250,7 @@ fn visible(s: &ChainState, entry: &Entry) -> bool {
         Entry::Ceremony(Ceremony::Announce(a)) => {
             notary.signer_status().is_some_and(|now| now.value.sequence >= a.value.sequence)
         }
-        Entry::Ceremony(Ceremony::Message(_)) => false,
+        Entry::Ceremony(c @ Ceremony::Message(_)) => notary.ceremony_recorded(c),
         Entry::Evidence(e) => e.verify(&domain).is_ok_and(|n| notary.equivocators().any(|(a, _)| *a == n)),
     }
 }

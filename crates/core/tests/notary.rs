@@ -288,3 +288,34 @@ fn equivocation_evidence_stands_until_governance_removes_the_node() {
     assert_eq!(s.standing_equivocation(), None);
     assert_eq!(s.equivocators().count(), 1, "the evidence stays on record");
 }
+
+#[test]
+fn a_ceremony_message_is_recorded_once_per_boot() {
+    use box_core::ceremony::{CeremonyMessage, Purpose};
+    use box_core::typed::Signed;
+    // A replayed panic (a late witness re-proposed by a node, or a node
+    // replaying it on purpose) must never reach the signer a second time.
+    let f = Fixture::new(1, 2, 1, 3);
+    let mut s = f.state();
+    let message = |boot: B256| {
+        let m = CeremonyMessage {
+            boot,
+            purpose: Purpose::Panic as u8,
+            holder: 0,
+            deviceId: "phone".into(),
+            sealed: vec![7u8; 64].into(),
+            time: T0.0,
+            endorsement: Default::default(),
+        };
+        Entry::Ceremony(box_core::ceremony::Ceremony::Message(Signed::new(&f.domain, &f.key_holders[0], m)))
+    };
+    let first = message(B256::repeat_byte(1));
+    assert!(matches!(s.apply(&first, T0)[..], [Event::CeremonyMessage { .. }]));
+    let again = s.apply(&first, T0);
+    assert!(matches!(&again[..], [Event::Refused { reason }] if reason.contains("a replay")), "{again:?}");
+    // The next boot's messages are new; the old boot's set is dropped.
+    let next = message(B256::repeat_byte(2));
+    assert!(matches!(s.apply(&next, T0)[..], [Event::CeremonyMessage { .. }]));
+    let Entry::Ceremony(c) = &next else { unreachable!() };
+    assert!(s.ceremony_recorded(c));
+}

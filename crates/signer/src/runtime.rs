@@ -105,6 +105,10 @@ pub struct Signer {
     /// Log time of the newest verified block.
     pub(crate) last_time: u64,
     pub(crate) announce_due: bool,
+    /// Hashes of the ceremony messages handled this boot: a message replayed
+    /// into the log (by a node re-proposing it, or a dishonest majority)
+    /// is handled once, so an old panic cannot lock the signer again.
+    pub(crate) ceremony_seen: std::collections::HashSet<B256>,
     pub(crate) paused: bool,
     pub(crate) last_report: HashMap<B256, Instant>,
     pub(crate) last_warning: HashMap<B256, Instant>,
@@ -195,6 +199,7 @@ impl Signer {
             latest: 0,
             last_time: 0,
             announce_due: true,
+            ceremony_seen: std::collections::HashSet::new(),
             paused: false,
             last_report: HashMap::new(),
             last_warning: HashMap::new(),
@@ -306,8 +311,14 @@ impl Signer {
         self.update_halt();
         self.last_time = self.last_time.max(block.header.time);
         for e in &block.entries {
-            if let Entry::Ceremony(Ceremony::Message(m)) = &e.entry {
+            if let Entry::Ceremony(c @ Ceremony::Message(m)) = &e.entry {
                 let Ok(device) = m.signer(&self.domain) else { continue };
+                if m.value.boot != self.vault.boot()
+                    || !self.ceremony_seen.insert(alloy::primitives::keccak256(Canonical::encode(c)))
+                {
+                    tracing::debug!("ceremony message ignored: another boot's, or a replay");
+                    continue;
+                }
                 let before = self.vault.state();
                 // Argon2 runs here (64 MiB, about a second): keep the runtime's other workers free.
                 let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -161,7 +161,31 @@ pub struct NotaryState {
     /// without evidence hashes as before this field existed.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     equivocators: BTreeMap<Address, u64>,
+    /// The signer boot the recorded ceremony messages are for, and their
+    /// content hashes: a message is recorded once, so a replayed one (a late
+    /// witness re-proposed, or a node replaying an old panic) never reaches
+    /// the signer twice. Cleared when messages for a new boot arrive, so it
+    /// stays as small as one boot's ceremony. Omitted while empty.
+    #[serde(default, skip_serializing_if = "CeremonySeen::is_empty")]
+    ceremony_seen: CeremonySeen,
 }
+
+/// Ceremony messages recorded for one signer boot ([`NotaryState`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+struct CeremonySeen {
+    boot: B256,
+    messages: BTreeSet<B256>,
+}
+
+impl CeremonySeen {
+    fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+}
+
+/// Most ceremony messages recorded for one signer boot (a ceremony needs a
+/// few per key holder; beyond this a boot's messages are refused).
+pub const MAX_CEREMONY_MESSAGES_PER_BOOT: usize = 4096;
 
 impl NotaryState {
     /// The state at genesis.
@@ -205,6 +229,7 @@ impl NotaryState {
             signer_status: None,
             applied: 0,
             equivocators: BTreeMap::new(),
+            ceremony_seen: CeremonySeen::default(),
         })
     }
 
@@ -333,6 +358,18 @@ impl NotaryState {
         }
     }
 
+    /// Whether the ceremony message `c` (its canonical encoding hashed) was
+    /// recorded already for its boot.
+    pub fn ceremony_recorded(&self, c: &Ceremony) -> bool {
+        match c {
+            Ceremony::Message(m) => {
+                self.ceremony_seen.boot == m.value.boot
+                    && self.ceremony_seen.messages.contains(&keccak256(crate::encoding::Canonical::encode(c)))
+            }
+            Ceremony::Announce(_) => false,
+        }
+    }
+
     /// The signer's latest announcement, if it has made one.
     pub fn signer_status(&self) -> Option<&Signed<SignerAnnounce>> {
         self.signer_status.as_ref()
@@ -380,6 +417,19 @@ impl NotaryState {
                 {
                     return refused("ceremony message is oversized".into());
                 }
+                let hash = keccak256(crate::encoding::Canonical::encode(c));
+                if self.ceremony_seen.boot != m.value.boot {
+                    self.ceremony_seen = CeremonySeen { boot: m.value.boot, messages: BTreeSet::new() };
+                }
+                if self.ceremony_seen.messages.contains(&hash) {
+                    return refused(format!("ceremony message {hash} was recorded before (a replay)"));
+                }
+                if self.ceremony_seen.messages.len() >= MAX_CEREMONY_MESSAGES_PER_BOOT {
+                    return refused(format!(
+                        "more than {MAX_CEREMONY_MESSAGES_PER_BOOT} ceremony messages for one signer boot"
+                    ));
+                }
+                self.ceremony_seen.messages.insert(hash);
                 vec![Event::CeremonyMessage { device, purpose: m.value.purpose }]
             }
         }
