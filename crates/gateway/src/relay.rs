@@ -5,6 +5,7 @@
 
 use crate::chain::{Chain, ChainError};
 use crate::store::Store;
+use box_api::RelayOutcome;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -27,14 +28,15 @@ pub async fn run(store: Store, chain: Chain, wake: Arc<Notify>, mut shutdown: wa
                 for row in rows {
                     let Ok(bytes) = hex::decode(row.subject.trim_start_matches("0x")) else {
                         tracing::error!(subject = %row.subject_id, "outbox row is not hex; marking it refused");
-                        let _ = store.outbox_done(&row.subject_id, "refused: stored subject is corrupt").await;
+                        let corrupt = RelayOutcome::Refused("stored subject is corrupt".into());
+                        let _ = store.outbox_done(&row.subject_id, &corrupt).await;
                         continue;
                     };
                     let result = match chain.submit(bytes).await {
-                        Ok(outcome) => store.outbox_done(&row.subject_id, &outcome).await,
+                        Ok(reply) => store.outbox_done(&row.subject_id, &RelayOutcome::from_reply(&reply)).await,
                         Err(ChainError::Refused(reason)) => {
                             tracing::warn!(subject = %row.subject_id, "the chain refused a queued subject: {reason}");
-                            store.outbox_done(&row.subject_id, &format!("refused: {reason}")).await
+                            store.outbox_done(&row.subject_id, &RelayOutcome::Refused(reason)).await
                         }
                         Err(e) => {
                             failed = true;

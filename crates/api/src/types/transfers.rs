@@ -179,6 +179,7 @@ pub struct TransferQuery {
     pub applicant: Option<Address>,
     /// Only this local state: `collecting`, `submitting`, `rejected`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", param(inline))]
     pub state: Option<CollectionState>,
     /// Only this flow's.
     #[serde(default, skip_serializing_if = "Option::is_none", with = "crate::wire::hash_opt")]

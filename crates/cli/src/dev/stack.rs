@@ -6,11 +6,11 @@
 use super::eth::DevChain;
 use super::procs::{Started, alive};
 use super::{DevError, Programs};
+use box_api::Client;
 use box_chain::keyfile;
 use box_core::Address;
 use box_core::crypto::SecretKey;
 use box_core::typed::{Domain, Genesis};
-use box_gateway::client::Client;
 use rand_core::{OsRng, TryRngCore};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
