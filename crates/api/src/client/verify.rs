@@ -16,12 +16,13 @@ impl Client {
     /// request and the TransBox of its closed levels, with the open level.
     ///
     /// Checks: the request hashes to `id`; the applicant signed it; every
-    /// signature of every closed level recovers over the nested approval
-    /// computed here, and none is the applicant's or this client's own. Does
-    /// not check that the signers are the flow's approvers or that the
-    /// thresholds are met (the gateway, the nodes and the signer do): a
-    /// gateway can withhold or stall a transfer, never make this client sign
-    /// something other than the request it names.
+    /// signature of every closed level recovers (to someone) over the nested
+    /// approval computed here, and none recovers to the applicant or to this
+    /// client. Does not check that those signers are the flow's approvers or
+    /// that the thresholds are met (the nodes and the signer do; the approval
+    /// commits to exactly these signatures through `below`): a gateway can
+    /// withhold or stall a transfer, never make this client sign something
+    /// other than the request that hashes to `id`.
     pub async fn verified_transfer(&self, id: &TransferId) -> Result<(TransferRequest, TransBox, u32), ClientError> {
         let t = self.transfer(id).await?;
         let untrusted = |m: String| ClientError::Untrusted(m);
