@@ -48,7 +48,7 @@ use box_core::notary::{Entry, SubjectStatus};
 use box_proto::Channels;
 use box_proto::pb;
 use openraft::Raft;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -91,11 +91,27 @@ struct Watched {
     origin: Origin,
 }
 
+/// How many applied entries [`Progress`] remembers, so that a witness
+/// arriving after its entry was applied starts no deadline.
+const RECENTLY_APPLIED: usize = 4096;
+
+/// The content hashes of the last [`RECENTLY_APPLIED`] applied entries.
+#[derive(Debug, Default)]
+struct Recent {
+    order: VecDeque<B256>,
+    set: HashSet<B256>,
+}
+
 /// Entries this node wants in the log, each with its deadline. Cleared by
-/// the state machine as it applies them.
+/// the state machine as it applies them. An entry applied recently is not
+/// watched again: a witness can arrive after the entry it names was applied
+/// (the client's node tells its peers while the log already carries it),
+/// and an entry the state cannot show as done (a ceremony message) would
+/// otherwise be proposed again, and applied twice.
 #[derive(Debug, Default)]
 pub struct Progress {
     watched: Mutex<HashMap<B256, Watched>>,
+    applied: Mutex<Recent>,
 }
 
 /// What [`Progress::expired`] found.
@@ -114,6 +130,9 @@ impl Progress {
     /// watched.
     pub fn watch(&self, entry: &[u8], due: Instant, origin: Origin) -> bool {
         let key = ContentHash::of(entry).0;
+        if lock(&self.applied).set.contains(&key) {
+            return false; // in the log already: nothing to wait for
+        }
         let mut w = lock(&self.watched);
         if let Some(known) = w.get_mut(&key) {
             if origin == Origin::Proposed {
@@ -128,11 +147,24 @@ impl Progress {
         true
     }
 
-    /// The state machine applied `entry`: its deadline is met.
+    /// The state machine applied `entry`: its deadline is met, and a later
+    /// witness of it starts none.
     pub fn applied(&self, entry: &[u8]) {
+        let key = ContentHash::of(entry).0;
+        {
+            let mut r = lock(&self.applied);
+            if r.set.insert(key) {
+                r.order.push_back(key);
+                if r.order.len() > RECENTLY_APPLIED
+                    && let Some(old) = r.order.pop_front()
+                {
+                    r.set.remove(&old);
+                }
+            }
+        }
         let mut w = lock(&self.watched);
         if !w.is_empty() {
-            w.remove(&ContentHash::of(entry).0);
+            w.remove(&key);
         }
     }
 
@@ -526,6 +558,27 @@ mod tests {
         let gone = p.expired(later, later, 8, |_| true);
         assert_eq!(gone, Expired::default(), "already in the state: dropped");
         assert!(p.is_empty());
+    }
+
+    /// A witness that arrives after its entry was applied (the gateway and the
+    /// client's node tell every node once the log took it) starts no deadline,
+    /// so the entry is never proposed again: a ceremony message, which the
+    /// state cannot show as done, was applied twice that way (a replayed
+    /// panic, a wrong re-enrolment phrase counted twice).
+    #[test]
+    fn an_entry_applied_before_its_witness_is_not_proposed_again() {
+        let p = Progress::default();
+        let now = Instant::now();
+        let later = now + Duration::from_secs(60);
+        p.applied(b"ceremony message");
+        assert!(!p.watch(b"ceremony message", now, Origin::Witnessed));
+        assert_eq!(p.expired(later, later, 8, |_| false), Expired::default(), "nothing to propose");
+        // The memory is bounded: the oldest applied entries are forgotten.
+        for i in 0..RECENTLY_APPLIED {
+            p.applied(&i.to_be_bytes());
+        }
+        assert!(p.watch(b"ceremony message", now, Origin::Witnessed));
+        assert!(lock(&p.applied).order.len() <= RECENTLY_APPLIED);
     }
 
     #[test]

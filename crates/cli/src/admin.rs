@@ -6,11 +6,11 @@ use crate::error::{CliError, CliResult};
 use crate::flowfile;
 use crate::keystore::{self, ScryptCost};
 use crate::session::Session;
+use box_api::Role;
+use box_api::{FlowOut, PersonOut, QueuedOut};
 use box_core::Address;
 use box_core::ids::FlowHash;
 use box_core::typed::BoxFlow;
-use box_gateway::api::dto::{FlowOut, PersonOut, QueuedOut};
-use box_gateway::roles::Role;
 use serde::Serialize;
 use zeroize::Zeroizing;
 
@@ -95,7 +95,7 @@ pub async fn create_flow(s: &Session, flow: &BoxFlow) -> CliResult<FlowOut> {
         .map_err(|e| CliError::usage(format!("the flow would be refused: {e}")))?;
     let out = s.client().await?.create_flow(flow).await?;
     let want = s.domain().flow_hash(flow);
-    if out.hash != want.to_string() {
+    if out.hash != want {
         return Err(CliError::Untrusted(format!("the gateway names the flow {} but its hash is {want}", out.hash)));
     }
     Ok(out)

@@ -5,6 +5,7 @@ use crate::assets;
 use crate::error::{CliError, CliResult};
 use crate::session::Session;
 use crate::transfers::{self, TransferView};
+use box_core::ids::TransferId;
 
 /// Transfers whose open level names me, with progress per level.
 pub async fn pending(s: &Session) -> CliResult<Vec<TransferView>> {
@@ -24,31 +25,28 @@ pub async fn pending(s: &Session) -> CliResult<Vec<TransferView>> {
 }
 
 /// One transfer.
-pub async fn show(s: &Session, id: &str) -> CliResult<TransferView> {
-    check_id(id)?;
+pub async fn show(s: &Session, id: &TransferId) -> CliResult<TransferView> {
     let t = s.client().await?.transfer(id).await?;
     let book = assets::load(s).await?;
     transfers::view(&s.domain(), &t, &book, &transfers::flow_names(s).await?)
 }
 
-fn check_id(id: &str) -> CliResult<()> {
-    id.parse::<box_core::B256>()
-        .map(|_| ())
+/// Parses a transfer id as people type it (`0x` and 64 hex digits).
+pub fn parse_transfer_id(id: &str) -> CliResult<TransferId> {
+    id.parse::<TransferId>()
         .map_err(|_| CliError::usage(format!("{id:?} is not a transfer id (0x followed by 64 hex digits)")))
 }
 
 /// Approves at the open level, after the client verified the request, the
 /// applicant's signature and every lower level's signatures.
-pub async fn approve(s: &Session, id: &str) -> CliResult<TransferView> {
-    check_id(id)?;
+pub async fn approve(s: &Session, id: &TransferId) -> CliResult<TransferView> {
     let t = s.client().await?.approve(id).await?;
     let book = assets::load(s).await?;
     transfers::view(&s.domain(), &t, &book, &transfers::flow_names(s).await?)
 }
 
 /// Rejects with a reason for the applicant.
-pub async fn reject(s: &Session, id: &str, reason: &str) -> CliResult<TransferView> {
-    check_id(id)?;
+pub async fn reject(s: &Session, id: &TransferId, reason: &str) -> CliResult<TransferView> {
     if reason.trim().is_empty() {
         return Err(CliError::usage("give a reason (--reason \"…\"); the applicant sees it"));
     }

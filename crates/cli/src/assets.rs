@@ -137,9 +137,7 @@ pub async fn load(s: &crate::session::Session) -> CliResult<AssetBook> {
         && let Ok(w) = client.wallet().await
     {
         for b in &w.balances {
-            if let Ok(a) = parse_address(&b.asset) {
-                book.set_decimals(&a, b.decimals);
-            }
+            book.set_decimals(&b.asset, b.decimals);
         }
     }
     Ok(book)

@@ -10,11 +10,11 @@
 
 use crate::error::{CliError, CliResult};
 use crate::session::Session;
+use box_api::ClientError;
 use box_core::Signature;
 use box_core::ceremony::{Purpose, SignerAnnounce, SignerState, answer, answer_reenrol};
 use box_core::encoding::Canonical;
 use box_core::notary::Entry;
-use box_gateway::client::ClientError;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The signer's latest verified announcement, or `None` if it has made none yet.

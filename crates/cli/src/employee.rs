@@ -7,13 +7,13 @@ use crate::files::write_private;
 use crate::keystore;
 use crate::profile::Profile;
 use crate::session::Session;
+use box_api::{FlowState, TransferOut};
 use box_core::address::parse_address;
 use box_core::amount::Decimal;
 use box_core::crypto::SecretKey;
 use box_core::ids::FlowHash;
 use box_core::typed::TransferRequest;
 use box_core::{Address, B256, U256};
-use box_gateway::api::dto::TransferOut;
 use rand_core::{OsRng, TryRngCore};
 use std::path::Path;
 
@@ -99,14 +99,14 @@ async fn pick_flow(s: &Session, given: Option<FlowHash>) -> CliResult<FlowHash> 
         .flows()
         .await?
         .into_iter()
-        .filter(|f| f.status == "active" && f.flow.employees.iter().any(|e| parse_address(e).ok() == Some(me)))
+        .filter(|f| f.status == FlowState::Active && f.flow.0.employees.contains(&me))
         .collect();
     match mine.as_slice() {
-        [one] => one.hash.parse().map_err(|_| CliError::Untrusted(format!("flow hash {:?}", one.hash))),
+        [one] => Ok(one.hash),
         [] => Err(CliError::refused("no_flow", format!("no active flow lists {me} as an employee"))),
         many => Err(CliError::usage(format!(
             "several active flows list you; choose one with --flow: {}",
-            many.iter().map(|f| format!("{} ({})", f.hash, f.flow.name)).collect::<Vec<_>>().join(", ")
+            many.iter().map(|f| format!("{} ({})", f.hash, f.flow.0.name)).collect::<Vec<_>>().join(", ")
         ))),
     }
 }
@@ -179,7 +179,7 @@ pub async fn prepare(s: &Session, args: &ApplyArgs) -> CliResult<Application> {
 pub async fn submit(s: &Session, app: &Application) -> CliResult<TransferOut> {
     let request = TransferRequest { timestamp: crate::ceremony::unix_now(), ..app.request.clone() };
     let out = s.client().await?.apply(&request).await?;
-    if out.id != s.domain().transfer_id(&request).to_string() {
+    if out.id != s.domain().transfer_id(&request) {
         return Err(CliError::Untrusted(format!("the gateway names the transfer {} but its id is another", out.id)));
     }
     Ok(out)
@@ -191,11 +191,7 @@ pub async fn apply(s: &Session, args: &ApplyArgs) -> CliResult<TransferOut> {
 }
 
 /// The transfers of this applicant (most recent first, as the gateway lists them).
-pub async fn my_transfers(s: &Session) -> CliResult<Vec<box_gateway::api::dto::TransferSummary>> {
-    let q = box_gateway::api::dto::TransferQuery {
-        applicant: Some(s.address().to_checksum(None)),
-        limit: Some(500),
-        ..Default::default()
-    };
+pub async fn my_transfers(s: &Session) -> CliResult<Vec<box_api::TransferSummary>> {
+    let q = box_api::TransferQuery { applicant: Some(s.address()), limit: Some(500), ..Default::default() };
     Ok(s.client().await?.transfers(&q).await?)
 }

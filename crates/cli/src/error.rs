@@ -3,7 +3,7 @@
 //! No variant ever carries a secret: messages name files, addresses and
 //! reasons, never a password, phrase or key.
 
-use box_gateway::client::ClientError;
+use box_api::ClientError;
 
 /// Why a command did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -10,13 +10,13 @@
 use crate::ceremony::{self, Seen, SignerView};
 use crate::error::{CliError, CliResult};
 use crate::session::Session;
+use box_api::{FlowOut, GovernanceOut, QueuedOut};
 use box_core::Address;
 use box_core::ceremony::{Purpose, SignerAnnounce, SignerState};
 use box_core::governance::GovernanceAction;
 use box_core::ids::FlowHash;
 use box_core::keys::{Phrase, check_phrase_strength};
 use box_core::typed::PauseTransfers;
-use box_gateway::api::dto::{FlowOut, GovernanceOut, QueuedOut};
 use std::time::Duration;
 
 /// Options shared by the ceremony commands.
@@ -312,7 +312,7 @@ pub async fn panic(s: &Session, opts: &CeremonyOptions) -> CliResult<SignerView>
 /// The flow `hash` as the gateway shows it, checked: its contents hash to `hash`.
 pub async fn verified_flow(s: &Session, hash: FlowHash) -> CliResult<(FlowOut, box_core::typed::BoxFlow)> {
     let f = s.client().await?.flow(hash).await?;
-    let flow = f.flow.parse().map_err(|e| CliError::Untrusted(format!("flow {hash} does not parse: {}", e.message)))?;
+    let flow = f.flow.0.clone();
     if s.domain().flow_hash(&flow) != hash {
         return Err(CliError::Untrusted(format!("the flow the gateway shows does not hash to {hash}")));
     }
@@ -353,10 +353,9 @@ pub async fn resume(s: &Session) -> CliResult<GovernanceOut> {
         if g.relay.is_some() {
             continue;
         }
-        let Some(bytes) = g.action.strip_prefix("0x").and_then(|h| hex::decode(h).ok()) else { continue };
-        let Ok(action) = box_gateway::api::decode_action(&bytes) else { continue };
+        let Ok(action) = box_api::action::decode_action(&g.action.0) else { continue };
         let resume = matches!(&action, GovernanceAction::PauseTransfers(p) if !p.paused);
-        if resume && action.signing_hash(&domain).to_string() == g.hash {
+        if resume && action.signing_hash(&domain) == g.hash {
             pending = Some(action);
             break;
         }

@@ -256,7 +256,8 @@ async fn keyholder_cmd(ui: &Ui, k: Keyholder, session: impl FnOnce() -> CliResul
     }
 }
 
-fn print_flow_list(ui: &Ui, flows: &[box_gateway::api::dto::FlowOut]) -> CliResult<()> {
+fn print_flow_list(ui: &Ui, flows: &[box_api::FlowOut]) -> CliResult<()> {
+    use box_api::FlowState;
     if ui.json {
         return ui.json(&flows);
     }
@@ -264,18 +265,20 @@ fn print_flow_list(ui: &Ui, flows: &[box_gateway::api::dto::FlowOut]) -> CliResu
         ui.line("no flows");
     }
     for f in flows {
-        let status = match f.status.as_str() {
-            "active" => ui.paint(Paint::Green, &f.status),
-            "rejected" | "refused" | "disabled" => ui.paint(Paint::Red, &f.status),
-            _ => ui.paint(Paint::Yellow, &f.status),
+        let word = f.status.as_str();
+        let status = match f.status {
+            FlowState::Active => ui.paint(Paint::Green, word),
+            FlowState::Rejected | FlowState::Refused | FlowState::Disabled => ui.paint(Paint::Red, word),
+            _ => ui.paint(Paint::Yellow, word),
         };
+        let flow = &f.flow.0;
         ui.line(&format!(
             "{} {:<11} {} ({} levels, {} employees)",
             f.hash,
             status,
-            f.flow.name,
-            f.flow.levels.len(),
-            f.flow.employees.len()
+            flow.name,
+            flow.levels.len(),
+            flow.employees.len()
         ));
     }
     Ok(())
@@ -333,12 +336,12 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
         Admin::Flow(Flow::Create { file, submit }) => {
             let text = std::fs::read_to_string(&file).map_err(|e| CliError::io("read", &file, &e))?;
             let f = admin::create_flow_file(&s, &text).await?;
-            let hash = admin::parse_flow_hash(&f.hash)?;
+            let hash = f.hash;
             let queued = if submit { Some(admin::submit_flow(&s, hash).await?) } else { None };
             if ui.json {
                 return ui.json(&serde_json::json!({ "flow": f, "submitted": queued }));
             }
-            ui.done(&format!("flow {:?} drafted: {}", f.flow.name, f.hash));
+            ui.done(&format!("flow {:?} drafted: {}", f.flow.0.name, f.hash));
             match queued {
                 Some(q) => ui.done(&format!("submitted for notarization (subject {})", q.subject_id)),
                 None => ui.line(&format!("submit it with `boxctl admin flow submit {}`", f.hash)),
@@ -358,7 +361,8 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
             let book = assets::load(&s).await?;
             ui.line(&format!("# flow {} — {}", out.hash, out.status));
             if !out.enabled_by.is_empty() {
-                ui.line(&format!("# enabled by {}", out.enabled_by.join(", ")));
+                let who: Vec<String> = out.enabled_by.iter().map(|a| a.to_checksum(None)).collect();
+                ui.line(&format!("# enabled by {}", who.join(", ")));
             }
             ui.line(&flowfile::to_toml(&f, &book));
             Ok(())
@@ -400,16 +404,13 @@ async fn employee_cmd(ui: &Ui, e: Employee, s: Session) -> CliResult<()> {
             }
             let book = assets::load(&s).await?;
             for t in &list {
-                let amount = match (parse_address(&t.asset), t.amount.parse::<box_core::U256>()) {
-                    (Ok(a), Ok(v)) => book.format(&a, v),
-                    _ => format!("{} of {}", t.amount, t.asset),
-                };
-                ui.line(&format!("{} {:<20} {} to {}", t.id, t.status.state, amount, t.to));
+                let amount = book.format(&t.asset, t.amount.units());
+                ui.line(&format!("{} {:<20} {} to {}", t.id, t.status.state, amount, t.to.to_checksum(None)));
             }
             Ok(())
         }
         Employee::Show { id } => {
-            let v = approver::show(&s, &id).await?;
+            let v = approver::show(&s, &approver::parse_transfer_id(&id)?).await?;
             ui.emit(&v, || transfers::print(ui, &v))
         }
         Employee::FetchKey { .. } => Ok(()),
@@ -433,7 +434,7 @@ async fn approve_cmd(ui: &Ui, a: Approve, s: Session) -> CliResult<()> {
             Ok(())
         }
         Approve::Yes { id } => {
-            let v = approver::approve(&s, &id).await?;
+            let v = approver::approve(&s, &approver::parse_transfer_id(&id)?).await?;
             if ui.json {
                 return ui.json(&v);
             }
@@ -442,7 +443,7 @@ async fn approve_cmd(ui: &Ui, a: Approve, s: Session) -> CliResult<()> {
             Ok(())
         }
         Approve::Reject { id, reason } => {
-            let v = approver::reject(&s, &id, &reason).await?;
+            let v = approver::reject(&s, &approver::parse_transfer_id(&id)?, &reason).await?;
             ui.emit(&v, || ui.done(&format!("rejected {} ({})", v.id, reason.trim())))
         }
     }

@@ -6,10 +6,10 @@
 
 use crate::error::{CliError, CliResult};
 use crate::profile::{IdentityChoice, Profile};
+use box_api::Client;
 use box_core::Address;
 use box_core::crypto::SecretKey;
 use box_core::typed::{Domain, Genesis};
-use box_gateway::Client;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 /// One identity talking to one deployment.
@@ -71,7 +71,7 @@ impl Session {
         if !self.checked.load(Ordering::Relaxed) {
             let d = self.client.deployment().await?;
             let g = &self.profile.genesis;
-            if d.chain_id != g.chainId || d.deployment_id != g.deploymentId.to_string() {
+            if d.chain_id.0 != g.chainId || d.deployment_id.0 != g.deploymentId {
                 return Err(CliError::Untrusted(format!(
                     "the gateway at {} serves deployment {} on chain {}, but the profile's genesis is deployment {} on chain {}",
                     self.profile.file.gateway, d.deployment_id, d.chain_id, g.deploymentId, g.chainId

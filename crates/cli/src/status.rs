@@ -5,7 +5,7 @@ use crate::ceremony::{self, SignerView};
 use crate::error::CliResult;
 use crate::session::Session;
 use crate::ui::{Paint, Ui};
-use box_gateway::api::dto::{BalanceOut, ClusterOut, StatusOut, TransferQuery};
+use box_api::{BalanceOut, ClusterOut, StatusOut, TransferQuery};
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -61,7 +61,7 @@ async fn count_transfers(s: &Session) -> CliResult<BTreeMap<String, u64>> {
         let page =
             client.transfers(&TransferQuery { limit: Some(500), offset: Some(offset), ..Default::default() }).await?;
         for t in &page {
-            *by_state.entry(t.status.state.clone()).or_insert(0) += 1;
+            *by_state.entry(t.status.state.as_str().to_owned()).or_insert(0) += 1;
         }
         if page.len() < 500 {
             return Ok(by_state);
@@ -93,7 +93,7 @@ async fn wallet(s: &Session, address: &str) -> Wallet {
     let mut w = Wallet { address: address.to_owned(), balances: Vec::new(), balances_error: None };
     match s.client().await.map(|c| c.wallet()) {
         Ok(f) => match f.await {
-            Ok(out) if out.wallet == address => w.balances = out.balances,
+            Ok(out) if out.wallet.to_checksum(None) == address => w.balances = out.balances,
             Ok(out) => {
                 w.balances_error = Some(format!("the gateway shows balances of {}, not of {address}", out.wallet))
             }

@@ -6,7 +6,8 @@
 use crate::assets::AssetBook;
 use crate::error::{CliError, CliResult};
 use crate::ui::{Paint, Ui};
-use box_gateway::api::dto::TransferOut;
+use box_api::{TransferOut, TransferState};
+use box_core::ids::FlowHash;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -51,7 +52,7 @@ pub struct TransferView {
     /// Fee cap with symbol.
     pub max_fee: String,
     /// Where it stands.
-    pub state: String,
+    pub state: TransferState,
     /// Why, when refused, rejected or failed.
     pub reason: Option<String>,
     /// The public transaction, once broadcast.
@@ -69,32 +70,28 @@ pub fn view(
     domain: &box_core::typed::Domain,
     t: &TransferOut,
     book: &AssetBook,
-    flow_names: &BTreeMap<String, String>,
+    flow_names: &BTreeMap<FlowHash, String>,
 ) -> CliResult<TransferView> {
-    let r = t
-        .request
-        .parse()
-        .map_err(|e| CliError::Untrusted(format!("transfer {}: the request does not parse: {}", t.id, e.message)))?;
-    if domain.transfer_id(&r).to_string() != t.id {
+    let r = &t.request.0;
+    if domain.transfer_id(r) != t.id {
         return Err(CliError::Untrusted(format!(
             "the request the gateway shows does not hash to transfer id {}",
             t.id
         )));
     }
-    let flow = r.flowHash.to_string();
     Ok(TransferView {
-        id: t.id.clone(),
-        flow_name: flow_names.get(&flow).cloned(),
-        flow,
+        id: t.id.to_string(),
+        flow_name: flow_names.get(&FlowHash(r.flowHash)).cloned(),
+        flow: r.flowHash.to_string(),
         applicant: r.applicant.to_checksum(None),
         asset: r.asset.to_checksum(None),
         amount: r.amount.to_string(),
         display_amount: book.format(&r.asset, r.amount),
         to: r.to.to_checksum(None),
         max_fee: format!("{} ETH", box_core::Amount(r.maxFee).format(18)),
-        state: t.status.state.clone(),
+        state: t.status.state,
         reason: t.status.reason.clone(),
-        tx_hash: t.status.tx_hash.clone(),
+        tx_hash: t.status.tx_hash.map(|h| h.to_string()),
         open_level: t.open_level,
         levels: t
             .levels
@@ -105,7 +102,7 @@ pub fn view(
                 have: l.signatures.len(),
                 need: l.threshold,
                 complete: l.complete,
-                signed_by: l.signatures.iter().map(|s| s.approver.clone()).collect(),
+                signed_by: l.signatures.iter().map(|s| s.approver.to_checksum(None)).collect(),
             })
             .collect(),
         created_at: t.created_at,
@@ -113,8 +110,8 @@ pub fn view(
 }
 
 /// Flow hash → name, from the gateway's list.
-pub async fn flow_names(s: &crate::session::Session) -> CliResult<BTreeMap<String, String>> {
-    Ok(s.client().await?.flows().await?.into_iter().map(|f| (f.hash, f.flow.name)).collect())
+pub async fn flow_names(s: &crate::session::Session) -> CliResult<BTreeMap<FlowHash, String>> {
+    Ok(s.client().await?.flows().await?.into_iter().map(|f| (f.hash, f.flow.0.name)).collect())
 }
 
 /// Prints a transfer for people.
@@ -129,12 +126,15 @@ pub fn print(ui: &Ui, v: &TransferView) {
     ui.line(&format!("  applicant  {}", v.applicant));
     ui.line(&format!("  flow       {flow}"));
     ui.line(&format!("  max fee    {}", v.max_fee));
-    let state = match v.state.as_str() {
-        "confirmed" => ui.paint(Paint::Green, &v.state),
-        "rejected" | "refused" | "failed" | "rejected_by_approver" | "refused_by_chain" => {
-            ui.paint(Paint::Red, &v.state)
-        }
-        _ => ui.paint(Paint::Yellow, &v.state),
+    let word = v.state.as_str();
+    let state = match v.state {
+        TransferState::Confirmed => ui.paint(Paint::Green, word),
+        TransferState::Rejected
+        | TransferState::Refused
+        | TransferState::Failed
+        | TransferState::RejectedByApprover
+        | TransferState::RefusedByChain => ui.paint(Paint::Red, word),
+        _ => ui.paint(Paint::Yellow, word),
     };
     ui.line(&format!("  state      {state}{}", v.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
     if let Some(tx) = &v.tx_hash {

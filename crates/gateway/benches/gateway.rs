@@ -15,11 +15,12 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use box_api::Client;
 use box_core::B256;
 use box_core::ids::{ChainId, DeploymentId};
 use box_core::typed::Domain;
+use box_gateway::Gateway;
 use box_gateway::config::GatewayConfig;
-use box_gateway::{Client, Gateway};
 use box_testkit::{Cluster, free_port, key};
 use common::*;
 use serde::{Deserialize, Serialize};
@@ -72,7 +73,7 @@ async fn loadgen(job: Job) -> Outcome {
     };
     for id in &job.transfers {
         if job.op == "approve" {
-            let (_, tb, level) = clients[0].verified_transfer(id).await.unwrap();
+            let (_, tb, level) = clients[0].verified_transfer(&id.parse().unwrap()).await.unwrap();
             let approval = tb.approval_for(level as usize);
             for (i, k) in job.keys.iter().enumerate() {
                 let sig = domain.sign(&key(k), &approval);
@@ -188,7 +189,7 @@ async fn measure(label: &str, db: Db, runs: usize, transfers: usize, concurrency
                 chain_id: cluster.domain.chain_id.0,
                 deployment: cluster.domain.deployment.0,
                 op: op.into(),
-                transfers: ids,
+                transfers: ids.iter().map(ToString::to_string).collect(),
                 keys: if op == "approve" {
                     (1..=3).map(|i| format!("approver-{i}")).collect()
                 } else {

@@ -3,18 +3,7 @@
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-/// The JSON body of every error.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ErrorBody {
-    /// A stable machine-readable code, e.g. `stale_timestamp`, `self_approval`.
-    pub code: String,
-    /// What failed and what to do about it, for a person.
-    pub message: String,
-}
+pub use box_api::ErrorBody;
 
 /// A refused request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -99,8 +88,8 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
-impl From<crate::auth::AuthError> for ApiError {
-    fn from(e: crate::auth::AuthError) -> Self {
+impl From<box_api::auth::AuthError> for ApiError {
+    fn from(e: box_api::auth::AuthError) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, e.code(), e.to_string())
     }
 }

@@ -1,8 +1,6 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
-pub mod auth;
-pub mod client;
 pub mod config;
 pub mod error;
 pub mod eth;
@@ -13,6 +11,5 @@ pub mod roles;
 pub mod server;
 pub mod store;
 
-pub use client::Client;
 pub use config::GatewayConfig;
 pub use server::Gateway;

@@ -4,13 +4,43 @@
 //! restart is one subject, reported `duplicate`.
 
 use crate::store::Store;
-use box_proto::{NodeClient, NodeError};
+use box_api::RelayOutcome;
+use box_proto::{NodeClient, NodeError, Outcome, SubmitOutcome};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
 
 /// Rows read per round.
 const BATCH: i64 = 64;
+
+/// What the outbox records for a node's answer to `Submit` (a refusal is
+/// [`NodeError::Refused`], recorded as [`RelayOutcome::Refused`]).
+fn submitted(outcome: SubmitOutcome) -> RelayOutcome {
+    match outcome {
+        SubmitOutcome::Submitted => RelayOutcome::Submitted,
+        SubmitOutcome::Duplicate => RelayOutcome::Duplicate,
+    }
+}
+
+/// What the API reports for a relayed entry's [`Outcome`] (the ceremony
+/// relay): a refusal with its reason, `duplicate` for a subject the chain
+/// had already, and `submitted` for any other entry the log took (e.g. a
+/// ceremony message recorded for the signer). It reports what the log did,
+/// not whether the signer will act on the entry.
+pub(crate) fn relayed(outcome: &Outcome) -> RelayOutcome {
+    match outcome {
+        Outcome::Refused(reason) => RelayOutcome::Refused(reason.clone()),
+        Outcome::Duplicate => RelayOutcome::Duplicate,
+        Outcome::Applied
+        | Outcome::Submitted
+        | Outcome::Vote
+        | Outcome::Ignored(_)
+        | Outcome::Relayed
+        | Outcome::Recorded
+        | Outcome::Sealed
+        | Outcome::Signed => RelayOutcome::Submitted,
+    }
+}
 
 /// Runs until `shutdown` changes. `wake` is notified when rows are queued.
 pub async fn run(store: Store, chain: NodeClient, wake: Arc<Notify>, mut shutdown: watch::Receiver<bool>) {
@@ -27,14 +57,15 @@ pub async fn run(store: Store, chain: NodeClient, wake: Arc<Notify>, mut shutdow
                 for row in rows {
                     let Ok(bytes) = hex::decode(row.subject.trim_start_matches("0x")) else {
                         tracing::error!(subject = %row.subject_id, "outbox row is not hex; marking it refused");
-                        let _ = store.outbox_done(&row.subject_id, "refused: stored subject is corrupt").await;
+                        let corrupt = RelayOutcome::Refused("stored subject is corrupt".into());
+                        let _ = store.outbox_done(&row.subject_id, &corrupt).await;
                         continue;
                     };
                     let result = match chain.submit(bytes).await {
-                        Ok(reply) => store.outbox_done(&row.subject_id, &reply.outcome.to_string()).await,
+                        Ok(reply) => store.outbox_done(&row.subject_id, &submitted(reply.outcome)).await,
                         Err(NodeError::Refused(reason)) => {
                             tracing::warn!(subject = %row.subject_id, "the chain refused a queued subject: {reason}");
-                            store.outbox_done(&row.subject_id, &format!("refused: {reason}")).await
+                            store.outbox_done(&row.subject_id, &RelayOutcome::Refused(reason)).await
                         }
                         Err(e) => {
                             failed = true;
@@ -71,5 +102,20 @@ pub async fn run(store: Store, chain: NodeClient, wake: Arc<Notify>, mut shutdow
             _ = tokio::time::sleep(wait) => {}
             _ = shutdown.changed() => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_replies_map_to_the_api_outcomes() {
+        assert_eq!(submitted(SubmitOutcome::Submitted), RelayOutcome::Submitted);
+        assert_eq!(submitted(SubmitOutcome::Duplicate), RelayOutcome::Duplicate);
+        assert_eq!(relayed(&Outcome::Relayed), RelayOutcome::Submitted);
+        assert_eq!(relayed(&Outcome::Duplicate), RelayOutcome::Duplicate);
+        assert_eq!(relayed(&Outcome::Refused("flow unknown".into())), RelayOutcome::Refused("flow unknown".into()));
+        assert!(!relayed(&Outcome::Refused(String::new())).is_taken());
     }
 }

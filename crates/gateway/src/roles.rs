@@ -5,60 +5,9 @@
 //! from this registry, never from the request.
 
 use crate::error::ApiError;
+pub use box_api::Role;
 use box_core::Address;
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
-use utoipa::ToSchema;
-
-/// A role.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Role {
-    /// Governance committee member (from the genesis).
-    KeyHolder,
-    /// Registers people and drafts flows (from the gateway config).
-    Admin,
-    /// Approves transfers at the levels of the flows that name them.
-    Approver,
-    /// Applies for transfers under the flows whose employee group names them.
-    Employee,
-    /// Reads everything, changes nothing.
-    Auditor,
-}
-
-impl Role {
-    /// The stored spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::KeyHolder => "key_holder",
-            Self::Admin => "admin",
-            Self::Approver => "approver",
-            Self::Employee => "employee",
-            Self::Auditor => "auditor",
-        }
-    }
-
-    fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "key_holder" => Self::KeyHolder,
-            "admin" => Self::Admin,
-            "approver" => Self::Approver,
-            "employee" => Self::Employee,
-            "auditor" => Self::Auditor,
-            _ => return None,
-        })
-    }
-}
-
-/// Parses the stored comma-separated roles, ignoring unknown words.
-pub fn parse_stored(s: &str) -> BTreeSet<Role> {
-    s.split(',').filter_map(|r| Role::parse(r.trim())).collect()
-}
-
-/// Stores roles as comma-separated words.
-pub fn to_stored(roles: &BTreeSet<Role>) -> String {
-    roles.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(",")
-}
 
 /// The fixed part of the registry: key holders and admins.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,7 +123,6 @@ mod tests {
         let kh = r.roles(&Address::repeat_byte(1), BTreeSet::new());
         assert_eq!(kh, set(&[Role::KeyHolder]));
         let s = set(&[Role::Employee, Role::Approver]);
-        assert_eq!(parse_stored(&to_stored(&s)), s);
         assert_eq!(require(&s, &[Role::Auditor], "reading").unwrap_err().code, "role_required");
     }
 }

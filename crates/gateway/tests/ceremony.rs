@@ -89,21 +89,15 @@ async fn ceremony_messages_are_relayed_and_the_wallet_is_read_from_the_public_ch
         kh[0].signer(signer_addr).await.ok()
     })
     .await;
-    assert_eq!(
-        (s.state.as_str(), s.boot.clone(), s.wallet.clone()),
-        ("unsealed", boot.to_string(), wallet.to_checksum(None))
-    );
+    assert_eq!((s.state, s.boot, s.wallet), (Some(SignerState::Unsealed), boot, wallet));
     assert_eq!(s.devices.len(), 3);
 
     // A key holder's sealed message reaches the chain's log unchanged.
     let msg = message(&cluster, &cluster.key_holders[0], boot, Purpose::Phrase);
     let out = kh[0].relay_ceremony(&msg).await.unwrap();
-    assert!(!out.outcome.starts_with("refused"), "{}", out.outcome);
+    assert!(out.outcome.is_taken(), "{}", out.outcome);
     let auditor = client(&cluster, gw.addr, &p.auditor);
-    client(&cluster, gw.addr, &p.admin)
-        .register(p.auditor.address(), "Ada", &[box_gateway::roles::Role::Auditor])
-        .await
-        .unwrap();
+    client(&cluster, gw.addr, &p.admin).register(p.auditor.address(), "Ada", &[box_api::Role::Auditor]).await.unwrap();
     eventually("the message is in a sealed block", Duration::from_secs(30), || async {
         let (_, blocks) = auditor.audit_export().await.ok()?;
         blocks.iter().flat_map(|b| &b.entries).any(|e| e.entry.encode() == msg).then_some(())
@@ -144,7 +138,7 @@ async fn ceremony_messages_are_relayed_and_the_wallet_is_read_from_the_public_ch
     // Endorsed by an enrolled device (key holder 1's), the re-enrolment is relayed.
     let endorsed = endorse(&cluster.domain, &cluster.key_holders[0], boot, 1, phone.address()).as_bytes().to_vec();
     let out = as_phone.relay_ceremony(&sealed(&cluster, &phone, boot, Purpose::Reenrol, 1, endorsed)).await.unwrap();
-    assert!(!out.outcome.starts_with("refused"), "{}", out.outcome);
+    assert!(out.outcome.is_taken(), "{}", out.outcome);
 
     // The wallet: ETH and every registered ERC-20, read from anvil.
     anvil.fund(wallet, U256::from(1_500_000_000_000_000_000u128)).await;
@@ -163,8 +157,8 @@ async fn ceremony_messages_are_relayed_and_the_wallet_is_read_from_the_public_ch
         kh[1].wallet().await.ok().filter(|w| w.balances.len() == 2)
     })
     .await;
-    assert_eq!(w.wallet, wallet.to_checksum(None));
-    assert_eq!(w.balances[0].balance, "1500000000000000000");
+    assert_eq!(w.wallet, wallet);
+    assert_eq!(w.balances[0].balance.to_string(), "1500000000000000000");
     assert_eq!(w.balances[0].display, "1.5 ETH");
     assert_eq!((w.balances[1].symbol.as_str(), w.balances[1].display.as_str()), ("BTT", "2.5 BTT"));
     assert_eq!(employee.wallet().await.unwrap_err().code(), Some("role_required"));
@@ -177,6 +171,6 @@ async fn ceremony_messages_are_relayed_and_the_wallet_is_read_from_the_public_ch
     let again = message(&cluster, &cluster.key_holders[2], boot, Purpose::Phrase);
     let e = kh[2].relay_ceremony(&again).await.unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(503), Some("chain_unavailable")));
-    assert_eq!(kh[2].signer(signer_addr).await.unwrap().boot, boot.to_string());
+    assert_eq!(kh[2].signer(signer_addr).await.unwrap().boot, boot);
     gw.stop().await;
 }

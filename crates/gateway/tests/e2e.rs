@@ -6,14 +6,15 @@
 
 mod common;
 
+use box_api::TransferQuery;
+use box_api::{FlowState, Role, TransferState};
 use box_core::audit::verify_history;
 use box_core::governance::GovernanceAction;
+use box_core::ids::{ChainId, DeploymentId};
 use box_core::typed::PauseTransfers;
 use box_core::{B256, U256};
 use box_gateway::Gateway;
-use box_gateway::api::dto::TransferQuery;
 use box_gateway::config::GatewayConfig;
-use box_gateway::roles::Role;
 use box_testkit::{Cluster, eventually, free_port};
 use common::*;
 use std::time::Duration;
@@ -25,9 +26,9 @@ async fn start(cluster: &Cluster, dir: &std::path::Path, db: &Db, limits: &str) 
     Gateway::start(&GatewayConfig::load(&cfg).unwrap()).await.unwrap()
 }
 
-fn code(r: Result<impl std::fmt::Debug, box_gateway::client::ClientError>) -> (u16, String) {
+fn code(r: Result<impl std::fmt::Debug, box_api::ClientError>) -> (u16, String) {
     let e = r.expect_err("the gateway must refuse this");
-    if let box_gateway::client::ClientError::Api { message, .. } = &e {
+    if let box_api::ClientError::Api { message, .. } = &e {
         assert_words(message);
     }
     (e.status().unwrap_or(0), e.code().unwrap_or("").to_owned())
@@ -56,8 +57,8 @@ async fn scenario(db: Db) {
 
     // Public documents; the deployment matches the genesis.
     let d = admin.deployment().await.unwrap();
-    assert_eq!(d.chain_id, cluster.genesis.chainId);
-    assert_eq!(d.deployment_id, cluster.genesis.deploymentId.to_string());
+    assert_eq!(d.chain_id, ChainId(cluster.genesis.chainId));
+    assert_eq!(d.deployment_id, DeploymentId(cluster.genesis.deploymentId));
 
     // Registration is the admin's, with separation of duties.
     assert_eq!(
@@ -83,18 +84,21 @@ async fn scenario(db: Db) {
     // --- the transfer path ---
     let req = request(flow, &p.employee, 3 * ETH / 2, "t1");
     let t = employee.apply(&req).await.unwrap();
-    let id = t.id.clone();
-    assert_eq!(id, cluster.domain.transfer_id(&req).to_string());
-    assert_eq!((t.status.state.as_str(), t.open_level), ("collecting", Some(1)));
+    let id = t.id;
+    assert_eq!(id, cluster.domain.transfer_id(&req));
+    assert_eq!((t.status.state, t.open_level), (TransferState::Collecting, Some(1)));
     assert_eq!(t.display_amount.as_deref(), Some("1.5 ETH"));
-    assert_eq!(t.request.amount, "1500000000000000000", "amounts are decimal base units at the edge");
+    let raw = employee.send("GET", &format!("/v1/transfers/{id}"), vec![], true).await.unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&raw.body).unwrap();
+    assert_eq!(json["request"]["amount"], "1500000000000000000", "amounts are decimal base units at the edge");
+    assert_eq!(json["status"]["state"], "collecting", "statuses are their documented words at the edge");
     assert_eq!(code(employee.apply(&req).await), (409, "already_applied".into()));
     // Someone else's application, or an application outside the employee group.
     let mut forged = request(flow, &p.employee, ETH, "forged");
     forged.applicant = p.l1[0].address();
-    let body = box_gateway::api::dto::ApplyIn {
-        request: box_gateway::api::dto::TransferRequestJson::from_request(&forged),
-        signature: box_gateway::api::dto::sig_hex(&cluster.domain.sign(&p.employee, &forged)),
+    let body = box_api::ApplyIn {
+        request: forged.clone().into(),
+        signature: cluster.domain.sign(&p.employee, &forged).into(),
     };
     let r = employee.send("POST", "/v1/transfers", serde_json::to_vec(&body).unwrap(), true).await.unwrap();
     assert_eq!((r.status, err_code(&r.body)), (403, "not_the_applicant".into()));
@@ -140,7 +144,7 @@ async fn scenario(db: Db) {
     let t = c(&p.l2[1]).approve(&id).await.unwrap();
     assert_eq!(t.open_level, None);
     assert!(t.relay.is_some(), "queued in the outbox with the approval");
-    let done = wait_transfer(&employee, &id, "notarized").await;
+    let done = wait_transfer(&employee, &id, TransferState::Notarized).await;
     assert_eq!(done.levels.iter().map(|l| l.signatures.len()).collect::<Vec<_>>(), vec![2, 1]);
     assert_eq!(employee.transfers(&TransferQuery::default()).await.unwrap().len(), 1);
 
@@ -152,7 +156,7 @@ async fn scenario(db: Db) {
     assert_eq!(code(c(&p.l2[0]).approve(&own_id).await), (403, "self_approval".into()));
     assert_eq!(code(employee.reject(&own_id, "no").await), (403, "role_required".into()));
     let rejected = c(&p.l2[1]).reject(&own_id, "not in this quarter's budget").await.unwrap();
-    assert_eq!(rejected.status.state, "rejected_by_approver");
+    assert_eq!(rejected.status.state, TransferState::RejectedByApprover);
     assert_eq!(rejected.status.reason.as_deref(), Some("not in this quarter's budget"));
     assert_eq!(code(c(&p.l2[1]).approve(&own_id).await), (409, "not_collecting".into()));
     // An employee sees only their own transfers; an auditor sees all and changes nothing.
@@ -188,9 +192,7 @@ async fn scenario(db: Db) {
         let h = l1b.sign_headers("POST", &path, bad.as_bytes(), now(), n);
         let r = l1b.send_with("POST", &path, bad.as_bytes().to_vec(), &h).await.unwrap();
         assert_eq!((r.status, err_code(&r.body)), (400, want.into()), "{bad}");
-        assert!(
-            !gw.state.store.nonce_seen(&format!("0x{}", hex::encode(p.l1[1].address())), &n.to_string()).await.unwrap()
-        );
+        assert!(!gw.state.store.nonce_seen(&p.l1[1].address(), &n).await.unwrap());
     }
     // Oversize.
     let huge = vec![b' '; 70_000];
@@ -242,9 +244,7 @@ async fn scenario(db: Db) {
         let r = l1b.send_with("POST", &path4, body.into_bytes(), &h).await.unwrap();
         assert_eq!((r.status, err_code(&r.body)), (415, "unsupported_media_type".into()), "{ctype}");
         assert!(err_message(&r.body).contains("application/json"), "{ctype}");
-        assert!(
-            !gw.state.store.nonce_seen(&format!("0x{}", hex::encode(p.l1[1].address())), &n.to_string()).await.unwrap()
-        );
+        assert!(!gw.state.store.nonce_seen(&p.l1[1].address(), &n).await.unwrap());
     }
     assert_eq!(employee.transfer(&t4).await.unwrap().levels[0].signatures.len(), 0, "nothing was approved");
     // Request timestamps of 0 and far in the future are refused at the edge (fault 8):
@@ -303,7 +303,7 @@ async fn scenario(db: Db) {
     }
     let (status, text) = claim(p.employee.address(), token).await;
     assert_eq!(status, 200, "{text}");
-    let got: box_gateway::api::dto::EscrowOut = serde_json::from_str(&text).unwrap();
+    let got: box_api::EscrowOut = serde_json::from_str(&text).unwrap();
     assert_eq!(got.keystore, ks);
     assert_eq!(claim(p.employee.address(), token).await, unknown, "the token works once");
     // Then signed only: the unsigned read names no one, the owner reads it signed.
@@ -351,7 +351,7 @@ async fn scenario(db: Db) {
     // A disabled flow cannot be enabled again, and the refusal says so in
     // words (it printed `Some(Disabled)`: fault 8).
     kh.authorize_flow(flow, false).await.unwrap();
-    wait_flow(&admin, flow, "disabled").await;
+    wait_flow(&admin, flow, FlowState::Disabled).await;
     let e = kh.authorize_flow(flow, true).await.unwrap_err();
     assert_eq!((e.status(), e.code()), (Some(409), Some("flow_closed")));
     assert!(e.to_string().contains("is disabled; it cannot be enabled"), "{e}");

@@ -11,6 +11,8 @@
 
 mod common;
 
+use box_api::Client;
+use box_api::RawResponse;
 use box_core::ceremony::{Ceremony, CeremonyMessage, Purpose, SignerAnnounce, SignerState};
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
@@ -18,9 +20,7 @@ use box_core::governance::GovernanceAction;
 use box_core::notary::Entry;
 use box_core::typed::{PauseTransfers, Signed};
 use box_core::{Address, B256, U256};
-use box_gateway::Client;
 use box_gateway::Gateway;
-use box_gateway::client::RawResponse;
 use box_gateway::config::GatewayConfig;
 use box_proto::pb;
 use box_testkit::{Cluster, eventually, free_port, key};
@@ -57,7 +57,7 @@ fn pause_body(cluster: &Cluster, k: &SecretKey, reason: &str) -> Vec<u8> {
     let a = GovernanceAction::PauseTransfers(PauseTransfers { paused: true, reason: reason.into(), nonce: 7 });
     let sig = k.sign_hash(&a.signing_hash(&cluster.domain));
     serde_json::json!({
-        "action": format!("0x{}", hex::encode(box_gateway::api::encode_action(&a))),
+        "action": format!("0x{}", hex::encode(box_api::action::encode_action(&a))),
         "signature": format!("0x{}", hex::encode(sig.as_bytes())),
     })
     .to_string()
@@ -119,7 +119,7 @@ async fn forged_signers_lock_no_one_the_source_is_throttled_and_pause_and_panic_
         assert_eq!(code_of(&r), (401, "bad_signature".into()));
     }
     let me = kh[0].me().await.expect("the named key holder is not locked out");
-    assert_eq!(me.address, victim.to_checksum(None));
+    assert_eq!(me.address, victim);
 
     // More failures from the same source throttle the source (8 within the window).
     for _ in 0..3 {
@@ -168,7 +168,7 @@ async fn forged_signers_lock_no_one_the_source_is_throttled_and_pause_and_panic_
     // So does a key holder's panic (a ceremony message for the signer).
     let out = kh[1].relay_ceremony(&ceremony_message(&cluster, &cluster.key_holders[1], boot, Purpose::Panic)).await;
     let out = out.expect("a key holder's panic is never blocked");
-    assert!(!out.outcome.starts_with("refused"), "{}", out.outcome);
+    assert!(out.outcome.is_taken(), "{}", out.outcome);
     // A key holder's other ceremony messages take the ordinary path.
     let phrase = ceremony_message(&cluster, &cluster.key_holders[1], boot, Purpose::Phrase);
     assert_eq!(kh[1].relay_ceremony(&phrase).await.unwrap_err().status(), Some(429));

@@ -5,6 +5,7 @@
 
 mod common;
 
+use box_api::TransferState;
 use box_core::notary::{Entry, Subject};
 use box_testkit::{Cluster, eventually, free_port};
 use common::*;
@@ -35,7 +36,7 @@ fn spawn(config: &std::path::Path, log: &std::path::Path) -> Proc {
     )
 }
 
-async fn wait_up(c: &box_gateway::Client) {
+async fn wait_up(c: &box_api::Client) {
     eventually("the gateway serves", Duration::from_secs(30), || async { c.deployment().await.ok() }).await;
 }
 
@@ -64,7 +65,7 @@ async fn a_transfer_accepted_during_an_outage_survives_a_gateway_crash_exactly_o
         cluster.kill(n);
     }
     let t = client(&cluster, addr, &p.l2[1]).approve(&id).await.unwrap();
-    assert_eq!(t.status.state, "queued", "accepted while the chain is down");
+    assert_eq!(t.status.state, TransferState::Queued, "accepted while the chain is down");
     eventually("a failed relay attempt", Duration::from_secs(30), || async {
         employee.transfer(&id).await.ok().and_then(|t| t.relay).filter(|r| r.attempts > 0 && r.last_error.is_some())
     })
@@ -83,7 +84,7 @@ async fn a_transfer_accepted_during_an_outage_survives_a_gateway_crash_exactly_o
     let _gw = spawn(&config, &log);
     wait_up(&admin).await;
 
-    let done = wait_transfer(&employee, &id, "notarized").await;
+    let done = wait_transfer(&employee, &id, TransferState::Notarized).await;
     assert_eq!(done.id, id);
     assert_eq!(employee.transfers(&Default::default()).await.unwrap().len(), 1, "one transfer at the gateway");
     // On the chain: exactly one submission of this transfer in the sealed history.

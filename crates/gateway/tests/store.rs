@@ -4,25 +4,60 @@
 
 mod common;
 
+use box_api::{CollectionState, RelayOutcome, Role};
+use box_core::crypto::SecretKey;
+use box_core::ids::{FlowHash, SubjectId, TransferId};
+use box_core::typed::TransferRequest;
+use box_core::{Address, Amount, B256, Signature, U256};
 use box_gateway::config::Database;
-use box_gateway::store::{ApprovalRow, NewOutbox, NonceUse, Person, Store, StoreError, TransferFilter, TransferRow};
+use box_gateway::store::{
+    ApprovalRow, NewOutbox, NonceUse, Person, Store, StoreError, SubjectKind, TransferFilter, TransferRow,
+};
 
-fn nonce(signer: &str, n: u8) -> NonceUse {
-    NonceUse { signer: signer.into(), nonce: format!("0x{:064x}", n), at: box_gateway::store::now() }
+/// The address `0xbbbb…` written as its repeated byte.
+fn a(b: u8) -> Address {
+    Address::repeat_byte(b)
 }
 
-fn transfer(id: &str, applicant: &str) -> TransferRow {
+fn n(i: u8) -> B256 {
+    B256::from(U256::from(i))
+}
+
+fn nonce(signer: u8, i: u8) -> NonceUse {
+    NonceUse { signer: a(signer), nonce: n(i), at: box_gateway::store::now() }
+}
+
+fn id(b: u8) -> TransferId {
+    TransferId(B256::repeat_byte(b))
+}
+
+fn sig(label: &str) -> Signature {
+    SecretKey::from_label_unchecked(label).sign_hash(&B256::repeat_byte(9))
+}
+
+fn transfer(tid: u8, applicant: u8) -> TransferRow {
+    let request = TransferRequest {
+        requestId: B256::repeat_byte(tid),
+        flowHash: B256::repeat_byte(0xf1),
+        applicant: a(applicant),
+        asset: Address::ZERO,
+        to: a(0xd5),
+        amount: U256::MAX,
+        maxFee: U256::from(1u8),
+        chainId: 31337,
+        timestamp: 1,
+    };
     TransferRow {
-        id: id.into(),
-        flow_hash: "0xf1".into(),
-        applicant: applicant.into(),
-        asset: "0x00".into(),
-        destination: "0xd5".into(),
-        amount: "115792089237316195423570985008687907853269984665640564039457584007913129639935".into(),
-        request: "0x01".into(),
-        applicant_signature: "0x02".into(),
+        id: id(tid),
+        flow_hash: FlowHash(B256::repeat_byte(0xf1)),
+        applicant: a(applicant),
+        asset: Address::ZERO,
+        destination: a(0xd5),
+        amount: Amount(U256::MAX),
+        request,
+        applicant_signature: sig("applicant"),
         level: 1,
-        state: "collecting".into(),
+        state: CollectionState::Collecting,
         reason: None,
         rejected_by: None,
         version: 0,
@@ -38,75 +73,79 @@ async fn conformance(db: Database) {
 
     // A nonce is used once, and a refused change leaves nothing behind.
     let p = Person {
-        address: "0xaa".into(),
+        address: a(0xaa),
         name: "A".into(),
-        roles: "employee".into(),
-        registered_by: "0xad".into(),
+        roles: [Role::Employee].into(),
+        registered_by: a(0xad),
         registered_at: 5,
     };
-    store.put_person(&nonce("0xad", 1), &p).await.unwrap();
+    store.put_person(&nonce(0xad, 1), &p).await.unwrap();
     let again = Person { name: "B".into(), ..p.clone() };
-    assert!(matches!(store2.put_person(&nonce("0xad", 1), &again).await, Err(StoreError::NonceReused { .. })));
-    assert_eq!(store.person("0xaa").await.unwrap().unwrap().name, "A");
-    assert!(store.nonce_seen("0xad", &format!("0x{:064x}", 1)).await.unwrap());
-    assert!(!store.nonce_seen("0xbb", &format!("0x{:064x}", 1)).await.unwrap(), "nonces are per signer");
+    assert!(matches!(store2.put_person(&nonce(0xad, 1), &again).await, Err(StoreError::NonceReused { .. })));
+    assert_eq!(store.person(&a(0xaa)).await.unwrap().unwrap().name, "A");
+    assert_eq!(store.person(&a(0xaa)).await.unwrap().unwrap(), p, "every column reads back typed");
+    assert!(store.nonce_seen(&a(0xad), &n(1)).await.unwrap());
+    assert!(!store.nonce_seen(&a(0xbb), &n(1)).await.unwrap(), "nonces are per signer");
 
     // A transfer id is stored once; amounts keep all 256 bits as decimal text.
-    assert!(store.insert_transfer(&nonce("0xaa", 2), &transfer("0x01", "0xaa")).await.unwrap());
-    assert!(!store.insert_transfer(&nonce("0xaa", 3), &transfer("0x01", "0xaa")).await.unwrap());
-    assert!(!store.nonce_seen("0xaa", &format!("0x{:064x}", 3)).await.unwrap(), "the refused insert spent no nonce");
-    let t = store.transfer("0x01").await.unwrap().unwrap();
-    assert_eq!(t.amount, transfer("0x01", "0xaa").amount);
+    assert!(store.insert_transfer(&nonce(0xaa, 2), &transfer(0x01, 0xaa)).await.unwrap());
+    assert!(!store.insert_transfer(&nonce(0xaa, 3), &transfer(0x01, 0xaa)).await.unwrap());
+    assert!(!store.nonce_seen(&a(0xaa), &n(3)).await.unwrap(), "the refused insert spent no nonce");
+    let t = store.transfer(&id(0x01)).await.unwrap().unwrap();
+    assert_eq!(t.amount, transfer(0x01, 0xaa).amount);
+    assert_eq!(t, transfer(0x01, 0xaa), "every column reads back typed");
 
     // Approvals: optimistic concurrency, one row per approver, outbox in the same transaction.
-    let a = |who: &str| ApprovalRow {
-        transfer_id: "0x01".into(),
+    let approval = |who: u8| ApprovalRow {
+        transfer_id: id(0x01),
         level: 1,
-        approver: who.into(),
-        signature: "0x03".into(),
+        approver: a(who),
+        signature: sig("approver"),
         created_at: 2,
     };
-    store.approve(&nonce("0xb1", 1), 0, &a("0xb1"), 1, "collecting", None).await.unwrap();
+    store.approve(&nonce(0xb1, 1), 0, &approval(0xb1), 1, CollectionState::Collecting, None).await.unwrap();
     assert!(matches!(
-        store.approve(&nonce("0xb2", 1), 0, &a("0xb2"), 2, "collecting", None).await,
+        store.approve(&nonce(0xb2, 1), 0, &approval(0xb2), 2, CollectionState::Collecting, None).await,
         Err(StoreError::Conflict)
     ));
-    assert!(!store.nonce_seen("0xb2", &format!("0x{:064x}", 1)).await.unwrap(), "a lost race spends no nonce");
+    assert!(!store.nonce_seen(&a(0xb2), &n(1)).await.unwrap(), "a lost race spends no nonce");
     assert!(matches!(
-        store.approve(&nonce("0xb1", 2), 1, &a("0xb1"), 1, "collecting", None).await,
+        store.approve(&nonce(0xb1, 2), 1, &approval(0xb1), 1, CollectionState::Collecting, None).await,
         Err(StoreError::Conflict)
     ));
-    let out = NewOutbox { subject_id: "0x5e".into(), kind: "transfer".into(), subject: "0x0105".into() };
-    store.approve(&nonce("0xb2", 2), 1, &a("0xb2"), 2, "submitting", Some(&out)).await.unwrap();
-    assert_eq!(store.approvals("0x01").await.unwrap().len(), 2);
-    let t = store.transfer("0x01").await.unwrap().unwrap();
-    assert_eq!((t.level, t.state.as_str(), t.version), (2, "submitting", 2));
-    assert!(matches!(store.reject(&nonce("0xb3", 1), "0x01", 0, "0xb3", "no").await, Err(StoreError::Conflict)));
+    let subject = SubjectId(B256::repeat_byte(0x5e));
+    let out = NewOutbox { subject_id: subject, kind: SubjectKind::Transfer, subject: vec![0x01, 0x05] };
+    store.approve(&nonce(0xb2, 2), 1, &approval(0xb2), 2, CollectionState::Submitting, Some(&out)).await.unwrap();
+    assert_eq!(store.approvals(&id(0x01)).await.unwrap().len(), 2);
+    let t = store.transfer(&id(0x01)).await.unwrap().unwrap();
+    assert_eq!((t.level, t.state, t.version), (2, CollectionState::Submitting, 2));
+    assert!(matches!(store.reject(&nonce(0xb3, 1), &id(0x01), 0, &a(0xb3), "no").await, Err(StoreError::Conflict)));
 
     // The outbox survives a reopen, and a relayed row is no longer due.
     drop(store2);
     let reopened = Store::open(&db).await.unwrap();
     let due = reopened.outbox_due(10).await.unwrap();
-    assert_eq!(due.iter().map(|r| r.subject_id.as_str()).collect::<Vec<_>>(), vec!["0x5e"]);
-    reopened.outbox_failed("0x5e", "node down").await.unwrap();
-    assert_eq!(reopened.outbox("0x5e").await.unwrap().unwrap().attempts, 1);
-    reopened.outbox_done("0x5e", "submitted").await.unwrap();
+    assert_eq!(due.iter().map(|r| r.subject_id).collect::<Vec<_>>(), vec![subject]);
+    assert_eq!((due[0].kind, due[0].subject.as_str()), (SubjectKind::Transfer, "0x0105"));
+    reopened.outbox_failed(&subject, "node down").await.unwrap();
+    assert_eq!(reopened.outbox(&subject).await.unwrap().unwrap().attempts, 1);
+    reopened.outbox_done(&subject, &RelayOutcome::Submitted).await.unwrap();
     assert!(reopened.outbox_due(10).await.unwrap().is_empty());
-    let row = reopened.outbox("0x5e").await.unwrap().unwrap();
-    assert_eq!((row.outcome.as_deref(), row.last_error), (Some("submitted"), None));
+    let row = reopened.outbox(&subject).await.unwrap().unwrap();
+    assert_eq!((row.outcome, row.last_error), (Some(RelayOutcome::Submitted), None));
 
     // Filters.
-    store.insert_transfer(&nonce("0xcc", 1), &transfer("0x02", "0xcc")).await.unwrap();
-    let f = |applicant: Option<&str>, state: Option<&str>| TransferFilter {
-        applicant: applicant.map(Into::into),
-        state: state.map(Into::into),
+    store.insert_transfer(&nonce(0xcc, 1), &transfer(0x02, 0xcc)).await.unwrap();
+    let f = |applicant: Option<u8>, state: Option<CollectionState>| TransferFilter {
+        applicant: applicant.map(a),
+        state,
         limit: 10,
         ..Default::default()
     };
     assert_eq!(store.transfers(&f(None, None)).await.unwrap().len(), 2);
-    assert_eq!(store.transfers(&f(Some("0xcc"), None)).await.unwrap()[0].id, "0x02");
-    assert_eq!(store.transfers(&f(None, Some("submitting"))).await.unwrap()[0].id, "0x01");
-    assert!(store.transfers(&f(Some("0xcc"), Some("submitting"))).await.unwrap().is_empty());
+    assert_eq!(store.transfers(&f(Some(0xcc), None)).await.unwrap()[0].id, id(0x02));
+    assert_eq!(store.transfers(&f(None, Some(CollectionState::Submitting))).await.unwrap()[0].id, id(0x01));
+    assert!(store.transfers(&f(Some(0xcc), Some(CollectionState::Submitting))).await.unwrap().is_empty());
 
     // Blocks are idempotent and ordered.
     for h in [2i64, 1, 2] {
@@ -116,18 +155,20 @@ async fn conformance(db: Database) {
 
     // An escrowed keystore is claimed once with its token's hash; every failed
     // claim looks the same; replacing the keystore replaces the token.
-    store.put_escrow(&nonce("0xad", 9), "0xe1", "{\"k\":1}", "0xad", Some("0x70")).await.unwrap();
-    assert_eq!(store.claim_escrow("0xe1", "0x71").await.unwrap(), None, "wrong token");
-    assert_eq!(store.claim_escrow("0xe2", "0x70").await.unwrap(), None, "nobody there");
-    let (ks, by, _) = store.claim_escrow("0xe1", "0x70").await.unwrap().unwrap();
-    assert_eq!((ks.as_str(), by.as_str()), ("{\"k\":1}", "0xad"));
-    assert_eq!(store.claim_escrow("0xe1", "0x70").await.unwrap(), None, "spent");
-    assert!(store.escrow("0xe1").await.unwrap().is_some(), "signed reads still serve it");
-    store.put_escrow(&nonce("0xad", 10), "0xe1", "{\"k\":2}", "0xad", Some("0x72")).await.unwrap();
-    assert_eq!(store.claim_escrow("0xe1", "0x70").await.unwrap(), None);
-    assert_eq!(store.claim_escrow("0xe1", "0x72").await.unwrap().unwrap().0, "{\"k\":2}");
-    store.put_escrow(&nonce("0xe3", 1), "0xe3", "{}", "0xe3", None).await.unwrap();
-    assert_eq!(store.claim_escrow("0xe3", "").await.unwrap(), None, "no token, no unsigned claim");
+    let (k1, k2) = (serde_json::json!({"k": 1}), serde_json::json!({"k": 2}));
+    let t = |b: u8| B256::repeat_byte(b);
+    store.put_escrow(&nonce(0xad, 9), &a(0xe1), &k1, &a(0xad), Some(&t(0x70))).await.unwrap();
+    assert_eq!(store.claim_escrow(&a(0xe1), &t(0x71)).await.unwrap(), None, "wrong token");
+    assert_eq!(store.claim_escrow(&a(0xe2), &t(0x70)).await.unwrap(), None, "nobody there");
+    let e = store.claim_escrow(&a(0xe1), &t(0x70)).await.unwrap().unwrap();
+    assert_eq!((e.keystore, e.uploaded_by), (k1, a(0xad)));
+    assert_eq!(store.claim_escrow(&a(0xe1), &t(0x70)).await.unwrap(), None, "spent");
+    assert!(store.escrow(&a(0xe1)).await.unwrap().is_some(), "signed reads still serve it");
+    store.put_escrow(&nonce(0xad, 10), &a(0xe1), &k2, &a(0xad), Some(&t(0x72))).await.unwrap();
+    assert_eq!(store.claim_escrow(&a(0xe1), &t(0x70)).await.unwrap(), None);
+    assert_eq!(store.claim_escrow(&a(0xe1), &t(0x72)).await.unwrap().unwrap().keystore, k2);
+    store.put_escrow(&nonce(0xe3, 1), &a(0xe3), &serde_json::json!({}), &a(0xe3), None).await.unwrap();
+    assert_eq!(store.claim_escrow(&a(0xe3), &B256::ZERO).await.unwrap(), None, "no token, no unsigned claim");
 
     // Old nonces are pruned.
     assert!(store.prune_nonces(box_gateway::store::now() + 10).await.unwrap() >= 5);

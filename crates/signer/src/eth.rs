@@ -61,6 +61,10 @@ pub struct Eth {
 impl Eth {
     /// Connects to an HTTP JSON-RPC endpoint (nothing is sent yet).
     pub fn connect(url: &str) -> Result<Self, RpcError> {
+        // alloy's HTTP transport is reqwest, which the workspace builds with rustls and
+        // no default provider (box-api's client): install ring process-wide first
+        // (DESIGN.md §9), or reqwest panics building the client. Idempotent.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let url = url.parse().map_err(|e| RpcError(format!("the RPC URL {url:?} is invalid: {e}")))?;
         Ok(Self { provider: ProviderBuilder::new().disable_recommended_fillers().connect_http(url).root().clone() })
     }

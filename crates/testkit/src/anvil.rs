@@ -302,7 +302,11 @@ impl Anvil {
 
 /// A provider on `endpoint` that signs with `signer`.
 fn provider_with(endpoint: &str, signer: PrivateKeySigner) -> DynProvider {
-    // alloy's reqwest transport, built without a TLS backend (anvil is plain HTTP on 127.0.0.1).
+    // alloy's HTTP transport is reqwest, which the workspace builds with rustls and
+    // no default provider (box-api's client): install ring process-wide first
+    // (DESIGN.md §9), or reqwest panics building the client. Idempotent.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // alloy's reqwest transport (anvil is plain HTTP on 127.0.0.1).
     let client = RpcClient::new_http(endpoint.parse().unwrap()).with_poll_interval(Duration::from_millis(50));
     ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_client(client).erased()
 }

@@ -6,12 +6,12 @@
 use super::stack::{KEY_HOLDERS, Stack};
 use super::up::{bring_up, interruptible};
 use super::{DevArgs, DevError};
+use box_api::Client;
+use box_api::{FlowState, Role, TransferState};
 use box_core::amount::Amount;
 use box_core::ids::FlowHash;
 use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow};
 use box_core::{Address, B256, U256};
-use box_gateway::client::Client;
-use box_gateway::roles::Role;
 use rand_core::{OsRng, RngCore, UnwrapErr};
 use std::time::{Duration, Instant};
 
@@ -68,22 +68,27 @@ async fn register(admin: &Client, who: Address, name: &str, role: Role) -> Resul
 
 /// Waits for the flow to reach `want`, printing each status change once
 /// (`last` is the status printed before, across calls).
-async fn flow_status(client: &Client, hash: FlowHash, want: &str, last: &mut String) -> Result<(), DevError> {
+async fn flow_status(
+    client: &Client,
+    hash: FlowHash,
+    want: FlowState,
+    last: &mut Option<FlowState>,
+) -> Result<(), DevError> {
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
         let f = client.flow(hash).await.map_err(fail("flow status"))?;
-        if f.status != *last {
+        if Some(f.status) != *last {
             println!("      flow {}", f.status);
-            last.clone_from(&f.status);
+            *last = Some(f.status);
         }
         if f.status == want {
             return Ok(());
         }
-        if f.status == "rejected" {
+        if f.status == FlowState::Rejected {
             return Err(DevError::new("the chain rejected the flow"));
         }
         if Instant::now() > deadline {
-            return Err(DevError::new(format!("timed out waiting for the flow to become {want} (it is {last})")));
+            return Err(DevError::new(format!("timed out waiting for the flow to become {want} (it is {})", f.status)));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
@@ -120,17 +125,17 @@ async fn transfer(
             t.levels.iter().map(|l| format!("{} {}/{}", l.name, l.signatures.len(), l.threshold)).collect();
         println!("      {who} approved ({})", done.join(", "));
     }
-    let mut last = String::new();
+    let mut last = None;
     let deadline = Instant::now() + Duration::from_secs(180);
     let tx = loop {
         let t = employee.transfer(&t.id).await.map_err(fail("transfer status"))?;
-        if t.status.state != last {
+        if Some(t.status.state) != last {
             println!("      {}", t.status.state);
-            last = t.status.state.clone();
+            last = Some(t.status.state);
         }
-        match t.status.state.as_str() {
-            "confirmed" => break t.status.tx_hash.unwrap_or_default(),
-            "rejected" | "refused" | "failed" | "refused_by_chain" | "rejected_by_approver" => {
+        match t.status.state {
+            TransferState::Confirmed => break t.status.tx_hash.map(|h| h.to_string()).unwrap_or_default(),
+            state if state.is_final() => {
                 return Err(DevError::new(format!(
                     "the transfer ended {}: {}",
                     t.status.state,
@@ -140,7 +145,8 @@ async fn transfer(
             _ => {}
         }
         if Instant::now() > deadline {
-            return Err(DevError::new(format!("timed out waiting for the transfer to be confirmed (it is {last})")));
+            let now = last.map_or("unknown", TransferState::as_str);
+            return Err(DevError::new(format!("timed out waiting for the transfer to be confirmed (it is {now})")));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
@@ -261,17 +267,17 @@ async fn story(s: &Stack, steps: &mut Steps) -> Result<(), DevError> {
         nonce: UnwrapErr(OsRng).next_u64(),
     };
     let created = admin.create_flow(&flow).await.map_err(fail("drafting the flow"))?;
-    let hash = FlowHash(created.hash.parse().map_err(fail("the flow hash"))?);
+    let hash = created.hash;
     println!("      flow {hash}: Manager (1 of 2), then Finance (2 of 2); ETH ≤ 5 per transfer, BOXT ≤ 1000");
     admin.submit_flow(hash).await.map_err(fail("submitting the flow"))?;
-    let mut last = String::new();
-    flow_status(&admin, hash, "notarized", &mut last).await?;
+    let mut last = None;
+    flow_status(&admin, hash, FlowState::Notarized, &mut last).await?;
     for holder in KEY_HOLDERS {
         crate::keyholder::authorize(&s.session(holder)?, hash, true)
             .await
             .map_err(fail(&format!("{holder} authorizing")))?;
     }
-    flow_status(&admin, hash, "active", &mut last).await?;
+    flow_status(&admin, hash, FlowState::Active, &mut last).await?;
 
     let alice = Address::from_word(random_b256());
     let bob = Address::from_word(random_b256());
@@ -299,12 +305,16 @@ async fn story(s: &Stack, steps: &mut Steps) -> Result<(), DevError> {
         Err(crate::CliError::Refused { code, message }) => format!("{message} ({code})"),
         Err(e) => e.to_string(),
         Ok(t) => {
-            let id = t.id.clone();
+            let id = t.id;
             poll("the refusal", Duration::from_secs(120), || async {
                 let t = employee.transfer(&id).await.map_err(fail("transfer status"))?;
-                Ok(match t.status.state.as_str() {
-                    "confirmed" | "broadcast" => return Err(DevError::new("an over-limit transfer was executed")),
-                    "rejected" | "refused" | "refused_by_chain" => t.status.reason.or(Some(t.status.state)),
+                Ok(match t.status.state {
+                    TransferState::Confirmed | TransferState::Broadcast => {
+                        return Err(DevError::new("an over-limit transfer was executed"));
+                    }
+                    s @ (TransferState::Rejected | TransferState::Refused | TransferState::RefusedByChain) => {
+                        t.status.reason.or(Some(s.to_string()))
+                    }
                     _ => None,
                 })
             })

@@ -51,6 +51,10 @@ fn rpc<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> DevError + '_ {
 impl DevChain {
     /// Connects to `url` and waits until it answers.
     pub async fn connect(url: &str) -> Result<Self, DevError> {
+        // alloy's HTTP transport is reqwest, which the workspace builds with rustls and
+        // no default provider (box-api's client): install ring process-wide first
+        // (DESIGN.md §9), or reqwest panics building the client. Idempotent.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let parsed = url.parse().map_err(rpc("the anvil URL"))?;
         let provider = ProviderBuilder::new().disable_recommended_fillers().connect_http(parsed).root().clone();
         let mut chain_id = None;

@@ -6,10 +6,10 @@
 use super::eth::DevChain;
 use super::procs::{Started, alive};
 use super::{DevError, Programs};
+use box_api::Client;
 use box_core::Address;
 use box_core::crypto::SecretKey;
 use box_core::typed::{Domain, Genesis};
-use box_gateway::client::Client;
 use box_ops::keyfile;
 use rand_core::{OsRng, TryRngCore};
 use serde::{Deserialize, Serialize};

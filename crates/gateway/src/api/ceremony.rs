@@ -13,13 +13,13 @@
 //! the same checks itself and never relies on these: they only keep
 //! strangers' messages off the chain early.
 
-use super::dto::{BalanceOut, CeremonyIn, CeremonyOut, SignerOut, WalletOut, parse_bytes};
 use super::{Caller, JsonBody, Shared};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::roles::Role;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
+use box_api::{BalanceOut, CeremonyIn, CeremonyOut, RelayOutcome, SignerOut, WalletOut};
 use box_core::amount::Amount;
 use box_core::asset::Asset;
 use box_core::ceremony::{Ceremony, Inadmissible, Purpose, SignerAnnounce, SignerState, admit};
@@ -53,7 +53,7 @@ pub(super) async fn relay_message(
     caller: Caller,
     JsonBody(body): JsonBody<CeremonyIn>,
 ) -> ApiResult<(StatusCode, Json<CeremonyOut>)> {
-    let bytes = parse_bytes("entry", &body.entry)?;
+    let bytes = body.entry.0;
     let msg = match Entry::decode(&bytes) {
         Ok(Entry::Ceremony(Ceremony::Message(m))) => m,
         Ok(_) => {
@@ -110,10 +110,11 @@ pub(super) async fn relay_message(
         box_proto::NodeError::Refused(m) => ApiError::unprocessable("refused", m),
         other => ApiError::unavailable("chain_unavailable", other.to_string()),
     })?;
-    if let box_proto::Outcome::Refused(reason) = &reply.outcome {
+    let outcome = crate::relay::relayed(&reply.outcome);
+    if let RelayOutcome::Refused(reason) = &outcome {
         return Err(ApiError::unprocessable("refused", format!("the chain refused the message: {reason}")));
     }
-    Ok((StatusCode::ACCEPTED, Json(CeremonyOut { outcome: reply.outcome.to_string() })))
+    Ok((StatusCode::ACCEPTED, Json(CeremonyOut { outcome })))
 }
 
 fn purpose_word(p: Purpose) -> &'static str {
@@ -136,18 +137,18 @@ pub(super) async fn signer(State(st): State<Shared>, _caller: Caller) -> ApiResu
     let (a, height) = announcement(&st)?;
     let v = &a.value;
     Ok(Json(SignerOut {
-        boot: v.boot.to_string(),
+        boot: v.boot,
         sequence: v.sequence,
-        state: SignerState::from_u8(v.state).map_or("unknown", SignerState::as_str).to_owned(),
-        ceremony_key: format!("0x{}", hex::encode(&v.ceremonyKey)),
-        wallet: v.wallet.to_checksum(None),
-        devices: v.devices.iter().map(|d| d.to_checksum(None)).collect(),
+        state: SignerState::from_u8(v.state),
+        ceremony_key: v.ceremonyKey.to_vec().into(),
+        wallet: v.wallet,
+        devices: v.devices.clone(),
         holders: v.holders,
         received: v.received,
         paused: v.paused,
         detail: v.detail.clone(),
         time: v.time,
-        signature: super::dto::sig_hex(&a.signature),
+        signature: a.signature.into(),
         verified_height: height,
     }))
 }
@@ -179,16 +180,12 @@ pub(super) async fn wallet(State(st): State<Shared>, caller: Caller) -> ApiResul
         }
         .map_err(|e| ApiError::unavailable("eth_rpc_unavailable", e))?;
         balances.push(BalanceOut {
-            asset: asset.address().to_checksum(None),
+            asset: asset.address(),
             symbol: asset.symbol().to_owned(),
             decimals: asset.decimals(),
-            balance: balance.to_string(),
+            balance: balance.into(),
             display: format!("{} {}", Amount(balance).format(asset.decimals()), asset.symbol()),
         });
     }
-    Ok(Json(WalletOut {
-        wallet: wallet.to_checksum(None),
-        signer_state: SignerState::from_u8(a.value.state).map_or("unknown", SignerState::as_str).to_owned(),
-        balances,
-    }))
+    Ok(Json(WalletOut { wallet, signer_state: SignerState::from_u8(a.value.state), balances }))
 }

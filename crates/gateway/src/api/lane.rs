@@ -16,8 +16,9 @@
 //! and the body must decode as a pause (`PauseTransfers` with `paused = true`)
 //! or a panic ceremony message; anything else takes the ordinary path.
 
-use super::dto::{CeremonyIn, GovernanceIn};
 use axum::http::Method;
+use box_api::action::decode_action;
+use box_api::{CeremonyIn, GovernanceIn};
 use box_core::Address;
 use box_core::ceremony::{Ceremony, Purpose};
 use box_core::encoding::Canonical;
@@ -40,13 +41,11 @@ pub(super) fn is_emergency(path: &str, body: &[u8]) -> bool {
     match path {
         GOVERNANCE => serde_json::from_slice::<GovernanceIn>(body)
             .ok()
-            .and_then(|g| super::dto::parse_bytes("action", &g.action).ok())
-            .and_then(|bytes| super::decode_action(&bytes).ok())
+            .and_then(|g| decode_action(&g.action.0).ok())
             .is_some_and(|a| matches!(a, GovernanceAction::PauseTransfers(p) if p.paused)),
         CEREMONY => serde_json::from_slice::<CeremonyIn>(body)
             .ok()
-            .and_then(|c| super::dto::parse_bytes("entry", &c.entry).ok())
-            .and_then(|bytes| Entry::decode(&bytes).ok())
+            .and_then(|c| Entry::decode(&c.entry.0).ok())
             .is_some_and(|e| {
                 matches!(e, Entry::Ceremony(Ceremony::Message(m)) if Purpose::from_u8(m.value.purpose) == Some(Purpose::Panic))
             }),
@@ -64,11 +63,10 @@ mod tests {
     use box_core::typed::{Domain, FreezeEmployee, PauseTransfers, Signed};
 
     fn governance(a: &GovernanceAction) -> Vec<u8> {
-        serde_json::to_vec(&GovernanceIn {
-            action: format!("0x{}", hex::encode(super::super::encode_action(a))),
-            signature: format!("0x{}", "00".repeat(65)),
-        })
-        .unwrap_or_default()
+        // A well-formed signature (the lane never checks whose it is).
+        let signature = SecretKey::from_label_unchecked("kh").sign_hash(&B256::repeat_byte(3)).into();
+        serde_json::to_vec(&GovernanceIn { action: box_api::HexBytes(box_api::action::encode_action(a)), signature })
+            .unwrap_or_default()
     }
 
     #[test]
@@ -103,7 +101,7 @@ mod tests {
             let domain = Domain { chain_id: ChainId(1), deployment: DeploymentId(B256::ZERO) };
             let key = SecretKey::from_label_unchecked("kh");
             let entry = Entry::Ceremony(Ceremony::Message(Signed::new(&domain, &key, m))).encode();
-            serde_json::to_vec(&CeremonyIn { entry: format!("0x{}", hex::encode(entry)) }).unwrap_or_default()
+            serde_json::to_vec(&CeremonyIn { entry: box_api::HexBytes(entry) }).unwrap_or_default()
         };
         assert!(is_emergency(CEREMONY, &ceremony(Purpose::Panic)));
         assert!(!is_emergency(CEREMONY, &ceremony(Purpose::Phrase)));

@@ -1,23 +1,24 @@
 //! People, roles and the employee key escrow.
 
-use super::dto::{ClaimIn, EscrowIn, EscrowOut, MeOut, PersonIn, PersonOut, key, parse_addr, parse_b256, show};
+use super::extract::path_address;
 use super::{Caller, JsonBody, Shared};
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::roles::{Role, parse_stored, to_stored};
-use crate::store::{Person, now};
+use crate::roles::Role;
+use crate::store::{Escrow, Person, now};
 use alloy::primitives::keccak256;
 use axum::Json;
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
+use box_api::{ClaimIn, EscrowIn, EscrowOut, MeOut, PersonIn, PersonOut};
 use box_core::Address;
 use std::collections::BTreeSet;
 
 fn person_out(p: Person) -> PersonOut {
     PersonOut {
-        address: show(&p.address),
+        address: p.address,
         name: p.name,
-        roles: parse_stored(&p.roles).into_iter().collect(),
-        registered_by: show(&p.registered_by),
+        roles: p.roles.into_iter().collect(),
+        registered_by: p.registered_by,
         registered_at: p.registered_at,
     }
 }
@@ -27,11 +28,7 @@ fn person_out(p: Person) -> PersonOut {
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
     responses((status = 200, body = MeOut, description = "OK"), (status = 401, body = ErrorBody, description = "Missing, malformed, stale or badly signed credentials")))]
 pub(super) async fn me(caller: Caller) -> Json<MeOut> {
-    Json(MeOut {
-        address: caller.address.to_checksum(None),
-        name: caller.name,
-        roles: caller.roles.into_iter().collect(),
-    })
+    Json(MeOut { address: caller.address, name: caller.name, roles: caller.roles.into_iter().collect() })
 }
 
 /// Everyone registered (admin, key holder, auditor).
@@ -54,7 +51,7 @@ pub(super) async fn register(
     JsonBody(body): JsonBody<PersonIn>,
 ) -> ApiResult<Json<PersonOut>> {
     caller.require(&[Role::Admin], "registering people")?;
-    let who = parse_addr("address", &body.address)?;
+    let who = body.address;
     let name = body.name.trim();
     if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
         return Err(ApiError::bad_request("invalid_field", "name: 1 to 128 bytes without control characters"));
@@ -64,15 +61,10 @@ pub(super) async fn register(
         return Err(ApiError::bad_request("invalid_field", "roles: give at least one of employee, approver, auditor"));
     }
     st.registry.check_registration(&who, &roles)?;
-    let p = Person {
-        address: key(&who),
-        name: name.to_owned(),
-        roles: to_stored(&roles),
-        registered_by: key(&caller.address),
-        registered_at: now(),
-    };
+    let p = Person { address: who, name: name.to_owned(), roles, registered_by: caller.address, registered_at: now() };
     st.store.put_person(&caller.nonce, &p).await?;
-    tracing::info!(person = %who, roles = %p.roles, by = %caller.address, "registered");
+    let words: Vec<&str> = p.roles.iter().map(|r| r.as_str()).collect();
+    tracing::info!(person = %who, roles = %words.join(","), by = %caller.address, "registered");
     Ok(Json(person_out(p)))
 }
 
@@ -86,13 +78,13 @@ pub(super) async fn person(
     caller: Caller,
     Path(address): Path<String>,
 ) -> ApiResult<Json<PersonOut>> {
-    let who = parse_addr("address", &address)?;
+    let who = path_address("address", &address)?;
     if who != caller.address {
         caller.require(&[Role::Admin, Role::KeyHolder, Role::Auditor], "reading another person")?;
     }
     let p = st
         .store
-        .person(&key(&who))
+        .person(&who)
         .await?
         .ok_or_else(|| ApiError::not_found("no_such_person", format!("{who} is not registered")))?;
     Ok(Json(person_out(p)))
@@ -122,7 +114,7 @@ fn check_keystore(v: &serde_json::Value, owner: &box_core::Address) -> ApiResult
     }
     if let Some(a) = obj.get("address").and_then(serde_json::Value::as_str) {
         let a = if a.starts_with("0x") { a.to_owned() } else { format!("0x{a}") };
-        if a.to_ascii_lowercase() != key(owner) {
+        if a.parse::<Address>().ok() != Some(*owner) {
             return Err(ApiError::unprocessable("invalid_keystore", format!("the keystore is for {a}, not {owner}")));
         }
     }
@@ -142,33 +134,25 @@ pub(super) async fn put_escrow(
     Path(address): Path<String>,
     JsonBody(body): JsonBody<EscrowIn>,
 ) -> ApiResult<StatusCode> {
-    let who = parse_addr("address", &address)?;
+    let who = path_address("address", &address)?;
     if who != caller.address {
         caller.require(&[Role::Admin], "uploading someone else's keystore")?;
     }
     if caller.is(Role::Auditor) {
         return Err(ApiError::forbidden("role_required", "an auditor only reads"));
     }
-    if st.store.person(&key(&who)).await?.is_none() {
+    if st.store.person(&who).await?.is_none() {
         return Err(ApiError::not_found("no_such_person", format!("{who} is not registered; register them first")));
     }
     check_keystore(&body.keystore, &who)?;
-    let token_hash = body.download_token_hash.as_deref().map(|h| parse_b256("downloadTokenHash", h)).transpose()?;
     st.store
-        .put_escrow(
-            &caller.nonce,
-            &key(&who),
-            &body.keystore.to_string(),
-            &key(&caller.address),
-            token_hash.map(|h| h.to_string()).as_deref(),
-        )
+        .put_escrow(&caller.nonce, &who, &body.keystore, &caller.address, body.download_token_hash.as_ref())
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn escrow_out(who: &Address, (keystore, by, at): (String, String, i64)) -> ApiResult<Json<EscrowOut>> {
-    let keystore = serde_json::from_str(&keystore).map_err(|e| ApiError::internal(format!("stored keystore: {e}")))?;
-    Ok(Json(EscrowOut { address: who.to_checksum(None), keystore, uploaded_by: show(&by), uploaded_at: at }))
+fn escrow_out(who: &Address, e: Escrow) -> Json<EscrowOut> {
+    Json(EscrowOut { address: *who, keystore: e.keystore, uploaded_by: e.uploaded_by, uploaded_at: e.uploaded_at })
 }
 
 /// Download a keystore, signed (the person, or an admin). An issued key's
@@ -183,16 +167,16 @@ pub(super) async fn get_escrow(
     caller: Caller,
     Path(address): Path<String>,
 ) -> ApiResult<Json<EscrowOut>> {
-    let who = parse_addr("address", &address)?;
+    let who = path_address("address", &address)?;
     if who != caller.address {
         caller.require(&[Role::Admin], "downloading someone else's keystore")?;
     }
     let row = st
         .store
-        .escrow(&key(&who))
+        .escrow(&who)
         .await?
         .ok_or_else(|| ApiError::not_found("no_keystore", format!("no keystore is escrowed for {who}")))?;
-    escrow_out(&who, row)
+    Ok(escrow_out(&who, row))
 }
 
 /// The one answer to every claim that does not succeed, whatever the reason:
@@ -222,13 +206,12 @@ pub(super) async fn claim_escrow(
     Path(address): Path<String>,
     JsonBody(body): JsonBody<ClaimIn>,
 ) -> ApiResult<Json<EscrowOut>> {
-    let who = parse_addr("address", &address)?;
-    let token = parse_b256("token", &body.token)?;
-    let hash = keccak256(token.as_slice()).to_string();
-    match st.store.claim_escrow(&key(&who), &hash).await? {
+    let who = path_address("address", &address)?;
+    let hash = keccak256(body.token.as_slice());
+    match st.store.claim_escrow(&who, &hash).await? {
         Some(row) => {
             tracing::info!(person = %who, "issued keystore claimed with its download token");
-            escrow_out(&who, row)
+            Ok(escrow_out(&who, row))
         }
         None => {
             if st.bad_sources.strike(&peer.ip(), std::time::Instant::now()) {

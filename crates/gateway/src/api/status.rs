@@ -1,12 +1,14 @@
 //! Deployment, health, gateway status, cluster status and the audit export.
 
-use super::dto::{AuditOut, AuditQuery, ClusterOut, DeploymentOut, NodeOut, StatusOut};
+use super::extract::QueryParams;
 use super::{Caller, Shared};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::roles::Role;
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
+use box_api::{AuditOut, AuditQuery, ClusterOut, DeploymentOut, HexBytes, NodeOut, StatusOut};
 use box_core::asset::Asset;
+use box_core::ids::{ChainId, DeploymentId};
 use box_core::typed::{DOMAIN_NAME, DOMAIN_VERSION};
 
 /// The deployment: the EIP-712 domain every request and object is signed under. Public.
@@ -16,10 +18,10 @@ pub(super) async fn deployment(State(st): State<Shared>) -> Json<DeploymentOut> 
     Json(DeploymentOut {
         domain_name: DOMAIN_NAME.into(),
         domain_version: DOMAIN_VERSION.into(),
-        chain_id: g.chainId,
-        deployment_id: g.deploymentId.to_string(),
-        key_holders: g.keyHolders.iter().map(|a| a.to_checksum(None)).collect(),
-        signer: g.signer.to_checksum(None),
+        chain_id: ChainId(g.chainId),
+        deployment_id: DeploymentId(g.deploymentId),
+        key_holders: g.keyHolders.clone(),
+        signer: g.signer,
     })
 }
 
@@ -98,7 +100,8 @@ pub(super) async fn cluster(State(st): State<Shared>, caller: Caller) -> ApiResu
                     last_applied: i.last_applied,
                     voters: i.voters,
                     learners: i.learners,
-                    account: i.account,
+                    // The node's word for its account; one that is no address shows as none.
+                    account: box_core::address::parse_address(&i.account).ok(),
                     unsealed: i.unsealed,
                 }
             }
@@ -112,7 +115,7 @@ pub(super) async fn cluster(State(st): State<Shared>, caller: Caller) -> ApiResu
                 last_applied: 0,
                 voters: vec![],
                 learners: vec![],
-                account: String::new(),
+                account: None,
                 unsealed: 0,
             },
         })
@@ -129,7 +132,7 @@ pub(super) async fn cluster(State(st): State<Shared>, caller: Caller) -> ApiResu
 pub(super) async fn audit(
     State(st): State<Shared>,
     caller: Caller,
-    Query(q): Query<AuditQuery>,
+    QueryParams(q): QueryParams<AuditQuery>,
 ) -> ApiResult<Json<AuditOut>> {
     caller.require(&[Role::Auditor, Role::KeyHolder, Role::Admin], "exporting the history")?;
     let from = q.from.unwrap_or(1).max(1);
@@ -137,8 +140,13 @@ pub(super) async fn audit(
     let rows =
         st.store.blocks(i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(limit + 1).unwrap_or(1001)).await?;
     let more = rows.len() as u64 > limit;
-    let blocks: Vec<String> = rows.into_iter().take(usize::try_from(limit).unwrap_or(1000)).map(|(_, b)| b).collect();
+    let blocks = rows
+        .into_iter()
+        .take(usize::try_from(limit).unwrap_or(1000))
+        .map(|(height, b)| {
+            b.parse::<HexBytes>().map_err(|e| ApiError::internal(format!("stored block {height} is corrupt: {e}")))
+        })
+        .collect::<ApiResult<Vec<_>>>()?;
     let next = more.then(|| from + blocks.len() as u64);
-    let genesis = serde_json::to_value(&st.genesis).map_err(|e| ApiError::internal(e.to_string()))?;
-    Ok(Json(AuditOut { genesis, blocks, from, next }))
+    Ok(Json(AuditOut { genesis: st.genesis.clone(), blocks, from, next }))
 }

@@ -1,20 +1,29 @@
-//! Rows as stored. Hex and decimal strings; the API layer parses them into
-//! box-core types.
+//! Rows as the store hands them out: typed (box-core's ids, addresses,
+//! amounts, signatures and signed structs; statuses as enums), parsed once
+//! when read (see [`super::codec`] for the stored text).
 
-use super::{StoreError, col};
+use super::StoreError;
+use super::codec::{col, get, get_opt};
+use box_api::{CollectionState, RelayOutcome, Role};
+use box_core::encoding::Canonical;
+use box_core::governance::GovernanceAction;
+use box_core::ids::{FlowHash, SubjectId, TransferId};
+use box_core::typed::{BoxFlow, TransferRequest};
+use box_core::{Address, Amount, B256, Signature};
 use sqlx::any::AnyRow;
+use std::collections::BTreeSet;
 
 /// A registered person.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Person {
-    /// Address, 0x-hex lowercase.
-    pub address: String,
+    /// Their address.
+    pub address: Address,
     /// Display name.
     pub name: String,
-    /// Comma-separated roles.
-    pub roles: String,
+    /// Registered roles.
+    pub roles: BTreeSet<Role>,
     /// The admin who registered them.
-    pub registered_by: String,
+    pub registered_by: Address,
     /// When.
     pub registered_at: i64,
 }
@@ -22,26 +31,54 @@ pub struct Person {
 impl Person {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
         Ok(Self {
-            address: col(r, "address")?,
+            address: get(r, "address")?,
             name: col(r, "name")?,
-            roles: col(r, "roles")?,
-            registered_by: col(r, "registered_by")?,
+            roles: get(r, "roles")?,
+            registered_by: get(r, "registered_by")?,
             registered_at: col(r, "registered_at")?,
         })
     }
+}
+
+/// An escrowed keystore.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Escrow {
+    /// The client-encrypted keystore v3 JSON, as uploaded.
+    pub keystore: serde_json::Value,
+    /// Who uploaded it.
+    pub uploaded_by: Address,
+    /// When.
+    pub uploaded_at: i64,
+}
+
+impl Escrow {
+    pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        let text: String = col(r, "keystore")?;
+        Ok(Self {
+            keystore: serde_json::from_str(&text)
+                .map_err(|e| StoreError::Corrupt(format!("column keystore: not JSON: {e}")))?,
+            uploaded_by: get(r, "uploaded_by")?,
+            uploaded_at: col(r, "uploaded_at")?,
+        })
+    }
+}
+
+fn canonical<T: Canonical>(r: &AnyRow, name: &str) -> Result<T, StoreError> {
+    let bytes: Vec<u8> = get(r, name)?;
+    T::decode(&bytes).map_err(|e| StoreError::Corrupt(format!("column {name}: {e}")))
 }
 
 /// A flow draft.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FlowRow {
     /// Flow hash.
-    pub hash: String,
+    pub hash: FlowHash,
     /// Name.
     pub name: String,
-    /// Canonical BoxFlow, hex.
-    pub body: String,
+    /// The flow (stored canonical).
+    pub flow: BoxFlow,
     /// Admin who drafted it.
-    pub created_by: String,
+    pub created_by: Address,
     /// When.
     pub created_at: i64,
     /// When it was queued for the chain.
@@ -51,10 +88,10 @@ pub struct FlowRow {
 impl FlowRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
         Ok(Self {
-            hash: col(r, "hash")?,
+            hash: get(r, "hash")?,
             name: col(r, "name")?,
-            body: col(r, "body")?,
-            created_by: col(r, "created_by")?,
+            flow: canonical(r, "body")?,
+            created_by: get(r, "created_by")?,
             created_at: col(r, "created_at")?,
             submitted_at: col(r, "submitted_at")?,
         })
@@ -68,29 +105,30 @@ pub(crate) const TRANSFER_COLUMNS: &str = "id, flow_hash, applicant, asset, dest
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TransferRow {
     /// Transfer id.
-    pub id: String,
+    pub id: TransferId,
     /// Flow hash.
-    pub flow_hash: String,
+    pub flow_hash: FlowHash,
     /// Applicant.
-    pub applicant: String,
+    pub applicant: Address,
     /// Asset (address(0) = ETH).
-    pub asset: String,
+    pub asset: Address,
     /// Destination.
-    pub destination: String,
-    /// Amount in base units, decimal.
-    pub amount: String,
-    /// Canonical TransferRequest, hex.
-    pub request: String,
-    /// Applicant's signature, hex.
-    pub applicant_signature: String,
+    pub destination: Address,
+    /// Amount in base units.
+    pub amount: Amount,
+    /// The signed request (stored canonical; the columns above repeat its
+    /// fields for filtering).
+    pub request: TransferRequest,
+    /// Applicant's signature.
+    pub applicant_signature: Signature,
     /// The open level (1-based); levels + 1 once complete.
     pub level: i64,
-    /// `collecting`, `submitting` or `rejected`.
-    pub state: String,
+    /// Where it stands at the gateway.
+    pub state: CollectionState,
     /// Rejection reason.
     pub reason: Option<String>,
     /// Who rejected.
-    pub rejected_by: Option<String>,
+    pub rejected_by: Option<Address>,
     /// Optimistic-concurrency version.
     pub version: i64,
     /// Created.
@@ -102,18 +140,18 @@ pub struct TransferRow {
 impl TransferRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
         Ok(Self {
-            id: col(r, "id")?,
-            flow_hash: col(r, "flow_hash")?,
-            applicant: col(r, "applicant")?,
-            asset: col(r, "asset")?,
-            destination: col(r, "destination")?,
-            amount: col(r, "amount")?,
-            request: col(r, "request")?,
-            applicant_signature: col(r, "applicant_signature")?,
+            id: get(r, "id")?,
+            flow_hash: get(r, "flow_hash")?,
+            applicant: get(r, "applicant")?,
+            asset: get(r, "asset")?,
+            destination: get(r, "destination")?,
+            amount: get(r, "amount")?,
+            request: canonical(r, "request")?,
+            applicant_signature: get(r, "applicant_signature")?,
             level: col(r, "level")?,
-            state: col(r, "state")?,
+            state: get(r, "state")?,
             reason: col(r, "reason")?,
-            rejected_by: col(r, "rejected_by")?,
+            rejected_by: get_opt(r, "rejected_by")?,
             version: col(r, "version")?,
             created_at: col(r, "created_at")?,
             updated_at: col(r, "updated_at")?,
@@ -125,13 +163,13 @@ impl TransferRow {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApprovalRow {
     /// Transfer id.
-    pub transfer_id: String,
+    pub transfer_id: TransferId,
     /// Level, 1-based.
     pub level: i64,
-    /// Approver address.
-    pub approver: String,
-    /// Signature, hex.
-    pub signature: String,
+    /// Approver.
+    pub approver: Address,
+    /// Signature.
+    pub signature: Signature,
     /// When.
     pub created_at: i64,
 }
@@ -139,10 +177,10 @@ pub struct ApprovalRow {
 impl ApprovalRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
         Ok(Self {
-            transfer_id: col(r, "transfer_id")?,
+            transfer_id: get(r, "transfer_id")?,
             level: col(r, "level")?,
-            approver: col(r, "approver")?,
-            signature: col(r, "signature")?,
+            approver: get(r, "approver")?,
+            signature: get(r, "signature")?,
             created_at: col(r, "created_at")?,
         })
     }
@@ -152,11 +190,11 @@ impl ApprovalRow {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TransferFilter {
     /// Only this applicant's.
-    pub applicant: Option<String>,
+    pub applicant: Option<Address>,
     /// Only this local state.
-    pub state: Option<String>,
+    pub state: Option<CollectionState>,
     /// Only this flow's.
-    pub flow_hash: Option<String>,
+    pub flow_hash: Option<FlowHash>,
     /// Page size.
     pub limit: i64,
     /// Skip.
@@ -167,9 +205,9 @@ pub struct TransferFilter {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GovernanceRow {
     /// Signing hash.
-    pub hash: String,
-    /// Canonical action struct, hex.
-    pub action: String,
+    pub hash: B256,
+    /// The action (stored canonical).
+    pub action: GovernanceAction,
     /// What it does.
     pub description: String,
     /// Created.
@@ -180,9 +218,11 @@ pub struct GovernanceRow {
 
 impl GovernanceRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
+        let bytes: Vec<u8> = get(r, "action")?;
         Ok(Self {
-            hash: col(r, "hash")?,
-            action: col(r, "action")?,
+            hash: get(r, "hash")?,
+            action: box_api::action::decode_action(&bytes)
+                .map_err(|e| StoreError::Corrupt(format!("column action: {e}")))?,
             description: col(r, "description")?,
             created_at: col(r, "created_at")?,
             queued_at: col(r, "queued_at")?,
@@ -190,15 +230,55 @@ impl GovernanceRow {
     }
 }
 
+/// What kind of subject an outbox row holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SubjectKind {
+    /// A flow.
+    Flow,
+    /// A key holder's enable or disable.
+    FlowAuthorization,
+    /// A complete TransBox.
+    Transfer,
+    /// A governance action with its signatures.
+    Governance,
+    /// The signer's report.
+    SignerReport,
+}
+
+impl SubjectKind {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Flow => "flow",
+            Self::FlowAuthorization => "flow_authorization",
+            Self::Transfer => "transfer",
+            Self::Governance => "governance",
+            Self::SignerReport => "signer_report",
+        }
+    }
+}
+
+impl super::codec::Stored for SubjectKind {
+    fn to_sql(&self) -> String {
+        self.as_str().to_owned()
+    }
+    fn from_sql(s: &str) -> Result<Self, String> {
+        [Self::Flow, Self::FlowAuthorization, Self::Transfer, Self::Governance, Self::SignerReport]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("{s:?} is not a subject kind"))
+    }
+}
+
 /// A subject to queue for the chain.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewOutbox {
-    /// Subject id, hex.
-    pub subject_id: String,
+    /// Subject id.
+    pub subject_id: SubjectId,
     /// Subject kind.
-    pub kind: String,
-    /// Canonical Subject, hex.
-    pub subject: String,
+    pub kind: SubjectKind,
+    /// Canonical Subject bytes.
+    pub subject: Vec<u8>,
 }
 
 pub(crate) const OUTBOX_COLUMNS: &str =
@@ -208,10 +288,11 @@ pub(crate) const OUTBOX_COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutboxRow {
     /// Subject id.
-    pub subject_id: String,
+    pub subject_id: SubjectId,
     /// Kind.
-    pub kind: String,
-    /// Canonical Subject, hex.
+    pub kind: SubjectKind,
+    /// Canonical Subject, 0x hex as stored: the relay decodes it (and
+    /// refuses a corrupt row by itself, so one bad row blocks no other).
     pub subject: String,
     /// Queued at.
     pub created_at: i64,
@@ -222,20 +303,33 @@ pub struct OutboxRow {
     /// When a node accepted it.
     pub relayed_at: Option<i64>,
     /// The node's answer.
-    pub outcome: Option<String>,
+    pub outcome: Option<RelayOutcome>,
 }
 
 impl OutboxRow {
     pub(crate) fn from_row(r: &AnyRow) -> Result<Self, StoreError> {
         Ok(Self {
-            subject_id: col(r, "subject_id")?,
-            kind: col(r, "kind")?,
+            subject_id: get(r, "subject_id")?,
+            kind: get(r, "kind")?,
             subject: col(r, "subject")?,
             created_at: col(r, "created_at")?,
             attempts: col(r, "attempts")?,
             last_error: col(r, "last_error")?,
             relayed_at: col(r, "relayed_at")?,
-            outcome: col(r, "outcome")?,
+            outcome: get_opt(r, "outcome")?,
         })
+    }
+}
+
+impl From<OutboxRow> for box_api::RelayOut {
+    fn from(o: OutboxRow) -> Self {
+        Self {
+            subject_id: o.subject_id,
+            queued_at: o.created_at,
+            attempts: o.attempts,
+            last_error: o.last_error,
+            relayed_at: o.relayed_at,
+            outcome: o.outcome,
+        }
     }
 }

@@ -3,14 +3,15 @@
 //! and a deployment whose flow is active.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code, unreachable_pub)]
 
+use box_api::Client;
+use box_api::{FlowState, Role, TransferState};
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::ids::FlowHash;
+use box_core::ids::TransferId;
 use box_core::notary::Subject;
 use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, ReportStatus, Signed, SignerReport, TransferRequest};
 use box_core::{Address, B256, U256};
-use box_gateway::Client;
-use box_gateway::roles::Role;
 use box_ops::role::CertRole;
 use box_testkit::{Cluster, eventually, free_port, key};
 use std::os::unix::fs::MetadataExt;
@@ -247,8 +248,8 @@ pub fn request(flow: FlowHash, applicant: &SecretKey, amount: u128, label: &str)
     }
 }
 
-/// Waits until `check` holds for the flow.
-pub async fn wait_flow(c: &Client, hash: FlowHash, status: &str) {
+/// Waits until the flow reaches `status`.
+pub async fn wait_flow(c: &Client, hash: FlowHash, status: FlowState) {
     eventually(&format!("flow {hash} {status}"), Duration::from_secs(90), || async {
         c.flow(hash).await.ok().filter(|f| f.status == status).map(|_| ())
     })
@@ -272,17 +273,17 @@ pub async fn active_flow_with(cluster: &Cluster, addr: std::net::SocketAddr, p: 
     admin.register(p.l2[1].address(), "Gus Finance", &[Role::Approver]).await.unwrap();
     admin.register(p.auditor.address(), "Ada Auditor", &[Role::Auditor]).await.unwrap();
     let created = admin.create_flow(&f).await.unwrap();
-    let hash: FlowHash = created.hash.parse().unwrap();
+    let hash: FlowHash = created.hash;
     assert_eq!(hash, cluster.domain.flow_hash(&f), "the gateway names the flow by its EIP-712 hash");
-    assert_eq!(created.status, "draft");
+    assert_eq!(created.status, FlowState::Draft);
     admin.submit_flow(hash).await.unwrap();
-    wait_flow(&admin, hash, "notarized").await;
+    wait_flow(&admin, hash, FlowState::Notarized).await;
     for kh in &cluster.key_holders {
         client(cluster, addr, kh).authorize_flow(hash, true).await.unwrap();
     }
-    wait_flow(&admin, hash, "authorized").await;
+    wait_flow(&admin, hash, FlowState::Authorized).await;
     anchor(cluster, hash).await;
-    wait_flow(&admin, hash, "active").await;
+    wait_flow(&admin, hash, FlowState::Active).await;
     hash
 }
 
@@ -300,7 +301,7 @@ pub async fn anchor(cluster: &Cluster, hash: FlowHash) {
 }
 
 /// Waits until transfer `id` reaches `state`.
-pub async fn wait_transfer(c: &Client, id: &str, state: &str) -> box_gateway::api::dto::TransferOut {
+pub async fn wait_transfer(c: &Client, id: &TransferId, state: TransferState) -> box_api::TransferOut {
     eventually(&format!("transfer {id} {state}"), Duration::from_secs(90), || async {
         c.transfer(id).await.ok().filter(|t| t.status.state == state)
     })

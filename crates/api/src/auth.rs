@@ -1,7 +1,8 @@
-//! Request authentication by signature.
+//! Request authentication by signature: what a client signs and the
+//! gateway checks.
 //!
-//! Every call to the gateway (except the public deployment and OpenAPI
-//! documents) carries four headers:
+//! Every call to the gateway (except the public deployment, health and
+//! OpenAPI documents and the keystore claim) carries four headers:
 //!
 //! | header | value |
 //! |---|---|
@@ -18,6 +19,7 @@
 
 #![allow(missing_docs)] // sol! generates the fields.
 
+use crate::wire::parse_hex_32;
 use alloy::primitives::{Address, B256, Signature, keccak256};
 use alloy::sol;
 use box_core::crypto::{SecretKey, recover, signature_from_bytes};
@@ -201,16 +203,6 @@ pub fn sign_request(
         (NONCE, nonce.to_string()),
         (SIGNATURE, format!("0x{}", hex::encode(sig.as_bytes()))),
     ]
-}
-
-/// Parses `0x` + 64 hex digits.
-pub fn parse_hex_32(s: &str) -> Option<B256> {
-    let h = s.strip_prefix("0x")?;
-    if h.len() != 64 {
-        return None;
-    }
-    let bytes = hex::decode(h).ok()?;
-    Some(B256::from_slice(&bytes))
 }
 
 #[cfg(test)]

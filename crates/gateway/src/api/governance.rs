@@ -1,0 +1,126 @@
+//! Governance actions: key holders sign, the gateway collects the
+//! signatures and queues the action once its authority is met.
+
+use super::extract::path_hash;
+use super::flows::outbox_row;
+use super::{Caller, JsonBody, Shared};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::roles::Role;
+use crate::store::{GovernanceRow, now};
+use axum::Json;
+use axum::extract::{Path, State};
+use box_api::action::{decode_action, encode_action};
+use box_api::{GovernanceIn, GovernanceOut, HexBytes, Needs};
+use box_core::governance::{Authority, SignedAction, verify_action};
+use box_core::notary::Subject;
+use box_core::{Address, B256, Signature};
+
+async fn governance_out(st: &Shared, hash: &B256) -> ApiResult<GovernanceOut> {
+    let (g, sigs) = st
+        .store
+        .governance(hash)
+        .await?
+        .ok_or_else(|| ApiError::not_found("no_such_action", format!("no governance action {hash}")))?;
+    let relay = match g.queued_at {
+        Some(_) => {
+            let signed = SignedAction { action: g.action.clone(), signatures: sigs.iter().map(|(_, s)| *s).collect() };
+            st.store.outbox(&Subject::Governance(signed).id(&st.domain)?).await?.map(Into::into)
+        }
+        None => None,
+    };
+    Ok(GovernanceOut {
+        hash: g.hash,
+        description: g.description,
+        action: HexBytes(encode_action(&g.action)),
+        signers: sigs.iter().map(|(a, _)| *a).collect(),
+        needs: Needs::from(g.action.authority()),
+        relay,
+    })
+}
+
+/// Add a key holder's signature to a governance action; once the signatures
+/// meet its authority (one key holder for protective actions, all for
+/// relaxing ones) it is queued for the chain.
+#[utoipa::path(post, path = "/v1/governance", tag = "flows", request_body = GovernanceIn,
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 200, body = GovernanceOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
+pub(super) async fn sign_governance(
+    State(st): State<Shared>,
+    caller: Caller,
+    JsonBody(body): JsonBody<GovernanceIn>,
+) -> ApiResult<Json<GovernanceOut>> {
+    caller.require(&[Role::KeyHolder], "signing a governance action")?;
+    let action = decode_action(&body.action.0).map_err(|m| ApiError::unprocessable("invalid_action", m))?;
+    let signature = body.signature.0;
+    let hash = action.signing_hash(&st.domain);
+    let who = box_core::crypto::recover(&hash, &signature)
+        .map_err(|e| ApiError::unprocessable("bad_governance_signature", e.to_string()))?;
+    if who != caller.address {
+        return Err(ApiError::unprocessable(
+            "bad_governance_signature",
+            format!("the action is signed by {who}, not by the caller {}", caller.address),
+        ));
+    }
+    let existing = st.store.governance(&hash).await?;
+    let mut sigs: Vec<(Address, Signature)> = Vec::new();
+    if let Some((g, stored)) = &existing {
+        if g.queued_at.is_some() {
+            return Err(ApiError::conflict(
+                "already_queued",
+                format!("action {hash} already has its signatures and is queued"),
+            ));
+        }
+        sigs.extend(stored.iter().copied());
+    }
+    if !sigs.iter().any(|(a, _)| *a == who) {
+        sigs.push((who, signature));
+    }
+    sigs.sort_by_key(|(a, _)| *a);
+    let key_holders = st.registry.key_holders.clone();
+    let complete = match action.authority() {
+        Authority::AnyKeyHolder => true,
+        _ => sigs.len() == key_holders.len(),
+    };
+    let outbox = if complete {
+        let signed = SignedAction { action: action.clone(), signatures: sigs.iter().map(|(_, s)| *s).collect() };
+        let registry = st.replica.read().state().registry().clone();
+        verify_action(&st.domain, &signed, &key_holders, &registry)?;
+        Some(outbox_row(&st, &Subject::Governance(signed))?)
+    } else {
+        None
+    };
+    let row = GovernanceRow { hash, description: action.describe(), action, created_at: now(), queued_at: None };
+    st.store.sign_governance(&caller.nonce, &row, &who, &signature, outbox.as_ref()).await?;
+    if outbox.is_some() {
+        st.relay_wake.notify_one();
+    }
+    Ok(Json(governance_out(&st, &row.hash).await?))
+}
+
+/// Governance actions (key holders, admins, auditors).
+#[utoipa::path(get, path = "/v1/governance", tag = "flows",
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = Vec<GovernanceOut>, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
+pub(super) async fn list_governance(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<Vec<GovernanceOut>>> {
+    caller.require(&[Role::KeyHolder, Role::Admin, Role::Auditor], "reading governance actions")?;
+    let mut out = Vec::new();
+    for g in st.store.governance_list().await? {
+        out.push(governance_out(&st, &g.hash).await?);
+    }
+    Ok(Json(out))
+}
+
+/// One governance action.
+#[utoipa::path(get, path = "/v1/governance/{hash}", tag = "flows",
+    params(("hash" = String, Path, description = "The action's signing hash")),
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = GovernanceOut, description = "OK"), (status = 404, body = ErrorBody, description = "Not found")))]
+pub(super) async fn get_governance(
+    State(st): State<Shared>,
+    caller: Caller,
+    Path(hash): Path<String>,
+) -> ApiResult<Json<GovernanceOut>> {
+    caller.require(&[Role::KeyHolder, Role::Admin, Role::Auditor], "reading governance actions")?;
+    let h: B256 = path_hash("hash", &hash)?;
+    Ok(Json(governance_out(&st, &h).await?))
+}

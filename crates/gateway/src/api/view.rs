@@ -1,0 +1,188 @@
+//! How a stored transfer is shown: its TransBox so far, its status (the
+//! verified replica's once the chain has it, the gateway's own before), its
+//! progress per level.
+
+use super::{Caller, Shared};
+use crate::error::{ApiError, ApiResult};
+use crate::roles::Role;
+use crate::store::{ApprovalRow, OutboxRow, TransferRow};
+use box_api::{
+    CollectionState, LevelProgress, RelayOutcome, SignatureOut, TransferOut, TransferState, TransferStatusOut,
+    TransferSummary,
+};
+use box_core::amount::Amount;
+use box_core::ids::{FlowHash, TransferId};
+use box_core::notary::{FlowStatus, Subject, TransferStatus};
+use box_core::transbox::TransBox;
+use box_core::typed::BoxFlow;
+
+/// The TransBox with every closed level (those below `row.level`).
+pub(super) fn transbox(row: &TransferRow, approvals: &[ApprovalRow]) -> TransBox {
+    let closed = usize::try_from(row.level.saturating_sub(1)).unwrap_or(0);
+    let mut levels = vec![Vec::new(); closed];
+    for a in approvals {
+        let l = usize::try_from(a.level).unwrap_or(0);
+        if (1..=closed).contains(&l) {
+            levels[l - 1].push(a.signature);
+        }
+    }
+    TransBox { request: row.request.clone(), applicant_signature: row.applicant_signature, levels }
+}
+
+/// The flow as the verified replica holds it, and whether it is active.
+pub(super) fn flow_of(st: &Shared, hash: &FlowHash) -> Option<(BoxFlow, bool)> {
+    let r = st.replica.read();
+    r.state().flow(hash).map(|f| (f.flow.clone(), f.status == FlowStatus::Active))
+}
+
+/// Where a transfer stands: the chain's word once the replica holds it,
+/// else the gateway's (collecting, rejected by an approver, queued, or
+/// refused at submission).
+pub(super) fn status_of(st: &Shared, row: &TransferRow, relay: Option<&OutboxRow>) -> TransferStatusOut {
+    let s = TransferStatusOut::of;
+    if let Some(rec) = st.replica.read().state().transfer(&row.id) {
+        return match &rec.status {
+            TransferStatus::Submitted => s(TransferState::Submitted),
+            TransferStatus::Notarized => s(TransferState::Notarized),
+            TransferStatus::Broadcast { tx_hash, nonce } => {
+                TransferStatusOut { tx_hash: Some(*tx_hash), nonce: Some(*nonce), ..s(TransferState::Broadcast) }
+            }
+            TransferStatus::Confirmed { tx_hash } => {
+                TransferStatusOut { tx_hash: Some(*tx_hash), ..s(TransferState::Confirmed) }
+            }
+            TransferStatus::Rejected { reason } => {
+                TransferStatusOut { reason: Some(reason.clone()), ..s(TransferState::Rejected) }
+            }
+            TransferStatus::Refused { reason } => {
+                TransferStatusOut { reason: Some(reason.clone()), ..s(TransferState::Refused) }
+            }
+            TransferStatus::Failed { reason } => {
+                TransferStatusOut { reason: Some(reason.clone()), ..s(TransferState::Failed) }
+            }
+        };
+    }
+    match row.state {
+        CollectionState::Collecting => s(TransferState::Collecting),
+        CollectionState::Rejected => {
+            TransferStatusOut { reason: row.reason.clone(), ..s(TransferState::RejectedByApprover) }
+        }
+        CollectionState::Submitting => match relay.and_then(|r| r.outcome.as_ref()) {
+            Some(RelayOutcome::Refused(reason)) => {
+                TransferStatusOut { reason: Some(reason.clone()), ..s(TransferState::RefusedByChain) }
+            }
+            // A node took it; the block that records it is not verified here yet.
+            Some(_) => s(TransferState::Submitted),
+            None => TransferStatusOut { reason: relay.and_then(|r| r.last_error.clone()), ..s(TransferState::Queued) },
+        },
+    }
+}
+
+/// The level that may sign now, while collecting.
+pub(super) fn open_level(row: &TransferRow) -> Option<u32> {
+    (row.state == CollectionState::Collecting).then(|| u32::try_from(row.level).unwrap_or(u32::MAX))
+}
+
+async fn relay_of(st: &Shared, row: &TransferRow, approvals: &[ApprovalRow]) -> ApiResult<Option<OutboxRow>> {
+    if row.state != CollectionState::Submitting {
+        return Ok(None);
+    }
+    // A transfer's subject id is its complete transbox's, as queued when the
+    // last level closed (every level is closed now).
+    let tb = transbox(row, approvals);
+    Ok(st.store.outbox(&Subject::Transfer(tb).id(&st.domain)?).await?)
+}
+
+/// The transfer with its progress per level and its relay.
+pub(super) async fn transfer_out(st: &Shared, row: TransferRow) -> ApiResult<TransferOut> {
+    let approvals = st.store.approvals(&row.id).await?;
+    let relay = relay_of(st, &row, &approvals).await?;
+    let status = status_of(st, &row, relay.as_ref());
+    let request = &row.request;
+    let flow = flow_of(st, &row.flow_hash).map(|(f, _)| f);
+    let display_amount = st
+        .replica
+        .read()
+        .state()
+        .assets()
+        .get(&request.asset)
+        .map(|a| format!("{} {}", Amount(request.amount).format(a.decimals()), a.symbol()));
+    let levels = match &flow {
+        Some(f) => f
+            .levels
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let n = i as i64 + 1;
+                LevelProgress {
+                    level: u32::try_from(n).unwrap_or(u32::MAX),
+                    name: l.name.clone(),
+                    threshold: l.threshold,
+                    approvers: l.approvers.clone(),
+                    signatures: approvals
+                        .iter()
+                        .filter(|a| a.level == n)
+                        .map(|a| SignatureOut { approver: a.approver, signature: a.signature.into() })
+                        .collect(),
+                    complete: n < row.level,
+                }
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Ok(TransferOut {
+        id: row.id,
+        request: row.request.clone().into(),
+        applicant_signature: row.applicant_signature.into(),
+        display_amount,
+        levels,
+        open_level: open_level(&row),
+        status,
+        rejected_by: row.rejected_by,
+        relay: relay.map(Into::into),
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+    })
+}
+
+/// A transfer in a list. Lists skip the outbox lookup: a submitted transfer
+/// shows `queued` until its block is verified; the detail has the relay state.
+pub(super) fn summary(st: &Shared, row: &TransferRow) -> TransferSummary {
+    TransferSummary {
+        id: row.id,
+        flow_hash: row.flow_hash,
+        applicant: row.applicant,
+        asset: row.asset,
+        to: row.destination,
+        amount: row.amount.into(),
+        open_level: open_level(row),
+        status: status_of(st, row, None),
+        created_at: row.created_at,
+    }
+}
+
+/// The stored transfer `id`, or `404 no_such_transfer`.
+pub(super) async fn find(st: &Shared, id: &TransferId) -> ApiResult<TransferRow> {
+    st.store.transfer(id).await?.ok_or_else(|| ApiError::not_found("no_such_transfer", format!("no transfer {id}")))
+}
+
+/// A transfer is visible to its applicant, the approvers of its flow,
+/// admins, key holders and auditors.
+pub(super) fn can_read(st: &Shared, caller: &Caller, row: &TransferRow) -> ApiResult<()> {
+    if caller.address == row.applicant
+        || caller.is(Role::Admin)
+        || caller.is(Role::Auditor)
+        || caller.is(Role::KeyHolder)
+    {
+        return Ok(());
+    }
+    if caller.is(Role::Approver)
+        && flow_of(st, &row.flow_hash)
+            .is_some_and(|(f, _)| f.levels.iter().any(|l| l.approvers.contains(&caller.address)))
+    {
+        return Ok(());
+    }
+    Err(ApiError::forbidden(
+        "not_allowed_to_read",
+        "a transfer is visible to its applicant, the approvers of its flow, admins, key holders and auditors",
+    ))
+}
