@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity, ServerTlsConfig};
+#[cfg(feature = "server")]
+use tonic::transport::ServerTlsConfig;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 /// How long dialling a node may take before the call fails over.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -42,6 +44,8 @@ impl TlsMaterial {
     }
 
     /// Server side: present our certificate, demand one signed by the CA.
+    /// Only with the `server` feature (box-node; clients build without it).
+    #[cfg(feature = "server")]
     pub fn server(&self) -> ServerTlsConfig {
         ServerTlsConfig::new()
             .identity(Identity::from_pem(&self.cert, &self.key))
