@@ -201,6 +201,52 @@ mod schema {
     use utoipa::openapi::{RefOr, Schema};
     use utoipa::{PartialSchema, ToSchema};
 
+    /// What each field of box-core's API structs means, for the OpenAPI
+    /// document; its encoding's description follows. A field not listed
+    /// (one box-core adds later) is still in the schema, with its encoding's
+    /// description only.
+    const FIELDS: &[(&str, &str, &str)] = &[
+        ("BoxFlow", "name", "Flow name"),
+        ("BoxFlow", "employees", "Who may apply"),
+        ("BoxFlow", "levels", "Approval levels, level 1 first"),
+        ("BoxFlow", "limits", "Per-asset limits"),
+        ("BoxFlow", "nonce", "Distinguishes otherwise equal flows"),
+        ("ApprovalLevel", "name", "Level name"),
+        ("ApprovalLevel", "approvers", "Approver addresses"),
+        ("ApprovalLevel", "threshold", "How many of them must approve"),
+        ("AssetLimit", "asset", "Asset address; 0x0000000000000000000000000000000000000000 is ETH"),
+        ("AssetLimit", "perTransfer", "Largest single transfer, base units"),
+        ("AssetLimit", "perPeriod", "Largest total per rolling period, base units"),
+        ("AssetLimit", "periodSeconds", "The rolling period, seconds"),
+        (
+            "AssetLimit",
+            "maxFee",
+            "The most a transfer of this asset may spend on fees (its signed fee cap), wei. Fees also count towards the flow's ETH period limit",
+        ),
+        ("TransferRequest", "requestId", "The applicant's unique id for this request"),
+        ("TransferRequest", "flowHash", "The flow it applies under"),
+        ("TransferRequest", "applicant", "The applicant"),
+        ("TransferRequest", "asset", "Asset address (address(0) = ETH)"),
+        ("TransferRequest", "to", "Destination"),
+        ("TransferRequest", "amount", "Amount, base units"),
+        ("TransferRequest", "maxFee", "Most fee the transfer may spend, base units (wei)"),
+        ("TransferRequest", "chainId", "Public chain id"),
+        ("TransferRequest", "timestamp", "When the applicant signed, Unix seconds"),
+    ];
+
+    /// Puts the field's meaning before its encoding's description.
+    fn describe(schema: &mut RefOr<Schema>, meaning: &str) {
+        let description = match schema {
+            RefOr::T(Schema::Object(o)) => &mut o.description,
+            RefOr::T(Schema::Array(a)) => &mut a.description,
+            _ => return,
+        };
+        *description = Some(match description.take() {
+            Some(encoding) => format!("{meaning}. {encoding}"),
+            None => format!("{meaning}."),
+        });
+    }
+
     fn pattern(p: &str, description: &str) -> RefOr<Schema> {
         ObjectBuilder::new().schema_type(Type::String).pattern(Some(p)).description(Some(description)).into()
     }
@@ -212,7 +258,11 @@ mod schema {
             Kind::Struct(fields) => {
                 let mut o = ObjectBuilder::new().schema_type(Type::Object).title(Some(ty));
                 for (name, fty) in fields {
-                    o = o.property(name, of(fty, types)).required(name);
+                    let mut field = of(fty, types);
+                    if let Some((_, _, meaning)) = FIELDS.iter().find(|(s, f, _)| *s == ty && f == name) {
+                        describe(&mut field, meaning);
+                    }
+                    o = o.property(name, field).required(name);
                 }
                 o.additional_properties(Some(utoipa::openapi::schema::AdditionalProperties::FreeForm(false))).into()
             }

@@ -129,3 +129,17 @@ fn the_document_is_valid_openapi_3_and_covers_every_endpoint() {
     std::fs::write(&file, serde_json::to_vec(&broken).unwrap()).unwrap();
     assert!(!Command::new(validator()).arg(&file).output().unwrap().status.success(), "the validator accepts anything");
 }
+
+/// A flow's limits travel as box-core's `AssetLimit` (box-api's
+/// `Eip712Json`), so issue 11's `maxFee` is in the document, required, as a
+/// decimal string, with what it bounds.
+#[test]
+fn a_flow_limit_documents_its_fee_cap() {
+    let json: serde_json::Value = serde_json::from_str(&box_gateway::api::openapi().to_json().unwrap()).unwrap();
+    let limit = &json["components"]["schemas"]["BoxFlow"]["properties"]["limits"]["items"];
+    assert!(limit["required"].as_array().unwrap().iter().any(|f| f == "maxFee"), "{limit}");
+    let max_fee = &limit["properties"]["maxFee"];
+    assert_eq!(max_fee["pattern"], "^[0-9]+$", "{max_fee}");
+    let text = max_fee["description"].as_str().unwrap();
+    assert!(text.contains("fee cap") && text.contains("ETH period limit"), "{text}");
+}
