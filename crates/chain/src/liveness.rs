@@ -106,8 +106,10 @@ struct Recent {
 /// the state machine as it applies them. An entry applied recently is not
 /// watched again: a witness can arrive after the entry it names was applied
 /// (the client's node tells its peers while the log already carries it),
-/// and an entry the state cannot show as done (a ceremony message) would
-/// otherwise be proposed again, and applied twice.
+/// and an entry the state cannot show as done would otherwise be proposed
+/// again. (A ceremony message was, and applied twice; the notary now also
+/// records each one for its signer boot, so the state shows it done and a
+/// replay is refused: the two guards are independent.)
 #[derive(Debug, Default)]
 pub struct Progress {
     watched: Mutex<HashMap<B256, Watched>>,
@@ -563,8 +565,9 @@ mod tests {
     /// A witness that arrives after its entry was applied (the gateway and the
     /// client's node tell every node once the log took it) starts no deadline,
     /// so the entry is never proposed again: a ceremony message, which the
-    /// state cannot show as done, was applied twice that way (a replayed
-    /// panic, a wrong re-enrolment phrase counted twice).
+    /// state could not show as done before the notary recorded it per boot,
+    /// was applied twice that way (a replayed panic, a wrong re-enrolment
+    /// phrase counted twice).
     #[test]
     fn an_entry_applied_before_its_witness_is_not_proposed_again() {
         let p = Progress::default();
