@@ -424,23 +424,27 @@ impl StateMachine {
         Ok(out)
     }
 
-    fn save_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
+    /// Saves a snapshot's bytes and its metadata in one durable transaction,
+    /// so the current snapshot keeps the id it was built or received with.
+    fn save_snapshot(&self, bytes: &[u8], meta: &SnapshotMeta<NodeId, BasicNode>) -> Result<(), StoreError> {
+        let meta = serde_json::to_vec(meta).map_err(werr)?;
         let tx = self.shared.db.begin_write().map_err(werr)?;
         {
             let mut t = tx.open_table(SNAPSHOT).map_err(werr)?;
             t.insert("data", bytes).map_err(werr)?;
+            t.insert("meta", meta.as_slice()).map_err(werr)?;
         }
         tx.commit().map_err(werr)
     }
 
-    fn snapshot_of(&self, bytes: Vec<u8>, state: &ChainState) -> Snapshot<TypeConfig> {
+    /// Metadata for a new snapshot of `state`, with a fresh id.
+    fn new_meta(&self, state: &ChainState) -> SnapshotMeta<NodeId, BasicNode> {
         let seq = self.shared.snapshot_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let meta = SnapshotMeta {
+        SnapshotMeta {
             last_log_id: state.last_applied,
             last_membership: state.membership.clone(),
             snapshot_id: format!("{}-{seq}", state.last_applied.map_or(0, |l| l.index)),
-        };
-        Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }
+        }
     }
 }
 
@@ -449,8 +453,9 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let state = self.shared.read().clone();
         let blocks = self.all_blocks(state.height())?;
         let bytes = serde_json::to_vec(&SnapshotData { state: state.clone(), blocks }).map_err(rerr)?;
-        self.save_snapshot(&bytes)?;
-        Ok(self.snapshot_of(bytes, &state))
+        let meta = self.new_meta(&state);
+        self.save_snapshot(&bytes, &meta)?;
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }
 }
 
@@ -518,7 +523,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let decided: Vec<SubjectId> = notarized.iter().map(|r| r.subject).collect();
             self.shared.store_block(&b, notarized, &decided)?;
         }
-        self.save_snapshot(&bytes)?;
+        self.save_snapshot(&bytes, meta)?;
         let height = data.state.height();
         *self.write() = data.state;
         self.shared.height_tx.send_replace(height);
@@ -527,17 +532,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {
-        let saved: Option<Vec<u8>> = {
+        let (saved, meta): (Option<Vec<u8>>, Option<Vec<u8>>) = {
             let tx = self.shared.db.begin_read().map_err(rerr)?;
             let t = tx.open_table(SNAPSHOT).map_err(rerr)?;
-            t.get("data").map_err(rerr)?.map(|g| g.value().to_vec())
+            let data = t.get("data").map_err(rerr)?.map(|g| g.value().to_vec());
+            let meta = t.get("meta").map_err(rerr)?.map(|g| g.value().to_vec());
+            (data, meta)
         };
-        match saved {
-            None => Ok(None),
-            Some(bytes) => {
-                let data: SnapshotData = serde_json::from_slice(&bytes).map_err(rerr)?;
-                Ok(Some(self.snapshot_of(bytes, &data.state)))
-            }
-        }
+        let Some(bytes) = saved else { return Ok(None) };
+        let meta = match meta {
+            Some(m) => serde_json::from_slice(&m).map_err(rerr)?,
+            // Saved before the metadata was kept with the bytes: describe it anew.
+            None => self.new_meta(&serde_json::from_slice::<SnapshotData>(&bytes).map_err(rerr)?.state),
+        };
+        Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
     }
 }
