@@ -39,6 +39,8 @@ impl StoreBuilder<TypeConfig, LogStore, StateMachine, tempfile::TempDir> for Red
 }
 
 #[test]
-fn the_raft_storage_passes_openrafts_storage_suite() -> Result<(), StorageError<u64>> {
-    Suite::test_all(RedbStorage)
+fn the_raft_storage_passes_openrafts_storage_suite() {
+    if let Err(e) = Suite::test_all(RedbStorage) {
+        panic!("openraft's storage suite failed: {e}");
+    }
 }
