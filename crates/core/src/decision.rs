@@ -272,12 +272,7 @@ type Spent = Vec<(Timestamp, Amount)>;
 
 /// The transfers the chain holds under the flow that count towards its
 /// period limits, leaving out `except`: (asset window, ETH window).
-fn chain_history(
-    state: &NotaryState,
-    flow: &ActiveFlow,
-    asset: &Address,
-    except: &TransferId,
-) -> (Spent, Spent) {
+fn chain_history(state: &NotaryState, flow: &ActiveFlow, asset: &Address, except: &TransferId) -> (Spent, Spent) {
     (state.history(&flow.hash(), asset, Some(except)), state.history(&flow.hash(), &Address::ZERO, Some(except)))
 }
 

@@ -6,7 +6,6 @@ pub mod chain;
 pub mod client;
 pub mod config;
 pub mod error;
-pub mod eth;
 pub mod follower;
 pub mod limits;
 pub mod relay;

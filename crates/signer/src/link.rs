@@ -7,6 +7,7 @@
 //! Nothing received here is trusted: blocks go to
 //! [`box_core::audit::HistoryVerifier`] before anything acts on them.
 
+use crate::ports::LinkError;
 use box_chain::network::{Channels, TlsMaterial};
 use box_chain::pb;
 use box_chain::pb::notary_client::NotaryClient;
@@ -93,7 +94,9 @@ impl Link {
     }
 
     /// Submits a subject (canonical bytes) to the first node that takes it.
-    pub async fn submit(&self, subject: Vec<u8>) -> Result<String, String> {
+    /// A node's refusal by rule is [`LinkError::Refused`]; no node taking it,
+    /// [`LinkError::Unavailable`].
+    pub async fn submit(&self, subject: Vec<u8>) -> Result<String, LinkError> {
         let mut last = String::from("no nodes configured");
         for k in 0..self.nodes.len() {
             let i = (self.next.load(Ordering::Relaxed) + k) % self.nodes.len();
@@ -104,14 +107,17 @@ impl Link {
                     self.witness_elsewhere(i, &subject);
                     return Ok(r.into_inner().outcome);
                 }
-                Err(e) if e.code() == tonic::Code::InvalidArgument => return Err(e.message().to_owned()),
+                // Undecodable, or refused by rule (admission): no node will take it.
+                Err(e) if matches!(e.code(), tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition) => {
+                    return Err(LinkError::Refused(e.message().to_owned()));
+                }
                 Err(e) => {
                     last = format!("{}: {}", self.nodes[i], e.message());
                     self.next.store((i + 1) % self.nodes.len(), Ordering::Relaxed);
                 }
             }
         }
-        Err(last)
+        Err(LinkError::Unavailable(last))
     }
 
     /// Proposes a raw entry (canonical bytes) to the first node that takes it.

@@ -64,7 +64,7 @@ pub struct AppState {
     /// Wakes the relay when rows are queued.
     pub relay_wake: Arc<Notify>,
     /// The public chain's JSON-RPC, when configured.
-    pub eth: Option<crate::eth::EthRpc>,
+    pub eth: Option<box_eth::Eth>,
 }
 
 impl AppState {
@@ -76,7 +76,7 @@ impl AppState {
         genesis: Genesis,
         admins: BTreeSet<Address>,
         limits: Limits,
-        eth: Option<crate::eth::EthRpc>,
+        eth: Option<box_eth::Eth>,
     ) -> Self {
         Self {
             store,
