@@ -366,6 +366,15 @@ mod tests {
     }
 
     #[test]
+    fn the_wallet_view_reads_over_http_or_https() {
+        for url in ["http://127.0.0.1:8545", "https://rpc.example.org/v3/key"] {
+            let text = EXAMPLE.replace("# eth_rpc = \"http://127.0.0.1:8545\"", &format!("eth_rpc = \"{url}\""));
+            let c = GatewayConfig::from_toml_str(&text, Path::new("/")).unwrap();
+            assert_eq!(c.eth_rpc.as_deref(), Some(url));
+        }
+    }
+
+    #[test]
     fn a_postgres_url_never_shows_its_password() {
         let d = Database::Postgres("postgres://box:s3cret@127.0.0.1:5432/box".into());
         assert!(!format!("{d:?}").contains("s3cret"));

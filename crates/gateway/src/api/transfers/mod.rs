@@ -7,247 +7,32 @@
 //! open level per transfer and records exactly `threshold` signatures in it.
 //! When the last level closes, the complete TransBox is verified with
 //! box-core and queued for the chain in the same transaction.
+//!
+//! What may be accepted is box-core's decision (`rules`); reading a stored
+//! transfer is `view`.
+
+mod rules;
+mod view;
 
 use super::dto::{
-    ApplyIn, ApproveIn, LevelProgress, RejectIn, SignatureOut, TransferOut, TransferQuery, TransferRequestJson,
-    TransferStatusOut, TransferSummary, key, parse_b256, parse_sig, show,
+    ApplyIn, ApproveIn, RejectIn, TransferOut, TransferQuery, TransferSummary, key, parse_b256, parse_sig,
 };
 use super::flows::outbox_row;
 use super::{Caller, JsonBody, Shared};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::roles::Role;
-use crate::store::{ApprovalRow, OutboxRow, StoreError, TransferFilter, TransferRow, now};
+use crate::store::{ApprovalRow, StoreError, TransferFilter, TransferRow, now};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use box_core::amount::Amount;
+use box_core::Address;
 use box_core::encoding::Canonical;
-use box_core::ids::{FlowHash, Timestamp, TransferId};
-use box_core::notary::{Subject, TransferStatus};
-use box_core::transbox::{TransBox, TransferContext, check_period_limits, check_request_limits, verify_transbox};
-use box_core::typed::{BoxFlow, TransferRequest};
-
-use box_core::{Address, Refusal};
+use box_core::notary::Subject;
+use rules::{check_application, check_application_date, refused, verify_complete};
+use view::{can_read, find, flow_of, summary, transbox, transfer_out};
 
 /// How often an approval is retried when another approval raced it.
 const RETRIES: usize = 8;
-
-fn decode_request(row: &TransferRow) -> ApiResult<(TransferRequest, box_core::Signature)> {
-    let req = hex::decode(row.request.trim_start_matches("0x"))
-        .ok()
-        .and_then(|b| TransferRequest::decode(&b).ok())
-        .ok_or_else(|| ApiError::internal(format!("stored transfer {} does not decode", row.id)))?;
-    Ok((req, parse_sig("stored", &row.applicant_signature)?))
-}
-
-/// The TransBox with every closed level (those below `row.level`).
-fn transbox(row: &TransferRow, approvals: &[ApprovalRow]) -> ApiResult<TransBox> {
-    let (request, applicant_signature) = decode_request(row)?;
-    let closed = usize::try_from(row.level.saturating_sub(1)).unwrap_or(0);
-    let mut levels = vec![Vec::new(); closed];
-    for a in approvals {
-        let l = usize::try_from(a.level).unwrap_or(0);
-        if (1..=closed).contains(&l) {
-            levels[l - 1].push(parse_sig("stored", &a.signature)?);
-        }
-    }
-    Ok(TransBox { request, applicant_signature, levels })
-}
-
-fn flow_of(st: &Shared, hash: &str) -> Option<(BoxFlow, bool)> {
-    let h: FlowHash = hash.parse().ok()?;
-    let r = st.replica.read();
-    r.state().flow(&h).map(|f| (f.flow.clone(), f.status == box_core::notary::FlowStatus::Active))
-}
-
-fn status_of(st: &Shared, row: &TransferRow, relay: Option<&OutboxRow>) -> TransferStatusOut {
-    let s = |state: &str| TransferStatusOut { state: state.into(), reason: None, tx_hash: None, nonce: None };
-    if let Ok(id) = row.id.parse::<TransferId>()
-        && let Some(rec) = st.replica.read().state().transfer(&id)
-    {
-        return match &rec.status {
-            TransferStatus::Submitted => s("submitted"),
-            TransferStatus::Notarized => s("notarized"),
-            TransferStatus::Broadcast { tx_hash, nonce } => {
-                TransferStatusOut { tx_hash: Some(tx_hash.to_string()), nonce: Some(*nonce), ..s("broadcast") }
-            }
-            TransferStatus::Confirmed { tx_hash } => {
-                TransferStatusOut { tx_hash: Some(tx_hash.to_string()), ..s("confirmed") }
-            }
-            TransferStatus::Rejected { reason } => TransferStatusOut { reason: Some(reason.clone()), ..s("rejected") },
-            TransferStatus::Refused { reason } => TransferStatusOut { reason: Some(reason.clone()), ..s("refused") },
-            TransferStatus::Failed { reason } => TransferStatusOut { reason: Some(reason.clone()), ..s("failed") },
-        };
-    }
-    match row.state.as_str() {
-        "collecting" => s("collecting"),
-        "rejected" => TransferStatusOut { reason: row.reason.clone(), ..s("rejected_by_approver") },
-        _ => match relay.and_then(|r| r.outcome.as_deref()) {
-            Some(o) if o.starts_with("refused") => TransferStatusOut {
-                reason: Some(o.trim_start_matches("refused: ").to_owned()),
-                ..s("refused_by_chain")
-            },
-            // A node took it; the block that records it is not verified here yet.
-            Some(_) => s("submitted"),
-            None => TransferStatusOut { reason: relay.and_then(|r| r.last_error.clone()), ..s("queued") },
-        },
-    }
-}
-
-fn open_level(row: &TransferRow) -> Option<u32> {
-    (row.state == "collecting").then(|| u32::try_from(row.level).unwrap_or(u32::MAX))
-}
-
-async fn relay_of(st: &Shared, row: &TransferRow, approvals: &[ApprovalRow]) -> ApiResult<Option<OutboxRow>> {
-    if row.state != "submitting" {
-        return Ok(None);
-    }
-    // A transfer's subject id is its complete transbox's, as queued when the
-    // last level closed (every level is closed now).
-    let tb = transbox(row, approvals)?;
-    Ok(st.store.outbox(&Subject::Transfer(tb).id(&st.domain)?.to_string()).await?)
-}
-
-async fn transfer_out(st: &Shared, row: TransferRow) -> ApiResult<TransferOut> {
-    let approvals = st.store.approvals(&row.id).await?;
-    let (request, applicant_signature) = decode_request(&row)?;
-    let relay = relay_of(st, &row, &approvals).await?;
-    let status = status_of(st, &row, relay.as_ref());
-    let flow = flow_of(st, &row.flow_hash).map(|(f, _)| f);
-    let display_amount = st
-        .replica
-        .read()
-        .state()
-        .assets()
-        .get(&request.asset)
-        .map(|a| format!("{} {}", Amount(request.amount).format(a.decimals()), a.symbol()));
-    let levels = match &flow {
-        Some(f) => f
-            .levels
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let n = i as i64 + 1;
-                LevelProgress {
-                    level: u32::try_from(n).unwrap_or(u32::MAX),
-                    name: l.name.clone(),
-                    threshold: l.threshold,
-                    approvers: l.approvers.iter().map(|a| a.to_checksum(None)).collect(),
-                    signatures: approvals
-                        .iter()
-                        .filter(|a| a.level == n)
-                        .map(|a| SignatureOut { approver: show(&a.approver), signature: a.signature.clone() })
-                        .collect(),
-                    complete: n < row.level,
-                }
-            })
-            .collect(),
-        None => Vec::new(),
-    };
-    Ok(TransferOut {
-        id: row.id.clone(),
-        request: TransferRequestJson::from_request(&request),
-        applicant_signature: super::dto::sig_hex(&applicant_signature),
-        display_amount,
-        levels,
-        open_level: open_level(&row),
-        status,
-        rejected_by: row.rejected_by.as_deref().map(show),
-        relay: relay.map(Into::into),
-        created_at: row.created_at,
-        updated_at: row.updated_at,
-    })
-}
-
-fn summary(st: &Shared, row: &TransferRow) -> TransferSummary {
-    TransferSummary {
-        id: row.id.clone(),
-        flow_hash: row.flow_hash.clone(),
-        applicant: show(&row.applicant),
-        asset: show(&row.asset),
-        to: show(&row.destination),
-        amount: row.amount.clone(),
-        open_level: open_level(row),
-        // Lists skip the outbox lookup: a submitted transfer shows `queued`
-        // until its block is verified; the detail endpoint has the relay state.
-        status: status_of(st, row, None),
-        created_at: row.created_at,
-    }
-}
-
-fn refused(code: &'static str, r: Refusal) -> ApiError {
-    ApiError::unprocessable(code, r.to_string())
-}
-
-/// The checks of `verify_transbox` that need no approval, so an application
-/// that could never pass is refused at once instead of after every level signed.
-fn precheck(st: &Shared, req: &TransferRequest) -> ApiResult<()> {
-    let r = st.replica.read();
-    let state = r.state();
-    if req.chainId != st.domain.chain_id.0 {
-        return Err(refused(
-            "wrong_chain",
-            Refusal::WrongChain { request: req.chainId, expected: st.domain.chain_id.0 },
-        ));
-    }
-    let flow = state.active_flow(&FlowHash(req.flowHash)).map_err(|e| refused("flow_not_active", e))?;
-    if !flow.flow().employees.contains(&req.applicant) {
-        return Err(ApiError::forbidden("not_in_employee_group", Refusal::NotAnEmployee(req.applicant).to_string()));
-    }
-    if let Some(reason) = state.paused() {
-        return Err(refused("paused", Refusal::Paused(reason.to_owned())));
-    }
-    let Some(asset) = state.assets().get(&req.asset) else {
-        return Err(refused("unknown_asset", Refusal::UnknownAsset(req.asset)));
-    };
-    if req.to.is_zero() || req.amount.is_zero() {
-        return Err(refused(
-            "malformed_transfer",
-            Refusal::MalformedTransfer("the destination must not be address(0) and the amount must not be zero".into()),
-        ));
-    }
-    if state.is_blocked(&req.to) {
-        return Err(refused("blocked_destination", Refusal::BlockedDestination(req.to)));
-    }
-    if state.is_frozen(&req.applicant) {
-        return Err(refused("frozen_employee", Refusal::FrozenEmployee(req.applicant)));
-    }
-    // box-core's rules, as the companions and the signer apply them.
-    check_request_limits(req, &flow, Some(&asset)).map_err(|e| {
-        let code = match e {
-            Refusal::NoLimitForAsset(_) => "no_limit",
-            Refusal::OverFeeCap { .. } => "over_fee_cap",
-            _ => "over_limit",
-        };
-        refused(code, e)
-    })?;
-    let now = Timestamp(u64::try_from(now()).unwrap_or(0));
-    let history = state.history(&flow.hash(), &req.asset, None);
-    let eth_history = state.history(&flow.hash(), &Address::ZERO, None);
-    check_period_limits(req, &flow, &asset, &history, &eth_history, now).map_err(|e| refused("over_limit", e))?;
-    Ok(())
-}
-
-/// An application is signed just before it is sent, so its date must be
-/// now: not ahead of the clock by more than box-core allows anywhere
-/// ([`box_core::transbox::check_not_future`], the rule the nodes and the
-/// signer apply), and not older than the request-signing window. The lower
-/// bound is this edge's own: later checks cannot have one, since approvals
-/// may take days.
-fn check_application_date(req: &TransferRequest, now: u64, window: u64) -> ApiResult<()> {
-    box_core::transbox::check_not_future(req, Timestamp(now)).map_err(|r| refused("future_request", r))?;
-    if req.timestamp.saturating_add(window) < now {
-        return Err(ApiError::unprocessable(
-            "stale_request",
-            format!(
-                "the request is dated {} s after the epoch, {} s before the gateway's clock ({now}); an application is dated when it is signed: sign it again with the current time (at most {window} s old)",
-                req.timestamp,
-                now.saturating_sub(req.timestamp)
-            ),
-        ));
-    }
-    Ok(())
-}
 
 /// Apply for a transfer (employee, for themselves).
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", request_body = ApplyIn,
@@ -271,21 +56,10 @@ pub(super) async fn apply(
             ),
         ));
     }
-    match st.domain.recover(&req, &signature) {
-        Ok(a) if a == req.applicant => {}
-        other => {
-            return Err(ApiError::unprocessable(
-                "bad_applicant_signature",
-                format!(
-                    "the request's signature recovers to {}, not the applicant {}",
-                    other.map_or_else(|e| e.to_string(), |a| a.to_checksum(None)),
-                    req.applicant
-                ),
-            ));
-        }
-    }
-    check_application_date(&req, u64::try_from(now()).unwrap_or(0), st.limits.timestamp_window_seconds)?;
-    precheck(&st, &req)?;
+    check_application_date(&req, st.limits.timestamp_window_seconds)?;
+    // box-core's first stage: what the companions and the signer would
+    // refuse without any approval (the applicant's signature included).
+    check_application(&st, &req, &signature)?;
     let id = st.domain.transfer_id(&req);
     let t = now();
     let row = TransferRow {
@@ -313,34 +87,6 @@ pub(super) async fn apply(
     }
     tracing::info!(transfer = %id, applicant = %req.applicant, "applied");
     Ok((StatusCode::CREATED, Json(transfer_out(&st, row).await?)))
-}
-
-async fn find(st: &Shared, id: &str) -> ApiResult<TransferRow> {
-    let id = parse_b256("id", id)?;
-    st.store
-        .transfer(&id.to_string())
-        .await?
-        .ok_or_else(|| ApiError::not_found("no_such_transfer", format!("no transfer {id}")))
-}
-
-fn can_read(st: &Shared, caller: &Caller, row: &TransferRow) -> ApiResult<()> {
-    if key(&caller.address) == row.applicant
-        || caller.is(Role::Admin)
-        || caller.is(Role::Auditor)
-        || caller.is(Role::KeyHolder)
-    {
-        return Ok(());
-    }
-    if caller.is(Role::Approver)
-        && flow_of(st, &row.flow_hash)
-            .is_some_and(|(f, _)| f.levels.iter().any(|l| l.approvers.contains(&caller.address)))
-    {
-        return Ok(());
-    }
-    Err(ApiError::forbidden(
-        "not_allowed_to_read",
-        "a transfer is visible to its applicant, the approvers of its flow, admins, key holders and auditors",
-    ))
 }
 
 /// One transfer with its approval progress per level.
@@ -487,7 +233,7 @@ pub(super) async fn approve(
                 "you already approved this transfer; each person counts once",
             ));
         }
-        let mut tb = transbox(&row, &approvals)?;
+        let mut tb = transbox(&st, &row, &approvals)?;
         let approval = tb.approval_for(idx + 1);
         match st.domain.recover(&approval, &signature) {
             Ok(a) if a == caller.address => {}
@@ -503,20 +249,20 @@ pub(super) async fn approve(
                 ));
             }
         }
-        let mut signers: Vec<(String, box_core::Signature)> = approvals
-            .iter()
-            .filter(|a| a.level == row.level)
-            .map(|a| Ok((a.approver.clone(), parse_sig("stored", &a.signature)?)))
-            .collect::<ApiResult<_>>()?;
-        signers.push((me.clone(), signature));
-        signers.sort_by(|a, b| a.0.cmp(&b.0));
-        let closes = signers.len() >= level.threshold as usize;
+        // The open level as it would stand: box-core orders it.
+        for a in approvals.iter().filter(|a| a.level == row.level) {
+            tb.add_approval(&st.domain, idx + 1, parse_sig("stored", &a.signature)?).map_err(|e| {
+                ApiError::internal(format!("a stored approval of transfer {} does not fit: {e}", row.id))
+            })?;
+        }
+        tb.add_approval(&st.domain, idx + 1, signature).map_err(refused)?;
+        let signed = tb.levels.get(idx).map_or(0, Vec::len);
+        let closes = signed >= level.threshold as usize;
         let (next_level, state, outbox) = if !closes {
             (row.level, "collecting", None)
         } else if idx + 1 < flow.levels.len() {
             (row.level + 1, "collecting", None)
         } else {
-            tb.levels.push(signers.iter().map(|(_, s)| *s).collect());
             verify_complete(&st, &tb)?;
             (row.level + 1, "submitting", Some(outbox_row(&st, &Subject::Transfer(tb))?))
         };
@@ -541,26 +287,6 @@ pub(super) async fn approve(
         }
     }
     Err(ApiError::conflict("busy", "the transfer kept changing under concurrent approvals; retry").retry_after(1))
-}
-
-/// The complete TransBox passes every rule box-core checks, as of the
-/// gateway's verified replica; the nodes check again.
-fn verify_complete(st: &Shared, tb: &TransBox) -> ApiResult<()> {
-    let r = st.replica.read();
-    let state = r.state();
-    let flow = state.active_flow(&FlowHash(tb.request.flowHash)).map_err(|e| refused("flow_not_active", e))?;
-    let tid = tb.transfer_id(&st.domain);
-    let history = state.history(&flow.hash(), &tb.request.asset, Some(&tid));
-    let eth_history = state.history(&flow.hash(), &Address::ZERO, Some(&tid));
-    let ctx = TransferContext {
-        domain: &st.domain,
-        flow: &flow,
-        policy: state.policy(),
-        now: Timestamp(u64::try_from(now()).unwrap_or(0)),
-        history: &history,
-        eth_history: &eth_history,
-    };
-    verify_transbox(tb, &ctx).map(|_| ()).map_err(|e| refused("refused", e))
 }
 
 /// Reject at the open level (an approver of that level), with a reason.
