@@ -382,7 +382,7 @@ impl Signer {
 
     /// One observation for the executor, and everything it leads to
     /// (see [`crate::exec`]).
-    pub(crate) async fn execution(&mut self, observation: Observation<'_>) -> Result<(), RunError> {
+    pub(crate) async fn execution(&mut self, observation: Observation) -> Result<(), RunError> {
         let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
         let key = self.vault.key().map(|k| k as &dyn crate::tx::TxSigner);
         let ctx = Context {

@@ -60,7 +60,7 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
         &mut self,
         exec: &mut Executor,
         ctx: &Context<'_>,
-        observation: Observation<'_>,
+        observation: Observation,
     ) -> Result<(), StoreError> {
         let mut stack: Vec<VecDeque<Action>> = vec![exec.step(ctx, observation).into()];
         while let Some(top) = stack.last_mut() {
@@ -75,7 +75,7 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
         Ok(())
     }
 
-    async fn perform(&mut self, action: Action) -> Result<Option<Observation<'static>>, StoreError> {
+    async fn perform(&mut self, action: Action) -> Result<Option<Observation>, StoreError> {
         Ok(match action {
             Action::Quote { subject, request } => {
                 let gas = match request.estimate {

@@ -131,9 +131,7 @@ pub struct Quote {
 
 /// Something the executor was told.
 #[derive(Debug)]
-pub enum Observation<'a> {
-    #[doc(hidden)]
-    _Borrow(std::marker::PhantomData<&'a ()>),
+pub enum Observation {
     /// Sign what is new, one subject at a time.
     Execute,
     /// Follow every unfinished execution on the public chain.
@@ -361,7 +359,7 @@ impl Executor {
     }
 
     /// One step: what `observation` leads to, given `ctx`.
-    pub fn step(&mut self, ctx: &Context<'_>, observation: Observation<'_>) -> Vec<Action> {
+    pub fn step(&mut self, ctx: &Context<'_>, observation: Observation) -> Vec<Action> {
         match observation {
             Observation::Execute => self.execute(ctx),
             Observation::Quoted { subject, quote } => self.quoted(ctx, subject, quote),
@@ -372,7 +370,6 @@ impl Executor {
             Observation::Receipt { subject, result } => self.receipt(ctx, subject, result),
             Observation::Fees { subject, result } => self.reprice(ctx, subject, result),
             Observation::Report => self.report(ctx),
-            Observation::_Borrow(_) => Vec::new(),
         }
     }
 

@@ -155,7 +155,7 @@ impl Scene {
     }
 
     /// One observation through the shell over the in-memory boundaries.
-    async fn round(&mut self, exec: &mut Executor, observation: Observation<'_>, rpc: &impl EthereumRpc) {
+    async fn round(&mut self, exec: &mut Executor, observation: Observation, rpc: &impl EthereumRpc) {
         let state = self.link.state();
         let ctx = Context {
             state: &state,
