@@ -10,7 +10,7 @@
 mod common;
 
 use box_core::crypto::{SecretKey, recover};
-use box_core::flow::verify_flow;
+use box_core::flow::{ActiveFlow, verify_flow};
 use box_core::notary::Subject;
 use box_core::quorum::{NodeRegistry, QuorumCertificate, accept_vote, verify_certificate};
 use box_core::transbox::{Policy, TransferContext, verify_transbox};
@@ -43,7 +43,8 @@ fn machine() -> String {
 fn bench_transbox(c: &mut Criterion) {
     let f = Fixture::new(3, 3, 2, 3);
     let tb = f.transbox(f.request(eth(1), 1));
-    let flow = verify_flow(&f.domain, &f.flow).expect("fixture flow is well-formed");
+    let flow =
+        ActiveFlow::assume_active_unchecked(verify_flow(&f.domain, &f.flow).expect("fixture flow is well-formed"));
     let state = f.state();
     let (frozen, blocked) = (BTreeSet::new(), BTreeSet::new());
     let ctx = TransferContext {

@@ -43,6 +43,42 @@ impl VerifiedFlow {
     }
 }
 
+/// A verified flow that is **active**: notarized, enabled by every key
+/// holder and anchored on the public chain, as the notary state it was read
+/// from shows. Only [`NotaryState::active_flow`](crate::notary::NotaryState::active_flow)
+/// makes one (and [`ActiveFlow::assume_active_unchecked`], for benches and
+/// tests that need no notary). It says nothing about later states: a flow
+/// disabled after this value was made is still "active" in it, so make one
+/// per decision, from the state the decision is taken against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActiveFlow(VerifiedFlow);
+
+impl ActiveFlow {
+    /// Made by the notary from a flow record whose status is active.
+    pub(crate) fn new(flow: VerifiedFlow) -> Self {
+        Self(flow)
+    }
+
+    /// Treats `flow` as active without asking any notary state whether it
+    /// is. A bypass of the active-flow rule, for benches and tests of the
+    /// other rules; no process decides anything on one of these.
+    pub fn assume_active_unchecked(flow: VerifiedFlow) -> Self {
+        Self(flow)
+    }
+
+    /// The verified flow.
+    pub fn verified(&self) -> &VerifiedFlow {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for ActiveFlow {
+    type Target = VerifiedFlow;
+    fn deref(&self) -> &VerifiedFlow {
+        &self.0
+    }
+}
+
 fn malformed(msg: impl Into<String>) -> Refusal {
     Refusal::MalformedFlow(msg.into())
 }

@@ -7,6 +7,7 @@ pub mod audit;
 pub mod block;
 pub mod ceremony;
 pub mod crypto;
+pub mod decision;
 pub mod encoding;
 pub mod evidence;
 pub mod flow;

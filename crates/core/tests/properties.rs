@@ -7,7 +7,7 @@ mod common;
 
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
-use box_core::flow::verify_flow;
+use box_core::flow::{ActiveFlow, verify_flow};
 use box_core::governance::{GovernanceAction, SignedAction};
 use box_core::ids::{ContentHash, SubjectId, Timestamp};
 use box_core::notary::{Entry, Event, NotaryState, Subject};
@@ -134,7 +134,7 @@ proptest! {
     fn changing_any_signed_field_breaks_verification(field in 0usize..9, value in b256(), sig_flip in any::<(u8, u8, u8)>()) {
         let f = Fixture::new(3, 3, 2, 3);
         let s = f.state();
-        let vf = verify_flow(&f.domain, &f.flow).unwrap();
+        let vf = ActiveFlow::assume_active_unchecked(verify_flow(&f.domain, &f.flow).unwrap());
         let none = BTreeSet::new();
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
@@ -185,7 +185,7 @@ proptest! {
     fn any_level_below_its_threshold_fails(counts in prop::collection::vec(0usize..=3, 3)) {
         let f = Fixture::new(3, 3, 2, 3);
         let s = f.state();
-        let vf = verify_flow(&f.domain, &f.flow).unwrap();
+        let vf = ActiveFlow::assume_active_unchecked(verify_flow(&f.domain, &f.flow).unwrap());
         let none = BTreeSet::new();
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,

@@ -36,8 +36,8 @@ genesis = "genesis.json"
 # approves transfers (separation of duties).
 admins = ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8"]
 
-# Optional: an Ethereum JSON-RPC URL (http://, a node beside the gateway), to
-# show the hot wallet's balances.
+# Optional: an Ethereum JSON-RPC URL (http:// or https://; TLS verified against
+# the system's root certificates), to show the hot wallet's balances.
 # eth_rpc = "http://127.0.0.1:8545"
 
 # The HTTPS certificate and key (PEM), e.g. from `box-node certs issue`.
@@ -257,14 +257,9 @@ impl GatewayConfig {
             admins.push(addr);
         }
         if let Some(url) = &raw.eth_rpc
-            && crate::eth::EthRpc::new(url).is_err()
+            && let Err(e) = box_eth::Eth::connect(url)
         {
-            return Err(invalid(
-                "eth_rpc",
-                format!(
-                    "{url:?} is not an http:// URL (the gateway reads balances from a node beside it, without TLS)"
-                ),
-            ));
+            return Err(invalid("eth_rpc", format!("{url:?}: {e} (an http:// or https:// JSON-RPC URL)")));
         }
         for (i, n) in raw.chain.nodes.iter().enumerate() {
             if n.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()) {
@@ -368,6 +363,15 @@ mod tests {
         let e = GatewayConfig::from_toml_str(&EXAMPLE.replace("[limits]", "[limits]\nbogus = 1"), Path::new("/"))
             .unwrap_err();
         assert!(e.to_string().contains("bogus"), "{e}");
+    }
+
+    #[test]
+    fn the_wallet_view_reads_over_http_or_https() {
+        for url in ["http://127.0.0.1:8545", "https://rpc.example.org/v3/key"] {
+            let text = EXAMPLE.replace("# eth_rpc = \"http://127.0.0.1:8545\"", &format!("eth_rpc = \"{url}\""));
+            let c = GatewayConfig::from_toml_str(&text, Path::new("/")).unwrap();
+            assert_eq!(c.eth_rpc.as_deref(), Some(url));
+        }
     }
 
     #[test]

@@ -3,7 +3,6 @@
 pub mod api;
 pub mod config;
 pub mod error;
-pub mod eth;
 pub mod follower;
 pub mod limits;
 pub mod relay;

@@ -199,7 +199,7 @@ impl Gateway {
             genesis,
             config.admins.iter().copied().collect(),
             config.limits,
-            config.eth_rpc.as_deref().map(crate::eth::EthRpc::new).transpose().map_err(StartError::Input)?,
+            config.eth_rpc.as_deref().map(eth_client).transpose().map_err(|e| StartError::Input(e.to_string()))?,
         ));
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
@@ -239,6 +239,12 @@ impl Gateway {
     pub async fn wait(&mut self) {
         let _ = self.tasks.join_next().await;
     }
+}
+
+/// The wallet view's Ethereum client: a node beside the gateway, asked with
+/// a short deadline so a slow node does not hold a request.
+fn eth_client(url: &str) -> Result<box_eth::Eth, box_eth::EthError> {
+    box_eth::Eth::connect_with(url, &box_eth::EthOptions { timeout: Duration::from_secs(5), ..Default::default() })
 }
 
 /// Forgets nonces older than the timestamp window (those requests are refused as stale anyway).

@@ -17,16 +17,18 @@
 mod common;
 
 use box_core::crypto::{SecretKey, recover};
+use box_core::decision::{Attempt, NothingRecorded, authorize};
 use box_core::encoding::Canonical;
+use box_core::ids::ChainId;
 use box_core::ids::{Timestamp, TransferId};
 use box_core::notary::FlowStatus;
 use box_core::notary::{Entry, NotaryState, Subject};
 use box_core::quorum::accept_vote;
 use box_core::typed::{Genesis, GenesisNode, ReportStatus, Signed, SignerReport};
 use box_core::{Address, B256, U256};
-use box_signer::eth::{Call, Fees, sign_tx};
-use box_signer::executor::verify_notarized_transfer;
+use box_eth::Fees;
 use box_signer::locked::LockedKey;
+use box_signer::tx::{Payload, sign};
 use box_testkit::anvil::Anvil;
 use box_testkit::{Cluster, eventually, key, machine};
 use common::*;
@@ -100,7 +102,7 @@ fn state_with_transfers(n: usize) -> (NotaryState, Vec<TransferId>, box_core::ty
 
 fn one_core() -> (f64, f64) {
     let n = 300;
-    let (state, ids, domain) = state_with_transfers(n);
+    let (state, ids, _) = state_with_transfers(n);
     let (mut root, mut wallet) = ([7u8; 32], *key("bench-wallet").expose_bytes());
     let locked = LockedKey::new(&mut root, &mut wallet).unwrap();
     let fees = Fees { max_fee_per_gas: 2_000_000_000, priority_fee_per_gas: 1_000_000_000 };
@@ -108,8 +110,8 @@ fn one_core() -> (f64, f64) {
     let full = || {
         let t0 = Instant::now();
         for (i, tid) in ids.iter().enumerate() {
-            let v = verify_notarized_transfer(&domain, &state, tid, 31337, &[], &[], now).unwrap();
-            black_box(sign_tx(&locked, 31337, i as u64, 21_000, fees, &Call::transfer(&v)).unwrap());
+            let a = authorize(&state, tid, ChainId(31337), &NothingRecorded, Attempt::First, now).unwrap();
+            black_box(sign(&locked, i as u64, 21_000, fees, &Payload::Transfer(Box::new(a))).unwrap());
         }
         n as f64 / t0.elapsed().as_secs_f64()
     };

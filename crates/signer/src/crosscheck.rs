@@ -198,7 +198,8 @@ impl crate::runtime::Signer {
             served_by: c.node.clone(),
             proof: proof.as_ref().map(|p| format!("0x{}", hex::encode(p.encode()))),
         });
-        self.store.put(EVIDENCE_KEY, &self.evidence)?;
+        // redb: off the async workers.
+        tokio::task::block_in_place(|| self.store.put(EVIDENCE_KEY, &self.evidence))?;
         self.update_halt();
         if let Some(p) = proof {
             let entry = box_core::notary::Entry::Evidence(p).encode();

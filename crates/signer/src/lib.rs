@@ -3,10 +3,11 @@
 pub mod config;
 pub mod console;
 pub mod crosscheck;
-pub mod eth;
-pub mod executor;
+pub mod exec;
 pub mod link;
 pub mod locked;
+pub mod ports;
 pub mod runtime;
 pub mod store;
+pub mod tx;
 pub mod vault;

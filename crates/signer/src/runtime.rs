@@ -14,9 +14,11 @@
 //! a stale view (an old pause lifted, a freeze not yet seen).
 
 use crate::config::Config;
-use crate::eth::Eth;
+use crate::exec::driver::{Log, Shell};
+use crate::exec::{Context, ExecConfig, Executor, Observation};
 use crate::link::Link;
 use crate::locked::harden_process;
+use crate::ports::ExecutionStore;
 use crate::store::Store;
 use crate::vault::{Vault, VaultError};
 use box_core::audit::HistoryVerifier;
@@ -27,8 +29,8 @@ use box_core::governance::GovernanceAction;
 use box_core::notary::{Entry, Event, FlowStatus, Subject, TransferStatus};
 use box_core::typed::{Domain, Genesis, Signed};
 use box_core::{Address, B256};
+use box_eth::Eth;
 use box_proto::{BlockFollower, Followed, Outcome, Refusal, TlsMaterial};
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -110,11 +112,11 @@ pub struct Signer {
     /// is handled once, so an old panic cannot lock the signer again.
     pub(crate) ceremony_seen: std::collections::HashSet<B256>,
     pub(crate) paused: bool,
-    pub(crate) last_report: HashMap<B256, Instant>,
-    pub(crate) last_warning: HashMap<B256, Instant>,
     pub(crate) fault: Option<Fault>,
-    /// When each transfer was seen notarized, for the latency measurement.
-    pub(crate) notarized_at: HashMap<B256, Instant>,
+    /// The execution state machine (sans-IO; see [`crate::exec`]).
+    pub(crate) exec: Executor,
+    /// Its shell's warnings and latency marks.
+    pub(crate) log: Log,
     work_due: bool,
     verified: Arc<AtomicU64>,
     /// Headers of verified blocks, for the cross-check.
@@ -172,6 +174,7 @@ impl Signer {
             )));
         }
         let eth = Eth::connect(&config.ethereum.rpc).map_err(setup("ethereum.rpc"))?;
+        let anchor_max_fee = config.ethereum.anchor_max_fee.parse().map_err(setup("ethereum.anchor_max_fee"))?;
         let actual = eth.chain_id().await.map_err(setup(&format!("cannot reach {}", config.ethereum.rpc)))?;
         if actual != config.ethereum.chain_id {
             return Err(RunError::Setup(format!(
@@ -187,6 +190,16 @@ impl Signer {
         let verifier = HistoryVerifier::new(&genesis).map_err(setup("genesis"))?;
         let follower = link.follow(verifier);
         let evidence = store.get(crate::crosscheck::EVIDENCE_KEY)?.unwrap_or_default();
+        let exec = Executor::new(
+            ExecConfig {
+                chain_id: genesis.domain().chain_id,
+                confirmations: config.ethereum.confirmations,
+                replace_after_secs: config.ethereum.replace_after_secs,
+                anchor_max_fee,
+            },
+            store.executions().await?,
+            follower.verifier().state(),
+        );
         let s = Self {
             domain: genesis.domain(),
             config,
@@ -201,10 +214,9 @@ impl Signer {
             announce_due: true,
             ceremony_seen: std::collections::HashSet::new(),
             paused: false,
-            last_report: HashMap::new(),
-            last_warning: HashMap::new(),
             fault: opts.fault,
-            notarized_at: HashMap::new(),
+            exec,
+            log: Log::default(),
             work_due: false,
             verified: Arc::default(),
             headers: Arc::default(),
@@ -252,14 +264,14 @@ impl Signer {
                     // New work is executed at once, not at the next tick.
                     if self.work_due && self.caught_up() && self.may_execute() {
                         self.work_due = false;
-                        self.execute_pending().await?;
+                        self.execution(Observation::Execute).await?;
                     }
                 }
                 Some(finding) = findings.recv() => {
                     self.on_finding(finding).await?;
                     if self.work_due && self.caught_up() && self.may_execute() {
                         self.work_due = false;
-                        self.execute_pending().await?;
+                        self.execution(Observation::Execute).await?;
                     }
                 }
                 _ = tick.tick() => self.on_tick().await?,
@@ -277,9 +289,8 @@ impl Signer {
                     matches!(&e.entry, Entry::Submit(Subject::Governance(g)) if matches!(g.action, GovernanceAction::NodeChange(_)))
                 });
                 if registry_change && self.vault.state() == SignerState::Unsealed {
-                    let o = self
-                        .vault
-                        .lock(&format!("an unverifiable node-registry change at height {height}: {error}"))?;
+                    let why = format!("an unverifiable node-registry change at height {height}: {error}");
+                    let o = tokio::task::block_in_place(|| self.vault.lock(&why))?;
                     tracing::error!("{}", o.note);
                     self.announce_due = true;
                 }
@@ -299,13 +310,14 @@ impl Signer {
         for ev in &events {
             match ev {
                 Event::TransferStatus { transfer, status: TransferStatus::Notarized } => {
-                    self.notarized_at.insert(transfer.0, seen);
+                    self.log.notarized_at.insert(transfer.0, seen);
                     self.work_due = true;
                 }
                 Event::FlowStatus { status: FlowStatus::Authorized, .. } => self.work_due = true,
                 _ => {}
             }
         }
+        self.exec.verified(&events);
         self.headers.insert(block.sealed_header());
         self.verified.store(height, Ordering::SeqCst);
         self.update_halt();
@@ -362,10 +374,37 @@ impl Signer {
             return Ok(());
         }
         if self.may_execute() {
-            self.execute_pending().await?;
+            self.execution(Observation::Execute).await?;
         }
-        self.track_all().await?;
-        self.reconcile_reports().await?;
+        self.execution(Observation::Track).await?;
+        self.execution(Observation::Report).await?;
+        Ok(())
+    }
+
+    /// One observation for the executor, and everything it leads to
+    /// (see [`crate::exec`]).
+    pub(crate) async fn execution(&mut self, observation: Observation) -> Result<(), RunError> {
+        let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        let key = self.vault.key().map(|k| k as &dyn crate::tx::TxSigner);
+        let ctx = Context {
+            state: self.follower.verifier().state(),
+            key,
+            wallet: self.vault.wallet(),
+            may_execute: self.caught_up() && self.may_execute(),
+            log_time: self.last_time,
+            now: wall.as_secs(),
+            now_ms: u64::try_from(wall.as_millis()).unwrap_or(u64::MAX),
+        };
+        let mut shell = Shell {
+            rpc: &self.eth,
+            store: &self.store,
+            link: &self.link,
+            domain: &self.domain,
+            identity: &self.identity,
+            fault: self.fault,
+            log: &mut self.log,
+        };
+        shell.run(&mut self.exec, &ctx, observation).await?;
         Ok(())
     }
 
@@ -374,17 +413,24 @@ impl Signer {
         // Never below what the chain has seen: a signer restored on a new
         // machine starts with an empty store.
         let on_chain = self.follower.verifier().state().signer_status().map_or(0, |a| a.value.sequence);
-        let sequence: u64 = match self.store.get::<u64>("sequence") {
-            Ok(s) => s.unwrap_or(0).max(on_chain) + 1,
-            Err(e) => {
+        // The store is redb: off the async executor.
+        let store = self.store.clone();
+        let next = tokio::task::spawn_blocking(move || -> Result<u64, crate::store::StoreError> {
+            let sequence = store.get::<u64>("sequence")?.unwrap_or(0).max(on_chain) + 1;
+            store.put("sequence", &sequence)?;
+            Ok(sequence)
+        });
+        let sequence = match next.await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
                 tracing::error!("{e}");
                 return false;
             }
+            Err(e) => {
+                tracing::error!("the store task failed: {e}");
+                return false;
+            }
         };
-        if let Err(e) = self.store.put("sequence", &sequence) {
-            tracing::error!("{e}");
-            return false;
-        }
         let a = SignerAnnounce {
             boot: self.vault.boot(),
             sequence,
@@ -414,10 +460,6 @@ impl Signer {
 
     /// Warns at most every 30 s per subject.
     pub(crate) fn warn_once(&mut self, subject: B256, msg: &str) {
-        let now = Instant::now();
-        if self.last_warning.get(&subject).is_none_or(|t| now.duration_since(*t) > Duration::from_secs(30)) {
-            self.last_warning.insert(subject, now);
-            tracing::warn!("{msg}");
-        }
+        self.log.warn_once(subject, msg);
     }
 }

@@ -24,6 +24,13 @@ const NONCES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("nonces");
 #[error("signer store: {0}")]
 pub struct StoreError(String);
 
+impl StoreError {
+    /// A store failure with this description.
+    pub(crate) fn new(what: impl Into<String>) -> Self {
+        Self(what.into())
+    }
+}
+
 fn e<E: std::fmt::Display>(err: E) -> StoreError {
     StoreError(err.to_string())
 }

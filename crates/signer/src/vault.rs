@@ -105,6 +105,9 @@ pub struct Vault {
     detail: String,
     /// Argon2id commitment checks run in this boot (shown in the log).
     argon2_runs: u64,
+    /// The hot wallet, as stored (kept here: read on every round, never
+    /// from disk on the async executor).
+    wallet: Option<Address>,
 }
 
 impl std::fmt::Debug for Vault {
@@ -174,6 +177,7 @@ impl Vault {
             expect_wallet,
             detail: String::new(),
             argon2_runs: 0,
+            wallet,
         })
     }
 
@@ -217,7 +221,7 @@ impl Vault {
 
     /// The hot-wallet address once the genesis ceremony is done.
     pub fn wallet(&self) -> Option<Address> {
-        self.store.get("wallet").ok().flatten()
+        self.wallet
     }
 
     /// `d`, once the genesis ceremony is done: not secret on its own, needed
@@ -410,6 +414,7 @@ impl Vault {
             ("failures", serde_json::json!(0)),
         ])?;
         self.restore_d = None;
+        self.wallet = Some(wallet);
         self.phase = Phase::Unsealed(key);
         self.detail = format!("genesis done: hot wallet {wallet}");
         Ok(Outcome::changed(self.detail.clone()))

@@ -314,7 +314,7 @@ async fn scene(replace_after_secs: u64) -> Scene {
 async fn nothing_that_breaks_a_rule_is_signed_even_when_the_majority_notarizes_it() {
     let Scene { anvil, _dir, evil, domain, holder_keys, signer: mut s, holders, wallet, people, flow: fh } =
         scene(60).await;
-    let rpc = box_signer::eth::Eth::connect(&anvil.endpoint()).unwrap();
+    let rpc = box_eth::Eth::connect(&anvil.endpoint()).unwrap();
     let mut signed = 1; // the anchor
 
     let alice = Address::repeat_byte(0xA1);
@@ -464,5 +464,5 @@ async fn a_stuck_transaction_is_repriced_on_the_same_nonce_and_mined_once() {
 }
 
 async fn rpc_nonce(anvil: &Anvil, who: Address) -> u64 {
-    box_signer::eth::Eth::connect(&anvil.endpoint()).unwrap().pending_nonce(who).await.unwrap()
+    box_eth::Eth::connect(&anvil.endpoint()).unwrap().pending_nonce(who).await.unwrap()
 }

@@ -90,7 +90,7 @@ async fn an_equivocating_leader_halts_execution_until_governance_removes_it() {
         chain_state(&c).await.flow(&FlowHash(flow_hash.0)).filter(|f| f.status == FlowStatus::Active).map(|_| ())
     })
     .await;
-    let eth = box_signer::eth::Eth::connect(&anvil.endpoint()).unwrap();
+    let eth = box_eth::Eth::connect(&anvil.endpoint()).unwrap();
     assert_eq!(eth.pending_nonce(wallet).await.unwrap(), 1, "the anchor");
 
     // The leader seals the block carrying the transfer twice.

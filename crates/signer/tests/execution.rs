@@ -107,7 +107,7 @@ async fn eth_and_erc20_transfers_execute_exactly_once_across_crashes() {
     // A negative check (nothing more is signed) needs a bounded wait: many
     // 100 ms rounds of the caught-up, unsealed signer.
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let nonce = box_signer::eth::Eth::connect(&anvil.endpoint()).unwrap().pending_nonce(wallet).await.unwrap();
+    let nonce = box_eth::Eth::connect(&anvil.endpoint()).unwrap().pending_nonce(wallet).await.unwrap();
     assert_eq!(nonce, 3, "one transaction per anchor and transfer, nothing twice");
     assert_eq!(anvil.balance(alice).await, ether(3) / U256::from(2));
     assert_eq!(anvil.erc20_balance(token, bob).await, ether(250));

@@ -2,7 +2,7 @@
 //! BOX test ERC-20.
 //!
 //! ```text
-//!   test ──alloy (HTTP, no TLS)──▶ anvil --port 0 --host 127.0.0.1
+//!   test ──box-eth (HTTP, no TLS)──▶ anvil --port 0 --host 127.0.0.1
 //! ```
 //!
 //! The anvil binary comes from the npm package pinned in `tools/package.json`
@@ -13,17 +13,16 @@
 //!
 //! Every method panics with a message on failure: this is a test harness.
 
-use alloy::network::{EthereumWallet, ReceiptResponse, TransactionBuilder};
-use alloy::primitives::{Address, B256, Bytes, U256, address, uint};
-use alloy::providers::{DynProvider, Provider, ProviderBuilder};
-use alloy::rpc::client::RpcClient;
-use alloy::rpc::types::{TransactionReceipt, TransactionRequest};
-use alloy::signers::local::PrivateKeySigner;
-use alloy::sol;
-use alloy::sol_types::{SolCall, SolValue};
+use alloy::primitives::{Address, B256, Bytes, TxKind, U256, address, keccak256, uint};
+use alloy::sol_types::SolValue;
+use box_core::crypto::SecretKey;
+use box_eth::{Call, Eth, Fees, Receipt, Unsigned};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// The ERC-20 interface (box-eth's, the one BOX uses).
+pub use box_eth::erc20::IERC20;
 
 /// Anvil's default chain id.
 pub const DEFAULT_CHAIN_ID: u64 = 31337;
@@ -43,16 +42,6 @@ const DEADLINE: Duration = Duration::from_secs(30);
 
 /// The environment variable that overrides [`anvil_binary`]'s lookup.
 pub const ANVIL_ENV: &str = "BOX_ANVIL";
-
-sol! {
-    /// The ERC-20 calls the harness and the tests make.
-    interface IERC20 {
-        function balanceOf(address who) external view returns (uint256);
-        function transfer(address to, uint256 amount) external returns (bool);
-        function totalSupply() external view returns (uint256);
-        function decimals() external view returns (uint8);
-    }
-}
 
 /// The workspace root (compile-time path of this crate, two levels up).
 pub fn workspace_root() -> PathBuf {
@@ -139,7 +128,10 @@ pub struct Anvil {
     dir: tempfile::TempDir,
     endpoint: String,
     chain_id: u64,
-    provider: DynProvider,
+    eth: Eth,
+    /// One transaction of dev account 0 at a time: each takes the next
+    /// pending nonce.
+    dev: tokio::sync::Mutex<SecretKey>,
 }
 
 /// The child process, killed on drop (also when a start-up wait panics).
@@ -183,14 +175,17 @@ impl Anvil {
         })
         .await;
         let endpoint = format!("http://127.0.0.1:{port}");
-        let provider = provider_with(&endpoint, Self::dev_signer());
+        let eth = Eth::connect(&endpoint).unwrap();
         let chain_id = crate::eventually("anvil to answer eth_chainId", DEADLINE, || {
-            let provider = provider.clone();
-            async move { provider.get_chain_id().await.ok() }
+            let eth = eth.clone();
+            async move { eth.chain_id().await.ok() }
         })
         .await;
         assert_eq!(chain_id, options.chain_id, "anvil runs another chain id");
-        Self { _process: process, dir, endpoint, chain_id, provider }
+        let mut bytes = [0u8; 32];
+        hex_decode(DEV_PRIVATE_KEY, &mut bytes);
+        let dev = tokio::sync::Mutex::new(SecretKey::from_bytes(&bytes).unwrap());
+        Self { _process: process, dir, endpoint, chain_id, eth, dev }
     }
 
     /// The last lines of anvil's log, for assertion messages.
@@ -208,26 +203,28 @@ impl Anvil {
         self.chain_id
     }
 
-    /// A provider that signs with dev account 0 and fills nonce, gas and chain id.
-    pub fn provider(&self) -> &DynProvider {
-        &self.provider
-    }
-
-    /// A provider that signs with `signer` (which must hold ETH for gas).
-    pub fn provider_with(&self, signer: PrivateKeySigner) -> DynProvider {
-        provider_with(&self.endpoint, signer)
-    }
-
-    /// A signer for dev account 0.
-    pub fn dev_signer() -> PrivateKeySigner {
-        DEV_PRIVATE_KEY.parse().unwrap()
+    /// The Ethereum client (box-eth) on this anvil.
+    pub fn eth(&self) -> &Eth {
+        &self.eth
     }
 
     async fn rpc(&self, method: &'static str, params: serde_json::Value) -> serde_json::Value {
-        self.provider
-            .raw_request(method.into(), params)
-            .await
-            .unwrap_or_else(|e| panic!("{method}: {e}\n{}", self.log_tail()))
+        self.eth.raw_request(method, params).await.unwrap_or_else(|e| panic!("{method}: {e}\n{}", self.log_tail()))
+    }
+
+    /// Sends a transaction from dev account 0 (`to`: a call or a creation)
+    /// and returns its hash once the node took it.
+    async fn send_from_dev(&self, to: TxKind, value: U256, input: Bytes) -> B256 {
+        let dev = self.dev.lock().await;
+        let nonce = self.eth.pending_nonce(DEV_ADDRESS).await.unwrap();
+        let fees = Fees { max_fee_per_gas: 20_000_000_000, priority_fee_per_gas: 1_000_000_000 };
+        let tx = match to {
+            TxKind::Call(to) => Unsigned::call(self.chain_id, nonce, 3_000_000, fees, &Call { to, value, data: input }),
+            TxKind::Create => Unsigned::create(self.chain_id, nonce, 3_000_000, fees, input),
+        };
+        let signed = tx.clone().into_signed(dev.sign_hash(&tx.signing_hash()));
+        self.eth.send_raw(&signed.raw).await.unwrap_or_else(|e| panic!("send: {e}\n{}", self.log_tail()));
+        signed.hash
     }
 
     /// Mines `n` blocks now (`anvil_mine`), whatever the mining mode.
@@ -243,15 +240,14 @@ impl Anvil {
 
     /// `addr`'s ETH balance at the latest block.
     pub async fn balance(&self, addr: Address) -> U256 {
-        self.provider.get_balance(addr).await.unwrap()
+        self.eth.balance(addr).await.unwrap()
     }
 
     /// Sends `wei` from dev account 0 to `to` and waits until it is in a
     /// block (with automine off and no block time, that needs a [`Anvil::mine`]
     /// from another task).
-    pub async fn fund(&self, to: Address, wei: U256) -> TransactionReceipt {
-        let tx = TransactionRequest::default().with_to(to).with_value(wei);
-        let hash = *self.provider.send_transaction(tx).await.unwrap().tx_hash();
+    pub async fn fund(&self, to: Address, wei: U256) -> Receipt {
+        let hash = self.send_from_dev(TxKind::Call(to), wei, Bytes::new()).await;
         self.wait_success(hash, "fund").await
     }
 
@@ -265,50 +261,46 @@ impl Anvil {
     pub async fn deploy_erc20_with_supply(&self, holder: Address, supply: U256) -> Address {
         let mut code = erc20_fixture().bytecode.to_vec();
         code.extend_from_slice(&(holder, supply).abi_encode_params());
-        let tx = TransactionRequest::default().with_deploy_code(code);
-        let hash = *self.provider.send_transaction(tx).await.unwrap().tx_hash();
+        let hash = self.send_from_dev(TxKind::Create, U256::ZERO, code.into()).await;
         let receipt = self.wait_success(hash, "deploy BoxTestToken").await;
-        receipt.contract_address().expect("a creation receipt names the contract")
+        receipt.contract.expect("a creation receipt names the contract")
     }
 
     /// `who`'s balance of ERC-20 `token`.
     pub async fn erc20_balance(&self, token: Address, who: Address) -> U256 {
-        let call = IERC20::balanceOfCall { who }.abi_encode();
-        let out = self.provider.call(TransactionRequest::default().with_to(token).with_input(call)).await.unwrap();
-        IERC20::balanceOfCall::abi_decode_returns(&out).unwrap()
+        self.eth.token_balance(token, who).await.unwrap()
     }
 
     /// Broadcasts a signed, EIP-2718-encoded transaction; returns its hash
     /// without waiting for a block (see [`Anvil::wait_receipt`]).
     pub async fn send_raw(&self, raw: &[u8]) -> B256 {
-        *self.provider.send_raw_transaction(raw).await.unwrap_or_else(|e| panic!("send_raw: {e}")).tx_hash()
+        self.eth.send_raw(raw).await.unwrap_or_else(|e| panic!("send_raw: {e}"));
+        // A transaction's hash is the hash of its EIP-2718 bytes.
+        keccak256(raw)
     }
 
     /// Waits until transaction `hash` is in a block; returns its receipt,
     /// successful or reverted.
-    pub async fn wait_receipt(&self, hash: B256) -> TransactionReceipt {
+    pub async fn wait_receipt(&self, hash: B256) -> Receipt {
         crate::eventually(&format!("a receipt for {hash}"), DEADLINE, || async move {
-            self.provider.get_transaction_receipt(hash).await.unwrap()
+            self.eth.receipt(hash).await.unwrap()
         })
         .await
     }
 
-    async fn wait_success(&self, hash: B256, what: &str) -> TransactionReceipt {
+    async fn wait_success(&self, hash: B256, what: &str) -> Receipt {
         let receipt = self.wait_receipt(hash).await;
-        assert!(receipt.status(), "{what}: transaction {hash} reverted");
+        assert!(receipt.success, "{what}: transaction {hash} reverted");
         receipt
     }
 }
 
-/// A provider on `endpoint` that signs with `signer`.
-fn provider_with(endpoint: &str, signer: PrivateKeySigner) -> DynProvider {
-    // alloy's HTTP transport is reqwest, which the workspace builds with rustls and
-    // no default provider (box-api's client): install ring process-wide first
-    // (DESIGN.md §9), or reqwest panics building the client. Idempotent.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    // alloy's reqwest transport (anvil is plain HTTP on 127.0.0.1).
-    let client = RpcClient::new_http(endpoint.parse().unwrap()).with_poll_interval(Duration::from_millis(50));
-    ProviderBuilder::new().wallet(EthereumWallet::from(signer)).connect_client(client).erased()
+/// Hex (with or without `0x`) into `out`; panics on anything else (constants only).
+fn hex_decode(text: &str, out: &mut [u8; 32]) {
+    let text = text.trim_start_matches("0x");
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[2 * i..2 * i + 2], 16).expect("a hex constant");
+    }
 }
 
 /// The port from anvil's `Listening on 127.0.0.1:PORT` line, once printed.

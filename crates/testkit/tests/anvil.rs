@@ -5,7 +5,6 @@ use alloy::consensus::{SignableTransaction, TxEip1559, TxEnvelope};
 use alloy::eips::eip2718::Encodable2718;
 use alloy::network::TxSignerSync;
 use alloy::primitives::{Address, TxKind, U256, keccak256};
-use alloy::providers::Provider;
 use alloy::signers::local::PrivateKeySigner;
 use alloy::sol_types::SolCall;
 use box_testkit::anvil::{
@@ -68,7 +67,7 @@ async fn erc20_transfer_signed_offline_moves_tokens() {
     let hash = anvil.send_raw(&raw).await;
     let receipt = anvil.wait_receipt(hash).await;
 
-    assert!(receipt.status(), "transfer reverted");
+    assert!(receipt.success, "transfer reverted");
     assert_eq!(receipt.from, holder.address());
     assert_eq!(anvil.erc20_balance(token, recipient).await, amount);
     assert_eq!(anvil.erc20_balance(token, holder.address()).await, ERC20_INITIAL_SUPPLY - amount);
@@ -81,17 +80,17 @@ async fn without_automine_a_transaction_waits_for_mine() {
     anvil.fund(sender.address(), U256::from(ETH)).await;
     let token = anvil.deploy_erc20(sender.address()).await;
     anvil.set_automine(false).await;
-    let height = anvil.provider().get_block_number().await.unwrap();
+    let height = anvil.eth().block_number().await.unwrap();
 
     let input = IERC20::transferCall { to: DEV_ADDRESS, amount: U256::from(1u64) }.abi_encode();
     let hash = anvil.send_raw(&signed_call(&sender, anvil.chain_id(), 0, token, input)).await;
-    assert!(anvil.provider().get_transaction_receipt(hash).await.unwrap().is_none(), "mined without automine");
-    assert_eq!(anvil.provider().get_block_number().await.unwrap(), height);
+    assert!(anvil.eth().receipt(hash).await.unwrap().is_none(), "mined without automine");
+    assert_eq!(anvil.eth().block_number().await.unwrap(), height);
 
     anvil.mine(3).await;
 
-    assert_eq!(anvil.provider().get_block_number().await.unwrap(), height + 3);
-    assert_eq!(anvil.wait_receipt(hash).await.block_number, Some(height + 1));
+    assert_eq!(anvil.eth().block_number().await.unwrap(), height + 3);
+    assert_eq!(anvil.wait_receipt(hash).await.block, height + 1);
     assert_eq!(anvil.erc20_balance(token, DEV_ADDRESS).await, U256::from(1u64));
 }
 
@@ -99,11 +98,11 @@ async fn without_automine_a_transaction_waits_for_mine() {
 async fn block_time_and_chain_id_are_configurable() {
     let anvil = Anvil::start_with(AnvilOptions::default().chain_id(1337).block_time(1)).await;
     assert_eq!(anvil.chain_id(), 1337);
-    assert_eq!(anvil.provider().get_chain_id().await.unwrap(), 1337);
-    let start = anvil.provider().get_block_number().await.unwrap();
+    assert_eq!(anvil.eth().chain_id().await.unwrap(), 1337);
+    let start = anvil.eth().block_number().await.unwrap();
     // Interval mining makes blocks with no transactions sent at all.
     box_testkit::eventually("a block from interval mining", std::time::Duration::from_secs(10), || async {
-        (anvil.provider().get_block_number().await.unwrap() > start).then_some(())
+        (anvil.eth().block_number().await.unwrap() > start).then_some(())
     })
     .await;
     // A transaction still lands, in the next interval block.

@@ -3,7 +3,7 @@
 
 use super::extract::path_hash;
 use super::flows::outbox_row;
-use super::transfers::refused;
+use super::rules::{refused, verify_complete};
 use super::view::{find, flow_of, summary, transbox, transfer_out};
 use super::{Caller, JsonBody, Shared};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -12,10 +12,9 @@ use crate::store::{ApprovalRow, StoreError, TransferFilter, now};
 use axum::Json;
 use axum::extract::{Path, State};
 use box_api::{ApproveIn, CollectionState, RejectIn, TransferOut, TransferSummary};
-use box_core::ids::{FlowHash, Timestamp, TransferId};
+use box_core::Address;
+use box_core::ids::TransferId;
 use box_core::notary::Subject;
-use box_core::transbox::{TransBox, TransferContext, verify_transbox};
-use box_core::{Address, Signature};
 
 /// How often an approval is retried when another approval raced it.
 const RETRIES: usize = 8;
@@ -109,7 +108,7 @@ pub(super) async fn approve(
                 "you already approved this transfer; each person counts once",
             ));
         }
-        let mut tb = transbox(&row, &approvals);
+        let mut tb = transbox(&st, &row, &approvals)?;
         let approval = tb.approval_for(idx + 1);
         match st.domain.recover(&approval, &signature) {
             Ok(a) if a == caller.address => {}
@@ -125,17 +124,20 @@ pub(super) async fn approve(
                 ));
             }
         }
-        let mut signers: Vec<(Address, Signature)> =
-            approvals.iter().filter(|a| a.level == row.level).map(|a| (a.approver, a.signature)).collect();
-        signers.push((me, signature));
-        signers.sort_by_key(|(a, _)| *a);
-        let closes = signers.len() >= level.threshold as usize;
+        // The open level as it would stand: box-core orders it.
+        for a in approvals.iter().filter(|a| a.level == row.level) {
+            tb.add_approval(&st.domain, idx + 1, a.signature).map_err(|e| {
+                ApiError::internal(format!("a stored approval of transfer {} does not fit: {e}", row.id))
+            })?;
+        }
+        tb.add_approval(&st.domain, idx + 1, signature).map_err(refused)?;
+        let signed = tb.levels.get(idx).map_or(0, Vec::len);
+        let closes = signed >= level.threshold as usize;
         let (next_level, state, outbox) = if !closes {
             (row.level, CollectionState::Collecting, None)
         } else if idx + 1 < flow.levels.len() {
             (row.level + 1, CollectionState::Collecting, None)
         } else {
-            tb.levels.push(signers.iter().map(|(_, s)| *s).collect());
             verify_complete(&st, &tb)?;
             (row.level + 1, CollectionState::Submitting, Some(outbox_row(&st, &Subject::Transfer(tb))?))
         };
@@ -154,26 +156,6 @@ pub(super) async fn approve(
         }
     }
     Err(ApiError::conflict("busy", "the transfer kept changing under concurrent approvals; retry").retry_after(1))
-}
-
-/// The complete TransBox passes every rule box-core checks, as of the
-/// gateway's verified replica; the nodes check again.
-fn verify_complete(st: &Shared, tb: &TransBox) -> ApiResult<()> {
-    let r = st.replica.read();
-    let state = r.state();
-    let flow = state.active_flow(&FlowHash(tb.request.flowHash)).map_err(|e| refused("flow_not_active", e))?;
-    let tid = tb.transfer_id(&st.domain);
-    let history = state.history(&flow.hash(), &tb.request.asset, Some(&tid));
-    let eth_history = state.history(&flow.hash(), &Address::ZERO, Some(&tid));
-    let ctx = TransferContext {
-        domain: &st.domain,
-        flow: &flow,
-        policy: state.policy(),
-        now: Timestamp(u64::try_from(now()).unwrap_or(0)),
-        history: &history,
-        eth_history: &eth_history,
-    };
-    verify_transbox(tb, &ctx).map(|_| ()).map_err(|e| refused("refused", e))
 }
 
 /// Reject at the open level (an approver of that level), with a reason.

@@ -176,9 +176,9 @@ pub(super) async fn wallet(State(st): State<Shared>, caller: Caller) -> ApiResul
     for asset in std::iter::once(Asset::Eth).chain(assets.into_iter().filter(|a| *a != Asset::Eth)) {
         let balance = match &asset {
             Asset::Eth => eth.balance(wallet).await,
-            Asset::Erc20 { contract, .. } => eth.erc20_balance(*contract, wallet).await,
+            Asset::Erc20 { contract, .. } => eth.token_balance(*contract, wallet).await,
         }
-        .map_err(|e| ApiError::unavailable("eth_rpc_unavailable", e))?;
+        .map_err(|e| ApiError::unavailable("eth_rpc_unavailable", e.to_string()))?;
         balances.push(BalanceOut {
             asset: asset.address(),
             symbol: asset.symbol().to_owned(),

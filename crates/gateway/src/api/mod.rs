@@ -11,6 +11,7 @@ mod governance;
 mod lane;
 mod openapi;
 mod people;
+mod rules;
 mod status;
 mod transfers;
 mod view;
@@ -62,7 +63,7 @@ pub struct AppState {
     /// Wakes the relay when rows are queued.
     pub relay_wake: Arc<Notify>,
     /// The public chain's JSON-RPC, when configured.
-    pub eth: Option<crate::eth::EthRpc>,
+    pub eth: Option<box_eth::Eth>,
 }
 
 impl AppState {
@@ -74,7 +75,7 @@ impl AppState {
         genesis: Genesis,
         admins: BTreeSet<Address>,
         limits: Limits,
-        eth: Option<crate::eth::EthRpc>,
+        eth: Option<box_eth::Eth>,
     ) -> Self {
         Self {
             store,

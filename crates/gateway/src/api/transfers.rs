@@ -7,8 +7,11 @@
 //! open level per transfer and records exactly `threshold` signatures in it.
 //! When the last level closes, the complete TransBox is verified with
 //! box-core and queued for the chain in the same transaction.
+//!
+//! What may be accepted is box-core's decision ([`super::rules`]).
 
 use super::extract::{QueryParams, path_hash};
+use super::rules::{check_application, check_application_date};
 use super::view::{can_read, find, summary, transfer_out};
 use super::{Caller, JsonBody, Shared};
 use crate::error::{ApiError, ApiResult, ErrorBody};
@@ -19,84 +22,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use box_api::{ApplyIn, CollectionState, TransferOut, TransferQuery, TransferSummary};
 use box_core::amount::Amount;
-use box_core::ids::{FlowHash, Timestamp};
-use box_core::transbox::{check_period_limits, check_request_limits};
-use box_core::typed::TransferRequest;
-use box_core::{Address, Refusal};
-
-pub(super) fn refused(code: &'static str, r: Refusal) -> ApiError {
-    ApiError::unprocessable(code, r.to_string())
-}
-
-/// The checks of `verify_transbox` that need no approval, so an application
-/// that could never pass is refused at once instead of after every level signed.
-pub(super) fn precheck(st: &Shared, req: &TransferRequest) -> ApiResult<()> {
-    let r = st.replica.read();
-    let state = r.state();
-    if req.chainId != st.domain.chain_id.0 {
-        return Err(refused(
-            "wrong_chain",
-            Refusal::WrongChain { request: req.chainId, expected: st.domain.chain_id.0 },
-        ));
-    }
-    let flow = state.active_flow(&FlowHash(req.flowHash)).map_err(|e| refused("flow_not_active", e))?;
-    if !flow.flow().employees.contains(&req.applicant) {
-        return Err(ApiError::forbidden("not_in_employee_group", Refusal::NotAnEmployee(req.applicant).to_string()));
-    }
-    if let Some(reason) = state.paused() {
-        return Err(refused("paused", Refusal::Paused(reason.to_owned())));
-    }
-    let Some(asset) = state.assets().get(&req.asset) else {
-        return Err(refused("unknown_asset", Refusal::UnknownAsset(req.asset)));
-    };
-    if req.to.is_zero() || req.amount.is_zero() {
-        return Err(refused(
-            "malformed_transfer",
-            Refusal::MalformedTransfer("the destination must not be address(0) and the amount must not be zero".into()),
-        ));
-    }
-    if state.is_blocked(&req.to) {
-        return Err(refused("blocked_destination", Refusal::BlockedDestination(req.to)));
-    }
-    if state.is_frozen(&req.applicant) {
-        return Err(refused("frozen_employee", Refusal::FrozenEmployee(req.applicant)));
-    }
-    // box-core's rules, as the companions and the signer apply them.
-    check_request_limits(req, &flow, Some(&asset)).map_err(|e| {
-        let code = match e {
-            Refusal::NoLimitForAsset(_) => "no_limit",
-            Refusal::OverFeeCap { .. } => "over_fee_cap",
-            _ => "over_limit",
-        };
-        refused(code, e)
-    })?;
-    let now = Timestamp(u64::try_from(now()).unwrap_or(0));
-    let history = state.history(&flow.hash(), &req.asset, None);
-    let eth_history = state.history(&flow.hash(), &Address::ZERO, None);
-    check_period_limits(req, &flow, &asset, &history, &eth_history, now).map_err(|e| refused("over_limit", e))?;
-    Ok(())
-}
-
-/// An application is signed just before it is sent, so its date must be
-/// now: not ahead of the clock by more than box-core allows anywhere
-/// ([`box_core::transbox::check_not_future`], the rule the nodes and the
-/// signer apply), and not older than the request-signing window. The lower
-/// bound is this edge's own: later checks cannot have one, since approvals
-/// may take days.
-fn check_application_date(req: &TransferRequest, now: u64, window: u64) -> ApiResult<()> {
-    box_core::transbox::check_not_future(req, Timestamp(now)).map_err(|r| refused("future_request", r))?;
-    if req.timestamp.saturating_add(window) < now {
-        return Err(ApiError::unprocessable(
-            "stale_request",
-            format!(
-                "the request is dated {} s after the epoch, {} s before the gateway's clock ({now}); an application is dated when it is signed: sign it again with the current time (at most {window} s old)",
-                req.timestamp,
-                now.saturating_sub(req.timestamp)
-            ),
-        ));
-    }
-    Ok(())
-}
+use box_core::ids::FlowHash;
 
 /// Apply for a transfer (employee, for themselves).
 #[utoipa::path(post, path = "/v1/transfers", tag = "transfers", request_body = ApplyIn,
@@ -120,21 +46,10 @@ pub(super) async fn apply(
             ),
         ));
     }
-    match st.domain.recover(&req, &signature) {
-        Ok(a) if a == req.applicant => {}
-        other => {
-            return Err(ApiError::unprocessable(
-                "bad_applicant_signature",
-                format!(
-                    "the request's signature recovers to {}, not the applicant {}",
-                    other.map_or_else(|e| e.to_string(), |a| a.to_checksum(None)),
-                    req.applicant
-                ),
-            ));
-        }
-    }
-    check_application_date(&req, u64::try_from(now()).unwrap_or(0), st.limits.timestamp_window_seconds)?;
-    precheck(&st, &req)?;
+    check_application_date(&req, st.limits.timestamp_window_seconds)?;
+    // box-core's first stage: what the companions and the signer would
+    // refuse without any approval (the applicant's signature included).
+    check_application(&st, &req, &signature)?;
     let id = st.domain.transfer_id(&req);
     let t = now();
     let row = TransferRow {

@@ -1,6 +1,8 @@
-//! How a stored transfer is shown: its TransBox so far, its status (the
-//! verified replica's once the chain has it, the gateway's own before), its
-//! progress per level.
+//! How a stored transfer is shown: its TransBox so far (rebuilt with
+//! box-core's `TransBox::add_approval`: the order within a level is core's,
+//! whatever order the store returns approvals in), its status (the verified
+//! replica's once the chain has it, the gateway's own before), its progress
+//! per level.
 
 use super::{Caller, Shared};
 use crate::error::{ApiError, ApiResult};
@@ -16,17 +18,25 @@ use box_core::notary::{FlowStatus, Subject, TransferStatus};
 use box_core::transbox::TransBox;
 use box_core::typed::BoxFlow;
 
-/// The TransBox with every closed level (those below `row.level`).
-pub(super) fn transbox(row: &TransferRow, approvals: &[ApprovalRow]) -> TransBox {
+/// The TransBox with every closed level (those below `row.level`), each
+/// level in box-core's order ([`TransBox::add_approval`]), whatever order
+/// `approvals` come in.
+pub(super) fn transbox(st: &Shared, row: &TransferRow, approvals: &[ApprovalRow]) -> ApiResult<TransBox> {
     let closed = usize::try_from(row.level.saturating_sub(1)).unwrap_or(0);
-    let mut levels = vec![Vec::new(); closed];
-    for a in approvals {
+    let mut tb =
+        TransBox { request: row.request.clone(), applicant_signature: row.applicant_signature, levels: Vec::new() };
+    let mut by_level: Vec<&ApprovalRow> = approvals.iter().collect();
+    // Levels are added bottom-up (each signs over the ones below).
+    by_level.sort_by_key(|a| a.level);
+    for a in by_level {
         let l = usize::try_from(a.level).unwrap_or(0);
         if (1..=closed).contains(&l) {
-            levels[l - 1].push(a.signature);
+            tb.add_approval(&st.domain, l, a.signature).map_err(|e| {
+                ApiError::internal(format!("a stored approval of transfer {} does not fit: {e}", row.id))
+            })?;
         }
     }
-    TransBox { request: row.request.clone(), applicant_signature: row.applicant_signature, levels }
+    Ok(tb)
 }
 
 /// The flow as the verified replica holds it, and whether it is active.
@@ -88,7 +98,7 @@ async fn relay_of(st: &Shared, row: &TransferRow, approvals: &[ApprovalRow]) -> 
     }
     // A transfer's subject id is its complete transbox's, as queued when the
     // last level closed (every level is closed now).
-    let tb = transbox(row, approvals);
+    let tb = transbox(st, row, approvals)?;
     Ok(st.store.outbox(&Subject::Transfer(tb).id(&st.domain)?).await?)
 }
 

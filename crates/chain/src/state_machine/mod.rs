@@ -14,8 +14,12 @@
 //! signed. Snapshots carry every block, so a node that catches up by snapshot
 //! still holds the whole chain.
 
+mod snapshot;
+
+use snapshot::SnapshotData;
+
 use crate::liveness::Progress;
-use crate::log_store::{StoreError, rerr, werr};
+use crate::log_store::{StoreError, werr};
 use crate::types::{Applied, NodeId, TypeConfig};
 use box_core::block::{Block, BlockHeader, LoggedEntry};
 use box_core::encoding::Canonical;
@@ -24,9 +28,7 @@ use box_core::notary::NotaryState;
 use box_core::typed::Genesis;
 use box_core::{Address, B256};
 use openraft::storage::{RaftStateMachine, Snapshot};
-use openraft::{
-    BasicNode, EntryPayload, LogId, OptionalSend, RaftSnapshotBuilder, SnapshotMeta, StorageIOError, StoredMembership,
-};
+use openraft::{BasicNode, EntryPayload, LogId, OptionalSend, SnapshotMeta, StoredMembership};
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -233,13 +235,6 @@ pub struct StateMachine {
     shared: Arc<Shared>,
 }
 
-/// A snapshot's bytes: the state, then every block with its notarized records.
-#[derive(Serialize, Deserialize)]
-struct SnapshotData {
-    state: ChainState,
-    blocks: Vec<(String, Vec<NotarizedRecord>)>,
-}
-
 impl StateMachine {
     /// Opens the state database, restoring the latest snapshot if there is one.
     pub fn open(path: &Path, genesis: Genesis) -> Result<Self, String> {
@@ -304,47 +299,6 @@ impl StateMachine {
     fn write(&self) -> std::sync::RwLockWriteGuard<'_, ChainState> {
         self.shared.state.write().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
-
-    fn all_blocks(&self, upto: u64) -> Result<Vec<(String, Vec<NotarizedRecord>)>, StoreError> {
-        let mut out = Vec::new();
-        for h in 1..=upto {
-            let b =
-                self.shared.block(h).map_err(rerr)?.ok_or_else(|| {
-                    werr(std::io::Error::other(format!("block {h} missing while building a snapshot")))
-                })?;
-            out.push((hex::encode(b), self.shared.notarized(h).map_err(rerr)?));
-        }
-        Ok(out)
-    }
-
-    fn save_snapshot(&self, bytes: &[u8]) -> Result<(), StoreError> {
-        let tx = self.shared.db.begin_write().map_err(werr)?;
-        {
-            let mut t = tx.open_table(SNAPSHOT).map_err(werr)?;
-            t.insert("data", bytes).map_err(werr)?;
-        }
-        tx.commit().map_err(werr)
-    }
-
-    fn snapshot_of(&self, bytes: Vec<u8>, state: &ChainState) -> Snapshot<TypeConfig> {
-        let seq = self.shared.snapshot_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let meta = SnapshotMeta {
-            last_log_id: state.last_applied,
-            last_membership: state.membership.clone(),
-            snapshot_id: format!("{}-{seq}", state.last_applied.map_or(0, |l| l.index)),
-        };
-        Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }
-    }
-}
-
-impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StoreError> {
-        let state = self.shared.read().clone();
-        let blocks = self.all_blocks(state.height())?;
-        let bytes = serde_json::to_vec(&SnapshotData { state: state.clone(), blocks }).map_err(rerr)?;
-        self.save_snapshot(&bytes)?;
-        Ok(self.snapshot_of(bytes, &state))
-    }
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -397,40 +351,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StoreError> {
-        let bytes = snapshot.into_inner();
-        let bad = |e: String| StorageIOError::read_snapshot(Some(meta.signature()), &std::io::Error::other(e));
-        let data: SnapshotData = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        for (i, (block, notarized)) in data.blocks.iter().enumerate() {
-            let raw = hex::decode(block).map_err(|e| bad(e.to_string()))?;
-            let b = Block::decode(&raw).map_err(|e| bad(e.to_string()))?;
-            if b.header.height != i as u64 + 1 {
-                return Err(bad("snapshot blocks out of order".into()).into());
-            }
-            // Rejections are not listed in the snapshot's per-block records, so
-            // only notarized subjects get their height indexed here.
-            let decided: Vec<SubjectId> = notarized.iter().map(|r| r.subject).collect();
-            self.shared.store_block(&b, notarized, &decided)?;
-        }
-        self.save_snapshot(&bytes)?;
-        let height = data.state.height();
-        *self.write() = data.state;
-        self.shared.height_tx.send_replace(height);
-        self.shared.applied.notify_waiters();
-        Ok(())
+        self.install(meta, snapshot.into_inner())
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {
-        let saved: Option<Vec<u8>> = {
-            let tx = self.shared.db.begin_read().map_err(rerr)?;
-            let t = tx.open_table(SNAPSHOT).map_err(rerr)?;
-            t.get("data").map_err(rerr)?.map(|g| g.value().to_vec())
-        };
-        match saved {
-            None => Ok(None),
-            Some(bytes) => {
-                let data: SnapshotData = serde_json::from_slice(&bytes).map_err(rerr)?;
-                Ok(Some(self.snapshot_of(bytes, &data.state)))
-            }
-        }
+        self.current()
     }
 }

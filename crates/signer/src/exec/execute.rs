@@ -1,0 +1,313 @@
+//! The execute round: for each new subject, the verdict (box-core's
+//! `authorize`, or an authorized flow to anchor), a quote, the fee within
+//! the signed cap, the signature, the durable record, the broadcast.
+
+use super::{Action, Context, Current, ETH_TRANSFER_GAS, Executor, Note, Quote, QuoteRequest, note};
+use crate::runtime::Fault;
+use crate::store::{Execution, ExecutionKind, ExecutionState};
+use crate::tx::{self, Payload};
+use box_core::decision::{Attempt, authorize};
+use box_core::ids::{FlowHash, Timestamp, TransferId};
+use box_core::notary::{FlowStatus, TransferStatus};
+use box_core::{Address, B256, U256};
+use box_eth::{EthError, Fees};
+
+/// What an execution signs, and under which cap.
+#[derive(Debug)]
+pub(super) struct Job {
+    payload: Payload,
+    kind: ExecutionKind,
+    /// The most the transaction may spend on fees (wei).
+    cap: U256,
+    /// The decision time (the clock of the period limits).
+    time: u64,
+}
+
+/// Fees for a transaction of `gas` within `cap` (wei for the whole gas),
+/// starting from the market's `suggested`; a replacement (`at_least`: the
+/// fees it replaces) raises both by 12.5 % (geth wants 10 %). Refused when
+/// the cap allows less than the base fee (or the replacement's floor).
+pub(super) fn fees_within(
+    gas: u64,
+    cap: U256,
+    at_least: Option<Fees>,
+    suggested: Fees,
+    base_fee: u128,
+) -> Result<Fees, String> {
+    let mut f = suggested;
+    if let Some(prev) = at_least {
+        f.max_fee_per_gas = f.max_fee_per_gas.max(prev.max_fee_per_gas + prev.max_fee_per_gas / 8 + 1);
+        f.priority_fee_per_gas =
+            f.priority_fee_per_gas.max(prev.priority_fee_per_gas + prev.priority_fee_per_gas / 8 + 1);
+    }
+    let allowed = cap / U256::from(gas.max(1));
+    if U256::from(f.max_fee_per_gas) > allowed {
+        let allowed = u128::try_from(allowed).unwrap_or(u128::MAX);
+        let floor = at_least.map_or(base_fee, |p| p.max_fee_per_gas + p.max_fee_per_gas / 8 + 1).max(base_fee);
+        if allowed < floor {
+            return Err(format!(
+                "the signed fee cap of {cap} wei allows {allowed} wei per gas for {gas} gas, below the {floor} wei per gas needed now"
+            ));
+        }
+        f.max_fee_per_gas = allowed;
+    }
+    f.priority_fee_per_gas = f.priority_fee_per_gas.min(f.max_fee_per_gas);
+    Ok(f)
+}
+
+impl Executor {
+    /// The signer's clock for limits: the newest verified log time, never
+    /// earlier than anything it has recorded.
+    fn limit_now(&self, ctx: &Context<'_>) -> u64 {
+        ctx.log_time.max(self.record.latest_time())
+    }
+
+    /// Starts an execute round (nothing while one is under way, sealed, or
+    /// not allowed to execute).
+    pub(super) fn execute(&mut self, ctx: &Context<'_>) -> Vec<Action> {
+        if self.current.is_some() || !ctx.may_execute || ctx.key.is_none() || ctx.wallet.is_none() {
+            return Vec::new();
+        }
+        // Anchors first (kind 0), then transfers, each in id order.
+        self.queue = self.candidates.iter().rev().copied().collect();
+        self.next(ctx)
+    }
+
+    /// Works through the round's queue until one subject waits for an answer.
+    fn next(&mut self, ctx: &Context<'_>) -> Vec<Action> {
+        let mut out = Vec::new();
+        while self.current.is_none() {
+            let Some((kind, subject)) = self.queue.pop() else { break };
+            if self.record.has(&subject) {
+                self.candidates.remove(&(kind, subject));
+                continue;
+            }
+            let actions = if kind == 0 { self.start_anchor(ctx, subject) } else { self.start_transfer(ctx, subject) };
+            out.extend(actions);
+        }
+        out
+    }
+
+    fn start_anchor(&mut self, ctx: &Context<'_>, subject: B256) -> Vec<Action> {
+        let flow = FlowHash(subject);
+        if ctx.state.flow(&flow).is_none_or(|f| f.status != FlowStatus::Authorized) {
+            self.candidates.remove(&(0, subject));
+            return Vec::new();
+        }
+        let Some(wallet) = ctx.wallet else { return Vec::new() };
+        let payload = Payload::Anchor { wallet, flow, chain_id: self.config.chain_id.0 };
+        let job =
+            Job { payload, kind: ExecutionKind::Anchor, cap: self.config.anchor_max_fee, time: self.limit_now(ctx) };
+        self.quote(subject, job, wallet, true, None)
+    }
+
+    fn start_transfer(&mut self, ctx: &Context<'_>, subject: B256) -> Vec<Action> {
+        let tid = TransferId(subject);
+        let Some(rec) = ctx.state.transfer(&tid) else {
+            self.candidates.remove(&(1, subject));
+            return Vec::new();
+        };
+        if rec.status != TransferStatus::Notarized {
+            self.candidates.remove(&(1, subject));
+            return Vec::new();
+        }
+        let kind = ExecutionKind::Transfer {
+            flow: rec.flow.0,
+            asset: rec.asset,
+            amount: rec.amount.0,
+            max_fee: rec.max_fee.0,
+        };
+        let now = self.limit_now(ctx);
+        let a = match authorize(ctx.state, &tid, self.config.chain_id, &self.record, Attempt::First, Timestamp(now)) {
+            Ok(a) => a,
+            Err(refusal) => return self.refuse(subject, kind, now, refusal.to_string()),
+        };
+        let Some(wallet) = ctx.wallet else { return Vec::new() };
+        let token = (!a.request().asset.is_zero()).then_some(a.request().asset);
+        let job = Job { cap: a.fee_cap().0, payload: Payload::Transfer(Box::new(a)), kind, time: now };
+        self.quote(subject, job, wallet, token.is_some(), token)
+    }
+
+    fn quote(&mut self, subject: B256, job: Job, from: Address, estimate: bool, token: Option<Address>) -> Vec<Action> {
+        let request = QuoteRequest { from, call: job.payload.call(), estimate, token };
+        self.current = Some(Current::Quoting { subject, job });
+        vec![Action::Quote { subject, request }]
+    }
+
+    /// Records a refusal: nothing is signed, the reason goes to the chain.
+    fn refuse(&mut self, subject: B256, kind: ExecutionKind, time: u64, reason: String) -> Vec<Action> {
+        let execution = Execution {
+            kind,
+            nonce: None,
+            raw: vec![],
+            hashes: vec![],
+            max_fee_per_gas: 0,
+            priority_fee_per_gas: 0,
+            gas: 0,
+            fee_cap: U256::ZERO,
+            time,
+            sent_at: 0,
+            note: String::new(),
+            note_reported: false,
+            state: ExecutionState::Refused { reason: reason.clone() },
+        };
+        self.current = Some(Current::Refusing { subject, execution: execution.clone() });
+        vec![note(subject, Note::Refused(reason)), Action::Insert { subject, execution }]
+    }
+
+    /// Leaves `subject` for a later round, with why.
+    fn wait(&mut self, ctx: &Context<'_>, subject: B256, why: String) -> Vec<Action> {
+        self.current = None;
+        let mut out = vec![note(subject, Note::Waiting(why))];
+        out.extend(self.next(ctx));
+        out
+    }
+
+    pub(super) fn quoted(&mut self, ctx: &Context<'_>, subject: B256, quote: Quote) -> Vec<Action> {
+        let job = match self.current.take() {
+            Some(Current::Quoting { subject: s, job }) if s == subject => job,
+            other => {
+                self.current = other;
+                return Vec::new();
+            }
+        };
+        let anchor = matches!(job.payload, Payload::Anchor { .. });
+        let gas = match quote.gas {
+            None => ETH_TRANSFER_GAS,
+            Some(Ok(g)) => g.saturating_mul(5) / 4,
+            Some(Err(e)) if anchor || e.is_transient() => {
+                return self.wait(ctx, subject, format!("cannot estimate the gas of {subject} yet: {e}"));
+            }
+            Some(Err(e)) => {
+                let reason = format!("the token transfer would fail: {}", rpc_words(&e));
+                return self.refuse(subject, job.kind, job.time, reason);
+            }
+        };
+        let market = match quote.market {
+            Ok(m) => m,
+            Err(e) => return self.wait(ctx, subject, format!("cannot price {subject} yet: {e}")),
+        };
+        if let Payload::Transfer(a) = &job.payload {
+            let call = job.payload.call();
+            let gas_cost = U256::from(gas) * U256::from(market.fees.max_fee_per_gas);
+            if market.balance < call.value.saturating_add(gas_cost) {
+                let reason = format!(
+                    "the hot wallet holds {} wei; this transfer needs {} wei plus up to {gas_cost} wei of fees",
+                    market.balance, call.value
+                );
+                return self.refuse(subject, job.kind, job.time, reason);
+            }
+            let r = a.request();
+            if let Some(held) = market.token_balance.filter(|held| *held < r.amount) {
+                let reason = format!(
+                    "the hot wallet holds {held} base units of token {}; the transfer needs {}",
+                    r.asset, r.amount
+                );
+                return self.refuse(subject, job.kind, job.time, reason);
+            }
+        }
+        let fees = match fees_within(gas, job.cap, None, market.fees, market.base_fee) {
+            Ok(f) => f,
+            Err(reason) if anchor => {
+                return self.wait(ctx, subject, format!("cannot anchor flow {subject} yet: {reason}"));
+            }
+            Err(reason) => return self.refuse(subject, job.kind, job.time, reason),
+        };
+        let nonce = market.pending_nonce.max(self.record.max_nonce().map_or(0, |n| n + 1));
+        let Some(key) = ctx.key else { return self.wait(ctx, subject, "sealed".into()) };
+        let signed = match tx::sign(key, nonce, gas, fees, &job.payload) {
+            Ok(s) => s,
+            Err(e) => return self.wait(ctx, subject, format!("cannot sign: {e}")),
+        };
+        let execution = Execution {
+            kind: job.kind,
+            nonce: Some(nonce),
+            raw: vec![signed.raw],
+            hashes: vec![signed.hash],
+            max_fee_per_gas: fees.max_fee_per_gas,
+            priority_fee_per_gas: fees.priority_fee_per_gas,
+            gas,
+            fee_cap: job.cap,
+            time: job.time,
+            sent_at: ctx.now,
+            note: String::new(),
+            note_reported: false,
+            state: ExecutionState::Signed,
+        };
+        self.current = Some(Current::Recording { subject, execution: execution.clone() });
+        vec![Action::Insert { subject, execution }]
+    }
+
+    pub(super) fn recorded(&mut self, ctx: &Context<'_>, subject: B256, inserted: bool) -> Vec<Action> {
+        match self.current.take() {
+            Some(Current::Recording { subject: s, execution }) if s == subject => {
+                if !inserted {
+                    let n = execution.nonce.unwrap_or(0);
+                    let mut out = vec![note(subject, Note::NotRecorded { nonce: n })];
+                    out.extend(self.next(ctx));
+                    return out;
+                }
+                let (raw, tx) = match (execution.raw.last(), execution.hashes.last()) {
+                    (Some(r), Some(h)) => (r.clone(), *h),
+                    _ => return self.next(ctx),
+                };
+                let nonce = execution.nonce.unwrap_or(0);
+                self.record.put(subject, execution);
+                self.candidates.retain(|(_, s)| *s != subject);
+                self.current = Some(Current::Sending { subject });
+                vec![
+                    note(subject, Note::Signed { nonce, tx }),
+                    Action::Crashpoint(Fault::AfterSign),
+                    Action::Broadcast { subject, raw },
+                ]
+            }
+            Some(Current::Refusing { subject: s, execution }) if s == subject => {
+                if inserted {
+                    self.record.put(subject, execution);
+                }
+                self.candidates.retain(|(_, s)| *s != subject);
+                self.next(ctx)
+            }
+            other => {
+                self.current = other;
+                Vec::new()
+            }
+        }
+    }
+
+    /// A broadcast's answer, from the execute round or from tracking.
+    pub(super) fn sent(&mut self, ctx: &Context<'_>, subject: B256, result: Result<(), EthError>) -> Vec<Action> {
+        let mut out = Vec::new();
+        if let Some(mut x) = self.record.get(&subject).cloned() {
+            match result {
+                Ok(()) => {
+                    let first = x.state == ExecutionState::Signed;
+                    if first {
+                        x.state = ExecutionState::Broadcast;
+                    }
+                    x.sent_at = ctx.now;
+                    let tx = x.hashes.last().copied().unwrap_or_default();
+                    self.record.put(subject, x.clone());
+                    out.push(Action::Update { subject, execution: x });
+                    out.push(note(subject, Note::Broadcast { tx, first }));
+                    out.push(Action::Crashpoint(Fault::AfterBroadcast));
+                }
+                Err(e) => {
+                    out.push(note(subject, Note::Waiting(format!("broadcast of {subject} failed, will retry: {e}"))))
+                }
+            }
+        }
+        if matches!(self.current, Some(Current::Sending { subject: s }) if s == subject) {
+            self.current = None;
+            out.extend(self.next(ctx));
+        }
+        out
+    }
+}
+
+/// The node's words, without the layer names around them.
+pub(super) fn rpc_words(e: &EthError) -> String {
+    match e {
+        EthError::Node(m) | EthError::Unreachable(m) | EthError::Unexpected(m) | EthError::Config(m) => m.clone(),
+    }
+}

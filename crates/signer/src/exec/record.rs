@@ -1,0 +1,128 @@
+//! The executor's mirror of the signer's durable record, with the indexes
+//! its decisions need: what counts towards a flow's limits by time, which
+//! executions are unfinished, which may still need a report. Kept in step
+//! with the store by the executor (it changes the mirror when the store
+//! took the change, or when the change is one whose failure stops the
+//! signer).
+
+use crate::store::{Execution, ExecutionKind, ExecutionState};
+use box_core::amount::Amount;
+use box_core::decision::{SignerRecord, oldest_counted};
+use box_core::ids::{FlowHash, Timestamp, TransferId};
+use box_core::transbox::eth_spend;
+use box_core::{Address, B256, U256};
+use std::collections::{BTreeSet, HashMap};
+
+/// Every execution the signer recorded, indexed.
+#[derive(Debug, Default)]
+pub struct Record {
+    executions: HashMap<B256, Execution>,
+    /// Transfers by (flow, decision time, id): a period limit reads only its window.
+    by_flow: BTreeSet<(B256, u64, B256)>,
+    max_nonce: Option<u64>,
+    latest_time: u64,
+    /// Signed, broadcast or mined: followed on the public chain.
+    live: BTreeSet<B256>,
+    /// Executions whose outcome the chain may not reflect yet.
+    unsettled: BTreeSet<B256>,
+}
+
+impl Record {
+    /// The mirror of `executions`.
+    pub fn new(executions: Vec<(B256, Execution)>) -> Self {
+        let mut r = Self::default();
+        for (s, x) in executions {
+            r.put(s, x);
+        }
+        r
+    }
+
+    /// Records `x` for `subject` (new or replacing).
+    pub(crate) fn put(&mut self, subject: B256, x: Execution) {
+        if let ExecutionKind::Transfer { flow, .. } = &x.kind {
+            self.by_flow.insert((*flow, x.time, subject));
+        }
+        if let Some(n) = x.nonce {
+            self.max_nonce = Some(self.max_nonce.map_or(n, |m| m.max(n)));
+        }
+        self.latest_time = self.latest_time.max(x.time);
+        if matches!(x.state, ExecutionState::Signed | ExecutionState::Broadcast | ExecutionState::Mined { .. }) {
+            self.live.insert(subject);
+        } else {
+            self.live.remove(&subject);
+        }
+        self.unsettled.insert(subject);
+        self.executions.insert(subject, x);
+    }
+
+    /// Whether `subject` has an execution.
+    pub fn has(&self, subject: &B256) -> bool {
+        self.executions.contains_key(subject)
+    }
+
+    /// The execution of `subject`.
+    pub fn get(&self, subject: &B256) -> Option<&Execution> {
+        self.executions.get(subject)
+    }
+
+    /// The highest nonce any execution owns.
+    pub fn max_nonce(&self) -> Option<u64> {
+        self.max_nonce
+    }
+
+    /// The latest decision time recorded.
+    pub fn latest_time(&self) -> u64 {
+        self.latest_time
+    }
+
+    /// Unfinished executions (signed, broadcast, mined), by subject.
+    pub(crate) fn live(&self) -> Vec<B256> {
+        self.live.iter().copied().collect()
+    }
+
+    /// Executions that may still need a report.
+    pub(crate) fn unsettled(&self) -> Vec<B256> {
+        self.unsettled.iter().copied().collect()
+    }
+
+    /// `subject`'s outcome is on the chain; it needs no report until it changes.
+    pub(crate) fn settle(&mut self, subject: &B256) {
+        self.unsettled.remove(subject);
+    }
+}
+
+impl SignerRecord for Record {
+    fn executed(&self, id: &TransferId) -> bool {
+        self.has(&id.0)
+    }
+
+    fn counted(
+        &self,
+        flow: &FlowHash,
+        asset: &Address,
+        now: Timestamp,
+        except: &TransferId,
+    ) -> Vec<(Timestamp, Amount)> {
+        let from = (flow.0, oldest_counted(now).0, B256::ZERO);
+        let to = (flow.0, u64::MAX, B256::repeat_byte(0xFF));
+        self.by_flow
+            .range(from..=to)
+            .filter(|(_, _, s)| *s != except.0)
+            .filter_map(|(_, _, s)| {
+                let x = self.executions.get(s)?;
+                let ExecutionKind::Transfer { asset: a, amount, max_fee, .. } = &x.kind else { return None };
+                if !x.counts() {
+                    return None;
+                }
+                let counted = if asset.is_zero() {
+                    eth_spend(a, Amount(*amount), Amount(*max_fee)).unwrap_or(Amount(U256::MAX))
+                } else if a == asset {
+                    Amount(*amount)
+                } else {
+                    return None;
+                };
+                Some((Timestamp(x.time), counted))
+            })
+            .collect()
+    }
+}

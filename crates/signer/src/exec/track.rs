@@ -1,0 +1,167 @@
+//! Tracking: every unfinished execution on the public chain. A receipt
+//! moves it to mined, then confirmed at depth; one that vanishes in a reorg
+//! sends the same bytes again; one unmined after `replace_after_secs` is
+//! re-priced on the same nonce, within the signed cap, from a fresh
+//! authorization (a replacement is a new signature).
+
+use super::execute::fees_within;
+use super::{Action, Context, Executor, Note, note};
+use crate::store::{ExecutionKind, ExecutionState};
+use crate::tx::{self, Payload};
+use box_core::B256;
+use box_core::decision::{Attempt, authorize};
+use box_core::ids::{FlowHash, Timestamp, TransferId};
+use box_eth::{EthError, Fees, Receipt};
+
+impl Executor {
+    pub(super) fn track(&mut self) -> Vec<Action> {
+        if self.record.live().is_empty() { Vec::new() } else { vec![Action::Head] }
+    }
+
+    pub(super) fn head(&mut self, head: Result<u64, EthError>) -> Vec<Action> {
+        match head {
+            Ok(h) => {
+                self.head = h;
+                self.record
+                    .live()
+                    .into_iter()
+                    .filter_map(|subject| {
+                        let x = self.record.get(&subject)?;
+                        Some(Action::Receipts { subject, hashes: x.hashes.iter().rev().copied().collect() })
+                    })
+                    .collect()
+            }
+            Err(e) => vec![note(B256::ZERO, Note::Waiting(format!("the Ethereum node is unreachable: {e}")))],
+        }
+    }
+
+    pub(super) fn receipt(
+        &mut self,
+        ctx: &Context<'_>,
+        subject: B256,
+        result: Result<Option<(B256, Receipt)>, EthError>,
+    ) -> Vec<Action> {
+        let Some(mut x) = self.record.get(&subject).cloned() else { return Vec::new() };
+        let mined = match result {
+            Ok(m) => m,
+            Err(e) => return vec![note(subject, Note::Waiting(format!("cannot read receipts: {e}")))],
+        };
+        let resend =
+            |x: &crate::store::Execution| x.raw.last().map(|raw| Action::Broadcast { subject, raw: raw.clone() });
+        let mut out = Vec::new();
+        match mined {
+            Some((tx_hash, r)) if !r.success => {
+                x.state = ExecutionState::Failed { reason: format!("reverted on chain in block {}", r.block), tx_hash };
+                out.push(note(subject, Note::Reverted { tx: tx_hash }));
+                self.record.put(subject, x.clone());
+                out.push(Action::Update { subject, execution: x });
+            }
+            Some((tx_hash, r)) => {
+                let depth = self.head.saturating_sub(r.block) + 1;
+                let next = if depth >= self.config.confirmations {
+                    ExecutionState::Confirmed { tx_hash, block: r.block }
+                } else {
+                    ExecutionState::Mined { block: r.block, tx_hash }
+                };
+                if next != x.state {
+                    if matches!(next, ExecutionState::Confirmed { .. }) {
+                        out.push(note(subject, Note::Confirmed { tx: tx_hash, block: r.block }));
+                    }
+                    x.state = next;
+                    self.record.put(subject, x.clone());
+                    out.push(Action::Update { subject, execution: x });
+                }
+            }
+            None => match x.state {
+                ExecutionState::Mined { block, .. } => {
+                    out.push(note(subject, Note::Reorged { block }));
+                    x.state = ExecutionState::Broadcast;
+                    self.record.put(subject, x.clone());
+                    out.push(Action::Update { subject, execution: x.clone() });
+                    out.extend(resend(&x));
+                }
+                ExecutionState::Signed => out.extend(resend(&x)),
+                ExecutionState::Broadcast if ctx.now.saturating_sub(x.sent_at) >= self.config.replace_after_secs => {
+                    if ctx.key.is_some() {
+                        out.push(Action::Fees { subject });
+                    } else {
+                        // Sealed: keep the same bytes in the pool.
+                        out.extend(resend(&x));
+                    }
+                }
+                _ => {}
+            },
+        }
+        out
+    }
+
+    /// Re-prices a stuck transaction on its nonce, while the signed cap and
+    /// a fresh authorization allow; otherwise notes it (once) for the report.
+    pub(super) fn reprice(
+        &mut self,
+        ctx: &Context<'_>,
+        subject: B256,
+        market: Result<(Fees, u128), EthError>,
+    ) -> Vec<Action> {
+        let Some(mut x) = self.record.get(&subject).cloned() else { return Vec::new() };
+        let (Some(nonce), ExecutionState::Broadcast) = (x.nonce, &x.state) else { return Vec::new() };
+        let (suggested, base) = match market {
+            Ok(m) => m,
+            Err(e) => return vec![note(subject, Note::Waiting(format!("cannot price a replacement yet: {e}")))],
+        };
+        let payload = match x.kind {
+            ExecutionKind::Anchor => match ctx.wallet {
+                Some(wallet) => {
+                    Ok(Payload::Anchor { wallet, flow: FlowHash(subject), chain_id: self.config.chain_id.0 })
+                }
+                None => return Vec::new(),
+            },
+            ExecutionKind::Transfer { .. } => {
+                let now = Timestamp(ctx.log_time.max(self.record.latest_time()));
+                authorize(
+                    ctx.state,
+                    &TransferId(subject),
+                    self.config.chain_id,
+                    &self.record,
+                    Attempt::Replacement,
+                    now,
+                )
+                .map(|a| Payload::Transfer(Box::new(a)))
+                .map_err(|r| format!("not re-priced: {r}"))
+            }
+        };
+        let prev = Fees { max_fee_per_gas: x.max_fee_per_gas, priority_fee_per_gas: x.priority_fee_per_gas };
+        let signed = payload.and_then(|p| {
+            let fees = fees_within(x.gas, x.fee_cap, Some(prev), suggested, base)?;
+            let key = ctx.key.ok_or_else(|| "sealed".to_owned())?;
+            tx::sign(key, nonce, x.gas, fees, &p).map(|s| (s, fees))
+        });
+        match signed {
+            Ok((tx, fees)) => {
+                x.raw.push(tx.raw.clone());
+                x.hashes.push(tx.hash);
+                x.max_fee_per_gas = fees.max_fee_per_gas;
+                x.priority_fee_per_gas = fees.priority_fee_per_gas;
+                x.note.clear();
+                self.record.put(subject, x.clone());
+                vec![
+                    Action::Update { subject, execution: x },
+                    note(subject, Note::Repriced { nonce, tx: tx.hash }),
+                    Action::Broadcast { subject, raw: tx.raw },
+                ]
+            }
+            Err(reason) => {
+                let mut out = Vec::new();
+                if x.note.is_empty() {
+                    x.note = format!("stuck: {reason}");
+                    x.note_reported = false;
+                    x.sent_at = ctx.now;
+                    out.push(note(subject, Note::Stuck(x.note.clone())));
+                    self.record.put(subject, x.clone());
+                    out.push(Action::Update { subject, execution: x.clone() });
+                }
+                out
+            }
+        }
+    }
+}
