@@ -93,11 +93,6 @@ impl Client {
     /// only `ca_pem` for its certificate, signing as `key` under `domain`.
     /// Refuses a base URL that is not `https://`.
     pub fn new(base_url: &str, ca_pem: &str, key: SecretKey, domain: Domain) -> Result<Self, ClientError> {
-        // This client's TLS names ring itself; other reqwest clients in the
-        // process (alloy's HTTP transport) take the process-wide provider,
-        // which reqwest 0.13 without aws-lc never picks for them: ring, here
-        // too (DESIGN.md §9). Idempotent; an already installed one stays.
-        let _ = rustls::crypto::ring::default_provider().install_default();
         let base = base_url.trim_end_matches('/').to_owned();
         let parsed = Url::parse(&base).map_err(|e| ClientError::Input(format!("the gateway URL {base:?}: {e}")))?;
         if parsed.scheme() != "https" {
