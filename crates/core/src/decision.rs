@@ -81,7 +81,9 @@ pub trait SignerRecord {
     /// The signer's executions under `flow` as they count towards its period
     /// limit for `asset`, leaving out `except`: (decision time, amount). For
     /// a token its amounts; for ETH (`address(0)`) every ETH amount plus
-    /// every transfer's fee cap ([`eth_spend`]). Only executions that count
+    /// every transfer's fee cap ([`eth_spend`]): each execution counted by
+    /// [`counts_towards`](crate::transbox::counts_towards), the rule the
+    /// chain's history is counted by too. Only executions that count
     /// (signed and not failed on chain). Entries at or before
     /// `now − MAX_PERIOD_SECONDS` may be left out: no window reaches them.
     fn counted(

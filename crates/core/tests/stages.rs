@@ -214,6 +214,33 @@ fn stage_one_what_an_application_breaks_every_stage_refuses_alike() {
             period_seconds: 86_400,
         },
     ));
+    // Over the ETH period limit by fee caps alone: two notarized ETH
+    // transfers of 10 and two token transfers signed with a 1 ETH fee cap
+    // each count 22.02 ETH; 3 ETH more with its cap is over 25 ETH, while
+    // the ETH amounts alone (23) are not (box_core::transbox::eth_spend).
+    let mut fees = s.clone();
+    for id in [30, 31] {
+        assert!(notarized(&f.decide(&mut fees, Subject::Transfer(f.transbox(f.request(eth(10), id))), now)));
+    }
+    for id in [32, 33] {
+        let token = transbox_with(&f, id, |r| {
+            r.asset = f.token;
+            r.amount = U256::from(300u64);
+            r.maxFee = eth(1);
+        });
+        assert!(notarized(&f.decide(&mut fees, Subject::Transfer(token), now)));
+    }
+    cases.push((
+        "over the ETH period limit by fee caps",
+        fees,
+        f.transbox(f.request(eth(3), 34)),
+        Refusal::OverPeriodLimit {
+            amount: units(eth(3) + fee),
+            used: units(eth(20) + fee + fee + eth(2)),
+            limit: units(eth(25)),
+            period_seconds: 86_400,
+        },
+    ));
     // A flow that is not active (disabled by one key holder).
     let mut disabled = s.clone();
     assert!(notarized(&f.decide(&mut disabled, f.authorization(0, false), T0)));
@@ -304,6 +331,39 @@ fn stage_three_the_signer_counts_replays_and_limits_from_its_own_record() {
     let spent = Own(BTreeSet::new(), vec![(now, Amount(eth(20)))]);
     let refused = authorize(&s, &tid, ChainId(CHAIN_ID), &spent, Attempt::First, now).unwrap_err();
     assert!(matches!(refused, Refusal::OverPeriodLimit { .. }), "{refused}");
+
+    // Fee caps count towards the ETH window from the signer's record as
+    // they do on the chain: an ETH transfer of 15 and two token transfers
+    // with a 1 ETH fee cap each are 17.01 ETH, so 8 ETH more (with its cap)
+    // is over 25 ETH, while the amounts alone (23 ETH) are not.
+    struct Executions(Vec<(Address, U256, U256)>);
+    impl SignerRecord for Executions {
+        fn executed(&self, _: &TransferId) -> bool {
+            false
+        }
+        fn counted(&self, _: &FlowHash, window: &Address, now: Timestamp, _: &TransferId) -> Vec<(Timestamp, Amount)> {
+            let count = |(asset, amount, fee): &(Address, U256, U256)| {
+                box_core::transbox::counts_towards(window, asset, Amount(*amount), Amount(*fee)).map(|a| (now, a))
+            };
+            self.0.iter().filter_map(count).collect()
+        }
+    }
+    let cap = f.request(eth(8), 1).maxFee;
+    let token_fees = Executions(vec![
+        (Address::ZERO, eth(15), cap),
+        (f.token, U256::from(300u64), eth(1)),
+        (f.token, U256::from(300u64), eth(1)),
+    ]);
+    let units = |v| box_core::Units::of(&box_core::asset::Asset::Eth, v);
+    assert_eq!(
+        authorize(&s, &tid, ChainId(CHAIN_ID), &token_fees, Attempt::First, now).unwrap_err(),
+        Refusal::OverPeriodLimit {
+            amount: units(eth(8) + cap),
+            used: units(eth(17) + cap),
+            limit: units(eth(25)),
+            period_seconds: 86_400,
+        }
+    );
 
     // A replay of what it executed is refused; a replacement needs the record.
     let executed = Own([tid].into(), Vec::new());

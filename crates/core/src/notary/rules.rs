@@ -109,20 +109,13 @@ impl NotaryState {
     /// Earlier transfers under `flow` as they count towards its period limit
     /// for `asset`, excluding `except`: for a token its amounts; for ETH
     /// (`address(0)`) every ETH amount plus every transfer's fee cap
-    /// ([`crate::transbox::eth_spend`]).
+    /// ([`crate::transbox::counts_towards`]).
     pub fn history(&self, flow: &FlowHash, asset: &Address, except: Option<&TransferId>) -> Vec<(Timestamp, Amount)> {
         self.transfers
             .iter()
             .filter(|(id, t)| Some(*id) != except && t.flow == *flow && t.status.counts_towards_limits())
             .filter_map(|(_, t)| {
-                let counted = if asset.is_zero() {
-                    crate::transbox::eth_spend(&t.asset, t.amount, t.max_fee)
-                        .unwrap_or(Amount(alloy::primitives::U256::MAX))
-                } else if t.asset == *asset {
-                    t.amount
-                } else {
-                    return None;
-                };
+                let counted = crate::transbox::counts_towards(asset, &t.asset, t.amount, t.max_fee)?;
                 Some((t.submitted_at, counted))
             })
             .collect()

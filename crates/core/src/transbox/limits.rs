@@ -17,6 +17,26 @@ pub fn eth_spend(asset: &Address, amount: Amount, max_fee: Amount) -> Option<Amo
     if asset.is_zero() { amount.checked_add(max_fee) } else { Some(max_fee) }
 }
 
+/// What one transfer (moving `amount` of `asset`, with the signed fee cap
+/// `max_fee`) counts towards its flow's period limit for `window`: for the
+/// ETH window (`address(0)`) its [`eth_spend`] (the largest amount on
+/// overflow, so it is over any limit); for a token's window its amount if it
+/// moves that token; `None` if it does not count there. The one rule every
+/// history is counted by: the chain's ([`crate::notary::NotaryState::history`])
+/// and the signer's record ([`crate::decision::SignerRecord::counted`]).
+///
+/// It does not say whether the transfer counts at all (a refused or failed
+/// one does not): the caller leaves those out.
+pub fn counts_towards(window: &Address, asset: &Address, amount: Amount, max_fee: Amount) -> Option<Amount> {
+    if window.is_zero() {
+        Some(eth_spend(asset, amount, max_fee).unwrap_or(Amount(alloy::primitives::U256::MAX)))
+    } else if asset == window {
+        Some(amount)
+    } else {
+        None
+    }
+}
+
 /// Sum of `history` amounts strictly inside `(now - period, now]`.
 pub fn used_in_window(history: &[(Timestamp, Amount)], now: Timestamp, period: u64) -> Option<Amount> {
     let start = now.saturating_sub(period);

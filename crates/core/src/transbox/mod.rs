@@ -12,7 +12,8 @@
 //! - [`rules`](self#functions): [`check_transbox`] (what never changes),
 //!   [`verify_transbox`] (everything, against a [`TransferContext`]) and
 //!   [`check_application`] (everything that needs no approval);
-//! - limits: [`check_request_limits`], [`check_period_limits`], [`eth_spend`].
+//! - limits: [`check_request_limits`], [`check_period_limits`], [`eth_spend`],
+//!   [`counts_towards`].
 //!
 //! The stages that read these rules against a notary state (the gateway's,
 //! a companion's and the signer's) are in [`crate::decision`].
@@ -20,7 +21,7 @@
 mod limits;
 mod rules;
 
-pub use limits::{check_period_limits, check_request_limits, eth_spend, used_in_window};
+pub use limits::{check_period_limits, check_request_limits, counts_towards, eth_spend, used_in_window};
 pub use rules::{
     MAX_FUTURE_SKEW_SECONDS, Policy, TransferContext, check_application, check_not_future, check_transbox,
     verify_transbox,

@@ -9,8 +9,8 @@ use crate::store::{Execution, ExecutionKind, ExecutionState};
 use box_core::amount::Amount;
 use box_core::decision::{SignerRecord, oldest_counted};
 use box_core::ids::{FlowHash, Timestamp, TransferId};
-use box_core::transbox::eth_spend;
-use box_core::{Address, B256, U256};
+use box_core::transbox::counts_towards;
+use box_core::{Address, B256};
 use std::collections::{BTreeSet, HashMap};
 
 /// Every execution the signer recorded, indexed.
@@ -114,15 +114,53 @@ impl SignerRecord for Record {
                 if !x.counts() {
                     return None;
                 }
-                let counted = if asset.is_zero() {
-                    eth_spend(a, Amount(*amount), Amount(*max_fee)).unwrap_or(Amount(U256::MAX))
-                } else if a == asset {
-                    Amount(*amount)
-                } else {
-                    return None;
-                };
+                // box-core's rule: fee caps count towards the ETH window.
+                let counted = counts_towards(asset, a, Amount(*amount), Amount(*max_fee))?;
                 Some((Timestamp(x.time), counted))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use box_core::U256;
+
+    fn transfer(flow: B256, asset: Address, amount: u64, max_fee: u64, time: u64) -> Execution {
+        Execution {
+            kind: ExecutionKind::Transfer { flow, asset, amount: U256::from(amount), max_fee: U256::from(max_fee) },
+            nonce: Some(time),
+            raw: Vec::new(),
+            hashes: Vec::new(),
+            max_fee_per_gas: 0,
+            priority_fee_per_gas: 0,
+            gas: 0,
+            fee_cap: U256::from(max_fee),
+            time,
+            sent_at: time,
+            note: String::new(),
+            note_reported: false,
+            state: ExecutionState::Broadcast,
+        }
+    }
+
+    #[test]
+    fn every_fee_cap_counts_towards_the_eth_window_as_box_core_says() {
+        let (flow, token) = (B256::repeat_byte(1), Address::repeat_byte(0x70));
+        let record = Record::new(vec![
+            (B256::repeat_byte(0xE1), transfer(flow, Address::ZERO, 400, 7, 100)),
+            (B256::repeat_byte(0xE2), transfer(flow, token, 300, 5, 101)),
+        ]);
+        let (now, none) = (Timestamp(200), TransferId(B256::ZERO));
+        let amounts = |window: &Address| -> Vec<u64> {
+            record.counted(&FlowHash(flow), window, now, &none).iter().map(|(_, a)| a.0.to::<u64>()).collect()
+        };
+        // The ETH window: the ETH amount with its fee cap, and the token
+        // transfer's fee cap alone (box_core::transbox::eth_spend).
+        assert_eq!(amounts(&Address::ZERO), vec![407, 5]);
+        // The token's window: its amount only.
+        assert_eq!(amounts(&token), vec![300]);
     }
 }
