@@ -9,6 +9,7 @@ mod lane;
 mod people;
 mod status;
 mod transfers;
+pub mod typed_data;
 
 pub use flows::{decode_action, encode_action};
 
@@ -187,7 +188,7 @@ async fn read_body(body: Body, max: usize) -> Option<Bytes> {
 }
 
 /// Paths served without a signature.
-const PUBLIC: &[&str] = &["/v1/openapi.json", "/v1/deployment", "/v1/health"];
+const PUBLIC: &[&str] = &["/v1/openapi.json", "/v1/deployment", "/v1/health", "/v1/typed-data"];
 
 /// An unsigned `POST /v1/people/{address}/keystore/claim`: the one-time
 /// download of an admin-issued keystore with its download token (whitepaper
@@ -431,6 +432,12 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(ceremony::relay_message))
         .routes(routes!(ceremony::signer))
         .routes(routes!(ceremony::wallet))
+        .routes(routes!(typed_data::catalogue))
+        .routes(routes!(typed_data::transfer_request))
+        .routes(routes!(typed_data::transfer))
+        .routes(routes!(typed_data::flow))
+        .routes(routes!(typed_data::governance))
+        .routes(routes!(typed_data::draft_governance))
         .split_for_parts()
 }
 
