@@ -5,6 +5,7 @@ pub mod auth;
 pub mod chain;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod eth;
 pub mod follower;

@@ -85,6 +85,7 @@ fn the_document_is_valid_openapi_3_and_covers_every_endpoint() {
         ("/v1/ceremony/messages", "post"),
         ("/v1/ceremony/signer", "get"),
         ("/v1/wallet", "get"),
+        ("/v1/assets", "get"),
         ("/v1/typed-data", "get"),
         ("/v1/typed-data/transfer-request", "post"),
         ("/v1/transfers/{id}/typed-data", "get"),

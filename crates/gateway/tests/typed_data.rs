@@ -75,6 +75,13 @@ async fn signatures_made_by_an_independent_library_over_the_apis_typed_data_are_
         assert!(cat["types"][t].is_array(), "{t} is in the catalogue");
     }
 
+    // The asset registry with the chain's decimals, for clients that turn units into base units.
+    let assets: Value = get(&admin, "/v1/assets").await;
+    assert_eq!(
+        assets[0],
+        json!({ "asset": "0x0000000000000000000000000000000000000000", "symbol": "ETH", "decimals": 18 })
+    );
+
     // A flow, authorized by every key holder through eth-sig-util.
     admin.register(p.employee.address(), "Erin", &[Role::Employee]).await.unwrap();
     for (i, a) in p.l1.iter().chain(&p.l2).enumerate() {

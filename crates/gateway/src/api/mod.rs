@@ -2,6 +2,7 @@
 //! the router and its OpenAPI document (built from the same route list, so
 //! nothing is served undocumented).
 
+pub mod assets;
 mod ceremony;
 pub mod dto;
 mod flows;
@@ -432,6 +433,7 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(ceremony::relay_message))
         .routes(routes!(ceremony::signer))
         .routes(routes!(ceremony::wallet))
+        .routes(routes!(assets::assets))
         .routes(routes!(typed_data::catalogue))
         .routes(routes!(typed_data::transfer_request))
         .routes(routes!(typed_data::transfer))
@@ -476,4 +478,5 @@ pub fn router(state: Shared) -> axum::Router {
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), authenticate))
         .with_state(state)
+        .merge(crate::console::routes())
 }
