@@ -1,7 +1,7 @@
 // The auditor's check of the exported history, in this browser: every block
 // decoded from box-core's canonical bytes (version 1, kind 17, ABI of
 // BlockWire), then block by block: height sequence and parent-hash chain,
-// the entries' Merkle root, entry count and consecutive log indices, and the
+// the entries' Merkle root, entry count and increasing log indices, and the
 // sealer's EIP-712 signature by a node account of the genesis. It does NOT
 // replay the notary state machine (state hashes, quorum certificates, the
 // rules each subject passed): that is box-core's verify_history, which
@@ -70,9 +70,11 @@ export async function verifyExport(domain, genesis, blocks, onProgress) {
     if (Number(hd.height) !== height) throw fail(`has height ${hd.height}`);
     if (hd.parent.toLowerCase() !== parent) throw fail('does not name the previous block as its parent');
     if (Number(hd.entryCount) !== b.entries.length) throw fail(`says ${hd.entryCount} entries and holds ${b.entries.length}`);
+    // Log indices only increase; they need not be contiguous (the log also
+    // carries raft and sealing commands that are not notary entries).
     b.entries.forEach((e, k) => {
-      const want = k === 0 ? (nextIndex ?? e.index) : b.entries[k - 1].index + 1n;
-      if (e.index !== want) throw fail(`entry ${k} has log index ${e.index}, expected ${want}`);
+      if (nextIndex !== null && e.index < nextIndex) throw fail(`entry ${k} has log index ${e.index}, which does not follow the previous entry`);
+      nextIndex = e.index + 1n;
     });
     if (b.entries.length && b.entries[0].index !== hd.firstIndex) throw fail('its first index differs from its first entry\'s');
     if (merkleRoot(b.entries.map(leaf)) !== hd.entriesRoot.toLowerCase()) throw fail('its entries do not hash to its Merkle root');
@@ -85,7 +87,6 @@ export async function verifyExport(domain, genesis, blocks, onProgress) {
       throw fail('its seal does not recover');
     }
     if (!nodes.has(sealer)) throw fail(`is sealed by ${sealer}, not a node account of the genesis (a node added later needs boxctl audit verify)`);
-    if (b.entries.length) nextIndex = b.entries[b.entries.length - 1].index + 1n;
     parent = hash;
     entries += b.entries.length;
     onProgress?.(height);

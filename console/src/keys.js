@@ -56,8 +56,8 @@ export async function decryptKeystore(text, password, onProgress) {
     if (kdf === 'scrypt') {
       const { n, r, p: par, dklen } = p;
       if (!Number.isInteger(n) || n < 2 || (n & (n - 1)) !== 0 || !(r > 0) || !(par > 0)) throw new Error('the keystore has malformed scrypt parameters');
-      if (128 * r * n + 128 * r * par > MAX_SCRYPT_BYTES) throw new Error(`the keystore asks scrypt for more than 256 MiB (n=${n}, r=${r}, p=${par}); refused`);
-      return scryptAsync(bytes, salt, { N: n, r, p: par, dkLen: dklen || 32, onProgress, maxmem: MAX_SCRYPT_BYTES + 1024 });
+      if (128 * r * n > MAX_SCRYPT_BYTES) throw new Error(`the keystore asks scrypt for more than 256 MiB (n=${n}, r=${r}, p=${par}); refused`);
+      return scryptAsync(bytes, salt, { N: n, r, p: par, dkLen: dklen || 32, onProgress });
     }
     if (kdf === 'pbkdf2') {
       if (p.prf !== 'hmac-sha256') throw new Error(`the keystore uses pbkdf2 with ${p.prf}; only hmac-sha256 is read`);

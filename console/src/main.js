@@ -181,7 +181,8 @@ async function init() {
     boot = { deployment, domain: checkCatalogue(catalogue, deployment) };
     signInPage(null);
   } catch (e) {
-    show(h('h1', {}, 'The console cannot start'), h('p', { role: 'alert' }, explain(e)));
+    show(h('h1', {}, 'The console cannot start'), h('p', {}, 'It could not read the deployment from the gateway. Reload the page to try again.'));
+    alert(explain(e));
   }
 }
 
