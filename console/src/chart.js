@@ -24,7 +24,7 @@ export function outflowChart({ symbol, decimals, transfers, limit, now }) {
     return transfers.filter((t) => t.at < end && t.at >= end - period).reduce((s, t) => s + t.amount, 0n);
   });
   const max = [...daily, ...used, limit ? limit.perPeriod : 0n, 1n].reduce((a, b) => (b > a ? b : a), 0n);
-  const W = 720, H = 220, L = 70, B = 24, T = 10;
+  const W = 720, H = 170, L = 70, B = 24, T = 10;
   const x = (i) => L + (i * (W - L - 10)) / days;
   const y = (v) => T + (H - T - B) * (1 - Number((v * 10000n) / max) / 10000);
   const bw = (W - L - 10) / days - 3;

@@ -47,7 +47,7 @@ export async function approvePage(ctx, id) {
   } catch (e) {
     if (e.name !== 'Untrusted') throw e;
     show(h('h1', {}, 'Review a transfer'),
-      h('div', { class: 'notice bad', role: 'alert', id: 'refused' }, h('strong', {}, 'Refused to sign. '), explain(e)),
+      h('div', { class: 'notice bad', role: 'alert', id: 'refused' }, explain(e)),
       h('p', {}, h('a', { href: '#/approvals' }, 'Back to the list')));
     return;
   }
