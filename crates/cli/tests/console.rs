@@ -210,6 +210,27 @@ async fn the_console_in_chromium_applies_approves_refuses_a_tampered_transfer_an
         c
     };
 
+    // `boxctl … --typed-data` prints what it would sign: the API's JSON, byte for byte.
+    let gateway_td = |path: String| {
+        let c = stack.client("keyholder-1").unwrap();
+        async move { box_gateway::client::decode::<Value>(c.send("GET", &path, vec![], true).await.unwrap()).unwrap() }
+    };
+    let cli_td = |who: &str, args: &[&str]| {
+        let mut all = vec!["--as", who];
+        all.extend_from_slice(args);
+        let out = Command::new(BOXCTL)
+            .args(&all)
+            .env("BOX_PROFILE", dir.join("boxctl.toml"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "boxctl {all:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let auth = cli_td("keyholder-1", &["keyholder", "authorize", &hash.to_string(), "--typed-data"]);
+    assert_eq!(auth, gateway_td(format!("/v1/flows/{hash}/typed-data?enable=true")).await["authorization"]);
+    assert_eq!(auth["domain"]["chainId"], json!(31337));
+
     // A key holder authorizes in the browser through the injected wallet; the others with boxctl's client.
     let r = browser(
         "authorize",
@@ -240,6 +261,19 @@ async fn the_console_in_chromium_applies_approves_refuses_a_tampered_transfer_an
         browser("approve", &config(json!({ "as": "lead", "id": id, "level": 1, "to": recipient.to_checksum(None) })));
     assert_eq!(r["destination"], json!(recipient.to_checksum(None)));
     assert_eq!(r["isNew"], json!(true));
+
+    // What boxctl would have level 2 sign is what the gateway shows (and the console computes).
+    let approval = cli_td("finance-1", &["approve", "yes", &id, "--typed-data"]);
+    assert_eq!(approval, gateway_td(format!("/v1/transfers/{id}/typed-data")).await["approval"]);
+    assert_eq!(approval["message"]["level"], json!(2));
+    let application = cli_td(
+        "manager-1",
+        &["employee", "apply", "--asset", "ETH", "--to", &recipient.to_checksum(None), "--amount", "2", "--typed-data"],
+    );
+    assert_eq!(
+        (application["primaryType"].as_str(), application["message"]["amount"].as_str()),
+        (Some("TransferRequest"), Some("2000000000000000000"))
+    );
 
     // Level 2 through a relay that rewrites the destination: refused before the Approval is signed.
     let attacker = Address::repeat_byte(0xBA).to_checksum(None);
