@@ -1,7 +1,7 @@
 // The BOX web console: sign-in, session, navigation. The key is held in this
 // module's memory only, and forgotten on sign-out, when the tab is closed or
 // hidden for good (pagehide), and after IDLE_MINUTES without activity.
-import { h, show, alert, busy } from './ui.js';
+import { h, show, refresh, alert, busy } from './ui.js';
 import { publicGet, client, explain } from './api.js';
 import { checkCatalogue } from './typed.js';
 import { decryptKeystore, keystoreSigner, walletSigner, WrongPassword } from './keys.js';
@@ -16,6 +16,7 @@ export const IDLE_MINUTES = 15;
 let session = null; // { signer, api, me, domain, deployment, assets, timer }
 let boot = null; // { deployment, domain }
 let lastActivity = Date.now();
+let view = 0; // the current page's number: a slower earlier page never draws over it
 
 const PAGES = [
   { hash: '#/approvals', label: 'Approvals', roles: ['approver'], render: approvalsPage },
@@ -36,6 +37,7 @@ function touch() {
 
 /** Forgets the key; `why` is shown on the sign-in page. */
 export function signOut(why) {
+  view += 1;
   if (session) {
     clearInterval(session.timer);
     session.signer.forget();
@@ -79,12 +81,16 @@ async function start(signer) {
   else route();
 }
 
-/** The context a page gets. */
+/** The context a page gets: it draws only while it is the current page. */
 function ctx() {
+  const mine = ++view;
+  const current = () => session !== null && mine === view;
   return {
     ...session,
     go: (hash) => (location.hash = hash),
-    isCurrent: () => session !== null,
+    isCurrent: current,
+    show: (...c) => current() && show(...c),
+    refresh: (...c) => current() && refresh(...c),
   };
 }
 
@@ -109,11 +115,15 @@ async function route() {
     return;
   }
   document.body.dataset.page = hash.slice(2).split('/')[0];
+  const c = ctx();
   try {
-    const stop = await render(ctx());
-    if (session && typeof stop === 'function') session.stop = stop;
+    const stop = await render(c);
+    if (typeof stop === 'function') {
+      if (c.isCurrent()) session.stop = stop;
+      else stop();
+    }
   } catch (e) {
-    if (session) alert(explain(e));
+    if (c.isCurrent()) alert(explain(e));
   }
 }
 

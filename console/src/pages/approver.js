@@ -1,6 +1,6 @@
 // Approver: what waits for me, and one transfer to approve or reject, with
 // every check of checks.js run in this browser before anything is signed.
-import { h, show, table, fields, alert, busy, when, stateCell } from '../ui.js';
+import { h, table, fields, alert, busy, when, stateCell } from '../ui.js';
 import { explain } from '../api.js';
 import { verifiedTransfer, sameAsGateway } from '../checks.js';
 import { typedData } from '../typed.js';
@@ -8,7 +8,7 @@ import { amountView, amountText, personLabel } from './common.js';
 import { getAddress } from 'viem';
 
 export async function approvalsPage(ctx) {
-  show(h('h1', {}, 'Waiting for my approval'), h('p', { class: 'muted' }, 'Loading…'));
+  ctx.show(h('h1', {}, 'Waiting for my approval'), h('p', { class: 'muted' }, 'Loading…'));
   const pending = await ctx.api.get('/v1/approvals/pending');
   const rows = pending.map((t) => h('tr', { 'data-transfer': t.id },
     h('td', {}, amountText(ctx, t.asset, t.amount)),
@@ -17,7 +17,7 @@ export async function approvalsPage(ctx) {
     h('td', {}, `level ${t.openLevel}`),
     h('td', {}, when(t.createdAt)),
     h('td', {}, h('a', { href: `#/approve/${t.id}`, class: 'review' }, 'Review'))));
-  show(h('h1', {}, 'Waiting for my approval'),
+  ctx.show(h('h1', {}, 'Waiting for my approval'),
     pending.length ? table(['Amount', 'Destination', 'Applicant', 'Open level', 'Applied', ''], rows)
       : h('p', { class: 'notice', id: 'nothing-pending' }, 'Nothing waits for you.'),
     h('p', { class: 'hint' }, 'The amounts in this list are as the gateway reports them; Review checks every signature in this browser before you can sign.'));
@@ -34,7 +34,7 @@ async function seenBefore(ctx, to, id) {
 }
 
 export async function approvePage(ctx, id) {
-  show(h('h1', {}, 'Review a transfer'), h('p', { class: 'muted' }, 'Checking what the gateway shows…'));
+  ctx.show(h('h1', {}, 'Review a transfer'), h('p', { class: 'muted' }, 'Checking what the gateway shows…'));
   const t = await ctx.api.get(`/v1/transfers/${id}`);
   let v;
   let gatewayTd;
@@ -46,7 +46,7 @@ export async function approvePage(ctx, id) {
     if (v.approval) sameAsGateway(v.approval, gatewayTd.approval, `the level ${v.level} approval`);
   } catch (e) {
     if (e.name !== 'Untrusted') throw e;
-    show(h('h1', {}, 'Review a transfer'),
+    ctx.show(h('h1', {}, 'Review a transfer'),
       h('div', { class: 'notice bad', role: 'alert', id: 'refused' }, explain(e)),
       h('p', {}, h('a', { href: '#/approvals' }, 'Back to the list')));
     return;
@@ -99,7 +99,7 @@ export async function approvePage(ctx, id) {
       alert(explain(e));
     }
   });
-  show(h('h1', {}, 'Review a transfer'),
+  ctx.show(h('h1', {}, 'Review a transfer'),
     h('div', { class: 'notice ok', id: 'verified' }, 'Checked in this browser: the request hashes to this transfer id, the applicant signed it, the flow is the one it names, and every signature below your level is by a distinct approver of its level.'),
     h('section', { class: 'card' }, fields([
       ['Amount', amountView(ctx, r.asset, r.amount)],

@@ -1,6 +1,6 @@
 // Employee: apply (asset, destination, amount in units, fee cap) and follow
 // my transfers to the public transaction hash.
-import { h, show, refresh, table, alert, busy, fields, parseUnits, when, stateCell, formatUnits } from '../ui.js';
+import { h, table, alert, busy, fields, parseUnits, when, stateCell, formatUnits } from '../ui.js';
 import { explain } from '../api.js';
 import { typedData, parseAddress, ETH } from '../typed.js';
 import { sameAsGateway } from '../checks.js';
@@ -10,11 +10,11 @@ import { getAddress, bytesToHex } from 'viem';
 const DEFAULT_MAX_FEE = '0.01';
 
 export async function applyPage(ctx) {
-  show(h('h1', {}, 'Apply for a transfer'), h('p', { class: 'muted' }, 'Loading…'));
+  ctx.show(h('h1', {}, 'Apply for a transfer'), h('p', { class: 'muted' }, 'Loading…'));
   const me = getAddress(ctx.me.address);
   const flows = (await ctx.api.get('/v1/flows')).filter((f) => f.status === 'active' && f.flow.employees.some((e) => getAddress(e) === me));
   if (!flows.length) {
-    show(h('h1', {}, 'Apply for a transfer'), h('p', { class: 'notice' }, 'No active flow names you as an employee; ask an admin.'));
+    ctx.show(h('h1', {}, 'Apply for a transfer'), h('p', { class: 'notice' }, 'No active flow names you as an employee; ask an admin.'));
     return;
   }
   const flowSel = h('select', { id: 'flow' }, flows.map((f) => h('option', { value: f.hash }, f.flow.name)));
@@ -76,7 +76,7 @@ export async function applyPage(ctx) {
       alert(explain(e));
     }
   });
-  show(h('h1', {}, 'Apply for a transfer'), form, confirm);
+  ctx.show(h('h1', {}, 'Apply for a transfer'), form, confirm);
 }
 
 async function submit(ctx, draft, button) {
@@ -111,7 +111,7 @@ export async function minePage(ctx) {
       h('td', {}, when(t.createdAt)), h('td', {}, amountText(ctx, t.asset, t.amount)), h('td', { class: 'mono' }, t.to),
       h('td', {}, stateCell(t.status.state), t.openLevel ? ` (level ${t.openLevel})` : '', t.status.reason ? h('div', { class: 'muted' }, t.status.reason) : null),
       h('td', {}, txLink(t.status.txHash))));
-    (first ? show : refresh)(h('h1', {}, 'My transfers'),
+    (first ? ctx.show : ctx.refresh)(h('h1', {}, 'My transfers'),
       list.length ? table(['Applied', 'Amount', 'Destination', 'State', 'Public transaction'], rows) : h('p', { class: 'notice' }, 'You have not applied for any transfer yet.'),
       h('p', { class: 'hint' }, 'Updated every few seconds while this page is open.'));
     first = false;

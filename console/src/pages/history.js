@@ -1,12 +1,12 @@
 // Auditor (and admins, key holders): the transfers' history, and a verify
 // button that checks the exported history in this browser (audit.js).
-import { h, show, table, alert, busy, when, stateCell } from '../ui.js';
+import { h, table, alert, busy, when, stateCell } from '../ui.js';
 import { explain } from '../api.js';
 import { verifyExport } from '../audit.js';
 import { amountText, txLink } from './common.js';
 
 export async function historyPage(ctx) {
-  show(h('h1', {}, 'History and audit'), h('p', { class: 'muted' }, 'Loading…'));
+  ctx.show(h('h1', {}, 'History and audit'), h('p', { class: 'muted' }, 'Loading…'));
   const stateSel = h('select', { id: 'state-filter' },
     h('option', { value: '' }, 'every state'), h('option', { value: 'collecting' }, 'collecting approvals'),
     h('option', { value: 'submitting' }, 'sent to the chain'), h('option', { value: 'rejected' }, 'rejected by an approver'));
@@ -51,7 +51,7 @@ export async function historyPage(ctx) {
     }
   });
   const canExport = ctx.me.roles.some((r) => ['auditor', 'admin', 'key_holder'].includes(r));
-  show(h('h1', {}, 'History and audit'),
+  ctx.show(h('h1', {}, 'History and audit'),
     canExport ? h('section', { class: 'card' }, h('h2', {}, 'Verify'),
       h('p', { class: 'hint' }, 'Downloads every sealed block and checks it here, in this browser, against the deployment\'s genesis.'),
       h('div', { class: 'actions' }, verify), result) : null,

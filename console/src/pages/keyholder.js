@@ -2,7 +2,7 @@
 // here), pending governance actions to co-sign, and pause / resume.
 // Governance beyond pause (freeze, block, register) follows the governance
 // issue; pending actions of any kind can be read and co-signed here.
-import { h, show, fields, alert, busy, table } from '../ui.js';
+import { h, fields, alert, busy, table } from '../ui.js';
 import { explain } from '../api.js';
 import { typedData, digest, Untrusted } from '../typed.js';
 import { verifiedFlow, sameAsGateway } from '../checks.js';
@@ -109,7 +109,7 @@ async function governance(ctx, primaryType, message, button) {
 }
 
 export async function keyHolderPage(ctx) {
-  show(h('h1', {}, 'Key holder'), h('p', { class: 'muted' }, 'Loading…'));
+  ctx.show(h('h1', {}, 'Key holder'), h('p', { class: 'muted' }, 'Loading…'));
   const me = getAddress(ctx.me.address);
   const [flows, actions, status] = await Promise.all([ctx.api.get('/v1/flows'), ctx.api.get('/v1/governance'), ctx.api.get('/v1/status')]);
   const toAuthorize = flows.filter((f) => ['notarized', 'authorized'].includes(f.status) && !f.enabledBy.map((a) => getAddress(a)).includes(me));
@@ -142,7 +142,7 @@ export async function keyHolderPage(ctx) {
       alert(explain(e));
     }
   });
-  show(h('h1', {}, 'Key holder'),
+  ctx.show(h('h1', {}, 'Key holder'),
     h('h2', {}, 'Flows to authorize'),
     cards.length ? cards : h('p', { class: 'notice', id: 'no-flows' }, 'No flow waits for your authorization.'),
     h('h2', {}, 'Pending governance actions'),

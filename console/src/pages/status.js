@@ -1,6 +1,6 @@
 // Everyone: the cluster, the signer, the wallet, transfers by state, and the
 // outflow per asset over the last 30 days against the flows' period limits.
-import { h, show, table, fields, formatUnits } from '../ui.js';
+import { h, table, fields, formatUnits } from '../ui.js';
 import { explain } from '../api.js';
 import { outflowChart } from '../chart.js';
 import { getAddress } from 'viem';
@@ -20,7 +20,7 @@ function unavailable(r) {
 }
 
 export async function statusPage(ctx) {
-  show(h('h1', {}, 'Status'), h('p', { class: 'muted' }, 'Loading…'));
+  ctx.show(h('h1', {}, 'Status'), h('p', { class: 'muted' }, 'Loading…'));
   const [status, cluster, signer, wallet, transfers, flows] = await Promise.all([
     maybe(ctx.api.get('/v1/status')), maybe(ctx.api.get('/v1/cluster')), maybe(ctx.api.get('/v1/ceremony/signer')),
     maybe(ctx.api.get('/v1/wallet')), maybe(ctx.api.get('/v1/transfers?limit=500')), maybe(ctx.api.get('/v1/flows')),
@@ -61,7 +61,7 @@ export async function statusPage(ctx) {
     const limit = limits.sort((x, y) => (x.perPeriod < y.perPeriod ? -1 : 1))[0] || null;
     return outflowChart({ symbol: a.symbol, decimals: a.decimals, transfers: ts, limit, now });
   });
-  show(h('h1', {}, 'Status'), paused, h('div', { class: 'grid' }, gw, sig, bal),
+  ctx.show(h('h1', {}, 'Status'), paused, h('div', { class: 'grid' }, gw, sig, bal),
     h('section', { class: 'card', 'aria-labelledby': 'st-nodes' }, h('h2', { id: 'st-nodes' }, 'Private chain nodes'), nodes),
     byState, h('h2', {}, 'Outflow against the period limits'),
     h('p', { class: 'hint' }, ctx.me.roles.some((r) => ['admin', 'auditor', 'key_holder', 'approver'].includes(r))
