@@ -30,6 +30,8 @@ function fail(msg) {
   throw new Error(msg);
 }
 
+const launched = []; // browsers and their profiles, removed even when a phase fails
+
 async function launch() {
   const profile = mkdtempSync(join(tmpdir(), 'box-console-chromium-'));
   const browser = await puppeteer.launch({
@@ -39,7 +41,12 @@ async function launch() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
       '--disable-sync', '--no-first-run', `--ignore-certificate-errors-spki-list=${spki}`],
   });
-  return { browser, close: async () => { await browser.close(); rmSync(profile, { recursive: true, force: true }); } };
+  const close = async () => {
+    await browser.close().catch(() => {});
+    rmSync(profile, { recursive: true, force: true });
+  };
+  launched.push(close);
+  return { browser, close };
 }
 
 /** A page with an EIP-1193 wallet for `privateKey`, recording what it is asked to sign. */
@@ -309,5 +316,6 @@ try {
   process.exit(0);
 } catch (e) {
   process.stderr.write(`console-e2e ${phase}: ${e.stack || e}\n`);
+  for (const close of launched) await close();
   process.exit(1);
 }
