@@ -106,12 +106,18 @@ pub enum Keyholder {
         /// Do not ask for confirmation on a terminal.
         #[arg(long)]
         yes: bool,
+        /// Print the eth_signTypedData_v4 JSON of what would be signed (for a wallet) and sign nothing.
+        #[arg(long)]
+        typed_data: bool,
     },
     /// Pause all transfers (one key holder suffices; recorded on the chain).
     Pause {
         /// Why, recorded on the chain.
         #[arg(long)]
         reason: String,
+        /// Print the eth_signTypedData_v4 JSON of what would be signed (for a wallet) and sign nothing.
+        #[arg(long)]
+        typed_data: bool,
     },
     /// Sign the resumption of transfers (takes effect once every key holder has signed).
     Resume,
@@ -273,6 +279,9 @@ pub enum Employee {
         /// Do not ask for confirmation on a terminal.
         #[arg(long)]
         yes: bool,
+        /// Print the eth_signTypedData_v4 JSON of what would be signed (for a wallet) and sign nothing.
+        #[arg(long)]
+        typed_data: bool,
     },
     /// Your transfers.
     List,
@@ -292,6 +301,9 @@ pub enum Approve {
     Yes {
         /// The transfer id.
         id: String,
+        /// Print the eth_signTypedData_v4 JSON of what would be signed (for a wallet) and sign nothing.
+        #[arg(long)]
+        typed_data: bool,
     },
     /// Reject a transfer, with a reason the applicant sees.
     Reject {

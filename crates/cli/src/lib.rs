@@ -19,6 +19,7 @@ pub mod run;
 pub mod session;
 pub mod status;
 pub mod transfers;
+pub mod typed_data;
 pub mod ui;
 
 pub use error::{CliError, CliResult};

@@ -184,7 +184,11 @@ async fn keyholder_cmd(ui: &Ui, k: Keyholder, session: impl FnOnce() -> CliResul
             drop(spin);
             print_signer(ui, &v, "the signer took your phrase")
         }
-        Keyholder::Authorize { flow, disable, yes } => {
+        Keyholder::Authorize { flow, disable, typed_data: true, .. } => {
+            let hash = admin::parse_flow_hash(&flow)?;
+            crate::typed_data::print(&crate::typed_data::authorization(&s, hash, !disable).await?)
+        }
+        Keyholder::Authorize { flow, disable, yes, .. } => {
             let hash = admin::parse_flow_hash(&flow)?;
             let (out, f) = keyholder::verified_flow(&s, hash).await?;
             if !ui.json {
@@ -199,7 +203,10 @@ async fn keyholder_cmd(ui: &Ui, k: Keyholder, session: impl FnOnce() -> CliResul
             let q = keyholder::authorize(&s, hash, !disable).await?;
             ui.emit(&q, || ui.done(&format!("{verb}({hash}) signed and relayed (subject {})", q.subject_id)))
         }
-        Keyholder::Pause { reason } => {
+        Keyholder::Pause { reason, typed_data: true } => {
+            crate::typed_data::print(&crate::typed_data::pause(&s, &reason)?)
+        }
+        Keyholder::Pause { reason, .. } => {
             let g = keyholder::pause(&s, &reason).await?;
             ui.emit(&g, || ui.done(&format!("{} signed and relayed", g.description)))
         }
@@ -372,10 +379,13 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
 
 async fn employee_cmd(ui: &Ui, e: Employee, s: Session) -> CliResult<()> {
     match e {
-        Employee::Apply { asset, to, amount, flow, max_fee, yes } => {
+        Employee::Apply { asset, to, amount, flow, max_fee, yes, typed_data } => {
             let flow = flow.as_deref().map(admin::parse_flow_hash).transpose()?;
             let args = employee::ApplyArgs { asset, to, amount, flow, max_fee };
             let app = employee::prepare(&s, &args).await?;
+            if typed_data {
+                return crate::typed_data::print(&crate::typed_data::application(&s, &app.request)?);
+            }
             // On stderr, so --json output stays one document.
             eprintln!("{}", ui.paint(Paint::Bold, "to be signed:"));
             for line in app.summary() {
@@ -433,7 +443,10 @@ async fn approve_cmd(ui: &Ui, a: Approve, s: Session) -> CliResult<()> {
             }
             Ok(())
         }
-        Approve::Yes { id } => {
+        Approve::Yes { id, typed_data: true } => {
+            crate::typed_data::print(&crate::typed_data::approval(&s, &approver::parse_transfer_id(&id)?).await?)
+        }
+        Approve::Yes { id, .. } => {
             let v = approver::approve(&s, &approver::parse_transfer_id(&id)?).await?;
             if ui.json {
                 return ui.json(&v);

@@ -19,6 +19,7 @@ pub mod quorum;
 mod refusal;
 pub mod transbox;
 pub mod typed;
+pub mod typed_data;
 
 pub use alloy::primitives::{Address, B256, Signature, U256};
 pub use amount::Amount;

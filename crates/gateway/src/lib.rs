@@ -2,6 +2,7 @@
 
 pub mod api;
 pub mod config;
+pub mod console;
 pub mod error;
 pub mod follower;
 pub mod limits;

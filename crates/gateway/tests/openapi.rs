@@ -85,6 +85,13 @@ fn the_document_is_valid_openapi_3_and_covers_every_endpoint() {
         ("/v1/ceremony/messages", "post"),
         ("/v1/ceremony/signer", "get"),
         ("/v1/wallet", "get"),
+        ("/v1/assets", "get"),
+        ("/v1/typed-data", "get"),
+        ("/v1/typed-data/transfer-request", "post"),
+        ("/v1/transfers/{id}/typed-data", "get"),
+        ("/v1/flows/{hash}/typed-data", "get"),
+        ("/v1/governance/{hash}/typed-data", "get"),
+        ("/v1/governance/typed-data", "post"),
     ] {
         assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is not documented");
     }

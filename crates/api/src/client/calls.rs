@@ -5,9 +5,10 @@ use super::{Client, ClientError, decode};
 use crate::action::encode_action;
 use crate::roles::Role;
 use crate::types::{
-    ApplyIn, ApproveIn, AuditOut, AuthorizationIn, CeremonyIn, CeremonyOut, ClaimIn, ClusterOut, DeploymentOut,
-    EscrowIn, EscrowOut, FlowIn, FlowOut, GovernanceIn, GovernanceOut, MeOut, PersonIn, PersonOut, QueuedOut, RejectIn,
-    StatusOut, TransferOut, TransferQuery, TransferSummary, WalletOut,
+    ApplyIn, ApproveIn, AssetOut, AuditOut, AuthorizationIn, AuthorizationQuery, CeremonyIn, CeremonyOut, ClaimIn,
+    ClusterOut, DeploymentOut, EscrowIn, EscrowOut, FlowIn, FlowOut, FlowTypedData, GovernanceDraftIn, GovernanceIn,
+    GovernanceKind, GovernanceOut, GovernanceTypedData, MeOut, PersonIn, PersonOut, QueuedOut, RejectIn, StatusOut,
+    TransferOut, TransferQuery, TransferRequestIn, TransferSummary, TransferTypedData, TypedDataCatalogue, WalletOut,
 };
 use crate::wire::HexBytes;
 use box_core::block::Block;
@@ -17,6 +18,7 @@ use box_core::ids::{FlowHash, TransferId};
 use box_core::typed::{BoxFlow, FlowAuthorization, Genesis, Signed, TransferRequest};
 use box_core::{Address, B256};
 use reqwest::Method;
+use serde_json::Value;
 
 impl Client {
     // ---- status ----
@@ -220,5 +222,50 @@ impl Client {
     /// The hot wallet's balances, as the gateway reads them.
     pub async fn wallet(&self) -> Result<WalletOut, ClientError> {
         self.get("/v1/wallet").await
+    }
+
+    // ---- typed data, assets ----
+    // What these return is the gateway's word: compare it with the typed data
+    // built from data you verified (box-core's `typed_data`) before a wallet
+    // signs it.
+
+    /// The deployment's EIP-712 domain and every struct a person signs (public; no signature).
+    pub async fn typed_data_catalogue(&self) -> Result<TypedDataCatalogue, ClientError> {
+        decode(self.send("GET", "/v1/typed-data", Vec::new(), false).await?)
+    }
+
+    /// ETH and every registered ERC-20 with its symbol and decimals.
+    pub async fn assets(&self) -> Result<Vec<AssetOut>, ClientError> {
+        self.get("/v1/assets").await
+    }
+
+    /// The `eth_signTypedData_v4` JSON of an application, as the gateway writes it.
+    pub async fn transfer_request_typed_data(&self, request: &TransferRequest) -> Result<Value, ClientError> {
+        self.post("/v1/typed-data/transfer-request", Some(&TransferRequestIn { request: request.clone().into() })).await
+    }
+
+    /// A transfer's request and the Approval its open level signs, as typed data.
+    pub async fn transfer_typed_data(&self, id: &TransferId) -> Result<TransferTypedData, ClientError> {
+        self.get(&format!("/v1/transfers/{id}/typed-data")).await
+    }
+
+    /// A flow and `enable(flow)` (or `disable`) as typed data.
+    pub async fn flow_typed_data(&self, hash: FlowHash, enable: bool) -> Result<FlowTypedData, ClientError> {
+        let q = AuthorizationQuery { enable: Some(enable) };
+        self.call(Method::GET, &format!("/v1/flows/{hash}/typed-data"), None::<&()>, Some(&q)).await
+    }
+
+    /// A pending governance action as typed data.
+    pub async fn governance_typed_data(&self, hash: B256) -> Result<GovernanceTypedData, ClientError> {
+        self.get(&format!("/v1/governance/{hash}/typed-data")).await
+    }
+
+    /// A new governance action (key holders) as typed data and canonical bytes.
+    pub async fn draft_governance(
+        &self,
+        kind: GovernanceKind,
+        message: Value,
+    ) -> Result<GovernanceTypedData, ClientError> {
+        self.post("/v1/governance/typed-data", Some(&GovernanceDraftIn { primary_type: kind, message })).await
     }
 }

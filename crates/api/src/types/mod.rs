@@ -11,6 +11,7 @@ mod chain;
 mod flows;
 mod people;
 mod transfers;
+mod typed_data;
 
 pub use ceremony::{BalanceOut, CeremonyIn, CeremonyOut, SignerOut, WalletOut};
 pub use chain::{AuditOut, AuditQuery, ClusterOut, DeploymentOut, NodeOut, StatusOut};
@@ -19,4 +20,8 @@ pub use people::{ClaimIn, EscrowIn, EscrowOut, MeOut, PersonIn, PersonOut};
 pub use transfers::{
     ApplyIn, ApproveIn, LevelProgress, RejectIn, SignatureOut, TransferOut, TransferQuery, TransferStatusOut,
     TransferSummary,
+};
+pub use typed_data::{
+    AssetOut, AuthorizationQuery, FlowTypedData, GovernanceDraftIn, GovernanceKind, GovernanceTypedData,
+    TransferRequestIn, TransferTypedData, TypedDataCatalogue,
 };

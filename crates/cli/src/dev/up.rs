@@ -96,7 +96,7 @@ pub fn summary(s: &Stack, args: &DevArgs) {
     let profile = s.dir.join(PROFILE);
     if args.json {
         let v = serde_json::json!({
-            "dir": s.dir, "profile": profile, "gateway": s.gateway_url(), "anvil": s.anvil_url(), "wallet": wallet,
+            "dir": s.dir, "profile": profile, "gateway": s.gateway_url(), "console": format!("{}/console/", s.gateway_url()), "anvil": s.anvil_url(), "wallet": wallet,
             "token": s.state.token.to_string(), "nodes": s.state.node_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>(),
             "pids": s.state.pids,
         });
@@ -110,6 +110,10 @@ pub fn summary(s: &Stack, args: &DevArgs) {
         s.state.node_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(", ")
     );
     println!("  gateway        {}", s.gateway_url());
+    println!(
+        "  web console    {}/console/ (trust the CA tls/ca.pem; sign in with a keystore of identities/)",
+        s.gateway_url()
+    );
     println!("  signer         unsealed; hot wallet {wallet}");
     println!("  token          BOXT at {}", s.state.token);
     println!("  files          {} (configs, keys, data; logs in logs/)", s.dir.display());

@@ -39,7 +39,7 @@ async fn read_body(body: Body, max: usize) -> Option<Bytes> {
 }
 
 /// Paths served without a signature.
-const PUBLIC: &[&str] = &["/v1/openapi.json", "/v1/deployment", "/v1/health"];
+const PUBLIC: &[&str] = &["/v1/openapi.json", "/v1/deployment", "/v1/health", "/v1/typed-data"];
 
 /// An unsigned `POST /v1/people/{address}/keystore/claim`: the one-time
 /// download of an admin-issued keystore with its download token (whitepaper

@@ -3,6 +3,7 @@
 //! handlers (one module per area) parse nothing by hand but path parameters.
 
 mod approvals;
+mod assets;
 mod authn;
 mod ceremony;
 mod extract;
@@ -14,6 +15,7 @@ mod people;
 mod rules;
 mod status;
 mod transfers;
+mod typed_data;
 mod view;
 
 pub use extract::{Caller, JsonBody, QueryParams};
@@ -127,6 +129,13 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(ceremony::relay_message))
         .routes(routes!(ceremony::signer))
         .routes(routes!(ceremony::wallet))
+        .routes(routes!(assets::assets))
+        .routes(routes!(typed_data::catalogue))
+        .routes(routes!(typed_data::transfer_request))
+        .routes(routes!(typed_data::transfer))
+        .routes(routes!(typed_data::flow))
+        .routes(routes!(typed_data::governance))
+        .routes(routes!(typed_data::draft_governance))
         .split_for_parts()
 }
 
@@ -146,4 +155,5 @@ pub fn router(state: Shared) -> axum::Router {
         })
         .layer(axum::middleware::from_fn_with_state(state.clone(), authn::authenticate))
         .with_state(state)
+        .merge(crate::console::routes())
 }

@@ -12,7 +12,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
         title = "BOX gateway API",
         version = "1",
         description = "The HTTPS API of box-gateway, BOX's untrusted relay between the apps and the private chain.\n\n\
-Authentication: every call except /v1/openapi.json, /v1/deployment, /v1/health and the keystore claim \
+Authentication: every call except /v1/openapi.json, /v1/deployment, /v1/health, /v1/typed-data and the keystore claim \
 (POST /v1/people/{address}/keystore/claim, proven by its download token) carries the headers \
 X-Box-Signer (address), X-Box-Timestamp (Unix seconds), X-Box-Nonce (0x + 64 hex, never reused) and X-Box-Signature \
 (65-byte signature, 0x hex) over the EIP-712 struct ApiRequest(string method,string path,bytes32 bodyHash,uint64 timestamp,bytes32 nonce) \
