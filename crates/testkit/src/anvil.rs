@@ -124,7 +124,7 @@ impl AnvilOptions {
 /// lives as long as it does.
 pub struct Anvil {
     // Declared before `dir`: the process dies before its log's directory goes.
-    _process: Process,
+    process: Process,
     dir: tempfile::TempDir,
     endpoint: String,
     chain_id: u64,
@@ -185,7 +185,25 @@ impl Anvil {
         let mut bytes = [0u8; 32];
         hex_decode(DEV_PRIVATE_KEY, &mut bytes);
         let dev = tokio::sync::Mutex::new(SecretKey::from_bytes(&bytes).unwrap());
-        Self { _process: process, dir, endpoint, chain_id, eth, dev }
+        Self { process, dir, endpoint, chain_id, eth, dev }
+    }
+
+    /// Freezes the anvil process (`SIGSTOP`): the kernel still accepts
+    /// connections but nothing answers, as with a node that hangs; every
+    /// call times out. [`Anvil::resume`] continues it with its state intact.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Continues a [`paused`](Anvil::pause) anvil (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let pid = self.process.0.id().to_string();
+        let status = Command::new("kill").args([which, &pid]).status().expect("kill");
+        assert!(status.success(), "kill {which} {pid} failed");
     }
 
     /// The last lines of anvil's log, for assertion messages.

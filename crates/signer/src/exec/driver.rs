@@ -157,6 +157,7 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
         match note {
             Note::Refused(reason) => tracing::warn!(subject = %subject, "refused, nothing signed: {reason}"),
             Note::Waiting(why) => self.log.warn_once(subject, &why),
+            Note::Alert(what) => tracing::error!(subject = %subject, "ALERT: {what}"),
             Note::Signed { nonce, tx } => tracing::info!(subject = %subject, nonce, tx = %tx, "signed and recorded"),
             Note::NotRecorded { nonce } => tracing::error!(
                 subject = %subject, nonce, "not recorded: the subject or nonce already has an execution"

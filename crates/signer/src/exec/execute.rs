@@ -80,7 +80,11 @@ impl Executor {
             let Some((kind, subject)) = self.queue.pop() else { break };
             if self.record.has(&subject) {
                 self.candidates.remove(&(kind, subject));
+                self.resolved(&subject);
                 continue;
+            }
+            if !self.due(&subject, ctx.now_ms) {
+                continue; // held: its backoff has not run out
             }
             let actions = if kind == 0 { self.start_anchor(ctx, subject) } else { self.start_transfer(ctx, subject) };
             out.extend(actions);
@@ -155,10 +159,11 @@ impl Executor {
         vec![note(subject, Note::Refused(reason)), Action::Insert { subject, execution }]
     }
 
-    /// Leaves `subject` for a later round, with why.
+    /// Holds `subject` for a transient reason (retried with backoff, never
+    /// refused for it) and goes on with the round.
     fn wait(&mut self, ctx: &Context<'_>, subject: B256, why: String) -> Vec<Action> {
         self.current = None;
-        let mut out = vec![note(subject, Note::Waiting(why))];
+        let mut out = self.hold(ctx, subject, why);
         out.extend(self.next(ctx));
         out
     }
@@ -252,6 +257,7 @@ impl Executor {
                     _ => return self.next(ctx),
                 };
                 let nonce = execution.nonce.unwrap_or(0);
+                self.resolved(&subject);
                 self.record.put(subject, execution);
                 self.candidates.retain(|(_, s)| *s != subject);
                 self.current = Some(Current::Sending { subject });
@@ -265,6 +271,7 @@ impl Executor {
                 if inserted {
                     self.record.put(subject, execution);
                 }
+                self.resolved(&subject);
                 self.candidates.retain(|(_, s)| *s != subject);
                 self.next(ctx)
             }
@@ -291,9 +298,10 @@ impl Executor {
                     out.push(Action::Update { subject, execution: x });
                     out.push(note(subject, Note::Broadcast { tx, first }));
                     out.push(Action::Crashpoint(Fault::AfterBroadcast));
+                    self.resolved(&subject);
                 }
                 Err(e) => {
-                    out.push(note(subject, Note::Waiting(format!("broadcast of {subject} failed, will retry: {e}"))))
+                    out.extend(self.hold(ctx, subject, format!("broadcast of {subject} failed, will retry: {e}")))
                 }
             }
         }

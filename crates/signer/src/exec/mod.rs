@@ -35,8 +35,10 @@ mod report;
 #[cfg(test)]
 mod tests;
 mod track;
+mod waiting;
 
 pub use record::Record;
+pub use waiting::{RETRY_BASE_MS, backoff_ms};
 
 use crate::runtime::Fault;
 use crate::store::Execution;
@@ -46,7 +48,7 @@ use box_core::notary::{Event, NotaryState};
 use box_core::typed::SignerReport;
 use box_core::{Address, B256, U256};
 use box_eth::{Bytes, Call, EthError, Fees, Receipt};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Gas for a plain ETH transfer.
 pub const ETH_TRANSFER_GAS: u64 = 21_000;
@@ -66,6 +68,11 @@ pub struct ExecConfig {
     pub replace_after_secs: u64,
     /// The fee budget (wei) of a flow's anchoring.
     pub anchor_max_fee: U256,
+    /// The longest delay between retries of a subject held for a transient
+    /// reason (seconds); the backoff doubles from [`RETRY_BASE_MS`] up to it.
+    pub retry_max_secs: u64,
+    /// Raise an alert when a subject has been held this long (seconds).
+    pub alert_after_secs: u64,
 }
 
 /// What the executor is told with every step: the verified chain, the
@@ -242,8 +249,11 @@ pub enum Action {
 pub enum Note {
     /// Refused before signing; nothing signed (warning).
     Refused(String),
-    /// Cannot proceed yet; tried again later (warning, at most every 30 s per subject).
+    /// Cannot proceed yet for a transient reason; tried again later with
+    /// backoff (warning, at most every 30 s per subject).
     Waiting(String),
+    /// Held for longer than the configured time (error, once per hold).
+    Alert(String),
     /// Signed and durably recorded (info).
     Signed {
         /// The nonce it owns.
@@ -319,6 +329,8 @@ pub struct Executor {
     head: u64,
     /// When each subject's report was last sent (milliseconds).
     last_report: HashMap<B256, u64>,
+    /// Subjects held for a transient reason (see [`waiting`]).
+    waiting: BTreeMap<B256, waiting::Waiting>,
 }
 
 impl Executor {
@@ -333,6 +345,7 @@ impl Executor {
             current: None,
             head: 0,
             last_report: HashMap::new(),
+            waiting: BTreeMap::new(),
         };
         e.scan(state);
         e
@@ -366,7 +379,7 @@ impl Executor {
             Observation::Recorded { subject, inserted } => self.recorded(ctx, subject, inserted),
             Observation::Sent { subject, result } => self.sent(ctx, subject, result),
             Observation::Track => self.track(),
-            Observation::Head(h) => self.head(h),
+            Observation::Head(h) => self.head(ctx, h),
             Observation::Receipt { subject, result } => self.receipt(ctx, subject, result),
             Observation::Fees { subject, result } => self.reprice(ctx, subject, result),
             Observation::Report => self.report(ctx),

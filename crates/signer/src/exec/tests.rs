@@ -130,6 +130,8 @@ impl Scene {
             confirmations: 2,
             replace_after_secs: 60,
             anchor_max_fee: ether(1) / U256::from(100u64),
+            retry_max_secs: 60,
+            alert_after_secs: 300,
         }
     }
 
@@ -425,4 +427,84 @@ fn a_transfer_the_wallet_cannot_pay_is_refused_and_nothing_is_signed() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_transfer_held_by_an_unreachable_node_is_retried_with_backoff_and_never_refused() {
+    let mut s = Scene::new();
+    let mut exec = s.executor().await;
+    s.tick(&mut exec).await;
+    s.eth.mine(1);
+    s.tick(&mut exec).await;
+    let tb = s.transbox(1, Address::ZERO, ether(1));
+    let id = tb.transfer_id(&s.domain).0;
+    exec.verified(&s.link.decide(Subject::Transfer(tb.clone())));
+    let nonce = s.eth.pending_nonce(s.wallet.0.address()).await.unwrap();
+
+    // The node goes away for ten minutes of ticks: the transfer waits, is
+    // shown as waiting, raises its alert once, and is never refused.
+    s.eth.set_down(true);
+    let mut quotes = 0;
+    for _ in 0..150 {
+        s.time += 4;
+        let state = s.link.state();
+        let c = Context {
+            state: &state,
+            key: Some(&s.wallet),
+            wallet: Some(s.wallet.0.address()),
+            may_execute: true,
+            log_time: T0,
+            now: s.time,
+            now_ms: s.time * 1000,
+        };
+        let actions = exec.step(&c, Observation::Execute);
+        if let [Action::Quote { subject, .. }] = actions.as_slice() {
+            quotes += 1;
+            let down = Quote { gas: None, market: Err(EthError::Unreachable("connection refused".into())) };
+            let held = exec.step(&c, Observation::Quoted { subject: *subject, quote: down });
+            assert!(!held.iter().any(|a| matches!(a, Action::Insert { .. })), "nothing recorded: {held:?}");
+        }
+    }
+    // 600 s with the backoff capped at 60 s: about 1 + 1 + 2 + 4 + … + 60 s steps, far fewer than 150 rounds.
+    assert!((8..=20).contains(&quotes), "retried with capped exponential backoff: {quotes} quotes");
+    let waiting = exec.waiting().unwrap();
+    assert!(waiting.starts_with("waiting: cannot price") && waiting.contains("unreachable"), "{waiting}");
+    assert_eq!(s.transfer_status(&tb), TransferStatus::Notarized, "no refusal reached the chain");
+
+    // Back: it executes once, on the next nonce.
+    s.eth.set_down(false);
+    for _ in 0..20 {
+        s.tick(&mut exec).await;
+        s.eth.mine(1);
+    }
+    assert!(matches!(s.transfer_status(&tb), TransferStatus::Confirmed { .. }), "{:?}", s.transfer_status(&tb));
+    assert_eq!(exec.record().get(&id).unwrap().nonce, Some(nonce));
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), nonce + 1, "one nonce used");
+    assert_eq!(exec.waiting(), None, "nothing waits any more");
+}
+
+#[test]
+fn a_hold_raises_its_alert_once_after_the_configured_time() {
+    let s = Scene::new();
+    s.activate();
+    let tb = s.transbox(1, Address::ZERO, ether(1));
+    s.link.decide(Subject::Transfer(tb.clone()));
+    let state = s.link.state();
+    let tid = tb.transfer_id(&s.domain).0;
+    let mut exec = Executor::new(Scene::config(), vec![], &state);
+    let mut alerts = Vec::new();
+    for t in 0..400u64 {
+        let c = ctx(&state, &s.wallet, T0 + t);
+        if exec.step(&c, Observation::Execute).is_empty() {
+            continue;
+        }
+        let down = Quote { gas: None, market: Err(EthError::Unreachable("down".into())) };
+        for a in exec.step(&c, Observation::Quoted { subject: tid, quote: down }) {
+            if let Action::Note { note: Note::Alert(what), .. } = a {
+                alerts.push((t, what));
+            }
+        }
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].0 >= 300 && alerts[0].1.contains("waiting for"), "{alerts:?}");
 }

@@ -18,10 +18,11 @@ impl Executor {
         if self.record.live().is_empty() { Vec::new() } else { vec![Action::Head] }
     }
 
-    pub(super) fn head(&mut self, head: Result<u64, EthError>) -> Vec<Action> {
+    pub(super) fn head(&mut self, ctx: &Context<'_>, head: Result<u64, EthError>) -> Vec<Action> {
         match head {
             Ok(h) => {
                 self.head = h;
+                self.resolved(&B256::ZERO);
                 self.record
                     .live()
                     .into_iter()
@@ -31,7 +32,7 @@ impl Executor {
                     })
                     .collect()
             }
-            Err(e) => vec![note(B256::ZERO, Note::Waiting(format!("the Ethereum node is unreachable: {e}")))],
+            Err(e) => self.hold(ctx, B256::ZERO, format!("cannot follow transactions on the public chain: {e}")),
         }
     }
 
@@ -44,8 +45,9 @@ impl Executor {
         let Some(mut x) = self.record.get(&subject).cloned() else { return Vec::new() };
         let mined = match result {
             Ok(m) => m,
-            Err(e) => return vec![note(subject, Note::Waiting(format!("cannot read receipts: {e}")))],
+            Err(e) => return self.hold(ctx, subject, format!("cannot read the receipts of {subject}: {e}")),
         };
+        self.resolved(&subject);
         let resend =
             |x: &crate::store::Execution| x.raw.last().map(|raw| Action::Broadcast { subject, raw: raw.clone() });
         let mut out = Vec::new();
@@ -107,7 +109,7 @@ impl Executor {
         let (Some(nonce), ExecutionState::Broadcast) = (x.nonce, &x.state) else { return Vec::new() };
         let (suggested, base) = match market {
             Ok(m) => m,
-            Err(e) => return vec![note(subject, Note::Waiting(format!("cannot price a replacement yet: {e}")))],
+            Err(e) => return self.hold(ctx, subject, format!("cannot price a replacement of {subject} yet: {e}")),
         };
         let payload = match x.kind {
             ExecutionKind::Anchor => match ctx.wallet {

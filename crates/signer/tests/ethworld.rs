@@ -1,0 +1,149 @@
+//! The signer against the real Ethereum world (issue 14): a 3-node chain
+//! (separate `box-node` processes), a real `anvil`, the `box-signer`
+//! process, and what real desks meet: a node that stops answering while a
+//! transfer is executed, tokens that do not follow ERC-20, contract
+//! recipients, reorgs.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use box_core::encoding::Canonical;
+use box_core::ids::{FlowHash, TransferId};
+use box_core::notary::{FlowStatus, NotaryState, Subject, TransferStatus};
+use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow};
+use box_core::{Address, B256, U256};
+use box_testkit::anvil::Anvil;
+use box_testkit::{Cluster, eventually};
+use common::*;
+use std::time::Duration;
+
+/// A running deployment: chain, anvil, signer (unsealed, wallet funded) and
+/// the people of one flow.
+struct Desk {
+    anvil: Anvil,
+    c: Cluster,
+    s: SignerProc,
+    holders: Holders,
+    people: People,
+    wallet: Address,
+}
+
+impl Desk {
+    /// Everything up to an unsealed signer with 10 ETH; `config` is appended
+    /// to the signer's `[ethereum]` section.
+    async fn start(config: &str) -> Self {
+        let anvil = Anvil::start().await;
+        let c = Cluster::start(&box_node_bin(), 3, 0).await;
+        let nodes = cluster_nodes(&c);
+        let mut s = SignerProc::for_cluster(&c, "signer", &anvil.endpoint(), anvil.chain_id());
+        let mut toml = std::fs::read_to_string(&s.config).unwrap();
+        toml.push_str(config);
+        std::fs::write(&s.config, toml).unwrap();
+        s.spawn(&[], &[]);
+        let holders = Holders::new(c.domain, c.key_holders.clone(), &c.client_tls, &nodes[0]);
+        let code = s.enrolment_code().await;
+        let wallet = holders.genesis(&code).await;
+        anvil.fund(wallet, ether(10)).await;
+        Self { anvil, c, s, holders, people: People::new(), wallet }
+    }
+
+    async fn state(&self) -> NotaryState {
+        box_core::audit::verify_history(&self.c.genesis, &self.c.blocks(self.c.wait_leader().await).await)
+            .unwrap()
+            .state
+    }
+
+    /// A flow with limits for ETH and each of `tokens`, notarized, enabled
+    /// by every key holder and anchored by the signer.
+    async fn flow(&self, tokens: &[Address]) -> B256 {
+        let limit = |asset| AssetLimit {
+            asset,
+            perTransfer: ether(1000),
+            perPeriod: ether(2000),
+            periodSeconds: 86_400,
+            maxFee: ether(1) / U256::from(10u64),
+        };
+        let p = &self.people;
+        let flow = BoxFlow {
+            name: "world".into(),
+            employees: vec![p.employee.address()],
+            levels: vec![
+                ApprovalLevel {
+                    name: "Manager".into(),
+                    approvers: p.managers.iter().map(|k| k.address()).collect(),
+                    threshold: 1,
+                },
+                ApprovalLevel {
+                    name: "Finance".into(),
+                    approvers: p.finance.iter().map(|k| k.address()).collect(),
+                    threshold: 2,
+                },
+            ],
+            limits: std::iter::once(Address::ZERO).chain(tokens.iter().copied()).map(limit).collect(),
+            nonce: 1,
+        };
+        let h = self.c.domain.flow_hash(&flow);
+        self.c.submit(&Subject::Flow(flow).encode()).await;
+        eventually("the flow notarized", Duration::from_secs(60), || async {
+            self.state().await.flow(&h).filter(|f| f.status == FlowStatus::Notarized).map(|_| ())
+        })
+        .await;
+        for a in authorizations(&self.c.domain, &self.c.key_holders, h.0) {
+            self.c.submit(&a.encode()).await;
+        }
+        eventually("the flow anchored and active", Duration::from_secs(90), || async {
+            self.state().await.flow(&FlowHash(h.0)).filter(|f| f.status == FlowStatus::Active).map(|_| ())
+        })
+        .await;
+        h.0
+    }
+
+    /// Submits an approved transfer; its id.
+    async fn send(&self, flow: B256, asset: Address, to: Address, amount: U256) -> TransferId {
+        let tb = self.people.transfer(&self.c.domain, flow, asset, to, amount, 2);
+        let id = tb.transfer_id(&self.c.domain);
+        self.c.submit(&Subject::Transfer(tb).encode()).await;
+        id
+    }
+
+    async fn status(&self, id: &TransferId, what: &str, want: fn(&TransferStatus) -> bool) -> TransferStatus {
+        eventually(what, Duration::from_secs(120), || async {
+            self.state().await.transfer(id).map(|t| t.status.clone()).filter(want)
+        })
+        .await
+    }
+
+    async fn nonce(&self) -> u64 {
+        self.anvil.eth().pending_nonce(self.wallet).await.unwrap()
+    }
+}
+
+/// Item 1: anvil stops answering (SIGSTOP) while a notarized transfer is
+/// being executed. The signer holds it (`waiting: …` in its announced
+/// status, an alert after `alert_after_secs`), never refuses it, and
+/// executes it once anvil is back, on one nonce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_waits_while_the_ethereum_node_is_stopped_and_confirms_once_it_is_back() {
+    let desk = Desk::start("retry_max_secs = 2\nalert_after_secs = 5\n").await;
+    let flow = desk.flow(&[]).await;
+    let before = desk.nonce().await;
+
+    desk.anvil.pause();
+    let alice = Address::repeat_byte(0xA1);
+    let id = desk.send(flow, Address::ZERO, alice, ether(1)).await;
+    desk.status(&id, "the transfer notarized", |t| matches!(t, TransferStatus::Notarized)).await;
+    let held = desk.holders.wait("the signer waiting", |a| a.detail.starts_with("waiting: ")).await;
+    assert!(held.detail.contains("unreachable"), "the reason is in the status: {}", held.detail);
+    eventually("the alert", Duration::from_secs(90), || async { desk.s.output().contains("ALERT: ").then_some(()) })
+        .await;
+    assert!(
+        matches!(desk.state().await.transfer(&id).unwrap().status, TransferStatus::Notarized),
+        "a transient failure is never a refusal"
+    );
+    desk.anvil.resume();
+
+    desk.status(&id, "the transfer confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(desk.anvil.balance(alice).await, ether(1));
+    assert_eq!(desk.nonce().await, before + 1, "one nonce used");
+    desk.holders.wait("the wait over", |a| !a.detail.starts_with("waiting: ")).await;
+}
