@@ -8,11 +8,13 @@
 mod common;
 
 use box_core::encoding::Canonical;
+use box_core::governance::GovernanceAction;
 use box_core::ids::{FlowHash, TransferId};
+use box_core::notary::Entry;
 use box_core::notary::{FlowStatus, NotaryState, Subject, TransferStatus};
-use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow};
+use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, RegisterAsset, ReportStatus, SignerReport};
 use box_core::{Address, B256, U256};
-use box_testkit::anvil::Anvil;
+use box_testkit::anvil::{Anvil, Odd};
 use box_testkit::{Cluster, eventually};
 use common::*;
 use std::time::Duration;
@@ -26,6 +28,8 @@ struct Desk {
     holders: Holders,
     people: People,
     wallet: Address,
+    /// Assets registered so far (the registration nonce).
+    assets: u64,
 }
 
 impl Desk {
@@ -44,13 +48,38 @@ impl Desk {
         let code = s.enrolment_code().await;
         let wallet = holders.genesis(&code).await;
         anvil.fund(wallet, ether(10)).await;
-        Self { anvil, c, s, holders, people: People::new(), wallet }
+        Self { anvil, c, s, holders, people: People::new(), wallet, assets: 0 }
     }
 
     async fn state(&self) -> NotaryState {
         box_core::audit::verify_history(&self.c.genesis, &self.c.blocks(self.c.wait_leader().await).await)
             .unwrap()
             .state
+    }
+
+    /// Registers `token` (every key holder signs) and waits until the chain has it.
+    async fn register(&mut self, token: Address, symbol: &str, decimals: u8) {
+        self.assets += 1;
+        let register = RegisterAsset { token, symbol: symbol.into(), decimals, registered: true, nonce: self.assets };
+        let action = governance(&self.c.domain, GovernanceAction::RegisterAsset(register), &self.c.key_holders);
+        self.c.submit(&action.encode()).await;
+        eventually("the asset registered", Duration::from_secs(60), || async {
+            self.state().await.assets().get(&token).map(|_| ())
+        })
+        .await;
+    }
+
+    /// Every report the signer made on `id`, as the chain's log holds them.
+    async fn reports(&self, id: &TransferId) -> Vec<SignerReport> {
+        let blocks = self.c.blocks(self.c.wait_leader().await).await;
+        blocks
+            .iter()
+            .flat_map(|b| b.entries.iter())
+            .filter_map(|e| match &e.entry {
+                Entry::Submit(Subject::SignerReport(r)) if r.value.subject == id.0 => Some(r.value.clone()),
+                _ => None,
+            })
+            .collect()
     }
 
     /// A flow with limits for ETH and each of `tokens`, notarized, enabled
@@ -146,4 +175,60 @@ async fn a_transfer_waits_while_the_ethereum_node_is_stopped_and_confirms_once_i
     assert_eq!(desk.anvil.balance(alice).await, ether(1));
     assert_eq!(desk.nonce().await, before + 1, "one nonce used");
     desk.holders.wait("the wait over", |a| !a.detail.starts_with("waiting: ")).await;
+}
+
+/// Item 5: a token transfer is confirmed only with receipt status 1 and the
+/// token's `Transfer(wallet, to, amount)` event. A USDT-style token (no
+/// return value) confirms; a token whose `transfer` returns `false` without
+/// reverting ends `failed` with the reason; a fee-on-transfer token (1 %,
+/// 250 sent) records 247.5 delivered and the shortfall goes to the chain's
+/// record in the confirmed report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_transfer_counts_only_what_the_token_says_it_moved() {
+    let mut desk = Desk::start("").await;
+    let supply = ether(1_000_000);
+    let no_return = desk.anvil.deploy_odd(Odd::NoReturnToken, desk.wallet, supply).await;
+    let falsy = desk.anvil.deploy_odd(Odd::FalseToken, desk.wallet, supply).await;
+    let fee = desk.anvil.deploy_odd(Odd::FeeToken, desk.wallet, supply).await;
+    desk.register(no_return, "NORET", 18).await;
+    desk.register(falsy, "FALSE", 18).await;
+    desk.register(fee, "FEE", 18).await;
+    let flow = desk.flow(&[no_return, falsy, fee]).await;
+    let bob = Address::repeat_byte(0xB0);
+    // FalseToken.freeze(bob): its transfers to bob return false.
+    let mut freeze = alloy::primitives::keccak256("freeze(address)")[..4].to_vec();
+    freeze.extend_from_slice(&alloy::sol_types::SolValue::abi_encode(&bob));
+    desk.anvil.call_from_dev(falsy, freeze.into()).await;
+
+    let usdt = desk.send(flow, no_return, bob, ether(100)).await;
+    desk.status(&usdt, "the USDT-style transfer confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(desk.anvil.erc20_balance(no_return, bob).await, ether(100));
+
+    let refused_by_token = desk.send(flow, falsy, bob, ether(100)).await;
+    let failed = desk
+        .status(&refused_by_token, "the false-returning transfer failed", |t| {
+            matches!(t, TransferStatus::Failed { .. } | TransferStatus::Confirmed { .. })
+        })
+        .await;
+    match failed {
+        TransferStatus::Failed { reason } => {
+            assert!(reason.contains("moved nothing") && reason.contains("returned false"), "{reason}")
+        }
+        other => panic!("a transfer that returned false is not confirmed: {other:?}"),
+    }
+    assert_eq!(desk.anvil.erc20_balance(falsy, bob).await, U256::ZERO);
+
+    let taxed = desk.send(flow, fee, bob, ether(250)).await;
+    desk.status(&taxed, "the fee-on-transfer transfer confirmed", |t| matches!(t, TransferStatus::Confirmed { .. }))
+        .await;
+    let delivered = ether(2475) / U256::from(10u64);
+    assert_eq!(desk.anvil.erc20_balance(fee, bob).await, delivered);
+    let reports = desk.reports(&taxed).await;
+    let confirmed = reports.iter().find(|r| r.status == ReportStatus::Confirmed as u8).unwrap();
+    assert_eq!(
+        confirmed.detail,
+        "shortfall: delivered 247.5 of 250 FEE; 2.5 FEE did not arrive (the token takes a fee on transfer)",
+        "the shortfall is in the chain's record"
+    );
+    assert_eq!(desk.nonce().await, 4, "the anchor and three transfers");
 }

@@ -91,6 +91,56 @@ pub fn erc20_fixture() -> Erc20Fixture {
     }
 }
 
+/// The committed build of `tools/contracts/OddContracts.sol` (the odd
+/// tokens and contract recipients), made by `tools/compile-contracts.js`.
+pub const ODD_FIXTURE_JSON: &str = include_str!("../fixtures/OddContracts.json");
+
+/// The odd contracts of [`ODD_FIXTURE_JSON`], each odd in one way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Odd {
+    /// USDT-style: `transfer` returns nothing.
+    NoReturnToken,
+    /// `transfer` returns `false` without reverting for a frozen recipient.
+    FalseToken,
+    /// Keeps 1 % of every transfer.
+    FeeToken,
+    /// 6 decimals.
+    SixDecimalsToken,
+    /// No `decimals()`.
+    NoDecimalsToken,
+    /// `receive()` emits an event (as a Safe proxy does work on receipt).
+    LoggingRecipient,
+    /// Cannot receive ETH (no `receive()`, no `fallback()`).
+    NoReceive,
+}
+
+impl Odd {
+    /// The contract's name in the fixture.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NoReturnToken => "NoReturnToken",
+            Self::FalseToken => "FalseToken",
+            Self::FeeToken => "FeeToken",
+            Self::SixDecimalsToken => "SixDecimalsToken",
+            Self::NoDecimalsToken => "NoDecimalsToken",
+            Self::LoggingRecipient => "LoggingRecipient",
+            Self::NoReceive => "NoReceive",
+        }
+    }
+
+    /// Whether its constructor takes `(holder, supply)`.
+    pub fn is_token(self) -> bool {
+        !matches!(self, Self::LoggingRecipient | Self::NoReceive)
+    }
+
+    /// Its creation bytecode, without constructor arguments.
+    pub fn bytecode(self) -> Bytes {
+        let v: serde_json::Value = serde_json::from_str(ODD_FIXTURE_JSON).expect("fixture is JSON");
+        let code = v["contracts"][self.name()]["bytecode"].as_str().expect("the fixture has the contract");
+        code.parse().expect("bytecode is hex")
+    }
+}
+
 /// How to start anvil. Defaults: chain id 31337, a block per transaction (automine).
 #[derive(Debug, Clone)]
 pub struct AnvilOptions {
@@ -282,6 +332,25 @@ impl Anvil {
         let hash = self.send_from_dev(TxKind::Create, U256::ZERO, code.into()).await;
         let receipt = self.wait_success(hash, "deploy BoxTestToken").await;
         receipt.contract.expect("a creation receipt names the contract")
+    }
+
+    /// Deploys an odd contract; a token mints `supply` to `holder` (both
+    /// ignored for a recipient). Returns its address.
+    pub async fn deploy_odd(&self, odd: Odd, holder: Address, supply: U256) -> Address {
+        let mut code = odd.bytecode().to_vec();
+        if odd.is_token() {
+            code.extend_from_slice(&(holder, supply).abi_encode_params());
+        }
+        let hash = self.send_from_dev(TxKind::Create, U256::ZERO, code.into()).await;
+        let receipt = self.wait_success(hash, odd.name()).await;
+        receipt.contract.expect("a creation receipt names the contract")
+    }
+
+    /// Calls `to` with `data` from dev account 0 and waits until it is mined
+    /// successfully (a test's setup, e.g. `FalseToken.freeze(who)`).
+    pub async fn call_from_dev(&self, to: Address, data: Bytes) -> Receipt {
+        let hash = self.send_from_dev(TxKind::Call(to), U256::ZERO, data).await;
+        self.wait_success(hash, "call from the dev account").await
     }
 
     /// `who`'s balance of ERC-20 `token`.

@@ -171,7 +171,10 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
                 tracing::info!(subject = %subject, tx = %tx, "broadcast");
             }
             Note::Confirmed { tx, block } => tracing::info!(subject = %subject, tx = %tx, block, "confirmed"),
-            Note::Reverted { tx } => tracing::warn!(subject = %subject, tx = %tx, "reverted on chain"),
+            Note::Reverted { tx } => tracing::warn!(subject = %subject, tx = %tx, "failed on chain"),
+            Note::Shortfall { delivered, amount } => tracing::warn!(
+                subject = %subject, %delivered, %amount, "the token delivered less than the amount (fee on transfer)"
+            ),
             Note::Reorged { block } => {
                 tracing::warn!(subject = %subject, block, "the receipt vanished in a reorg; broadcasting again");
             }

@@ -120,6 +120,7 @@ impl Executor {
             asset: rec.asset,
             amount: rec.amount.0,
             max_fee: rec.max_fee.0,
+            to: Address::ZERO,
         };
         let now = self.limit_now(ctx);
         let a = match authorize(ctx.state, &tid, self.config.chain_id, &self.record, Attempt::First, Timestamp(now)) {
@@ -127,6 +128,10 @@ impl Executor {
             Err(refusal) => return self.refuse(subject, kind, now, refusal.to_string()),
         };
         let Some(wallet) = ctx.wallet else { return Vec::new() };
+        let mut kind = kind;
+        if let ExecutionKind::Transfer { to, .. } = &mut kind {
+            *to = a.request().to;
+        }
         let token = (!a.request().asset.is_zero()).then_some(a.request().asset);
         let job = Job { cap: a.fee_cap().0, payload: Payload::Transfer(Box::new(a)), kind, time: now };
         self.quote(subject, job, wallet, token.is_some(), token)
@@ -153,6 +158,7 @@ impl Executor {
             sent_at: 0,
             note: String::new(),
             note_reported: false,
+            delivered: None,
             state: ExecutionState::Refused { reason: reason.clone() },
         };
         self.current = Some(Current::Refusing { subject, execution: execution.clone() });
@@ -237,6 +243,7 @@ impl Executor {
             sent_at: ctx.now,
             note: String::new(),
             note_reported: false,
+            delivered: None,
             state: ExecutionState::Signed,
         };
         self.current = Some(Current::Recording { subject, execution: execution.clone() });

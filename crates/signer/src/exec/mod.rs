@@ -280,7 +280,14 @@ pub enum Note {
         /// Its block.
         block: u64,
     },
-    /// Reverted on chain (warning).
+    /// A token delivered less than the amount (fee on transfer) (warning).
+    Shortfall {
+        /// Base units its receipt shows delivered.
+        delivered: U256,
+        /// Base units approved.
+        amount: U256,
+    },
+    /// Reverted on chain, or a token transfer that moved nothing (warning).
     Reverted {
         /// The reverted transaction.
         tx: B256,

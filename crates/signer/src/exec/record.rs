@@ -130,7 +130,13 @@ mod tests {
 
     fn transfer(flow: B256, asset: Address, amount: u64, max_fee: u64, time: u64) -> Execution {
         Execution {
-            kind: ExecutionKind::Transfer { flow, asset, amount: U256::from(amount), max_fee: U256::from(max_fee) },
+            kind: ExecutionKind::Transfer {
+                flow,
+                asset,
+                amount: U256::from(amount),
+                max_fee: U256::from(max_fee),
+                to: Address::ZERO,
+            },
             nonce: Some(time),
             raw: Vec::new(),
             hashes: Vec::new(),
@@ -142,6 +148,7 @@ mod tests {
             sent_at: time,
             note: String::new(),
             note_reported: false,
+            delivered: None,
             state: ExecutionState::Broadcast,
         }
     }

@@ -8,10 +8,10 @@ use super::execute::fees_within;
 use super::{Action, Context, Executor, Note, note};
 use crate::store::{ExecutionKind, ExecutionState};
 use crate::tx::{self, Payload};
-use box_core::B256;
 use box_core::decision::{Attempt, authorize};
 use box_core::ids::{FlowHash, Timestamp, TransferId};
-use box_eth::{EthError, Fees, Receipt};
+use box_core::{B256, U256};
+use box_eth::{EthError, Fees, Receipt, erc20};
 
 impl Executor {
     pub(super) fn track(&mut self) -> Vec<Action> {
@@ -59,14 +59,50 @@ impl Executor {
                 out.push(Action::Update { subject, execution: x });
             }
             Some((tx_hash, r)) => {
+                let mut changed = false;
+                // A token transfer succeeded only if the token says it moved
+                // the tokens: its Transfer(wallet, to, …) events in this receipt.
+                if let ExecutionKind::Transfer { asset, amount, to, .. } = &x.kind
+                    && !asset.is_zero()
+                {
+                    let got = if to.is_zero() {
+                        // A record from before recipients were kept: any recipient.
+                        erc20::transfers(&r.logs)
+                            .iter()
+                            .filter(|t| t.token == *asset && t.from == r.from)
+                            .fold(U256::ZERO, |sum, t| sum.saturating_add(t.amount))
+                    } else {
+                        erc20::delivered(&r.logs, *asset, r.from, *to)
+                    };
+                    if got.is_zero() {
+                        let reason = format!(
+                            "token {asset} moved nothing: the receipt in block {} has status 1 but no Transfer event \
+                             from the hot wallet to {to} (its transfer returned false, or did nothing, without reverting)",
+                            r.block
+                        );
+                        x.state = ExecutionState::Failed { reason, tx_hash };
+                        x.delivered = Some(U256::ZERO);
+                        out.push(note(subject, Note::Reverted { tx: tx_hash }));
+                        self.record.put(subject, x.clone());
+                        out.push(Action::Update { subject, execution: x });
+                        return out;
+                    }
+                    if x.delivered != Some(got) {
+                        if got < *amount {
+                            out.push(note(subject, Note::Shortfall { delivered: got, amount: *amount }));
+                        }
+                        x.delivered = Some(got);
+                        changed = true;
+                    }
+                }
                 let depth = self.head.saturating_sub(r.block) + 1;
                 let next = if depth >= self.config.confirmations {
                     ExecutionState::Confirmed { tx_hash, block: r.block }
                 } else {
                     ExecutionState::Mined { block: r.block, tx_hash }
                 };
-                if next != x.state {
-                    if matches!(next, ExecutionState::Confirmed { .. }) {
+                if next != x.state || changed {
+                    if matches!(next, ExecutionState::Confirmed { .. }) && next != x.state {
                         out.push(note(subject, Note::Confirmed { tx: tx_hash, block: r.block }));
                     }
                     x.state = next;

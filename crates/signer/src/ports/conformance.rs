@@ -32,6 +32,7 @@ pub fn execution(nonce: Option<u64>, state: ExecutionState) -> Execution {
         sent_at: 0,
         note: String::new(),
         note_reported: false,
+        delivered: None,
         state,
     }
 }
@@ -151,11 +152,19 @@ pub async fn ethereum_rpc<R: EthereumRpc, C: ChainControl>(rpc: &R, chain: &C) {
     let t = signed(&key, chain.chain_id(), nonce, gas * 5 / 4, fees, &move_some);
     ok(rpc.send_raw(&t.raw).await, "send");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while ok(rpc.receipt(t.hash).await, "receipt").is_none() {
+    let receipt = loop {
+        if let Some(r) = ok(rpc.receipt(t.hash).await, "receipt") {
+            break r;
+        }
         assert!(Instant::now() < deadline, "a token transfer was never mined");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     assert_eq!(ok(rpc.token_balance(token, to).await, "token balance"), U256::from(5u64));
+    assert_eq!(
+        erc20::delivered(&receipt.logs, token, me, to),
+        U256::from(5u64),
+        "a token transfer's receipt carries the token's Transfer(from, to, amount) log"
+    );
 }
 
 /// [`NotaryLink`]: a report signed by the signer is taken (and again: a

@@ -8,10 +8,10 @@ use super::lock;
 use crate::ports::EthereumRpc;
 use alloy::consensus::{Transaction, TxEnvelope};
 use alloy::eips::eip2718::Decodable2718;
-use alloy::sol_types::SolCall;
+use alloy::sol_types::{SolCall, SolEvent};
 use box_core::crypto::recover;
 use box_eth::erc20::IERC20;
-use box_eth::{Address, B256, Bytes, Call, EthError, Fees, Receipt, U256};
+use box_eth::{Address, B256, Bytes, Call, EthError, Fees, Log, Receipt, U256};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -52,8 +52,10 @@ struct Chain {
     ledger: Ledger,
     token_contracts: BTreeSet<Address>,
     pool: Vec<PoolTx>,
-    /// Per block: the ledger before it and its transactions.
-    blocks: Vec<(Ledger, Vec<PoolTx>)>,
+    /// Per block: the ledger before it, its transactions, its hash.
+    blocks: Vec<(Ledger, Vec<PoolTx>, B256)>,
+    /// Blocks ever mined (a block mined after a reorg gets a new hash).
+    mined_ever: u64,
     receipts: HashMap<B256, Receipt>,
 }
 
@@ -70,6 +72,7 @@ impl MemoryEthereum {
             token_contracts: BTreeSet::new(),
             pool: Vec::new(),
             blocks: Vec::new(),
+            mined_ever: 0,
             receipts: HashMap::new(),
         };
         Self { inner: Arc::new(Mutex::new(chain)) }
@@ -114,7 +117,7 @@ impl MemoryEthereum {
     pub fn reorg(&self, depth: usize) {
         let mut c = lock(&self.inner);
         for _ in 0..depth {
-            let Some((before, txs)) = c.blocks.pop() else { break };
+            let Some((before, txs, _)) = c.blocks.pop() else { break };
             c.ledger = before;
             for tx in txs {
                 c.receipts.remove(&tx.hash);
@@ -150,21 +153,24 @@ impl Chain {
     fn mine_one(&mut self) {
         let before = self.ledger.clone();
         let mut included = Vec::new();
+        self.mined_ever += 1;
+        let block = self.blocks.len() as u64 + 1;
+        let block_hash = alloy::primitives::keccak256([block.to_be_bytes(), self.mined_ever.to_be_bytes()].concat());
         loop {
             let next = self.pool.iter().position(|t| t.nonce == self.mined_nonce(&t.from));
             let Some(i) = next else { break };
             let tx = self.pool.remove(i);
-            let success = self.execute(&tx);
-            let block = self.blocks.len() as u64 + 1;
-            let receipt = Receipt { block, success, contract: None, from: tx.from, to: Some(tx.to) };
+            let (success, logs) = self.execute(&tx);
+            let receipt = Receipt { block, block_hash, success, contract: None, from: tx.from, to: Some(tx.to), logs };
             self.receipts.insert(tx.hash, receipt);
             included.push(tx);
         }
-        self.blocks.push((before, included));
+        self.blocks.push((before, included, block_hash));
     }
 
-    /// Applies `tx`'s effects; whether it succeeded (fees are paid either way).
-    fn execute(&mut self, tx: &PoolTx) -> bool {
+    /// Applies `tx`'s effects; whether it succeeded (fees are paid either
+    /// way) and its logs (a token's `Transfer` event).
+    fn execute(&mut self, tx: &PoolTx) -> (bool, Vec<Log>) {
         let price = tx.max_fee.min(self.base_fee + tx.tip);
         let fee = U256::from(self.gas_of(&tx.to, &tx.data)) * U256::from(price);
         let l = &mut self.ledger;
@@ -174,17 +180,19 @@ impl Chain {
         let to = l.balances.entry(tx.to).or_default();
         *to = to.saturating_add(tx.value);
         if !self.token_contracts.contains(&tx.to) {
-            return true;
+            return (true, Vec::new());
         }
-        let Ok(call) = IERC20::transferCall::abi_decode(&tx.data) else { return false };
+        let Ok(call) = IERC20::transferCall::abi_decode(&tx.data) else { return (false, Vec::new()) };
         let held = self.ledger.tokens.get(&(tx.to, tx.from)).copied().unwrap_or_default();
         if held < call.amount {
-            return false;
+            return (false, Vec::new());
         }
         self.ledger.tokens.insert((tx.to, tx.from), held - call.amount);
         let theirs = self.ledger.tokens.entry((tx.to, call.to)).or_default();
         *theirs = theirs.saturating_add(call.amount);
-        true
+        let event = IERC20::Transfer { from: tx.from, to: call.to, value: call.amount };
+        let topics = event.encode_topics().into_iter().map(|t| t.0).collect();
+        (true, vec![Log { address: tx.to, topics, data: event.encode_data().into() }])
     }
 
     fn accept(&mut self, raw: &[u8]) -> Result<(), EthError> {
@@ -285,7 +293,7 @@ impl EthereumRpc for MemoryEthereum {
         c.accept(raw)
     }
     async fn receipt(&self, tx: B256) -> Result<Option<Receipt>, EthError> {
-        Ok(self.up()?.receipts.get(&tx).copied())
+        Ok(self.up()?.receipts.get(&tx).cloned())
     }
 }
 
