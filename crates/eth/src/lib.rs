@@ -220,6 +220,12 @@ impl Eth {
         }
     }
 
+    /// Whether `who` has code at the latest block (`eth_getCode`): a
+    /// contract, or an account delegated to one (EIP-7702).
+    pub async fn has_code(&self, who: Address) -> Result<bool, EthError> {
+        self.provider.get_code_at(who).await.map(|c| !c.is_empty()).map_err(classify)
+    }
+
     /// `eth_estimateGas` for `call` sent from `from`. A call that would
     /// revert is [`EthError::Node`].
     pub async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {

@@ -232,3 +232,45 @@ async fn a_token_transfer_counts_only_what_the_token_says_it_moved() {
     );
     assert_eq!(desk.nonce().await, 4, "the anchor and three transfers");
 }
+
+/// Item 2: an ETH transfer to a contract gets an estimated gas limit (with
+/// a margin, within the signed fee cap): 0.1 ETH to a contract whose
+/// `receive()` emits an event (as a Safe proxy does work) arrives. A
+/// contract that cannot receive ETH is refused before a nonce is used,
+/// with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn eth_to_a_contract_gets_its_gas_and_a_contract_that_cannot_receive_is_refused_before_a_nonce() {
+    let desk = Desk::start("").await;
+    let safe = desk.anvil.deploy_odd(Odd::LoggingRecipient, Address::ZERO, U256::ZERO).await;
+    let wall = desk.anvil.deploy_odd(Odd::NoReceive, Address::ZERO, U256::ZERO).await;
+    let flow = desk.flow(&[]).await;
+    let tenth = ether(1) / U256::from(10u64);
+
+    let before = desk.nonce().await;
+    let refused = desk.send(flow, Address::ZERO, wall, tenth).await;
+    let status = desk
+        .status(&refused, "the transfer to a contract that cannot receive decided", |t| {
+            !matches!(t, TransferStatus::Submitted | TransferStatus::Notarized)
+        })
+        .await;
+    match status {
+        TransferStatus::Refused { reason } => {
+            assert!(reason.contains(&wall.to_string()) && reason.contains("does not accept"), "{reason}")
+        }
+        other => panic!("a contract that cannot receive ETH is refused before signing: {other:?}"),
+    }
+    assert_eq!(desk.nonce().await, before, "no nonce used for a refusal");
+
+    let paid = desk.send(flow, Address::ZERO, safe, tenth).await;
+    let TransferStatus::Confirmed { tx_hash } = desk
+        .status(&paid, "the transfer to the contract confirmed", |t| matches!(t, TransferStatus::Confirmed { .. }))
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(desk.anvil.balance(safe).await, tenth);
+    let receipt = desk.anvil.wait_receipt(tx_hash).await;
+    assert!(receipt.success);
+    assert!(receipt.logs.iter().any(|l| l.address == safe), "receive() ran: its event is in the receipt");
+    assert_eq!(desk.nonce().await, before + 1);
+}

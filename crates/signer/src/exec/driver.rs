@@ -2,7 +2,7 @@
 //! traits and steps it with the answers, depth first (an answer's actions
 //! run before the next action of the step that asked). It decides nothing.
 
-use super::{Action, Context, Executor, Market, Note, Observation, Quote};
+use super::{Action, Context, Executor, GasQuote, Market, Note, Observation, Quote};
 use crate::ports::{EthereumRpc, ExecutionStore, NotaryLink};
 use crate::runtime::Fault;
 use crate::store::StoreError;
@@ -78,9 +78,13 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
     async fn perform(&mut self, action: Action) -> Result<Option<Observation>, StoreError> {
         Ok(match action {
             Action::Quote { subject, request } => {
-                let gas = match request.estimate {
-                    true => Some(self.rpc.estimate_gas(request.from, &request.call).await),
-                    false => None,
+                let gas = match request.gas {
+                    GasQuote::Estimate => Some(self.rpc.estimate_gas(request.from, &request.call).await),
+                    GasQuote::EstimateIfCode => match self.rpc.has_code(request.call.to).await {
+                        Ok(true) => Some(self.rpc.estimate_gas(request.from, &request.call).await),
+                        Ok(false) => None,
+                        Err(e) => Some(Err(e)),
+                    },
                 };
                 let market = self.market(request.from, request.token).await;
                 Some(Observation::Quoted { subject, quote: Quote { gas, market } })

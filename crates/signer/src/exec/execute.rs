@@ -2,7 +2,7 @@
 //! `authorize`, or an authorized flow to anchor), a quote, the fee within
 //! the signed cap, the signature, the durable record, the broadcast.
 
-use super::{Action, Context, Current, ETH_TRANSFER_GAS, Executor, Note, Quote, QuoteRequest, note};
+use super::{Action, Context, Current, ETH_TRANSFER_GAS, Executor, GasQuote, Note, Quote, QuoteRequest, note};
 use crate::runtime::Fault;
 use crate::store::{Execution, ExecutionKind, ExecutionState};
 use crate::tx::{self, Payload};
@@ -102,7 +102,7 @@ impl Executor {
         let payload = Payload::Anchor { wallet, flow, chain_id: self.config.chain_id.0 };
         let job =
             Job { payload, kind: ExecutionKind::Anchor, cap: self.config.anchor_max_fee, time: self.limit_now(ctx) };
-        self.quote(subject, job, wallet, true, None)
+        self.quote(subject, job, wallet, GasQuote::Estimate, None)
     }
 
     fn start_transfer(&mut self, ctx: &Context<'_>, subject: B256) -> Vec<Action> {
@@ -134,11 +134,12 @@ impl Executor {
         }
         let token = (!a.request().asset.is_zero()).then_some(a.request().asset);
         let job = Job { cap: a.fee_cap().0, payload: Payload::Transfer(Box::new(a)), kind, time: now };
-        self.quote(subject, job, wallet, token.is_some(), token)
+        let gas = if token.is_some() { GasQuote::Estimate } else { GasQuote::EstimateIfCode };
+        self.quote(subject, job, wallet, gas, token)
     }
 
-    fn quote(&mut self, subject: B256, job: Job, from: Address, estimate: bool, token: Option<Address>) -> Vec<Action> {
-        let request = QuoteRequest { from, call: job.payload.call(), estimate, token };
+    fn quote(&mut self, subject: B256, job: Job, from: Address, gas: GasQuote, token: Option<Address>) -> Vec<Action> {
+        let request = QuoteRequest { from, call: job.payload.call(), gas, token };
         self.current = Some(Current::Quoting { subject, job });
         vec![Action::Quote { subject, request }]
     }
@@ -185,12 +186,28 @@ impl Executor {
         let anchor = matches!(job.payload, Payload::Anchor { .. });
         let gas = match quote.gas {
             None => ETH_TRANSFER_GAS,
+            // A margin over the estimate; the fee for all of it stays within
+            // the signed cap (`fees_within`).
             Some(Ok(g)) => g.saturating_mul(5) / 4,
             Some(Err(e)) if anchor || e.is_transient() => {
                 return self.wait(ctx, subject, format!("cannot estimate the gas of {subject} yet: {e}"));
             }
             Some(Err(e)) => {
-                let reason = format!("the token transfer would fail: {}", rpc_words(&e));
+                let call = job.payload.call();
+                let short = quote.market.as_ref().ok().filter(|m| m.balance < call.value);
+                let reason = match &job.kind {
+                    ExecutionKind::Transfer { asset, .. } if asset.is_zero() && short.is_some() => format!(
+                        "the hot wallet holds {} wei; this transfer needs {} wei plus fees",
+                        short.map_or(U256::ZERO, |m| m.balance),
+                        call.value
+                    ),
+                    ExecutionKind::Transfer { asset, .. } if asset.is_zero() => format!(
+                        "the recipient {} is a contract that does not accept this transfer (the node says it would revert: {})",
+                        call.to,
+                        rpc_words(&e)
+                    ),
+                    _ => format!("the token transfer would fail: {}", rpc_words(&e)),
+                };
                 return self.refuse(subject, job.kind, job.time, reason);
             }
         };

@@ -98,7 +98,7 @@ pub struct Context<'a> {
     pub now_ms: u64,
 }
 
-/// What the executor needs to know before it signs: gas (when `estimate`),
+/// What the executor needs to know before it signs: gas (see [`GasQuote`]),
 /// fees and base fee, the wallet's balances, its pending nonce.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuoteRequest {
@@ -106,10 +106,21 @@ pub struct QuoteRequest {
     pub from: Address,
     /// What the transaction will call.
     pub call: Call,
-    /// Whether to ask for a gas estimate (token transfers, anchors).
-    pub estimate: bool,
+    /// How to find the gas limit.
+    pub gas: GasQuote,
     /// The token whose balance the wallet needs, if any.
     pub token: Option<Address>,
+}
+
+/// How the gas limit of a transaction is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GasQuote {
+    /// Ask for an estimate (token calls, anchors).
+    Estimate,
+    /// A plain ETH transfer: ask for an estimate only when the recipient
+    /// has code (a contract's `receive()` may need more than 21,000 gas,
+    /// or refuse); otherwise [`ETH_TRANSFER_GAS`].
+    EstimateIfCode,
 }
 
 /// The market as the Ethereum node sees it now.
@@ -130,7 +141,8 @@ pub struct Market {
 /// The answer to [`Action::Quote`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quote {
-    /// The gas estimate, when one was asked for.
+    /// The gas estimate, when one was made (`None`: a plain ETH transfer to
+    /// an address without code).
     pub gas: Option<Result<u64, EthError>>,
     /// Fees, balances and nonce.
     pub market: Result<Market, EthError>,

@@ -232,6 +232,9 @@ impl EthereumRpc for Refusing {
     async fn base_fee(&self) -> Result<u128, EthError> {
         self.0.base_fee().await
     }
+    async fn has_code(&self, who: Address) -> Result<bool, EthError> {
+        self.0.has_code(who).await
+    }
     async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {
         self.0.estimate_gas(from, call).await
     }

@@ -142,6 +142,8 @@ pub async fn ethereum_rpc<R: EthereumRpc, C: ChainControl>(rpc: &R, chain: &C) {
     chain.set_automine(true).await;
 
     let token = chain.deploy_token(me).await;
+    assert!(ok(rpc.has_code(token).await, "code"), "a contract has code");
+    assert!(!ok(rpc.has_code(to).await, "code"), "an account without code");
     let held = ok(rpc.token_balance(token, me).await, "token balance");
     assert!(held >= U256::from(1_000_000u64));
     let too_much = erc20::transfer(token, to, held + U256::from(1u64));

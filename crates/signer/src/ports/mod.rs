@@ -53,6 +53,8 @@ pub trait EthereumRpc: Send + Sync {
     fn fees(&self) -> impl Future<Output = Result<Fees, EthError>> + Send;
     /// The next block's base fee per gas.
     fn base_fee(&self) -> impl Future<Output = Result<u128, EthError>> + Send;
+    /// Whether `who` has code (a contract) at the latest block.
+    fn has_code(&self, who: Address) -> impl Future<Output = Result<bool, EthError>> + Send;
     /// Gas for `call` from `from`; a call that reverts is [`EthError::Node`].
     fn estimate_gas(&self, from: Address, call: &Call) -> impl Future<Output = Result<u64, EthError>> + Send;
     /// Broadcasts EIP-2718 bytes.
@@ -82,6 +84,9 @@ impl EthereumRpc for Eth {
     }
     async fn base_fee(&self) -> Result<u128, EthError> {
         Eth::base_fee(self).await
+    }
+    async fn has_code(&self, who: Address) -> Result<bool, EthError> {
+        Eth::has_code(self, who).await
     }
     async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {
         Eth::estimate_gas(self, from, call).await

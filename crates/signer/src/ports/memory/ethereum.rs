@@ -274,6 +274,9 @@ impl EthereumRpc for MemoryEthereum {
     async fn base_fee(&self) -> Result<u128, EthError> {
         Ok(self.up()?.base_fee)
     }
+    async fn has_code(&self, who: Address) -> Result<bool, EthError> {
+        Ok(self.up()?.token_contracts.contains(&who))
+    }
     async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {
         let c = self.up()?;
         if c.token_contracts.contains(&call.to) {
