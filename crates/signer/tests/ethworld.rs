@@ -30,6 +30,8 @@ struct Desk {
     wallet: Address,
     /// Assets registered so far (the registration nonce).
     assets: u64,
+    /// Whether waits mine a block per poll (a signer that needs depth > 1).
+    mine: bool,
 }
 
 impl Desk {
@@ -41,6 +43,9 @@ impl Desk {
         let nodes = cluster_nodes(&c);
         let mut s = SignerProc::for_cluster(&c, "signer", &anvil.endpoint(), anvil.chain_id());
         let mut toml = std::fs::read_to_string(&s.config).unwrap();
+        if config.contains("confirmations") {
+            toml = toml.replace("confirmations = 1\n", "");
+        }
         toml.push_str(config);
         std::fs::write(&s.config, toml).unwrap();
         s.spawn(&[], &[]);
@@ -48,7 +53,7 @@ impl Desk {
         let code = s.enrolment_code().await;
         let wallet = holders.genesis(&code).await;
         anvil.fund(wallet, ether(10)).await;
-        Self { anvil, c, s, holders, people: People::new(), wallet, assets: 0 }
+        Self { anvil, c, s, holders, people: People::new(), wallet, assets: 0, mine: false }
     }
 
     async fn state(&self) -> NotaryState {
@@ -121,6 +126,7 @@ impl Desk {
             self.c.submit(&a.encode()).await;
         }
         eventually("the flow anchored and active", Duration::from_secs(90), || async {
+            self.tick().await;
             self.state().await.flow(&FlowHash(h.0)).filter(|f| f.status == FlowStatus::Active).map(|_| ())
         })
         .await;
@@ -137,9 +143,17 @@ impl Desk {
 
     async fn status(&self, id: &TransferId, what: &str, want: fn(&TransferStatus) -> bool) -> TransferStatus {
         eventually(what, Duration::from_secs(120), || async {
+            self.tick().await;
             self.state().await.transfer(id).map(|t| t.status.clone()).filter(want)
         })
         .await
+    }
+
+    /// A block, when this desk's signer needs depth.
+    async fn tick(&self) {
+        if self.mine {
+            self.anvil.mine(1).await;
+        }
     }
 
     async fn nonce(&self) -> u64 {
@@ -273,4 +287,50 @@ async fn eth_to_a_contract_gets_its_gas_and_a_contract_that_cannot_receive_is_re
     assert!(receipt.success);
     assert!(receipt.logs.iter().any(|l| l.address == safe), "receive() ran: its event is in the receipt");
     assert_eq!(desk.nonce().await, before + 1);
+}
+
+/// Item 6: depth counts only on the canonical chain. A transfer mined in a
+/// block that `anvil_reorg` (depth 2) replaces goes back to broadcast: the
+/// same signed bytes are sent again, mined in the new chain, and confirmed
+/// at depth, once, on one nonce. (A receipt whose block hash is stale is
+/// `exec::tests::a_receipt_from_a_block_no_longer_canonical_sends_the_transfer_back_to_broadcast`.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_reorganised_away_is_broadcast_again_and_confirmed_once_on_the_canonical_chain() {
+    let mut desk = Desk::start("confirmations = 3\n").await;
+    desk.mine = true;
+    let flow = desk.flow(&[]).await;
+    let before = desk.nonce().await;
+    desk.mine = false;
+
+    let alice = Address::repeat_byte(0xA1);
+    let id = desk.send(flow, Address::ZERO, alice, ether(1)).await;
+    let TransferStatus::Broadcast { tx_hash, .. } =
+        desk.status(&id, "the transfer broadcast", |t| matches!(t, TransferStatus::Broadcast { .. })).await
+    else {
+        unreachable!()
+    };
+    let first = desk.anvil.wait_receipt(tx_hash).await;
+    let tx = tx_hash.to_string();
+    eventually("the signer saw it mined", Duration::from_secs(60), || async {
+        let out = desk.s.output();
+        out.lines().any(|l| l.contains("mined, not yet deep enough") && l.contains(&tx)).then_some(())
+    })
+    .await;
+
+    desk.anvil.reorg(2).await;
+    assert_eq!(desk.anvil.eth().receipt(tx_hash).await.unwrap(), None, "the test's premise: reorganised away");
+    assert_eq!(desk.anvil.balance(alice).await, U256::ZERO);
+    eventually("the signer saw the reorg", Duration::from_secs(60), || async {
+        desk.s.output().contains("vanished in a reorg").then_some(())
+    })
+    .await;
+
+    desk.mine = true;
+    let done = desk.status(&id, "the transfer confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(done, TransferStatus::Confirmed { tx_hash }, "the same signed transaction, mined again");
+    let again = desk.anvil.wait_receipt(tx_hash).await;
+    assert_ne!(again.block_hash, first.block_hash, "in a block of the new chain");
+    assert_eq!(desk.anvil.eth().block_hash(again.block).await.unwrap(), Some(again.block_hash));
+    assert_eq!(desk.anvil.balance(alice).await, ether(1), "moved once");
+    assert_eq!(desk.nonce().await, before + 1, "one nonce");
 }

@@ -300,6 +300,13 @@ impl Anvil {
         self.rpc("anvil_mine", serde_json::json!([U256::from(n)])).await;
     }
 
+    /// Replaces the last `depth` blocks with as many empty ones
+    /// (`anvil_reorg`): their transactions are gone, receipts and effects
+    /// included, and not back in the pool.
+    pub async fn reorg(&self, depth: u64) {
+        self.rpc("anvil_reorg", serde_json::json!([depth, []])).await;
+    }
+
     /// Turns mining a block per transaction on or off (`evm_setAutomine`).
     /// Off, transactions wait in the pool until [`Anvil::mine`] or the block time.
     pub async fn set_automine(&self, on: bool) {

@@ -2,7 +2,7 @@
 //! traits and steps it with the answers, depth first (an answer's actions
 //! run before the next action of the step that asked). It decides nothing.
 
-use super::{Action, Context, Executor, GasQuote, Market, Note, Observation, Quote};
+use super::{Action, Context, Executor, GasQuote, Market, Mined, Note, Observation, Quote};
 use crate::ports::{EthereumRpc, ExecutionStore, NotaryLink};
 use crate::runtime::Fault;
 use crate::store::StoreError;
@@ -105,8 +105,11 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
                 let mut result = Ok(None);
                 for h in hashes {
                     match self.rpc.receipt(h).await {
-                        Ok(Some(r)) => {
-                            result = Ok(Some((h, r)));
+                        Ok(Some(receipt)) => {
+                            result = match self.rpc.block_hash(receipt.block).await {
+                                Ok(canonical) => Ok(Some(Mined { tx: h, receipt, canonical })),
+                                Err(e) => Err(e),
+                            };
                             break;
                         }
                         Ok(None) => {}
@@ -174,10 +177,16 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
                 }
                 tracing::info!(subject = %subject, tx = %tx, "broadcast");
             }
+            Note::Mined { tx, block } => {
+                tracing::info!(subject = %subject, tx = %tx, block, "mined, not yet deep enough")
+            }
             Note::Confirmed { tx, block } => tracing::info!(subject = %subject, tx = %tx, block, "confirmed"),
             Note::Reverted { tx } => tracing::warn!(subject = %subject, tx = %tx, "failed on chain"),
             Note::Shortfall { delivered, amount } => tracing::warn!(
                 subject = %subject, %delivered, %amount, "the token delivered less than the amount (fee on transfer)"
+            ),
+            Note::StaleReceipt { block, hash } => tracing::warn!(
+                subject = %subject, block, %hash, "a receipt from a block that is no longer canonical: not mined"
             ),
             Note::Reorged { block } => {
                 tracing::warn!(subject = %subject, block, "the receipt vanished in a reorg; broadcasting again");

@@ -148,6 +148,18 @@ pub struct Quote {
     pub market: Result<Market, EthError>,
 }
 
+/// A receipt found for one of a subject's transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mined {
+    /// The transaction it is for.
+    pub tx: B256,
+    /// The receipt.
+    pub receipt: Receipt,
+    /// The canonical block hash at the receipt's height now (`None`: the
+    /// chain is shorter). The receipt counts only if this is its block.
+    pub canonical: Option<B256>,
+}
+
 /// Something the executor was told.
 #[derive(Debug)]
 pub enum Observation {
@@ -181,12 +193,12 @@ pub enum Observation {
     /// Answer to [`Action::Head`].
     Head(Result<u64, EthError>),
     /// Answer to [`Action::Receipts`]: the first of the hashes that has a
-    /// receipt, with it.
+    /// receipt, with it and the canonical hash at its height.
     Receipt {
         /// The subject.
         subject: B256,
         /// The answer.
-        result: Result<Option<(B256, Receipt)>, EthError>,
+        result: Result<Option<Mined>, EthError>,
     },
     /// Answer to [`Action::Fees`]: a fee suggestion and the base fee.
     Fees {
@@ -230,8 +242,8 @@ pub enum Action {
     },
     /// Ask for the latest block number; answer [`Observation::Head`].
     Head,
-    /// Look for a receipt of any of `hashes`, in that order; answer
-    /// [`Observation::Receipt`].
+    /// Look for a receipt of any of `hashes`, in that order, and the
+    /// canonical hash at its height; answer [`Observation::Receipt`].
     Receipts {
         /// The subject.
         subject: B256,
@@ -285,6 +297,13 @@ pub enum Note {
         /// Whether this was its first broadcast.
         first: bool,
     },
+    /// In a canonical block, not yet deep enough (info).
+    Mined {
+        /// The mined transaction.
+        tx: B256,
+        /// Its block.
+        block: u64,
+    },
     /// Deep enough (info).
     Confirmed {
         /// The mined transaction.
@@ -303,6 +322,13 @@ pub enum Note {
     Reverted {
         /// The reverted transaction.
         tx: B256,
+    },
+    /// A receipt from a block that is not canonical at its height (warning).
+    StaleReceipt {
+        /// Its height.
+        block: u64,
+        /// Its block's hash.
+        hash: B256,
     },
     /// The receipt vanished in a reorg; broadcasting again (warning).
     Reorged {

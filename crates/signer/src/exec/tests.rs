@@ -241,6 +241,9 @@ impl EthereumRpc for Refusing {
     async fn send_raw(&self, _: &[u8]) -> Result<(), EthError> {
         Err(EthError::Unreachable("the process died before sending (simulated)".into()))
     }
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, EthError> {
+        self.0.block_hash(number).await
+    }
     async fn receipt(&self, tx: B256) -> Result<Option<Receipt>, EthError> {
         self.0.receipt(tx).await
     }
@@ -510,4 +513,41 @@ fn a_hold_raises_its_alert_once_after_the_configured_time() {
     }
     assert_eq!(alerts.len(), 1, "{alerts:?}");
     assert!(alerts[0].0 >= 300 && alerts[0].1.contains("waiting for"), "{alerts:?}");
+}
+
+#[tokio::test]
+async fn a_receipt_from_a_block_no_longer_canonical_sends_the_transfer_back_to_broadcast() {
+    let mut s = Scene::new();
+    let mut exec = s.executor().await;
+    s.tick(&mut exec).await;
+    s.eth.mine(1);
+    s.tick(&mut exec).await;
+    let tb = s.transbox(1, Address::ZERO, ether(1));
+    let id = tb.transfer_id(&s.domain).0;
+    exec.verified(&s.link.decide(Subject::Transfer(tb.clone())));
+    s.tick(&mut exec).await; // mined in its own block (depth 1 < 2)
+    let mined = exec.record().get(&id).unwrap().clone();
+    let ExecutionState::Mined { block, .. } = mined.state else { panic!("{:?}", mined.state) };
+
+    // The block is reorganised away, but the node still serves the old
+    // receipt (its block hash is not the canonical one at that height any more).
+    s.eth.set_automine(false);
+    s.eth.reorg_keeping_receipts(1);
+    s.eth.mine(1); // another block at that height
+    let stale = s.eth.receipt(mined.hashes[0]).await.unwrap().unwrap();
+    assert_eq!(stale.block, block);
+    assert_ne!(s.eth.block_hash(block).await.unwrap(), Some(stale.block_hash), "the test's premise");
+    s.tick(&mut exec).await;
+    let back = exec.record().get(&id).unwrap().clone();
+    assert_eq!(back.state, ExecutionState::Broadcast, "a stale receipt does not count");
+    assert_eq!(back.raw, mined.raw, "the same bytes: no new signature for a reorg");
+
+    // Mined again (in a canonical block) and deep enough: confirmed once.
+    s.eth.mine(2);
+    s.tick(&mut exec).await;
+    s.tick(&mut exec).await;
+    let done = exec.record().get(&id).unwrap().clone();
+    assert!(matches!(done.state, ExecutionState::Confirmed { .. }), "{:?}", done.state);
+    assert!(matches!(s.transfer_status(&tb), TransferStatus::Confirmed { .. }));
+    assert_eq!(s.eth.balance(Address::repeat_byte(0xD0)).await.unwrap(), ether(1), "moved once");
 }

@@ -5,13 +5,13 @@
 //! authorization (a replacement is a new signature).
 
 use super::execute::fees_within;
-use super::{Action, Context, Executor, Note, note};
+use super::{Action, Context, Executor, Mined, Note, note};
 use crate::store::{ExecutionKind, ExecutionState};
 use crate::tx::{self, Payload};
 use box_core::decision::{Attempt, authorize};
 use box_core::ids::{FlowHash, Timestamp, TransferId};
 use box_core::{B256, U256};
-use box_eth::{EthError, Fees, Receipt, erc20};
+use box_eth::{EthError, Fees, erc20};
 
 impl Executor {
     pub(super) fn track(&mut self) -> Vec<Action> {
@@ -40,7 +40,7 @@ impl Executor {
         &mut self,
         ctx: &Context<'_>,
         subject: B256,
-        result: Result<Option<(B256, Receipt)>, EthError>,
+        result: Result<Option<Mined>, EthError>,
     ) -> Vec<Action> {
         let Some(mut x) = self.record.get(&subject).cloned() else { return Vec::new() };
         let mined = match result {
@@ -48,9 +48,20 @@ impl Executor {
             Err(e) => return self.hold(ctx, subject, format!("cannot read the receipts of {subject}: {e}")),
         };
         self.resolved(&subject);
+        // A receipt counts only while its block is the canonical one at its
+        // height: one from a block reorganised away (a node's stale index)
+        // is no receipt at all.
+        let mut out = Vec::new();
+        let mined = match mined {
+            Some(m) if m.canonical != Some(m.receipt.block_hash) => {
+                out.push(note(subject, Note::StaleReceipt { block: m.receipt.block, hash: m.receipt.block_hash }));
+                None
+            }
+            Some(m) => Some((m.tx, m.receipt)),
+            None => None,
+        };
         let resend =
             |x: &crate::store::Execution| x.raw.last().map(|raw| Action::Broadcast { subject, raw: raw.clone() });
-        let mut out = Vec::new();
         match mined {
             Some((tx_hash, r)) if !r.success => {
                 x.state = ExecutionState::Failed { reason: format!("reverted on chain in block {}", r.block), tx_hash };
@@ -102,8 +113,13 @@ impl Executor {
                     ExecutionState::Mined { block: r.block, tx_hash }
                 };
                 if next != x.state || changed {
-                    if matches!(next, ExecutionState::Confirmed { .. }) && next != x.state {
-                        out.push(note(subject, Note::Confirmed { tx: tx_hash, block: r.block }));
+                    if next != x.state {
+                        out.push(match next {
+                            ExecutionState::Confirmed { .. } => {
+                                note(subject, Note::Confirmed { tx: tx_hash, block: r.block })
+                            }
+                            _ => note(subject, Note::Mined { tx: tx_hash, block: r.block }),
+                        });
                     }
                     x.state = next;
                     self.record.put(subject, x.clone());

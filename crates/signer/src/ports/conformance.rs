@@ -131,6 +131,12 @@ pub async fn ethereum_rpc<R: EthereumRpc, C: ChainControl>(rpc: &R, chain: &C) {
     }
     assert_eq!(mined.len(), 1, "exactly one transaction of a nonce is mined");
     assert!(mined[0].success && mined[0].block > head);
+    assert_eq!(
+        ok(rpc.block_hash(mined[0].block).await, "block hash"),
+        Some(mined[0].block_hash),
+        "a receipt's block is the canonical one at its height"
+    );
+    assert_eq!(ok(rpc.block_hash(mined[0].block + 1_000).await, "block hash"), None, "no block above the head");
     assert_eq!(ok(rpc.balance(to).await, "balance"), U256::from(1_000u64));
     match rpc.send_raw(&first.raw).await {
         Err(e @ EthError::Node(_)) => assert!(!e.is_transient()),

@@ -37,7 +37,9 @@ use std::sync::Arc;
 ///   at least 10 % is taken, and at most one transaction per nonce is ever
 ///   mined;
 /// - [`receipt`](Self::receipt) is `None` until the transaction is in a
-///   block, and may become `None` again after a reorganisation.
+///   block, and may become `None` again after a reorganisation; its
+///   `block_hash` is [`block_hash`](Self::block_hash) at its height while
+///   that block is canonical.
 pub trait EthereumRpc: Send + Sync {
     /// `eth_chainId`.
     fn chain_id(&self) -> impl Future<Output = Result<u64, EthError>> + Send;
@@ -59,6 +61,8 @@ pub trait EthereumRpc: Send + Sync {
     fn estimate_gas(&self, from: Address, call: &Call) -> impl Future<Output = Result<u64, EthError>> + Send;
     /// Broadcasts EIP-2718 bytes.
     fn send_raw(&self, raw: &[u8]) -> impl Future<Output = Result<(), EthError>> + Send;
+    /// The canonical block hash at `number` now (`None` above the head).
+    fn block_hash(&self, number: u64) -> impl Future<Output = Result<Option<B256>, EthError>> + Send;
     /// The receipt of `tx`, once in a block.
     fn receipt(&self, tx: B256) -> impl Future<Output = Result<Option<Receipt>, EthError>> + Send;
 }
@@ -93,6 +97,9 @@ impl EthereumRpc for Eth {
     }
     async fn send_raw(&self, raw: &[u8]) -> Result<(), EthError> {
         Eth::send_raw(self, raw).await
+    }
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, EthError> {
+        Eth::block_hash(self, number).await
     }
     async fn receipt(&self, tx: B256) -> Result<Option<Receipt>, EthError> {
         Eth::receipt(self, tx).await

@@ -126,6 +126,18 @@ impl MemoryEthereum {
         }
     }
 
+    /// Drops the last `depth` blocks, their effects undone and their
+    /// transactions forgotten (not back in the pool), but keeps serving
+    /// their receipts (a node whose receipt index lags the reorganisation):
+    /// stale receipts whose block hash is not canonical.
+    pub fn reorg_keeping_receipts(&self, depth: usize) {
+        let mut c = lock(&self.inner);
+        for _ in 0..depth {
+            let Some((before, _, _)) = c.blocks.pop() else { break };
+            c.ledger = before;
+        }
+    }
+
     /// Transactions waiting in the pool.
     pub fn pool_len(&self) -> usize {
         lock(&self.inner).pool.len()
@@ -290,10 +302,19 @@ impl EthereumRpc for MemoryEthereum {
     async fn send_raw(&self, raw: &[u8]) -> Result<(), EthError> {
         let mut c = self.up()?;
         let hash = alloy::primitives::keccak256(raw);
-        if c.receipts.contains_key(&hash) {
+        let canonical = |r: &Receipt| {
+            let i = usize::try_from(r.block).ok().and_then(|n| n.checked_sub(1));
+            i.and_then(|i| c.blocks.get(i)).is_some_and(|(_, _, h)| *h == r.block_hash)
+        };
+        if c.receipts.get(&hash).is_some_and(canonical) {
             return Err(refused("nonce too low"));
         }
         c.accept(raw)
+    }
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, EthError> {
+        let c = self.up()?;
+        let i = usize::try_from(number).ok().and_then(|n| n.checked_sub(1));
+        Ok(i.and_then(|i| c.blocks.get(i)).map(|(_, _, h)| *h))
     }
     async fn receipt(&self, tx: B256) -> Result<Option<Receipt>, EthError> {
         Ok(self.up()?.receipts.get(&tx).cloned())
