@@ -200,6 +200,7 @@ impl Signer {
                 anchor_max_fee,
                 retry_max_secs: config.ethereum.retry_max_secs,
                 alert_after_secs: config.ethereum.alert_after_secs,
+                funds_wait_secs: config.ethereum.funds_wait_secs,
             },
             store.executions().await?,
             follower.verifier().state(),

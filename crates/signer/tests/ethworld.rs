@@ -334,3 +334,50 @@ async fn a_transfer_reorganised_away_is_broadcast_again_and_confirmed_once_on_th
     assert_eq!(desk.anvil.balance(alice).await, ether(1), "moved once");
     assert_eq!(desk.nonce().await, before + 1, "one nonce");
 }
+
+/// Item 3: money in flight counts. With mining paused, two transfers of
+/// 4 ETH from a 10 ETH wallet are signed and wait in the pool; a third of
+/// 4 ETH does not fit (it would, by the latest balance alone): it waits
+/// visibly (`waiting: insufficient funds`, an alert) without a nonce, and
+/// executes once the wallet is topped up. The wallet's nonce is the start
+/// plus the transactions sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transfers_beyond_the_wallet_wait_for_funds_without_a_nonce_and_execute_after_a_top_up() {
+    let desk = Desk::start("alert_after_secs = 5\nfunds_wait_secs = 3600\n").await;
+    let flow = desk.flow(&[]).await;
+    let before = desk.nonce().await;
+    let alice = Address::repeat_byte(0xA1);
+
+    let funded = desk.anvil.balance(desk.wallet).await;
+    desk.anvil.set_automine(false).await;
+    let a = desk.send(flow, Address::ZERO, alice, ether(4)).await;
+    let b = desk.send(flow, Address::ZERO, alice, ether(4)).await;
+    for id in [&a, &b] {
+        desk.status(id, "signed and broadcast", |t| matches!(t, TransferStatus::Broadcast { .. })).await;
+    }
+    assert_eq!(desk.anvil.balance(desk.wallet).await, funded, "nothing mined yet");
+    let c = desk.send(flow, Address::ZERO, alice, ether(4)).await;
+    desk.status(&c, "the third notarized", |t| matches!(t, TransferStatus::Notarized)).await;
+    let held = desk.holders.wait("waiting for funds", |a| a.detail.starts_with("waiting: insufficient funds")).await;
+    assert!(held.detail.contains("not yet mined"), "{}", held.detail);
+    eventually("the alert", Duration::from_secs(60), || async {
+        let out = desk.s.output();
+        out.lines().any(|l| l.contains("ALERT: ") && l.contains("insufficient funds")).then_some(())
+    })
+    .await;
+    assert_eq!(desk.nonce().await, before + 2, "no nonce for the transfer that waits");
+
+    // The two are mined; the third still does not fit (about 2 ETH left).
+    desk.anvil.mine(1).await;
+    for id in [&a, &b] {
+        desk.status(id, "confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    }
+    assert!(matches!(desk.state().await.transfer(&c).unwrap().status, TransferStatus::Notarized));
+
+    // Topped up: it executes.
+    desk.anvil.set_automine(true).await;
+    desk.anvil.fund(desk.wallet, ether(5)).await;
+    desk.status(&c, "the third confirmed after the top-up", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(desk.anvil.balance(alice).await, ether(12));
+    assert_eq!(desk.nonce().await, before + 3, "start + transactions actually sent");
+}

@@ -2,7 +2,7 @@
 //! `authorize`, or an authorized flow to anchor), a quote, the fee within
 //! the signed cap, the signature, the durable record, the broadcast.
 
-use super::{Action, Context, Current, ETH_TRANSFER_GAS, Executor, GasQuote, Note, Quote, QuoteRequest, note};
+use super::{Action, Context, Current, ETH_TRANSFER_GAS, Executor, GasQuote, Market, Note, Quote, QuoteRequest, note};
 use crate::runtime::Fault;
 use crate::store::{Execution, ExecutionKind, ExecutionState};
 use crate::tx::{self, Payload};
@@ -193,14 +193,14 @@ impl Executor {
                 return self.wait(ctx, subject, format!("cannot estimate the gas of {subject} yet: {e}"));
             }
             Some(Err(e)) => {
+                // The node's refusal may only be the wallet's funds: that waits.
+                if let (Payload::Transfer(_), Ok(m)) = (&job.payload, &quote.market)
+                    && let Some(short) = self.short_of_funds(&job, ETH_TRANSFER_GAS, m)
+                {
+                    return self.wait_for_funds(ctx, subject, job, short);
+                }
                 let call = job.payload.call();
-                let short = quote.market.as_ref().ok().filter(|m| m.balance < call.value);
                 let reason = match &job.kind {
-                    ExecutionKind::Transfer { asset, .. } if asset.is_zero() && short.is_some() => format!(
-                        "the hot wallet holds {} wei; this transfer needs {} wei plus fees",
-                        short.map_or(U256::ZERO, |m| m.balance),
-                        call.value
-                    ),
                     ExecutionKind::Transfer { asset, .. } if asset.is_zero() => format!(
                         "the recipient {} is a contract that does not accept this transfer (the node says it would revert: {})",
                         call.to,
@@ -215,24 +215,10 @@ impl Executor {
             Ok(m) => m,
             Err(e) => return self.wait(ctx, subject, format!("cannot price {subject} yet: {e}")),
         };
-        if let Payload::Transfer(a) = &job.payload {
-            let call = job.payload.call();
-            let gas_cost = U256::from(gas) * U256::from(market.fees.max_fee_per_gas);
-            if market.balance < call.value.saturating_add(gas_cost) {
-                let reason = format!(
-                    "the hot wallet holds {} wei; this transfer needs {} wei plus up to {gas_cost} wei of fees",
-                    market.balance, call.value
-                );
-                return self.refuse(subject, job.kind, job.time, reason);
-            }
-            let r = a.request();
-            if let Some(held) = market.token_balance.filter(|held| *held < r.amount) {
-                let reason = format!(
-                    "the hot wallet holds {held} base units of token {}; the transfer needs {}",
-                    r.asset, r.amount
-                );
-                return self.refuse(subject, job.kind, job.time, reason);
-            }
+        if matches!(job.payload, Payload::Transfer(_))
+            && let Some(short) = self.short_of_funds(&job, gas, &market)
+        {
+            return self.wait_for_funds(ctx, subject, job, short);
         }
         let fees = match fees_within(gas, job.cap, None, market.fees, market.base_fee) {
             Ok(f) => f,
@@ -265,6 +251,48 @@ impl Executor {
         };
         self.current = Some(Current::Recording { subject, execution: execution.clone() });
         vec![Action::Insert { subject, execution }]
+    }
+
+    /// Why the wallet cannot pay `job` now, counting what is signed but
+    /// not yet mined (amounts and worst-case fees), or `None`.
+    fn short_of_funds(&self, job: &Job, gas: u64, market: &Market) -> Option<String> {
+        let Payload::Transfer(a) = &job.payload else { return None };
+        let call = job.payload.call();
+        let r = a.request();
+        let token = (!r.asset.is_zero()).then_some(r.asset);
+        let (wei_in_flight, token_in_flight) = self.record.in_flight(token);
+        let fees = U256::from(gas) * U256::from(market.fees.max_fee_per_gas);
+        let needs = call.value.saturating_add(fees).saturating_add(wei_in_flight);
+        if market.balance < needs {
+            return Some(format!(
+                "insufficient funds: the hot wallet holds {} wei, {wei_in_flight} wei of it for transactions not yet mined; \
+                 this transfer needs {} wei plus up to {fees} wei of fees",
+                market.balance, call.value
+            ));
+        }
+        let held = market.token_balance?;
+        if held < r.amount.saturating_add(token_in_flight) {
+            return Some(format!(
+                "insufficient funds: the hot wallet holds {held} base units of token {}, {token_in_flight} of them for \
+                 transactions not yet mined; the transfer needs {}",
+                r.asset, r.amount
+            ));
+        }
+        None
+    }
+
+    /// Holds a transfer the wallet cannot pay yet (no nonce taken) until it
+    /// can, or refuses it by rule once it has waited `funds_wait_secs`.
+    fn wait_for_funds(&mut self, ctx: &Context<'_>, subject: B256, job: Job, short: String) -> Vec<Action> {
+        let waited = self.waited_secs(&subject, ctx.now_ms);
+        if waited >= self.config.funds_wait_secs {
+            let reason = match waited {
+                0 => short,
+                w => format!("{short}; waited {w} s for funds (ethereum.funds_wait_secs)"),
+            };
+            return self.refuse(subject, job.kind, job.time, reason);
+        }
+        self.wait(ctx, subject, short)
     }
 
     pub(super) fn recorded(&mut self, ctx: &Context<'_>, subject: B256, inserted: bool) -> Vec<Action> {

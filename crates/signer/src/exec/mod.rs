@@ -73,6 +73,9 @@ pub struct ExecConfig {
     pub retry_max_secs: u64,
     /// Raise an alert when a subject has been held this long (seconds).
     pub alert_after_secs: u64,
+    /// A transfer the wallet cannot pay waits (no nonce taken) this long
+    /// for funds, then is refused by rule (seconds; 0: refused at once).
+    pub funds_wait_secs: u64,
 }
 
 /// What the executor is told with every step: the verified chain, the

@@ -132,6 +132,8 @@ impl Scene {
             anchor_max_fee: ether(1) / U256::from(100u64),
             retry_max_secs: 60,
             alert_after_secs: 300,
+            // Refused at once unless a test waits for funds.
+            funds_wait_secs: 0,
         }
     }
 
@@ -550,4 +552,70 @@ async fn a_receipt_from_a_block_no_longer_canonical_sends_the_transfer_back_to_b
     assert!(matches!(done.state, ExecutionState::Confirmed { .. }), "{:?}", done.state);
     assert!(matches!(s.transfer_status(&tb), TransferStatus::Confirmed { .. }));
     assert_eq!(s.eth.balance(Address::repeat_byte(0xD0)).await.unwrap(), ether(1), "moved once");
+}
+
+#[tokio::test]
+async fn money_in_flight_counts_and_a_transfer_that_does_not_fit_waits_for_funds_without_a_nonce() {
+    let mut s = Scene::new();
+    let mut exec = s.executor().await;
+    s.tick(&mut exec).await;
+    s.eth.mine(1);
+    s.tick(&mut exec).await;
+    exec.config.funds_wait_secs = 3_600;
+    let start = s.eth.pending_nonce(s.wallet.0.address()).await.unwrap();
+
+    // Two transfers of 3 ETH wait unmined in the pool.
+    s.eth.set_automine(false);
+    let a = s.transbox(1, Address::ZERO, ether(3));
+    let b = s.transbox(2, Address::ZERO, ether(3));
+    exec.verified(&s.link.decide(Subject::Transfer(a.clone())));
+    exec.verified(&s.link.decide(Subject::Transfer(b.clone())));
+    s.tick(&mut exec).await;
+    let (wei, _) = exec.record().in_flight(None);
+    assert!(wei > ether(6), "amounts and worst-case fees are in flight: {wei}");
+    // The wallet holds 6.5 ETH at the latest block: with 6 ETH and fees in
+    // flight, a third of 1 ETH does not fit (it would, counting the latest
+    // balance alone).
+    let c = s.transbox(3, Address::ZERO, ether(1));
+    exec.verified(&s.link.decide(Subject::Transfer(c.clone())));
+    let balance = s.eth.balance(s.wallet.0.address()).await.unwrap();
+    s.eth.debit(s.wallet.0.address(), balance - ether(13) / U256::from(2u64));
+    s.tick(&mut exec).await;
+    let waiting = exec.waiting().unwrap();
+    assert!(waiting.starts_with("waiting: insufficient funds"), "{waiting}");
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), start + 2, "no nonce for the waiting one");
+    assert_eq!(s.transfer_status(&c), TransferStatus::Notarized, "waiting is no refusal");
+
+    // The two are mined; the wallet is topped up: the third executes.
+    s.eth.mine(1);
+    s.eth.fund(s.wallet.0.address(), ether(2));
+    s.eth.set_automine(true);
+    for _ in 0..6 {
+        s.time += 60;
+        s.tick(&mut exec).await;
+        s.eth.mine(1);
+    }
+    for tb in [&a, &b, &c] {
+        assert!(matches!(s.transfer_status(tb), TransferStatus::Confirmed { .. }), "{:?}", s.transfer_status(tb));
+    }
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), start + 3, "start + transactions sent");
+
+    // One that never fits is refused by rule once the wait runs out.
+    let d = s.transbox(4, Address::ZERO, ether(1) / U256::from(2u64));
+    exec.verified(&s.link.decide(Subject::Transfer(d.clone())));
+    let balance = s.eth.balance(s.wallet.0.address()).await.unwrap();
+    s.eth.debit(s.wallet.0.address(), balance);
+    s.tick(&mut exec).await;
+    assert_eq!(s.transfer_status(&d), TransferStatus::Notarized);
+    s.time += 3_601;
+    for _ in 0..3 {
+        s.tick(&mut exec).await;
+    }
+    match s.transfer_status(&d) {
+        TransferStatus::Refused { reason } => {
+            assert!(reason.starts_with("insufficient funds") && reason.contains("funds_wait_secs"), "{reason}")
+        }
+        other => panic!("refused after the configured wait: {other:?}"),
+    }
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), start + 3);
 }

@@ -61,6 +61,11 @@ impl Executor {
         out
     }
 
+    /// How long `subject` has been held (seconds; 0 if it is not).
+    pub(super) fn waited_secs(&self, subject: &B256, now_ms: u64) -> u64 {
+        self.waiting.get(subject).map_or(0, |w| now_ms.saturating_sub(w.since_ms) / 1000)
+    }
+
     /// `subject` is no longer held.
     pub(super) fn resolved(&mut self, subject: &B256) {
         self.waiting.remove(subject);

@@ -85,6 +85,13 @@ impl MemoryEthereum {
         *b = b.saturating_add(wei);
     }
 
+    /// Takes `wei` from `who` (a wallet that spent money elsewhere).
+    pub fn debit(&self, who: Address, wei: U256) {
+        let mut c = lock(&self.inner);
+        let b = c.ledger.balances.entry(who).or_default();
+        *b = b.saturating_sub(wei);
+    }
+
     /// A token contract at a fresh address with `supply` held by `holder`.
     pub fn deploy_token(&self, holder: Address, supply: U256) -> Address {
         let mut c = lock(&self.inner);
