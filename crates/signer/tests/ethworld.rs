@@ -43,8 +43,10 @@ impl Desk {
         let nodes = cluster_nodes(&c);
         let mut s = SignerProc::for_cluster(&c, "signer", &anvil.endpoint(), anvil.chain_id());
         let mut toml = std::fs::read_to_string(&s.config).unwrap();
-        if config.contains("confirmations") {
-            toml = toml.replace("confirmations = 1\n", "");
+        for key in ["confirmations", "replace_after_secs"] {
+            if let Some(line) = toml.lines().find(|l| l.starts_with(key)).filter(|_| config.contains(key)) {
+                toml = toml.replace(&format!("{line}\n"), "");
+            }
         }
         toml.push_str(config);
         std::fs::write(&s.config, toml).unwrap();
@@ -380,4 +382,67 @@ async fn transfers_beyond_the_wallet_wait_for_funds_without_a_nonce_and_execute_
     desk.status(&c, "the third confirmed after the top-up", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
     assert_eq!(desk.anvil.balance(alice).await, ether(12));
     assert_eq!(desk.nonce().await, before + 3, "start + transactions actually sent");
+}
+
+/// Item 4: a transaction whose fee sits at its signed cap is dropped from
+/// the pool while the base fee is above it. It cannot be re-priced (the
+/// cap allows no 12.5 % bump), so the same bytes keep going out; the
+/// transfer is shown waiting and raises an alert. A later transfer waits
+/// for fees rather than being refused; when the base fee falls, the dropped
+/// bytes go back, the nonce gap closes and both confirm, one nonce each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_transaction_at_its_cap_is_sent_again_with_the_same_bytes_and_the_nonce_gap_closes() {
+    let mut desk = Desk::start("replace_after_secs = 2\nalert_after_secs = 5\n").await;
+    let flow = desk.flow(&[]).await;
+    let before = desk.nonce().await;
+    let gwei = 1_000_000_000u128;
+
+    desk.anvil.set_automine(false).await;
+    desk.anvil.set_next_base_fee(300 * gwei).await;
+    desk.anvil.mine(1).await;
+    let alice = Address::repeat_byte(0xA1);
+    let first = desk.send(flow, Address::ZERO, alice, ether(1)).await;
+    let TransferStatus::Broadcast { tx_hash, .. } =
+        desk.status(&first, "the first broadcast", |t| matches!(t, TransferStatus::Broadcast { .. })).await
+    else {
+        unreachable!()
+    };
+    let tx = desk.anvil.eth().raw_request("eth_getTransactionByHash", serde_json::json!([tx_hash])).await.unwrap();
+    let max_fee = u128::from_str_radix(tx["maxFeePerGas"].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    let cap = 10_000_000_000_000_000u128; // People::request's maxFee
+    assert_eq!(max_fee, cap / 21_000, "the fee sits at the signed cap");
+
+    // The base fee jumps above it and the pool drops it.
+    desk.anvil.set_next_base_fee(600 * gwei).await;
+    desk.anvil.mine(1).await;
+    desk.anvil.drop_transaction(tx_hash).await;
+    assert_eq!(desk.nonce().await, before, "dropped: the pool no longer counts it");
+    let id = first.0.to_string();
+    eventually("the stuck transfer's alert", Duration::from_secs(90), || async {
+        let out = desk.s.output();
+        let stuck = out.lines().any(|l| l.contains("stuck: ") && l.contains(&id));
+        (stuck && out.lines().any(|l| l.contains("ALERT: "))).then_some(())
+    })
+    .await;
+    desk.holders.wait("shown waiting", |a| a.detail.starts_with("waiting: ")).await;
+
+    // A later transfer while fees are above its cap waits, not refused.
+    let bob = Address::repeat_byte(0xB0);
+    let second = desk.send(flow, Address::ZERO, bob, ether(1)).await;
+    desk.status(&second, "the second notarized", |t| matches!(t, TransferStatus::Notarized)).await;
+    eventually("the second waiting for fees", Duration::from_secs(60), || async {
+        desk.s.output().contains("fees too high").then_some(())
+    })
+    .await;
+    assert!(matches!(desk.state().await.transfer(&second).unwrap().status, TransferStatus::Notarized));
+
+    // Fees fall: the same bytes go back, the gap closes, both confirm.
+    desk.anvil.set_next_base_fee(gwei).await;
+    desk.mine = true;
+    let done = desk.status(&first, "the first confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(done, TransferStatus::Confirmed { tx_hash }, "the same signed bytes");
+    desk.status(&second, "the second confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(desk.anvil.balance(alice).await, ether(1));
+    assert_eq!(desk.anvil.balance(bob).await, ether(1));
+    assert_eq!(desk.nonce().await, before + 2, "one nonce each");
 }

@@ -307,6 +307,19 @@ impl Anvil {
         self.rpc("anvil_reorg", serde_json::json!([depth, []])).await;
     }
 
+    /// Sets the base fee per gas of the next block
+    /// (`anvil_setNextBlockBaseFeePerGas`); later blocks follow EIP-1559
+    /// from it. The pool refuses transactions whose fee cap is below it.
+    pub async fn set_next_base_fee(&self, wei: u128) {
+        self.rpc("anvil_setNextBlockBaseFeePerGas", serde_json::json!([U256::from(wei)])).await;
+    }
+
+    /// Removes transaction `hash` from the pool (`anvil_dropTransaction`),
+    /// as a node that evicts or forgets it.
+    pub async fn drop_transaction(&self, hash: B256) {
+        self.rpc("anvil_dropTransaction", serde_json::json!([hash])).await;
+    }
+
     /// Turns mining a block per transaction on or off (`evm_setAutomine`).
     /// Off, transactions wait in the pool until [`Anvil::mine`] or the block time.
     pub async fn set_automine(&self, on: bool) {

@@ -197,7 +197,7 @@ impl Executor {
                 if let (Payload::Transfer(_), Ok(m)) = (&job.payload, &quote.market)
                     && let Some(short) = self.short_of_funds(&job, ETH_TRANSFER_GAS, m)
                 {
-                    return self.wait_for_funds(ctx, subject, job, short);
+                    return self.wait_or_expire(ctx, subject, job, short);
                 }
                 let call = job.payload.call();
                 let reason = match &job.kind {
@@ -218,14 +218,16 @@ impl Executor {
         if matches!(job.payload, Payload::Transfer(_))
             && let Some(short) = self.short_of_funds(&job, gas, &market)
         {
-            return self.wait_for_funds(ctx, subject, job, short);
+            return self.wait_or_expire(ctx, subject, job, short);
         }
         let fees = match fees_within(gas, job.cap, None, market.fees, market.base_fee) {
             Ok(f) => f,
             Err(reason) if anchor => {
                 return self.wait(ctx, subject, format!("cannot anchor flow {subject} yet: {reason}"));
             }
-            Err(reason) => return self.refuse(subject, job.kind, job.time, reason),
+            // A fee spike passes: wait (no nonce), refused by rule only once
+            // it has lasted the configured wait.
+            Err(reason) => return self.wait_or_expire(ctx, subject, job, format!("fees too high: {reason}")),
         };
         let nonce = market.pending_nonce.max(self.record.max_nonce().map_or(0, |n| n + 1));
         let Some(key) = ctx.key else { return self.wait(ctx, subject, "sealed".into()) };
@@ -281,14 +283,15 @@ impl Executor {
         None
     }
 
-    /// Holds a transfer the wallet cannot pay yet (no nonce taken) until it
-    /// can, or refuses it by rule once it has waited `funds_wait_secs`.
-    fn wait_for_funds(&mut self, ctx: &Context<'_>, subject: B256, job: Job, short: String) -> Vec<Action> {
+    /// Holds a transfer the wallet cannot pay yet, or whose signed fee cap
+    /// is below the base fee now (no nonce taken), until it can go, or
+    /// refuses it by rule once it has waited `funds_wait_secs`.
+    fn wait_or_expire(&mut self, ctx: &Context<'_>, subject: B256, job: Job, short: String) -> Vec<Action> {
         let waited = self.waited_secs(&subject, ctx.now_ms);
         if waited >= self.config.funds_wait_secs {
             let reason = match waited {
                 0 => short,
-                w => format!("{short}; waited {w} s for funds (ethereum.funds_wait_secs)"),
+                w => format!("{short}; waited {w} s (ethereum.funds_wait_secs)"),
             };
             return self.refuse(subject, job.kind, job.time, reason);
         }
@@ -339,18 +342,26 @@ impl Executor {
         let mut out = Vec::new();
         if let Some(mut x) = self.record.get(&subject).cloned() {
             match result {
-                Ok(()) => {
-                    let first = x.state == ExecutionState::Signed;
-                    if first {
-                        x.state = ExecutionState::Broadcast;
-                    }
+                // The first broadcast of a signed transaction (also after a
+                // crash before it) is recorded; a re-broadcast of bytes the
+                // node may have dropped changes nothing (no write, and the
+                // re-pricing clock keeps running from the first send).
+                Ok(()) if x.state == ExecutionState::Signed => {
+                    x.state = ExecutionState::Broadcast;
                     x.sent_at = ctx.now;
                     let tx = x.hashes.last().copied().unwrap_or_default();
                     self.record.put(subject, x.clone());
                     out.push(Action::Update { subject, execution: x });
-                    out.push(note(subject, Note::Broadcast { tx, first }));
+                    out.push(note(subject, Note::Broadcast { tx, first: true }));
                     out.push(Action::Crashpoint(Fault::AfterBroadcast));
                     self.resolved(&subject);
+                }
+                Ok(()) => {
+                    if self.waiting.contains_key(&subject) {
+                        let tx = x.hashes.last().copied().unwrap_or_default();
+                        out.push(note(subject, Note::Broadcast { tx, first: false }));
+                        self.resolved(&subject);
+                    }
                 }
                 Err(e) => {
                     out.extend(self.hold(ctx, subject, format!("broadcast of {subject} failed, will retry: {e}")))

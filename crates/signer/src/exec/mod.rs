@@ -38,6 +38,7 @@ mod track;
 mod waiting;
 
 pub use record::Record;
+pub use track::RESEND_EVERY_MS;
 pub use waiting::{RETRY_BASE_MS, backoff_ms};
 
 use crate::runtime::Fault;
@@ -379,6 +380,8 @@ pub struct Executor {
     last_report: HashMap<B256, u64>,
     /// Subjects held for a transient reason (see [`waiting`]).
     waiting: BTreeMap<B256, waiting::Waiting>,
+    /// When each unmined transaction's bytes were last sent again (milliseconds).
+    last_resend: HashMap<B256, u64>,
 }
 
 impl Executor {
@@ -394,6 +397,7 @@ impl Executor {
             head: 0,
             last_report: HashMap::new(),
             waiting: BTreeMap::new(),
+            last_resend: HashMap::new(),
         };
         e.scan(state);
         e

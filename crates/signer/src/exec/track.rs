@@ -13,6 +13,15 @@ use box_core::ids::{FlowHash, Timestamp, TransferId};
 use box_core::{B256, U256};
 use box_eth::{EthError, Fees, erc20};
 
+/// Re-broadcast an unmined transaction's bytes at most this often (milliseconds).
+pub const RESEND_EVERY_MS: u64 = 3_000;
+
+/// The key of `subject`'s hold for being stuck (apart from its transient
+/// holds, which a successful read clears).
+fn stuck(subject: B256) -> B256 {
+    alloy::primitives::keccak256([subject.as_slice(), b"stuck"].concat())
+}
+
 impl Executor {
     pub(super) fn track(&mut self) -> Vec<Action> {
         if self.record.live().is_empty() { Vec::new() } else { vec![Action::Head] }
@@ -47,7 +56,6 @@ impl Executor {
             Ok(m) => m,
             Err(e) => return self.hold(ctx, subject, format!("cannot read the receipts of {subject}: {e}")),
         };
-        self.resolved(&subject);
         // A receipt counts only while its block is the canonical one at its
         // height: one from a block reorganised away (a node's stale index)
         // is no receipt at all.
@@ -60,6 +68,13 @@ impl Executor {
             Some(m) => Some((m.tx, m.receipt)),
             None => None,
         };
+        // Mined: neither waiting nor stuck. (A hold of an unmined one ends
+        // with its next successful broadcast.)
+        if mined.is_some() {
+            self.resolved(&subject);
+            self.resolved(&stuck(subject));
+            self.last_resend.remove(&subject);
+        }
         let resend =
             |x: &crate::store::Execution| x.raw.last().map(|raw| Action::Broadcast { subject, raw: raw.clone() });
         match mined {
@@ -130,17 +145,22 @@ impl Executor {
                 ExecutionState::Mined { block, .. } => {
                     out.push(note(subject, Note::Reorged { block }));
                     x.state = ExecutionState::Broadcast;
+                    x.sent_at = ctx.now;
                     self.record.put(subject, x.clone());
                     out.push(Action::Update { subject, execution: x.clone() });
                     out.extend(resend(&x));
                 }
                 ExecutionState::Signed => out.extend(resend(&x)),
-                ExecutionState::Broadcast if ctx.now.saturating_sub(x.sent_at) >= self.config.replace_after_secs => {
-                    if ctx.key.is_some() {
-                        out.push(Action::Fees { subject });
-                    } else {
-                        // Sealed: keep the same bytes in the pool.
+                ExecutionState::Broadcast => {
+                    // A pool may drop a transaction (underpriced, evicted,
+                    // restarted): the same bytes go back every RESEND_EVERY_MS
+                    // until mined (idempotent while the node holds them).
+                    if self.last_resend.get(&subject).is_none_or(|t| ctx.now_ms.saturating_sub(*t) >= RESEND_EVERY_MS) {
+                        self.last_resend.insert(subject, ctx.now_ms);
                         out.extend(resend(&x));
+                    }
+                    if ctx.now.saturating_sub(x.sent_at) >= self.config.replace_after_secs && ctx.key.is_some() {
+                        out.push(Action::Fees { subject });
                     }
                 }
                 _ => {}
@@ -196,7 +216,9 @@ impl Executor {
                 x.hashes.push(tx.hash);
                 x.max_fee_per_gas = fees.max_fee_per_gas;
                 x.priority_fee_per_gas = fees.priority_fee_per_gas;
+                x.sent_at = ctx.now;
                 x.note.clear();
+                self.resolved(&stuck(subject));
                 self.record.put(subject, x.clone());
                 vec![
                     Action::Update { subject, execution: x },
@@ -205,15 +227,17 @@ impl Executor {
                 ]
             }
             Err(reason) => {
-                let mut out = Vec::new();
+                // Not re-priceable: the same bytes keep going out (above);
+                // shown as waiting, with the alert once it lasts.
+                let mut out = self.hold(ctx, stuck(subject), format!("{subject} is stuck: {reason}"));
+                x.sent_at = ctx.now;
                 if x.note.is_empty() {
                     x.note = format!("stuck: {reason}");
                     x.note_reported = false;
-                    x.sent_at = ctx.now;
                     out.push(note(subject, Note::Stuck(x.note.clone())));
-                    self.record.put(subject, x.clone());
-                    out.push(Action::Update { subject, execution: x.clone() });
                 }
+                self.record.put(subject, x.clone());
+                out.push(Action::Update { subject, execution: x.clone() });
                 out
             }
         }
