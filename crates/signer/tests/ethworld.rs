@@ -446,3 +446,44 @@ async fn a_dropped_transaction_at_its_cap_is_sent_again_with_the_same_bytes_and_
     assert_eq!(desk.anvil.balance(bob).await, ether(1));
     assert_eq!(desk.nonce().await, before + 2, "one nonce each");
 }
+
+/// Item 8 (the signer's side): amounts are approved in the registry's
+/// decimals, so the signer reads `decimals()` from the chain before it
+/// signs a token transfer. A 6-decimal token registered as 18, and a token
+/// without `decimals()`, are refused with the reason before a nonce is
+/// used; the same 6-decimal token registered as 6 executes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_transfer_is_refused_when_the_chain_contradicts_the_registered_decimals() {
+    let mut desk = Desk::start("").await;
+    let supply = U256::from(1_000_000_000_000u64);
+    let misregistered = desk.anvil.deploy_odd(Odd::SixDecimalsToken, desk.wallet, supply).await;
+    let six = desk.anvil.deploy_odd(Odd::SixDecimalsToken, desk.wallet, supply).await;
+    let no_decimals = desk.anvil.deploy_odd(Odd::NoDecimalsToken, desk.wallet, supply).await;
+    desk.register(misregistered, "SIX", 18).await;
+    desk.register(six, "SIX", 6).await;
+    desk.register(no_decimals, "NODEC", 18).await;
+    let flow = desk.flow(&[misregistered, six, no_decimals]).await;
+    let before = desk.nonce().await;
+    let bob = Address::repeat_byte(0xB0);
+    let amount = U256::from(250_000_000u64);
+
+    let refused = |t: &TransferStatus| !matches!(t, TransferStatus::Submitted | TransferStatus::Notarized);
+    let wrong = desk.send(flow, misregistered, bob, amount).await;
+    match desk.status(&wrong, "the misregistered token decided", refused).await {
+        TransferStatus::Refused { reason } => {
+            assert!(reason.contains("has 6 decimals on chain") && reason.contains("registered 18"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let none = desk.send(flow, no_decimals, bob, amount).await;
+    match desk.status(&none, "the token without decimals() decided", refused).await {
+        TransferStatus::Refused { reason } => assert!(reason.contains("does not answer decimals()"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(desk.nonce().await, before, "refused before a nonce");
+
+    let right = desk.send(flow, six, bob, amount).await;
+    desk.status(&right, "the 6-decimal token confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(desk.anvil.erc20_balance(six, bob).await, amount);
+    assert_eq!(desk.nonce().await, before + 1);
+}

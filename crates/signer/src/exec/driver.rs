@@ -87,7 +87,14 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
                     },
                 };
                 let market = self.market(request.from, request.token).await;
-                Some(Observation::Quoted { subject, quote: Quote { gas, market } })
+                let token = match request.token {
+                    Some(t) => Some(match (self.rpc.token_decimals(t).await, self.rpc.token_symbol(t).await) {
+                        (Ok(d), Ok(s)) => Ok((d, s)),
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    }),
+                    None => None,
+                };
+                Some(Observation::Quoted { subject, quote: Quote { gas, market, token } })
             }
             Action::Insert { subject, execution } => {
                 let inserted = self.store.insert(subject, execution).await?;

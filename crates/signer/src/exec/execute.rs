@@ -96,6 +96,7 @@ impl Executor {
         let flow = FlowHash(subject);
         if ctx.state.flow(&flow).is_none_or(|f| f.status != FlowStatus::Authorized) {
             self.candidates.remove(&(0, subject));
+            self.resolved(&subject);
             return Vec::new();
         }
         let Some(wallet) = ctx.wallet else { return Vec::new() };
@@ -109,10 +110,12 @@ impl Executor {
         let tid = TransferId(subject);
         let Some(rec) = ctx.state.transfer(&tid) else {
             self.candidates.remove(&(1, subject));
+            self.resolved(&subject);
             return Vec::new();
         };
         if rec.status != TransferStatus::Notarized {
             self.candidates.remove(&(1, subject));
+            self.resolved(&subject);
             return Vec::new();
         }
         let kind = ExecutionKind::Transfer {
@@ -184,6 +187,15 @@ impl Executor {
             }
         };
         let anchor = matches!(job.payload, Payload::Anchor { .. });
+        if let (Payload::Transfer(a), Some(answer)) = (&job.payload, &quote.token) {
+            match registry_mismatch(ctx, a.request().asset, answer) {
+                Some(Err(e)) => {
+                    return self.wait(ctx, subject, format!("cannot read token {} yet: {e}", a.request().asset));
+                }
+                Some(Ok(reason)) => return self.refuse(subject, job.kind, job.time, reason),
+                None => {}
+            }
+        }
         let gas = match quote.gas {
             None => ETH_TRANSFER_GAS,
             // A margin over the estimate; the fee for all of it stays within
@@ -374,6 +386,39 @@ impl Executor {
         }
         out
     }
+}
+
+/// Whether `token` has the decimals the registry (what the key holders
+/// signed) says: `Some(Ok(reason))` to refuse (other decimals, or no
+/// `decimals()`), `Some(Err(e))` when the node could not be asked, `None`
+/// when they agree. Amounts were approved in the registry's decimals: a
+/// token whose own differ moves another amount than people saw. (The
+/// symbol is shown, not compared: it changes no amount.)
+fn registry_mismatch(
+    ctx: &Context<'_>,
+    token: Address,
+    answer: &Result<(u8, String), EthError>,
+) -> Option<Result<String, EthError>> {
+    let registered = ctx.state.assets().get(&token)?;
+    let (decimals, symbol) = match answer {
+        Ok(a) => a,
+        Err(e) if e.is_transient() => return Some(Err(e.clone())),
+        Err(e) => {
+            return Some(Ok(format!(
+                "token {token} does not answer decimals() ({}); the key holders registered it with {} decimals, \
+                 which the chain cannot confirm",
+                rpc_words(e),
+                registered.decimals()
+            )));
+        }
+    };
+    (*decimals != registered.decimals()).then(|| {
+        Ok(format!(
+            "token {token} ({symbol}) has {decimals} decimals on chain, but the key holders registered {} decimals: \
+             amounts would not mean what the approvers saw; register it again with the chain's decimals",
+            registered.decimals()
+        ))
+    })
 }
 
 /// The node's words, without the layer names around them.

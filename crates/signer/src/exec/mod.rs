@@ -150,6 +150,9 @@ pub struct Quote {
     pub gas: Option<Result<u64, EthError>>,
     /// Fees, balances and nonce.
     pub market: Result<Market, EthError>,
+    /// For a token transfer: what the token answers to `decimals()` and
+    /// `symbol()` now.
+    pub token: Option<Result<(u8, String), EthError>>,
 }
 
 /// A receipt found for one of a subject's transactions.

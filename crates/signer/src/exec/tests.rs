@@ -237,6 +237,12 @@ impl EthereumRpc for Refusing {
     async fn has_code(&self, who: Address) -> Result<bool, EthError> {
         self.0.has_code(who).await
     }
+    async fn token_decimals(&self, token: Address) -> Result<u8, EthError> {
+        self.0.token_decimals(token).await
+    }
+    async fn token_symbol(&self, token: Address) -> Result<String, EthError> {
+        self.0.token_symbol(token).await
+    }
     async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {
         self.0.estimate_gas(from, call).await
     }
@@ -377,6 +383,7 @@ fn market(balance: U256, nonce: u64) -> Quote {
             token_balance: None,
             pending_nonce: nonce,
         }),
+        token: None,
     }
 }
 
@@ -404,7 +411,8 @@ fn nothing_is_broadcast_before_the_store_took_the_record() {
     exec.step(&c, Observation::Execute);
     // A quote that fails for a transient reason leaves it for the next round.
     let down = || EthError::Unreachable("down".into());
-    let a = exec.step(&c, Observation::Quoted { subject: tid, quote: Quote { gas: None, market: Err(down()) } });
+    let a = exec
+        .step(&c, Observation::Quoted { subject: tid, quote: Quote { gas: None, market: Err(down()), token: None } });
     assert!(matches!(a.as_slice(), [Action::Note { note: Note::Waiting(_), .. }]), "{a:?}");
     exec.step(&c, Observation::Execute);
     exec.step(&c, Observation::Quoted { subject: tid, quote: market(ether(10), 4) });
@@ -468,7 +476,8 @@ async fn a_transfer_held_by_an_unreachable_node_is_retried_with_backoff_and_neve
         let actions = exec.step(&c, Observation::Execute);
         if let [Action::Quote { subject, .. }] = actions.as_slice() {
             quotes += 1;
-            let down = Quote { gas: None, market: Err(EthError::Unreachable("connection refused".into())) };
+            let down =
+                Quote { gas: None, market: Err(EthError::Unreachable("connection refused".into())), token: None };
             let held = exec.step(&c, Observation::Quoted { subject: *subject, quote: down });
             assert!(!held.iter().any(|a| matches!(a, Action::Insert { .. })), "nothing recorded: {held:?}");
         }
@@ -506,7 +515,7 @@ fn a_hold_raises_its_alert_once_after_the_configured_time() {
         if exec.step(&c, Observation::Execute).is_empty() {
             continue;
         }
-        let down = Quote { gas: None, market: Err(EthError::Unreachable("down".into())) };
+        let down = Quote { gas: None, market: Err(EthError::Unreachable("down".into())), token: None };
         for a in exec.step(&c, Observation::Quoted { subject: tid, quote: down }) {
             if let Action::Note { note: Note::Alert(what), .. } = a {
                 alerts.push((t, what));
@@ -618,4 +627,44 @@ async fn money_in_flight_counts_and_a_transfer_that_does_not_fit_waits_for_funds
         other => panic!("refused after the configured wait: {other:?}"),
     }
     assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), start + 3);
+}
+
+#[tokio::test]
+async fn a_token_whose_decimals_differ_from_the_registry_or_has_none_is_refused_before_a_nonce() {
+    let mut s = Scene::new();
+    let mut exec = s.executor().await;
+    s.tick(&mut exec).await;
+    s.eth.mine(1);
+    s.tick(&mut exec).await;
+    let nonce = s.eth.pending_nonce(s.wallet.0.address()).await.unwrap();
+    // Registered with 0 decimals; the contract says 6.
+    s.eth.set_token_meta(s.token, Some(6), "TKN");
+    let six = s.transbox(1, s.token, U256::from(100u64));
+    exec.verified(&s.link.decide(Subject::Transfer(six.clone())));
+    s.tick(&mut exec).await;
+    s.tick(&mut exec).await;
+    match s.transfer_status(&six) {
+        TransferStatus::Refused { reason } => assert!(reason.contains("has 6 decimals on chain"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // No decimals() at all.
+    s.eth.set_token_meta(s.token, None, "TKN");
+    let none = s.transbox(2, s.token, U256::from(100u64));
+    exec.verified(&s.link.decide(Subject::Transfer(none.clone())));
+    s.tick(&mut exec).await;
+    s.tick(&mut exec).await;
+    match s.transfer_status(&none) {
+        TransferStatus::Refused { reason } => assert!(reason.contains("does not answer decimals()"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), nonce, "no nonce used");
+    // The registry's decimals: it executes.
+    s.eth.set_token_meta(s.token, Some(0), "TKN");
+    let fine = s.transbox(3, s.token, U256::from(100u64));
+    exec.verified(&s.link.decide(Subject::Transfer(fine.clone())));
+    for _ in 0..3 {
+        s.tick(&mut exec).await;
+        s.eth.mine(1);
+    }
+    assert!(matches!(s.transfer_status(&fine), TransferStatus::Confirmed { .. }), "{:?}", s.transfer_status(&fine));
 }

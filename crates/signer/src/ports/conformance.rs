@@ -150,6 +150,12 @@ pub async fn ethereum_rpc<R: EthereumRpc, C: ChainControl>(rpc: &R, chain: &C) {
     let token = chain.deploy_token(me).await;
     assert!(ok(rpc.has_code(token).await, "code"), "a contract has code");
     assert!(!ok(rpc.has_code(to).await, "code"), "an account without code");
+    assert!(ok(rpc.token_decimals(token).await, "decimals") <= 36);
+    assert!(!ok(rpc.token_symbol(token).await, "symbol").is_empty());
+    match rpc.token_decimals(to).await {
+        Err(e) => assert!(!e.is_transient(), "no decimals() is an answer, not an outage: {e}"),
+        Ok(d) => panic!("an account without code answered decimals() = {d}"),
+    }
     let held = ok(rpc.token_balance(token, me).await, "token balance");
     assert!(held >= U256::from(1_000_000u64));
     let too_much = erc20::transfer(token, to, held + U256::from(1u64));

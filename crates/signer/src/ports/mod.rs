@@ -51,6 +51,11 @@ pub trait EthereumRpc: Send + Sync {
     fn balance(&self, who: Address) -> impl Future<Output = Result<U256, EthError>> + Send;
     /// ERC-20 balance (base units).
     fn token_balance(&self, token: Address, who: Address) -> impl Future<Output = Result<U256, EthError>> + Send;
+    /// `token.decimals()`; a token without it (a reverting or empty
+    /// answer) is an error that is not transient.
+    fn token_decimals(&self, token: Address) -> impl Future<Output = Result<u8, EthError>> + Send;
+    /// `token.symbol()`.
+    fn token_symbol(&self, token: Address) -> impl Future<Output = Result<String, EthError>> + Send;
     /// A fee suggestion.
     fn fees(&self) -> impl Future<Output = Result<Fees, EthError>> + Send;
     /// The next block's base fee per gas.
@@ -82,6 +87,12 @@ impl EthereumRpc for Eth {
     }
     async fn token_balance(&self, token: Address, who: Address) -> Result<U256, EthError> {
         Eth::token_balance(self, token, who).await
+    }
+    async fn token_decimals(&self, token: Address) -> Result<u8, EthError> {
+        Eth::token_decimals(self, token).await
+    }
+    async fn token_symbol(&self, token: Address) -> Result<String, EthError> {
+        Eth::token_symbol(self, token).await
     }
     async fn fees(&self) -> Result<Fees, EthError> {
         Eth::fees(self).await

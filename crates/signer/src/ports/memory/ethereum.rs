@@ -51,6 +51,8 @@ struct Chain {
     down: bool,
     ledger: Ledger,
     token_contracts: BTreeSet<Address>,
+    /// What each token's `decimals()` and `symbol()` answer (`None`: no `decimals()`).
+    token_meta: HashMap<Address, (Option<u8>, String)>,
     pool: Vec<PoolTx>,
     /// Per block: the ledger before it, its transactions, its hash.
     blocks: Vec<(Ledger, Vec<PoolTx>, B256)>,
@@ -70,6 +72,7 @@ impl MemoryEthereum {
             down: false,
             ledger: Ledger::default(),
             token_contracts: BTreeSet::new(),
+            token_meta: HashMap::new(),
             pool: Vec::new(),
             blocks: Vec::new(),
             mined_ever: 0,
@@ -97,8 +100,15 @@ impl MemoryEthereum {
         let mut c = lock(&self.inner);
         let token = Address::with_last_byte(u8::try_from(c.token_contracts.len() + 1).unwrap_or(u8::MAX));
         c.token_contracts.insert(token);
+        c.token_meta.insert(token, (Some(0), "TKN".into()));
         c.ledger.tokens.insert((token, holder), supply);
         token
+    }
+
+    /// Changes what `token` answers to `decimals()` (`None`: it has no
+    /// such function) and `symbol()` (deployed tokens say 0 and `TKN`).
+    pub fn set_token_meta(&self, token: Address, decimals: Option<u8>, symbol: &str) {
+        lock(&self.inner).token_meta.insert(token, (decimals, symbol.to_owned()));
     }
 
     /// Mining one block per transaction, or only on [`MemoryEthereum::mine`].
@@ -292,6 +302,14 @@ impl EthereumRpc for MemoryEthereum {
     }
     async fn base_fee(&self) -> Result<u128, EthError> {
         Ok(self.up()?.base_fee)
+    }
+    async fn token_decimals(&self, token: Address) -> Result<u8, EthError> {
+        let c = self.up()?;
+        c.token_meta.get(&token).and_then(|(d, _)| *d).ok_or_else(|| refused("execution reverted"))
+    }
+    async fn token_symbol(&self, token: Address) -> Result<String, EthError> {
+        let c = self.up()?;
+        c.token_meta.get(&token).map(|(_, s)| s.clone()).ok_or_else(|| refused("execution reverted"))
     }
     async fn has_code(&self, who: Address) -> Result<bool, EthError> {
         Ok(self.up()?.token_contracts.contains(&who))
