@@ -98,6 +98,22 @@ contract SixDecimalsToken is OddBase {
     }
 }
 
+/// A standard token with the symbol and decimals its deployer chooses.
+contract NamedToken is OddBase {
+    uint8 public immutable decimals;
+
+    constructor(string memory symbol_, uint8 decimals_, address holder, uint256 supply)
+        OddBase(symbol_, holder, supply)
+    {
+        decimals = decimals_;
+    }
+
+    function transfer(address to, uint256 amount) external returns (bool) {
+        _move(msg.sender, to, amount);
+        return true;
+    }
+}
+
 /// A token without `decimals()`.
 contract NoDecimalsToken is OddBase {
     constructor(address holder, uint256 supply) OddBase("NODEC", holder, supply) {}

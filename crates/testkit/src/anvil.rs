@@ -366,6 +366,18 @@ impl Anvil {
         receipt.contract.expect("a creation receipt names the contract")
     }
 
+    /// Deploys `NamedToken` (a standard token of `OddContracts.sol`) with
+    /// `symbol` and `decimals`, minting `supply` base units to `holder`.
+    pub async fn deploy_named_token(&self, symbol: &str, decimals: u8, holder: Address, supply: U256) -> Address {
+        let v: serde_json::Value = serde_json::from_str(ODD_FIXTURE_JSON).expect("fixture is JSON");
+        let code: Bytes = v["contracts"]["NamedToken"]["bytecode"].as_str().expect("NamedToken").parse().expect("hex");
+        let mut code = code.to_vec();
+        code.extend_from_slice(&(symbol.to_owned(), U256::from(decimals), holder, supply).abi_encode_params());
+        let hash = self.send_from_dev(TxKind::Create, U256::ZERO, code.into()).await;
+        let receipt = self.wait_success(hash, "deploy NamedToken").await;
+        receipt.contract.expect("a creation receipt names the contract")
+    }
+
     /// Calls `to` with `data` from dev account 0 and waits until it is mined
     /// successfully (a test's setup, e.g. `FalseToken.freeze(who)`).
     pub async fn call_from_dev(&self, to: Address, data: Bytes) -> Receipt {
