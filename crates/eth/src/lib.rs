@@ -74,11 +74,16 @@ impl Default for EthOptions {
 }
 
 /// A receipt, reduced to what BOX decides on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Receipt {
     /// The block it is in.
     pub block: u64,
-    /// Whether execution succeeded.
+    /// The hash of that block: a receipt counts only while this is the
+    /// canonical block at `block` (see [`Eth::block_hash`]).
+    pub block_hash: B256,
+    /// Whether execution succeeded (status 1). For a token call this says
+    /// only that nothing reverted: what moved is in `logs`
+    /// ([`erc20::transfers`]).
     pub success: bool,
     /// The contract a creation made, if any.
     pub contract: Option<Address>,
@@ -86,6 +91,19 @@ pub struct Receipt {
     pub from: Address,
     /// The recipient (`None` for a creation).
     pub to: Option<Address>,
+    /// The logs the transaction emitted, in order.
+    pub logs: Vec<Log>,
+}
+
+/// One log of a receipt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    /// The contract that emitted it.
+    pub address: Address,
+    /// Its topics (the event signature first, for events with one).
+    pub topics: Vec<B256>,
+    /// Its data.
+    pub data: Bytes,
 }
 
 /// An Ethereum node's JSON-RPC. Cheap to clone (one pooled connection set).
@@ -202,6 +220,12 @@ impl Eth {
         }
     }
 
+    /// Whether `who` has code at the latest block (`eth_getCode`): a
+    /// contract, or an account delegated to one (EIP-7702).
+    pub async fn has_code(&self, who: Address) -> Result<bool, EthError> {
+        self.provider.get_code_at(who).await.map(|c| !c.is_empty()).map_err(classify)
+    }
+
     /// `eth_estimateGas` for `call` sent from `from`. A call that would
     /// revert is [`EthError::Node`].
     pub async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {
@@ -235,14 +259,29 @@ impl Eth {
     pub async fn receipt(&self, tx: B256) -> Result<Option<Receipt>, EthError> {
         let r = self.provider.get_transaction_receipt(tx).await.map_err(classify)?;
         Ok(r.and_then(|r| {
+            let logs = r
+                .inner
+                .logs()
+                .iter()
+                .map(|l| Log { address: l.address(), topics: l.topics().to_vec(), data: l.data().data.clone() })
+                .collect();
             Some(Receipt {
                 block: r.block_number?,
+                block_hash: r.block_hash?,
                 success: r.status(),
                 contract: r.contract_address,
                 from: r.from,
                 to: r.to,
+                logs,
             })
         }))
+    }
+
+    /// The hash of the canonical block at `number` now (`None` above the
+    /// head). A receipt whose block hash differs was reorganised away.
+    pub async fn block_hash(&self, number: u64) -> Result<Option<B256>, EthError> {
+        let b = self.provider.get_block_by_number(BlockNumberOrTag::Number(number)).await.map_err(classify)?;
+        Ok(b.map(|b| b.header.hash))
     }
 
     /// `token.balanceOf(who)` at the latest block, in base units.

@@ -42,7 +42,16 @@ async fn the_one_client_reads_sends_and_speaks_erc20() {
     assert_eq!(eth.receipt(signed.hash).await.unwrap(), None, "not mined yet");
     anvil.mine(1).await;
     let receipt = anvil.wait_receipt(signed.hash).await;
-    assert_eq!(eth.receipt(signed.hash).await.unwrap(), Some(receipt));
+    assert_eq!(eth.receipt(signed.hash).await.unwrap(), Some(receipt.clone()));
+    // What moved is in the logs: the token's Transfer(holder, to, 250).
+    let moved = erc20::transfers(&receipt.logs);
+    assert_eq!(moved.len(), 1, "{moved:?}");
+    assert_eq!((moved[0].token, moved[0].from, moved[0].to), (token, holder.address(), to));
+    assert_eq!(erc20::delivered(&receipt.logs, token, holder.address(), to), U256::from(250u64));
+    assert_eq!(erc20::delivered(&receipt.logs, to, holder.address(), to), U256::ZERO, "another contract's events");
+    // The receipt's block is canonical: its hash is the chain's at that height.
+    assert_eq!(eth.block_hash(receipt.block).await.unwrap(), Some(receipt.block_hash));
+    assert_eq!(eth.block_hash(receipt.block + 1_000).await.unwrap(), None, "above the head");
     assert!(receipt.success && receipt.from == holder.address() && receipt.to == Some(token));
     assert_eq!(eth.token_balance(token, to).await.unwrap(), U256::from(250u64));
     assert_eq!(eth.mined_nonce(holder.address()).await.unwrap(), 1);

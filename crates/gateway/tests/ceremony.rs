@@ -142,7 +142,20 @@ async fn ceremony_messages_are_relayed_and_the_wallet_is_read_from_the_public_ch
 
     // The wallet: ETH and every registered ERC-20, read from anvil.
     anvil.fund(wallet, U256::from(1_500_000_000_000_000_000u128)).await;
-    let token = anvil.deploy_erc20_with_supply(wallet, U256::from(2_500_000u64)).await;
+    let token = anvil.deploy_named_token("BTT", 6, wallet, U256::from(2_500_000u64)).await;
+    // Registering reads the token from the chain (issue 14 item 8): other
+    // decimals or another symbol than the chain's, or a token without
+    // decimals(), are refused with the reason; nothing is signed.
+    for (symbol, decimals) in [("BTT", 18), ("BTX", 6)] {
+        let wrong = RegisterAsset { token, symbol: symbol.into(), decimals, registered: true, nonce: 7 };
+        let e = kh[0].sign_governance(&GovernanceAction::RegisterAsset(wrong)).await.unwrap_err();
+        assert_eq!((e.status(), e.code()), (Some(422), Some("asset_mismatch")), "{symbol} {decimals}");
+    }
+    let no_decimals = anvil.deploy_odd(box_testkit::anvil::Odd::NoDecimalsToken, wallet, U256::from(1u64)).await;
+    let unknowable =
+        RegisterAsset { token: no_decimals, symbol: "NODEC".into(), decimals: 18, registered: true, nonce: 8 };
+    let e = kh[0].sign_governance(&GovernanceAction::RegisterAsset(unknowable)).await.unwrap_err();
+    assert_eq!((e.status(), e.code()), (Some(422), Some("not_an_erc20")));
     let register = GovernanceAction::RegisterAsset(RegisterAsset {
         token,
         symbol: "BTT".into(),

@@ -39,6 +39,9 @@ chain_id = 31337                # must equal the genesis chain id and the node's
 confirmations = 12              # receipt depth that counts as confirmed (1 in development)
 poll_ms = 1000                  # how often receipts and fees are checked
 replace_after_secs = 60         # re-price a transaction still unmined after this long
+retry_max_secs = 60             # a transfer held by a transient failure is retried with backoff up to this
+alert_after_secs = 300          # alert (ERROR log line) when one has been held this long
+funds_wait_secs = 86400         # a transfer the wallet cannot pay waits this long for a top-up, then is refused
 # Fee budget for anchoring a flow (wei, decimal string); transfers carry their own signed cap.
 anchor_max_fee = "10000000000000000"
 "#;
@@ -96,6 +99,15 @@ pub struct Ethereum {
     /// Anchoring fee budget in wei.
     #[serde(default = "default_anchor_fee")]
     pub anchor_max_fee: String,
+    /// The longest delay between retries after transient failures (seconds).
+    #[serde(default = "default_retry_max")]
+    pub retry_max_secs: u64,
+    /// Alert when a transfer has been held by transient failures this long (seconds).
+    #[serde(default = "default_alert_after")]
+    pub alert_after_secs: u64,
+    /// How long a transfer the wallet cannot pay waits for funds before it is refused (seconds).
+    #[serde(default = "default_funds_wait")]
+    pub funds_wait_secs: u64,
 }
 
 fn default_lock_after() -> u32 {
@@ -109,6 +121,15 @@ fn default_poll() -> u64 {
 }
 fn default_replace() -> u64 {
     60
+}
+fn default_retry_max() -> u64 {
+    60
+}
+fn default_alert_after() -> u64 {
+    300
+}
+fn default_funds_wait() -> u64 {
+    86_400
 }
 fn default_anchor_fee() -> String {
     "10000000000000000".into()

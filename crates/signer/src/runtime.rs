@@ -127,6 +127,8 @@ pub struct Signer {
     pub(crate) evidence: Vec<crate::crosscheck::Evidence>,
     /// The registered equivocator execution is halted for, if any.
     pub(crate) halt: Option<(Address, u64)>,
+    /// The subjects held for transient reasons when last announced.
+    announced_waiting: Vec<B256>,
 }
 
 impl std::fmt::Debug for Signer {
@@ -196,6 +198,9 @@ impl Signer {
                 confirmations: config.ethereum.confirmations,
                 replace_after_secs: config.ethereum.replace_after_secs,
                 anchor_max_fee,
+                retry_max_secs: config.ethereum.retry_max_secs,
+                alert_after_secs: config.ethereum.alert_after_secs,
+                funds_wait_secs: config.ethereum.funds_wait_secs,
             },
             store.executions().await?,
             follower.verifier().state(),
@@ -223,6 +228,7 @@ impl Signer {
             confirmed: 0,
             evidence,
             halt: None,
+            announced_waiting: Vec::new(),
         };
         s.banner();
         Ok(s)
@@ -405,7 +411,25 @@ impl Signer {
             log: &mut self.log,
         };
         shell.run(&mut self.exec, &ctx, observation).await?;
+        // Announce when what waits changes: `waiting: <reason>` in the status.
+        let waiting = self.exec.waiting_subjects();
+        if waiting != self.announced_waiting {
+            self.announced_waiting = waiting;
+            self.announce_due = true;
+        }
         Ok(())
+    }
+
+    /// The announcement's detail: an execution halt, else what execution
+    /// waits for (while unsealed), else the vault's state.
+    fn detail(&self) -> String {
+        if let Some(halt) = self.halt_detail() {
+            return halt;
+        }
+        match self.exec.waiting() {
+            Some(w) if self.vault.state() == SignerState::Unsealed => w,
+            _ => self.vault.detail().to_owned(),
+        }
     }
 
     /// Publishes the signer's state on the chain. Returns whether a node took it.
@@ -441,7 +465,7 @@ impl Signer {
             holders: u8::try_from(self.vault.devices().len()).unwrap_or(u8::MAX),
             received: u8::try_from(self.vault.received()).unwrap_or(u8::MAX),
             paused: self.paused,
-            detail: self.halt_detail().unwrap_or_else(|| self.vault.detail().to_owned()),
+            detail: self.detail(),
             time: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs()),
         };
         let entry = Entry::Ceremony(Ceremony::Announce(Signed::new(&self.domain, &self.identity, a))).encode();

@@ -60,6 +60,9 @@ pub enum ExecutionKind {
         /// limit at its worst case.
         #[serde(default)]
         max_fee: U256,
+        /// The recipient (zero in records written before it was kept).
+        #[serde(default)]
+        to: Address,
     },
     /// The anchoring of an authorized flow.
     Anchor,
@@ -130,6 +133,11 @@ pub struct Execution {
     /// Whether `note` was reported.
     #[serde(default)]
     pub note_reported: bool,
+    /// For a token transfer once mined: the base units its receipt shows
+    /// delivered to the recipient (the token's `Transfer(wallet, to, …)`
+    /// events); below the amount for a token that takes a fee on transfer.
+    #[serde(default)]
+    pub delivered: Option<U256>,
     /// Where it stands.
     pub state: ExecutionState,
 }
@@ -290,6 +298,7 @@ mod tests {
             sent_at: 0,
             note: String::new(),
             note_reported: false,
+            delivered: None,
             state: ExecutionState::Signed,
         }
     }

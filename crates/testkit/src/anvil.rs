@@ -91,6 +91,56 @@ pub fn erc20_fixture() -> Erc20Fixture {
     }
 }
 
+/// The committed build of `tools/contracts/OddContracts.sol` (the odd
+/// tokens and contract recipients), made by `tools/compile-contracts.js`.
+pub const ODD_FIXTURE_JSON: &str = include_str!("../fixtures/OddContracts.json");
+
+/// The odd contracts of [`ODD_FIXTURE_JSON`], each odd in one way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Odd {
+    /// USDT-style: `transfer` returns nothing.
+    NoReturnToken,
+    /// `transfer` returns `false` without reverting for a frozen recipient.
+    FalseToken,
+    /// Keeps 1 % of every transfer.
+    FeeToken,
+    /// 6 decimals.
+    SixDecimalsToken,
+    /// No `decimals()`.
+    NoDecimalsToken,
+    /// `receive()` emits an event (as a Safe proxy does work on receipt).
+    LoggingRecipient,
+    /// Cannot receive ETH (no `receive()`, no `fallback()`).
+    NoReceive,
+}
+
+impl Odd {
+    /// The contract's name in the fixture.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::NoReturnToken => "NoReturnToken",
+            Self::FalseToken => "FalseToken",
+            Self::FeeToken => "FeeToken",
+            Self::SixDecimalsToken => "SixDecimalsToken",
+            Self::NoDecimalsToken => "NoDecimalsToken",
+            Self::LoggingRecipient => "LoggingRecipient",
+            Self::NoReceive => "NoReceive",
+        }
+    }
+
+    /// Whether its constructor takes `(holder, supply)`.
+    pub fn is_token(self) -> bool {
+        !matches!(self, Self::LoggingRecipient | Self::NoReceive)
+    }
+
+    /// Its creation bytecode, without constructor arguments.
+    pub fn bytecode(self) -> Bytes {
+        let v: serde_json::Value = serde_json::from_str(ODD_FIXTURE_JSON).expect("fixture is JSON");
+        let code = v["contracts"][self.name()]["bytecode"].as_str().expect("the fixture has the contract");
+        code.parse().expect("bytecode is hex")
+    }
+}
+
 /// How to start anvil. Defaults: chain id 31337, a block per transaction (automine).
 #[derive(Debug, Clone)]
 pub struct AnvilOptions {
@@ -124,7 +174,7 @@ impl AnvilOptions {
 /// lives as long as it does.
 pub struct Anvil {
     // Declared before `dir`: the process dies before its log's directory goes.
-    _process: Process,
+    process: Process,
     dir: tempfile::TempDir,
     endpoint: String,
     chain_id: u64,
@@ -185,7 +235,25 @@ impl Anvil {
         let mut bytes = [0u8; 32];
         hex_decode(DEV_PRIVATE_KEY, &mut bytes);
         let dev = tokio::sync::Mutex::new(SecretKey::from_bytes(&bytes).unwrap());
-        Self { _process: process, dir, endpoint, chain_id, eth, dev }
+        Self { process, dir, endpoint, chain_id, eth, dev }
+    }
+
+    /// Freezes the anvil process (`SIGSTOP`): the kernel still accepts
+    /// connections but nothing answers, as with a node that hangs; every
+    /// call times out. [`Anvil::resume`] continues it with its state intact.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Continues a [`paused`](Anvil::pause) anvil (`SIGCONT`).
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, which: &str) {
+        let pid = self.process.0.id().to_string();
+        let status = Command::new("kill").args([which, &pid]).status().expect("kill");
+        assert!(status.success(), "kill {which} {pid} failed");
     }
 
     /// The last lines of anvil's log, for assertion messages.
@@ -232,6 +300,26 @@ impl Anvil {
         self.rpc("anvil_mine", serde_json::json!([U256::from(n)])).await;
     }
 
+    /// Replaces the last `depth` blocks with as many empty ones
+    /// (`anvil_reorg`): their transactions are gone, receipts and effects
+    /// included, and not back in the pool.
+    pub async fn reorg(&self, depth: u64) {
+        self.rpc("anvil_reorg", serde_json::json!([depth, []])).await;
+    }
+
+    /// Sets the base fee per gas of the next block
+    /// (`anvil_setNextBlockBaseFeePerGas`); later blocks follow EIP-1559
+    /// from it. The pool refuses transactions whose fee cap is below it.
+    pub async fn set_next_base_fee(&self, wei: u128) {
+        self.rpc("anvil_setNextBlockBaseFeePerGas", serde_json::json!([U256::from(wei)])).await;
+    }
+
+    /// Removes transaction `hash` from the pool (`anvil_dropTransaction`),
+    /// as a node that evicts or forgets it.
+    pub async fn drop_transaction(&self, hash: B256) {
+        self.rpc("anvil_dropTransaction", serde_json::json!([hash])).await;
+    }
+
     /// Turns mining a block per transaction on or off (`evm_setAutomine`).
     /// Off, transactions wait in the pool until [`Anvil::mine`] or the block time.
     pub async fn set_automine(&self, on: bool) {
@@ -264,6 +352,37 @@ impl Anvil {
         let hash = self.send_from_dev(TxKind::Create, U256::ZERO, code.into()).await;
         let receipt = self.wait_success(hash, "deploy BoxTestToken").await;
         receipt.contract.expect("a creation receipt names the contract")
+    }
+
+    /// Deploys an odd contract; a token mints `supply` to `holder` (both
+    /// ignored for a recipient). Returns its address.
+    pub async fn deploy_odd(&self, odd: Odd, holder: Address, supply: U256) -> Address {
+        let mut code = odd.bytecode().to_vec();
+        if odd.is_token() {
+            code.extend_from_slice(&(holder, supply).abi_encode_params());
+        }
+        let hash = self.send_from_dev(TxKind::Create, U256::ZERO, code.into()).await;
+        let receipt = self.wait_success(hash, odd.name()).await;
+        receipt.contract.expect("a creation receipt names the contract")
+    }
+
+    /// Deploys `NamedToken` (a standard token of `OddContracts.sol`) with
+    /// `symbol` and `decimals`, minting `supply` base units to `holder`.
+    pub async fn deploy_named_token(&self, symbol: &str, decimals: u8, holder: Address, supply: U256) -> Address {
+        let v: serde_json::Value = serde_json::from_str(ODD_FIXTURE_JSON).expect("fixture is JSON");
+        let code: Bytes = v["contracts"]["NamedToken"]["bytecode"].as_str().expect("NamedToken").parse().expect("hex");
+        let mut code = code.to_vec();
+        code.extend_from_slice(&(symbol.to_owned(), U256::from(decimals), holder, supply).abi_encode_params());
+        let hash = self.send_from_dev(TxKind::Create, U256::ZERO, code.into()).await;
+        let receipt = self.wait_success(hash, "deploy NamedToken").await;
+        receipt.contract.expect("a creation receipt names the contract")
+    }
+
+    /// Calls `to` with `data` from dev account 0 and waits until it is mined
+    /// successfully (a test's setup, e.g. `FalseToken.freeze(who)`).
+    pub async fn call_from_dev(&self, to: Address, data: Bytes) -> Receipt {
+        let hash = self.send_from_dev(TxKind::Call(to), U256::ZERO, data).await;
+        self.wait_success(hash, "call from the dev account").await
     }
 
     /// `who`'s balance of ERC-20 `token`.

@@ -141,3 +141,30 @@ fn erc20_fixture_matches_a_fresh_compile() {
     assert!(fixture.compiler.starts_with("0.8.37+"), "{}", fixture.compiler);
     assert!(fixture.bytecode.len() > 1000);
 }
+
+/// The committed odd contracts are what `tools/compile-contracts.js` makes
+/// from `tools/contracts/OddContracts.sol` with the pinned solc.
+#[test]
+fn odd_contracts_fixture_matches_a_fresh_compile() {
+    let root = workspace_root();
+    assert!(
+        root.join("tools/node_modules/solc").is_dir(),
+        "solc is not installed: run `npm ci --prefix tools` (tools/test does it)"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("OddContracts.json");
+    let status = Command::new("node")
+        .arg(root.join("tools/compile-contracts.js"))
+        .arg("--out")
+        .arg(&out)
+        .status()
+        .expect("node runs (it is needed to check the odd contracts' fixture)");
+    assert!(status.success(), "tools/compile-contracts.js failed");
+    let fresh: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let committed: serde_json::Value = serde_json::from_str(box_testkit::anvil::ODD_FIXTURE_JSON).unwrap();
+    assert_eq!(fresh, committed, "fixture is stale: run `node tools/compile-contracts.js`");
+    use box_testkit::anvil::Odd;
+    for odd in [Odd::NoReturnToken, Odd::FalseToken, Odd::FeeToken, Odd::SixDecimalsToken, Odd::NoDecimalsToken] {
+        assert!(odd.bytecode().len() > 500, "{}", odd.name());
+    }
+}

@@ -43,7 +43,7 @@ async fn governance_out(st: &Shared, hash: &B256) -> ApiResult<GovernanceOut> {
 /// relaxing ones) it is queued for the chain.
 #[utoipa::path(post, path = "/v1/governance", tag = "flows", request_body = GovernanceIn,
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 200, body = GovernanceOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties)")))]
+    responses((status = 415, body = ErrorBody, description = "The body is not application/json"), (status = 200, body = GovernanceOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 422, body = ErrorBody, description = "Breaks a rule (signature, policy, separation of duties, an ERC-20 registered with other decimals or symbol than the chain's)"), (status = 503, body = ErrorBody, description = "Registering an ERC-20 needs the Ethereum JSON-RPC endpoint, which is not configured or does not answer")))]
 pub(super) async fn sign_governance(
     State(st): State<Shared>,
     caller: Caller,
@@ -51,6 +51,7 @@ pub(super) async fn sign_governance(
 ) -> ApiResult<Json<GovernanceOut>> {
     caller.require(&[Role::KeyHolder], "signing a governance action")?;
     let action = decode_action(&body.action.0).map_err(|m| ApiError::unprocessable("invalid_action", m))?;
+    super::asset_check::registration(&st, &action).await?;
     let signature = body.signature.0;
     let hash = action.signing_hash(&st.domain);
     let who = box_core::crypto::recover(&hash, &signature)

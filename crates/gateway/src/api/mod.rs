@@ -3,6 +3,7 @@
 //! handlers (one module per area) parse nothing by hand but path parameters.
 
 mod approvals;
+mod asset_check;
 mod assets;
 mod authn;
 mod ceremony;

@@ -2,7 +2,7 @@
 //! traits and steps it with the answers, depth first (an answer's actions
 //! run before the next action of the step that asked). It decides nothing.
 
-use super::{Action, Context, Executor, Market, Note, Observation, Quote};
+use super::{Action, Context, Executor, GasQuote, Market, Mined, Note, Observation, Quote};
 use crate::ports::{EthereumRpc, ExecutionStore, NotaryLink};
 use crate::runtime::Fault;
 use crate::store::StoreError;
@@ -78,12 +78,23 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
     async fn perform(&mut self, action: Action) -> Result<Option<Observation>, StoreError> {
         Ok(match action {
             Action::Quote { subject, request } => {
-                let gas = match request.estimate {
-                    true => Some(self.rpc.estimate_gas(request.from, &request.call).await),
-                    false => None,
+                let gas = match request.gas {
+                    GasQuote::Estimate => Some(self.rpc.estimate_gas(request.from, &request.call).await),
+                    GasQuote::EstimateIfCode => match self.rpc.has_code(request.call.to).await {
+                        Ok(true) => Some(self.rpc.estimate_gas(request.from, &request.call).await),
+                        Ok(false) => None,
+                        Err(e) => Some(Err(e)),
+                    },
                 };
                 let market = self.market(request.from, request.token).await;
-                Some(Observation::Quoted { subject, quote: Quote { gas, market } })
+                let token = match request.token {
+                    Some(t) => Some(match (self.rpc.token_decimals(t).await, self.rpc.token_symbol(t).await) {
+                        (Ok(d), Ok(s)) => Ok((d, s)),
+                        (Err(e), _) | (_, Err(e)) => Err(e),
+                    }),
+                    None => None,
+                };
+                Some(Observation::Quoted { subject, quote: Quote { gas, market, token } })
             }
             Action::Insert { subject, execution } => {
                 let inserted = self.store.insert(subject, execution).await?;
@@ -101,8 +112,11 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
                 let mut result = Ok(None);
                 for h in hashes {
                     match self.rpc.receipt(h).await {
-                        Ok(Some(r)) => {
-                            result = Ok(Some((h, r)));
+                        Ok(Some(receipt)) => {
+                            result = match self.rpc.block_hash(receipt.block).await {
+                                Ok(canonical) => Ok(Some(Mined { tx: h, receipt, canonical })),
+                                Err(e) => Err(e),
+                            };
                             break;
                         }
                         Ok(None) => {}
@@ -157,6 +171,7 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
         match note {
             Note::Refused(reason) => tracing::warn!(subject = %subject, "refused, nothing signed: {reason}"),
             Note::Waiting(why) => self.log.warn_once(subject, &why),
+            Note::Alert(what) => tracing::error!(subject = %subject, "ALERT: {what}"),
             Note::Signed { nonce, tx } => tracing::info!(subject = %subject, nonce, tx = %tx, "signed and recorded"),
             Note::NotRecorded { nonce } => tracing::error!(
                 subject = %subject, nonce, "not recorded: the subject or nonce already has an execution"
@@ -169,8 +184,17 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
                 }
                 tracing::info!(subject = %subject, tx = %tx, "broadcast");
             }
+            Note::Mined { tx, block } => {
+                tracing::info!(subject = %subject, tx = %tx, block, "mined, not yet deep enough")
+            }
             Note::Confirmed { tx, block } => tracing::info!(subject = %subject, tx = %tx, block, "confirmed"),
-            Note::Reverted { tx } => tracing::warn!(subject = %subject, tx = %tx, "reverted on chain"),
+            Note::Reverted { tx } => tracing::warn!(subject = %subject, tx = %tx, "failed on chain"),
+            Note::Shortfall { delivered, amount } => tracing::warn!(
+                subject = %subject, %delivered, %amount, "the token delivered less than the amount (fee on transfer)"
+            ),
+            Note::StaleReceipt { block, hash } => tracing::warn!(
+                subject = %subject, block, %hash, "a receipt from a block that is no longer canonical: not mined"
+            ),
             Note::Reorged { block } => {
                 tracing::warn!(subject = %subject, block, "the receipt vanished in a reorg; broadcasting again");
             }

@@ -2,7 +2,7 @@
 //! `authorize`, or an authorized flow to anchor), a quote, the fee within
 //! the signed cap, the signature, the durable record, the broadcast.
 
-use super::{Action, Context, Current, ETH_TRANSFER_GAS, Executor, Note, Quote, QuoteRequest, note};
+use super::{Action, Context, Current, ETH_TRANSFER_GAS, Executor, GasQuote, Market, Note, Quote, QuoteRequest, note};
 use crate::runtime::Fault;
 use crate::store::{Execution, ExecutionKind, ExecutionState};
 use crate::tx::{self, Payload};
@@ -80,7 +80,11 @@ impl Executor {
             let Some((kind, subject)) = self.queue.pop() else { break };
             if self.record.has(&subject) {
                 self.candidates.remove(&(kind, subject));
+                self.resolved(&subject);
                 continue;
+            }
+            if !self.due(&subject, ctx.now_ms) {
+                continue; // held: its backoff has not run out
             }
             let actions = if kind == 0 { self.start_anchor(ctx, subject) } else { self.start_transfer(ctx, subject) };
             out.extend(actions);
@@ -92,23 +96,26 @@ impl Executor {
         let flow = FlowHash(subject);
         if ctx.state.flow(&flow).is_none_or(|f| f.status != FlowStatus::Authorized) {
             self.candidates.remove(&(0, subject));
+            self.resolved(&subject);
             return Vec::new();
         }
         let Some(wallet) = ctx.wallet else { return Vec::new() };
         let payload = Payload::Anchor { wallet, flow, chain_id: self.config.chain_id.0 };
         let job =
             Job { payload, kind: ExecutionKind::Anchor, cap: self.config.anchor_max_fee, time: self.limit_now(ctx) };
-        self.quote(subject, job, wallet, true, None)
+        self.quote(subject, job, wallet, GasQuote::Estimate, None)
     }
 
     fn start_transfer(&mut self, ctx: &Context<'_>, subject: B256) -> Vec<Action> {
         let tid = TransferId(subject);
         let Some(rec) = ctx.state.transfer(&tid) else {
             self.candidates.remove(&(1, subject));
+            self.resolved(&subject);
             return Vec::new();
         };
         if rec.status != TransferStatus::Notarized {
             self.candidates.remove(&(1, subject));
+            self.resolved(&subject);
             return Vec::new();
         }
         let kind = ExecutionKind::Transfer {
@@ -116,6 +123,7 @@ impl Executor {
             asset: rec.asset,
             amount: rec.amount.0,
             max_fee: rec.max_fee.0,
+            to: Address::ZERO,
         };
         let now = self.limit_now(ctx);
         let a = match authorize(ctx.state, &tid, self.config.chain_id, &self.record, Attempt::First, Timestamp(now)) {
@@ -123,13 +131,18 @@ impl Executor {
             Err(refusal) => return self.refuse(subject, kind, now, refusal.to_string()),
         };
         let Some(wallet) = ctx.wallet else { return Vec::new() };
+        let mut kind = kind;
+        if let ExecutionKind::Transfer { to, .. } = &mut kind {
+            *to = a.request().to;
+        }
         let token = (!a.request().asset.is_zero()).then_some(a.request().asset);
         let job = Job { cap: a.fee_cap().0, payload: Payload::Transfer(Box::new(a)), kind, time: now };
-        self.quote(subject, job, wallet, token.is_some(), token)
+        let gas = if token.is_some() { GasQuote::Estimate } else { GasQuote::EstimateIfCode };
+        self.quote(subject, job, wallet, gas, token)
     }
 
-    fn quote(&mut self, subject: B256, job: Job, from: Address, estimate: bool, token: Option<Address>) -> Vec<Action> {
-        let request = QuoteRequest { from, call: job.payload.call(), estimate, token };
+    fn quote(&mut self, subject: B256, job: Job, from: Address, gas: GasQuote, token: Option<Address>) -> Vec<Action> {
+        let request = QuoteRequest { from, call: job.payload.call(), gas, token };
         self.current = Some(Current::Quoting { subject, job });
         vec![Action::Quote { subject, request }]
     }
@@ -149,16 +162,18 @@ impl Executor {
             sent_at: 0,
             note: String::new(),
             note_reported: false,
+            delivered: None,
             state: ExecutionState::Refused { reason: reason.clone() },
         };
         self.current = Some(Current::Refusing { subject, execution: execution.clone() });
         vec![note(subject, Note::Refused(reason)), Action::Insert { subject, execution }]
     }
 
-    /// Leaves `subject` for a later round, with why.
+    /// Holds `subject` for a transient reason (retried with backoff, never
+    /// refused for it) and goes on with the round.
     fn wait(&mut self, ctx: &Context<'_>, subject: B256, why: String) -> Vec<Action> {
         self.current = None;
-        let mut out = vec![note(subject, Note::Waiting(why))];
+        let mut out = self.hold(ctx, subject, why);
         out.extend(self.next(ctx));
         out
     }
@@ -172,14 +187,39 @@ impl Executor {
             }
         };
         let anchor = matches!(job.payload, Payload::Anchor { .. });
+        if let (Payload::Transfer(a), Some(answer)) = (&job.payload, &quote.token) {
+            match registry_mismatch(ctx, a.request().asset, answer) {
+                Some(Err(e)) => {
+                    return self.wait(ctx, subject, format!("cannot read token {} yet: {e}", a.request().asset));
+                }
+                Some(Ok(reason)) => return self.refuse(subject, job.kind, job.time, reason),
+                None => {}
+            }
+        }
         let gas = match quote.gas {
             None => ETH_TRANSFER_GAS,
+            // A margin over the estimate; the fee for all of it stays within
+            // the signed cap (`fees_within`).
             Some(Ok(g)) => g.saturating_mul(5) / 4,
             Some(Err(e)) if anchor || e.is_transient() => {
                 return self.wait(ctx, subject, format!("cannot estimate the gas of {subject} yet: {e}"));
             }
             Some(Err(e)) => {
-                let reason = format!("the token transfer would fail: {}", rpc_words(&e));
+                // The node's refusal may only be the wallet's funds: that waits.
+                if let (Payload::Transfer(_), Ok(m)) = (&job.payload, &quote.market)
+                    && let Some(short) = self.short_of_funds(&job, ETH_TRANSFER_GAS, m)
+                {
+                    return self.wait_or_expire(ctx, subject, job, short);
+                }
+                let call = job.payload.call();
+                let reason = match &job.kind {
+                    ExecutionKind::Transfer { asset, .. } if asset.is_zero() => format!(
+                        "the recipient {} is a contract that does not accept this transfer (the node says it would revert: {})",
+                        call.to,
+                        rpc_words(&e)
+                    ),
+                    _ => format!("the token transfer would fail: {}", rpc_words(&e)),
+                };
                 return self.refuse(subject, job.kind, job.time, reason);
             }
         };
@@ -187,31 +227,19 @@ impl Executor {
             Ok(m) => m,
             Err(e) => return self.wait(ctx, subject, format!("cannot price {subject} yet: {e}")),
         };
-        if let Payload::Transfer(a) = &job.payload {
-            let call = job.payload.call();
-            let gas_cost = U256::from(gas) * U256::from(market.fees.max_fee_per_gas);
-            if market.balance < call.value.saturating_add(gas_cost) {
-                let reason = format!(
-                    "the hot wallet holds {} wei; this transfer needs {} wei plus up to {gas_cost} wei of fees",
-                    market.balance, call.value
-                );
-                return self.refuse(subject, job.kind, job.time, reason);
-            }
-            let r = a.request();
-            if let Some(held) = market.token_balance.filter(|held| *held < r.amount) {
-                let reason = format!(
-                    "the hot wallet holds {held} base units of token {}; the transfer needs {}",
-                    r.asset, r.amount
-                );
-                return self.refuse(subject, job.kind, job.time, reason);
-            }
+        if matches!(job.payload, Payload::Transfer(_))
+            && let Some(short) = self.short_of_funds(&job, gas, &market)
+        {
+            return self.wait_or_expire(ctx, subject, job, short);
         }
         let fees = match fees_within(gas, job.cap, None, market.fees, market.base_fee) {
             Ok(f) => f,
             Err(reason) if anchor => {
                 return self.wait(ctx, subject, format!("cannot anchor flow {subject} yet: {reason}"));
             }
-            Err(reason) => return self.refuse(subject, job.kind, job.time, reason),
+            // A fee spike passes: wait (no nonce), refused by rule only once
+            // it has lasted the configured wait.
+            Err(reason) => return self.wait_or_expire(ctx, subject, job, format!("fees too high: {reason}")),
         };
         let nonce = market.pending_nonce.max(self.record.max_nonce().map_or(0, |n| n + 1));
         let Some(key) = ctx.key else { return self.wait(ctx, subject, "sealed".into()) };
@@ -232,10 +260,54 @@ impl Executor {
             sent_at: ctx.now,
             note: String::new(),
             note_reported: false,
+            delivered: None,
             state: ExecutionState::Signed,
         };
         self.current = Some(Current::Recording { subject, execution: execution.clone() });
         vec![Action::Insert { subject, execution }]
+    }
+
+    /// Why the wallet cannot pay `job` now, counting what is signed but
+    /// not yet mined (amounts and worst-case fees), or `None`.
+    fn short_of_funds(&self, job: &Job, gas: u64, market: &Market) -> Option<String> {
+        let Payload::Transfer(a) = &job.payload else { return None };
+        let call = job.payload.call();
+        let r = a.request();
+        let token = (!r.asset.is_zero()).then_some(r.asset);
+        let (wei_in_flight, token_in_flight) = self.record.in_flight(token);
+        let fees = U256::from(gas) * U256::from(market.fees.max_fee_per_gas);
+        let needs = call.value.saturating_add(fees).saturating_add(wei_in_flight);
+        if market.balance < needs {
+            return Some(format!(
+                "insufficient funds: the hot wallet holds {} wei, {wei_in_flight} wei of it for transactions not yet mined; \
+                 this transfer needs {} wei plus up to {fees} wei of fees",
+                market.balance, call.value
+            ));
+        }
+        let held = market.token_balance?;
+        if held < r.amount.saturating_add(token_in_flight) {
+            return Some(format!(
+                "insufficient funds: the hot wallet holds {held} base units of token {}, {token_in_flight} of them for \
+                 transactions not yet mined; the transfer needs {}",
+                r.asset, r.amount
+            ));
+        }
+        None
+    }
+
+    /// Holds a transfer the wallet cannot pay yet, or whose signed fee cap
+    /// is below the base fee now (no nonce taken), until it can go, or
+    /// refuses it by rule once it has waited `funds_wait_secs`.
+    fn wait_or_expire(&mut self, ctx: &Context<'_>, subject: B256, job: Job, short: String) -> Vec<Action> {
+        let waited = self.waited_secs(&subject, ctx.now_ms);
+        if waited >= self.config.funds_wait_secs {
+            let reason = match waited {
+                0 => short,
+                w => format!("{short}; waited {w} s (ethereum.funds_wait_secs)"),
+            };
+            return self.refuse(subject, job.kind, job.time, reason);
+        }
+        self.wait(ctx, subject, short)
     }
 
     pub(super) fn recorded(&mut self, ctx: &Context<'_>, subject: B256, inserted: bool) -> Vec<Action> {
@@ -252,6 +324,7 @@ impl Executor {
                     _ => return self.next(ctx),
                 };
                 let nonce = execution.nonce.unwrap_or(0);
+                self.resolved(&subject);
                 self.record.put(subject, execution);
                 self.candidates.retain(|(_, s)| *s != subject);
                 self.current = Some(Current::Sending { subject });
@@ -265,6 +338,7 @@ impl Executor {
                 if inserted {
                     self.record.put(subject, execution);
                 }
+                self.resolved(&subject);
                 self.candidates.retain(|(_, s)| *s != subject);
                 self.next(ctx)
             }
@@ -280,20 +354,29 @@ impl Executor {
         let mut out = Vec::new();
         if let Some(mut x) = self.record.get(&subject).cloned() {
             match result {
-                Ok(()) => {
-                    let first = x.state == ExecutionState::Signed;
-                    if first {
-                        x.state = ExecutionState::Broadcast;
-                    }
+                // The first broadcast of a signed transaction (also after a
+                // crash before it) is recorded; a re-broadcast of bytes the
+                // node may have dropped changes nothing (no write, and the
+                // re-pricing clock keeps running from the first send).
+                Ok(()) if x.state == ExecutionState::Signed => {
+                    x.state = ExecutionState::Broadcast;
                     x.sent_at = ctx.now;
                     let tx = x.hashes.last().copied().unwrap_or_default();
                     self.record.put(subject, x.clone());
                     out.push(Action::Update { subject, execution: x });
-                    out.push(note(subject, Note::Broadcast { tx, first }));
+                    out.push(note(subject, Note::Broadcast { tx, first: true }));
                     out.push(Action::Crashpoint(Fault::AfterBroadcast));
+                    self.resolved(&subject);
+                }
+                Ok(()) => {
+                    if self.waiting.contains_key(&subject) {
+                        let tx = x.hashes.last().copied().unwrap_or_default();
+                        out.push(note(subject, Note::Broadcast { tx, first: false }));
+                        self.resolved(&subject);
+                    }
                 }
                 Err(e) => {
-                    out.push(note(subject, Note::Waiting(format!("broadcast of {subject} failed, will retry: {e}"))))
+                    out.extend(self.hold(ctx, subject, format!("broadcast of {subject} failed, will retry: {e}")))
                 }
             }
         }
@@ -303,6 +386,39 @@ impl Executor {
         }
         out
     }
+}
+
+/// Whether `token` has the decimals the registry (what the key holders
+/// signed) says: `Some(Ok(reason))` to refuse (other decimals, or no
+/// `decimals()`), `Some(Err(e))` when the node could not be asked, `None`
+/// when they agree. Amounts were approved in the registry's decimals: a
+/// token whose own differ moves another amount than people saw. (The
+/// symbol is shown, not compared: it changes no amount.)
+fn registry_mismatch(
+    ctx: &Context<'_>,
+    token: Address,
+    answer: &Result<(u8, String), EthError>,
+) -> Option<Result<String, EthError>> {
+    let registered = ctx.state.assets().get(&token)?;
+    let (decimals, symbol) = match answer {
+        Ok(a) => a,
+        Err(e) if e.is_transient() => return Some(Err(e.clone())),
+        Err(e) => {
+            return Some(Ok(format!(
+                "token {token} does not answer decimals() ({}); the key holders registered it with {} decimals, \
+                 which the chain cannot confirm",
+                rpc_words(e),
+                registered.decimals()
+            )));
+        }
+    };
+    (*decimals != registered.decimals()).then(|| {
+        Ok(format!(
+            "token {token} ({symbol}) has {decimals} decimals on chain, but the key holders registered {} decimals: \
+             amounts would not mean what the approvers saw; register it again with the chain's decimals",
+            registered.decimals()
+        ))
+    })
 }
 
 /// The node's words, without the layer names around them.

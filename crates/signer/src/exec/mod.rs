@@ -35,8 +35,11 @@ mod report;
 #[cfg(test)]
 mod tests;
 mod track;
+mod waiting;
 
 pub use record::Record;
+pub use track::RESEND_EVERY_MS;
+pub use waiting::{RETRY_BASE_MS, backoff_ms};
 
 use crate::runtime::Fault;
 use crate::store::Execution;
@@ -46,7 +49,7 @@ use box_core::notary::{Event, NotaryState};
 use box_core::typed::SignerReport;
 use box_core::{Address, B256, U256};
 use box_eth::{Bytes, Call, EthError, Fees, Receipt};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// Gas for a plain ETH transfer.
 pub const ETH_TRANSFER_GAS: u64 = 21_000;
@@ -66,6 +69,14 @@ pub struct ExecConfig {
     pub replace_after_secs: u64,
     /// The fee budget (wei) of a flow's anchoring.
     pub anchor_max_fee: U256,
+    /// The longest delay between retries of a subject held for a transient
+    /// reason (seconds); the backoff doubles from [`RETRY_BASE_MS`] up to it.
+    pub retry_max_secs: u64,
+    /// Raise an alert when a subject has been held this long (seconds).
+    pub alert_after_secs: u64,
+    /// A transfer the wallet cannot pay waits (no nonce taken) this long
+    /// for funds, then is refused by rule (seconds; 0: refused at once).
+    pub funds_wait_secs: u64,
 }
 
 /// What the executor is told with every step: the verified chain, the
@@ -91,7 +102,7 @@ pub struct Context<'a> {
     pub now_ms: u64,
 }
 
-/// What the executor needs to know before it signs: gas (when `estimate`),
+/// What the executor needs to know before it signs: gas (see [`GasQuote`]),
 /// fees and base fee, the wallet's balances, its pending nonce.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuoteRequest {
@@ -99,10 +110,21 @@ pub struct QuoteRequest {
     pub from: Address,
     /// What the transaction will call.
     pub call: Call,
-    /// Whether to ask for a gas estimate (token transfers, anchors).
-    pub estimate: bool,
+    /// How to find the gas limit.
+    pub gas: GasQuote,
     /// The token whose balance the wallet needs, if any.
     pub token: Option<Address>,
+}
+
+/// How the gas limit of a transaction is found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GasQuote {
+    /// Ask for an estimate (token calls, anchors).
+    Estimate,
+    /// A plain ETH transfer: ask for an estimate only when the recipient
+    /// has code (a contract's `receive()` may need more than 21,000 gas,
+    /// or refuse); otherwise [`ETH_TRANSFER_GAS`].
+    EstimateIfCode,
 }
 
 /// The market as the Ethereum node sees it now.
@@ -123,10 +145,26 @@ pub struct Market {
 /// The answer to [`Action::Quote`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Quote {
-    /// The gas estimate, when one was asked for.
+    /// The gas estimate, when one was made (`None`: a plain ETH transfer to
+    /// an address without code).
     pub gas: Option<Result<u64, EthError>>,
     /// Fees, balances and nonce.
     pub market: Result<Market, EthError>,
+    /// For a token transfer: what the token answers to `decimals()` and
+    /// `symbol()` now.
+    pub token: Option<Result<(u8, String), EthError>>,
+}
+
+/// A receipt found for one of a subject's transactions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mined {
+    /// The transaction it is for.
+    pub tx: B256,
+    /// The receipt.
+    pub receipt: Receipt,
+    /// The canonical block hash at the receipt's height now (`None`: the
+    /// chain is shorter). The receipt counts only if this is its block.
+    pub canonical: Option<B256>,
 }
 
 /// Something the executor was told.
@@ -162,12 +200,12 @@ pub enum Observation {
     /// Answer to [`Action::Head`].
     Head(Result<u64, EthError>),
     /// Answer to [`Action::Receipts`]: the first of the hashes that has a
-    /// receipt, with it.
+    /// receipt, with it and the canonical hash at its height.
     Receipt {
         /// The subject.
         subject: B256,
         /// The answer.
-        result: Result<Option<(B256, Receipt)>, EthError>,
+        result: Result<Option<Mined>, EthError>,
     },
     /// Answer to [`Action::Fees`]: a fee suggestion and the base fee.
     Fees {
@@ -211,8 +249,8 @@ pub enum Action {
     },
     /// Ask for the latest block number; answer [`Observation::Head`].
     Head,
-    /// Look for a receipt of any of `hashes`, in that order; answer
-    /// [`Observation::Receipt`].
+    /// Look for a receipt of any of `hashes`, in that order, and the
+    /// canonical hash at its height; answer [`Observation::Receipt`].
     Receipts {
         /// The subject.
         subject: B256,
@@ -242,8 +280,11 @@ pub enum Action {
 pub enum Note {
     /// Refused before signing; nothing signed (warning).
     Refused(String),
-    /// Cannot proceed yet; tried again later (warning, at most every 30 s per subject).
+    /// Cannot proceed yet for a transient reason; tried again later with
+    /// backoff (warning, at most every 30 s per subject).
     Waiting(String),
+    /// Held for longer than the configured time (error, once per hold).
+    Alert(String),
     /// Signed and durably recorded (info).
     Signed {
         /// The nonce it owns.
@@ -263,6 +304,13 @@ pub enum Note {
         /// Whether this was its first broadcast.
         first: bool,
     },
+    /// In a canonical block, not yet deep enough (info).
+    Mined {
+        /// The mined transaction.
+        tx: B256,
+        /// Its block.
+        block: u64,
+    },
     /// Deep enough (info).
     Confirmed {
         /// The mined transaction.
@@ -270,10 +318,24 @@ pub enum Note {
         /// Its block.
         block: u64,
     },
-    /// Reverted on chain (warning).
+    /// A token delivered less than the amount (fee on transfer) (warning).
+    Shortfall {
+        /// Base units its receipt shows delivered.
+        delivered: U256,
+        /// Base units approved.
+        amount: U256,
+    },
+    /// Reverted on chain, or a token transfer that moved nothing (warning).
     Reverted {
         /// The reverted transaction.
         tx: B256,
+    },
+    /// A receipt from a block that is not canonical at its height (warning).
+    StaleReceipt {
+        /// Its height.
+        block: u64,
+        /// Its block's hash.
+        hash: B256,
     },
     /// The receipt vanished in a reorg; broadcasting again (warning).
     Reorged {
@@ -319,6 +381,10 @@ pub struct Executor {
     head: u64,
     /// When each subject's report was last sent (milliseconds).
     last_report: HashMap<B256, u64>,
+    /// Subjects held for a transient reason (see [`waiting`]).
+    waiting: BTreeMap<B256, waiting::Waiting>,
+    /// When each unmined transaction's bytes were last sent again (milliseconds).
+    last_resend: HashMap<B256, u64>,
 }
 
 impl Executor {
@@ -333,6 +399,8 @@ impl Executor {
             current: None,
             head: 0,
             last_report: HashMap::new(),
+            waiting: BTreeMap::new(),
+            last_resend: HashMap::new(),
         };
         e.scan(state);
         e
@@ -366,7 +434,7 @@ impl Executor {
             Observation::Recorded { subject, inserted } => self.recorded(ctx, subject, inserted),
             Observation::Sent { subject, result } => self.sent(ctx, subject, result),
             Observation::Track => self.track(),
-            Observation::Head(h) => self.head(h),
+            Observation::Head(h) => self.head(ctx, h),
             Observation::Receipt { subject, result } => self.receipt(ctx, subject, result),
             Observation::Fees { subject, result } => self.reprice(ctx, subject, result),
             Observation::Report => self.report(ctx),

@@ -10,7 +10,7 @@ use box_core::amount::Amount;
 use box_core::decision::{SignerRecord, oldest_counted};
 use box_core::ids::{FlowHash, Timestamp, TransferId};
 use box_core::transbox::counts_towards;
-use box_core::{Address, B256};
+use box_core::{Address, B256, U256};
 use std::collections::{BTreeSet, HashMap};
 
 /// Every execution the signer recorded, indexed.
@@ -80,6 +80,28 @@ impl Record {
         self.live.iter().copied().collect()
     }
 
+    /// What executions signed but not yet mined may still take from the
+    /// wallet: wei (ETH amounts and every worst-case fee) and base units of
+    /// `token`. Mined ones are in the node's balances already. Reads only
+    /// the unfinished executions.
+    pub(crate) fn in_flight(&self, token: Option<Address>) -> (U256, U256) {
+        let (mut wei, mut units) = (U256::ZERO, U256::ZERO);
+        for x in self.live.iter().filter_map(|s| self.executions.get(s)) {
+            if !matches!(x.state, ExecutionState::Signed | ExecutionState::Broadcast) {
+                continue;
+            }
+            wei = wei.saturating_add(U256::from(x.gas) * U256::from(x.max_fee_per_gas));
+            if let ExecutionKind::Transfer { asset, amount, .. } = &x.kind {
+                if asset.is_zero() {
+                    wei = wei.saturating_add(*amount);
+                } else if Some(*asset) == token {
+                    units = units.saturating_add(*amount);
+                }
+            }
+        }
+        (wei, units)
+    }
+
     /// Executions that may still need a report.
     pub(crate) fn unsettled(&self) -> Vec<B256> {
         self.unsettled.iter().copied().collect()
@@ -126,11 +148,16 @@ impl SignerRecord for Record {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use box_core::U256;
 
     fn transfer(flow: B256, asset: Address, amount: u64, max_fee: u64, time: u64) -> Execution {
         Execution {
-            kind: ExecutionKind::Transfer { flow, asset, amount: U256::from(amount), max_fee: U256::from(max_fee) },
+            kind: ExecutionKind::Transfer {
+                flow,
+                asset,
+                amount: U256::from(amount),
+                max_fee: U256::from(max_fee),
+                to: Address::ZERO,
+            },
             nonce: Some(time),
             raw: Vec::new(),
             hashes: Vec::new(),
@@ -142,6 +169,7 @@ mod tests {
             sent_at: time,
             note: String::new(),
             note_reported: false,
+            delivered: None,
             state: ExecutionState::Broadcast,
         }
     }

@@ -6,6 +6,8 @@
 use super::{Action, Context, Executor, REPORT_EVERY_MS};
 use crate::store::{Execution, ExecutionKind, ExecutionState};
 use box_core::B256;
+use box_core::amount::Amount;
+use box_core::asset::AssetRegistry;
 use box_core::ids::{FlowHash, TransferId};
 use box_core::notary::{FlowStatus, TransferStatus};
 use box_core::typed::{ReportStatus, SignerReport};
@@ -24,7 +26,7 @@ impl Executor {
                 },
                 ExecutionKind::Transfer { .. } => {
                     let Some(t) = ctx.state.transfer(&TransferId(subject)) else { continue };
-                    match transfer_report(subject, &x, &t.status) {
+                    match transfer_report(subject, &x, &t.status, ctx.state.assets()) {
                         Some(r) => Some(r),
                         None if !x.note.is_empty() && !x.note_reported && x.state == ExecutionState::Broadcast => {
                             let mut x = x.clone();
@@ -72,8 +74,30 @@ fn report(subject: B256, status: ReportStatus, tx: B256, nonce: Option<u64>, det
     SignerReport { subject, status: status as u8, txHash: tx, nonce: nonce.unwrap_or(0), detail: detail.to_owned() }
 }
 
+/// For a token transfer that delivered less than its amount: what arrived
+/// and what did not, in the asset's units (the confirmed report's detail:
+/// the approvers' view and the audit record). Empty otherwise.
+pub(super) fn shortfall(x: &Execution, assets: &AssetRegistry) -> String {
+    let ExecutionKind::Transfer { asset, amount, .. } = &x.kind else { return String::new() };
+    let Some(delivered) = x.delivered.filter(|d| d < amount) else { return String::new() };
+    let (symbol, decimals) =
+        assets.get(asset).map_or_else(|| (asset.to_string(), 0), |a| (a.symbol().to_owned(), a.decimals()));
+    let f = |v| Amount(v).format(decimals);
+    format!(
+        "shortfall: delivered {} of {} {symbol}; {} {symbol} did not arrive (the token takes a fee on transfer)",
+        f(delivered),
+        f(*amount),
+        f(*amount - delivered)
+    )
+}
+
 /// The next report a transfer needs, given what the chain shows.
-fn transfer_report(subject: B256, x: &Execution, chain: &TransferStatus) -> Option<SignerReport> {
+fn transfer_report(
+    subject: B256,
+    x: &Execution,
+    chain: &TransferStatus,
+    assets: &AssetRegistry,
+) -> Option<SignerReport> {
     use ExecutionState as E;
     use TransferStatus as T;
     let newest = x.hashes.last().copied().unwrap_or_default();
@@ -87,7 +111,7 @@ fn transfer_report(subject: B256, x: &Execution, chain: &TransferStatus) -> Opti
         (E::Broadcast | E::Mined { .. } | E::Confirmed { .. } | E::Failed { .. }, T::Notarized) => Some(broadcast()),
         (E::Broadcast | E::Mined { .. }, T::Broadcast { tx_hash, .. }) if *tx_hash != sent => Some(broadcast()),
         (E::Confirmed { tx_hash, .. }, T::Broadcast { .. }) => {
-            Some(report(subject, ReportStatus::Confirmed, *tx_hash, x.nonce, ""))
+            Some(report(subject, ReportStatus::Confirmed, *tx_hash, x.nonce, &shortfall(x, assets)))
         }
         (E::Failed { reason, tx_hash }, T::Broadcast { .. }) => {
             Some(report(subject, ReportStatus::Failed, *tx_hash, x.nonce, reason))

@@ -130,6 +130,10 @@ impl Scene {
             confirmations: 2,
             replace_after_secs: 60,
             anchor_max_fee: ether(1) / U256::from(100u64),
+            retry_max_secs: 60,
+            alert_after_secs: 300,
+            // Refused at once unless a test waits for funds.
+            funds_wait_secs: 0,
         }
     }
 
@@ -230,11 +234,23 @@ impl EthereumRpc for Refusing {
     async fn base_fee(&self) -> Result<u128, EthError> {
         self.0.base_fee().await
     }
+    async fn has_code(&self, who: Address) -> Result<bool, EthError> {
+        self.0.has_code(who).await
+    }
+    async fn token_decimals(&self, token: Address) -> Result<u8, EthError> {
+        self.0.token_decimals(token).await
+    }
+    async fn token_symbol(&self, token: Address) -> Result<String, EthError> {
+        self.0.token_symbol(token).await
+    }
     async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {
         self.0.estimate_gas(from, call).await
     }
     async fn send_raw(&self, _: &[u8]) -> Result<(), EthError> {
         Err(EthError::Unreachable("the process died before sending (simulated)".into()))
+    }
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, EthError> {
+        self.0.block_hash(number).await
     }
     async fn receipt(&self, tx: B256) -> Result<Option<Receipt>, EthError> {
         self.0.receipt(tx).await
@@ -367,6 +383,7 @@ fn market(balance: U256, nonce: u64) -> Quote {
             token_balance: None,
             pending_nonce: nonce,
         }),
+        token: None,
     }
 }
 
@@ -394,7 +411,8 @@ fn nothing_is_broadcast_before_the_store_took_the_record() {
     exec.step(&c, Observation::Execute);
     // A quote that fails for a transient reason leaves it for the next round.
     let down = || EthError::Unreachable("down".into());
-    let a = exec.step(&c, Observation::Quoted { subject: tid, quote: Quote { gas: None, market: Err(down()) } });
+    let a = exec
+        .step(&c, Observation::Quoted { subject: tid, quote: Quote { gas: None, market: Err(down()), token: None } });
     assert!(matches!(a.as_slice(), [Action::Note { note: Note::Waiting(_), .. }]), "{a:?}");
     exec.step(&c, Observation::Execute);
     exec.step(&c, Observation::Quoted { subject: tid, quote: market(ether(10), 4) });
@@ -425,4 +443,228 @@ fn a_transfer_the_wallet_cannot_pay_is_refused_and_nothing_is_signed() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn a_transfer_held_by_an_unreachable_node_is_retried_with_backoff_and_never_refused() {
+    let mut s = Scene::new();
+    let mut exec = s.executor().await;
+    s.tick(&mut exec).await;
+    s.eth.mine(1);
+    s.tick(&mut exec).await;
+    let tb = s.transbox(1, Address::ZERO, ether(1));
+    let id = tb.transfer_id(&s.domain).0;
+    exec.verified(&s.link.decide(Subject::Transfer(tb.clone())));
+    let nonce = s.eth.pending_nonce(s.wallet.0.address()).await.unwrap();
+
+    // The node goes away for ten minutes of ticks: the transfer waits, is
+    // shown as waiting, raises its alert once, and is never refused.
+    s.eth.set_down(true);
+    let mut quotes = 0;
+    for _ in 0..150 {
+        s.time += 4;
+        let state = s.link.state();
+        let c = Context {
+            state: &state,
+            key: Some(&s.wallet),
+            wallet: Some(s.wallet.0.address()),
+            may_execute: true,
+            log_time: T0,
+            now: s.time,
+            now_ms: s.time * 1000,
+        };
+        let actions = exec.step(&c, Observation::Execute);
+        if let [Action::Quote { subject, .. }] = actions.as_slice() {
+            quotes += 1;
+            let down =
+                Quote { gas: None, market: Err(EthError::Unreachable("connection refused".into())), token: None };
+            let held = exec.step(&c, Observation::Quoted { subject: *subject, quote: down });
+            assert!(!held.iter().any(|a| matches!(a, Action::Insert { .. })), "nothing recorded: {held:?}");
+        }
+    }
+    // 600 s with the backoff capped at 60 s: about 1 + 1 + 2 + 4 + … + 60 s steps, far fewer than 150 rounds.
+    assert!((8..=20).contains(&quotes), "retried with capped exponential backoff: {quotes} quotes");
+    let waiting = exec.waiting().unwrap();
+    assert!(waiting.starts_with("waiting: cannot price") && waiting.contains("unreachable"), "{waiting}");
+    assert_eq!(s.transfer_status(&tb), TransferStatus::Notarized, "no refusal reached the chain");
+
+    // Back: it executes once, on the next nonce.
+    s.eth.set_down(false);
+    for _ in 0..20 {
+        s.tick(&mut exec).await;
+        s.eth.mine(1);
+    }
+    assert!(matches!(s.transfer_status(&tb), TransferStatus::Confirmed { .. }), "{:?}", s.transfer_status(&tb));
+    assert_eq!(exec.record().get(&id).unwrap().nonce, Some(nonce));
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), nonce + 1, "one nonce used");
+    assert_eq!(exec.waiting(), None, "nothing waits any more");
+}
+
+#[test]
+fn a_hold_raises_its_alert_once_after_the_configured_time() {
+    let s = Scene::new();
+    s.activate();
+    let tb = s.transbox(1, Address::ZERO, ether(1));
+    s.link.decide(Subject::Transfer(tb.clone()));
+    let state = s.link.state();
+    let tid = tb.transfer_id(&s.domain).0;
+    let mut exec = Executor::new(Scene::config(), vec![], &state);
+    let mut alerts = Vec::new();
+    for t in 0..400u64 {
+        let c = ctx(&state, &s.wallet, T0 + t);
+        if exec.step(&c, Observation::Execute).is_empty() {
+            continue;
+        }
+        let down = Quote { gas: None, market: Err(EthError::Unreachable("down".into())), token: None };
+        for a in exec.step(&c, Observation::Quoted { subject: tid, quote: down }) {
+            if let Action::Note { note: Note::Alert(what), .. } = a {
+                alerts.push((t, what));
+            }
+        }
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(alerts[0].0 >= 300 && alerts[0].1.contains("waiting for"), "{alerts:?}");
+}
+
+#[tokio::test]
+async fn a_receipt_from_a_block_no_longer_canonical_sends_the_transfer_back_to_broadcast() {
+    let mut s = Scene::new();
+    let mut exec = s.executor().await;
+    s.tick(&mut exec).await;
+    s.eth.mine(1);
+    s.tick(&mut exec).await;
+    let tb = s.transbox(1, Address::ZERO, ether(1));
+    let id = tb.transfer_id(&s.domain).0;
+    exec.verified(&s.link.decide(Subject::Transfer(tb.clone())));
+    s.tick(&mut exec).await; // mined in its own block (depth 1 < 2)
+    let mined = exec.record().get(&id).unwrap().clone();
+    let ExecutionState::Mined { block, .. } = mined.state else { panic!("{:?}", mined.state) };
+
+    // The block is reorganised away, but the node still serves the old
+    // receipt (its block hash is not the canonical one at that height any more).
+    s.eth.set_automine(false);
+    s.eth.reorg_keeping_receipts(1);
+    s.eth.mine(1); // another block at that height
+    let stale = s.eth.receipt(mined.hashes[0]).await.unwrap().unwrap();
+    assert_eq!(stale.block, block);
+    assert_ne!(s.eth.block_hash(block).await.unwrap(), Some(stale.block_hash), "the test's premise");
+    s.tick(&mut exec).await;
+    let back = exec.record().get(&id).unwrap().clone();
+    assert_eq!(back.state, ExecutionState::Broadcast, "a stale receipt does not count");
+    assert_eq!(back.raw, mined.raw, "the same bytes: no new signature for a reorg");
+
+    // Mined again (in a canonical block) and deep enough: confirmed once.
+    s.eth.mine(2);
+    s.tick(&mut exec).await;
+    s.tick(&mut exec).await;
+    let done = exec.record().get(&id).unwrap().clone();
+    assert!(matches!(done.state, ExecutionState::Confirmed { .. }), "{:?}", done.state);
+    assert!(matches!(s.transfer_status(&tb), TransferStatus::Confirmed { .. }));
+    assert_eq!(s.eth.balance(Address::repeat_byte(0xD0)).await.unwrap(), ether(1), "moved once");
+}
+
+#[tokio::test]
+async fn money_in_flight_counts_and_a_transfer_that_does_not_fit_waits_for_funds_without_a_nonce() {
+    let mut s = Scene::new();
+    let mut exec = s.executor().await;
+    s.tick(&mut exec).await;
+    s.eth.mine(1);
+    s.tick(&mut exec).await;
+    exec.config.funds_wait_secs = 3_600;
+    let start = s.eth.pending_nonce(s.wallet.0.address()).await.unwrap();
+
+    // Two transfers of 3 ETH wait unmined in the pool.
+    s.eth.set_automine(false);
+    let a = s.transbox(1, Address::ZERO, ether(3));
+    let b = s.transbox(2, Address::ZERO, ether(3));
+    exec.verified(&s.link.decide(Subject::Transfer(a.clone())));
+    exec.verified(&s.link.decide(Subject::Transfer(b.clone())));
+    s.tick(&mut exec).await;
+    let (wei, _) = exec.record().in_flight(None);
+    assert!(wei > ether(6), "amounts and worst-case fees are in flight: {wei}");
+    // The wallet holds 6.5 ETH at the latest block: with 6 ETH and fees in
+    // flight, a third of 1 ETH does not fit (it would, counting the latest
+    // balance alone).
+    let c = s.transbox(3, Address::ZERO, ether(1));
+    exec.verified(&s.link.decide(Subject::Transfer(c.clone())));
+    let balance = s.eth.balance(s.wallet.0.address()).await.unwrap();
+    s.eth.debit(s.wallet.0.address(), balance - ether(13) / U256::from(2u64));
+    s.tick(&mut exec).await;
+    let waiting = exec.waiting().unwrap();
+    assert!(waiting.starts_with("waiting: insufficient funds"), "{waiting}");
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), start + 2, "no nonce for the waiting one");
+    assert_eq!(s.transfer_status(&c), TransferStatus::Notarized, "waiting is no refusal");
+
+    // The two are mined; the wallet is topped up: the third executes.
+    s.eth.mine(1);
+    s.eth.fund(s.wallet.0.address(), ether(2));
+    s.eth.set_automine(true);
+    for _ in 0..6 {
+        s.time += 60;
+        s.tick(&mut exec).await;
+        s.eth.mine(1);
+    }
+    for tb in [&a, &b, &c] {
+        assert!(matches!(s.transfer_status(tb), TransferStatus::Confirmed { .. }), "{:?}", s.transfer_status(tb));
+    }
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), start + 3, "start + transactions sent");
+
+    // One that never fits is refused by rule once the wait runs out.
+    let d = s.transbox(4, Address::ZERO, ether(1) / U256::from(2u64));
+    exec.verified(&s.link.decide(Subject::Transfer(d.clone())));
+    let balance = s.eth.balance(s.wallet.0.address()).await.unwrap();
+    s.eth.debit(s.wallet.0.address(), balance);
+    s.tick(&mut exec).await;
+    assert_eq!(s.transfer_status(&d), TransferStatus::Notarized);
+    s.time += 3_601;
+    for _ in 0..3 {
+        s.tick(&mut exec).await;
+    }
+    match s.transfer_status(&d) {
+        TransferStatus::Refused { reason } => {
+            assert!(reason.starts_with("insufficient funds") && reason.contains("funds_wait_secs"), "{reason}")
+        }
+        other => panic!("refused after the configured wait: {other:?}"),
+    }
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), start + 3);
+}
+
+#[tokio::test]
+async fn a_token_whose_decimals_differ_from_the_registry_or_has_none_is_refused_before_a_nonce() {
+    let mut s = Scene::new();
+    let mut exec = s.executor().await;
+    s.tick(&mut exec).await;
+    s.eth.mine(1);
+    s.tick(&mut exec).await;
+    let nonce = s.eth.pending_nonce(s.wallet.0.address()).await.unwrap();
+    // Registered with 0 decimals; the contract says 6.
+    s.eth.set_token_meta(s.token, Some(6), "TKN");
+    let six = s.transbox(1, s.token, U256::from(100u64));
+    exec.verified(&s.link.decide(Subject::Transfer(six.clone())));
+    s.tick(&mut exec).await;
+    s.tick(&mut exec).await;
+    match s.transfer_status(&six) {
+        TransferStatus::Refused { reason } => assert!(reason.contains("has 6 decimals on chain"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    // No decimals() at all.
+    s.eth.set_token_meta(s.token, None, "TKN");
+    let none = s.transbox(2, s.token, U256::from(100u64));
+    exec.verified(&s.link.decide(Subject::Transfer(none.clone())));
+    s.tick(&mut exec).await;
+    s.tick(&mut exec).await;
+    match s.transfer_status(&none) {
+        TransferStatus::Refused { reason } => assert!(reason.contains("does not answer decimals()"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), nonce, "no nonce used");
+    // The registry's decimals: it executes.
+    s.eth.set_token_meta(s.token, Some(0), "TKN");
+    let fine = s.transbox(3, s.token, U256::from(100u64));
+    exec.verified(&s.link.decide(Subject::Transfer(fine.clone())));
+    for _ in 0..3 {
+        s.tick(&mut exec).await;
+        s.eth.mine(1);
+    }
+    assert!(matches!(s.transfer_status(&fine), TransferStatus::Confirmed { .. }), "{:?}", s.transfer_status(&fine));
 }

@@ -5,23 +5,33 @@
 //! authorization (a replacement is a new signature).
 
 use super::execute::fees_within;
-use super::{Action, Context, Executor, Note, note};
+use super::{Action, Context, Executor, Mined, Note, note};
 use crate::store::{ExecutionKind, ExecutionState};
 use crate::tx::{self, Payload};
-use box_core::B256;
 use box_core::decision::{Attempt, authorize};
 use box_core::ids::{FlowHash, Timestamp, TransferId};
-use box_eth::{EthError, Fees, Receipt};
+use box_core::{B256, U256};
+use box_eth::{EthError, Fees, erc20};
+
+/// Re-broadcast an unmined transaction's bytes at most this often (milliseconds).
+pub const RESEND_EVERY_MS: u64 = 3_000;
+
+/// The key of `subject`'s hold for being stuck (apart from its transient
+/// holds, which a successful read clears).
+fn stuck(subject: B256) -> B256 {
+    alloy::primitives::keccak256([subject.as_slice(), b"stuck"].concat())
+}
 
 impl Executor {
     pub(super) fn track(&mut self) -> Vec<Action> {
         if self.record.live().is_empty() { Vec::new() } else { vec![Action::Head] }
     }
 
-    pub(super) fn head(&mut self, head: Result<u64, EthError>) -> Vec<Action> {
+    pub(super) fn head(&mut self, ctx: &Context<'_>, head: Result<u64, EthError>) -> Vec<Action> {
         match head {
             Ok(h) => {
                 self.head = h;
+                self.resolved(&B256::ZERO);
                 self.record
                     .live()
                     .into_iter()
@@ -31,7 +41,7 @@ impl Executor {
                     })
                     .collect()
             }
-            Err(e) => vec![note(B256::ZERO, Note::Waiting(format!("the Ethereum node is unreachable: {e}")))],
+            Err(e) => self.hold(ctx, B256::ZERO, format!("cannot follow transactions on the public chain: {e}")),
         }
     }
 
@@ -39,16 +49,34 @@ impl Executor {
         &mut self,
         ctx: &Context<'_>,
         subject: B256,
-        result: Result<Option<(B256, Receipt)>, EthError>,
+        result: Result<Option<Mined>, EthError>,
     ) -> Vec<Action> {
         let Some(mut x) = self.record.get(&subject).cloned() else { return Vec::new() };
         let mined = match result {
             Ok(m) => m,
-            Err(e) => return vec![note(subject, Note::Waiting(format!("cannot read receipts: {e}")))],
+            Err(e) => return self.hold(ctx, subject, format!("cannot read the receipts of {subject}: {e}")),
         };
+        // A receipt counts only while its block is the canonical one at its
+        // height: one from a block reorganised away (a node's stale index)
+        // is no receipt at all.
+        let mut out = Vec::new();
+        let mined = match mined {
+            Some(m) if m.canonical != Some(m.receipt.block_hash) => {
+                out.push(note(subject, Note::StaleReceipt { block: m.receipt.block, hash: m.receipt.block_hash }));
+                None
+            }
+            Some(m) => Some((m.tx, m.receipt)),
+            None => None,
+        };
+        // Mined: neither waiting nor stuck. (A hold of an unmined one ends
+        // with its next successful broadcast.)
+        if mined.is_some() {
+            self.resolved(&subject);
+            self.resolved(&stuck(subject));
+            self.last_resend.remove(&subject);
+        }
         let resend =
             |x: &crate::store::Execution| x.raw.last().map(|raw| Action::Broadcast { subject, raw: raw.clone() });
-        let mut out = Vec::new();
         match mined {
             Some((tx_hash, r)) if !r.success => {
                 x.state = ExecutionState::Failed { reason: format!("reverted on chain in block {}", r.block), tx_hash };
@@ -57,15 +85,56 @@ impl Executor {
                 out.push(Action::Update { subject, execution: x });
             }
             Some((tx_hash, r)) => {
+                let mut changed = false;
+                // A token transfer succeeded only if the token says it moved
+                // the tokens: its Transfer(wallet, to, …) events in this receipt.
+                if let ExecutionKind::Transfer { asset, amount, to, .. } = &x.kind
+                    && !asset.is_zero()
+                {
+                    let got = if to.is_zero() {
+                        // A record from before recipients were kept: any recipient.
+                        erc20::transfers(&r.logs)
+                            .iter()
+                            .filter(|t| t.token == *asset && t.from == r.from)
+                            .fold(U256::ZERO, |sum, t| sum.saturating_add(t.amount))
+                    } else {
+                        erc20::delivered(&r.logs, *asset, r.from, *to)
+                    };
+                    if got.is_zero() {
+                        let reason = format!(
+                            "token {asset} moved nothing: the receipt in block {} has status 1 but no Transfer event \
+                             from the hot wallet to {to} (its transfer returned false, or did nothing, without reverting)",
+                            r.block
+                        );
+                        x.state = ExecutionState::Failed { reason, tx_hash };
+                        x.delivered = Some(U256::ZERO);
+                        out.push(note(subject, Note::Reverted { tx: tx_hash }));
+                        self.record.put(subject, x.clone());
+                        out.push(Action::Update { subject, execution: x });
+                        return out;
+                    }
+                    if x.delivered != Some(got) {
+                        if got < *amount {
+                            out.push(note(subject, Note::Shortfall { delivered: got, amount: *amount }));
+                        }
+                        x.delivered = Some(got);
+                        changed = true;
+                    }
+                }
                 let depth = self.head.saturating_sub(r.block) + 1;
                 let next = if depth >= self.config.confirmations {
                     ExecutionState::Confirmed { tx_hash, block: r.block }
                 } else {
                     ExecutionState::Mined { block: r.block, tx_hash }
                 };
-                if next != x.state {
-                    if matches!(next, ExecutionState::Confirmed { .. }) {
-                        out.push(note(subject, Note::Confirmed { tx: tx_hash, block: r.block }));
+                if next != x.state || changed {
+                    if next != x.state {
+                        out.push(match next {
+                            ExecutionState::Confirmed { .. } => {
+                                note(subject, Note::Confirmed { tx: tx_hash, block: r.block })
+                            }
+                            _ => note(subject, Note::Mined { tx: tx_hash, block: r.block }),
+                        });
                     }
                     x.state = next;
                     self.record.put(subject, x.clone());
@@ -76,17 +145,22 @@ impl Executor {
                 ExecutionState::Mined { block, .. } => {
                     out.push(note(subject, Note::Reorged { block }));
                     x.state = ExecutionState::Broadcast;
+                    x.sent_at = ctx.now;
                     self.record.put(subject, x.clone());
                     out.push(Action::Update { subject, execution: x.clone() });
                     out.extend(resend(&x));
                 }
                 ExecutionState::Signed => out.extend(resend(&x)),
-                ExecutionState::Broadcast if ctx.now.saturating_sub(x.sent_at) >= self.config.replace_after_secs => {
-                    if ctx.key.is_some() {
-                        out.push(Action::Fees { subject });
-                    } else {
-                        // Sealed: keep the same bytes in the pool.
+                ExecutionState::Broadcast => {
+                    // A pool may drop a transaction (underpriced, evicted,
+                    // restarted): the same bytes go back every RESEND_EVERY_MS
+                    // until mined (idempotent while the node holds them).
+                    if self.last_resend.get(&subject).is_none_or(|t| ctx.now_ms.saturating_sub(*t) >= RESEND_EVERY_MS) {
+                        self.last_resend.insert(subject, ctx.now_ms);
                         out.extend(resend(&x));
+                    }
+                    if ctx.now.saturating_sub(x.sent_at) >= self.config.replace_after_secs && ctx.key.is_some() {
+                        out.push(Action::Fees { subject });
                     }
                 }
                 _ => {}
@@ -107,7 +181,7 @@ impl Executor {
         let (Some(nonce), ExecutionState::Broadcast) = (x.nonce, &x.state) else { return Vec::new() };
         let (suggested, base) = match market {
             Ok(m) => m,
-            Err(e) => return vec![note(subject, Note::Waiting(format!("cannot price a replacement yet: {e}")))],
+            Err(e) => return self.hold(ctx, subject, format!("cannot price a replacement of {subject} yet: {e}")),
         };
         let payload = match x.kind {
             ExecutionKind::Anchor => match ctx.wallet {
@@ -142,7 +216,9 @@ impl Executor {
                 x.hashes.push(tx.hash);
                 x.max_fee_per_gas = fees.max_fee_per_gas;
                 x.priority_fee_per_gas = fees.priority_fee_per_gas;
+                x.sent_at = ctx.now;
                 x.note.clear();
+                self.resolved(&stuck(subject));
                 self.record.put(subject, x.clone());
                 vec![
                     Action::Update { subject, execution: x },
@@ -151,15 +227,17 @@ impl Executor {
                 ]
             }
             Err(reason) => {
-                let mut out = Vec::new();
+                // Not re-priceable: the same bytes keep going out (above);
+                // shown as waiting, with the alert once it lasts.
+                let mut out = self.hold(ctx, stuck(subject), format!("{subject} is stuck: {reason}"));
+                x.sent_at = ctx.now;
                 if x.note.is_empty() {
                     x.note = format!("stuck: {reason}");
                     x.note_reported = false;
-                    x.sent_at = ctx.now;
                     out.push(note(subject, Note::Stuck(x.note.clone())));
-                    self.record.put(subject, x.clone());
-                    out.push(Action::Update { subject, execution: x.clone() });
                 }
+                self.record.put(subject, x.clone());
+                out.push(Action::Update { subject, execution: x.clone() });
                 out
             }
         }

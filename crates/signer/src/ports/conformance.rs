@@ -32,6 +32,7 @@ pub fn execution(nonce: Option<u64>, state: ExecutionState) -> Execution {
         sent_at: 0,
         note: String::new(),
         note_reported: false,
+        delivered: None,
         state,
     }
 }
@@ -130,6 +131,12 @@ pub async fn ethereum_rpc<R: EthereumRpc, C: ChainControl>(rpc: &R, chain: &C) {
     }
     assert_eq!(mined.len(), 1, "exactly one transaction of a nonce is mined");
     assert!(mined[0].success && mined[0].block > head);
+    assert_eq!(
+        ok(rpc.block_hash(mined[0].block).await, "block hash"),
+        Some(mined[0].block_hash),
+        "a receipt's block is the canonical one at its height"
+    );
+    assert_eq!(ok(rpc.block_hash(mined[0].block + 1_000).await, "block hash"), None, "no block above the head");
     assert_eq!(ok(rpc.balance(to).await, "balance"), U256::from(1_000u64));
     match rpc.send_raw(&first.raw).await {
         Err(e @ EthError::Node(_)) => assert!(!e.is_transient()),
@@ -141,6 +148,14 @@ pub async fn ethereum_rpc<R: EthereumRpc, C: ChainControl>(rpc: &R, chain: &C) {
     chain.set_automine(true).await;
 
     let token = chain.deploy_token(me).await;
+    assert!(ok(rpc.has_code(token).await, "code"), "a contract has code");
+    assert!(!ok(rpc.has_code(to).await, "code"), "an account without code");
+    assert!(ok(rpc.token_decimals(token).await, "decimals") <= 36);
+    assert!(!ok(rpc.token_symbol(token).await, "symbol").is_empty());
+    match rpc.token_decimals(to).await {
+        Err(e) => assert!(!e.is_transient(), "no decimals() is an answer, not an outage: {e}"),
+        Ok(d) => panic!("an account without code answered decimals() = {d}"),
+    }
     let held = ok(rpc.token_balance(token, me).await, "token balance");
     assert!(held >= U256::from(1_000_000u64));
     let too_much = erc20::transfer(token, to, held + U256::from(1u64));
@@ -151,11 +166,19 @@ pub async fn ethereum_rpc<R: EthereumRpc, C: ChainControl>(rpc: &R, chain: &C) {
     let t = signed(&key, chain.chain_id(), nonce, gas * 5 / 4, fees, &move_some);
     ok(rpc.send_raw(&t.raw).await, "send");
     let deadline = Instant::now() + Duration::from_secs(30);
-    while ok(rpc.receipt(t.hash).await, "receipt").is_none() {
+    let receipt = loop {
+        if let Some(r) = ok(rpc.receipt(t.hash).await, "receipt") {
+            break r;
+        }
         assert!(Instant::now() < deadline, "a token transfer was never mined");
         tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    };
     assert_eq!(ok(rpc.token_balance(token, to).await, "token balance"), U256::from(5u64));
+    assert_eq!(
+        erc20::delivered(&receipt.logs, token, me, to),
+        U256::from(5u64),
+        "a token transfer's receipt carries the token's Transfer(from, to, amount) log"
+    );
 }
 
 /// [`NotaryLink`]: a report signed by the signer is taken (and again: a

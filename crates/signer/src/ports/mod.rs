@@ -37,7 +37,9 @@ use std::sync::Arc;
 ///   at least 10 % is taken, and at most one transaction per nonce is ever
 ///   mined;
 /// - [`receipt`](Self::receipt) is `None` until the transaction is in a
-///   block, and may become `None` again after a reorganisation.
+///   block, and may become `None` again after a reorganisation; its
+///   `block_hash` is [`block_hash`](Self::block_hash) at its height while
+///   that block is canonical.
 pub trait EthereumRpc: Send + Sync {
     /// `eth_chainId`.
     fn chain_id(&self) -> impl Future<Output = Result<u64, EthError>> + Send;
@@ -49,14 +51,23 @@ pub trait EthereumRpc: Send + Sync {
     fn balance(&self, who: Address) -> impl Future<Output = Result<U256, EthError>> + Send;
     /// ERC-20 balance (base units).
     fn token_balance(&self, token: Address, who: Address) -> impl Future<Output = Result<U256, EthError>> + Send;
+    /// `token.decimals()`; a token without it (a reverting or empty
+    /// answer) is an error that is not transient.
+    fn token_decimals(&self, token: Address) -> impl Future<Output = Result<u8, EthError>> + Send;
+    /// `token.symbol()`.
+    fn token_symbol(&self, token: Address) -> impl Future<Output = Result<String, EthError>> + Send;
     /// A fee suggestion.
     fn fees(&self) -> impl Future<Output = Result<Fees, EthError>> + Send;
     /// The next block's base fee per gas.
     fn base_fee(&self) -> impl Future<Output = Result<u128, EthError>> + Send;
+    /// Whether `who` has code (a contract) at the latest block.
+    fn has_code(&self, who: Address) -> impl Future<Output = Result<bool, EthError>> + Send;
     /// Gas for `call` from `from`; a call that reverts is [`EthError::Node`].
     fn estimate_gas(&self, from: Address, call: &Call) -> impl Future<Output = Result<u64, EthError>> + Send;
     /// Broadcasts EIP-2718 bytes.
     fn send_raw(&self, raw: &[u8]) -> impl Future<Output = Result<(), EthError>> + Send;
+    /// The canonical block hash at `number` now (`None` above the head).
+    fn block_hash(&self, number: u64) -> impl Future<Output = Result<Option<B256>, EthError>> + Send;
     /// The receipt of `tx`, once in a block.
     fn receipt(&self, tx: B256) -> impl Future<Output = Result<Option<Receipt>, EthError>> + Send;
 }
@@ -77,17 +88,29 @@ impl EthereumRpc for Eth {
     async fn token_balance(&self, token: Address, who: Address) -> Result<U256, EthError> {
         Eth::token_balance(self, token, who).await
     }
+    async fn token_decimals(&self, token: Address) -> Result<u8, EthError> {
+        Eth::token_decimals(self, token).await
+    }
+    async fn token_symbol(&self, token: Address) -> Result<String, EthError> {
+        Eth::token_symbol(self, token).await
+    }
     async fn fees(&self) -> Result<Fees, EthError> {
         Eth::fees(self).await
     }
     async fn base_fee(&self) -> Result<u128, EthError> {
         Eth::base_fee(self).await
     }
+    async fn has_code(&self, who: Address) -> Result<bool, EthError> {
+        Eth::has_code(self, who).await
+    }
     async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {
         Eth::estimate_gas(self, from, call).await
     }
     async fn send_raw(&self, raw: &[u8]) -> Result<(), EthError> {
         Eth::send_raw(self, raw).await
+    }
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, EthError> {
+        Eth::block_hash(self, number).await
     }
     async fn receipt(&self, tx: B256) -> Result<Option<Receipt>, EthError> {
         Eth::receipt(self, tx).await

@@ -8,10 +8,10 @@ use super::lock;
 use crate::ports::EthereumRpc;
 use alloy::consensus::{Transaction, TxEnvelope};
 use alloy::eips::eip2718::Decodable2718;
-use alloy::sol_types::SolCall;
+use alloy::sol_types::{SolCall, SolEvent};
 use box_core::crypto::recover;
 use box_eth::erc20::IERC20;
-use box_eth::{Address, B256, Bytes, Call, EthError, Fees, Receipt, U256};
+use box_eth::{Address, B256, Bytes, Call, EthError, Fees, Log, Receipt, U256};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
@@ -51,9 +51,13 @@ struct Chain {
     down: bool,
     ledger: Ledger,
     token_contracts: BTreeSet<Address>,
+    /// What each token's `decimals()` and `symbol()` answer (`None`: no `decimals()`).
+    token_meta: HashMap<Address, (Option<u8>, String)>,
     pool: Vec<PoolTx>,
-    /// Per block: the ledger before it and its transactions.
-    blocks: Vec<(Ledger, Vec<PoolTx>)>,
+    /// Per block: the ledger before it, its transactions, its hash.
+    blocks: Vec<(Ledger, Vec<PoolTx>, B256)>,
+    /// Blocks ever mined (a block mined after a reorg gets a new hash).
+    mined_ever: u64,
     receipts: HashMap<B256, Receipt>,
 }
 
@@ -68,8 +72,10 @@ impl MemoryEthereum {
             down: false,
             ledger: Ledger::default(),
             token_contracts: BTreeSet::new(),
+            token_meta: HashMap::new(),
             pool: Vec::new(),
             blocks: Vec::new(),
+            mined_ever: 0,
             receipts: HashMap::new(),
         };
         Self { inner: Arc::new(Mutex::new(chain)) }
@@ -82,13 +88,27 @@ impl MemoryEthereum {
         *b = b.saturating_add(wei);
     }
 
+    /// Takes `wei` from `who` (a wallet that spent money elsewhere).
+    pub fn debit(&self, who: Address, wei: U256) {
+        let mut c = lock(&self.inner);
+        let b = c.ledger.balances.entry(who).or_default();
+        *b = b.saturating_sub(wei);
+    }
+
     /// A token contract at a fresh address with `supply` held by `holder`.
     pub fn deploy_token(&self, holder: Address, supply: U256) -> Address {
         let mut c = lock(&self.inner);
         let token = Address::with_last_byte(u8::try_from(c.token_contracts.len() + 1).unwrap_or(u8::MAX));
         c.token_contracts.insert(token);
+        c.token_meta.insert(token, (Some(0), "TKN".into()));
         c.ledger.tokens.insert((token, holder), supply);
         token
+    }
+
+    /// Changes what `token` answers to `decimals()` (`None`: it has no
+    /// such function) and `symbol()` (deployed tokens say 0 and `TKN`).
+    pub fn set_token_meta(&self, token: Address, decimals: Option<u8>, symbol: &str) {
+        lock(&self.inner).token_meta.insert(token, (decimals, symbol.to_owned()));
     }
 
     /// Mining one block per transaction, or only on [`MemoryEthereum::mine`].
@@ -114,12 +134,24 @@ impl MemoryEthereum {
     pub fn reorg(&self, depth: usize) {
         let mut c = lock(&self.inner);
         for _ in 0..depth {
-            let Some((before, txs)) = c.blocks.pop() else { break };
+            let Some((before, txs, _)) = c.blocks.pop() else { break };
             c.ledger = before;
             for tx in txs {
                 c.receipts.remove(&tx.hash);
                 c.pool.push(tx);
             }
+        }
+    }
+
+    /// Drops the last `depth` blocks, their effects undone and their
+    /// transactions forgotten (not back in the pool), but keeps serving
+    /// their receipts (a node whose receipt index lags the reorganisation):
+    /// stale receipts whose block hash is not canonical.
+    pub fn reorg_keeping_receipts(&self, depth: usize) {
+        let mut c = lock(&self.inner);
+        for _ in 0..depth {
+            let Some((before, _, _)) = c.blocks.pop() else { break };
+            c.ledger = before;
         }
     }
 
@@ -150,21 +182,24 @@ impl Chain {
     fn mine_one(&mut self) {
         let before = self.ledger.clone();
         let mut included = Vec::new();
+        self.mined_ever += 1;
+        let block = self.blocks.len() as u64 + 1;
+        let block_hash = alloy::primitives::keccak256([block.to_be_bytes(), self.mined_ever.to_be_bytes()].concat());
         loop {
             let next = self.pool.iter().position(|t| t.nonce == self.mined_nonce(&t.from));
             let Some(i) = next else { break };
             let tx = self.pool.remove(i);
-            let success = self.execute(&tx);
-            let block = self.blocks.len() as u64 + 1;
-            let receipt = Receipt { block, success, contract: None, from: tx.from, to: Some(tx.to) };
+            let (success, logs) = self.execute(&tx);
+            let receipt = Receipt { block, block_hash, success, contract: None, from: tx.from, to: Some(tx.to), logs };
             self.receipts.insert(tx.hash, receipt);
             included.push(tx);
         }
-        self.blocks.push((before, included));
+        self.blocks.push((before, included, block_hash));
     }
 
-    /// Applies `tx`'s effects; whether it succeeded (fees are paid either way).
-    fn execute(&mut self, tx: &PoolTx) -> bool {
+    /// Applies `tx`'s effects; whether it succeeded (fees are paid either
+    /// way) and its logs (a token's `Transfer` event).
+    fn execute(&mut self, tx: &PoolTx) -> (bool, Vec<Log>) {
         let price = tx.max_fee.min(self.base_fee + tx.tip);
         let fee = U256::from(self.gas_of(&tx.to, &tx.data)) * U256::from(price);
         let l = &mut self.ledger;
@@ -174,17 +209,19 @@ impl Chain {
         let to = l.balances.entry(tx.to).or_default();
         *to = to.saturating_add(tx.value);
         if !self.token_contracts.contains(&tx.to) {
-            return true;
+            return (true, Vec::new());
         }
-        let Ok(call) = IERC20::transferCall::abi_decode(&tx.data) else { return false };
+        let Ok(call) = IERC20::transferCall::abi_decode(&tx.data) else { return (false, Vec::new()) };
         let held = self.ledger.tokens.get(&(tx.to, tx.from)).copied().unwrap_or_default();
         if held < call.amount {
-            return false;
+            return (false, Vec::new());
         }
         self.ledger.tokens.insert((tx.to, tx.from), held - call.amount);
         let theirs = self.ledger.tokens.entry((tx.to, call.to)).or_default();
         *theirs = theirs.saturating_add(call.amount);
-        true
+        let event = IERC20::Transfer { from: tx.from, to: call.to, value: call.amount };
+        let topics = event.encode_topics().into_iter().map(|t| t.0).collect();
+        (true, vec![Log { address: tx.to, topics, data: event.encode_data().into() }])
     }
 
     fn accept(&mut self, raw: &[u8]) -> Result<(), EthError> {
@@ -266,6 +303,17 @@ impl EthereumRpc for MemoryEthereum {
     async fn base_fee(&self) -> Result<u128, EthError> {
         Ok(self.up()?.base_fee)
     }
+    async fn token_decimals(&self, token: Address) -> Result<u8, EthError> {
+        let c = self.up()?;
+        c.token_meta.get(&token).and_then(|(d, _)| *d).ok_or_else(|| refused("execution reverted"))
+    }
+    async fn token_symbol(&self, token: Address) -> Result<String, EthError> {
+        let c = self.up()?;
+        c.token_meta.get(&token).map(|(_, s)| s.clone()).ok_or_else(|| refused("execution reverted"))
+    }
+    async fn has_code(&self, who: Address) -> Result<bool, EthError> {
+        Ok(self.up()?.token_contracts.contains(&who))
+    }
     async fn estimate_gas(&self, from: Address, call: &Call) -> Result<u64, EthError> {
         let c = self.up()?;
         if c.token_contracts.contains(&call.to) {
@@ -279,13 +327,22 @@ impl EthereumRpc for MemoryEthereum {
     async fn send_raw(&self, raw: &[u8]) -> Result<(), EthError> {
         let mut c = self.up()?;
         let hash = alloy::primitives::keccak256(raw);
-        if c.receipts.contains_key(&hash) {
+        let canonical = |r: &Receipt| {
+            let i = usize::try_from(r.block).ok().and_then(|n| n.checked_sub(1));
+            i.and_then(|i| c.blocks.get(i)).is_some_and(|(_, _, h)| *h == r.block_hash)
+        };
+        if c.receipts.get(&hash).is_some_and(canonical) {
             return Err(refused("nonce too low"));
         }
         c.accept(raw)
     }
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, EthError> {
+        let c = self.up()?;
+        let i = usize::try_from(number).ok().and_then(|n| n.checked_sub(1));
+        Ok(i.and_then(|i| c.blocks.get(i)).map(|(_, _, h)| *h))
+    }
     async fn receipt(&self, tx: B256) -> Result<Option<Receipt>, EthError> {
-        Ok(self.up()?.receipts.get(&tx).copied())
+        Ok(self.up()?.receipts.get(&tx).cloned())
     }
 }
 
