@@ -125,7 +125,7 @@ fn check_pending(notary: &mut NotaryState, p: &PendingBlock, height: u64, tip: B
         height,
         parent: tip,
         entriesRoot: merkle_root(&leaves),
-        stateHash: notary.state_hash().0,
+        stateHash: notary.state_root().0,
         time: p.header.time,
         firstIndex: p.entries.first().map_or(0, |e| e.index),
         entryCount: p.entries.len() as u64,
