@@ -16,6 +16,7 @@ mod apply;
 mod effect;
 mod equivocation;
 mod event;
+mod index;
 mod rows;
 mod rules;
 mod subject;
@@ -177,6 +178,9 @@ pub struct NotaryState {
     /// The ids of the small sets' rows in `tree`, by tag.
     #[serde(skip)]
     small_rows: BTreeMap<u8, BTreeSet<B256>>,
+    /// Pending subjects; transfers by flow and time.
+    #[serde(skip)]
+    index: index::Indexes,
 }
 
 impl Serialize for NotaryState {
@@ -255,6 +259,7 @@ impl NotaryState {
             ceremony_seen: CeremonySeen::default(),
             tree: crate::commitment::StateTree::default(),
             small_rows: BTreeMap::new(),
+            index: index::Indexes::default(),
         }
         .with_tree())
     }
@@ -322,10 +327,6 @@ impl NotaryState {
     /// A subject by id.
     pub fn subject(&self, id: &SubjectId) -> Option<&SubjectRecord> {
         self.subjects.get(id)
-    }
-    /// Subjects still awaiting a decision, in id order.
-    pub fn pending(&self) -> impl Iterator<Item = (&SubjectId, &SubjectRecord)> {
-        self.subjects.iter().filter(|(_, r)| r.status == SubjectStatus::Pending)
     }
     /// Entries applied so far.
     pub fn applied(&self) -> u64 {

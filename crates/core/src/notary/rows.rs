@@ -200,6 +200,7 @@ impl NotaryState {
 
     /// Builds the commitment from every row (after a restore).
     pub(super) fn rebuild_tree(&mut self) {
+        self.rebuild_indexes();
         self.tree = StateTree::default();
         self.small_rows = BTreeMap::new();
         for t in SMALL {
@@ -262,9 +263,15 @@ impl NotaryState {
                 None => {}
             }
         }
-        subjects.iter().for_each(|s| self.write_subject(s));
+        for s in &subjects {
+            self.write_subject(s);
+            self.index_subject(s);
+        }
         flows.iter().for_each(|h| self.write_flow(h));
-        transfers.iter().for_each(|t| self.write_transfer(t));
+        for t in &transfers {
+            self.write_transfer(t);
+            self.index_transfer(t);
+        }
         if resync {
             for t in SMALL {
                 self.sync_small(t);
