@@ -180,7 +180,7 @@ fn main() {
     }
     write("decode_snapshot", "notarized.json", &state.snapshot());
     // Height 1 of the seed genesis's history: the audit accepts it.
-    let block = Block::seal(&domain, &nodes[0], 1, B256::ZERO, logged, state.state_hash().0, at.0);
+    let block = Block::seal(&domain, &nodes[0], 1, B256::ZERO, logged, state.state_root().0, at.0);
     match verify_history(&genesis_again, std::slice::from_ref(&block)) {
         Ok(r) => assert_eq!(r.notarized, 1),
         Err(e) => panic!("seed block does not audit: {e}"),

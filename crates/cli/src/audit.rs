@@ -92,6 +92,6 @@ pub fn verify(path: &Path, genesis: &Genesis) -> CliResult<Verified> {
         entries: report.entries,
         notarized: report.notarized,
         rejected: report.rejected,
-        state_hash: report.state.state_hash().0.to_string(),
+        state_hash: report.state.state_root().0.to_string(),
     })
 }

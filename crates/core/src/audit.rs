@@ -151,7 +151,7 @@ impl HistoryVerifier {
                 events.push((Timestamp(e.time), ev));
             }
         }
-        if state.state_hash().0 != h.stateHash {
+        if state.state_root().0 != h.stateHash {
             return Err(fail("the state after replaying the block differs from the sealed state hash".into()));
         }
         self.state = state;

@@ -46,7 +46,7 @@ pub fn check_request(
     let id = domain.transfer_id(request);
     state.transfer_open(&id)?;
     let flow = state.active_flow(&FlowHash(request.flowHash))?;
-    let (history, eth_history) = chain_history(state, &flow, &request.asset, &id);
+    let (history, eth_history) = chain_history(state, &flow, &request.asset, &id, now);
     let ctx = context(state, &domain, &flow, now, &history, &eth_history);
     check_application(request, applicant_signature, &ctx)
 }
@@ -64,7 +64,7 @@ pub fn verify_transfer(state: &NotaryState, tb: &TransBox, now: Timestamp) -> Re
     let id = tb.transfer_id(&domain);
     state.transfer_open(&id)?;
     let flow = state.active_flow(&FlowHash(tb.request.flowHash))?;
-    let (history, eth_history) = chain_history(state, &flow, &tb.request.asset, &id);
+    let (history, eth_history) = chain_history(state, &flow, &tb.request.asset, &id, now);
     verify_transbox(tb, &context(state, &domain, &flow, now, &history, &eth_history))
 }
 
@@ -274,8 +274,20 @@ type Spent = Vec<(Timestamp, Amount)>;
 
 /// The transfers the chain holds under the flow that count towards its
 /// period limits, leaving out `except`: (asset window, ETH window).
-fn chain_history(state: &NotaryState, flow: &ActiveFlow, asset: &Address, except: &TransferId) -> (Spent, Spent) {
-    (state.history(&flow.hash(), asset, Some(except)), state.history(&flow.hash(), &Address::ZERO, Some(except)))
+/// The chain's transfers under `flow` a period limit at `now` can count: only
+/// that window is read.
+fn chain_history(
+    state: &NotaryState,
+    flow: &ActiveFlow,
+    asset: &Address,
+    except: &TransferId,
+    now: Timestamp,
+) -> (Spent, Spent) {
+    let since = oldest_counted(now);
+    (
+        state.history_since(&flow.hash(), asset, Some(except), since),
+        state.history_since(&flow.hash(), &Address::ZERO, Some(except), since),
+    )
 }
 
 fn context<'a>(

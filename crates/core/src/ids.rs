@@ -81,7 +81,8 @@ hash_newtype!(
     ContentHash
 );
 hash_newtype!(
-    /// Keccak-256 of the notary state's canonical snapshot.
+    /// The notary state's root: the state commitment over its rows (crate
+    /// README, "State commitment").
     StateHash
 );
 hash_newtype!(

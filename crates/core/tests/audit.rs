@@ -53,11 +53,11 @@ fn history(f: &Fixture, per_block: usize) -> Vec<Block> {
             replica.apply(&e.entry, Timestamp(e.time));
         }
         let leader = &f.nodes[h % f.nodes.len()];
-        let b = Block::seal(&f.domain, leader, h as u64 + 1, parent, chunk.to_vec(), replica.state_hash().0, T0.0);
+        let b = Block::seal(&f.domain, leader, h as u64 + 1, parent, chunk.to_vec(), replica.state_root().0, T0.0);
         parent = b.hash(&f.domain);
         sealed.push(b);
     }
-    assert_eq!(replica.state_hash(), s.state_hash());
+    assert_eq!(replica.state_root(), s.state_root());
     sealed
 }
 

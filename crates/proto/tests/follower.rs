@@ -68,7 +68,7 @@ fn history() -> History {
         state.apply(&entry, Timestamp(time));
         let parent = blocks.last().map_or(B256::ZERO, |b| b.hash(&domain));
         let entries = vec![LoggedEntry { index: height, time, entry }];
-        blocks.push(Block::seal(&domain, &nodes[0], height, parent, entries, state.state_hash().0, time));
+        blocks.push(Block::seal(&domain, &nodes[0], height, parent, entries, state.state_root().0, time));
     }
     History { genesis, domain, blocks }
 }
@@ -239,12 +239,12 @@ async fn a_block_that_does_not_verify_is_refused_and_the_follower_moves_to_anoth
     assert_eq!(f.verifier().height(), 1, "a refused block changes nothing");
     assert_eq!(verified(next(&mut f).await), (honest.clone(), 2), "block 2 from the honest node");
     assert_eq!(verified(next(&mut f).await), (honest, 3));
-    assert_eq!(f.verifier().state().state_hash(), {
+    assert_eq!(f.verifier().state().state_root(), {
         let mut v = HistoryVerifier::new(&h.genesis).unwrap();
         for b in &h.blocks {
             v.push(b).unwrap();
         }
-        v.state().state_hash()
+        v.state().state_root()
     });
 }
 

@@ -91,7 +91,7 @@ impl Evil {
         let domain = g.state.domain();
         let parent = g.blocks.last().map_or(B256::ZERO, |b| b.hash(&domain));
         let height = g.blocks.len() as u64 + 1;
-        let block = Block::seal(&domain, &g.nodes[0], height, parent, entries, g.state.state_hash().0, time);
+        let block = Block::seal(&domain, &g.nodes[0], height, parent, entries, g.state.state_root().0, time);
         g.blocks.push(block);
         let _ = self.heights.send(height);
     }

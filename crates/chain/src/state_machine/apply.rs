@@ -80,7 +80,7 @@ impl StateMachine {
                     height,
                     parent: s.parent,
                     entriesRoot: merkle_root(&leaves),
-                    stateHash: s.notary.state_hash().0,
+                    stateHash: s.notary.state_root().0,
                     time: at,
                     firstIndex: entries.first().map_or(0, |e| e.index),
                     entryCount: entries.len() as u64,

@@ -15,6 +15,7 @@
 //! still holds the whole chain.
 
 mod snapshot;
+mod verify;
 
 use snapshot::SnapshotData;
 
@@ -261,6 +262,8 @@ impl StateMachine {
                 if data.state.notary.genesis() != &genesis {
                     return Err("the data directory belongs to another genesis".into());
                 }
+                NotaryState::restore(&data.state.notary.snapshot())
+                    .map_err(|e| format!("the stored snapshot's notary state does not restore: {e}"))?;
                 data.state
             }
             None => ChainState::new(NotaryState::new(genesis).map_err(|e| e.to_string())?),

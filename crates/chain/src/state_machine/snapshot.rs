@@ -5,9 +5,6 @@
 use super::{ChainState, NotarizedRecord, SNAPSHOT, StateMachine};
 use crate::log_store::{StoreError, rerr, werr};
 use crate::types::{NodeId, TypeConfig};
-use box_core::block::Block;
-use box_core::encoding::Canonical;
-use box_core::ids::SubjectId;
 use openraft::storage::Snapshot;
 use openraft::{BasicNode, RaftSnapshotBuilder, SnapshotMeta, StorageIOError};
 use redb::ReadableDatabase;
@@ -57,24 +54,32 @@ impl StateMachine {
         }
     }
 
-    /// Installs a snapshot received from the leader: its blocks, then its state.
+    /// Installs a snapshot received from the leader, once it verified
+    /// ([`super::verify`]: restore's checks, the blocks from the genesis with
+    /// every seal and certificate, the state they produce): its blocks, then
+    /// its state. A snapshot that does not verify changes nothing.
     pub(super) fn install(&self, meta: &SnapshotMeta<NodeId, BasicNode>, bytes: Vec<u8>) -> Result<(), StoreError> {
-        let bad = |e: String| StorageIOError::read_snapshot(Some(meta.signature()), &std::io::Error::other(e));
-        let data: SnapshotData = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-        for (i, (block, notarized)) in data.blocks.iter().enumerate() {
-            let raw = hex::decode(block).map_err(|e| bad(e.to_string()))?;
-            let b = Block::decode(&raw).map_err(|e| bad(e.to_string()))?;
-            if b.header.height != i as u64 + 1 {
-                return Err(bad("snapshot blocks out of order".into()).into());
-            }
-            // Rejections are not listed in the snapshot's per-block records, so
-            // only notarized subjects get their height indexed here.
-            let decided: Vec<SubjectId> = notarized.iter().map(|r| r.subject).collect();
-            self.shared.store_block(&b, notarized, &decided)?;
+        let refuse = |e: String| {
+            tracing::error!(snapshot = %meta.snapshot_id, "snapshot refused: {e}");
+            StorageIOError::read_snapshot(
+                Some(meta.signature()),
+                &std::io::Error::other(format!("snapshot refused: {e}")),
+            )
+        };
+        let data: SnapshotData =
+            serde_json::from_slice(&bytes).map_err(|e| refuse(format!("its bytes do not parse: {e}")))?;
+        if data.state.last_applied != meta.last_log_id || data.state.membership != meta.last_membership {
+            return Err(refuse("its state is not at the log position its metadata names".into()).into());
+        }
+        let genesis = self.shared.read().notary.genesis().clone();
+        let held = |h: u64| self.shared.block(h).map_err(|e| format!("cannot read block {h}: {e}"));
+        let verified = super::verify::verify(&genesis, data, held).map_err(refuse)?;
+        for (block, notarized, decided) in &verified.blocks {
+            self.shared.store_block(block, notarized, decided)?;
         }
         self.save_snapshot(&bytes, meta)?;
-        let height = data.state.height();
-        *self.write() = data.state;
+        let height = verified.state.height();
+        *self.write() = verified.state;
         self.shared.height_tx.send_replace(height);
         self.shared.applied.notify_waiters();
         Ok(())

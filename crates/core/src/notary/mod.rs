@@ -1,7 +1,7 @@
 //! The notary state machine: `apply(entry, time) -> events`.
 //!
 //! Every node applies the same log in the same order and reaches the same
-//! state (see [`NotaryState::state_hash`]); the signer and the auditor replay
+//! state (see [`NotaryState::state_root`]); the signer and the auditor replay
 //! it too. Subjects are recorded on submission and decided by votes: a strict
 //! majority of registered node accounts accepting the same content notarizes
 //! it, a strict majority refusing rejects it. A subject's effect (a flow
@@ -16,16 +16,19 @@ mod apply;
 mod effect;
 mod equivocation;
 mod event;
+mod index;
+mod rows;
 mod rules;
 mod subject;
 
 pub use event::{Event, FlowStatus, TransferStatus};
+pub use rows::{TransferLeaf, TransferProof, row_key, tag};
 pub use subject::{Entry, Subject, SubjectKind};
 
 use crate::amount::Amount;
 use crate::asset::AssetRegistry;
 use crate::ceremony::{Ceremony, SignerAnnounce};
-use crate::ids::{ContentHash, FlowHash, StateHash, SubjectId, Timestamp, TransferId};
+use crate::ids::{ContentHash, FlowHash, SubjectId, Timestamp, TransferId};
 use crate::quorum::{NodeRegistry, QuorumCertificate};
 use crate::typed::{Domain, Genesis, GenesisNode, Signed};
 use alloy::primitives::{Address, B256, Signature, keccak256};
@@ -136,7 +139,11 @@ pub enum StateError {
 }
 
 /// The replicated notary state.
+///
+/// Its serde form is the snapshot (JSON); the state commitment is not in it:
+/// it is rebuilt from the rows on deserialising.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(remote = "Self")]
 pub struct NotaryState {
     genesis: Genesis,
     key_holders: BTreeSet<Address>,
@@ -165,6 +172,29 @@ pub struct NotaryState {
     /// stays as small as one boot's ceremony. Omitted while empty.
     #[serde(default, skip_serializing_if = "CeremonySeen::is_empty")]
     ceremony_seen: CeremonySeen,
+    /// The state commitment over every row ([`NotaryState::state_root`]).
+    #[serde(skip)]
+    tree: crate::commitment::StateTree,
+    /// The ids of the small sets' rows in `tree`, by tag.
+    #[serde(skip)]
+    small_rows: BTreeMap<u8, BTreeSet<B256>>,
+    /// Pending subjects; transfers by flow and time.
+    #[serde(skip)]
+    index: index::Indexes,
+}
+
+impl Serialize for NotaryState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        NotaryState::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for NotaryState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let mut state = NotaryState::deserialize(d)?;
+        state.rebuild_tree();
+        Ok(state)
+    }
 }
 
 /// Ceremony messages recorded for one signer boot ([`NotaryState`]).
@@ -227,7 +257,16 @@ impl NotaryState {
             applied: 0,
             equivocators: BTreeMap::new(),
             ceremony_seen: CeremonySeen::default(),
-        })
+            tree: crate::commitment::StateTree::default(),
+            small_rows: BTreeMap::new(),
+            index: index::Indexes::default(),
+        }
+        .with_tree())
+    }
+
+    fn with_tree(mut self) -> Self {
+        self.rebuild_tree();
+        self
     }
 
     /// The deployment's EIP-712 domain.
@@ -289,10 +328,6 @@ impl NotaryState {
     pub fn subject(&self, id: &SubjectId) -> Option<&SubjectRecord> {
         self.subjects.get(id)
     }
-    /// Subjects still awaiting a decision, in id order.
-    pub fn pending(&self) -> impl Iterator<Item = (&SubjectId, &SubjectRecord)> {
-        self.subjects.iter().filter(|(_, r)| r.status == SubjectStatus::Pending)
-    }
     /// Entries applied so far.
     pub fn applied(&self) -> u64 {
         self.applied
@@ -339,20 +374,17 @@ impl NotaryState {
         Ok(s)
     }
 
-    /// Keccak-256 of the snapshot: equal on every replica that applied the same log.
-    pub fn state_hash(&self) -> StateHash {
-        StateHash(keccak256(self.snapshot()))
-    }
-
     /// Applies one log entry stamped with time `at`.
     pub fn apply(&mut self, entry: &Entry, at: Timestamp) -> Vec<Event> {
         self.applied += 1;
-        match entry {
+        let events = match entry {
             Entry::Submit(s) => self.submit(s, at),
             Entry::Vote(v) => self.vote(v),
             Entry::Ceremony(c) => self.ceremony(c),
             Entry::Evidence(e) => self.evidence(e),
-        }
+        };
+        self.commit(entry, &events);
+        events
     }
 
     /// Whether the ceremony message `c` (its canonical encoding hashed) was

@@ -4,13 +4,11 @@
 use super::effect::ReportEffect;
 use super::{FlowStatus, Inadmissible, NotaryState, Subject, TransferStatus};
 use crate::Refusal;
-use crate::amount::Amount;
 use crate::flow::{ActiveFlow, verify_flow};
 use crate::governance::{GovernanceAction, verify_action};
 use crate::ids::{ContentHash, FlowHash, SubjectId, Timestamp, TransferId};
 use crate::transbox::{Policy, check_transbox};
 use crate::typed::{Domain, ReportStatus};
-use alloy::primitives::Address;
 
 impl NotaryState {
     /// What a companion votes: `Ok` to accept the subject's content, or the
@@ -104,21 +102,6 @@ impl NotaryState {
             });
         }
         verify_flow(&self.domain(), &rec.flow).map(ActiveFlow::new)
-    }
-
-    /// Earlier transfers under `flow` as they count towards its period limit
-    /// for `asset`, excluding `except`: for a token its amounts; for ETH
-    /// (`address(0)`) every ETH amount plus every transfer's fee cap
-    /// ([`crate::transbox::counts_towards`]).
-    pub fn history(&self, flow: &FlowHash, asset: &Address, except: Option<&TransferId>) -> Vec<(Timestamp, Amount)> {
-        self.transfers
-            .iter()
-            .filter(|(id, t)| Some(*id) != except && t.flow == *flow && t.status.counts_towards_limits())
-            .filter_map(|(_, t)| {
-                let counted = crate::transbox::counts_towards(asset, &t.asset, t.amount, t.max_fee)?;
-                Some((t.submitted_at, counted))
-            })
-            .collect()
     }
 
     pub(super) fn check_authorization(

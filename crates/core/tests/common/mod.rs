@@ -149,7 +149,10 @@ impl Fixture {
                 }
             };
             events.extend(state.apply(&entry, at));
+            // The state root kept entry by entry is the one defined over every row.
+            assert_eq!(state.state_root(), state.recomputed_state_root(), "incremental state root drifted");
         }
+        assert_eq!(state.state_root(), state.recomputed_state_root(), "incremental state root drifted");
         events
     }
 

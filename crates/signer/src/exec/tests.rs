@@ -355,7 +355,8 @@ async fn a_vanished_receipt_is_broadcast_again_and_a_stuck_transaction_is_repric
     s.eth.mine(2);
     s.tick(&mut exec).await;
     s.tick(&mut exec).await;
-    let done = exec.record().get(&id).unwrap().clone();
+    // Final and reported: it has left the executor's mirror; the store keeps it.
+    let done = s.store.executions().await.unwrap().into_iter().find(|(k, _)| *k == id).unwrap().1;
     assert!(matches!(done.state, ExecutionState::Confirmed { tx_hash, .. } if tx_hash == bumped.hashes[1]));
     assert_eq!(s.eth.balance(Address::repeat_byte(0xD0)).await.unwrap(), ether(1), "moved once");
 }

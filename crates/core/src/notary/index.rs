@@ -1,0 +1,95 @@
+//! Indexes over the notary state, so that what every entry or vote reads
+//! costs O(log n) plus what it returns, never a scan of everything that ever
+//! happened: the pending subjects (what companions vote on), and transfers
+//! by (flow, submission time) (what a period limit counts). Derived data:
+//! not in the snapshot, rebuilt on restore, kept in step by
+//! [`NotaryState::commit`](super::NotaryState) for the rows each entry touched.
+
+use super::{NotaryState, SubjectRecord, SubjectStatus};
+use crate::amount::Amount;
+use crate::ids::{FlowHash, SubjectId, Timestamp, TransferId};
+use alloy::primitives::{Address, B256};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Indexes {
+    /// Subjects awaiting a decision.
+    pending: BTreeSet<SubjectId>,
+    /// Transfers by (flow, submission time, id).
+    by_flow: BTreeSet<(FlowHash, Timestamp, TransferId)>,
+    /// Where each transfer sits in `by_flow`.
+    placed: BTreeMap<TransferId, (FlowHash, Timestamp)>,
+}
+
+impl NotaryState {
+    /// Puts subject `id` in the indexes as the state now holds it.
+    pub(super) fn index_subject(&mut self, id: &SubjectId) {
+        match self.subjects.get(id) {
+            Some(r) if r.status == SubjectStatus::Pending => self.index.pending.insert(*id),
+            _ => self.index.pending.remove(id),
+        };
+    }
+
+    /// Puts transfer `id` in the indexes as the state now holds it.
+    pub(super) fn index_transfer(&mut self, id: &TransferId) {
+        if let Some((flow, at)) = self.index.placed.remove(id) {
+            self.index.by_flow.remove(&(flow, at, *id));
+        }
+        if let Some(t) = self.transfers.get(id) {
+            self.index.by_flow.insert((t.flow, t.submitted_at, *id));
+            self.index.placed.insert(*id, (t.flow, t.submitted_at));
+        }
+    }
+
+    /// Rebuilds every index from the state.
+    pub(super) fn rebuild_indexes(&mut self) {
+        self.index = Indexes::default();
+        let subjects: Vec<SubjectId> = self.subjects.keys().copied().collect();
+        subjects.iter().for_each(|s| self.index_subject(s));
+        let transfers: Vec<TransferId> = self.transfers.keys().copied().collect();
+        transfers.iter().for_each(|t| self.index_transfer(t));
+    }
+
+    /// Subjects still awaiting a decision, in id order. O(pending), whatever
+    /// the history.
+    pub fn pending(&self) -> impl Iterator<Item = (&SubjectId, &SubjectRecord)> {
+        self.index
+            .pending
+            .iter()
+            .filter_map(|id| self.subjects.get_key_value(id))
+            .filter(|(_, r)| r.status == SubjectStatus::Pending)
+    }
+
+    /// Earlier transfers under `flow` submitted at or after `since` as they
+    /// count towards its period limit for `asset`, excluding `except`: for a
+    /// token its amounts; for ETH (`address(0)`) every ETH amount plus every
+    /// transfer's fee cap ([`crate::transbox::counts_towards`]). Reads only
+    /// that window of the flow's transfers (a B-tree range).
+    pub fn history_since(
+        &self,
+        flow: &FlowHash,
+        asset: &Address,
+        except: Option<&TransferId>,
+        since: Timestamp,
+    ) -> Vec<(Timestamp, Amount)> {
+        let from = (*flow, since, TransferId(B256::ZERO));
+        let to = (*flow, Timestamp(u64::MAX), TransferId(B256::repeat_byte(0xFF)));
+        self.index
+            .by_flow
+            .range(from..=to)
+            .filter(|(_, _, id)| Some(id) != except)
+            .filter_map(|(_, _, id)| self.transfers.get(id))
+            .filter(|t| t.status.counts_towards_limits())
+            .filter_map(|t| {
+                let counted = crate::transbox::counts_towards(asset, &t.asset, t.amount, t.max_fee)?;
+                Some((t.submitted_at, counted))
+            })
+            .collect()
+    }
+
+    /// [`NotaryState::history_since`] over the flow's whole history.
+    pub fn history(&self, flow: &FlowHash, asset: &Address, except: Option<&TransferId>) -> Vec<(Timestamp, Amount)> {
+        self.history_since(flow, asset, except, Timestamp(0))
+    }
+}
