@@ -138,7 +138,7 @@ proptest! {
         let none = BTreeSet::new();
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
-            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None },
+            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None, hot_wallet: None },
             now: T0, history: &[], eth_history: &[],
         };
         let tb = f.transbox(f.request(eth(1), 1));
@@ -189,7 +189,7 @@ proptest! {
         let none = BTreeSet::new();
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
-            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None },
+            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None, hot_wallet: None },
             now: T0, history: &[], eth_history: &[],
         };
         let mut tb = TransBox::apply(&f.domain, f.request(eth(1), 1), &f.employees[0]);
