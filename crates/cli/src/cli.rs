@@ -46,6 +46,9 @@ pub enum Command {
     Approve(Approve),
     /// The cluster, the signer, the hot wallet and the transfers at a glance.
     Status,
+    /// Governance actions: list, show and sign those collecting signatures.
+    #[command(subcommand)]
+    Governance(crate::governance_cmd::Governance),
     /// Auditor: export the history and verify it offline against the genesis.
     #[command(subcommand)]
     Audit(Audit),
@@ -158,6 +161,9 @@ pub enum Keyholder {
         #[command(flatten)]
         ceremony: CeremonyArgs,
     },
+    /// Governed actions: freeze, unfreeze, block, unblock, asset add|remove.
+    #[command(flatten)]
+    Governed(crate::governance_cmd::Governed),
     /// Write your phrase and d as QR codes (PNG and SVG, mode 0600) and show them on the terminal, for the paper backup.
     ///
     /// The files are as secret as the phrase: print them, put the paper in

@@ -12,6 +12,8 @@ pub mod employee;
 pub mod error;
 pub mod files;
 pub mod flowfile;
+pub mod governance;
+pub mod governance_cmd;
 pub mod keyholder;
 pub mod keystore;
 pub mod profile;

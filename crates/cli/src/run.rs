@@ -51,6 +51,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             drop(spin);
             ui.emit(&st, || status::print(&ui, &st))
         }
+        Command::Governance(g) => crate::governance_cmd::governance_cmd(&ui, g, &session()?).await,
         Command::Audit(Audit::Export { out }) => {
             let s = session()?;
             let spin = ui.spinner("exporting the history");
@@ -162,6 +163,7 @@ async fn keyholder_cmd(ui: &Ui, k: Keyholder, session: impl FnOnce() -> CliResul
     }
     let s = session()?;
     match k {
+        Keyholder::Governed(g) => crate::governance_cmd::keyholder(ui, g, &s).await,
         Keyholder::Enrol { code, ceremony } => {
             let spin = ui.spinner("enrolling this device with the signer");
             let v = keyholder::enrol(&s, &code, &options(&ceremony)).await?;
@@ -437,8 +439,10 @@ async fn approve_cmd(ui: &Ui, a: Approve, s: Session) -> CliResult<()> {
             if list.is_empty() {
                 ui.line("nothing waits for your approval");
             }
+            let governed = s.client().await?.status().await?;
             for v in &list {
                 transfers::print(ui, v);
+                crate::governance::warn_governed(ui, &governed, v);
                 ui.line("");
             }
             Ok(())

@@ -112,8 +112,8 @@ proptest! {
         round_trips(&Subject::Flow(fl.clone()))?;
         let cert = QuorumCertificate { subject: SubjectId(subject), content: ContentHash(content), votes: vec![vote.signature; 2] };
         round_trips(&cert)?;
-        let action = GovernanceAction::FreezeEmployee(FreezeEmployee { employee: req.applicant, frozen, nonce: req.timestamp });
-        let signed = SignedAction { action: action.clone(), signatures: vec![f.domain.sign(&f.key_holders[0], &FreezeEmployee { employee: req.applicant, frozen, nonce: req.timestamp })] };
+        let action = GovernanceAction::FreezeEmployee(FreezeEmployee { employee: req.applicant, frozen, reason: String::new(), nonce: req.timestamp });
+        let signed = SignedAction { action: action.clone(), signatures: vec![f.domain.sign(&f.key_holders[0], &FreezeEmployee { employee: req.applicant, frozen, reason: String::new(), nonce: req.timestamp })] };
         round_trips(&signed)?;
         round_trips(&Subject::Governance(signed))?;
         // The API's JSON form round-trips too.

@@ -209,14 +209,23 @@ fn stage_one_what_an_application_breaks_every_stage_refuses_alike() {
     cases.push(("paused", paused, f.transbox(f.request(eth(1), 10)), Refusal::Paused("drill".into())));
     let mut frozen = s.clone();
     let employee = f.employees[0].address();
-    governed(&f, &mut frozen, GovernanceAction::FreezeEmployee(FreezeEmployee { employee, frozen: true, nonce: 1 }));
+    governed(
+        &f,
+        &mut frozen,
+        GovernanceAction::FreezeEmployee(FreezeEmployee { employee, frozen: true, reason: "left".into(), nonce: 1 }),
+    );
     cases.push(("frozen", frozen, f.transbox(f.request(eth(1), 11)), Refusal::FrozenEmployee(employee)));
     let mut blocked = s.clone();
     let to = Address::repeat_byte(0xD5);
     governed(
         &f,
         &mut blocked,
-        GovernanceAction::BlockDestination(BlockDestination { destination: to, blocked: true, nonce: 1 }),
+        GovernanceAction::BlockDestination(BlockDestination {
+            destination: to,
+            blocked: true,
+            reason: "fraud".into(),
+            nonce: 1,
+        }),
     );
     cases.push(("blocked", blocked, f.transbox(f.request(eth(1), 12)), Refusal::BlockedDestination(to)));
     // The hot wallet the signer announced, paid in ETH or in a token.

@@ -8,7 +8,8 @@ use crate::types::{
     ApplyIn, ApproveIn, AssetOut, AuditOut, AuthorizationIn, AuthorizationQuery, CeremonyIn, CeremonyOut, ClaimIn,
     ClusterOut, DeploymentOut, EscrowIn, EscrowOut, FlowIn, FlowOut, FlowTypedData, GovernanceDraftIn, GovernanceIn,
     GovernanceKind, GovernanceOut, GovernanceTypedData, MeOut, PersonIn, PersonOut, QueuedOut, RejectIn, StatusOut,
-    TransferOut, TransferQuery, TransferRequestIn, TransferSummary, TransferTypedData, TypedDataCatalogue, WalletOut,
+    TokenOut, TransferOut, TransferQuery, TransferRequestIn, TransferSummary, TransferTypedData, TypedDataCatalogue,
+    WalletOut,
 };
 use crate::wire::HexBytes;
 use box_core::block::Block;
@@ -157,6 +158,13 @@ impl Client {
     pub async fn sign_governance(&self, action: &GovernanceAction) -> Result<GovernanceOut, ClientError> {
         let signature = self.key.sign_hash(&action.signing_hash(&self.domain)).into();
         self.post("/v1/governance", Some(&GovernanceIn { action: HexBytes(encode_action(action)), signature })).await
+    }
+
+    /// An ERC-20 contract's `symbol()` and `decimals()` as the gateway's
+    /// Ethereum node reads them now (the gateway's word: show it to the
+    /// person who signs the registration).
+    pub async fn token(&self, token: Address) -> Result<TokenOut, ClientError> {
+        self.get(&format!("/v1/tokens/{}", token.to_checksum(None))).await
     }
 
     /// Governance actions.
