@@ -288,3 +288,20 @@ pub fn warn_governed(ui: &crate::ui::Ui, status: &box_api::StatusOut, t: &crate:
         ui.warn(&format!("the destination {} is blocked by governance: this transfer will be refused", t.to));
     }
 }
+
+/// Offboards a person in one go: signs `freeze` (from [`freeze_action`]:
+/// their notarized transfers and new applications are refused once it is
+/// notarized), then has the gateway revoke their escrowed keystore and
+/// cancel their applications still collecting approvals with `reason`.
+pub async fn offboard(
+    s: &Session,
+    freeze: &GovernanceAction,
+    reason: &str,
+) -> CliResult<(ActionView, box_api::OffboardOut)> {
+    let GovernanceAction::FreezeEmployee(f) = freeze else {
+        return Err(CliError::failed("offboarding signs a freeze"));
+    };
+    let v = sign_action(s, freeze).await?;
+    let out = s.client().await?.offboard(f.employee, reason.trim()).await?;
+    Ok((v, out))
+}

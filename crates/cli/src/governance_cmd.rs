@@ -65,6 +65,19 @@ pub enum Governed {
     /// Register or remove an ERC-20 asset.
     #[command(subcommand)]
     Asset(AssetCmd),
+    /// Offboard an employee in one command: freeze them (signed, with the
+    /// reason), revoke their escrowed key and cancel their applications
+    /// still collecting approvals with the reason.
+    Offboard {
+        /// The person's address.
+        employee: String,
+        /// Why (signed in the freeze; shown on each cancelled application).
+        #[arg(long)]
+        reason: String,
+        /// Sign without asking (on a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// `keyholder asset …`.
@@ -126,6 +139,23 @@ fn hash(text: &str) -> CliResult<box_core::B256> {
 /// Runs a `keyholder` governed action.
 pub async fn keyholder(ui: &Ui, g: Governed, s: &Session) -> CliResult<()> {
     crate::keyholder::my_slot(s, None)?;
+    if let Governed::Offboard { employee, reason, yes } = g {
+        let who = address("EMPLOYEE", &employee)?;
+        let freeze = governance::freeze_action(who, &reason)?;
+        show_and_confirm(s, &freeze, yes)?;
+        let (v, out) = governance::offboard(s, &freeze, &reason).await?;
+        let json = serde_json::json!({ "freeze": v, "gateway": out });
+        return ui.emit(&json, || {
+            ui.done(&format!("signed: {}", v.what));
+            ui.line(&format!("  {}", v.progress()));
+            let revoked = if out.keystore_revoked { "revoked" } else { "none was escrowed" };
+            ui.done(&format!("escrowed key: {revoked}"));
+            ui.done(&format!("{} pending application(s) cancelled", out.cancelled.len()));
+            for id in &out.cancelled {
+                ui.line(&format!("  {id}"));
+            }
+        });
+    }
     let (action, yes) = match g {
         Governed::Freeze { employee, reason, yes } => {
             (governance::freeze_action(address("EMPLOYEE", &employee)?, &reason)?, yes)
@@ -152,6 +182,7 @@ pub async fn keyholder(ui: &Ui, g: Governed, s: &Session) -> CliResult<()> {
         Governed::Asset(AssetCmd::Remove { contract, yes }) => {
             (governance::remove_action(s, address("CONTRACT", &contract)?).await?, yes)
         }
+        Governed::Offboard { .. } => return Err(CliError::failed("offboarding is handled above")),
     };
     sign_and_print(ui, s, &action, yes).await
 }
@@ -199,12 +230,7 @@ fn print_view(ui: &Ui, s: &Session, v: &ActionView) {
 /// Shows what is signed (stderr), asks on a terminal, signs, and prints
 /// how many signatures it still needs.
 async fn sign_and_print(ui: &Ui, s: &Session, action: &GovernanceAction, yes: bool) -> CliResult<()> {
-    for l in governance::to_be_signed(s, action)? {
-        eprintln!("{l}");
-    }
-    if !yes && crate::ui::interactive() && !crate::ui::confirm("Sign this action?")? {
-        return Err(CliError::usage("not signed"));
-    }
+    show_and_confirm(s, action, yes)?;
     let v = governance::sign_action(s, action).await?;
     ui.emit(&v, || {
         ui.done(&format!("signed: {}", v.what));
@@ -213,4 +239,15 @@ async fn sign_and_print(ui: &Ui, s: &Session, action: &GovernanceAction, yes: bo
             ui.line(&format!("  action {}", v.out.hash));
         }
     })
+}
+
+/// Shows what is signed (stderr) and, on a terminal without `--yes`, asks.
+fn show_and_confirm(s: &Session, action: &GovernanceAction, yes: bool) -> CliResult<()> {
+    for l in governance::to_be_signed(s, action)? {
+        eprintln!("{l}");
+    }
+    if !yes && crate::ui::interactive() && !crate::ui::confirm("Sign this action?")? {
+        return Err(CliError::usage("not signed"));
+    }
+    Ok(())
 }

@@ -329,8 +329,15 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
                 crate::files::write_private(o, &text)?;
             }
             if ui.json {
-                // The password is never part of JSON output: it is shown once, for a person.
-                return ui.json(&serde_json::json!({ "address": k.address, "person": k.person }));
+                // What the person needs, once: a script that issues keys must be able to hand
+                // the password over (the escrow is encrypted under it; nobody else has it).
+                // Only on stdout; never in a file or a log.
+                return ui.json(&serde_json::json!({
+                    "address": k.address,
+                    "password": k.password.as_str(),
+                    "keystoreFile": out,
+                    "person": k.person,
+                }));
             }
             ui.done(&format!("key issued for {name}: {}", k.address));
             ui.line("The encrypted key (keystore v3) is parked at the gateway. Give the person, offline:");

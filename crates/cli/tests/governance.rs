@@ -217,6 +217,46 @@ async fn every_governed_action_from_boxctl_against_real_processes() {
     .await;
     as_erin(&["employee", "apply", "--asset", &sym, "--to", &to_s, "--amount", "1"]).refused(2, "not registered");
 
+    // --- employee lifecycle: `issue-key --json` carries the password, once ---
+    let issued = d.run("", &["admin", "issue-key", "--name", "Olly", "--json"], &[]);
+    let j = issued.json();
+    let password = j["password"].as_str().unwrap().to_owned();
+    assert_eq!(password.len(), 29, "{j}");
+    assert_eq!(issued.stdout.matches(&password).count(), 1, "{}", issued.stdout);
+    assert!(!issued.stderr.contains(&password));
+    let olly: Address = j["address"].as_str().unwrap().parse().unwrap();
+    let admin = box_cli::Session::new(box_cli::Profile::load(&d.profile).unwrap(), key("admin")).unwrap();
+    admin.client().await.unwrap().keystore(olly).await.expect("the issued key is escrowed");
+
+    // --- offboarding in one command: frozen, escrow revoked, pending applications cancelled ---
+    let olly_s = olly.to_checksum(None);
+    let off = d.run("kh-1", &["keyholder", "offboard", &olly_s, "--reason", "contract ended", "--json"], &[]).json();
+    assert_eq!(
+        (off["gateway"]["keystoreRevoked"].as_bool(), off["freeze"]["required"].as_u64()),
+        (Some(true), Some(1))
+    );
+    assert!(admin.client().await.unwrap().keystore(olly).await.is_err(), "the escrow is revoked");
+    let claim = d.path("olly.json");
+    d.run(
+        "",
+        &["employee", "fetch-key", "--address", &olly_s, "--out", claim.to_str().unwrap()],
+        &[("BOX_PASSWORD", &password)],
+    )
+    .refused(2, "");
+    let pending = as_erin(&["employee", "apply", "--asset", "ETH", "--to", &to_s, "--amount", "0.3", "--json"]).json();
+    let pending = pending["id"].as_str().unwrap().to_owned();
+    let off = d.run("kh-2", &["keyholder", "offboard", &erin, "--reason", "left the company"], &[]);
+    let text = off.ok();
+    // This one, and the one to the blocked address whose approval was refused: both still collecting.
+    assert!(text.contains("2 pending application(s) cancelled"), "{text}");
+    assert!(text.contains(&pending) && text.contains(&before), "{text}");
+    assert!(off.stderr.contains("to be signed (FreezeEmployee)"), "{}", off.stderr);
+    let v = d.run("", &["employee", "show", &pending, "--json"], &[]).json();
+    assert_eq!(v["state"], "rejected_by_approver", "{v}");
+    assert_eq!(v["reason"], "offboarded: left the company", "{v}");
+    d.until("both frozen", "kh-1", &["status", "--json"], |v| frozen(v).len() == 2).await;
+    as_erin(&["employee", "apply", "--asset", "ETH", "--to", &to_s, "--amount", "0.1"]).refused(3, "frozen");
+
     // --- every action stays listed with its signatures and state ---
     let all = d.run("kh-1", &["governance", "list", "--all", "--json"], &[]).json();
     assert!(all.as_array().unwrap().iter().all(|a| a["state"] == "notarized"), "{all}");

@@ -7,9 +7,9 @@ use crate::roles::Role;
 use crate::types::{
     ApplyIn, ApproveIn, AssetOut, AuditOut, AuthorizationIn, AuthorizationQuery, CeremonyIn, CeremonyOut, ClaimIn,
     ClusterOut, DeploymentOut, EscrowIn, EscrowOut, FlowIn, FlowOut, FlowTypedData, GovernanceDraftIn, GovernanceIn,
-    GovernanceKind, GovernanceOut, GovernanceTypedData, MeOut, PersonIn, PersonOut, QueuedOut, RejectIn, StatusOut,
-    TokenOut, TransferOut, TransferQuery, TransferRequestIn, TransferSummary, TransferTypedData, TypedDataCatalogue,
-    WalletOut,
+    GovernanceKind, GovernanceOut, GovernanceTypedData, MeOut, OffboardIn, OffboardOut, PersonIn, PersonOut, QueuedOut,
+    RejectIn, StatusOut, TokenOut, TransferOut, TransferQuery, TransferRequestIn, TransferSummary, TransferTypedData,
+    TypedDataCatalogue, WalletOut,
 };
 use crate::wire::HexBytes;
 use box_core::block::Block;
@@ -108,6 +108,18 @@ impl Client {
             .map_err(|e| ClientError::Input(e.to_string()))?;
         let r = self.send("PUT", &format!("/v1/people/{}/keystore", address.to_checksum(None)), body, true).await?;
         if r.status == 204 { Ok(()) } else { decode::<()>(r) }
+    }
+
+    /// Offboards `address` at the gateway (key holder or admin): revokes
+    /// their escrowed keystore and cancels their applications still
+    /// collecting approvals, with `reason`. Does not freeze them: that is a
+    /// governance action ([`Client::sign_governance`]).
+    pub async fn offboard(&self, address: Address, reason: &str) -> Result<OffboardOut, ClientError> {
+        self.post(
+            &format!("/v1/people/{}/offboard", address.to_checksum(None)),
+            Some(&OffboardIn { reason: reason.to_owned() }),
+        )
+        .await
     }
 
     /// Downloads an escrowed keystore (signed: its owner or an admin).

@@ -10,6 +10,7 @@ mod extract;
 mod flows;
 mod governance;
 mod lane;
+mod offboard;
 mod openapi;
 mod people;
 mod rules;
@@ -115,6 +116,7 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::person))
         .routes(routes!(people::put_escrow, people::get_escrow))
         .routes(routes!(people::claim_escrow))
+        .routes(routes!(offboard::offboard))
         .routes(routes!(flows::list_flows, flows::create_flow))
         .routes(routes!(flows::get_flow))
         .routes(routes!(flows::submit_flow))
