@@ -112,6 +112,9 @@ pub enum Keyholder {
         /// Print the eth_signTypedData_v4 JSON of what would be signed (for a wallet) and sign nothing.
         #[arg(long)]
         typed_data: bool,
+        /// The flow this one replaces: shows the difference, then also signs disable(OLD).
+        #[arg(long, value_name = "OLD", conflicts_with = "disable")]
+        replaces: Option<String>,
     },
     /// Pause all transfers (one key holder suffices; recorded on the chain).
     Pause {
@@ -239,6 +242,20 @@ pub enum Flow {
     Show {
         /// The flow hash.
         hash: String,
+    },
+    /// Draft the next version of a flow with an approver who leaves replaced (submit it with --submit).
+    ReplaceApprover {
+        /// The current flow's hash.
+        hash: String,
+        /// The approver who leaves.
+        #[arg(long)]
+        approver: String,
+        /// Who takes their place.
+        #[arg(long = "with", value_name = "ADDRESS")]
+        successor: String,
+        /// Submit the new version for notarization at once.
+        #[arg(long)]
+        submit: bool,
     },
 }
 

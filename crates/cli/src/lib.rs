@@ -11,6 +11,7 @@ pub mod dev;
 pub mod employee;
 pub mod error;
 pub mod files;
+pub mod flow_change;
 pub mod flowfile;
 pub mod governance;
 pub mod governance_cmd;

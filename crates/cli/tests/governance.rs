@@ -209,6 +209,46 @@ async fn every_governed_action_from_boxctl_against_real_processes() {
     })
     .await;
 
+    // --- an approver leaves: a new flow version, the difference shown to the key holders ---
+    let (m1, m2) = (m("manager-1"), m("manager-2"));
+    d.run("", &["admin", "register", "--address", &m2, "--name", "Max", "--role", "approver"], &[]).ok();
+    let r = d
+        .run(
+            "",
+            &["admin", "flow", "replace-approver", &flow, "--approver", &m1, "--with", &m2, "--submit", "--json"],
+            &[],
+        )
+        .json();
+    let next = r["flow"]["hash"].as_str().unwrap().to_owned();
+    let diff: Vec<&str> = r["diff"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert!(diff.contains(&format!("- approvers = [\"{m1}\"]").as_str()), "{diff:?}");
+    assert!(diff.contains(&format!("+ approvers = [\"{m2}\"]").as_str()), "{diff:?}");
+    let next_is = |want: &'static str| {
+        let next = next.clone();
+        move |v: &Value| v.as_array().unwrap().iter().any(|f| f["hash"] == next.as_str() && f["status"] == want)
+    };
+    d.until("the new version notarized", "", &["admin", "flow", "list", "--json"], next_is("notarized")).await;
+    let k1 = d.run("kh-1", &["keyholder", "authorize", &next, "--replaces", &flow], &[]);
+    assert!(k1.stderr.contains(&format!("- approvers = [\"{m1}\"]")), "the diff before signing: {}", k1.stderr);
+    assert!(k1.ok().contains(&format!("disable({flow}) signed")), "{}", k1.stdout);
+    // One key holder's disable stops the old flow at once.
+    d.until("the old flow disabled", "", &["admin", "flow", "list", "--json"], flow_is("disabled")).await;
+    for kh in ["kh-2", "kh-3"] {
+        assert!(
+            d.run(kh, &["keyholder", "authorize", &next, "--replaces", &flow], &[]).ok().contains("disabled already")
+        );
+    }
+    d.until("the new version active", "", &["admin", "flow", "list", "--json"], next_is("active")).await;
+    let t = as_erin(&["employee", "apply", "--asset", "ETH", "--to", &to_s, "--amount", "0.1", "--json"]).json();
+    let tid = t["id"].as_str().unwrap();
+    assert!(d.run("manager-2", &["approve", "list", "--json"], &[]).json().as_array().unwrap().len() == 1);
+    d.run("manager-1", &["approve", "yes", tid], &[]).refused(3, "");
+    d.run("manager-2", &["approve", "yes", tid], &[]).ok();
+    d.until("approved by the successor, confirmed", "", &["employee", "show", tid, "--json"], |v| {
+        v["state"] == "confirmed"
+    })
+    .await;
+
     // --- asset remove: one key holder; the token can no longer be applied in ---
     assert!(d.run("kh-3", &["keyholder", "asset", "remove", &token_s], &[]).ok().contains("1 of 1 signed"));
     d.until("the asset removed", "kh-1", &["status", "--json"], |v| {
