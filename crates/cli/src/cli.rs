@@ -355,6 +355,22 @@ pub enum Audit {
         #[arg(long)]
         genesis: Option<PathBuf>,
     },
+    /// Every transfer (applicant, approvers per level, notarizing nodes, public tx, status, amount) and
+    /// every governance action, from the history verified against the genesis.
+    Report {
+        /// A `boxctl audit export` file (offline); without it the history is fetched from the gateway.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Only what was notarized at or after this time (Unix seconds).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Only what was notarized at or before this time (Unix seconds).
+        #[arg(long, default_value_t = u64::MAX)]
+        to: u64,
+        /// Also write the report as CSV to this file (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
+    },
 }
 
 /// Local deployment commands.

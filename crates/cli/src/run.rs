@@ -59,6 +59,9 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             drop(spin);
             ui.emit(&e, || ui.done(&format!("{} blocks written to {}", e.blocks, e.file)))
         }
+        Command::Audit(Audit::Report { file, from, to, csv }) => {
+            crate::audit_report::run(&ui, &profile, &session, file, (from, to), csv).await
+        }
         Command::Audit(Audit::Verify { file, genesis }) => {
             let g = match genesis {
                 Some(p) => crate::profile::read_genesis(&p)?,

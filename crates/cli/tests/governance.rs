@@ -297,6 +297,40 @@ async fn every_governed_action_from_boxctl_against_real_processes() {
     d.until("both frozen", "kh-1", &["status", "--json"], |v| frozen(v).len() == 2).await;
     as_erin(&["employee", "apply", "--asset", "ETH", "--to", &to_s, "--amount", "0.1"]).refused(3, "frozen");
 
+    // --- the regulator's report, verified against the genesis ---
+    d.run("", &["admin", "register", "--address", &m("auditor"), "--name", "Ada", "--role", "auditor"], &[]).ok();
+    let csv = d.path("report.csv");
+    let rep = d.run("auditor", &["audit", "report", "--csv", csv.to_str().unwrap(), "--json"], &[]).json();
+    let find = |tid: &str| rep["transfers"].as_array().unwrap().iter().find(|t| t["id"] == tid).unwrap().clone();
+    let tok = find(&id);
+    assert_eq!(
+        (tok["status"].as_str(), tok["amount"].as_str()),
+        (Some("confirmed"), Some(format!("250 {sym}").as_str()))
+    );
+    assert_eq!(tok["approvers"], serde_json::json!([[m1]]));
+    assert_eq!(tok["applicant"], erin.as_str());
+    assert!(tok["nodes"].as_array().unwrap().len() >= 2, "{tok}");
+    assert!(tok["txHash"].as_str().unwrap().starts_with("0x"));
+    let held_line = find(&held);
+    assert_eq!(held_line["status"], "refused");
+    assert!(held_line["reason"].as_str().unwrap().contains("frozen"), "{held_line}");
+    let gov = rep["governance"].as_array().unwrap();
+    let freeze = format!("freeze employee {erin}: left the company");
+    let f = gov.iter().find(|g| g["action"] == freeze.as_str()).unwrap_or_else(|| panic!("{gov:?}"));
+    assert_eq!(f["signers"], serde_json::json!([m("key-holder-0")]));
+    let unfreeze = gov.iter().find(|g| g["action"].as_str().unwrap().starts_with("unfreeze")).unwrap();
+    assert_eq!(unfreeze["signers"].as_array().unwrap().len(), 3, "{unfreeze}");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert!(text.starts_with("kind,notarized_at,id,applicant,approvers,nodes,to,amount,status,tx_hash,detail\n"));
+    assert!(text.contains("\ntransfer,") && text.contains(&held) && text.contains(&freeze), "{text}");
+    // Offline, from an export file: the same report.
+    let hist = d.path("history.json");
+    d.run("auditor", &["audit", "export", "--out", hist.to_str().unwrap()], &[]).ok();
+    let offline = d.run("", &["audit", "report", "--file", hist.to_str().unwrap(), "--json"], &[]).json();
+    assert_eq!(offline["transfers"], rep["transfers"]);
+    let none = d.run("auditor", &["audit", "report", "--to", "1", "--json"], &[]).json();
+    assert!(none["transfers"].as_array().unwrap().is_empty() && none["governance"].as_array().unwrap().is_empty());
+
     // --- every action stays listed with its signatures and state ---
     let all = d.run("kh-1", &["governance", "list", "--all", "--json"], &[]).json();
     assert!(all.as_array().unwrap().iter().all(|a| a["state"] == "notarized"), "{all}");
