@@ -355,6 +355,18 @@ pub enum Audit {
         #[arg(long)]
         genesis: Option<PathBuf>,
     },
+    /// Keep a verified, read-only replica of the history in DIR (resumes where it stopped).
+    Follow {
+        /// The replica's directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// One pass up to the gateway's latest block, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between passes.
+        #[arg(long, default_value_t = 5, value_name = "SECS")]
+        every: u64,
+    },
     /// Every transfer (applicant, approvers per level, notarizing nodes, public tx, status, amount) and
     /// every governance action, from the history verified against the genesis.
     Report {

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod approver;
 pub mod assets;
 pub mod audit;
+pub mod audit_follow;
 pub mod audit_report;
 pub mod backup;
 pub mod ceremony;

@@ -59,6 +59,15 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             drop(spin);
             ui.emit(&e, || ui.done(&format!("{} blocks written to {}", e.blocks, e.file)))
         }
+        Command::Audit(Audit::Follow { out, once: true, .. }) => {
+            let f = crate::audit_follow::follow_once(&session()?, &out).await?;
+            ui.emit(&f, || {
+                ui.done(&format!("verified up to block {} (from {}); state {}", f.height, f.resumed_from, f.state_hash))
+            })
+        }
+        Command::Audit(Audit::Follow { out, every, .. }) => {
+            crate::audit_follow::follow(&ui, &session()?, &out, Duration::from_secs(every.max(1))).await
+        }
         Command::Audit(Audit::Report { file, from, to, csv }) => {
             crate::audit_report::run(&ui, &profile, &session, file, (from, to), csv).await
         }

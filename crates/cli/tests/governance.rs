@@ -335,4 +335,22 @@ async fn every_governed_action_from_boxctl_against_real_processes() {
     let all = d.run("kh-1", &["governance", "list", "--all", "--json"], &[]).json();
     assert!(all.as_array().unwrap().iter().all(|a| a["state"] == "notarized"), "{all}");
     assert!(d.run("kh-1", &["governance", "list"], &[]).ok().contains("no governance action is collecting"));
+
+    // --- the auditor's follower: a verified replica that resumes; the auditor cannot write ---
+    let replica = d.path("replica");
+    let replica_s = replica.to_str().unwrap();
+    let f1 = d.run("auditor", &["audit", "follow", "--out", replica_s, "--once", "--json"], &[]).json();
+    let h1 = f1["height"].as_u64().unwrap();
+    assert!(h1 > 10 && f1["resumedFrom"] == 0, "{f1}");
+    let lines = || std::fs::read_to_string(replica.join("blocks.jsonl")).unwrap().lines().count() as u64;
+    assert_eq!(lines(), h1);
+    d.run("kh-1", &["keyholder", "block", &Address::repeat_byte(0xBB).to_checksum(None), "--reason", "later"], &[])
+        .ok();
+    d.until("more blocks", "kh-1", &["status", "--json"], |v| v["gateway"]["verifiedHeight"].as_u64() > Some(h1)).await;
+    let f2 = d.run("auditor", &["audit", "follow", "--out", replica_s, "--once", "--json"], &[]).json();
+    assert_eq!(f2["resumedFrom"].as_u64(), Some(h1), "{f2}");
+    assert!(f2["height"].as_u64().unwrap() > h1 && lines() == f2["height"].as_u64().unwrap(), "{f2}");
+    d.run("auditor", &["keyholder", "freeze", &erin, "--reason", "x"], &[]).refused(3, "not_a_key_holder");
+    d.run("auditor", &["admin", "register", "--address", &erin, "--name", "E", "--role", "approver"], &[])
+        .refused(3, "role_required");
 }
