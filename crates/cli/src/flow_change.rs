@@ -10,8 +10,10 @@ use crate::error::{CliError, CliResult};
 use crate::flowfile;
 use crate::keyholder::{self, verified_flow};
 use crate::session::Session;
+use crate::ui::Ui;
 use box_api::{FlowOut, FlowState, QueuedOut};
 use box_core::Address;
+use box_core::address::parse_address;
 use box_core::ids::FlowHash;
 
 /// The lines of `new` against `old` (a longest-common-subsequence diff):
@@ -94,6 +96,51 @@ pub async fn authorize_replacing(
         _ => Some(keyholder::authorize(s, old, false).await?),
     };
     Ok((enabled, disabled))
+}
+
+/// `keyholder authorize NEW --replaces OLD`: prints the difference on
+/// stderr, asks on a terminal (unless `yes`), signs, prints what was signed.
+pub async fn run_authorize(ui: &Ui, s: &Session, new: &str, old: &str, yes: bool) -> CliResult<()> {
+    let (new, old) = (admin::parse_flow_hash(new)?, admin::parse_flow_hash(old)?);
+    for l in flow_diff(s, old, new).await? {
+        eprintln!("{l}");
+    }
+    if !yes && crate::ui::interactive() && !crate::ui::confirm(&format!("Sign enable({new}) and disable({old})?"))? {
+        return Err(CliError::usage("not signed"));
+    }
+    let (enabled, disabled) = authorize_replacing(s, new, old).await?;
+    ui.emit(&serde_json::json!({ "enable": enabled, "disable": disabled }), || {
+        ui.done(&format!("enable({new}) signed and relayed (subject {})", enabled.subject_id));
+        match &disabled {
+            Some(q) => ui.done(&format!("disable({old}) signed and relayed (subject {})", q.subject_id)),
+            None => ui.line(&format!("flow {old} is disabled already")),
+        }
+    })
+}
+
+/// `admin flow replace-approver HASH --approver A --with B [--submit]`.
+pub async fn run_replace(
+    ui: &Ui,
+    s: &Session,
+    hash: &str,
+    (leaving, successor): (&str, &str),
+    submit: bool,
+) -> CliResult<()> {
+    let old = admin::parse_flow_hash(hash)?;
+    let who = |what: &str, a: &str| parse_address(a).map_err(|e| CliError::usage(format!("{what}: {e}")));
+    let f = replace_approver(s, old, who("--approver", leaving)?, who("--with", successor)?).await?;
+    let queued = if submit { Some(admin::submit_flow(s, f.hash).await?) } else { None };
+    let diff = flow_diff(s, old, f.hash).await?;
+    ui.emit(&serde_json::json!({ "flow": f, "replaces": old, "diff": diff, "submitted": queued }), || {
+        for l in &diff {
+            ui.line(l);
+        }
+        ui.done(&format!("flow {} drafted to replace {old}", f.hash));
+        ui.line(&format!(
+            "each key holder runs `boxctl keyholder authorize {} --replaces {old}` (it shows this difference)",
+            f.hash
+        ));
+    })
 }
 
 #[cfg(test)]

@@ -199,24 +199,7 @@ async fn keyholder_cmd(ui: &Ui, k: Keyholder, session: impl FnOnce() -> CliResul
             print_signer(ui, &v, "the signer took your phrase")
         }
         Keyholder::Authorize { flow, replaces: Some(old), yes, typed_data: false, .. } => {
-            let (new, old) = (admin::parse_flow_hash(&flow)?, admin::parse_flow_hash(&old)?);
-            for l in crate::flow_change::flow_diff(&s, old, new).await? {
-                eprintln!("{l}");
-            }
-            if !yes
-                && crate::ui::interactive()
-                && !crate::ui::confirm(&format!("Sign enable({new}) and disable({old})?"))?
-            {
-                return Err(CliError::usage("not signed"));
-            }
-            let (enabled, disabled) = crate::flow_change::authorize_replacing(&s, new, old).await?;
-            ui.emit(&serde_json::json!({ "enable": enabled, "disable": disabled }), || {
-                ui.done(&format!("enable({new}) signed and relayed (subject {})", enabled.subject_id));
-                match &disabled {
-                    Some(q) => ui.done(&format!("disable({old}) signed and relayed (subject {})", q.subject_id)),
-                    None => ui.line(&format!("flow {old} is disabled already")),
-                }
-            })
+            crate::flow_change::run_authorize(ui, &s, &flow, &old, yes).await
         }
         Keyholder::Authorize { flow, disable, typed_data: true, .. } => {
             let hash = admin::parse_flow_hash(&flow)?;
@@ -401,27 +384,7 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
             ui.emit(&q, || ui.done(&format!("submitted for notarization (subject {})", q.subject_id)))
         }
         Admin::Flow(Flow::ReplaceApprover { hash, approver, successor, submit }) => {
-            let old = admin::parse_flow_hash(&hash)?;
-            let who = |what: &str, a: &str| parse_address(a).map_err(|e| CliError::usage(format!("{what}: {e}")));
-            let f = crate::flow_change::replace_approver(
-                &s,
-                old,
-                who("--approver", &approver)?,
-                who("--with", &successor)?,
-            )
-            .await?;
-            let queued = if submit { Some(admin::submit_flow(&s, f.hash).await?) } else { None };
-            let diff = crate::flow_change::flow_diff(&s, old, f.hash).await?;
-            ui.emit(&serde_json::json!({ "flow": f, "replaces": old, "diff": diff, "submitted": queued }), || {
-                for l in &diff {
-                    ui.line(l);
-                }
-                ui.done(&format!("flow {} drafted to replace {old}", f.hash));
-                ui.line(&format!(
-                    "each key holder runs `boxctl keyholder authorize {} --replaces {old}` (it shows this difference)",
-                    f.hash
-                ));
-            })
+            crate::flow_change::run_replace(ui, &s, &hash, (&approver, &successor), submit).await
         }
         Admin::Flow(Flow::List) => print_flow_list(ui, &admin::flows(&s).await?),
         Admin::Flow(Flow::Show { hash }) => {
