@@ -120,6 +120,12 @@ pub async fn show(s: &Session, hash: B256) -> CliResult<ActionView> {
     verify(s, s.client().await?.governance_action(hash).await?)
 }
 
+/// The `eth_signTypedData_v4` JSON of `action`, for a wallet to sign
+/// instead of boxctl (`--typed-data`); the API takes the signature.
+pub fn typed_data(s: &Session, action: &GovernanceAction) -> CliResult<Value> {
+    governance_typed_data(&s.domain(), action).map_err(|e| CliError::failed(e.to_string()))
+}
+
 /// The lines a person reads before signing `action`: its struct and every
 /// signed field.
 pub fn to_be_signed(s: &Session, action: &GovernanceAction) -> CliResult<Vec<String>> {

@@ -11,6 +11,17 @@ use box_core::address::parse_address;
 use box_core::governance::GovernanceAction;
 use clap::Subcommand;
 
+/// How a governed action is signed.
+#[derive(Debug, Clone, Copy, clap::Args)]
+pub struct SignOpts {
+    /// Sign without asking (on a terminal).
+    #[arg(long)]
+    pub yes: bool,
+    /// Print the eth_signTypedData_v4 JSON of what would be signed (for a wallet) and sign nothing.
+    #[arg(long)]
+    pub typed_data: bool,
+}
+
 /// The key holders' governed actions (under `boxctl keyholder`).
 #[derive(Debug, Subcommand)]
 pub enum Governed {
@@ -22,9 +33,9 @@ pub enum Governed {
         /// Why (signed and recorded on the chain).
         #[arg(long)]
         reason: String,
-        /// Sign without asking (on a terminal).
-        #[arg(long)]
-        yes: bool,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
     },
     /// Unfreeze an employee: co-signs the open unfreeze, or starts one; in
     /// effect once every key holder signed.
@@ -34,9 +45,9 @@ pub enum Governed {
         /// Why (signed; optional).
         #[arg(long, default_value = "")]
         reason: String,
-        /// Sign without asking (on a terminal).
-        #[arg(long)]
-        yes: bool,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
     },
     /// Block a destination: no transfer to it is notarized or signed (any
     /// one key holder).
@@ -46,9 +57,9 @@ pub enum Governed {
         /// Why (signed and recorded on the chain).
         #[arg(long)]
         reason: String,
-        /// Sign without asking (on a terminal).
-        #[arg(long)]
-        yes: bool,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
     },
     /// Unblock a destination: co-signs the open unblock, or starts one; in
     /// effect once every key holder signed.
@@ -58,9 +69,9 @@ pub enum Governed {
         /// Why (signed; optional).
         #[arg(long, default_value = "")]
         reason: String,
-        /// Sign without asking (on a terminal).
-        #[arg(long)]
-        yes: bool,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
     },
     /// Register or remove an ERC-20 asset.
     #[command(subcommand)]
@@ -74,9 +85,9 @@ pub enum Governed {
         /// Why (signed in the freeze; shown on each cancelled application).
         #[arg(long)]
         reason: String,
-        /// Sign without asking (on a terminal).
-        #[arg(long)]
-        yes: bool,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
     },
 }
 
@@ -89,18 +100,18 @@ pub enum AssetCmd {
     Add {
         /// The token contract.
         contract: String,
-        /// Sign without asking (on a terminal).
-        #[arg(long)]
-        yes: bool,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
     },
     /// Remove a registered ERC-20: no transfer of it is signed any more
     /// (any one key holder).
     Remove {
         /// The token contract.
         contract: String,
-        /// Sign without asking (on a terminal).
-        #[arg(long)]
-        yes: bool,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
     },
 }
 
@@ -122,9 +133,9 @@ pub enum Governance {
     Sign {
         /// The action's hash.
         hash: String,
-        /// Sign without asking (on a terminal).
-        #[arg(long)]
-        yes: bool,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
     },
 }
 
@@ -139,10 +150,13 @@ fn hash(text: &str) -> CliResult<box_core::B256> {
 /// Runs a `keyholder` governed action.
 pub async fn keyholder(ui: &Ui, g: Governed, s: &Session) -> CliResult<()> {
     crate::keyholder::my_slot(s, None)?;
-    if let Governed::Offboard { employee, reason, yes } = g {
+    if let Governed::Offboard { employee, reason, sign } = g {
         let who = address("EMPLOYEE", &employee)?;
         let freeze = governance::freeze_action(who, &reason)?;
-        show_and_confirm(s, &freeze, yes)?;
+        if sign.typed_data {
+            return crate::typed_data::print(&governance::typed_data(s, &freeze)?);
+        }
+        show_and_confirm(s, &freeze, sign.yes)?;
         let (v, out) = governance::offboard(s, &freeze, &reason).await?;
         let json = serde_json::json!({ "freeze": v, "gateway": out });
         return ui.emit(&json, || {
@@ -156,20 +170,20 @@ pub async fn keyholder(ui: &Ui, g: Governed, s: &Session) -> CliResult<()> {
             }
         });
     }
-    let (action, yes) = match g {
-        Governed::Freeze { employee, reason, yes } => {
-            (governance::freeze_action(address("EMPLOYEE", &employee)?, &reason)?, yes)
+    let (action, sign) = match g {
+        Governed::Freeze { employee, reason, sign } => {
+            (governance::freeze_action(address("EMPLOYEE", &employee)?, &reason)?, sign)
         }
-        Governed::Unfreeze { employee, reason, yes } => {
-            (governance::unfreeze_action(s, address("EMPLOYEE", &employee)?, &reason).await?, yes)
+        Governed::Unfreeze { employee, reason, sign } => {
+            (governance::unfreeze_action(s, address("EMPLOYEE", &employee)?, &reason).await?, sign)
         }
-        Governed::Block { address: a, reason, yes } => {
-            (governance::block_action(address("ADDRESS", &a)?, &reason)?, yes)
+        Governed::Block { address: a, reason, sign } => {
+            (governance::block_action(address("ADDRESS", &a)?, &reason)?, sign)
         }
-        Governed::Unblock { address: a, reason, yes } => {
-            (governance::unblock_action(s, address("ADDRESS", &a)?, &reason).await?, yes)
+        Governed::Unblock { address: a, reason, sign } => {
+            (governance::unblock_action(s, address("ADDRESS", &a)?, &reason).await?, sign)
         }
-        Governed::Asset(AssetCmd::Add { contract, yes }) => {
+        Governed::Asset(AssetCmd::Add { contract, sign }) => {
             let token = governance::token(s, address("CONTRACT", &contract)?).await?;
             eprintln!(
                 "the chain says: {} has symbol {:?} and {} decimals",
@@ -177,14 +191,14 @@ pub async fn keyholder(ui: &Ui, g: Governed, s: &Session) -> CliResult<()> {
                 token.symbol,
                 token.decimals
             );
-            (governance::register_action(s, &token).await?, yes)
+            (governance::register_action(s, &token).await?, sign)
         }
-        Governed::Asset(AssetCmd::Remove { contract, yes }) => {
-            (governance::remove_action(s, address("CONTRACT", &contract)?).await?, yes)
+        Governed::Asset(AssetCmd::Remove { contract, sign }) => {
+            (governance::remove_action(s, address("CONTRACT", &contract)?).await?, sign)
         }
         Governed::Offboard { .. } => return Err(CliError::failed("offboarding is handled above")),
     };
-    sign_and_print(ui, s, &action, yes).await
+    sign_and_print(ui, s, &action, sign).await
 }
 
 /// Runs `governance …`.
@@ -208,9 +222,9 @@ pub async fn governance_cmd(ui: &Ui, g: Governance, s: &Session) -> CliResult<()
             let v = governance::show(s, hash(&h)?).await?;
             ui.emit(&v, || print_view(ui, s, &v))
         }
-        Governance::Sign { hash: h, yes } => {
+        Governance::Sign { hash: h, sign } => {
             let v = governance::open(s, hash(&h)?).await?;
-            sign_and_print(ui, s, &v.action, yes).await
+            sign_and_print(ui, s, &v.action, sign).await
         }
     }
 }
@@ -229,8 +243,11 @@ fn print_view(ui: &Ui, s: &Session, v: &ActionView) {
 
 /// Shows what is signed (stderr), asks on a terminal, signs, and prints
 /// how many signatures it still needs.
-async fn sign_and_print(ui: &Ui, s: &Session, action: &GovernanceAction, yes: bool) -> CliResult<()> {
-    show_and_confirm(s, action, yes)?;
+async fn sign_and_print(ui: &Ui, s: &Session, action: &GovernanceAction, sign: SignOpts) -> CliResult<()> {
+    if sign.typed_data {
+        return crate::typed_data::print(&governance::typed_data(s, action)?);
+    }
+    show_and_confirm(s, action, sign.yes)?;
     let v = governance::sign_action(s, action).await?;
     ui.emit(&v, || {
         ui.done(&format!("signed: {}", v.what));
@@ -242,6 +259,7 @@ async fn sign_and_print(ui: &Ui, s: &Session, action: &GovernanceAction, yes: bo
 }
 
 /// Shows what is signed (stderr) and, on a terminal without `--yes`, asks.
+/// With `--typed-data` nothing is signed: see [`sign_and_print`].
 fn show_and_confirm(s: &Session, action: &GovernanceAction, yes: bool) -> CliResult<()> {
     for l in governance::to_be_signed(s, action)? {
         eprintln!("{l}");

@@ -86,6 +86,15 @@ async fn every_governed_action_from_boxctl_against_real_processes() {
     let text = d.run("kh-1", &["status"], &[]).ok().to_owned();
     assert!(text.contains(&token_s) && text.contains("frozen:  none"), "{symbol}\n{text}");
     let sym = d.anvil.eth().token_symbol(token).await.unwrap();
+    // --typed-data: the wallet-signable JSON of what would be signed, and nothing signed.
+    let cc = Address::repeat_byte(0xCC).to_checksum(None);
+    let td = d.run("kh-1", &["keyholder", "block", &cc, "--reason", "typed", "--typed-data"], &[]).json();
+    assert_eq!(
+        (td["primaryType"].as_str(), td["message"]["reason"].as_str()),
+        (Some("BlockDestination"), Some("typed"))
+    );
+    let all = d.run("kh-1", &["governance", "list", "--all", "--json"], &[]).json();
+    assert!(all.as_array().unwrap().iter().all(|a| a["kind"] != "BlockDestination"), "{all}");
 
     // --- people and a flow over ETH and the new token ---
     let erin_key = key("erin");
