@@ -360,6 +360,14 @@ async fn every_governed_action_from_boxctl_against_real_processes() {
     assert_eq!(f2["resumedFrom"].as_u64(), Some(h1), "{f2}");
     assert!(f2["height"].as_u64().unwrap() > h1 && lines() == f2["height"].as_u64().unwrap(), "{f2}");
     d.run("auditor", &["keyholder", "freeze", &erin, "--reason", "x"], &[]).refused(3, "not_a_key_holder");
+    // And at the API, whatever a client does: no offboarding, no token reads.
+    let auditor = box_cli::Session::new(box_cli::Profile::load(&d.profile).unwrap(), key("auditor")).unwrap();
+    let forbidden = |r: Result<(), box_api::ClientError>| {
+        assert!(matches!(r, Err(box_api::ClientError::Api { status: 403, .. })), "{r:?}");
+    };
+    let c = auditor.client().await.unwrap();
+    forbidden(c.offboard(erin_key.address(), "not mine to do").await.map(|_| ()));
+    forbidden(c.token(token).await.map(|_| ()));
     d.run("auditor", &["admin", "register", "--address", &erin, "--name", "E", "--role", "approver"], &[])
         .refused(3, "role_required");
 }
