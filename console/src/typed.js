@@ -18,8 +18,8 @@ export const TYPES = {
   BoxFlow: [f('name', 'string'), f('employees', 'address[]'), f('levels', 'ApprovalLevel[]'), f('limits', 'AssetLimit[]'), f('nonce', 'uint64')],
   ApprovalLevel: [f('name', 'string'), f('approvers', 'address[]'), f('threshold', 'uint32')],
   AssetLimit: [f('asset', 'address'), f('perTransfer', 'uint256'), f('perPeriod', 'uint256'), f('periodSeconds', 'uint64'), f('maxFee', 'uint256')],
-  FreezeEmployee: [f('employee', 'address'), f('frozen', 'bool'), f('nonce', 'uint64')],
-  BlockDestination: [f('destination', 'address'), f('blocked', 'bool'), f('nonce', 'uint64')],
+  FreezeEmployee: [f('employee', 'address'), f('frozen', 'bool'), f('reason', 'string'), f('nonce', 'uint64')],
+  BlockDestination: [f('destination', 'address'), f('blocked', 'bool'), f('reason', 'string'), f('nonce', 'uint64')],
   RegisterAsset: [f('token', 'address'), f('symbol', 'string'), f('decimals', 'uint8'), f('registered', 'bool'), f('nonce', 'uint64')],
   PauseTransfers: [f('paused', 'bool'), f('reason', 'string'), f('nonce', 'uint64')],
   BlockHeader: [

@@ -112,6 +112,7 @@ fn main() {
         action(GovernanceAction::FreezeEmployee(FreezeEmployee {
             employee: employee.address(),
             frozen: true,
+            reason: "left".into(),
             nonce: 1,
         })),
         action(GovernanceAction::PauseTransfers(PauseTransfers { paused: true, reason: "audit".into(), nonce: 2 })),

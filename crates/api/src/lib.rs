@@ -16,6 +16,6 @@ pub use client::{Client, ClientError, RawResponse};
 pub use eip712_json::{Eip712Json, FlowJson, TransferRequestJson};
 pub use error::ErrorBody;
 pub use roles::Role;
-pub use status::{CollectionState, FlowState, Needs, RelayOutcome, TransferState};
+pub use status::{CollectionState, FlowState, GovernanceState, Needs, RelayOutcome, TransferState};
 pub use types::*;
 pub use wire::{BaseUnits, HexBytes, SignatureHex};

@@ -157,6 +157,24 @@ words!(
     }
 );
 
+words!(
+    /// Where a governance action stands: collecting key-holder signatures at
+    /// the gateway, then the chain's word as the gateway's verified replica
+    /// holds it.
+    GovernanceState {
+        /// Signatures are still missing (`waitingFor` names whose).
+        Collecting => "collecting",
+        /// The signatures suffice; accepted for the chain, no node has recorded it yet.
+        Queued => "queued",
+        /// On the chain, awaiting the nodes' votes.
+        Submitted => "submitted",
+        /// Notarized: in effect.
+        Notarized => "notarized",
+        /// Refused by a majority of nodes (`rejection` says why).
+        Rejected => "rejected",
+    }
+);
+
 impl From<Authority> for Needs {
     fn from(a: Authority) -> Self {
         match a {

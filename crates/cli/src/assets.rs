@@ -126,18 +126,17 @@ impl AssetBook {
 }
 
 /// The assets of the session's deployment: ETH, the genesis's tokens and the
-/// gateway's list, with missing decimals from the gateway's wallet view when
-/// the caller may read it.
+/// gateway's list, with the decimals of tokens registered after the genesis
+/// from the chain's registry (`/v1/assets`).
 pub async fn load(s: &crate::session::Session) -> CliResult<AssetBook> {
     let mut book = AssetBook::from_genesis(s.genesis());
     let client = s.client().await?;
     let status = client.status().await?;
     book.add_listed(&status.assets);
-    if book.all().iter().any(|a| a.decimals.is_none())
-        && let Ok(w) = client.wallet().await
-    {
-        for b in &w.balances {
-            book.set_decimals(&b.asset, b.decimals);
+    if book.all().iter().any(|a| a.decimals.is_none()) {
+        // Decimals from the chain's registry, readable by everyone registered.
+        for a in client.assets().await? {
+            book.set_decimals(&a.asset, a.decimals);
         }
     }
     Ok(book)

@@ -46,6 +46,9 @@ pub enum Command {
     Approve(Approve),
     /// The cluster, the signer, the hot wallet and the transfers at a glance.
     Status,
+    /// Governance actions: list, show and sign those collecting signatures.
+    #[command(subcommand)]
+    Governance(crate::governance_cmd::Governance),
     /// Auditor: export the history and verify it offline against the genesis.
     #[command(subcommand)]
     Audit(Audit),
@@ -109,6 +112,9 @@ pub enum Keyholder {
         /// Print the eth_signTypedData_v4 JSON of what would be signed (for a wallet) and sign nothing.
         #[arg(long)]
         typed_data: bool,
+        /// The flow this one replaces: shows the difference, then also signs disable(OLD).
+        #[arg(long, value_name = "OLD", conflicts_with = "disable")]
+        replaces: Option<String>,
     },
     /// Pause all transfers (one key holder suffices; recorded on the chain).
     Pause {
@@ -158,6 +164,9 @@ pub enum Keyholder {
         #[command(flatten)]
         ceremony: CeremonyArgs,
     },
+    /// Governed actions: freeze, unfreeze, block, unblock, asset add|remove.
+    #[command(flatten)]
+    Governed(crate::governance_cmd::Governed),
     /// Write your phrase and d as QR codes (PNG and SVG, mode 0600) and show them on the terminal, for the paper backup.
     ///
     /// The files are as secret as the phrase: print them, put the paper in
@@ -233,6 +242,20 @@ pub enum Flow {
     Show {
         /// The flow hash.
         hash: String,
+    },
+    /// Draft the next version of a flow with an approver who leaves replaced (submit it with --submit).
+    ReplaceApprover {
+        /// The current flow's hash.
+        hash: String,
+        /// The approver who leaves.
+        #[arg(long)]
+        approver: String,
+        /// Who takes their place.
+        #[arg(long = "with", value_name = "ADDRESS")]
+        successor: String,
+        /// Submit the new version for notarization at once.
+        #[arg(long)]
+        submit: bool,
     },
 }
 
@@ -331,6 +354,34 @@ pub enum Audit {
         /// The genesis to verify against (default: the profile's).
         #[arg(long)]
         genesis: Option<PathBuf>,
+    },
+    /// Keep a verified, read-only replica of the history in DIR (resumes where it stopped).
+    Follow {
+        /// The replica's directory.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// One pass up to the gateway's latest block, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between passes.
+        #[arg(long, default_value_t = 5, value_name = "SECS")]
+        every: u64,
+    },
+    /// Every transfer (applicant, approvers per level, notarizing nodes, public tx, status, amount) and
+    /// every governance action, from the history verified against the genesis.
+    Report {
+        /// A `boxctl audit export` file (offline); without it the history is fetched from the gateway.
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Only what was notarized at or after this time (Unix seconds).
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+        /// Only what was notarized at or before this time (Unix seconds).
+        #[arg(long, default_value_t = u64::MAX)]
+        to: u64,
+        /// Also write the report as CSV to this file (never overwritten).
+        #[arg(long, value_name = "FILE")]
+        csv: Option<PathBuf>,
     },
 }
 

@@ -51,12 +51,25 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             drop(spin);
             ui.emit(&st, || status::print(&ui, &st))
         }
+        Command::Governance(g) => crate::governance_cmd::governance_cmd(&ui, g, &session()?).await,
         Command::Audit(Audit::Export { out }) => {
             let s = session()?;
             let spin = ui.spinner("exporting the history");
             let e = audit::export(&s, &out).await?;
             drop(spin);
             ui.emit(&e, || ui.done(&format!("{} blocks written to {}", e.blocks, e.file)))
+        }
+        Command::Audit(Audit::Follow { out, once: true, .. }) => {
+            let f = crate::audit_follow::follow_once(&session()?, &out).await?;
+            ui.emit(&f, || {
+                ui.done(&format!("verified up to block {} (from {}); state {}", f.height, f.resumed_from, f.state_hash))
+            })
+        }
+        Command::Audit(Audit::Follow { out, every, .. }) => {
+            crate::audit_follow::follow(&ui, &session()?, &out, Duration::from_secs(every.max(1))).await
+        }
+        Command::Audit(Audit::Report { file, from, to, csv }) => {
+            crate::audit_report::run(&ui, &profile, &session, file, (from, to), csv).await
         }
         Command::Audit(Audit::Verify { file, genesis }) => {
             let g = match genesis {
@@ -162,6 +175,7 @@ async fn keyholder_cmd(ui: &Ui, k: Keyholder, session: impl FnOnce() -> CliResul
     }
     let s = session()?;
     match k {
+        Keyholder::Governed(g) => crate::governance_cmd::keyholder(ui, g, &s).await,
         Keyholder::Enrol { code, ceremony } => {
             let spin = ui.spinner("enrolling this device with the signer");
             let v = keyholder::enrol(&s, &code, &options(&ceremony)).await?;
@@ -183,6 +197,9 @@ async fn keyholder_cmd(ui: &Ui, k: Keyholder, session: impl FnOnce() -> CliResul
             let v = keyholder::send_phrase(&s, &phrase, &options(&ceremony)).await?;
             drop(spin);
             print_signer(ui, &v, "the signer took your phrase")
+        }
+        Keyholder::Authorize { flow, replaces: Some(old), yes, typed_data: false, .. } => {
+            crate::flow_change::run_authorize(ui, &s, &flow, &old, yes).await
         }
         Keyholder::Authorize { flow, disable, typed_data: true, .. } => {
             let hash = admin::parse_flow_hash(&flow)?;
@@ -327,8 +344,15 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
                 crate::files::write_private(o, &text)?;
             }
             if ui.json {
-                // The password is never part of JSON output: it is shown once, for a person.
-                return ui.json(&serde_json::json!({ "address": k.address, "person": k.person }));
+                // What the person needs, once: a script that issues keys must be able to hand
+                // the password over (the escrow is encrypted under it; nobody else has it).
+                // Only on stdout; never in a file or a log.
+                return ui.json(&serde_json::json!({
+                    "address": k.address,
+                    "password": k.password.as_str(),
+                    "keystoreFile": out,
+                    "person": k.person,
+                }));
             }
             ui.done(&format!("key issued for {name}: {}", k.address));
             ui.line("The encrypted key (keystore v3) is parked at the gateway. Give the person, offline:");
@@ -358,6 +382,9 @@ async fn admin_cmd(ui: &Ui, a: Admin, s: Session) -> CliResult<()> {
         Admin::Flow(Flow::Submit { hash }) => {
             let q = admin::submit_flow(&s, admin::parse_flow_hash(&hash)?).await?;
             ui.emit(&q, || ui.done(&format!("submitted for notarization (subject {})", q.subject_id)))
+        }
+        Admin::Flow(Flow::ReplaceApprover { hash, approver, successor, submit }) => {
+            crate::flow_change::run_replace(ui, &s, &hash, (&approver, &successor), submit).await
         }
         Admin::Flow(Flow::List) => print_flow_list(ui, &admin::flows(&s).await?),
         Admin::Flow(Flow::Show { hash }) => {
@@ -437,8 +464,10 @@ async fn approve_cmd(ui: &Ui, a: Approve, s: Session) -> CliResult<()> {
             if list.is_empty() {
                 ui.line("nothing waits for your approval");
             }
+            let governed = s.client().await?.status().await?;
             for v in &list {
                 transfers::print(ui, v);
+                crate::governance::warn_governed(ui, &governed, v);
                 ui.line("");
             }
             Ok(())

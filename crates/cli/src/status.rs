@@ -157,6 +157,7 @@ pub fn print(ui: &Ui, st: &Status) {
             ui.line(&format!("  balances: {e}"));
         }
     }
+    print_governed(ui, &st.gateway);
     ui.line(&ui.paint(Paint::Bold, "transfers"));
     match &st.transfers {
         Some(m) if m.is_empty() => ui.line("  none"),
@@ -167,4 +168,19 @@ pub fn print(ui: &Ui, st: &Status) {
         }
         None => ui.line(&format!("  {}", st.transfers_error.clone().unwrap_or_default())),
     }
+}
+
+/// What governance decided: registered assets, frozen employees, blocked destinations.
+fn print_governed(ui: &Ui, g: &StatusOut) {
+    ui.line(&ui.paint(Paint::Bold, "governance"));
+    ui.line(&format!("  assets:  {}", g.assets.join(", ")));
+    let list = |v: &[box_core::Address]| {
+        if v.is_empty() {
+            "none".to_owned()
+        } else {
+            v.iter().map(|a| a.to_checksum(None)).collect::<Vec<_>>().join(", ")
+        }
+    };
+    ui.line(&format!("  frozen:  {}", list(&g.frozen)));
+    ui.line(&format!("  blocked: {}", list(&g.blocked)));
 }

@@ -50,7 +50,7 @@ fn bench_transbox(c: &mut Criterion) {
     let ctx = TransferContext {
         domain: &f.domain,
         flow: &flow,
-        policy: Policy { assets: state.assets(), frozen: &frozen, blocked: &blocked, paused: None },
+        policy: Policy { assets: state.assets(), frozen: &frozen, blocked: &blocked, paused: None, hot_wallet: None },
         now: T0,
         history: &[],
         eth_history: &[],

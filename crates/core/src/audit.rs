@@ -68,7 +68,11 @@ pub fn verify_history(genesis: &Genesis, blocks: &[Block]) -> Result<AuditReport
 /// follower (the signer) runs. Each accepted block extends the verified state;
 /// a refused block changes nothing, so the caller may fetch it again from
 /// another node.
-#[derive(Debug, Clone)]
+///
+/// It serialises (serde) as a checkpoint, so a follower resumes where it
+/// stopped without replaying the history. A checkpoint is only as good as
+/// the disk it was kept on: resuming from one trusts whoever wrote it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HistoryVerifier {
     state: NotaryState,
     parent: B256,

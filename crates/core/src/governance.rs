@@ -78,10 +78,12 @@ impl GovernanceAction {
     pub fn describe(&self) -> String {
         match self {
             Self::FreezeEmployee(a) => {
-                format!("{} employee {}", if a.frozen { "freeze" } else { "unfreeze" }, a.employee)
+                let what = format!("{} employee {}", if a.frozen { "freeze" } else { "unfreeze" }, a.employee);
+                with_reason(what, &a.reason)
             }
             Self::BlockDestination(a) => {
-                format!("{} destination {}", if a.blocked { "block" } else { "unblock" }, a.destination)
+                let what = format!("{} destination {}", if a.blocked { "block" } else { "unblock" }, a.destination);
+                with_reason(what, &a.reason)
             }
             Self::RegisterAsset(a) => format!(
                 "{} asset {} ({}, {} decimals)",
@@ -102,6 +104,11 @@ impl GovernanceAction {
             }
         }
     }
+}
+
+/// `what: reason`, or `what` when no reason was given.
+fn with_reason(what: String, reason: &str) -> String {
+    if reason.is_empty() { what } else { format!("{what}: {reason}") }
 }
 
 /// An action with its signatures.

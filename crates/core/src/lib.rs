@@ -24,4 +24,4 @@ pub mod typed_data;
 
 pub use alloy::primitives::{Address, B256, Signature, U256};
 pub use amount::Amount;
-pub use refusal::{Refusal, Units};
+pub use refusal::{DestinationRule, Refusal, Units};

@@ -54,6 +54,45 @@ fn period(seconds: u64) -> String {
     }
 }
 
+/// A destination rule that holds for every transfer in every deployment
+/// ([`Refusal::ForbiddenDestination`]). Each has a stable name: the one
+/// refusals, logs and the API's error code carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DestinationRule {
+    /// Nothing is sent to address(0): whatever reaches it is burnt.
+    ZeroAddress,
+    /// A token is not sent to its own contract: most ERC-20s keep it there
+    /// for good, out of everyone's reach.
+    TokenContract,
+    /// The hot wallet does not pay itself: the transfer would move nothing
+    /// and spend fees (and a notarized self-payment is a way to burn nonces).
+    HotWallet,
+}
+
+impl DestinationRule {
+    /// The rule's stable name (`snake_case`), as refusals and the API carry it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ZeroAddress => "zero_destination",
+            Self::TokenContract => "token_to_own_contract",
+            Self::HotWallet => "destination_is_hot_wallet",
+        }
+    }
+
+    /// Why `to` breaks the rule, in words.
+    fn explain(self, to: &Address) -> String {
+        match self {
+            Self::ZeroAddress => "the destination is address(0), where anything sent is burnt".to_owned(),
+            Self::TokenContract => {
+                format!("the destination {to} is the token's own contract, where tokens sent are lost for good")
+            }
+            Self::HotWallet => {
+                format!("the destination {to} is the hot wallet itself; the transfer would move nothing and spend fees")
+            }
+        }
+    }
+}
+
 /// A verification refusal. Each variant names one rule; its message says
 /// which rule failed and with what values, so it can be shown to a person as is.
 ///
@@ -208,6 +247,15 @@ pub enum Refusal {
     /// The destination is blocked.
     #[error("destination {0} is blocked by governance")]
     BlockedDestination(Address),
+    /// The destination is one no transfer may have, whatever governance
+    /// says; `rule` names which.
+    #[error("rule {}: {}", rule.name(), rule.explain(to))]
+    ForbiddenDestination {
+        /// The rule broken.
+        rule: DestinationRule,
+        /// The destination.
+        to: Address,
+    },
     /// Transfers are paused.
     #[error("transfers are paused: {0}")]
     Paused(String),
@@ -259,5 +307,15 @@ mod tests {
         assert_eq!(period(7 * 86_400), "7 days");
         assert_eq!(period(7_200), "2 h");
         assert_eq!(period(90), "90 s");
+    }
+
+    #[test]
+    fn forbidden_destinations_name_their_rule() {
+        let to = Address::repeat_byte(7);
+        let r = |rule| Refusal::ForbiddenDestination { rule, to }.to_string();
+        assert!(r(DestinationRule::ZeroAddress).starts_with("rule zero_destination: "));
+        assert!(r(DestinationRule::TokenContract).starts_with("rule token_to_own_contract: "));
+        assert!(r(DestinationRule::HotWallet).starts_with("rule destination_is_hot_wallet: "));
+        assert!(r(DestinationRule::HotWallet).contains(&to.to_string()));
     }
 }

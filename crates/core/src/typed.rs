@@ -122,21 +122,25 @@ sol! {
         string detail;
     }
 
-    /// Governance: freeze (`frozen = true`) or unfreeze an employee.
+    /// Governance: freeze (`frozen = true`) or unfreeze an employee, with
+    /// the reason the key holders sign (recorded in the history).
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct FreezeEmployee {
         address employee;
         bool frozen;
+        string reason;
         uint64 nonce;
     }
 
-    /// Governance: block (`blocked = true`) or unblock a destination.
+    /// Governance: block (`blocked = true`) or unblock a destination, with
+    /// the reason the key holders sign (recorded in the history).
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct BlockDestination {
         address destination;
         bool blocked;
+        string reason;
         uint64 nonce;
     }
 

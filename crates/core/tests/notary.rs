@@ -107,7 +107,9 @@ fn freezing_and_blocking_refuse_transfers_until_lifted() {
     let mut s = f.state();
     f.activate_flow(&mut s);
     let employee = f.employees[0].address();
-    let freeze = |frozen, nonce| GovernanceAction::FreezeEmployee(FreezeEmployee { employee, frozen, nonce });
+    let freeze = |frozen, nonce| {
+        GovernanceAction::FreezeEmployee(FreezeEmployee { employee, frozen, reason: "audit".into(), nonce })
+    };
     assert!(notarized(&f.decide(&mut s, f.action(freeze(true, 1), &[&f.key_holders[0]]), T0)));
     let why = rejection(&f.decide(&mut s, Subject::Transfer(f.transbox(f.request(eth(1), 1))), T0)).unwrap();
     assert!(why.contains(&format!("applicant {employee} is frozen")), "{why}");
@@ -115,7 +117,12 @@ fn freezing_and_blocking_refuse_transfers_until_lifted() {
     assert!(notarized(&f.decide(&mut s, f.action(freeze(false, 2), &all), T0)));
 
     let to = Address::repeat_byte(0xD5);
-    let block = GovernanceAction::BlockDestination(BlockDestination { destination: to, blocked: true, nonce: 1 });
+    let block = GovernanceAction::BlockDestination(BlockDestination {
+        destination: to,
+        blocked: true,
+        reason: "fraud".into(),
+        nonce: 1,
+    });
     assert!(notarized(&f.decide(&mut s, f.action(block, &[&f.key_holders[1]]), T0)));
     let why = rejection(&f.decide(&mut s, Subject::Transfer(f.transbox(f.request(eth(1), 2))), T0)).unwrap();
     assert!(why.contains(&format!("destination {to} is blocked")), "{why}");

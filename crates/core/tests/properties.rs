@@ -112,8 +112,8 @@ proptest! {
         round_trips(&Subject::Flow(fl.clone()))?;
         let cert = QuorumCertificate { subject: SubjectId(subject), content: ContentHash(content), votes: vec![vote.signature; 2] };
         round_trips(&cert)?;
-        let action = GovernanceAction::FreezeEmployee(FreezeEmployee { employee: req.applicant, frozen, nonce: req.timestamp });
-        let signed = SignedAction { action: action.clone(), signatures: vec![f.domain.sign(&f.key_holders[0], &FreezeEmployee { employee: req.applicant, frozen, nonce: req.timestamp })] };
+        let action = GovernanceAction::FreezeEmployee(FreezeEmployee { employee: req.applicant, frozen, reason: String::new(), nonce: req.timestamp });
+        let signed = SignedAction { action: action.clone(), signatures: vec![f.domain.sign(&f.key_holders[0], &FreezeEmployee { employee: req.applicant, frozen, reason: String::new(), nonce: req.timestamp })] };
         round_trips(&signed)?;
         round_trips(&Subject::Governance(signed))?;
         // The API's JSON form round-trips too.
@@ -138,7 +138,7 @@ proptest! {
         let none = BTreeSet::new();
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
-            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None },
+            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None, hot_wallet: None },
             now: T0, history: &[], eth_history: &[],
         };
         let tb = f.transbox(f.request(eth(1), 1));
@@ -189,7 +189,7 @@ proptest! {
         let none = BTreeSet::new();
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
-            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None },
+            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None, hot_wallet: None },
             now: T0, history: &[], eth_history: &[],
         };
         let mut tb = TransBox::apply(&f.domain, f.request(eth(1), 1), &f.employees[0]);

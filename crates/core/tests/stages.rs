@@ -8,8 +8,8 @@
 
 mod common;
 
-use box_core::Refusal;
 use box_core::amount::Amount;
+use box_core::ceremony::{Ceremony, SignerAnnounce, SignerState};
 use box_core::crypto::SecretKey;
 use box_core::decision::{
     Attempt, AuthorizedTransfer, NothingRecorded, Payment, SignerRecord, authorize, check_request, verify_transfer,
@@ -18,8 +18,10 @@ use box_core::governance::GovernanceAction;
 use box_core::ids::{ChainId, FlowHash, SubjectId, Timestamp, TransferId};
 use box_core::notary::{Entry, NotaryState, Subject, SubjectStatus};
 use box_core::transbox::TransBox;
+use box_core::typed::Signed;
 use box_core::typed::{BlockDestination, FreezeEmployee, PauseTransfers, TransferRequest};
 use box_core::{Address, U256};
+use box_core::{B256, DestinationRule, Refusal};
 use common::*;
 use std::collections::BTreeSet;
 
@@ -90,6 +92,25 @@ fn governed(f: &Fixture, s: &mut NotaryState, action: GovernanceAction) {
     assert!(notarized(&f.decide(s, f.action(action, &holders), T0)));
 }
 
+/// The signer announces (signed by the genesis signer) that its hot wallet is `wallet`.
+fn announce_wallet(f: &Fixture, s: &mut NotaryState, wallet: Address) {
+    let announce = SignerAnnounce {
+        boot: B256::repeat_byte(1),
+        sequence: 1,
+        state: SignerState::Unsealed as u8,
+        ceremonyKey: Default::default(),
+        wallet,
+        devices: Vec::new(),
+        holders: 3,
+        received: 0,
+        paused: false,
+        detail: String::new(),
+        time: T0.0,
+    };
+    s.apply(&Entry::Ceremony(Ceremony::Announce(Signed::new(&f.domain, &f.signer, announce))), T0);
+    assert_eq!(s.hot_wallet(), Some(wallet));
+}
+
 /// A request from employee 0 with `edit` applied, signed and fully approved.
 fn transbox_with(f: &Fixture, id: u8, edit: impl FnOnce(&mut TransferRequest)) -> TransBox {
     let mut r = f.request(eth(1), id);
@@ -130,7 +151,17 @@ fn stage_one_what_an_application_breaks_every_stage_refuses_alike() {
             "destination address(0)",
             s.clone(),
             transbox_with(&f, 5, |r| r.to = Address::ZERO),
-            Refusal::MalformedTransfer("the destination is address(0)".into()),
+            Refusal::ForbiddenDestination { rule: DestinationRule::ZeroAddress, to: Address::ZERO },
+        ),
+        (
+            "a token to its own contract",
+            s.clone(),
+            transbox_with(&f, 15, |r| {
+                r.asset = f.token;
+                r.amount = U256::from(5u64);
+                r.to = f.token;
+            }),
+            Refusal::ForbiddenDestination { rule: DestinationRule::TokenContract, to: f.token },
         ),
         (
             "dated in the future",
@@ -178,16 +209,38 @@ fn stage_one_what_an_application_breaks_every_stage_refuses_alike() {
     cases.push(("paused", paused, f.transbox(f.request(eth(1), 10)), Refusal::Paused("drill".into())));
     let mut frozen = s.clone();
     let employee = f.employees[0].address();
-    governed(&f, &mut frozen, GovernanceAction::FreezeEmployee(FreezeEmployee { employee, frozen: true, nonce: 1 }));
+    governed(
+        &f,
+        &mut frozen,
+        GovernanceAction::FreezeEmployee(FreezeEmployee { employee, frozen: true, reason: "left".into(), nonce: 1 }),
+    );
     cases.push(("frozen", frozen, f.transbox(f.request(eth(1), 11)), Refusal::FrozenEmployee(employee)));
     let mut blocked = s.clone();
     let to = Address::repeat_byte(0xD5);
     governed(
         &f,
         &mut blocked,
-        GovernanceAction::BlockDestination(BlockDestination { destination: to, blocked: true, nonce: 1 }),
+        GovernanceAction::BlockDestination(BlockDestination {
+            destination: to,
+            blocked: true,
+            reason: "fraud".into(),
+            nonce: 1,
+        }),
     );
     cases.push(("blocked", blocked, f.transbox(f.request(eth(1), 12)), Refusal::BlockedDestination(to)));
+    // The hot wallet the signer announced, paid in ETH or in a token.
+    let wallet = Address::repeat_byte(0x77);
+    let mut announced = s.clone();
+    announce_wallet(&f, &mut announced, wallet);
+    for (id, asset) in [(16, Address::ZERO), (17, f.token)] {
+        let tb = transbox_with(&f, id, |r| {
+            r.asset = asset;
+            r.amount = U256::from(5u64);
+            r.to = wallet;
+        });
+        let want = Refusal::ForbiddenDestination { rule: DestinationRule::HotWallet, to: wallet };
+        cases.push(("to the hot wallet", announced.clone(), tb, want));
+    }
     // Over the per-transfer limit (10 ETH).
     let over = f.transbox(f.request(eth(11), 13));
     let units = |v| box_core::Units::of(&box_core::asset::Asset::Eth, v);

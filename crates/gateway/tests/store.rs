@@ -170,6 +170,30 @@ async fn conformance(db: Database) {
     store.put_escrow(&nonce(0xe3, 1), &a(0xe3), &serde_json::json!({}), &a(0xe3), None).await.unwrap();
     assert_eq!(store.claim_escrow(&a(0xe3), &B256::ZERO).await.unwrap(), None, "no token, no unsigned claim");
 
+    // Offboarding: the escrow deleted, the person's collecting applications closed with the
+    // reason, someone else's and a complete one untouched, all in one transaction.
+    assert!(store.insert_transfer(&nonce(0xe1, 2), &transfer(0x41, 0xe1)).await.unwrap());
+    assert!(store.insert_transfer(&nonce(0xe1, 3), &transfer(0x42, 0xe1)).await.unwrap());
+    assert!(store.insert_transfer(&nonce(0xe4, 1), &transfer(0x43, 0xe4)).await.unwrap());
+    let closing = ApprovalRow { transfer_id: id(0x42), ..approval(0xb1) };
+    store.approve(&nonce(0xb1, 3), 0, &closing, 1, CollectionState::Submitting, None).await.unwrap();
+    let (revoked, cancelled) = store.offboard(&nonce(0x99, 1), &a(0xe1), &a(0x99), "offboarded: left").await.unwrap();
+    assert!(revoked);
+    assert_eq!(cancelled, vec![id(0x41)]);
+    assert!(store.escrow(&a(0xe1)).await.unwrap().is_none());
+    let t = store.transfer(&id(0x41)).await.unwrap().unwrap();
+    assert_eq!(
+        (t.state, t.reason.as_deref(), t.rejected_by),
+        (CollectionState::Rejected, Some("offboarded: left"), Some(a(0x99)))
+    );
+    assert_eq!(store.transfer(&id(0x42)).await.unwrap().unwrap().state, CollectionState::Submitting);
+    assert_eq!(store.transfer(&id(0x43)).await.unwrap().unwrap().state, CollectionState::Collecting);
+    assert!(matches!(
+        store.offboard(&nonce(0x99, 1), &a(0xe4), &a(0x99), "x").await,
+        Err(StoreError::NonceReused { .. })
+    ));
+    assert_eq!(store.transfer(&id(0x43)).await.unwrap().unwrap().state, CollectionState::Collecting, "nothing done");
+
     // Old nonces are pruned.
     assert!(store.prune_nonces(box_gateway::store::now() + 10).await.unwrap() >= 5);
 }

@@ -7,8 +7,9 @@ use crate::roles::Role;
 use crate::types::{
     ApplyIn, ApproveIn, AssetOut, AuditOut, AuthorizationIn, AuthorizationQuery, CeremonyIn, CeremonyOut, ClaimIn,
     ClusterOut, DeploymentOut, EscrowIn, EscrowOut, FlowIn, FlowOut, FlowTypedData, GovernanceDraftIn, GovernanceIn,
-    GovernanceKind, GovernanceOut, GovernanceTypedData, MeOut, PersonIn, PersonOut, QueuedOut, RejectIn, StatusOut,
-    TransferOut, TransferQuery, TransferRequestIn, TransferSummary, TransferTypedData, TypedDataCatalogue, WalletOut,
+    GovernanceKind, GovernanceOut, GovernanceTypedData, MeOut, OffboardIn, OffboardOut, PersonIn, PersonOut, QueuedOut,
+    RejectIn, StatusOut, TokenOut, TransferOut, TransferQuery, TransferRequestIn, TransferSummary, TransferTypedData,
+    TypedDataCatalogue, WalletOut,
 };
 use crate::wire::HexBytes;
 use box_core::block::Block;
@@ -109,6 +110,18 @@ impl Client {
         if r.status == 204 { Ok(()) } else { decode::<()>(r) }
     }
 
+    /// Offboards `address` at the gateway (key holder or admin): revokes
+    /// their escrowed keystore and cancels their applications still
+    /// collecting approvals, with `reason`. Does not freeze them: that is a
+    /// governance action ([`Client::sign_governance`]).
+    pub async fn offboard(&self, address: Address, reason: &str) -> Result<OffboardOut, ClientError> {
+        self.post(
+            &format!("/v1/people/{}/offboard", address.to_checksum(None)),
+            Some(&OffboardIn { reason: reason.to_owned() }),
+        )
+        .await
+    }
+
     /// Downloads an escrowed keystore (signed: its owner or an admin).
     pub async fn keystore(&self, address: Address) -> Result<EscrowOut, ClientError> {
         self.get(&format!("/v1/people/{}/keystore", address.to_checksum(None))).await
@@ -157,6 +170,13 @@ impl Client {
     pub async fn sign_governance(&self, action: &GovernanceAction) -> Result<GovernanceOut, ClientError> {
         let signature = self.key.sign_hash(&action.signing_hash(&self.domain)).into();
         self.post("/v1/governance", Some(&GovernanceIn { action: HexBytes(encode_action(action)), signature })).await
+    }
+
+    /// An ERC-20 contract's `symbol()` and `decimals()` as the gateway's
+    /// Ethereum node reads them now (the gateway's word: show it to the
+    /// person who signs the registration).
+    pub async fn token(&self, token: Address) -> Result<TokenOut, ClientError> {
+        self.get(&format!("/v1/tokens/{}", token.to_checksum(None))).await
     }
 
     /// Governance actions.

@@ -90,6 +90,35 @@ pub struct StatusOut {
     pub outbox_pending: u64,
     /// Registered assets for people: `ETH` and ERC-20 symbols with their contract.
     pub assets: Vec<String>,
+    /// Employees frozen by governance (their applications and notarized
+    /// transfers are refused), EIP-55.
+    #[serde(with = "crate::wire::eip55_vec")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub frozen: Vec<Address>,
+    /// Destinations blocked by governance, EIP-55.
+    #[serde(with = "crate::wire::eip55_vec")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub blocked: Vec<Address>,
+}
+
+/// An ERC-20 contract as the gateway's Ethereum node reads it now
+/// (`GET /v1/tokens/{address}`): what a key holder checks before signing
+/// its registration. The gateway's word only: the signed registration
+/// carries the symbol and decimals the key holders saw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TokenOut {
+    /// The contract, EIP-55.
+    #[serde(with = "crate::wire::eip55")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub token: Address,
+    /// `symbol()`.
+    pub symbol: String,
+    /// `decimals()`.
+    pub decimals: u8,
+    /// Whether the verified chain registers it already.
+    pub registered: bool,
 }
 
 /// The audit export: verify with `box_core::audit::verify_history(genesis, blocks)`.

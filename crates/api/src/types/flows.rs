@@ -1,7 +1,7 @@
 //! Approval flows, key-holder authorizations and governance actions.
 
 use crate::eip712_json::FlowJson;
-use crate::status::{FlowState, Needs, RelayOutcome};
+use crate::status::{FlowState, GovernanceState, Needs, RelayOutcome};
 use crate::wire::{HexBytes, SignatureHex};
 use box_core::ids::{FlowHash, SubjectId};
 use box_core::{Address, B256};
@@ -122,6 +122,16 @@ pub struct GovernanceOut {
     pub signers: Vec<Address>,
     /// `any_key_holder` or `all_key_holders`.
     pub needs: Needs,
+    /// How many signatures it needs in all (1, or every key holder).
+    pub required: u32,
+    /// The key holders who still have to sign (empty once it has enough).
+    #[serde(with = "crate::wire::eip55_vec")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub waiting_for: Vec<Address>,
+    /// Where it stands.
+    pub state: GovernanceState,
+    /// Why the nodes refused it, when they did.
+    pub rejection: Option<String>,
     /// The relay, once the signatures suffice.
     pub relay: Option<RelayOut>,
 }

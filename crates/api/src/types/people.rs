@@ -1,6 +1,7 @@
 //! People, roles and the key escrow.
 
 use crate::roles::Role;
+use box_core::ids::TransferId;
 use box_core::{Address, B256};
 use serde::{Deserialize, Serialize};
 
@@ -103,4 +104,33 @@ pub struct EscrowOut {
     pub uploaded_by: Address,
     /// When.
     pub uploaded_at: i64,
+}
+
+/// Offboard a person (key holder or admin): their escrowed keystore is
+/// revoked and every application of theirs still collecting approvals is
+/// cancelled with `reason`. The freeze that stops what is already on the
+/// chain is a governance action a key holder signs besides
+/// (`boxctl keyholder offboard` does both).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OffboardIn {
+    /// Why (shown to the person on each cancelled application).
+    pub reason: String,
+}
+
+/// What offboarding did at the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OffboardOut {
+    /// The person (EIP-55).
+    #[serde(with = "crate::wire::eip55")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub address: Address,
+    /// Whether an escrowed keystore was revoked (deleted).
+    pub keystore_revoked: bool,
+    /// The applications cancelled (they were collecting approvals).
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
+    pub cancelled: Vec<TransferId>,
 }

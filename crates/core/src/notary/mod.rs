@@ -403,4 +403,11 @@ impl NotaryState {
     pub fn signer_status(&self) -> Option<&Signed<SignerAnnounce>> {
         self.signer_status.as_ref()
     }
+
+    /// The hot wallet, as the signer's latest announcement names it: the
+    /// signer keeps the wallet's address across restarts, so every
+    /// announcement after the first unseal carries it. `None` before then.
+    pub fn hot_wallet(&self) -> Option<Address> {
+        self.signer_status.as_ref().map(|a| a.value.wallet).filter(|w| !w.is_zero())
+    }
 }

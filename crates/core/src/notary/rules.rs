@@ -88,7 +88,13 @@ impl NotaryState {
 
     /// The deployment-wide rules as they stand.
     pub fn policy(&self) -> Policy<'_> {
-        Policy { assets: &self.assets, frozen: &self.frozen, blocked: &self.blocked, paused: self.paused.as_deref() }
+        Policy {
+            assets: &self.assets,
+            frozen: &self.frozen,
+            blocked: &self.blocked,
+            paused: self.paused.as_deref(),
+            hot_wallet: self.hot_wallet(),
+        }
     }
 
     /// The flow `h` as proof that it is active in this state (notarized,

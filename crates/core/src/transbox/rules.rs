@@ -4,6 +4,7 @@
 
 use super::limits::{check_period_limits, check_request_limits};
 use super::{TransBox, VerifiedTransBox, below_digest};
+use crate::DestinationRule;
 use crate::Refusal;
 use crate::amount::Amount;
 use crate::asset::{Asset, AssetRegistry};
@@ -28,6 +29,10 @@ pub struct Policy<'a> {
     pub blocked: &'a BTreeSet<Address>,
     /// `Some(reason)` while transfers are paused.
     pub paused: Option<&'a str>,
+    /// The hot wallet, once the signer announced it (no transfer may pay
+    /// it: [`DestinationRule::HotWallet`]). `None` before the first unseal,
+    /// when nothing can execute.
+    pub hot_wallet: Option<Address>,
 }
 
 /// Everything [`verify_transbox`] checks a transbox against.
@@ -142,6 +147,7 @@ fn before_approvals(r: &TransferRequest, applicant: &Signature, ctx: &TransferCo
     if ctx.policy.blocked.contains(&r.to) {
         return Err(Refusal::BlockedDestination(r.to));
     }
+    check_not_hot_wallet(r, ctx.policy.hot_wallet)?;
     check_applicant(r, applicant, ctx.domain, ctx.flow)?;
     if ctx.policy.frozen.contains(&r.applicant) {
         return Err(Refusal::FrozenEmployee(r.applicant));
@@ -167,13 +173,27 @@ fn check_target(r: &TransferRequest, domain: &Domain, flow: &VerifiedFlow) -> Re
     Ok(())
 }
 
-/// A destination and an amount.
+/// A destination and an amount: the destination rules that no state can
+/// lift ([`DestinationRule::ZeroAddress`], [`DestinationRule::TokenContract`]),
+/// and a non-zero amount.
 fn check_nonzero(r: &TransferRequest) -> Result<(), Refusal> {
+    let forbidden = |rule| Err(Refusal::ForbiddenDestination { rule, to: r.to });
     if r.to.is_zero() {
-        return Err(Refusal::MalformedTransfer("the destination is address(0)".into()));
+        return forbidden(DestinationRule::ZeroAddress);
+    }
+    if !r.asset.is_zero() && r.to == r.asset {
+        return forbidden(DestinationRule::TokenContract);
     }
     if r.amount.is_zero() {
         return Err(Refusal::MalformedTransfer("the amount is zero".into()));
+    }
+    Ok(())
+}
+
+/// [`DestinationRule::HotWallet`]: not to the hot wallet the signer announced.
+fn check_not_hot_wallet(r: &TransferRequest, hot_wallet: Option<Address>) -> Result<(), Refusal> {
+    if hot_wallet == Some(r.to) {
+        return Err(Refusal::ForbiddenDestination { rule: DestinationRule::HotWallet, to: r.to });
     }
     Ok(())
 }

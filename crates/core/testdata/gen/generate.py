@@ -105,8 +105,8 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("nonce", "uint64"),
         ("detail", "string"),
     ],
-    "FreezeEmployee": [("employee", "address"), ("frozen", "bool"), ("nonce", "uint64")],
-    "BlockDestination": [("destination", "address"), ("blocked", "bool"), ("nonce", "uint64")],
+    "FreezeEmployee": [("employee", "address"), ("frozen", "bool"), ("reason", "string"), ("nonce", "uint64")],
+    "BlockDestination": [("destination", "address"), ("blocked", "bool"), ("reason", "string"), ("nonce", "uint64")],
     "RegisterAsset": [
         ("token", "address"),
         ("symbol", "string"),
@@ -643,12 +643,14 @@ EIP712_CASES: list[tuple[str, str, str, str, dict]] = [
      {"subject": b32(0x7E), "status": 1, "txHash": b32(0x7A), "nonce": 7, "detail": ""}),
     ("refused report", "SignerReport", "max-chain", "signer",
      {"subject": b32(0x7F), "status": 255, "txHash": b32(0x00), "nonce": U64_MAX, "detail": "insufficient funds"}),
-    ("freeze", "FreezeEmployee", "main", "key-holder-1", {"employee": A("bob"), "frozen": True, "nonce": 1}),
-    ("unfreeze", "FreezeEmployee", "mainnet", "key-holder-3", {"employee": ZERO_ADDR, "frozen": False, "nonce": 0}),
+    ("freeze", "FreezeEmployee", "main", "key-holder-1",
+     {"employee": A("bob"), "frozen": True, "reason": "left the company — clé révoquée", "nonce": 1}),
+    ("unfreeze", "FreezeEmployee", "mainnet", "key-holder-3",
+     {"employee": ZERO_ADDR, "frozen": False, "reason": "", "nonce": 0}),
     ("block", "BlockDestination", "main", "key-holder-2",
-     {"destination": addr_rep(0xBA), "blocked": True, "nonce": 2}),
+     {"destination": addr_rep(0xBA), "blocked": True, "reason": "phishing report #7", "nonce": 2}),
     ("unblock", "BlockDestination", "max-chain", "key-holder-2",
-     {"destination": addr_rep(0xBA), "blocked": False, "nonce": U64_MAX}),
+     {"destination": addr_rep(0xBA), "blocked": False, "reason": "", "nonce": U64_MAX}),
     ("register asset", "RegisterAsset", "main", "key-holder-1",
      {"token": addr_rep(0x71), "symbol": "USDC", "decimals": 6, "registered": True, "nonce": 3}),
     ("remove asset", "RegisterAsset", "mainnet", "key-holder-1",
@@ -894,8 +896,8 @@ def encoding_vectors() -> tuple[dict, dict]:
     add("genesis with empty lists", "Genesis", genesis_empty, header("Genesis") + abi_encode_struct("Genesis", genesis_empty))
 
     actions = [
-        ("FreezeEmployee", {"employee": A("bob"), "frozen": True, "nonce": 1}, ["key-holder-1"]),
-        ("BlockDestination", {"destination": addr_rep(0xBA), "blocked": False, "nonce": 2},
+        ("FreezeEmployee", {"employee": A("bob"), "frozen": True, "reason": "on leave", "nonce": 1}, ["key-holder-1"]),
+        ("BlockDestination", {"destination": addr_rep(0xBA), "blocked": False, "reason": "", "nonce": 2},
          ["key-holder-1", "key-holder-2", "key-holder-3"]),
         ("RegisterAsset", {"token": addr_rep(0x71), "symbol": "USDC", "decimals": 6, "registered": True, "nonce": 3},
          ["key-holder-2", "key-holder-3"]),
@@ -1086,11 +1088,15 @@ def encoding_vectors() -> tuple[dict, dict]:
         out[at] = val
         return bytes(out)
 
-    bad("dirty high byte in an address word", "FreezeEmployee", poke(freeze_enc, 2 + 0, 0x01), ["Malformed", "NonCanonical"])
-    bad("dirty padding byte in an address word", "FreezeEmployee", poke(freeze_enc, 2 + 11, 0x80), ["Malformed", "NonCanonical"])
-    bad("bool word holding 2", "FreezeEmployee", poke(freeze_enc, 2 + 32 + 31, 0x02), ["Malformed", "NonCanonical"])
-    bad("dirty high byte in a bool word", "FreezeEmployee", poke(freeze_enc, 2 + 32, 0x01), ["Malformed", "NonCanonical"])
-    bad("uint64 word over 2^64", "FreezeEmployee", poke(freeze_enc, 2 + 64 + 23, 0x01), ["Malformed", "NonCanonical"])
+    # FreezeEmployee has a string (reason), so it is a dynamic tuple: word 0 is
+    # its offset (0x20), then word 1 employee, word 2 frozen, word 3 the
+    # reason's offset, word 4 nonce, then the reason.
+    W = 2 + 32
+    bad("dirty high byte in an address word", "FreezeEmployee", poke(freeze_enc, W + 0, 0x01), ["Malformed", "NonCanonical"])
+    bad("dirty padding byte in an address word", "FreezeEmployee", poke(freeze_enc, W + 11, 0x80), ["Malformed", "NonCanonical"])
+    bad("bool word holding 2", "FreezeEmployee", poke(freeze_enc, W + 32 + 31, 0x02), ["Malformed", "NonCanonical"])
+    bad("dirty high byte in a bool word", "FreezeEmployee", poke(freeze_enc, W + 32, 0x01), ["Malformed", "NonCanonical"])
+    bad("uint64 word over 2^64", "FreezeEmployee", poke(freeze_enc, W + 3 * 32 + 23, 0x01), ["Malformed", "NonCanonical"])
     # TransferRequest word 2 = applicant (address), word 7 = chainId (uint64).
     bad("dirty address in a request", "TransferRequest", poke(req_enc, 2 + 2 * 32 + 5, 0xEE), ["Malformed", "NonCanonical"])
     bad("uint64 chain id over 2^64", "TransferRequest", poke(req_enc, 2 + 7 * 32, 0x01), ["Malformed", "NonCanonical"])

@@ -10,9 +10,10 @@ use crate::store::{GovernanceRow, now};
 use axum::Json;
 use axum::extract::{Path, State};
 use box_api::action::{decode_action, encode_action};
-use box_api::{GovernanceIn, GovernanceOut, HexBytes, Needs};
+use box_api::{GovernanceIn, GovernanceOut, GovernanceState, HexBytes, Needs};
 use box_core::governance::{Authority, SignedAction, verify_action};
-use box_core::notary::Subject;
+use box_core::ids::SubjectId;
+use box_core::notary::{Subject, SubjectStatus};
 use box_core::{Address, B256, Signature};
 
 async fn governance_out(st: &Shared, hash: &B256) -> ApiResult<GovernanceOut> {
@@ -21,21 +22,49 @@ async fn governance_out(st: &Shared, hash: &B256) -> ApiResult<GovernanceOut> {
         .governance(hash)
         .await?
         .ok_or_else(|| ApiError::not_found("no_such_action", format!("no governance action {hash}")))?;
-    let relay = match g.queued_at {
+    let (relay, state, rejection) = match g.queued_at {
         Some(_) => {
             let signed = SignedAction { action: g.action.clone(), signatures: sigs.iter().map(|(_, s)| *s).collect() };
-            st.store.outbox(&Subject::Governance(signed).id(&st.domain)?).await?.map(Into::into)
+            let id = Subject::Governance(signed).id(&st.domain)?;
+            let (state, rejection) = on_chain(st, &id);
+            (st.store.outbox(&id).await?.map(Into::into), state, rejection)
         }
-        None => None,
+        None => (None, GovernanceState::Collecting, None),
+    };
+    let signers: Vec<Address> = sigs.iter().map(|(a, _)| *a).collect();
+    let key_holders = &st.registry.key_holders;
+    let required = match g.action.authority() {
+        Authority::AnyKeyHolder => 1,
+        _ => key_holders.len(),
+    };
+    let waiting_for = if state == GovernanceState::Collecting {
+        key_holders.iter().filter(|k| !signers.contains(k)).copied().collect()
+    } else {
+        Vec::new()
     };
     Ok(GovernanceOut {
         hash: g.hash,
         description: g.description,
         action: HexBytes(encode_action(&g.action)),
-        signers: sigs.iter().map(|(a, _)| *a).collect(),
+        signers,
         needs: Needs::from(g.action.authority()),
+        required: u32::try_from(required).unwrap_or(u32::MAX),
+        waiting_for,
+        state,
+        rejection,
         relay,
     })
+}
+
+/// Where the subject `id` stands on the verified replica.
+fn on_chain(st: &Shared, id: &SubjectId) -> (GovernanceState, Option<String>) {
+    let r = st.replica.read();
+    match r.state().subject(id).map(|s| &s.status) {
+        None => (GovernanceState::Queued, None),
+        Some(SubjectStatus::Pending) => (GovernanceState::Submitted, None),
+        Some(SubjectStatus::Notarized { .. }) => (GovernanceState::Notarized, None),
+        Some(SubjectStatus::Rejected { reasons }) => (GovernanceState::Rejected, Some(reasons.join("; "))),
+    }
 }
 
 /// Add a key holder's signature to a governance action; once the signatures

@@ -81,7 +81,12 @@ mod tests {
         let pause = GovernanceAction::PauseTransfers(PauseTransfers { paused: true, reason: "x".into(), nonce: 1 });
         let resume =
             GovernanceAction::PauseTransfers(PauseTransfers { paused: false, reason: String::new(), nonce: 2 });
-        let freeze = GovernanceAction::FreezeEmployee(FreezeEmployee { employee: kh, frozen: true, nonce: 3 });
+        let freeze = GovernanceAction::FreezeEmployee(FreezeEmployee {
+            employee: kh,
+            frozen: true,
+            reason: "drill".into(),
+            nonce: 3,
+        });
         assert!(is_emergency(GOVERNANCE, &governance(&pause)));
         assert!(!is_emergency(GOVERNANCE, &governance(&resume)), "resuming needs every key holder: no hurry");
         assert!(!is_emergency(GOVERNANCE, &governance(&freeze)));

@@ -11,6 +11,7 @@ mod extract;
 mod flows;
 mod governance;
 mod lane;
+mod offboard;
 mod openapi;
 mod people;
 mod rules;
@@ -116,6 +117,7 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(people::person))
         .routes(routes!(people::put_escrow, people::get_escrow))
         .routes(routes!(people::claim_escrow))
+        .routes(routes!(offboard::offboard))
         .routes(routes!(flows::list_flows, flows::create_flow))
         .routes(routes!(flows::get_flow))
         .routes(routes!(flows::submit_flow))
@@ -131,6 +133,7 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(ceremony::signer))
         .routes(routes!(ceremony::wallet))
         .routes(routes!(assets::assets))
+        .routes(routes!(assets::token))
         .routes(routes!(typed_data::catalogue))
         .routes(routes!(typed_data::transfer_request))
         .routes(routes!(typed_data::transfer))

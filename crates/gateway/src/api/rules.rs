@@ -27,6 +27,7 @@ pub(super) fn refused(r: Refusal) -> ApiError {
         Refusal::UnknownAsset(_) => "unknown_asset",
         Refusal::MalformedTransfer(_) => "malformed_transfer",
         Refusal::BlockedDestination(_) => "blocked_destination",
+        Refusal::ForbiddenDestination { rule, .. } => rule.name(),
         Refusal::FrozenEmployee(_) => "frozen_employee",
         Refusal::NoLimitForAsset(_) => "no_limit",
         Refusal::OverFeeCap { .. } => "over_fee_cap",

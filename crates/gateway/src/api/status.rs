@@ -57,6 +57,8 @@ pub(super) async fn status(State(st): State<Shared>, caller: Caller) -> ApiResul
         paused: r.state().paused().map(str::to_owned),
         outbox_pending: pending,
         assets,
+        frozen: r.state().policy().frozen.iter().copied().collect(),
+        blocked: r.state().policy().blocked.iter().copied().collect(),
     }))
 }
 

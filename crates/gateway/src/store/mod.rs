@@ -18,6 +18,7 @@
 
 mod codec;
 mod flows;
+mod offboard;
 mod outbox;
 mod people;
 pub mod rows;
