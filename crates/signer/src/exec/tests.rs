@@ -496,7 +496,9 @@ async fn a_transfer_held_by_an_unreachable_node_is_retried_with_backoff_and_neve
         s.eth.mine(1);
     }
     assert!(matches!(s.transfer_status(&tb), TransferStatus::Confirmed { .. }), "{:?}", s.transfer_status(&tb));
-    assert_eq!(exec.record().get(&id).unwrap().nonce, Some(nonce));
+    // Final and reported: it has left the executor's mirror; the store keeps it.
+    let done = s.store.executions().await.unwrap().into_iter().find(|(k, _)| *k == id).unwrap().1;
+    assert_eq!(done.nonce, Some(nonce));
     assert_eq!(s.eth.pending_nonce(s.wallet.0.address()).await.unwrap(), nonce + 1, "one nonce used");
     assert_eq!(exec.waiting(), None, "nothing waits any more");
 }
@@ -558,7 +560,8 @@ async fn a_receipt_from_a_block_no_longer_canonical_sends_the_transfer_back_to_b
     s.eth.mine(2);
     s.tick(&mut exec).await;
     s.tick(&mut exec).await;
-    let done = exec.record().get(&id).unwrap().clone();
+    // Final and reported: it has left the executor's mirror; the store keeps it.
+    let done = s.store.executions().await.unwrap().into_iter().find(|(k, _)| *k == id).unwrap().1;
     assert!(matches!(done.state, ExecutionState::Confirmed { .. }), "{:?}", done.state);
     assert!(matches!(s.transfer_status(&tb), TransferStatus::Confirmed { .. }));
     assert_eq!(s.eth.balance(Address::repeat_byte(0xD0)).await.unwrap(), ether(1), "moved once");
