@@ -44,6 +44,9 @@ pub enum Command {
     /// Approver: list what waits for you, approve or reject.
     #[command(subcommand)]
     Approve(Approve),
+    /// Your own key, offline: make a keystore v3 file, or open one to see whose key it is.
+    #[command(subcommand)]
+    Key(crate::key::Key),
     /// The cluster, the signer, the hot wallet and the transfers at a glance.
     Status,
     /// Auditor: export the history and verify it offline against the genesis.

@@ -44,6 +44,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Employee(e) => employee_cmd(&ui, e, session()?).await,
         Command::Approve(a) => approve_cmd(&ui, a, session()?).await,
+        Command::Key(k) => crate::key::run(&ui, k),
         Command::Status => {
             let s = session()?;
             let spin = ui.spinner("asking the gateway, the cluster and the signer");
