@@ -12,6 +12,7 @@ pub mod employee;
 pub mod error;
 pub mod files;
 pub mod flowfile;
+pub mod genesis;
 pub mod key;
 pub mod keyholder;
 pub mod keystore;
