@@ -7,7 +7,7 @@
 mod common;
 
 use box_testkit::anvil::Anvil;
-use box_testkit::key;
+use box_testkit::{eventually, key};
 use common::*;
 use serde_json::{Value, json};
 use std::path::Path;
@@ -139,4 +139,59 @@ fn genesis_check_refuses_each_broken_field_with_its_reason() {
         e.to_string()
     });
     boxctl(&["genesis", "check", &f], &[]).refused(2, "is not a BOX genesis");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signer_given_another_genesis_than_the_nodes_refuses_to_run_naming_both_fingerprints() {
+    use box_core::genesis::Fingerprint;
+    let anvil = Anvil::start().await;
+    let cluster = box_testkit::Cluster::start(&sibling("box-node", "box-chain"), 3, 0).await;
+    let mut other = cluster.genesis.clone();
+    other.time += 1;
+    let (ours, theirs) = (Fingerprint::of(&cluster.genesis).short(), Fingerprint::of(&other).short());
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("other-genesis.json"), serde_json::to_vec_pretty(&other).unwrap()).unwrap();
+    std::fs::write(d.join("ca.pem"), cluster.ca.ca_pem()).unwrap();
+    let (cert, key_pem) =
+        cluster.ca.issue("box-signer", box_ops::role::CertRole::Signer, &["127.0.0.1".into()]).unwrap();
+    std::fs::write(d.join("signer.pem"), cert).unwrap();
+    std::fs::write(d.join("signer.key"), key_pem).unwrap();
+    box_ops::keyfile::generate(&d.join("identity.json"), *cluster.signer.expose_bytes()).unwrap();
+    let nodes: Vec<String> = cluster.nodes.iter().map(|n| format!("\"{}\"", n.addr)).collect();
+    std::fs::write(
+        d.join("signer.toml"),
+        format!(
+            "data_dir = \"data\"\ngenesis = \"other-genesis.json\"\nidentity_key = \"identity.json\"\nnodes = [{}]\n\
+             lock_after_failures = 3\n\n[tls]\nca = \"ca.pem\"\ncert = \"signer.pem\"\nkey = \"signer.key\"\n\n\
+             [ethereum]\nrpc = \"{}\"\nchain_id = {}\nconfirmations = 1\npoll_ms = 100\nreplace_after_secs = 60\n",
+            nodes.join(", "),
+            anvil.endpoint(),
+            anvil.chain_id(),
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(sibling("box-signer", "box-signer"))
+        .args(["run", "--config"])
+        .arg(d.join("signer.toml"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The refusal comes once a node answers; a signer still running after this deadline did not refuse
+    // (e.g. a stale box-node without the fingerprint: rebuild it). Generous for a loaded machine.
+    eventually("box-signer exits", std::time::Duration::from_secs(120), || {
+        let done = child.try_wait().unwrap().is_some();
+        async move { done.then_some(()) }
+    })
+    .await;
+    let out = child.wait_with_output().unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!("fingerprint is {theirs}")) && text.contains(&format!("fingerprint {ours}")),
+        "{text}"
+    );
+    assert!(!text.contains("enrolment code"), "nothing of the vault is shown before the check: {text}");
 }
