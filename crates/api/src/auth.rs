@@ -22,7 +22,7 @@
 use crate::wire::parse_hex_32;
 use alloy::primitives::{Address, B256, Signature, keccak256};
 use alloy::sol;
-use box_core::crypto::{SecretKey, recover, signature_from_bytes};
+use box_core::crypto::{SecretKey, recover};
 use box_core::typed::Domain;
 
 sol! {
@@ -137,7 +137,8 @@ impl Credentials {
             .strip_prefix("0x")
             .and_then(|h| hex::decode(h).ok())
             .ok_or_else(|| malformed(SIGNATURE, "expected 0x followed by 130 hex digits"))?;
-        let signature = signature_from_bytes(&raw).map_err(|e| malformed(SIGNATURE, e.to_string()))?;
+        // As wallets return it: v 0/1 is read as 27/28 (see signature_from_wallet).
+        let signature = crate::wire::signature_from_wallet(&raw).map_err(|e| malformed(SIGNATURE, e.to_string()))?;
         Ok(Self { signer, timestamp, nonce, signature })
     }
 

@@ -5,7 +5,7 @@
 //! | address ([`Address`]) | EIP-55 string | box-core's [`parse_address`]: mixed case must carry a correct checksum |
 //! | 32-byte hash or id ([`B256`], `FlowHash`, `TransferId`, …) | `0x` + 64 hex digits | exactly that shape |
 //! | amount ([`BaseUnits`]) | decimal string of base units | box-core's one amount grammar ([`Amount::parse_base_units`]): digits only |
-//! | signature ([`SignatureHex`]) | `0x` + 130 hex digits | box-core's canonical form (low `s`, `v` 27 or 28) |
+//! | signature ([`SignatureHex`]) | `0x` + 130 hex digits | box-core's canonical form (low `s`, `v` 27 or 28); `v` 0 or 1 is read as 27 or 28 |
 //! | canonical bytes ([`HexBytes`]) | `0x` + hex | hex only |
 //!
 //! Address and hash fields keep box-core's types and name one of the serde
@@ -198,9 +198,36 @@ impl<'de> Deserialize<'de> for BaseUnits {
     }
 }
 
-/// A 65-byte signature `r ‖ s ‖ v`, written `0x` + 130 hex digits; read in
-/// box-core's one canonical form (`v` 27 or 28, low `s`). Whose signature it
-/// is, and over what, is for the reader to check.
+/// Reads a 65-byte `r ‖ s ‖ v` signature as wallets return it: `v` 27 or 28,
+/// or 0 or 1 (the bare recovery id, as Ledger devices and some libraries
+/// return it), into box-core's one canonical form (`v` 27 or 28, low `s`).
+///
+/// Guarantees: the two spellings of one signature give one value, so the
+/// API stores, shows and relays only the 27/28 form and a signature can never
+/// count as a second, different approval by being re-spelled. box-core's
+/// canonical encoding ([`box_core::crypto::signature_from_bytes`], what the
+/// chain and the stores read) still refuses 0/1: normalising is the API's
+/// job, at the edge. Any other `v`, and high-`s` or out-of-range scalars, are
+/// refused as before.
+pub fn signature_from_wallet(raw: &[u8]) -> Result<Signature, box_core::crypto::SignatureError> {
+    match raw {
+        [rs @ .., v @ (0 | 1)] if rs.len() == 64 => {
+            let mut canonical = [0u8; 65];
+            canonical[..64].copy_from_slice(rs);
+            canonical[64] = 27 + v;
+            box_core::crypto::signature_from_bytes(&canonical)
+        }
+        [.., v] if raw.len() == 65 && *v != 27 && *v != 28 => {
+            Err(box_core::crypto::SignatureError::Malformed(format!("v must be 27 or 28 (or 0 or 1), got {v}")))
+        }
+        _ => box_core::crypto::signature_from_bytes(raw),
+    }
+}
+
+/// A 65-byte signature `r ‖ s ‖ v`, written `0x` + 130 hex digits; read by
+/// [`signature_from_wallet`] (`v` 0/1 taken as 27/28) into box-core's one
+/// canonical form (`v` 27 or 28, low `s`), and always written with `v` 27 or
+/// 28. Whose signature it is, and over what, is for the reader to check.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct SignatureHex(pub Signature);
 
@@ -229,7 +256,7 @@ impl FromStr for SignatureHex {
             .strip_prefix("0x")
             .and_then(|h| hex::decode(h).ok())
             .ok_or_else(|| format!("{s:?} is not a signature: expected 0x followed by 130 hex digits"))?;
-        box_core::crypto::signature_from_bytes(&raw).map(Self).map_err(|e| format!("not a usable signature: {e}"))
+        signature_from_wallet(&raw).map(Self).map_err(|e| format!("not a usable signature: {e}"))
     }
 }
 
@@ -316,7 +343,11 @@ mod schema {
 
     impl PartialSchema for SignatureHex {
         fn schema() -> RefOr<Schema> {
-            string("^0x[0-9a-fA-F]{130}$", "A 65-byte signature r ‖ s ‖ v (v 27 or 28, low s), 0x hex", "0x…")
+            string(
+                "^0x[0-9a-fA-F]{130}$",
+                "A 65-byte signature r ‖ s ‖ v (v 27 or 28, low s; v 0 or 1 is read as 27 or 28), 0x hex",
+                "0x…",
+            )
         }
     }
     impl ToSchema for SignatureHex {}
@@ -380,5 +411,28 @@ mod tests {
         assert!(serde_json::from_value::<Probe>(v).is_err(), "an amount is a string, never a JSON number");
         assert!("0x00".parse::<SignatureHex>().unwrap_err().contains("not a usable signature"));
         assert!("12".parse::<HexBytes>().is_err());
+    }
+
+    #[test]
+    fn a_signature_with_v_0_or_1_reads_as_the_same_signature_with_v_27_or_28() {
+        let k = box_core::crypto::SecretKey::from_label_unchecked("ledger");
+        for msg in [&b"one"[..], b"two", b"three", b"four"] {
+            let sig = k.sign_hash(&alloy::primitives::keccak256(msg));
+            let canonical = sig.as_bytes();
+            let mut device = canonical;
+            device[64] -= 27;
+            let from_device: SignatureHex = format!("0x{}", hex::encode(device)).parse().unwrap();
+            let from_wallet: SignatureHex = format!("0x{}", hex::encode(canonical)).parse().unwrap();
+            assert_eq!(from_device, from_wallet, "one signature, one value");
+            assert_eq!(from_device.to_string(), format!("0x{}", hex::encode(canonical)), "written with v 27/28");
+            // The canonical encoding (chain, stores) keeps refusing 0/1.
+            assert!(box_core::crypto::signature_from_bytes(&device).is_err());
+        }
+        let mut bad = k.sign_hash(&alloy::primitives::keccak256(b"x")).as_bytes();
+        for v in [2u8, 26, 29, 255] {
+            bad[64] = v;
+            let e = format!("0x{}", hex::encode(bad)).parse::<SignatureHex>().unwrap_err();
+            assert!(e.contains(&format!("got {v}")), "{e}");
+        }
     }
 }

@@ -165,10 +165,31 @@ async fn signs_the_query_string_as_sent_and_trusts_only_the_given_ca() {
     let other = Client::new(&format!("https://{addr}"), &stranger.ca_pem, key.clone(), domain()).unwrap();
     let before = seen.lock().unwrap().len();
     match other.me().await {
-        Err(ClientError::Transport(m)) => assert!(m.to_lowercase().contains("certificate"), "{m}"),
+        // A certificate problem is its own kind (issue 17 item 6), with the cause in words.
+        Err(ClientError::Certificate(m)) => {
+            assert!(m.to_lowercase().contains("certificate"), "{m}");
+            assert!(m.contains("not signed by the CA in the profile"), "{m}");
+        }
         other => panic!("expected a refused certificate, got {other:?}"),
     }
+    // The right CA, but a name the certificate does not list (it names 127.0.0.1 only).
+    let by_name =
+        Client::new(&format!("https://localhost:{}", addr.port()), &ours.ca_pem, key.clone(), domain()).unwrap();
+    match by_name.me().await {
+        Err(ClientError::Certificate(m)) => assert!(m.contains("not valid for the name"), "{m}"),
+        other => panic!("expected a certificate for another name, got {other:?}"),
+    }
     assert_eq!(seen.lock().unwrap().len(), before, "nothing reached the server");
+    // Nothing listening: connection refused, said in words (no Rust debug text).
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let nobody = Client::new(&format!("https://{free}"), &ours.ca_pem, key.clone(), domain()).unwrap();
+    match nobody.me().await {
+        Err(ClientError::Transport(m)) => {
+            assert!(m.contains("connection refused") && m.contains("is the gateway running"), "{m}");
+            assert!(!m.contains("{ ") && !m.contains("Some(") && !m.contains("Error("), "{m}");
+        }
+        other => panic!("expected connection refused, got {other:?}"),
+    }
 }
 
 #[test]

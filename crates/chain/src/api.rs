@@ -314,6 +314,7 @@ impl pb::notary_server::Notary for NotaryService {
             learners: membership.learner_ids().collect(),
             account: self.account.to_checksum(None),
             unsealed: (s.unsealed.len() + s.pending.as_ref().map_or(0, |p| p.entries.len())) as u64,
+            genesis_fingerprint: box_core::genesis::Fingerprint::of(s.notary.genesis()).0.to_vec(),
         }))
     }
 }

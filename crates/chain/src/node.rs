@@ -105,6 +105,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
     }
     let tls = TlsMaterial::load(&cfg.tls.ca, &cfg.tls.cert, &cfg.tls.key).map_err(StartError::Setup)?;
 
+    let fingerprint = box_core::genesis::Fingerprint::of(&genesis);
     let log = LogStore::open(&cfg.data_dir.join("raft-log.redb")).map_err(setup("raft log store"))?;
     let sm = StateMachine::open(&cfg.data_dir.join("state.redb"), genesis).map_err(StartError::Setup)?;
     let shared = sm.shared();
@@ -121,6 +122,19 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
     .validate()
     .map_err(|e| StartError::Raft(e.to_string()))?;
     let channels = Channels::new(tls.client());
+    // A peer that answers with another genesis: refuse to run (peers not up yet are not waited for;
+    // they make the same check when they start).
+    let peers: Vec<box_proto::Node> = cfg
+        .peers
+        .iter()
+        .filter(|p| p.id != cfg.id)
+        .map(|p| box_proto::Node { id: p.id, addr: p.addr.clone() })
+        .collect();
+    if !peers.is_empty() {
+        let client = box_proto::NodeClient::with_channels(peers, channels.clone());
+        box_proto::genesis::compare_once(&client, fingerprint).await.map_err(|m| StartError::Setup(m.to_string()))?;
+    }
+    tracing::info!(%fingerprint, "genesis");
     let raft = Raft::new(cfg.id, Arc::new(config), Network::new(channels.clone()), log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;

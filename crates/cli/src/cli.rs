@@ -44,6 +44,12 @@ pub enum Command {
     /// Approver: list what waits for you, approve or reject.
     #[command(subcommand)]
     Approve(Approve),
+    /// The deployment's genesis: make it from a plan, check it rule by rule, print its fingerprint.
+    #[command(subcommand)]
+    Genesis(crate::genesis::GenesisCmd),
+    /// Your own key, offline: make a keystore v3 file, or open one to see whose key it is.
+    #[command(subcommand)]
+    Key(crate::key::Key),
     /// The cluster, the signer, the hot wallet and the transfers at a glance.
     Status,
     /// Governance actions: list, show and sign those collecting signatures.

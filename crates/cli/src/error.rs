@@ -88,6 +88,7 @@ impl From<ClientError> for CliError {
             },
             ClientError::Api { code, message, .. } => Self::Refused { code, message },
             ClientError::Transport(m) => Self::Unavailable(format!("cannot reach the gateway: {m}")),
+            ClientError::Certificate(m) => Self::Untrusted(format!("the gateway's certificate is not trusted: {m}")),
             ClientError::Decode(m) => Self::Untrusted(format!("unexpected answer from the gateway: {m}")),
             ClientError::Untrusted(m) => Self::Untrusted(m),
             ClientError::Input(m) => Self::Usage(m),
@@ -124,6 +125,10 @@ mod tests {
         }
         .into();
         assert!(busy.to_string().contains("retry after 7 s"));
+        // A certificate that does not verify (another CA, another name) is not "unreachable": exit 4.
+        let cert: CliError = ClientError::Certificate("not valid for the name".into()).into();
+        assert_eq!(cert.exit_code(), 4);
+        assert!(cert.to_string().contains("certificate is not trusted"), "{cert}");
         let lie: CliError = ClientError::Untrusted("bad signature".into()).into();
         assert_eq!(lie.exit_code(), 4);
         assert_eq!(CliError::usage("x").exit_code(), 2);

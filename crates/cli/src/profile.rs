@@ -241,9 +241,7 @@ pub fn write_dev_identity(dir: &Path, name: &str, key: &SecretKey) -> CliResult<
 
 /// Reads a keystore file as JSON.
 pub fn read_keystore(path: &Path) -> CliResult<serde_json::Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| CliError::io("read the keystore", path, &e))?;
-    serde_json::from_str(&text)
-        .map_err(|e| CliError::usage(format!("{} is not a keystore JSON file: {e}", path.display())))
+    keystore::read_file(path).map_err(CliError::usage)
 }
 
 /// The password of an identity: its password file, else `BOX_PASSWORD`,

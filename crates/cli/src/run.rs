@@ -44,6 +44,8 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         }
         Command::Employee(e) => employee_cmd(&ui, e, session()?).await,
         Command::Approve(a) => approve_cmd(&ui, a, session()?).await,
+        Command::Key(k) => crate::key::run(&ui, k),
+        Command::Genesis(g) => crate::genesis::run(&ui, g).await,
         Command::Status => {
             let s = session()?;
             let spin = ui.spinner("asking the gateway, the cluster and the signer");

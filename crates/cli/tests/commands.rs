@@ -122,7 +122,19 @@ fn refusals_without_a_deployment_name_the_cause_and_exit_non_zero() {
     // The right password, but nobody listens: unavailable (5).
     let profile = offline_profile(dir.path(), "password of me");
     let p = profile.to_str().unwrap();
-    boxctl(&["status"], &[("BOX_PROFILE", p)]).refused(5, "cannot reach the gateway");
+    let down = boxctl(&["status"], &[("BOX_PROFILE", p)]);
+    down.refused(5, "cannot reach the gateway");
+    // The cause in words, no Rust debug text (issue 17 item 6).
+    assert!(
+        down.stderr.contains("connection refused") && down.stderr.contains("is the gateway running"),
+        "{}",
+        down.stderr
+    );
+    assert!(
+        !down.stderr.contains("{ ") && !down.stderr.contains("Some(") && !down.stderr.contains("Error("),
+        "{}",
+        down.stderr
+    );
     // A wrong password in the password file, and an unknown identity: usage (2).
     std::fs::write(dir.path().join("keys/me.password"), "not it").unwrap();
     boxctl(&["status"], &[("BOX_PROFILE", p)]).refused(2, "wrong password for identity me");

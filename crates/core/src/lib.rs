@@ -12,6 +12,7 @@ pub mod decision;
 pub mod encoding;
 pub mod evidence;
 pub mod flow;
+pub mod genesis;
 pub mod governance;
 pub mod ids;
 pub mod keys;

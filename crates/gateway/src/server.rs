@@ -187,6 +187,19 @@ impl Gateway {
                 .collect()
         };
         let chain = NodeClient::new(nodes, &chain_tls).timeouts(CHAIN_TIMEOUTS);
+        // The genesis against the nodes': refused now if one answers with another; while none
+        // answers, compared in the background (a mismatch then stops the gateway).
+        let fingerprint = box_core::genesis::Fingerprint::of(&genesis);
+        let genesis_open = match box_proto::genesis::compare_once(&chain, fingerprint).await {
+            Err(mismatch) => return Err(StartError::Input(mismatch.to_string())),
+            Ok(box_proto::genesis::Round::NoAnswer(_)) => true,
+            Ok(round) => {
+                if let box_proto::genesis::Round::Agrees(node) = round {
+                    tracing::info!(fingerprint = %fingerprint, node, "the nodes run this genesis");
+                }
+                false
+            }
+        };
         let store = Store::open(&config.database).await?;
         let replica = SharedReplica::new(Replica::new(genesis.clone()).map_err(StartError::Input)?);
         follower::load(&store, &replica)
@@ -203,6 +216,9 @@ impl Gateway {
         ));
         let (shutdown, rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
+        if genesis_open {
+            tasks.spawn(genesis_watch(chain.clone(), fingerprint, rx.clone()));
+        }
         tasks.spawn(follower::run(store.clone(), chain.clone(), replica, rx.clone()));
         tasks.spawn(crate::relay::run(store.clone(), chain, state.relay_wake.clone(), rx.clone()));
         tasks.spawn(prune_nonces(store, config.limits.timestamp_window_seconds, rx.clone()));
@@ -245,6 +261,26 @@ impl Gateway {
 /// a short deadline so a slow node does not hold a request.
 fn eth_client(url: &str) -> Result<box_eth::Eth, box_eth::EthError> {
     box_eth::Eth::connect_with(url, &box_eth::EthOptions { timeout: Duration::from_secs(5), ..Default::default() })
+}
+
+/// Compares the genesis with the nodes' once one answers; ends (stopping the
+/// gateway, see [`Gateway::wait`]) only on a mismatch, with the reason logged.
+async fn genesis_watch(
+    chain: NodeClient,
+    fingerprint: box_core::genesis::Fingerprint,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        r = box_proto::genesis::check_genesis(&chain, fingerprint) => match r {
+            Err(mismatch) => {
+                tracing::error!("{mismatch}");
+                return;
+            }
+            Ok(_) => tracing::info!(fingerprint = %fingerprint, "the nodes run this genesis"),
+        },
+        _ = shutdown.changed() => return,
+    }
+    let _ = shutdown.changed().await;
 }
 
 /// Forgets nonces older than the timestamp window (those requests are refused as stale anyway).

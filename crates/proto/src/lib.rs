@@ -3,11 +3,13 @@
 pub mod client;
 pub mod crosscheck;
 pub mod follower;
+pub mod genesis;
 pub mod reply;
 pub mod tls;
 
 pub use client::{Node, NodeClient, NodeError, NodeView, Timeouts};
 pub use follower::{BlockFollower, Followed, Refusal, VerifierCell};
+pub use genesis::{GenesisMismatch, check_genesis};
 pub use reply::{Outcome, ProposeReply, SubjectStatus, SubjectView, SubmitOutcome, SubmitReply};
 pub use tls::{Channels, TlsMaterial};
 

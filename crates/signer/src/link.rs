@@ -46,6 +46,16 @@ impl Link {
         &self.nodes
     }
 
+    /// Waits until a node answers and compares its genesis fingerprint with
+    /// `ours` (see [`box_proto::genesis::check_genesis`]): a mismatch is
+    /// refused with both fingerprints; unreachable nodes are waited for.
+    pub async fn check_genesis(
+        &self,
+        ours: box_core::genesis::Fingerprint,
+    ) -> Result<Option<u64>, box_proto::GenesisMismatch> {
+        box_proto::genesis::check_genesis(&self.client, ours).await
+    }
+
     /// The channels it dials with.
     pub fn channels(&self) -> &Channels {
         self.client.channels()

@@ -189,6 +189,10 @@ impl Signer {
         let lock_after = config.lock_after_failures;
         let vault = Vault::open(store.clone(), genesis.domain(), genesis.keyHolders.clone(), lock_after, opts.restore)?;
         let link = Link::new(config.nodes.clone(), &tls);
+        // Nothing runs on a genesis the nodes do not run (waits while no node answers).
+        let fingerprint = box_core::genesis::Fingerprint::of(&genesis);
+        link.check_genesis(fingerprint).await.map_err(|m| RunError::Setup(m.to_string()))?;
+        tracing::info!(fingerprint = %fingerprint, "the nodes run this genesis");
         let verifier = HistoryVerifier::new(&genesis).map_err(setup("genesis"))?;
         let follower = link.follow(verifier);
         let evidence = store.get(crate::crosscheck::EVIDENCE_KEY)?.unwrap_or_default();

@@ -23,6 +23,11 @@ pub enum ClientError {
     /// deployment's CA): retry later, or check the address and the CA.
     #[error("cannot reach the gateway: {0}")]
     Transport(String),
+    /// The gateway's TLS certificate is not acceptable (another CA, another
+    /// name, expired): the profile's gateway URL or CA is wrong, or someone
+    /// else answers. Nothing was sent.
+    #[error("the gateway's certificate is not trusted: {0}")]
+    Certificate(String),
     /// The answer is not what the API documents.
     #[error("unexpected answer from the gateway: {0}")]
     Decode(String),
@@ -66,6 +71,69 @@ pub(super) fn error_chain(e: &dyn std::error::Error) -> String {
         cause = c.source();
     }
     out
+}
+
+/// A failed exchange with `base` as what the caller should do: an
+/// unacceptable certificate ([`ClientError::Certificate`], with the cause in
+/// words: another CA, another name, expired), else the cause of not reaching
+/// it ([`ClientError::Transport`]: connection refused, timed out, …).
+pub(super) fn transport(e: &(dyn std::error::Error + 'static), base: &str) -> ClientError {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(outer) = cause {
+        // rustls's error reaches here inside (nested) io::Errors, whose source() skips what they wrap.
+        let mut c = outer;
+        loop {
+            if let Some(tls) = c.downcast_ref::<rustls::Error>() {
+                return certificate(tls, base);
+            }
+            let Some(io) = c.downcast_ref::<std::io::Error>() else { break };
+            match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => {
+                    return ClientError::Transport(format!(
+                        "nothing answers at {base} (connection refused): is the gateway running, and is the profile's URL right?"
+                    ));
+                }
+                std::io::ErrorKind::TimedOut => {
+                    return ClientError::Transport(format!("{base} did not answer in time (timed out)"));
+                }
+                _ => {}
+            }
+            match io.get_ref() {
+                Some(inner) => c = inner,
+                None => break,
+            }
+        }
+        cause = outer.source();
+    }
+    ClientError::Transport(error_chain(e))
+}
+
+/// A TLS failure with `base` in words.
+fn certificate(tls: &rustls::Error, base: &str) -> ClientError {
+    use rustls::CertificateError as C;
+    match tls {
+        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+            ClientError::Certificate(format!(
+                "it is not valid for the name in {base} (the profile's gateway URL must use a name or address the gateway's certificate lists)"
+            ))
+        }
+        // BadSignature: an issuer of the same name that did not sign it.
+        rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => ClientError::Certificate(format!(
+            "the certificate {base} presents is not signed by the CA in the profile (check `ca`: the deployment's CA certificate)"
+        )),
+        rustls::Error::InvalidCertificate(
+            C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+        ) => ClientError::Certificate(format!(
+            "the certificate {base} presents has expired or is not valid yet (check this machine's clock, or renew the certificate)"
+        )),
+        rustls::Error::InvalidCertificate(C::Revoked) => {
+            ClientError::Certificate(format!("the certificate {base} presents is revoked"))
+        }
+        rustls::Error::InvalidCertificate(_) => {
+            ClientError::Certificate(format!("the certificate {base} presents does not verify"))
+        }
+        other => ClientError::Transport(format!("the TLS handshake with {base} failed: {other}")),
+    }
 }
 
 /// A raw answer: status, `Retry-After`, body.

@@ -201,7 +201,7 @@ impl Client {
             let value = HeaderValue::from_str(&v).map_err(|e| ClientError::Input(format!("{k}: {e}")))?;
             req.headers_mut().append(name, value);
         }
-        let res = self.http.execute(req).await.map_err(|e| ClientError::Transport(error::error_chain(&e)))?;
+        let res = self.http.execute(req).await.map_err(|e| error::transport(&e, &self.base))?;
         let status = res.status().as_u16();
         let retry_after = res.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
         let body = res.bytes().await.map_err(|e| ClientError::Transport(error::error_chain(&e)))?.to_vec();

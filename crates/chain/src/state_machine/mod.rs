@@ -260,7 +260,13 @@ impl StateMachine {
                 let data: SnapshotData =
                     serde_json::from_slice(&bytes).map_err(|e| format!("stored snapshot is unreadable: {e}"))?;
                 if data.state.notary.genesis() != &genesis {
-                    return Err("the data directory belongs to another genesis".into());
+                    let fp = box_core::genesis::Fingerprint::of;
+                    return Err(format!(
+                        "the data directory belongs to another genesis (its fingerprint {}, the genesis file's {}); \
+                         refusing to run: use the deployment's genesis, or another data directory",
+                        fp(data.state.notary.genesis()),
+                        fp(&genesis)
+                    ));
                 }
                 NotaryState::restore(&data.state.notary.snapshot())
                     .map_err(|e| format!("the stored snapshot's notary state does not restore: {e}"))?;
