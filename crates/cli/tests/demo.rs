@@ -121,6 +121,18 @@ fn dev_up_with_a_relative_dir_from_elsewhere_then_the_demo_moves_eth_and_tokens(
     let (ok, out) = boxctl_in(Path::new("/"), &["dev", "up", "--dir", abs.to_str().unwrap()], &[]);
     assert!(ok, "boxctl dev up (resume) failed:\n{out}");
     assert!(out.contains("resuming") && out.contains("unseal") && out.contains("signer         unsealed"), "{out}");
+    // The resumed signer really is unsealed (not an earlier boot's
+    // announcement read as this one's): the demo runs again on the same
+    // deployment, its flow anchored and its transfers signed, and its
+    // export goes to a new file.
+    let (ok, out) = boxctl_in(&cwd, &["demo", "--dir", rel], &[]);
+    assert!(ok, "boxctl demo (second run) failed:\n{out}");
+    assert_eq!(out.matches("confirmed: public transaction 0x").count(), 2, "{out}");
+    let exports = std::fs::read_dir(&abs)
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().starts_with("audit-export-"))
+        .count();
+    assert_eq!(exports, 2, "one export per demo run");
 }
 
 #[test]

@@ -37,6 +37,7 @@ pub(super) async fn create(dir: &Path, programs: &Programs) -> Result<Stack, Dev
         genesis: placeholder_genesis(),
         programs: programs.clone(),
         started: Started::default(),
+        signer_log_from: 0,
     };
     let log = stack.log("anvil");
     start_anvil(&mut stack).map_err(at("starting anvil", &log))?;

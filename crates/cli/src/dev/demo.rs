@@ -342,7 +342,10 @@ async fn story(s: &Stack, steps: &mut Steps) -> Result<(), DevError> {
     steps.begin(8, "done");
     println!("      public transactions: 1.5 ETH {eth_tx}");
     println!("                           250 BOXT {tok_tx}");
-    let export = s.dir.join("audit-export.json");
+    // One file per run (the demo may run again on the same deployment; an
+    // export is never overwritten).
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let export = s.dir.join(format!("audit-export-{now}.json"));
     crate::audit::export(&admin_session, &export).await.map_err(fail("exporting the history"))?;
     let v = crate::audit::verify(&export, &s.genesis).map_err(fail("verifying the exported history"))?;
     println!(

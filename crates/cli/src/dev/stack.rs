@@ -83,6 +83,9 @@ pub struct Stack {
     pub programs: Programs,
     /// The processes this run of boxctl started (stopped again if a step fails).
     pub started: Started,
+    /// Where the signer's log stood (bytes) when this run started the signer:
+    /// only lines after it are this boot's (0 for a signer already running).
+    pub signer_log_from: usize,
 }
 
 pub(super) fn io<E: std::fmt::Display>(what: impl Into<String>) -> impl FnOnce(E) -> DevError {
@@ -130,6 +133,7 @@ impl Stack {
             genesis,
             programs: Programs::default(),
             started: Started::default(),
+            signer_log_from: 0,
         }))
     }
 

@@ -60,6 +60,8 @@ pub(super) async fn start(s: &mut Stack) -> Result<(), DevError> {
     if !s.state.pids.signer.is_some_and(|p| s.runs_here(p, "signer")) {
         let bin = s.programs.box_binary("box-signer").map_err(at("starting box-signer", &log))?;
         let cwd = s.dir.join("signer");
+        // The log is appended to: an earlier boot's lines stay above this one's.
+        s.signer_log_from = std::fs::metadata(&log).map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
         let pid = s.started.spawn("box-signer", &bin, &["run", "--config", "signer.toml"], &cwd, &log);
         s.state.pids.signer = Some(pid.map_err(at("starting box-signer", &log))?);
         s.save()?;
@@ -148,10 +150,11 @@ async fn send(s: &Stack, i: usize, a: &SignerAnnounce, purpose: Purpose, payload
 /// Brings the signer to Unsealed: the genesis ceremony the first time, an unseal after.
 pub(super) async fn ceremony(s: &mut Stack, quiet: bool) -> Result<Address, DevError> {
     let log = s.log("signer");
+    let from = s.signer_log_from;
     // The signer announces each boot; wait for this boot's announcement.
     let a = wait_signer(s, "started", |a| {
         let state = SignerState::from_u8(a.state);
-        state.is_some() && alive_boot(&log, a)
+        state.is_some() && alive_boot(&log, from, a)
     })
     .await?;
     match SignerState::from_u8(a.state) {
@@ -196,8 +199,15 @@ pub(super) async fn ceremony(s: &mut Stack, quiet: bool) -> Result<Address, DevE
     Ok(a.wallet)
 }
 
-/// Whether `a` is the running signer's current boot (its console shows the boot id).
-fn alive_boot(log: &Path, a: &SignerAnnounce) -> bool {
+/// Whether `a` is the running signer's current boot: its console shows the
+/// boot id, in the log after `from` (an earlier boot's id above it is not
+/// this one's, and its announcement may still be the chain's latest).
+fn alive_boot(log: &Path, from: usize, a: &SignerAnnounce) -> bool {
     let text = std::fs::read_to_string(log).unwrap_or_default();
-    text.lines().rev().find_map(|l| l.strip_prefix("box-signer: boot ")).is_some_and(|b| b.trim() == a.boot.to_string())
+    text.get(from..)
+        .unwrap_or_default()
+        .lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("box-signer: boot "))
+        .is_some_and(|b| b.trim() == a.boot.to_string())
 }
