@@ -299,6 +299,13 @@ impl Cluster {
         }
     }
 
+    /// Stops node `id` with `SIGTERM`, as systemd does, and returns how it exited.
+    pub fn terminate(&mut self, id: u64) -> std::process::ExitStatus {
+        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
+        let mut c = n.child.take().expect("the node is running");
+        terminate(&mut c)
+    }
+
     /// The tail of node `id`'s log, for assertion messages.
     pub fn log_tail(&self, id: u64) -> String {
         let text = std::fs::read_to_string(&self.node(id).log).unwrap_or_default();
@@ -423,6 +430,23 @@ impl Cluster {
     /// The deployment id.
     pub fn deployment(&self) -> DeploymentId {
         self.domain.deployment
+    }
+}
+
+/// Sends `SIGTERM` to `child` (as systemd and `kill` do) and waits up to a
+/// minute for it to exit; returns how it exited. Panics if it does not.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success(), "kill -TERM {pid} failed");
+    // Generous under load; an exit is expected within a second.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(Instant::now() < deadline, "process {pid} did not exit within a minute of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
