@@ -128,7 +128,9 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    box_ops::logging::init("info,openraft=warn");
+    // openraft's replication logs an ERROR per failed attempt to a down peer;
+    // `peers::PeerHealth` says it once when it goes down and once when it is back.
+    box_ops::logging::init(box_chain::peers::LOG_FILTER);
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

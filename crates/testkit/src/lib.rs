@@ -279,7 +279,7 @@ impl Cluster {
         let child = Command::new(binary)
             .args(["run", "--config"])
             .arg(&n.config)
-            .env("RUST_LOG", "info,openraft=warn")
+            .env("RUST_LOG", box_chain_log_filter())
             .env_remove("BOX_NODE_FAULT")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -448,6 +448,12 @@ pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
         assert!(Instant::now() < deadline, "process {pid} did not exit within a minute of SIGTERM");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// box-node's default log filter (`box_chain::peers::LOG_FILTER`, restated:
+/// the test kit does not link box-chain), so tests see what an operator sees.
+fn box_chain_log_filter() -> &'static str {
+    "info,openraft=warn,openraft::replication=off,openraft::engine::handler::replication_handler=error"
 }
 
 fn issue(ca: &DevCa, name: &str, role: CertRole) -> TlsMaterial {
