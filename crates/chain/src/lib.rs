@@ -27,6 +27,7 @@ pub mod liveness;
 pub mod log_store;
 pub mod network;
 pub mod node;
+pub mod peers;
 pub mod proposer;
 pub mod sealer;
 pub mod state_machine;

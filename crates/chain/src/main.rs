@@ -4,6 +4,7 @@
 use box_chain::config::{EXAMPLE, NodeConfig};
 use box_chain::node;
 use box_ops::role::CertRole;
+use box_ops::shutdown::StopSignals;
 use box_ops::{certs, keyfile};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -88,13 +89,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 tracing::warn!("{w}");
             }
             let fault = box_chain::fault::Fault::from_env();
-            let n = node::start_with_fault(&cfg, fault).await.map_err(|e| e.to_string())?;
+            let mut stop = StopSignals::install().map_err(|e| format!("cannot handle the stop signals: {e}"))?;
+            let n = tokio::select! {
+                n = node::start_with_fault(&cfg, fault) => n.map_err(|e| e.to_string())?,
+                _ = stop.recv("box-node") => return Ok(()),
+            };
             tracing::info!(id = cfg.id, listen = %cfg.listen, "box-node serving");
             let raft = n.raft.clone();
             tokio::select! {
                 r = n.wait() => r.map_err(|e| e.to_string())?,
-                _ = tokio::signal::ctrl_c() => {
-                    tracing::info!("shutting down");
+                _ = stop.recv("box-node") => {
                     let _ = raft.shutdown().await;
                 }
             }
@@ -124,7 +128,9 @@ async fn run(cli: Cli) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    box_ops::logging::init("info,openraft=warn");
+    // openraft's replication logs an ERROR per failed attempt to a down peer;
+    // `peers::PeerHealth` says it once when it goes down and once when it is back.
+    box_ops::logging::init(box_chain::peers::LOG_FILTER);
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

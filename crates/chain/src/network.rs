@@ -13,11 +13,12 @@
 
 use crate::access::{self, Access};
 use crate::liveness::Suspects;
+use crate::peers::{self, PeerHealth};
 use crate::types::{NodeId, TypeConfig};
 use box_proto::Channels;
 use box_proto::pb;
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, RemoteError, Unreachable};
-use openraft::network::RPCOption;
+use openraft::network::{Backoff, RPCOption};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse, VoteRequest,
     VoteResponse,
@@ -33,18 +34,23 @@ use tonic::{Request, Response, Status};
 #[derive(Clone)]
 pub struct Network {
     channels: Channels,
+    health: PeerHealth,
 }
 
 impl Network {
     /// Dials peers through `channels`.
     pub fn new(channels: Channels) -> Self {
-        Self { channels }
+        Self { channels, health: PeerHealth::default() }
     }
 }
 
 /// One peer connection.
 pub struct Connection {
     target: NodeId,
+    addr: String,
+    health: PeerHealth,
+    /// Why the last message did not reach the peer, in words.
+    cause: String,
     client: Result<pb::raft_client::RaftClient<Channel>, String>,
 }
 
@@ -53,7 +59,7 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 
     async fn new_client(&mut self, target: NodeId, node: &BasicNode) -> Connection {
         let client = self.channels.get(&node.addr).map(pb::raft_client::RaftClient::new).map_err(|e| e.to_string());
-        Connection { target, client }
+        Connection { target, addr: node.addr.clone(), health: self.health.clone(), cause: String::new(), client }
     }
 }
 
@@ -80,7 +86,33 @@ impl Connection {
         P: DeserializeOwned,
         E: std::error::Error + DeserializeOwned,
     {
-        let client = self.client.as_mut().map_err(|e| RPCError::Unreachable(Unreachable::new(&Message(e.clone()))))?;
+        let result = self.send(rpc, req, option).await;
+        match &result {
+            Err(RPCError::Unreachable(_)) => self.health.unreachable(self.target, &self.addr, &self.cause),
+            Err(RPCError::Network(_) | RPCError::Timeout(_) | RPCError::PayloadTooLarge(_)) => {}
+            Ok(_) | Err(RPCError::RemoteError(_)) => self.health.reached(self.target, &self.addr),
+        }
+        result
+    }
+
+    async fn send<Q, P, E>(
+        &mut self,
+        rpc: Rpc,
+        req: &Q,
+        option: &RPCOption,
+    ) -> Result<P, RPCError<NodeId, BasicNode, RaftError<NodeId, E>>>
+    where
+        Q: Serialize,
+        P: DeserializeOwned,
+        E: std::error::Error + DeserializeOwned,
+    {
+        let client = match self.client.as_mut() {
+            Ok(c) => c,
+            Err(e) => {
+                self.cause.clone_from(e);
+                return Err(RPCError::Unreachable(Unreachable::new(&Message(e.clone()))));
+            }
+        };
         let data = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         let mut r = Request::new(pb::RaftMessage { data });
         r.set_timeout(option.hard_ttl());
@@ -89,10 +121,15 @@ impl Connection {
             Rpc::Vote => client.vote(r).await,
             Rpc::Snapshot => client.install_snapshot(r).await,
         };
-        let resp = res.map_err(|st: Status| match st.code() {
-            tonic::Code::Unavailable => RPCError::Unreachable(Unreachable::new(&st)),
-            _ => RPCError::Network(NetworkError::new(&st)),
-        })?;
+        let resp = match res {
+            Ok(resp) => resp,
+            // The message in words (e.g. "tcp connect error"), not Status's Debug-like Display.
+            Err(st) if st.code() == tonic::Code::Unavailable => {
+                self.cause = st.message().to_owned();
+                return Err(RPCError::Unreachable(Unreachable::new(&Message(self.cause.clone()))));
+            }
+            Err(st) => return Err(RPCError::Network(NetworkError::new(&st))),
+        };
         let out: Result<P, RaftError<NodeId, E>> =
             serde_json::from_slice(&resp.into_inner().data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
         out.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
@@ -123,6 +160,11 @@ impl RaftNetwork<TypeConfig> for Connection {
     ) -> Result<InstallSnapshotResponse<NodeId>, RPCError<NodeId, BasicNode, RaftError<NodeId, InstallSnapshotError>>>
     {
         self.call(Rpc::Snapshot, &rpc, &option).await
+    }
+
+    /// Exponential, capped ([`peers::backoff`]) instead of openraft's 500 ms.
+    fn backoff(&self) -> Backoff {
+        peers::backoff()
     }
 }
 

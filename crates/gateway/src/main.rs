@@ -1,6 +1,7 @@
 //! `box-gateway`: run BOX's HTTPS access layer.
 
 use box_gateway::config::{EXAMPLE, GatewayConfig};
+use box_ops::shutdown::StopSignals;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,12 +36,15 @@ async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Run { config } => {
             let cfg = GatewayConfig::load(&config).map_err(|e| e.to_string())?;
-            let mut gw = box_gateway::Gateway::start(&cfg).await.map_err(|e| e.to_string())?;
+            let mut stop = StopSignals::install().map_err(|e| format!("cannot handle the stop signals: {e}"))?;
+            let mut gw = tokio::select! {
+                gw = box_gateway::Gateway::start(&cfg) => gw.map_err(|e| e.to_string())?,
+                _ = stop.recv("box-gateway") => return Ok(()),
+            };
             eprintln!("box-gateway listening on https://{}", gw.addr);
             tokio::select! {
                 _ = gw.wait() => Err("a background task stopped; see the log".to_owned()),
-                _ = tokio::signal::ctrl_c() => {
-                    tracing::info!("shutting down");
+                _ = stop.recv("box-gateway") => {
                     gw.stop().await;
                     Ok(())
                 }

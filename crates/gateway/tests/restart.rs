@@ -108,3 +108,21 @@ async fn a_transfer_accepted_during_an_outage_survives_a_gateway_crash_exactly_o
     let info = cluster.subject(1, &Subject::Transfer(submitted[0].clone()).id(&cluster.domain).unwrap()).await.unwrap();
     assert_eq!(info.status, box_proto::SubjectStatus::Notarized);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_is_logged_and_the_gateway_exits_zero() {
+    let cluster = Cluster::start(&box_node(), 1, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(&cluster, dir.path(), &Db::Sqlite, port, TEST_LIMITS);
+    let log = dir.path().join("gateway.log");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let p = People::new();
+    let mut gw = spawn(&config, &log);
+    wait_up(&client(&cluster, addr, &p.admin)).await;
+
+    let exit = box_testkit::terminate(&mut gw.0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(exit.code(), Some(0), "exit {exit}; log:\n{text}");
+    assert!(text.contains("received SIGTERM: box-gateway is stopping"), "no stop line in the log:\n{text}");
+}

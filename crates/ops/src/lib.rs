@@ -6,3 +6,4 @@ pub mod keyfile;
 pub mod logging;
 pub mod paths;
 pub mod role;
+pub mod shutdown;

@@ -1,6 +1,7 @@
 //! `box-signer`: BOX's signing machine. See the crate README.
 
 use box_core::Address;
+use box_ops::shutdown::StopSignals;
 use box_signer::config::{Config, EXAMPLE};
 use box_signer::runtime::{Fault, Options, Signer, open_store};
 use clap::{Parser, Subcommand};
@@ -87,10 +88,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                 }
                 None => None,
             };
-            let signer = Signer::start(Options { config, restore, fault: Fault::from_env() })
-                .await
-                .map_err(|e| e.to_string())?;
-            signer.run().await.map_err(|e| e.to_string())
+            let mut stop = StopSignals::install().map_err(|e| format!("cannot handle the stop signals: {e}"))?;
+            let work = async {
+                let signer = Signer::start(Options { config, restore, fault: Fault::from_env() }).await?;
+                signer.run().await
+            };
+            // Stopping between awaits is safe: every step the signer takes
+            // is recorded before it acts, as a `kill -9` must be survived too.
+            tokio::select! {
+                r = work => r.map_err(|e| e.to_string()),
+                _ = stop.recv("box-signer") => Ok(()),
+            }
         }
     }
 }

@@ -279,7 +279,7 @@ impl Cluster {
         let child = Command::new(binary)
             .args(["run", "--config"])
             .arg(&n.config)
-            .env("RUST_LOG", "info,openraft=warn")
+            .env("RUST_LOG", box_chain_log_filter())
             .env_remove("BOX_NODE_FAULT")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
@@ -297,6 +297,13 @@ impl Cluster {
             c.kill().unwrap(); // SIGKILL on unix
             c.wait().unwrap();
         }
+    }
+
+    /// Stops node `id` with `SIGTERM`, as systemd does, and returns how it exited.
+    pub fn terminate(&mut self, id: u64) -> std::process::ExitStatus {
+        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
+        let mut c = n.child.take().expect("the node is running");
+        terminate(&mut c)
     }
 
     /// The tail of node `id`'s log, for assertion messages.
@@ -424,6 +431,29 @@ impl Cluster {
     pub fn deployment(&self) -> DeploymentId {
         self.domain.deployment
     }
+}
+
+/// Sends `SIGTERM` to `child` (as systemd and `kill` do) and waits up to a
+/// minute for it to exit; returns how it exited. Panics if it does not.
+pub fn terminate(child: &mut Child) -> std::process::ExitStatus {
+    let pid = child.id().to_string();
+    let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert!(status.success(), "kill -TERM {pid} failed");
+    // Generous under load; an exit is expected within a second.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            return exit;
+        }
+        assert!(Instant::now() < deadline, "process {pid} did not exit within a minute of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// box-node's default log filter (`box_chain::peers::LOG_FILTER`, restated:
+/// the test kit does not link box-chain), so tests see what an operator sees.
+fn box_chain_log_filter() -> &'static str {
+    "info,openraft=warn,openraft::replication=off,openraft::engine::handler::replication_handler=error"
 }
 
 fn issue(ca: &DevCa, name: &str, role: CertRole) -> TlsMaterial {

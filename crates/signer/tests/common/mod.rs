@@ -129,6 +129,12 @@ impl SignerProc {
         }
     }
 
+    /// Stops the process with `SIGTERM`, as systemd does; returns how it exited.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("the signer is running");
+        box_testkit::terminate(&mut c)
+    }
+
     /// Waits for the process to exit by itself; returns its status code.
     pub async fn exited(&mut self, within: Duration) -> Option<i32> {
         let deadline = std::time::Instant::now() + within;

@@ -1,0 +1,74 @@
+//! How a node treats a peer it cannot reach: raft retries with an
+//! exponential backoff instead of every 500 ms, and the log says once that
+//! the peer went down and once that it came back, instead of an error line
+//! per attempt.
+
+use crate::types::NodeId;
+use openraft::network::Backoff;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// box-node's default log filter (`RUST_LOG` replaces it): `info`, openraft's
+/// warnings, and not openraft's replication lines (nor its replication
+/// handler's warnings), which repeat on every attempt to reach a down peer:
+/// [`PeerHealth`] reports those once instead. Storage failures still reach
+/// the log through raft's core, which stops on them.
+pub const LOG_FILTER: &str =
+    "info,openraft=warn,openraft::replication=off,openraft::engine::handler::replication_handler=error";
+
+/// The first wait before retrying an unreachable peer.
+pub const FIRST_RETRY: Duration = Duration::from_millis(500);
+/// The longest wait between two attempts: a peer that comes back is
+/// caught up within this long.
+pub const MAX_RETRY: Duration = Duration::from_secs(8);
+
+/// The retry intervals for an unreachable peer: 0.5 s, doubling, capped at
+/// [`MAX_RETRY`]. openraft drops it at the first successful message.
+pub fn backoff() -> Backoff {
+    Backoff::new(std::iter::successors(Some(FIRST_RETRY), |d| Some((*d * 2).min(MAX_RETRY))))
+}
+
+/// Which peers are down, shared by every raft connection of one node.
+///
+/// Guarantees: one `warn` line when a peer becomes unreachable, one `info`
+/// line when it answers again, nothing in between. It does not decide
+/// anything for raft; it only reports.
+#[derive(Clone, Default)]
+pub struct PeerHealth {
+    down: Arc<Mutex<HashMap<NodeId, ()>>>,
+}
+
+impl PeerHealth {
+    /// Records that `peer` at `addr` answered.
+    pub fn reached(&self, peer: NodeId, addr: &str) {
+        let was_down = self.down.lock().unwrap_or_else(PoisonError::into_inner).remove(&peer).is_some();
+        if was_down {
+            tracing::info!("node {peer} at {addr} is reachable again");
+        }
+    }
+
+    /// Records that `peer` at `addr` could not be reached, and why.
+    pub fn unreachable(&self, peer: NodeId, addr: &str, why: &str) {
+        let newly = self.down.lock().unwrap_or_else(PoisonError::into_inner).insert(peer, ()).is_none();
+        if newly {
+            tracing::warn!(
+                "node {peer} at {addr} is unreachable ({why}); retrying with a backoff up to {} s, \
+                 and logging again when it answers",
+                MAX_RETRY.as_secs()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_backoff_doubles_up_to_the_cap() {
+        let waits: Vec<Duration> = backoff().take(7).collect();
+        let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [500, 1000, 2000, 4000, 8000, 8000, 8000]);
+    }
+}
