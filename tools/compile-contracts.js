@@ -10,31 +10,15 @@
 const fs = require('fs');
 const path = require('path');
 const solc = require('solc');
+const { SETTINGS, parseArgs } = require('./solc-settings');
 
 const ROOT = path.resolve(__dirname, '..');
 const SOURCE = 'tools/contracts/OddContracts.sol';
 
-const SETTINGS = {
-  optimizer: { enabled: true, runs: 200 },
-  evmVersion: 'cancun',
-  metadata: { bytecodeHash: 'none', appendCBOR: false },
-  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
-};
 
-function parseArgs(argv) {
-  let out = path.join(ROOT, 'crates/testkit/fixtures/OddContracts.json');
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--out' && i + 1 < argv.length) {
-      out = path.resolve(argv[++i]);
-    } else {
-      throw new Error(`unknown argument ${argv[i]} (usage: compile-contracts.js [--out PATH])`);
-    }
-  }
-  return { out };
-}
 
 function main() {
-  const { out } = parseArgs(process.argv.slice(2));
+  const { out } = parseArgs(process.argv.slice(2), path.join(ROOT, 'crates/testkit/fixtures/OddContracts.json'), 'compile-contracts.js');
   const input = {
     language: 'Solidity',
     sources: { [SOURCE]: { content: fs.readFileSync(path.join(ROOT, SOURCE), 'utf8') } },

@@ -9,30 +9,14 @@
 const fs = require('fs');
 const path = require('path');
 const solc = require('solc');
+const { SETTINGS, parseArgs } = require('./solc-settings');
 
 const ROOT = path.resolve(__dirname, '..');
 const SOURCE = 'tools/contracts/BoxTestToken.sol';
 const CONTRACT = 'BoxTestToken';
 const NODE_MODULES = path.join(__dirname, 'node_modules');
 
-const SETTINGS = {
-  optimizer: { enabled: true, runs: 200 },
-  evmVersion: 'cancun',
-  metadata: { bytecodeHash: 'none', appendCBOR: false },
-  outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
-};
 
-function parseArgs(argv) {
-  let out = path.join(ROOT, 'crates/testkit/fixtures/BoxTestToken.json');
-  for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '--out' && i + 1 < argv.length) {
-      out = path.resolve(argv[++i]);
-    } else {
-      throw new Error(`unknown argument ${argv[i]} (usage: compile-erc20.js [--out PATH])`);
-    }
-  }
-  return { out };
-}
 
 // Resolves `@openzeppelin/...` imports from tools/node_modules and nothing else,
 // so a stray copy elsewhere on the machine can never change the bytecode.
@@ -52,7 +36,7 @@ function findImport(importPath) {
 }
 
 function main() {
-  const { out } = parseArgs(process.argv.slice(2));
+  const { out } = parseArgs(process.argv.slice(2), path.join(ROOT, 'crates/testkit/fixtures/BoxTestToken.json'), 'compile-erc20.js');
   const input = {
     language: 'Solidity',
     sources: { [SOURCE]: { content: fs.readFileSync(path.join(ROOT, SOURCE), 'utf8') } },
