@@ -20,6 +20,9 @@ struct FlowToml {
     levels: Vec<LevelToml>,
     #[serde(default)]
     limits: Vec<LimitToml>,
+    /// Every destination must be in the governed address book.
+    #[serde(default)]
+    address_book_only: bool,
 }
 
 fn one() -> u64 {
@@ -152,7 +155,7 @@ pub fn parse(text: &str, book: &AssetBook) -> CliResult<BoxFlow> {
             })
         })
         .collect::<CliResult<Vec<_>>>()?;
-    Ok(BoxFlow { name: f.name, employees, levels, limits, nonce: f.nonce })
+    Ok(BoxFlow { name: f.name, employees, levels, limits, nonce: f.nonce, addressBookOnly: f.address_book_only })
 }
 
 /// Parses and checks a flow with box-core's rules, as the chain will.

@@ -168,6 +168,7 @@ async fn the_console_in_chromium_applies_approves_refuses_a_tampered_transfer_an
             maxFee: U256::from(10u64).pow(U256::from(17u64)),
         }],
         nonce: 16,
+        addressBookOnly: false,
     };
     let hash: FlowHash = admin.create_flow(&flow).await.unwrap().hash;
     admin.submit_flow(hash).await.unwrap();
