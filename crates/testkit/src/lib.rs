@@ -60,6 +60,7 @@ pub fn sample_flow(n: u64) -> box_core::notary::Subject {
             maxFee: U256::from(10u64).pow(U256::from(17u64)),
         }],
         nonce: n,
+        addressBookOnly: false,
     })
 }
 
