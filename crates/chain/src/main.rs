@@ -5,7 +5,8 @@ use box_chain::config::{EXAMPLE, NodeConfig};
 use box_chain::node;
 use box_ops::role::CertRole;
 use box_ops::shutdown::StopSignals;
-use box_ops::{certs, keyfile};
+use box_ops::certs;
+use box_ops::unlock::{self, KeyForm, Unlock};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,8 @@ enum Command {
         /// Path of the node's TOML configuration.
         #[arg(long, short)]
         config: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
     },
     /// Print a commented example configuration.
     ExampleConfig,
@@ -34,11 +37,39 @@ enum Command {
     #[command(subcommand)]
     Certs(CertsCommand),
     /// Create a node account key file (mode 0600) and print its address.
+    ///
+    /// The file is an Ethereum keystore v3 (scrypt) under a passphrase read
+    /// from --passphrase-fd, BOX_KEY_PASSPHRASE, or asked twice on the
+    /// terminal. With --from, the key of a plaintext key file is encrypted
+    /// instead of a new one made. With --dev, the plaintext form is written.
     Keygen {
         /// Where to write the key file; refused if it exists.
         #[arg(long)]
         out: PathBuf,
+        /// Encrypt the key of this plaintext key file instead of making a new key.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
     },
+}
+
+/// How the account key file is opened (see `box_ops::unlock`).
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// Development only: accept (keygen: write) the plaintext key form.
+    #[arg(long)]
+    dev: bool,
+    /// Read the key's passphrase from this open file descriptor (its first
+    /// line) instead of BOX_KEY_PASSPHRASE or a prompt on the terminal.
+    #[arg(long, value_name = "N")]
+    passphrase_fd: Option<u32>,
+}
+
+impl KeyArgs {
+    fn unlock(&self) -> Unlock {
+        Unlock { dev: self.dev, passphrase_fd: self.passphrase_fd }
+    }
 }
 
 #[derive(Subcommand)]
@@ -74,17 +105,11 @@ enum CertsCommand {
     },
 }
 
-fn entropy() -> Result<[u8; 32], String> {
-    use rand_core::{OsRng, TryRngCore};
-    let mut buf = [0u8; 32];
-    OsRng.try_fill_bytes(&mut buf).map_err(|e| format!("the operating system gave no randomness: {e}"))?;
-    Ok(buf)
-}
-
 async fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
-        Command::Run { config } => {
-            let cfg = NodeConfig::load(&config).map_err(|e| e.to_string())?;
+        Command::Run { config, key } => {
+            let mut cfg = NodeConfig::load(&config).map_err(|e| e.to_string())?;
+            cfg.unlock = key.unlock();
             for w in cfg.warnings() {
                 tracing::warn!("{w}");
             }
@@ -118,8 +143,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("issued: {files:?}");
             Ok(())
         }
-        Command::Keygen { out } => {
-            let address = keyfile::generate(&out, entropy()?).map_err(|e| e.to_string())?;
+        Command::Keygen { out, from, key } => {
+            let form = if key.dev { KeyForm::Plaintext } else { KeyForm::Encrypted };
+            let address = unlock::keygen(&out, from.as_deref(), form, &key.unlock()).map_err(|e| e.to_string())?;
             println!("{}", address.to_checksum(None));
             Ok(())
         }
