@@ -112,10 +112,10 @@ pub fn show_d(to: &Reveal, d: &[u8; 32]) -> String {
         "box-signer: d = 0x{} (not secret alone; every key holder puts it on their paper backup)\n",
         hex::encode(d)
     );
-    reveal(
-        to,
-        "d (for every key holder's paper backup)",
-        &text,
-        "with the signer stopped, run `box-signer show-backup --config <signer.toml>` on this machine",
-    )
+    let show_backup = "with the signer stopped, run `box-signer show-backup --config <signer.toml>` on this machine";
+    let line = reveal(to, "d (for every key holder's paper backup)", &text, show_backup);
+    match to {
+        Reveal::File(_) => format!("{line}; to see it again, {show_backup}"),
+        Reveal::Terminal => line,
+    }
 }
