@@ -31,6 +31,14 @@ enum Command {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Check the running node on this machine: role, leader, height and
+    /// peers, asked over its API with its own certificate. Exit code 0 when
+    /// it answers, 3 when it does not.
+    Status {
+        /// Path of the node's TOML configuration.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Print a commented example configuration.
     ExampleConfig,
     /// Certificates from the deployment's own CA (development CA with rcgen).
@@ -105,7 +113,7 @@ enum CertsCommand {
     },
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::Run { config, key } => {
             let mut cfg = NodeConfig::load(&config).map_err(|e| e.to_string())?;
@@ -117,7 +125,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut stop = StopSignals::install().map_err(|e| format!("cannot handle the stop signals: {e}"))?;
             let n = tokio::select! {
                 n = node::start_with_fault(&cfg, fault) => n.map_err(|e| e.to_string())?,
-                _ = stop.recv("box-node") => return Ok(()),
+                _ = stop.recv("box-node") => return Ok(ExitCode::SUCCESS),
             };
             tracing::info!(id = cfg.id, listen = %cfg.listen, "box-node serving");
             let raft = n.raft.clone();
@@ -127,30 +135,39 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let _ = raft.shutdown().await;
                 }
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config } => {
+            let cfg = NodeConfig::load(&config).map_err(|e| e.to_string())?;
+            let s = box_chain::status::check(&cfg).await?;
+            print!("{}", s.text);
+            Ok(if s.up { ExitCode::SUCCESS } else { ExitCode::from(DOWN) })
         }
         Command::ExampleConfig => {
             print!("{EXAMPLE}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Certs(CertsCommand::Init { dir, name }) => {
             let files = certs::init_ca(&dir, &name).map_err(|e| e.to_string())?;
-            println!("created the CA: {files:?}");
-            Ok(())
+            println!("created the CA: certificate {}, key {} (mode 0600)", files.cert.display(), files.key.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Certs(CertsCommand::Issue { ca_dir, out, name, role, hosts }) => {
             let files = certs::issue(&ca_dir, &out, &name, role, &hosts).map_err(|e| e.to_string())?;
-            println!("issued: {files:?}");
-            Ok(())
+            println!("issued: certificate {}, key {} (mode 0600)", files.cert.display(), files.key.display());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Keygen { out, from, key } => {
             let form = if key.dev { KeyForm::Plaintext } else { KeyForm::Encrypted };
             let address = unlock::keygen(&out, from.as_deref(), form, &key.unlock()).map_err(|e| e.to_string())?;
             println!("{}", address.to_checksum(None));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
+
+/// Exit code of `box-node status` when the node does not answer.
+const DOWN: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -158,7 +175,7 @@ async fn main() -> ExitCode {
     // `peers::PeerHealth` says it once when it goes down and once when it is back.
     box_ops::logging::init(box_chain::peers::LOG_FILTER);
     match run(Cli::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("box-node: {e}");
             ExitCode::FAILURE

@@ -59,6 +59,14 @@ enum Command {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Checks the signer on this machine: whether it runs, and, as it
+    /// announced on the chain, sealed or unsealed, its wallet and what it
+    /// waits for. Exit code 0 when it runs, 3 when it does not.
+    Status {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
     /// Prints an annotated example configuration.
     ExampleConfig,
     /// Prints the wallet address and `d` for the key holders' paper backups
@@ -101,11 +109,20 @@ fn parse_d(hex_d: &str) -> Result<Zeroizing<[u8; 32]>, String> {
     Ok(d)
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+/// Exit code of `box-signer status` when the signer does not run.
+const DOWN: u8 = 3;
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::ExampleConfig => {
             print!("{EXAMPLE}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config } => {
+            let config = Config::load(&config).map_err(|e| e.to_string())?;
+            let s = box_signer::status::check(&config).await?;
+            print!("{}", s.text);
+            Ok(if s.up { ExitCode::SUCCESS } else { ExitCode::from(DOWN) })
         }
         Command::ShowBackup { config } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
@@ -115,7 +132,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             match (wallet, d) {
                 (Some(w), Some(d)) => {
                     println!("hot wallet: {w}\nd: 0x{d}");
-                    Ok(())
+                    Ok(ExitCode::SUCCESS)
                 }
                 _ => Err("no wallet yet: the genesis ceremony has not completed".into()),
             }
@@ -124,7 +141,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let form = if key.dev { KeyForm::Plaintext } else { KeyForm::Encrypted };
             let address = unlock::keygen(&out, from.as_deref(), form, &key.unlock()).map_err(|e| e.to_string())?;
             println!("{}", address.to_checksum(None));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Run { config, restore_d, expect_wallet, enrolment_out, key } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
@@ -151,8 +168,8 @@ async fn run(cli: Cli) -> Result<(), String> {
             // Stopping between awaits is safe: every step the signer takes
             // is recorded before it acts, as a `kill -9` must be survived too.
             tokio::select! {
-                r = work => r.map_err(|e| e.to_string()),
-                _ = stop.recv("box-signer") => Ok(()),
+                r = work => r.map(|()| ExitCode::SUCCESS).map_err(|e| e.to_string()),
+                _ = stop.recv("box-signer") => Ok(ExitCode::SUCCESS),
             }
         }
     }
@@ -173,7 +190,7 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("box-signer: {e}");
             ExitCode::FAILURE
