@@ -3,9 +3,9 @@
 
 use box_chain::config::{EXAMPLE, NodeConfig};
 use box_chain::node;
+use box_ops::certs;
 use box_ops::role::CertRole;
 use box_ops::shutdown::StopSignals;
-use box_ops::certs;
 use box_ops::unlock::{self, KeyForm, Unlock};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

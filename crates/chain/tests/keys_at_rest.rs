@@ -33,9 +33,9 @@ fn node(args: &[&str], stdin: &str, env: &[(&str, &str)], log: &Path) -> Child {
 
 async fn finish(args: &[&str], stdin: &str, env: &[(&str, &str)], dir: &Path, name: &str) -> (bool, String) {
     let log = dir.join(format!("{name}.out"));
-    let mut child = node(args, stdin, env, &log);
+    let mut child = Running(node(args, stdin, env, &log));
     let status = eventually(&format!("box-node {name} exits"), Duration::from_secs(120), || {
-        let s = child.try_wait().unwrap();
+        let s = child.0.try_wait().unwrap();
         async move { s }
     })
     .await;
@@ -82,12 +82,22 @@ async fn keygen_encrypts_by_default_and_run_refuses_a_plaintext_key_outside_dev(
     let (ok, out) = finish(&["run", "--config", &config, "--passphrase-fd", "0"], "wrong\n", &[], dir, "wrong").await;
     assert!(!ok && out.contains("wrong password"), "{out}");
     let log = dir.join("node.out");
-    let mut child = node(&["run", "--config", &config, "--passphrase-fd", "0"], &format!("{PASSPHRASE}\n"), &[], &log);
+    let mut child =
+        Running(node(&["run", "--config", &config, "--passphrase-fd", "0"], &format!("{PASSPHRASE}\n"), &[], &log));
     eventually("the node serves with its encrypted key", Duration::from_secs(120), || async {
         std::fs::read_to_string(&log).unwrap_or_default().contains("box-node serving").then_some(())
     })
     .await;
-    assert!(child.try_wait().unwrap().is_none());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    assert!(child.0.try_wait().unwrap().is_none());
+    drop(child);
+}
+
+/// A process killed when dropped, so a failing assertion leaves none behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -113,8 +113,8 @@ pub fn load_key(path: &Path, unlock: &Unlock, program: &'static str) -> Result<S
         return Ok(keyfile::parse_plain(path, &text)?);
     }
     let keystore_err = |source| UnlockError::Keystore { path: path.to_path_buf(), source };
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|_| keystore_err(KeystoreError::Malformed("not valid JSON".into())))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|_| keystore_err(KeystoreError::Malformed("not valid JSON".into())))?;
     // Refused before any passphrase is asked for.
     keystore::parse(&json).map_err(keystore_err)?;
     let passphrase = passphrase(path, unlock, &format!("Passphrase for {}: ", path.display()), false)?;

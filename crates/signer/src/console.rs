@@ -69,8 +69,13 @@ pub fn reveal(to: &Reveal, what: &str, text: &str, otherwise: &str) -> String {
             }
         }
         Reveal::File(path) => match append_private(path, text) {
-            Ok(()) => format!("{what} is shown only on a terminal; as asked, it was written to {} instead", path.display()),
-            Err(e) => format!("{what} is shown only on a terminal, and {} could not be written ({e}): {otherwise}", path.display()),
+            Ok(()) => {
+                format!("{what} is shown only on a terminal; as asked, it was written to {} instead", path.display())
+            }
+            Err(e) => format!(
+                "{what} is shown only on a terminal, and {} could not be written ({e}): {otherwise}",
+                path.display()
+            ),
         },
     }
 }
@@ -97,12 +102,7 @@ pub fn show_enrolment_code(to: &Reveal, code: &str) -> String {
         text.push_str(&qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
         text.push('\n');
     }
-    reveal(
-        to,
-        "the one-time enrolment code",
-        &text,
-        "restart the signer on a terminal, or with --enrolment-out FILE",
-    )
+    reveal(to, "the one-time enrolment code", &text, "restart the signer on a terminal, or with --enrolment-out FILE")
 }
 
 /// Shows `d` for the key holders' paper backups to the operator; the

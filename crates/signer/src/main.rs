@@ -162,7 +162,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                     fault: Fault::from_env(),
                     unlock: key.unlock(),
                     reveal: enrolment_out.map_or(Reveal::Terminal, Reveal::File),
-                }).await?;
+                })
+                .await?;
                 signer.run().await
             };
             // Stopping between awaits is safe: every step the signer takes

@@ -128,7 +128,10 @@ mod tests {
         assert!(locked(text, dev, 777));
         assert!(!locked(text, dev, 778), "another inode");
         assert!(!locked(text, (0x103 << 8) | 0x03, 777), "another device");
-        assert!(!locked("3: POSIX  ADVISORY  WRITE 42 103:02:777 0 EOF -> waiting\n", dev, 777), "a waiter holds nothing");
+        assert!(
+            !locked("3: POSIX  ADVISORY  WRITE 42 103:02:777 0 EOF -> waiting\n", dev, 777),
+            "a waiter holds nothing"
+        );
         assert!(!locked("", dev, 777));
     }
 }

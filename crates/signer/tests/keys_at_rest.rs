@@ -39,9 +39,9 @@ fn signer(args: &[&str], stdin: &str, log: &Path) -> Child {
 /// Runs `box-signer <args>` to its end; returns whether it succeeded and what it printed.
 async fn finish(args: &[&str], stdin: &str, dir: &Path, name: &str) -> (bool, String) {
     let log = dir.join(format!("{name}.out"));
-    let mut child = signer(args, stdin, &log);
+    let mut child = Running(signer(args, stdin, &log));
     let status = eventually(&format!("box-signer {name} exits"), Duration::from_secs(120), || {
-        let s = child.try_wait().unwrap();
+        let s = child.0.try_wait().unwrap();
         async move { s }
     })
     .await;
@@ -64,7 +64,8 @@ async fn the_identity_key_is_encrypted_and_the_code_and_d_never_reach_the_log() 
     // keygen --from encrypts it; a weak passphrase is refused first.
     let plain = s.dir.join("identity.json");
     let sealed = s.dir.join("identity.keystore");
-    let keygen = ["keygen", "--from", plain.to_str().unwrap(), "--out", sealed.to_str().unwrap(), "--passphrase-fd", "0"];
+    let keygen =
+        ["keygen", "--from", plain.to_str().unwrap(), "--out", sealed.to_str().unwrap(), "--passphrase-fd", "0"];
     let (ok, out) = finish(&keygen, "short\n", &s.dir, "weak").await;
     assert!(!ok && out.contains("passphrase") && !sealed.exists(), "{out}");
     let (ok, out) = finish(&keygen, &format!("{PASSPHRASE}\n"), &s.dir, "keygen").await;
@@ -81,7 +82,8 @@ async fn the_identity_key_is_encrypted_and_the_code_and_d_never_reach_the_log() 
     std::fs::write(&s.config, toml).unwrap();
 
     // A wrong passphrase is refused in words.
-    let (ok, out) = finish(&["run", "--config", config, "--passphrase-fd", "0"], "not it at all\n", &s.dir, "wrong").await;
+    let (ok, out) =
+        finish(&["run", "--config", config, "--passphrase-fd", "0"], "not it at all\n", &s.dir, "wrong").await;
     assert!(!ok && out.contains("wrong password"), "{out}");
     // No passphrase and no terminal: it says which to give.
     let (ok, out) = finish(&["run", "--config", config], "", &s.dir, "none").await;
@@ -89,21 +91,22 @@ async fn the_identity_key_is_encrypted_and_the_code_and_d_never_reach_the_log() 
 
     // The right one opens it. No terminal and no --enrolment-out: the code is shown nowhere.
     let log = s.dir.join("no-terminal.out");
-    let mut child = signer(&["run", "--config", config, "--passphrase-fd", "0"], &format!("{PASSPHRASE}\n"), &log);
+    let child = Running(signer(&["run", "--config", config, "--passphrase-fd", "0"], &format!("{PASSPHRASE}\n"), &log));
     let read = || std::fs::read_to_string(&log).unwrap_or_default();
     eventually("the signer says where the code is", Duration::from_secs(120), || async {
-        read().contains("the one-time enrolment code is shown only on a terminal, and this signer has none").then_some(())
+        read()
+            .contains("the one-time enrolment code is shown only on a terminal, and this signer has none")
+            .then_some(())
     })
     .await;
     assert!(!read().contains("enrolment code:"), "the code reached the output:\n{}", read());
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
 
     // With --enrolment-out: the code and d go to that file (0600), and neither to the output.
     let shown = s.dir.join("shown.txt");
     let log = s.dir.join("signer.out");
     let args = ["run", "--config", config, "--passphrase-fd", "0", "--enrolment-out", shown.to_str().unwrap()];
-    let mut child = signer(&args, &format!("{PASSPHRASE}\n"), &log);
+    let mut child = Running(signer(&args, &format!("{PASSPHRASE}\n"), &log));
     let code = eventually("the enrolment code in the file", Duration::from_secs(120), || async {
         let text = std::fs::read_to_string(&shown).unwrap_or_default();
         text.lines().find_map(|l| l.split("one-time enrolment code: ").nth(1)).map(|c| c.trim().to_owned())
@@ -118,11 +121,21 @@ async fn the_identity_key_is_encrypted_and_the_code_and_d_never_reach_the_log() 
     .await;
     let out = std::fs::read_to_string(&log).unwrap();
     assert!(out.contains("as asked, it was written to"), "{out}");
-    for (what, secret) in [("the enrolment code", code.as_str()), ("d", d.as_str()), ("the identity key", &secret_hex)] {
+    for (what, secret) in [("the enrolment code", code.as_str()), ("d", d.as_str()), ("the identity key", &secret_hex)]
+    {
         assert!(!out.to_lowercase().contains(&secret.to_lowercase()), "{what} is in the output:\n{out}");
     }
     assert_eq!(std::fs::metadata(&shown).unwrap().permissions().mode() & 0o777, 0o600);
-    assert!(child.try_wait().unwrap().is_none(), "the signer stopped:\n{out}");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    assert!(child.0.try_wait().unwrap().is_none(), "the signer stopped:\n{out}");
+    drop(child);
+}
+
+/// A process killed when dropped, so a failing assertion leaves none behind.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -43,8 +43,13 @@ pub(super) async fn start(s: &mut Stack) -> Result<(), DevError> {
             let (cwd, log) = (s.dir.join(&sub), s.log(&sub));
             let step = format!("starting box-node {}", i + 1);
             let bin = s.programs.box_binary("box-node").map_err(at(&step, &log))?;
-            let pid =
-                s.started.spawn(&format!("box-node {}", i + 1), &bin, &["run", "--dev", "--config", "node.toml"], &cwd, &log);
+            let pid = s.started.spawn(
+                &format!("box-node {}", i + 1),
+                &bin,
+                &["run", "--dev", "--config", "node.toml"],
+                &cwd,
+                &log,
+            );
             s.state.pids.nodes[i] = Some(pid.map_err(at(&step, &log))?);
         }
     }
@@ -66,7 +71,13 @@ pub(super) async fn start(s: &mut Stack) -> Result<(), DevError> {
         let cwd = s.dir.join("signer");
         // The log is appended to: an earlier boot's lines stay above this one's.
         s.signer_log_from = std::fs::metadata(&log).map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
-        let pid = s.started.spawn("box-signer", &bin, &["run", "--dev", "--enrolment-out", ENROLMENT_FILE, "--config", "signer.toml"], &cwd, &log);
+        let pid = s.started.spawn(
+            "box-signer",
+            &bin,
+            &["run", "--dev", "--enrolment-out", ENROLMENT_FILE, "--config", "signer.toml"],
+            &cwd,
+            &log,
+        );
         s.state.pids.signer = Some(pid.map_err(at("starting box-signer", &log))?);
         s.save()?;
     }
