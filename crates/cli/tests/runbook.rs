@@ -154,5 +154,16 @@ async fn the_operations_runbook_deploys_box_by_hand_with_encrypted_keys() {
     if let Some(d) = shown.lines().find_map(|l| l.split("d = 0x").nth(1)) {
         assert!(!log.contains(&d[..64]), "d is in the signer's log");
     }
-    anvil.fund(wallet, box_core::U256::from(10u64).pow(box_core::U256::from(18u64))).await;
+    assert!(!wallet.is_zero());
+    // The transfer the runbook's employee applied for is confirmed on the chain.
+    let id = std::fs::read_to_string(root.join("erin/transfer.id")).unwrap();
+    let password = std::fs::read_to_string(root.join("admin/erin.txt")).unwrap();
+    let password = password.lines().find_map(|l| l.trim().strip_prefix("password:")).unwrap().trim().to_owned();
+    let erin = root.join("erin");
+    let shown = boxctl(
+        &["--key", erin.join("key.json").to_str().unwrap(), "--json", "employee", "show", id.trim()],
+        &[("BOX_PROFILE", erin.join("profile.toml").to_str().unwrap()), ("BOX_PASSWORD", &password)],
+    )
+    .json();
+    assert_eq!(shown["state"], "confirmed", "{shown}");
 }
