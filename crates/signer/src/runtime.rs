@@ -254,7 +254,7 @@ impl Signer {
             println!("box-signer: hot wallet {w}");
         }
         if let Some(code) = self.vault.enrolment_code() {
-            println!("box-signer: {}", crate::console::show_enrolment_code(&self.reveal, &code));
+            println!("box-signer: {}", crate::console::show_enrolment_code(&self.reveal, code));
         }
     }
 
