@@ -220,3 +220,60 @@ pub fn to_terminal(text: &str) -> bool {
     };
     tty.write_all(text.as_bytes()).and_then(|()| tty.flush()).is_ok()
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+
+    const PASS: &str = "slate harbours glow at noon";
+
+    /// A descriptor holding `text`, as `--passphrase-fd` would get it.
+    fn fd_with(dir: &Path, text: &str) -> std::fs::File {
+        let p = dir.join(format!("pass-{}", text.len()));
+        std::fs::write(&p, text).unwrap();
+        std::fs::File::open(p).unwrap()
+    }
+
+    #[test]
+    fn plaintext_only_with_dev_and_a_keystore_only_with_its_passphrase() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SecretKey::from_bytes(&[7u8; 32]).unwrap();
+        let secret_hex = hex::encode(key.expose_bytes());
+        let plain = dir.path().join("plain.json");
+        keyfile::generate(&plain, *key.expose_bytes()).unwrap();
+        let err = load_key(&plain, &Unlock::default(), "box-node").unwrap_err();
+        assert!(matches!(err, UnlockError::Plaintext { .. }), "{err}");
+        assert!(err.to_string().contains("box-node keygen --from"), "{err}");
+        let dev = Unlock { dev: true, passphrase_fd: None };
+        assert_eq!(load_key(&plain, &dev, "box-node").unwrap().address(), key.address());
+
+        let sealed = dir.path().join("sealed.json");
+        let json = keystore::encrypt(&key, PASS, ScryptCost::LIGHT).unwrap();
+        keyfile::write_new(&sealed, json.to_string().as_bytes()).unwrap();
+        let right = fd_with(dir.path(), &format!("{PASS}\n"));
+        let unlock = Unlock { dev: false, passphrase_fd: Some(right.as_raw_fd().try_into().unwrap()) };
+        assert_eq!(load_key(&sealed, &unlock, "box-node").unwrap().address(), key.address());
+
+        let wrong = fd_with(dir.path(), "not the passphrase\n");
+        let unlock = Unlock { dev: false, passphrase_fd: Some(wrong.as_raw_fd().try_into().unwrap()) };
+        let err = load_key(&sealed, &unlock, "box-node").unwrap_err();
+        assert!(err.to_string().contains("wrong password"), "{err}");
+        let closed = Unlock { dev: false, passphrase_fd: Some(999) };
+        let none = load_key(&sealed, &closed, "box-node").unwrap_err();
+        assert!(none.to_string().contains("file descriptor 999 is not open"), "{none}");
+        for e in [err, none] {
+            let shown = format!("{e} {e:?} {unlock:?}");
+            assert!(!shown.contains(PASS) && !shown.contains("not the passphrase"), "{shown}");
+            assert!(!shown.contains(&secret_hex), "{shown}");
+        }
+    }
+
+    #[test]
+    fn a_new_passphrase_is_checked() {
+        assert!(check_new_passphrase("short").is_err());
+        assert!(check_new_passphrase("ＦＵＬＬ width letters here ok").is_err());
+        check_new_passphrase(PASS).unwrap();
+    }
+}
