@@ -31,7 +31,9 @@ const CONCURRENCY: usize = 32;
 async fn start(c: &Cluster) -> Vec<RunningNode> {
     let mut nodes = Vec::new();
     for n in &c.nodes {
-        nodes.push(node::start(&NodeConfig::load(&n.config).unwrap()).await.unwrap());
+        let mut cfg = NodeConfig::load(&n.config).unwrap();
+        cfg.unlock.dev = true; // the test harness writes plaintext key files
+        nodes.push(node::start(&cfg).await.unwrap());
     }
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -168,6 +168,10 @@ pub struct NodeConfig {
     pub raft: RaftTuning,
     /// How often the leader seals a block of new entries, ms (>= 10).
     pub seal_interval_ms: u64,
+    /// How the account key file is opened: not from the file (set by
+    /// `box-node run --dev/--passphrase-fd`); the default accepts only an
+    /// encrypted keystore (see `box_ops::unlock`).
+    pub unlock: box_ops::unlock::Unlock,
 }
 
 impl NodeConfig {
@@ -337,6 +341,7 @@ impl NodeConfig {
             },
             raft: r,
             seal_interval_ms: raw.seal_interval_ms,
+            unlock: box_ops::unlock::Unlock::default(),
         })
     }
 

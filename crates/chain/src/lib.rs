@@ -31,4 +31,5 @@ pub mod peers;
 pub mod proposer;
 pub mod sealer;
 pub mod state_machine;
+pub mod status;
 pub mod types;

@@ -3,9 +3,10 @@
 
 use box_chain::config::{EXAMPLE, NodeConfig};
 use box_chain::node;
+use box_ops::certs;
 use box_ops::role::CertRole;
 use box_ops::shutdown::StopSignals;
-use box_ops::{certs, keyfile};
+use box_ops::unlock::{self, KeyForm, Unlock};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,16 @@ enum Command {
         /// Path of the node's TOML configuration.
         #[arg(long, short)]
         config: PathBuf,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Check the running node on this machine: role, leader, height and
+    /// peers, asked over its API with its own certificate. Exit code 0 when
+    /// it answers, 3 when it does not.
+    Status {
+        /// Path of the node's TOML configuration.
+        #[arg(long, short)]
+        config: PathBuf,
     },
     /// Print a commented example configuration.
     ExampleConfig,
@@ -34,11 +45,39 @@ enum Command {
     #[command(subcommand)]
     Certs(CertsCommand),
     /// Create a node account key file (mode 0600) and print its address.
+    ///
+    /// The file is an Ethereum keystore v3 (scrypt) under a passphrase read
+    /// from --passphrase-fd, BOX_KEY_PASSPHRASE, or asked twice on the
+    /// terminal. With --from, the key of a plaintext key file is encrypted
+    /// instead of a new one made. With --dev, the plaintext form is written.
     Keygen {
         /// Where to write the key file; refused if it exists.
         #[arg(long)]
         out: PathBuf,
+        /// Encrypt the key of this plaintext key file instead of making a new key.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
     },
+}
+
+/// How the account key file is opened (see `box_ops::unlock`).
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// Development only: accept (keygen: write) the plaintext key form.
+    #[arg(long)]
+    dev: bool,
+    /// Read the key's passphrase from this open file descriptor (its first
+    /// line) instead of BOX_KEY_PASSPHRASE or a prompt on the terminal.
+    #[arg(long, value_name = "N")]
+    passphrase_fd: Option<u32>,
+}
+
+impl KeyArgs {
+    fn unlock(&self) -> Unlock {
+        Unlock { dev: self.dev, passphrase_fd: self.passphrase_fd }
+    }
 }
 
 #[derive(Subcommand)]
@@ -74,17 +113,11 @@ enum CertsCommand {
     },
 }
 
-fn entropy() -> Result<[u8; 32], String> {
-    use rand_core::{OsRng, TryRngCore};
-    let mut buf = [0u8; 32];
-    OsRng.try_fill_bytes(&mut buf).map_err(|e| format!("the operating system gave no randomness: {e}"))?;
-    Ok(buf)
-}
-
-async fn run(cli: Cli) -> Result<(), String> {
+async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
-        Command::Run { config } => {
-            let cfg = NodeConfig::load(&config).map_err(|e| e.to_string())?;
+        Command::Run { config, key } => {
+            let mut cfg = NodeConfig::load(&config).map_err(|e| e.to_string())?;
+            cfg.unlock = key.unlock();
             for w in cfg.warnings() {
                 tracing::warn!("{w}");
             }
@@ -92,7 +125,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut stop = StopSignals::install().map_err(|e| format!("cannot handle the stop signals: {e}"))?;
             let n = tokio::select! {
                 n = node::start_with_fault(&cfg, fault) => n.map_err(|e| e.to_string())?,
-                _ = stop.recv("box-node") => return Ok(()),
+                _ = stop.recv("box-node") => return Ok(ExitCode::SUCCESS),
             };
             tracing::info!(id = cfg.id, listen = %cfg.listen, "box-node serving");
             let raft = n.raft.clone();
@@ -102,11 +135,17 @@ async fn run(cli: Cli) -> Result<(), String> {
                     let _ = raft.shutdown().await;
                 }
             }
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config } => {
+            let cfg = NodeConfig::load(&config).map_err(|e| e.to_string())?;
+            let s = box_chain::status::check(&cfg).await?;
+            print!("{}", s.text);
+            Ok(if s.up { ExitCode::SUCCESS } else { ExitCode::from(DOWN) })
         }
         Command::ExampleConfig => {
             print!("{EXAMPLE}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Certs(CertsCommand::Init { dir, name }) => {
             let files = certs::init_ca(&dir, &name).map_err(|e| e.to_string())?;
@@ -116,20 +155,24 @@ async fn run(cli: Cli) -> Result<(), String> {
                 files.cert.display(),
                 files.key.display()
             );
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
         Command::Certs(CertsCommand::Issue { ca_dir, out, name, role, hosts }) => {
             let files = certs::issue(&ca_dir, &out, &name, role, &hosts).map_err(|e| e.to_string())?;
             println!("issued: certificate {}, private key {} (mode 0600)", files.cert.display(), files.key.display());
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Keygen { out } => {
-            let address = keyfile::generate(&out, entropy()?).map_err(|e| e.to_string())?;
+        Command::Keygen { out, from, key } => {
+            let form = if key.dev { KeyForm::Plaintext } else { KeyForm::Encrypted };
+            let address = unlock::keygen(&out, from.as_deref(), form, &key.unlock()).map_err(|e| e.to_string())?;
             println!("{}", address.to_checksum(None));
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }
+
+/// Exit code of `box-node status` when the node does not answer.
+const DOWN: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -137,7 +180,7 @@ async fn main() -> ExitCode {
     // `peers::PeerHealth` says it once when it goes down and once when it is back.
     box_ops::logging::init(box_chain::peers::LOG_FILTER);
     match run(Cli::parse()).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("box-node: {e}");
             ExitCode::FAILURE

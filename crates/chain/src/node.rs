@@ -12,7 +12,6 @@ use crate::state_machine::{Shared, StateMachine};
 use crate::types::TypeConfig;
 use crate::{companion, crosscheck, liveness, sealer};
 use box_core::typed::Genesis;
-use box_ops::keyfile;
 use box_proto::pb;
 use box_proto::{Channels, TlsMaterial};
 use openraft::{BasicNode, Config, Raft, SnapshotPolicy};
@@ -95,7 +94,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
     std::fs::create_dir_all(&cfg.data_dir).map_err(setup("cannot create data_dir"))?;
     let genesis_bytes = std::fs::read(&cfg.genesis).map_err(setup("cannot read the genesis file"))?;
     let genesis: Genesis = serde_json::from_slice(&genesis_bytes).map_err(setup("the genesis file is not valid"))?;
-    let key = keyfile::load(&cfg.account_key).map_err(setup("account_key"))?;
+    let key = box_ops::unlock::load_key(&cfg.account_key, &cfg.unlock, "box-node").map_err(setup("account_key"))?;
     let registered = genesis.nodes.iter().any(|n| n.account == key.address());
     if cfg.role == Role::Voter && !registered {
         return Err(StartError::Setup(format!(

@@ -109,3 +109,39 @@ fn certificate_commands_name_their_files_in_words() {
     assert!(issued.contains("issued: certificate") && issued.contains("node-1.pem"), "{issued}");
     run(&["example-config"]);
 }
+
+fn status(c: &Cluster, id: u64) -> (Option<i32>, String) {
+    let out = std::process::Command::new(BIN)
+        .args(["status", "--config"])
+        .arg(&c.nodes[id as usize - 1].config)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    (out.status.code(), format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_says_role_leader_height_and_peers_and_fails_when_the_node_is_down() {
+    let mut c = Cluster::start(Path::new(BIN), 3, 0).await;
+    let leader = c.wait_leader().await;
+    let (code, text) = status(&c, 1);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains(&format!("node 1 at {}: running, voter", c.nodes[0].addr)), "{text}");
+    let leader_words =
+        if leader == 1 { "this node is the leader".to_owned() } else { format!("the leader is node {leader}") };
+    assert!(text.contains(&leader_words), "{text}");
+    assert!(text.contains("height ") && text.contains("voters: 1, 2, 3; learners: none"), "{text}");
+    for n in [2, 3] {
+        assert!(text.contains(&format!("node {n} at {}: answering", c.nodes[n - 1].addr)), "{text}");
+    }
+    assert!(!text.contains("{ ") && !text.contains("Some("), "no Debug text: {text}");
+
+    c.terminate(3);
+    let (code, text) = status(&c, 1);
+    assert_eq!(code, Some(0), "node 1 still answers: {text}");
+    assert!(text.contains(&format!("node 3 at {}: not answering", c.nodes[2].addr)), "{text}");
+    let (code, text) = status(&c, 3);
+    assert_eq!(code, Some(3), "the stopped node's own status fails: {text}");
+    assert!(text.contains(&format!("node 3 at {}: not answering", c.nodes[2].addr)), "{text}");
+    assert!(!text.contains("{ ") && !text.contains("Some("), "no Debug text: {text}");
+}

@@ -21,7 +21,7 @@ pub mod governance;
 pub mod governance_cmd;
 pub mod key;
 pub mod keyholder;
-pub mod keystore;
+pub use box_ops::keystore;
 pub mod profile;
 pub mod run;
 pub mod session;

@@ -172,7 +172,7 @@ async fn a_signer_given_another_genesis_than_the_nodes_refuses_to_run_naming_bot
     )
     .unwrap();
     let mut child = std::process::Command::new(sibling("box-signer", "box-signer"))
-        .args(["run", "--config"])
+        .args(["run", "--dev", "--config"])
         .arg(d.join("signer.toml"))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())

@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 const PASSWORD: &str = "violet anchor under seven rains";
 
 fn testdata(file: &str) -> Value {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("testdata/keystores").join(file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../ops/testdata/keystores").join(file);
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 

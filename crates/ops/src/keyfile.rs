@@ -146,6 +146,14 @@ pub fn generate(path: &Path, entropy: [u8; 32]) -> Result<Address, KeyFileError>
 /// checks its form, that the secret is a valid key and that the stored
 /// address is the secret's. Returns the key; its `Debug` shows the address only.
 pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
+    let text = read_private(path)?;
+    parse_plain(path, &text)
+}
+
+/// Reads a key file's text (plaintext or keystore) into a zeroizing buffer:
+/// refuses it (on unix) if group or others have any access, if it is not a
+/// regular file, or if it is larger than any key file.
+pub(crate) fn read_private(path: &Path) -> Result<Zeroizing<String>, KeyFileError> {
     let io = |action| move |source| KeyFileError::Io { action, path: path.to_path_buf(), source };
     let malformed = |reason: &str| KeyFileError::Malformed { path: path.to_path_buf(), reason: reason.to_owned() };
     let mut file = std::fs::File::open(path).map_err(io("open"))?;
@@ -168,9 +176,14 @@ pub fn load(path: &Path) -> Result<SecretKey, KeyFileError> {
     let capacity = usize::try_from(meta.len()).unwrap_or(0).saturating_add(1);
     let mut text = Zeroizing::new(String::with_capacity(capacity));
     (&mut file).take(MAX_FILE_LEN + 1).read_to_string(&mut text).map_err(io("read"))?;
+    Ok(text)
+}
 
+/// The plaintext form's checks: its shape, a valid secret, and the stated address the secret's.
+pub(crate) fn parse_plain(path: &Path, text: &str) -> Result<SecretKey, KeyFileError> {
+    let malformed = |reason: &str| KeyFileError::Malformed { path: path.to_path_buf(), reason: reason.to_owned() };
     // serde_json's messages may quote the input; report only where it failed.
-    let stored: Stored<'_> = serde_json::from_str(&text).map_err(|e| {
+    let stored: Stored<'_> = serde_json::from_str(text).map_err(|e| {
         let reason = match e.classify() {
             serde_json::error::Category::Data => {
                 "expected a JSON object with exactly the string fields \"address\" and \"secret\"".to_owned()
@@ -212,7 +225,7 @@ fn decode_secret(s: &str) -> Option<Zeroizing<[u8; 32]>> {
 
 /// Creates `path` (never overwriting), mode 0600 on unix, writes and syncs;
 /// removes the file again if writing fails.
-fn write_new(path: &Path, contents: &[u8]) -> Result<(), KeyFileError> {
+pub(crate) fn write_new(path: &Path, contents: &[u8]) -> Result<(), KeyFileError> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]

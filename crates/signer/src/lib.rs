@@ -8,6 +8,7 @@ pub mod link;
 pub mod locked;
 pub mod ports;
 pub mod runtime;
+pub mod status;
 pub mod store;
 pub mod tx;
 pub mod vault;

@@ -2,7 +2,9 @@
 
 use box_core::Address;
 use box_ops::shutdown::StopSignals;
+use box_ops::unlock::{self, KeyForm, Unlock};
 use box_signer::config::{Config, EXAMPLE};
+use box_signer::console::Reveal;
 use box_signer::runtime::{Fault, Options, Signer, open_store};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +35,37 @@ enum Command {
         /// With --restore-d: the hot-wallet address the restore must reproduce.
         #[arg(long, value_name = "ADDRESS", requires = "restore_d")]
         expect_wallet: Option<String>,
+        /// Write the one-time enrolment code and `d` to this file (mode 0600)
+        /// instead of the controlling terminal. They never go to standard
+        /// output or the log.
+        #[arg(long, value_name = "FILE")]
+        enrolment_out: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Creates the signer's identity key file (mode 0600) and prints its address.
+    ///
+    /// The file is an Ethereum keystore v3 (scrypt) under a passphrase read
+    /// from --passphrase-fd, BOX_KEY_PASSPHRASE, or asked twice on the
+    /// terminal. With --from, the key of a plaintext key file is encrypted
+    /// instead of a new one made. With --dev, the plaintext form is written.
+    Keygen {
+        /// Where to write the key file; refused if it exists.
+        #[arg(long)]
+        out: PathBuf,
+        /// Encrypt the key of this plaintext key file instead of making a new key.
+        #[arg(long, value_name = "FILE")]
+        from: Option<PathBuf>,
+        #[command(flatten)]
+        key: KeyArgs,
+    },
+    /// Checks the signer on this machine: whether it runs, and, as it
+    /// announced on the chain, sealed or unsealed, its wallet and what it
+    /// waits for. Exit code 0 when it runs, 3 when it does not.
+    Status {
+        /// The configuration file.
+        #[arg(long, short)]
+        config: PathBuf,
     },
     /// Prints an annotated example configuration.
     ExampleConfig,
@@ -43,6 +76,24 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
+}
+
+/// How the identity key file is opened (see `box_ops::unlock`).
+#[derive(clap::Args)]
+struct KeyArgs {
+    /// Development only: accept (keygen: write) the plaintext key form.
+    #[arg(long)]
+    dev: bool,
+    /// Read the key's passphrase from this open file descriptor (its first
+    /// line) instead of BOX_KEY_PASSPHRASE or a prompt on the terminal.
+    #[arg(long, value_name = "N")]
+    passphrase_fd: Option<u32>,
+}
+
+impl KeyArgs {
+    fn unlock(&self) -> Unlock {
+        Unlock { dev: self.dev, passphrase_fd: self.passphrase_fd }
+    }
 }
 
 fn parse_d(hex_d: &str) -> Result<Zeroizing<[u8; 32]>, String> {
@@ -58,11 +109,20 @@ fn parse_d(hex_d: &str) -> Result<Zeroizing<[u8; 32]>, String> {
     Ok(d)
 }
 
-async fn run(cli: Cli) -> Result<(), String> {
+/// Exit code of `box-signer status` when the signer does not run.
+const DOWN: u8 = 3;
+
+async fn run(cli: Cli) -> Result<ExitCode, String> {
     match cli.command {
         Command::ExampleConfig => {
             print!("{EXAMPLE}");
-            Ok(())
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { config } => {
+            let config = Config::load(&config).map_err(|e| e.to_string())?;
+            let s = box_signer::status::check(&config).await?;
+            print!("{}", s.text);
+            Ok(if s.up { ExitCode::SUCCESS } else { ExitCode::from(DOWN) })
         }
         Command::ShowBackup { config } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
@@ -72,12 +132,18 @@ async fn run(cli: Cli) -> Result<(), String> {
             match (wallet, d) {
                 (Some(w), Some(d)) => {
                     println!("hot wallet: {w}\nd: 0x{d}");
-                    Ok(())
+                    Ok(ExitCode::SUCCESS)
                 }
                 _ => Err("no wallet yet: the genesis ceremony has not completed".into()),
             }
         }
-        Command::Run { config, restore_d, expect_wallet } => {
+        Command::Keygen { out, from, key } => {
+            let form = if key.dev { KeyForm::Plaintext } else { KeyForm::Encrypted };
+            let address = unlock::keygen(&out, from.as_deref(), form, &key.unlock()).map_err(|e| e.to_string())?;
+            println!("{}", address.to_checksum(None));
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run { config, restore_d, expect_wallet, enrolment_out, key } => {
             let config = Config::load(&config).map_err(|e| e.to_string())?;
             let restore = match restore_d {
                 Some(h) => {
@@ -90,14 +156,21 @@ async fn run(cli: Cli) -> Result<(), String> {
             };
             let mut stop = StopSignals::install().map_err(|e| format!("cannot handle the stop signals: {e}"))?;
             let work = async {
-                let signer = Signer::start(Options { config, restore, fault: Fault::from_env() }).await?;
+                let signer = Signer::start(Options {
+                    config,
+                    restore,
+                    fault: Fault::from_env(),
+                    unlock: key.unlock(),
+                    reveal: enrolment_out.map_or(Reveal::Terminal, Reveal::File),
+                })
+                .await?;
                 signer.run().await
             };
             // Stopping between awaits is safe: every step the signer takes
             // is recorded before it acts, as a `kill -9` must be survived too.
             tokio::select! {
-                r = work => r.map_err(|e| e.to_string()),
-                _ = stop.recv("box-signer") => Ok(()),
+                r = work => r.map(|()| ExitCode::SUCCESS).map_err(|e| e.to_string()),
+                _ = stop.recv("box-signer") => Ok(ExitCode::SUCCESS),
             }
         }
     }
@@ -118,7 +191,7 @@ fn main() -> ExitCode {
         }
     };
     match rt.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("box-signer: {e}");
             ExitCode::FAILURE

@@ -89,11 +89,17 @@ pub struct Options {
     pub restore: Option<(Zeroizing<[u8; 32]>, Option<Address>)>,
     /// A crash hook for tests.
     pub fault: Option<Fault>,
+    /// How the identity key file is opened (the default: only an encrypted keystore).
+    pub unlock: box_ops::unlock::Unlock,
+    /// Where the enrolment code and `d` are shown (the default: the controlling terminal only).
+    pub reveal: crate::console::Reveal,
 }
 
 /// The running signer's state (owned by one task).
 pub struct Signer {
     pub(crate) config: Config,
+    /// Where the enrolment code and `d` are shown.
+    pub(crate) reveal: crate::console::Reveal,
     pub(crate) domain: Domain,
     pub(crate) identity: SecretKey,
     pub(crate) eth: Eth,
@@ -161,7 +167,8 @@ impl Signer {
         harden_process().map_err(setup("cannot make the process undumpable"))?;
         let config = opts.config;
         let genesis = load_genesis(&config.genesis)?;
-        let identity = box_ops::keyfile::load(&config.identity_key).map_err(setup("identity key"))?;
+        let identity = box_ops::unlock::load_key(&config.identity_key, &opts.unlock, "box-signer")
+            .map_err(setup("identity key"))?;
         if identity.address() != genesis.signer {
             return Err(RunError::Setup(format!(
                 "the identity key is {} but the genesis names {} as the signer",
@@ -212,6 +219,7 @@ impl Signer {
         let s = Self {
             domain: genesis.domain(),
             config,
+            reveal: opts.reveal,
             identity,
             eth,
             store,
@@ -246,11 +254,7 @@ impl Signer {
             println!("box-signer: hot wallet {w}");
         }
         if let Some(code) = self.vault.enrolment_code() {
-            println!("box-signer: one-time enrolment code: {code}");
-            println!("box-signer: key holders enrol with `boxctl keyholder enrol --code {code}` (or scan):");
-            if let Ok(qr) = qrcode::QrCode::new(code.as_bytes()) {
-                println!("{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
-            }
+            println!("box-signer: {}", crate::console::show_enrolment_code(&self.reveal, code));
         }
     }
 
@@ -358,7 +362,7 @@ impl Signer {
                         && let (Some(w), Ok(Some(d))) = (self.vault.wallet(), self.vault.d())
                     {
                         println!("box-signer: hot wallet {w}");
-                        crate::console::show_d(&d);
+                        println!("box-signer: {}", crate::console::show_d(&self.reveal, &d));
                     }
                 }
             }

@@ -278,7 +278,7 @@ impl Cluster {
         assert!(n.child.is_none(), "node {id} is already running");
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&n.log).unwrap();
         let child = Command::new(binary)
-            .args(["run", "--config"])
+            .args(["run", "--dev", "--config"])
             .arg(&n.config)
             .env("RUST_LOG", box_chain_log_filter())
             .env_remove("BOX_NODE_FAULT")

@@ -46,6 +46,9 @@ const DECIDED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("decided_a
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 /// Equivocation this node found by cross-checking headers, by "sealer@height".
 const EVIDENCE: TableDefinition<&str, &[u8]> = TableDefinition::new("evidence");
+/// The genesis fingerprint, written when the database is created (key [`GENESIS_KEY`]).
+const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const GENESIS_KEY: &str = "genesis_fingerprint";
 
 /// A notarized subject as subscribers receive it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +251,29 @@ impl StateMachine {
             tx.open_table(DECIDED).map_err(|e| e.to_string())?;
             tx.open_table(SNAPSHOT).map_err(|e| e.to_string())?;
             tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
+            // The genesis this data directory belongs to, recorded at creation (and on the first start
+            // of a database made before it was recorded): a changed genesis file is refused at once,
+            // before any snapshot exists.
+            let mut meta = tx.open_table(META).map_err(|e| e.to_string())?;
+            let fp = box_core::genesis::Fingerprint::of(&genesis);
+            let recorded: Option<Vec<u8>> =
+                meta.get(GENESIS_KEY).map_err(|e| e.to_string())?.map(|g| g.value().to_vec());
+            match recorded {
+                None => {
+                    meta.insert(GENESIS_KEY, fp.0.as_slice()).map_err(|e| e.to_string())?;
+                }
+                Some(bytes) if bytes.as_slice() == fp.0.as_slice() => {}
+                Some(bytes) => {
+                    let theirs = box_core::B256::try_from(bytes.as_slice())
+                        .map(|b| box_core::genesis::Fingerprint(b).to_string())
+                        .unwrap_or_else(|_| "unreadable".into());
+                    return Err(format!(
+                        "the data directory {} belongs to another genesis (its fingerprint {theirs}, the genesis \
+                         file's {fp}); refusing to run: use the deployment's genesis, or another data directory",
+                        path.parent().map_or_else(|| path.display().to_string(), |p| p.display().to_string()),
+                    ));
+                }
+            }
         }
         tx.commit().map_err(|e| e.to_string())?;
         let saved: Option<Vec<u8>> = {

@@ -27,6 +27,10 @@ pub(super) fn start_anvil(s: &mut Stack) -> Result<(), DevError> {
     Ok(())
 }
 
+/// The file in the signer's directory it shows the enrolment code and `d` in
+/// (`--enrolment-out`, mode 0600): dev up reads the code there.
+const ENROLMENT_FILE: &str = "enrolment.txt";
+
 /// Starts whatever is not running, each step named for the error.
 pub(super) async fn start(s: &mut Stack) -> Result<(), DevError> {
     let log = s.log("anvil");
@@ -39,8 +43,13 @@ pub(super) async fn start(s: &mut Stack) -> Result<(), DevError> {
             let (cwd, log) = (s.dir.join(&sub), s.log(&sub));
             let step = format!("starting box-node {}", i + 1);
             let bin = s.programs.box_binary("box-node").map_err(at(&step, &log))?;
-            let pid =
-                s.started.spawn(&format!("box-node {}", i + 1), &bin, &["run", "--config", "node.toml"], &cwd, &log);
+            let pid = s.started.spawn(
+                &format!("box-node {}", i + 1),
+                &bin,
+                &["run", "--dev", "--config", "node.toml"],
+                &cwd,
+                &log,
+            );
             s.state.pids.nodes[i] = Some(pid.map_err(at(&step, &log))?);
         }
     }
@@ -62,7 +71,13 @@ pub(super) async fn start(s: &mut Stack) -> Result<(), DevError> {
         let cwd = s.dir.join("signer");
         // The log is appended to: an earlier boot's lines stay above this one's.
         s.signer_log_from = std::fs::metadata(&log).map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX));
-        let pid = s.started.spawn("box-signer", &bin, &["run", "--config", "signer.toml"], &cwd, &log);
+        let pid = s.started.spawn(
+            "box-signer",
+            &bin,
+            &["run", "--dev", "--enrolment-out", ENROLMENT_FILE, "--config", "signer.toml"],
+            &cwd,
+            &log,
+        );
         s.state.pids.signer = Some(pid.map_err(at("starting box-signer", &log))?);
         s.save()?;
     }
@@ -159,8 +174,10 @@ pub(super) async fn ceremony(s: &mut Stack, quiet: bool) -> Result<Address, DevE
     .await?;
     match SignerState::from_u8(a.state) {
         Some(SignerState::AwaitingEnrolment) => {
-            let line = wait_for_line(&log, 0, "one-time enrolment code:", Duration::from_secs(30)).await?;
-            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            // Shown only in the file dev up asked for (never the log); the latest boot's is last.
+            let shown = s.dir.join("signer").join(ENROLMENT_FILE);
+            let line = wait_for_line(&shown, 0, "one-time enrolment code:", Duration::from_secs(30)).await?;
+            let text = std::fs::read_to_string(&shown).unwrap_or_default();
             let code = text
                 .lines()
                 .rev()

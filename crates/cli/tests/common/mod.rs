@@ -115,6 +115,8 @@ pub fn people() -> Vec<(&'static str, SecretKey)> {
 pub struct Signer {
     child: Child,
     pub log: PathBuf,
+    /// Where it shows the enrolment code and `d` (`--enrolment-out`).
+    pub revealed: PathBuf,
 }
 
 impl Drop for Signer {
@@ -133,7 +135,8 @@ impl Signer {
     /// The one-time enrolment code from its console.
     pub async fn enrolment_code(&self) -> String {
         eventually("the enrolment code on the signer's console", Duration::from_secs(60), || async {
-            self.output().lines().find_map(|l| l.split("one-time enrolment code: ").nth(1)).map(|c| c.trim().to_owned())
+            let shown = std::fs::read_to_string(&self.revealed).unwrap_or_default();
+            shown.lines().find_map(|l| l.split("one-time enrolment code: ").nth(1)).map(|c| c.trim().to_owned())
         })
         .await
     }
@@ -220,8 +223,11 @@ impl Deployment {
         std::fs::write(sd.join("signer.toml"), config).unwrap();
         let log = sd.join("signer.log");
         let out = std::fs::File::create(&log).unwrap();
+        let revealed = sd.join("enrolment.txt");
         let child = Command::new(sibling("box-signer", "box-signer"))
-            .args(["run", "--config"])
+            .args(["run", "--dev", "--enrolment-out"])
+            .arg(&revealed)
+            .arg("--config")
             .arg(sd.join("signer.toml"))
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
@@ -229,7 +235,7 @@ impl Deployment {
             .stderr(out)
             .spawn()
             .unwrap();
-        let signer = Signer { child, log };
+        let signer = Signer { child, log, revealed };
 
         // The identities and the profile.
         let keys = d.join("keys");

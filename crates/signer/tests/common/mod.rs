@@ -112,7 +112,9 @@ impl SignerProc {
     pub fn spawn(&mut self, args: &[&str], env: &[(&str, &str)]) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let mut cmd = Command::new(SIGNER_BIN);
-        cmd.arg("run").arg("--config").arg(&self.config).args(args);
+        // Plaintext identity key (--dev); the enrolment code and d to a file, not a terminal.
+        cmd.arg("run").arg("--dev").arg("--enrolment-out").arg(self.revealed_file());
+        cmd.arg("--config").arg(&self.config).args(args);
         cmd.env("RUST_LOG", "info,box_signer=debug").env_remove("BOX_SIGNER_FAULT");
         for (k, v) in env {
             cmd.env(k, v);
@@ -173,10 +175,20 @@ impl SignerProc {
         self.output().matches("Argon2id run ").count()
     }
 
-    /// The enrolment code shown on the console of the latest boot.
+    /// The file the signer shows the enrolment code and `d` in (`--enrolment-out`).
+    pub fn revealed_file(&self) -> PathBuf {
+        self.dir.join("enrolment.txt")
+    }
+
+    /// What the signer showed in [`Self::revealed_file`] (all boots).
+    pub fn revealed(&self) -> String {
+        std::fs::read_to_string(self.revealed_file()).unwrap_or_default()
+    }
+
+    /// The enrolment code shown to the operator at the latest boot.
     pub async fn enrolment_code(&self) -> String {
         eventually("the enrolment code on the console", Duration::from_secs(60), || async {
-            let out = self.output();
+            let out = self.revealed();
             out.lines().rev().find_map(|l| l.split("one-time enrolment code: ").nth(1)).map(|c| c.trim().to_owned())
         })
         .await
