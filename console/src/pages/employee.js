@@ -125,7 +125,8 @@ export async function minePage(ctx) {
     if (stopped) return;
     const rows = list.map((t) => h('tr', { 'data-transfer': t.id, 'data-state': t.status.state },
       h('td', {}, when(t.createdAt)), h('td', {}, amountText(ctx, t.asset, t.amount)), h('td', { class: 'mono' }, t.to),
-      h('td', {}, stateCell(t.status.state), t.openLevel ? ` (level ${t.openLevel})` : '', t.status.reason ? h('div', { class: 'muted' }, t.status.reason) : null),
+      h('td', {}, stateCell(t.status.state), t.openLevel ? ` (level ${t.openLevel})` : '', t.status.reason ? h('div', { class: 'muted' }, t.status.reason) : null,
+        t.status.detail ? h('div', { class: 'status-detail', 'data-detail': '' }, t.status.detail) : null),
       h('td', {}, txLink(t.status.txHash))));
     (first ? ctx.show : ctx.refresh)(h('h1', {}, 'My transfers'),
       list.length ? table(['Applied', 'Amount', 'Destination', 'State', 'Public transaction'], rows) : h('p', { class: 'notice' }, 'You have not applied for any transfer yet.'),

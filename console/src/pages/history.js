@@ -16,7 +16,8 @@ export async function historyPage(ctx) {
     const ts = await ctx.api.get(`/v1/transfers?limit=200${q}`);
     list.replaceChildren(ts.length ? table(['Applied', 'Applicant', 'Amount', 'Destination', 'State', 'Public transaction'],
       ts.map((t) => h('tr', { 'data-transfer': t.id }, h('td', {}, when(t.createdAt)), h('td', { class: 'mono' }, t.applicant),
-        h('td', {}, amountText(ctx, t.asset, t.amount)), h('td', { class: 'mono' }, t.to), h('td', {}, stateCell(t.status.state)),
+        h('td', {}, amountText(ctx, t.asset, t.amount)), h('td', { class: 'mono' }, t.to), h('td', {}, stateCell(t.status.state),
+          t.status.detail ? h('div', { class: 'status-detail', 'data-detail': '' }, t.status.detail) : null),
         h('td', {}, txLink(t.status.txHash))))) : h('p', { class: 'notice' }, 'No transfers.'));
   };
   stateSel.addEventListener('change', () => load().catch((e) => alert(explain(e))));

@@ -44,6 +44,10 @@ pub struct TransferLine {
     pub tx_hash: Option<B256>,
     /// Why it was refused or failed.
     pub reason: Option<String>,
+    /// Once confirmed: what the signer's confirmed report adds, as the
+    /// chain's confirmed status holds it (a token's shortfall: `shortfall:
+    /// delivered 247.5 of 250 FEE; …`, in the token's units with its symbol).
+    pub detail: Option<String>,
 }
 
 /// One notarized governance action.
@@ -148,6 +152,7 @@ pub fn report(genesis: &Genesis, blocks: &[Block], from: u64, to: u64) -> CliRes
                             status: "notarized".into(),
                             tx_hash: None,
                             reason: None,
+                            detail: None,
                         };
                         order.push(id);
                         transfers.insert(id, line);
@@ -168,6 +173,11 @@ pub fn report(genesis: &Genesis, blocks: &[Block], from: u64, to: u64) -> CliRes
                 _ => {}
             }
         }
+    }
+    // The confirmed status's detail, as the verified state holds it now.
+    for (id, line) in transfers.iter_mut() {
+        line.detail =
+            v.state().transfer(&box_core::ids::TransferId(*id)).and_then(|t| t.confirmed_detail()).map(str::to_owned);
     }
     let state_hash = v.state().state_root().0.to_string();
     let transfers = order.iter().filter_map(|id| transfers.remove(id)).collect();
@@ -225,6 +235,9 @@ pub fn print(ui: &crate::ui::Ui, r: &Report) {
         if let Some(r) = &t.reason {
             ui.line(&format!("    reason: {r}"));
         }
+        if let Some(d) = &t.detail {
+            ui.line(&format!("    detail: {d}"));
+        }
     }
     ui.line(&format!("{} governance actions", r.governance.len()));
     for g in &r.governance {
@@ -278,6 +291,9 @@ fn csv(field: &str) -> String {
 
 /// The report as CSV: one row per transfer, then one per governance action
 /// (`kind` tells them apart). Approvers per level are `L1: a b; L2: c`.
+/// `detail` is a transfer's reason (refused, failed, rejected) or its
+/// confirmed status's detail (a token's shortfall), a governance action's
+/// description.
 pub fn to_csv(r: &Report) -> String {
     let mut out = String::from("kind,notarized_at,id,applicant,approvers,nodes,to,amount,status,tx_hash,detail\n");
     for t in &r.transfers {
@@ -294,7 +310,7 @@ pub fn to_csv(r: &Report) -> String {
             t.amount.clone(),
             t.status.clone(),
             t.tx_hash.map(|h| h.to_string()).unwrap_or_default(),
-            t.reason.clone().unwrap_or_default(),
+            t.reason.clone().or_else(|| t.detail.clone()).unwrap_or_default(),
         ];
         out.push_str(&row.iter().map(|f| csv(f)).collect::<Vec<_>>().join(","));
         out.push('\n');

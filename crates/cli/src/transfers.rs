@@ -57,6 +57,9 @@ pub struct TransferView {
     pub reason: Option<String>,
     /// The public transaction, once broadcast.
     pub tx_hash: Option<String>,
+    /// Once confirmed: what the signer's confirmed report adds, e.g. a
+    /// token's shortfall (`shortfall: delivered 247.5 of 250 FEE; …`).
+    pub detail: Option<String>,
     /// The level that may sign now.
     pub open_level: Option<u32>,
     /// Progress per level.
@@ -92,6 +95,7 @@ pub fn view(
         state: t.status.state,
         reason: t.status.reason.clone(),
         tx_hash: t.status.tx_hash.map(|h| h.to_string()),
+        detail: t.status.detail.clone(),
         open_level: t.open_level,
         levels: t
             .levels
@@ -139,6 +143,10 @@ pub fn print(ui: &Ui, v: &TransferView) {
     ui.line(&format!("  state      {state}{}", v.reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()));
     if let Some(tx) = &v.tx_hash {
         ui.line(&format!("  tx         {tx}"));
+    }
+    if let Some(detail) = &v.detail {
+        // A shortfall is money that did not arrive: shown so people see it.
+        ui.line(&format!("  detail     {}", ui.paint(Paint::Yellow, detail)));
     }
     for l in &v.levels {
         let mark = if l.complete {

@@ -252,3 +252,39 @@ fn every_fee_cap_counts_towards_the_eth_period_limit() {
     token.timestamp = later.0;
     assert!(notarized(&f.decide(&mut s, Subject::Transfer(f.transbox(token)), later)));
 }
+
+/// A confirmed report's detail (a token's shortfall) is the chain's
+/// confirmed status's detail: in the record and in the transfer's row (its
+/// `reason`, proved against the state root). A `Reorged` report takes the
+/// transfer back to broadcast and clears it.
+#[test]
+fn a_confirmed_reports_detail_is_kept_in_the_status_and_its_row() {
+    let f = Fixture::new(2, 3, 2, 3);
+    let mut s = f.state();
+    f.activate_flow(&mut s);
+    let tb = f.transbox(f.request(eth(1), 1));
+    let tid = tb.transfer_id(&f.domain);
+    assert!(notarized(&f.decide(&mut s, Subject::Transfer(tb), T0)));
+    let tx = B256::repeat_byte(0x11);
+    f.decide(&mut s, f.report(tid.0, ReportStatus::Broadcast, tx, 0), T0);
+    assert_eq!(s.transfer(&tid).unwrap().confirmed_detail(), None);
+
+    let detail = "shortfall: delivered 247.5 of 250 FEE; 2.5 FEE did not arrive (the token takes a fee on transfer)";
+    let mut report = f.report(tid.0, ReportStatus::Confirmed, tx, 0);
+    if let Subject::SignerReport(r) = &mut report {
+        r.value.detail = detail.into();
+        *r = box_core::typed::Signed::new(&f.domain, &f.signer, r.value.clone());
+    }
+    f.decide(&mut s, report, T0);
+    let rec = s.transfer(&tid).unwrap();
+    assert_eq!(rec.status, TransferStatus::Confirmed { tx_hash: tx });
+    assert_eq!(rec.confirmed_detail(), Some(detail));
+    let proof = s.transfer_proof(&tid).unwrap();
+    let leaf = proof.verify(&s.state_root().0).expect("the row proves");
+    assert_eq!((leaf.status, leaf.reason.as_str()), (3, detail), "the row carries the detail");
+
+    f.decide(&mut s, f.report(tid.0, ReportStatus::Reorged, tx, 0), T0);
+    let rec = s.transfer(&tid).unwrap();
+    assert_eq!(rec.status, TransferStatus::Broadcast { tx_hash: tx, nonce: 0 });
+    assert_eq!((rec.confirmed_detail(), rec.detail.as_str()), (None, ""));
+}

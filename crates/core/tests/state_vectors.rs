@@ -115,6 +115,27 @@ fn a_transfer_row_proves_its_status_against_a_state_root_and_a_forged_status_doe
     assert!(other.verify(&root).is_none(), "a proof for another transfer id does not verify");
 }
 
+/// A confirmed transfer's row carries the confirmed report's detail (a
+/// token's shortfall) in `reason`; the proof holds for that row only.
+#[test]
+fn a_confirmed_transfer_row_carries_its_detail_and_proves_it() {
+    let v = load();
+    let t = &v["confirmedTransfer"];
+    let id = TransferId(b256(&t["transferId"]));
+    let root = b256(&t["stateRoot"]);
+    let siblings: Vec<B256> = t["siblings"].as_array().unwrap().iter().map(b256).collect();
+    let good =
+        TransferProof { transfer: id, row: RowProof { key: b256(&t["key"]), value: bytes(&t["value"]), siblings } };
+    let leaf = good.verify(&root).expect("the vector's proof verifies");
+    let f = &t["fields"];
+    assert_eq!(leaf.transfer_status(), Some(TransferStatus::Confirmed { tx_hash: b256(&f["txHash"]) }));
+    assert_eq!(leaf.reason, f["reason"].as_str().unwrap());
+    assert!(leaf.reason.starts_with("shortfall: delivered 247.5 of 250 FEE"));
+    let mut bare = good.clone();
+    bare.row.value = bytes(&t["withoutDetailValue"]);
+    assert!(bare.verify(&root).is_none(), "the detail is part of the committed row");
+}
+
 #[test]
 fn entries_root_and_block_hash_are_the_vectors() {
     let v = load();

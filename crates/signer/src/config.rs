@@ -44,6 +44,17 @@ alert_after_secs = 300          # alert (ERROR log line) when one has been held 
 funds_wait_secs = 86400         # a transfer the wallet cannot pay waits this long for a top-up, then is refused
 # Fee budget for anchoring a flow (wei, decimal string); transfers carry their own signed cap.
 anchor_max_fee = "10000000000000000"
+# A transaction whose signed fee cap stays below the base fee this long is cancelled: a 0-value
+# send to the wallet itself on the same nonce (no approval needed: it moves nothing and frees the
+# nonces of later transfers); the transfer then fails and its applicant applies again with a
+# higher fee cap. 0: never cancel.
+cancel_after_secs = 3600
+# The most one cancellation may spend on fees (wei, decimal string; 21,000 gas at most
+# cancel_max_fee / 21,000 per gas). Beyond it the transaction stays stuck, with the alert.
+cancel_max_fee = "5000000000000000"
+# After a transfer is confirmed its receipt is still checked for this many blocks: a reorg deeper
+# than `confirmations` sends the same bytes again, alerts, and reports it to the chain.
+reorg_watch_blocks = 128
 "#;
 
 /// Paths and addresses.
@@ -108,6 +119,15 @@ pub struct Ethereum {
     /// How long a transfer the wallet cannot pay waits for funds before it is refused (seconds).
     #[serde(default = "default_funds_wait")]
     pub funds_wait_secs: u64,
+    /// Cancel a transaction whose fee cap has stayed below the base fee this long (seconds; 0: never).
+    #[serde(default = "default_cancel_after")]
+    pub cancel_after_secs: u64,
+    /// The most one cancellation may spend on fees, in wei.
+    #[serde(default = "default_cancel_fee")]
+    pub cancel_max_fee: String,
+    /// How many blocks after its confirmation a transfer's receipt is still checked for reorgs.
+    #[serde(default = "default_reorg_watch")]
+    pub reorg_watch_blocks: u64,
 }
 
 fn default_lock_after() -> u32 {
@@ -130,6 +150,15 @@ fn default_alert_after() -> u64 {
 }
 fn default_funds_wait() -> u64 {
     86_400
+}
+fn default_cancel_after() -> u64 {
+    3600
+}
+fn default_cancel_fee() -> String {
+    "5000000000000000".into()
+}
+fn default_reorg_watch() -> u64 {
+    128
 }
 fn default_anchor_fee() -> String {
     "10000000000000000".into()

@@ -184,6 +184,7 @@ impl Signer {
         }
         let eth = Eth::connect(&config.ethereum.rpc).map_err(setup("ethereum.rpc"))?;
         let anchor_max_fee = config.ethereum.anchor_max_fee.parse().map_err(setup("ethereum.anchor_max_fee"))?;
+        let cancel_max_fee = config.ethereum.cancel_max_fee.parse().map_err(setup("ethereum.cancel_max_fee"))?;
         let actual = eth.chain_id().await.map_err(setup(&format!("cannot reach {}", config.ethereum.rpc)))?;
         if actual != config.ethereum.chain_id {
             return Err(RunError::Setup(format!(
@@ -212,6 +213,9 @@ impl Signer {
                 retry_max_secs: config.ethereum.retry_max_secs,
                 alert_after_secs: config.ethereum.alert_after_secs,
                 funds_wait_secs: config.ethereum.funds_wait_secs,
+                cancel_after_secs: config.ethereum.cancel_after_secs,
+                cancel_max_fee,
+                reorg_watch_blocks: config.ethereum.reorg_watch_blocks,
             },
             store.executions().await?,
             follower.verifier().state(),

@@ -140,6 +140,43 @@ pub struct Execution {
     pub delivered: Option<U256>,
     /// Where it stands.
     pub state: ExecutionState,
+    /// What the signer did about a transaction stuck under the base fee,
+    /// or a reorg after confirmation (empty for most executions).
+    #[serde(default)]
+    pub recovery: Recovery,
+}
+
+/// A transfer's recovery from the public chain's faults: a fee cap that
+/// stays below the base fee (cancelled on its nonce), a reorg deeper than
+/// the confirmation depth.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recovery {
+    /// Since when (unix seconds) the newest transaction's fee cap has been
+    /// below the base fee, as last seen (0: it is not).
+    #[serde(default)]
+    pub below_base_since: u64,
+    /// The cancellation signed on the transfer's nonce, if any.
+    #[serde(default)]
+    pub cancel: Option<Cancellation>,
+    /// What the operator is told about a reorg that undid the transfer's
+    /// confirmation (empty: none happened). Kept once set.
+    #[serde(default)]
+    pub deep_reorg: String,
+}
+
+/// A 0-value send from the wallet to itself on a stuck transfer's nonce,
+/// so that later nonces can be mined. Its bytes are the newest of
+/// [`Execution::raw`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cancellation {
+    /// Its hash (also the newest of [`Execution::hashes`]).
+    pub tx_hash: B256,
+    /// Its fee cap per gas.
+    pub max_fee_per_gas: u128,
+    /// Its priority fee per gas.
+    pub priority_fee_per_gas: u128,
+    /// Why it was cancelled: the words of the failure once it is mined.
+    pub reason: String,
 }
 
 impl Execution {
@@ -300,6 +337,7 @@ mod tests {
             note_reported: false,
             delivered: None,
             state: ExecutionState::Signed,
+            recovery: Recovery::default(),
         }
     }
 

@@ -27,6 +27,15 @@ pub enum Payload {
         /// The public chain (the signer's configuration).
         chain_id: u64,
     },
+    /// Cancels a stuck transaction: zero value from the wallet to itself,
+    /// no data, on the stuck transaction's nonce. Moves nothing; only frees
+    /// the nonce.
+    Cancel {
+        /// The hot wallet.
+        wallet: Address,
+        /// The public chain (the signer's configuration).
+        chain_id: u64,
+    },
 }
 
 impl Payload {
@@ -40,6 +49,7 @@ impl Payload {
             Self::Anchor { wallet, flow, .. } => {
                 Call { to: *wallet, value: U256::ZERO, data: Bytes::copy_from_slice(flow.0.as_slice()) }
             }
+            Self::Cancel { wallet, .. } => Call { to: *wallet, value: U256::ZERO, data: Bytes::new() },
         }
     }
 
@@ -47,7 +57,7 @@ impl Payload {
     pub fn chain_id(&self) -> u64 {
         match self {
             Self::Transfer(a) => a.chain_id().0,
-            Self::Anchor { chain_id, .. } => *chain_id,
+            Self::Anchor { chain_id, .. } | Self::Cancel { chain_id, .. } => *chain_id,
         }
     }
 }

@@ -488,3 +488,139 @@ async fn a_token_transfer_is_refused_when_the_chain_contradicts_the_registered_d
     assert_eq!(desk.anvil.erc20_balance(six, bob).await, amount);
     assert_eq!(desk.nonce().await, before + 1);
 }
+
+/// A transaction whose signed fee cap stays below the base fee cannot be
+/// mined, and its nonce would block every later transfer. After
+/// `cancel_after_secs` the signer signs a 0-value send from the wallet to
+/// itself on the same nonce, priced to be mined and bounded by
+/// `cancel_max_fee`; once that is mined and deep enough the transfer ends
+/// `failed`, with a reason the applicant can act on. Nothing moved; the
+/// later transfer (waiting for fees meanwhile) goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_whose_fee_cap_stays_below_the_base_fee_is_cancelled_and_later_transfers_proceed() {
+    let budget = 50_000_000_000_000_000u128; // 0.05 ETH
+    let config = format!(
+        "confirmations = 2\nreplace_after_secs = 1\nalert_after_secs = 5\ncancel_after_secs = 4\n\
+         cancel_max_fee = \"{budget}\"\n"
+    );
+    let mut desk = Desk::start(&config).await;
+    desk.mine = true;
+    let flow = desk.flow(&[]).await;
+    desk.mine = false;
+    let before = desk.nonce().await;
+    let gwei = 1_000_000_000u128;
+
+    desk.anvil.set_automine(false).await;
+    desk.anvil.set_next_base_fee(300 * gwei).await;
+    desk.anvil.mine(1).await;
+    let alice = Address::repeat_byte(0xA1);
+    let first = desk.send(flow, Address::ZERO, alice, ether(1)).await;
+    let TransferStatus::Broadcast { tx_hash, nonce } =
+        desk.status(&first, "the first broadcast", |t| matches!(t, TransferStatus::Broadcast { .. })).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(nonce, before);
+
+    // The base fee rises above the signed cap (476 gwei per gas) and stays there.
+    desk.anvil.set_next_base_fee(600 * gwei).await;
+    desk.anvil.mine(1).await;
+    let bob = Address::repeat_byte(0xB0);
+    let second = desk.send(flow, Address::ZERO, bob, ether(1)).await;
+    desk.status(&second, "the second notarized", |t| matches!(t, TransferStatus::Notarized)).await;
+    let id = first.0.to_string();
+    eventually("the cancellation signed", Duration::from_secs(90), || async {
+        let out = desk.s.output();
+        out.lines().any(|l| l.contains("cancelling a transaction") && l.contains(&id)).then_some(())
+    })
+    .await;
+    desk.holders.wait("shown waiting", |a| a.detail.starts_with("waiting: ")).await;
+    assert_eq!(desk.anvil.balance(alice).await, U256::ZERO);
+
+    // Mined (the base fee still above the transfer's cap), then deep enough.
+    desk.anvil.mine(1).await;
+    desk.mine = true;
+    let failed = desk.status(&first, "the first failed", |t| matches!(t, TransferStatus::Failed { .. })).await;
+    let TransferStatus::Failed { reason } = failed else { unreachable!() };
+    assert!(reason.contains("stayed below the network's base fee"), "{reason}");
+    assert!(reason.contains("Apply again with a higher fee cap"), "{reason}");
+    assert!(reason.contains("nothing was moved"), "{reason}");
+
+    // The cancellation: nonce of the transfer, wallet to wallet, no value,
+    // its fee within the operator's budget.
+    let report = desk.reports(&first).await.into_iter().rfind(|r| r.status == ReportStatus::Failed as u8).unwrap();
+    assert_ne!(report.txHash, tx_hash);
+    let tx =
+        desk.anvil.eth().raw_request("eth_getTransactionByHash", serde_json::json!([report.txHash])).await.unwrap();
+    let field = |k: &str| u128::from_str_radix(tx[k].as_str().unwrap().trim_start_matches("0x"), 16).unwrap();
+    assert_eq!(tx["to"].as_str().unwrap().parse::<Address>().unwrap(), desk.wallet);
+    assert_eq!(tx["from"].as_str().unwrap().parse::<Address>().unwrap(), desk.wallet);
+    assert_eq!(field("value"), 0);
+    assert_eq!(field("nonce"), u128::from(before));
+    assert!(field("maxFeePerGas") * 21_000 <= budget, "within cancel_max_fee");
+    assert_eq!(desk.anvil.eth().receipt(tx_hash).await.unwrap(), None, "the transfer itself never mined");
+
+    // Fees fall: the later transfer proceeds on the next nonce.
+    desk.anvil.set_next_base_fee(gwei).await;
+    desk.status(&second, "the second confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(desk.anvil.balance(alice).await, U256::ZERO, "nothing moved for the cancelled transfer");
+    assert_eq!(desk.anvil.balance(bob).await, ether(1));
+    assert_eq!(desk.nonce().await, before + 2, "the cancellation and the second transfer");
+}
+
+/// A reorg deeper than `confirmations` after a transfer is confirmed: the
+/// signer still watches the receipt (within `reorg_watch_blocks`), sees
+/// its block is no longer canonical, alerts at once, broadcasts the same
+/// bytes (no second signature) and tells the chain (`Reorged`: the status
+/// goes back to broadcast, then confirmed again). Moved once, one nonce.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reorg_deeper_than_the_confirmations_after_confirmed_is_seen_alerted_and_broadcast_again() {
+    let mut desk = Desk::start("confirmations = 2\nreorg_watch_blocks = 64\n").await;
+    desk.mine = true;
+    let flow = desk.flow(&[]).await;
+    let before = desk.nonce().await;
+
+    let alice = Address::repeat_byte(0xA1);
+    let id = desk.send(flow, Address::ZERO, alice, ether(1)).await;
+    let TransferStatus::Confirmed { tx_hash } =
+        desk.status(&id, "the transfer confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await
+    else {
+        unreachable!()
+    };
+    desk.mine = false;
+    let first = desk.anvil.wait_receipt(tx_hash).await;
+    let head = desk.anvil.eth().block_number().await.unwrap();
+    let depth = (head - first.block + 1).max(3);
+    assert!(depth > 2, "deeper than the confirmations");
+
+    desk.anvil.reorg(depth).await;
+    assert_eq!(desk.anvil.eth().receipt(tx_hash).await.unwrap(), None, "the test's premise: reorganised away");
+    assert_eq!(desk.anvil.balance(alice).await, U256::ZERO);
+    eventually("the alert", Duration::from_secs(60), || async {
+        let out = desk.s.output();
+        out.lines().any(|l| l.contains("ALERT: ") && l.contains("was reorganised away")).then_some(())
+    })
+    .await;
+    let reorged = eventually("the chain told", Duration::from_secs(60), || async {
+        desk.reports(&id).await.into_iter().find(|r| r.status == ReportStatus::Reorged as u8)
+    })
+    .await;
+    assert!(reorged.detail.contains("no longer canonical"), "{}", reorged.detail);
+    assert_eq!(reorged.txHash, tx_hash);
+
+    desk.mine = true;
+    let confirmed_again = eventually("confirmed again after the reorg", Duration::from_secs(120), || async {
+        desk.tick().await;
+        let reports = desk.reports(&id).await;
+        let at = reports.iter().position(|r| r.status == ReportStatus::Reorged as u8)?;
+        reports[at..].iter().find(|r| r.status == ReportStatus::Confirmed as u8).cloned()
+    })
+    .await;
+    assert!(confirmed_again.detail.contains("confirmed again in block"), "{}", confirmed_again.detail);
+    let done = desk.status(&id, "the transfer confirmed", |t| matches!(t, TransferStatus::Confirmed { .. })).await;
+    assert_eq!(done, TransferStatus::Confirmed { tx_hash }, "the same signed transaction, mined again");
+    let again = desk.anvil.wait_receipt(tx_hash).await;
+    assert_eq!(desk.anvil.eth().block_hash(again.block).await.unwrap(), Some(again.block_hash));
+    assert_eq!(desk.anvil.balance(alice).await, ether(1), "moved once");
+    assert_eq!(desk.nonce().await, before + 1, "one nonce: nothing signed a second time");
+}

@@ -91,12 +91,19 @@ pub struct TransferStatusOut {
     pub tx_hash: Option<B256>,
     /// Its nonce.
     pub nonce: Option<u64>,
+    /// For the confirmed state: what the signer's confirmed report adds, in
+    /// the token's units with its symbol, e.g. `shortfall: delivered 247.5 of
+    /// 250 FEE; 2.5 FEE did not arrive (the token takes a fee on transfer)`
+    /// for a token that keeps a fee; absent when it added nothing. The
+    /// signer's word as the chain records it.
+    #[serde(default)]
+    pub detail: Option<String>,
 }
 
 impl TransferStatusOut {
     /// Just a state.
     pub fn of(state: TransferState) -> Self {
-        Self { state, reason: None, tx_hash: None, nonce: None }
+        Self { state, reason: None, tx_hash: None, nonce: None, detail: None }
     }
 }
 

@@ -129,6 +129,7 @@ impl NotaryState {
                                 submitted_at: at,
                                 status: TransferStatus::Submitted,
                                 open: 1,
+                                detail: String::new(),
                             },
                         );
                         events.push(Event::TransferStatus { transfer: tid, status: TransferStatus::Submitted });

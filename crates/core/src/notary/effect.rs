@@ -120,6 +120,12 @@ impl NotaryState {
                     }
                     ReportEffect::Transfer(tid, next) => {
                         if let Some(t) = self.transfers.get_mut(&tid) {
+                            // A confirmation keeps its report's detail (e.g. a
+                            // token's shortfall); any other status clears it.
+                            t.detail = match next {
+                                TransferStatus::Confirmed { .. } => r.value.detail.clone(),
+                                _ => String::new(),
+                            };
                             t.status = next.clone();
                         }
                         events.push(Event::TransferStatus { transfer: tid, status: next });

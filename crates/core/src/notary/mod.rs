@@ -78,6 +78,24 @@ pub struct TransferRecord {
     /// submitted, and the transfer is rejected only when none is left.
     #[serde(default)]
     pub open: u32,
+    /// While `status` is confirmed: the detail of the signer's confirmed
+    /// report, for people to see (a token that delivered less than the
+    /// amount: `shortfall: delivered 247.5 of 250 FEE; 2.5 FEE did not
+    /// arrive …`, in the token's units with its symbol; a confirmation after
+    /// a reorg undid an earlier one). Empty otherwise, and for a confirmation
+    /// with nothing to add. It is the signer's word, signed by it; nothing
+    /// here checks it against the public chain.
+    #[serde(default)]
+    pub detail: String,
+}
+
+impl TransferRecord {
+    /// The confirmed report's detail, if the transfer is confirmed and the
+    /// signer said something about it (see [`TransferRecord::detail`]).
+    pub fn confirmed_detail(&self) -> Option<&str> {
+        (matches!(self.status, TransferStatus::Confirmed { .. }) && !self.detail.is_empty())
+            .then_some(self.detail.as_str())
+    }
 }
 
 /// How a subject stands.

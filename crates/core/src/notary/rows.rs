@@ -409,7 +409,7 @@ impl NotaryState {
             TransferStatus::Submitted => (0, B256::ZERO, 0, ""),
             TransferStatus::Notarized => (1, B256::ZERO, 0, ""),
             TransferStatus::Broadcast { tx_hash, nonce } => (2, *tx_hash, *nonce, ""),
-            TransferStatus::Confirmed { tx_hash } => (3, *tx_hash, 0, ""),
+            TransferStatus::Confirmed { tx_hash } => (3, *tx_hash, 0, r.detail.as_str()),
             TransferStatus::Rejected { reason } => (4, B256::ZERO, 0, reason.as_str()),
             TransferStatus::Refused { reason } => (5, B256::ZERO, 0, reason.as_str()),
             TransferStatus::Failed { reason } => (6, B256::ZERO, 0, reason.as_str()),

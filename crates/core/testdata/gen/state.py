@@ -202,6 +202,36 @@ def address_book() -> list[dict]:
     return out
 
 
+def confirmed_transfer(genesis_plain: dict[bytes, bytes]) -> dict:
+    """A confirmed transfer's row whose `reason` holds the confirmed report's
+    detail (a token that kept a fee), added to the genesis rows, with its proof."""
+    transfer_id = H(b"BOX state vectors confirmed transfer")
+    fields = {
+        "subject": b32(0x5C), "flow": b32(0xF1), "asset": addr_rep(0x70), "amount": str(250 * 10**18),
+        "maxFee": str(10**16), "applicant": A("alice"), "submittedAt": 1_800_000_100, "open": 0,
+        "status": "confirmed", "txHash": b32(0x7B), "nonce": 0,
+        "reason": "shortfall: delivered 247.5 of 250 FEE; 2.5 FEE did not arrive (the token takes a fee on transfer)",
+    }
+    value = abi(TRANSFER_LEAF, (
+        unhex(fields["subject"]), unhex(fields["flow"]), unhex(fields["asset"]), int(fields["amount"]),
+        int(fields["maxFee"]), unhex(fields["applicant"]), fields["submittedAt"], fields["open"],
+        TRANSFER_STATUS[fields["status"]], unhex(fields["txHash"]), fields["nonce"], fields["reason"]))
+    key = row_key(TRANSFER, transfer_id)
+    rows = dict(genesis_plain)
+    rows[key] = value
+    r = root(rows)
+    siblings = prove(rows, key)
+    assert verify(r, key, value, siblings)
+    # The same row without its detail: another value, refused by the proof.
+    bare = abi(TRANSFER_LEAF, (
+        unhex(fields["subject"]), unhex(fields["flow"]), unhex(fields["asset"]), int(fields["amount"]),
+        int(fields["maxFee"]), unhex(fields["applicant"]), fields["submittedAt"], fields["open"],
+        TRANSFER_STATUS["confirmed"], unhex(fields["txHash"]), 0, ""))
+    assert not verify(r, key, bare, siblings)
+    return {"transferId": hx(transfer_id), "fields": fields, "key": hx(key), "value": hx(value),
+            "stateRoot": hx(r), "siblings": [hx(s) for s in siblings], "withoutDetailValue": hx(bare)}
+
+
 def merkle_root(leaves: list[bytes]) -> bytes:
     if not leaves:
         return ZERO
@@ -235,12 +265,15 @@ def main() -> None:
         "description": "State commitment (crates/core/README.md, 'State commitment'): tries {key: value} with "
                        "their roots; row proofs with whether they verify; the rows and root of the state a "
                        "genesis makes; a broadcast transfer's row added to it, with its proof against that "
-                       "root and a forged 'confirmed' value; address-book rows; a block's entries root and hash under domain main.",
+                       "root and a forged 'confirmed' value; address-book rows; a confirmed transfer's row carrying its confirmed "
+                       "report's detail in `reason`, with its proof and the same row without the detail; a "
+                       "block's entries root and hash under domain main.",
         "tries": trie_cases,
         "proofs": proofs,
         "genesisState": genesis,
         "transfer": t,
         "addressBook": address_book(),
+        "confirmedTransfer": confirmed_transfer(genesis_plain),
         "block": block(t["stateRoot"]),
     })
 

@@ -57,9 +57,11 @@ pub(super) fn status_of(st: &Shared, row: &TransferRow, relay: Option<&OutboxRow
             TransferStatus::Broadcast { tx_hash, nonce } => {
                 TransferStatusOut { tx_hash: Some(*tx_hash), nonce: Some(*nonce), ..s(TransferState::Broadcast) }
             }
-            TransferStatus::Confirmed { tx_hash } => {
-                TransferStatusOut { tx_hash: Some(*tx_hash), ..s(TransferState::Confirmed) }
-            }
+            TransferStatus::Confirmed { tx_hash } => TransferStatusOut {
+                tx_hash: Some(*tx_hash),
+                detail: rec.confirmed_detail().map(str::to_owned),
+                ..s(TransferState::Confirmed)
+            },
             TransferStatus::Rejected { reason } => {
                 TransferStatusOut { reason: Some(reason.clone()), ..s(TransferState::Rejected) }
             }

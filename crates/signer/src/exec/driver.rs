@@ -202,6 +202,13 @@ impl<R: EthereumRpc, S: ExecutionStore, L: NotaryLink> Shell<'_, R, S, L> {
                 tracing::info!(subject = %subject, nonce, tx = %tx, "re-priced a stuck transaction");
             }
             Note::Stuck(note) => tracing::warn!(subject = %subject, "{note}"),
+            Note::Cancelling { nonce, tx, first } => tracing::warn!(
+                subject = %subject, nonce, tx = %tx, first,
+                "cancelling a transaction whose fee cap stayed below the base fee (a 0-value send to the wallet itself)"
+            ),
+            Note::Cancelled { tx, block } => tracing::warn!(
+                subject = %subject, tx = %tx, block, "cancelled: the transfer failed, nothing was moved"
+            ),
         }
     }
 }

@@ -26,8 +26,10 @@ pub(super) struct Job {
 /// Fees for a transaction of `gas` within `cap` (wei for the whole gas),
 /// starting from the market's `suggested`; a replacement (`at_least`: the
 /// fees it replaces) raises both by 12.5 % (geth wants 10 %). Refused when
-/// the cap allows less than the base fee (or the replacement's floor).
+/// the cap allows less than the base fee (or the replacement's floor);
+/// `cap_name` names the cap in the reason.
 pub(super) fn fees_within(
+    cap_name: &str,
     gas: u64,
     cap: U256,
     at_least: Option<Fees>,
@@ -46,7 +48,7 @@ pub(super) fn fees_within(
         let floor = at_least.map_or(base_fee, |p| p.max_fee_per_gas + p.max_fee_per_gas / 8 + 1).max(base_fee);
         if allowed < floor {
             return Err(format!(
-                "the signed fee cap of {cap} wei allows {allowed} wei per gas for {gas} gas, below the {floor} wei per gas needed now"
+                "{cap_name} of {cap} wei allows {allowed} wei per gas for {gas} gas, below the {floor} wei per gas needed now"
             ));
         }
         f.max_fee_per_gas = allowed;
@@ -164,6 +166,7 @@ impl Executor {
             note_reported: false,
             delivered: None,
             state: ExecutionState::Refused { reason: reason.clone() },
+            recovery: Default::default(),
         };
         self.current = Some(Current::Refusing { subject, execution: execution.clone() });
         vec![note(subject, Note::Refused(reason)), Action::Insert { subject, execution }]
@@ -232,7 +235,7 @@ impl Executor {
         {
             return self.wait_or_expire(ctx, subject, job, short);
         }
-        let fees = match fees_within(gas, job.cap, None, market.fees, market.base_fee) {
+        let fees = match fees_within("the signed fee cap", gas, job.cap, None, market.fees, market.base_fee) {
             Ok(f) => f,
             Err(reason) if anchor => {
                 return self.wait(ctx, subject, format!("cannot anchor flow {subject} yet: {reason}"));
@@ -262,6 +265,7 @@ impl Executor {
             note_reported: false,
             delivered: None,
             state: ExecutionState::Signed,
+            recovery: Default::default(),
         };
         self.current = Some(Current::Recording { subject, execution: execution.clone() });
         vec![Action::Insert { subject, execution }]

@@ -31,6 +31,7 @@
 pub mod driver;
 mod execute;
 mod record;
+mod recover;
 mod report;
 #[cfg(test)]
 mod tests;
@@ -77,6 +78,14 @@ pub struct ExecConfig {
     /// A transfer the wallet cannot pay waits (no nonce taken) this long
     /// for funds, then is refused by rule (seconds; 0: refused at once).
     pub funds_wait_secs: u64,
+    /// A transfer's transaction whose fee cap has stayed below the base fee
+    /// this long is cancelled (a 0-value self-send on its nonce); 0: never.
+    pub cancel_after_secs: u64,
+    /// The most one cancellation may spend on fees (wei).
+    pub cancel_max_fee: U256,
+    /// A confirmed transfer's receipt is checked for this many blocks after
+    /// its block (a reorg deeper than `confirmations`).
+    pub reorg_watch_blocks: u64,
 }
 
 /// What the executor is told with every step: the verified chain, the
@@ -351,6 +360,23 @@ pub enum Note {
     },
     /// Stuck at the fee cap or otherwise not re-priceable (warning).
     Stuck(String),
+    /// A cancellation of a transaction whose fee cap stayed below the base
+    /// fee was signed on its nonce (warning).
+    Cancelling {
+        /// The nonce.
+        nonce: u64,
+        /// The cancellation.
+        tx: B256,
+        /// Whether it is the first cancellation (not a re-priced one).
+        first: bool,
+    },
+    /// The cancellation is deep enough: the transfer failed, nothing moved (warning).
+    Cancelled {
+        /// The cancellation.
+        tx: B256,
+        /// Its block.
+        block: u64,
+    },
 }
 
 /// Which execution is under way in an execute round.

@@ -48,6 +48,15 @@ pub struct Record {
     live: BTreeSet<B256>,
     /// Executions whose outcome the chain may not reflect yet.
     unsettled: BTreeSet<B256>,
+    /// Confirmed transfers whose receipts are still checked for reorgs, by
+    /// (block, subject): only those within the watch window
+    /// ([`Record::unwatch_before`]).
+    watched: BTreeSet<(u64, B256)>,
+    /// The block each watched subject is keyed by in `watched`.
+    watch_block: HashMap<B256, u64>,
+    /// Settled executions still watched for reorgs: bounded by the watch
+    /// window, not by history.
+    watching: HashMap<B256, Execution>,
 }
 
 impl Record {
@@ -84,8 +93,16 @@ impl Record {
         } else {
             self.live.remove(&subject);
         }
+        if let Some(block) = self.watch_block.remove(&subject) {
+            self.watched.remove(&(block, subject));
+        }
+        if let (ExecutionState::Confirmed { block, .. }, ExecutionKind::Transfer { .. }) = (&x.state, &x.kind) {
+            self.watched.insert((*block, subject));
+            self.watch_block.insert(subject, *block);
+        }
         self.unsettled.insert(subject);
         self.done.remove(&subject);
+        self.watching.remove(&subject);
         self.executions.insert(subject, x);
         self.forget_old_windows();
     }
@@ -105,13 +122,13 @@ impl Record {
 
     /// Whether `subject` has an execution.
     pub fn has(&self, subject: &B256) -> bool {
-        self.executions.contains_key(subject) || self.done.contains(subject)
+        self.executions.contains_key(subject) || self.done.contains(subject) || self.watching.contains_key(subject)
     }
 
     /// The execution of `subject`, while it is open (not yet settled). A
     /// settled one is read from the store.
     pub fn get(&self, subject: &B256) -> Option<&Execution> {
-        self.executions.get(subject)
+        self.executions.get(subject).or_else(|| self.watching.get(subject))
     }
 
     /// The highest nonce any execution owns.
@@ -124,8 +141,10 @@ impl Record {
         self.latest_time
     }
 
-    /// How many executions the mirror holds in full, and how many
-    /// period-limit entries: what its memory grows with.
+    /// How many open executions the mirror holds in full, and how many
+    /// period-limit entries: what its memory grows with (besides the
+    /// confirmed transfers watched for reorgs, bounded by the watch window:
+    /// [`Record::watched`]).
     pub fn held(&self) -> (usize, usize) {
         (self.executions.len(), self.by_flow.len())
     }
@@ -146,6 +165,10 @@ impl Record {
                 continue;
             }
             wei = wei.saturating_add(U256::from(x.gas) * U256::from(x.max_fee_per_gas));
+            if let Some(c) = &x.recovery.cancel {
+                // Either the transfer or its cancellation is mined: count both.
+                wei = wei.saturating_add(U256::from(super::ETH_TRANSFER_GAS) * U256::from(c.max_fee_per_gas));
+            }
             if let ExecutionKind::Transfer { asset, amount, .. } = &x.kind {
                 if asset.is_zero() {
                     wei = wei.saturating_add(*amount);
@@ -157,6 +180,27 @@ impl Record {
         (wei, units)
     }
 
+    /// Confirmed transfers still watched for reorgs.
+    pub(crate) fn watched(&self) -> Vec<B256> {
+        self.watched.iter().map(|(_, s)| *s).collect()
+    }
+
+    /// Stops watching transfers confirmed before block `oldest` (they leave
+    /// the mirror once settled): what is watched is bounded by the window,
+    /// not by history.
+    pub(crate) fn unwatch_before(&mut self, oldest: u64) {
+        while let Some(&(block, subject)) = self.watched.first() {
+            if block >= oldest {
+                break;
+            }
+            self.watched.pop_first();
+            self.watch_block.remove(&subject);
+            if self.watching.remove(&subject).is_some() {
+                self.done.insert(subject);
+            }
+        }
+    }
+
     /// Executions that may still need a report.
     pub(crate) fn unsettled(&self) -> Vec<B256> {
         self.unsettled.iter().copied().collect()
@@ -166,8 +210,15 @@ impl Record {
     /// changes. A final one leaves the mirror (its id stays).
     pub(crate) fn settle(&mut self, subject: &B256) {
         self.unsettled.remove(subject);
-        if !self.live.contains(subject) && self.executions.remove(subject).is_some() {
-            self.done.insert(*subject);
+        if self.live.contains(subject) {
+            return;
+        }
+        if let Some(x) = self.executions.remove(subject) {
+            if self.watch_block.contains_key(subject) {
+                self.watching.insert(*subject, x);
+            } else {
+                self.done.insert(*subject);
+            }
         }
     }
 }
@@ -226,6 +277,7 @@ mod tests {
             note_reported: false,
             delivered: None,
             state: ExecutionState::Broadcast,
+            recovery: Default::default(),
         }
     }
 
@@ -285,6 +337,29 @@ mod tests {
         let expected = (0..days).filter(|i| i % 2 == 0 && 1_000 + i * day >= oldest).count();
         assert_eq!(counted.len(), expected, "exactly the flow's transfers in the window");
         assert!(counted.iter().all(|(t, a)| t.0 >= oldest && a.0 == U256::from(11u64)));
+    }
+
+    /// Confirmed transfers are watched for reorgs only within the window:
+    /// after years of them, what is watched is what the window holds.
+    #[test]
+    fn only_the_watch_windows_confirmed_transfers_are_watched() {
+        let flow = B256::repeat_byte(1);
+        let mut record = Record::default();
+        for i in 0..1_000u64 {
+            let mut x = confirmed(transfer(flow, Address::ZERO, 10, 1, 1_000 + i));
+            x.state = ExecutionState::Confirmed { tx_hash: B256::repeat_byte(0xAA), block: i };
+            record.put(id(i), x);
+            record.settle(&id(i));
+            record.unwatch_before(i.saturating_sub(64));
+        }
+        assert_eq!(record.held().0, 0, "settled executions are not open");
+        let watched = record.watched();
+        assert_eq!(watched.len(), 65, "blocks 935..=999");
+        assert!(watched.iter().all(|s| record.get(s).is_some()), "a watched one can be checked");
+        assert!(
+            record.get(&id(900)).is_none() && record.executed(&TransferId(id(900))),
+            "out of the window: its id only"
+        );
     }
 
     /// An execution still followed on the public chain stays whole, settled

@@ -31,7 +31,7 @@ impl Executor {
                         None if !x.note.is_empty() && !x.note_reported && x.state == ExecutionState::Broadcast => {
                             let mut x = x.clone();
                             x.note_reported = true;
-                            let sent = x.hashes.last().copied().unwrap_or_default();
+                            let sent = super::recover::newest_transfer_tx(&x);
                             let r = report(subject, ReportStatus::Broadcast, sent, x.nonce, &x.note);
                             self.record.put(subject, x.clone());
                             out.push(Action::Update { subject, execution: x });
@@ -100,18 +100,42 @@ fn transfer_report(
 ) -> Option<SignerReport> {
     use ExecutionState as E;
     use TransferStatus as T;
-    let newest = x.hashes.last().copied().unwrap_or_default();
+    // The chain is told of the transfer's own transactions only, never of
+    // its cancellation (which ends it `failed`, with the reason).
+    let newest = super::recover::newest_transfer_tx(x);
     let sent = match &x.state {
-        E::Mined { tx_hash, .. } | E::Confirmed { tx_hash, .. } | E::Failed { tx_hash, .. } => *tx_hash,
+        E::Mined { tx_hash, .. } | E::Confirmed { tx_hash, .. } | E::Failed { tx_hash, .. }
+            if !super::recover::is_cancel(x, tx_hash) =>
+        {
+            *tx_hash
+        }
         _ => newest,
     };
     let broadcast = || report(subject, ReportStatus::Broadcast, sent, x.nonce, &x.note);
     match (&x.state, chain) {
+        // Confirmed on the chain, but a reorg deeper than the confirmation
+        // depth undid it: the chain's status goes back to broadcast.
+        (E::Broadcast | E::Mined { .. }, T::Confirmed { .. }) if !x.recovery.deep_reorg.is_empty() => {
+            Some(report(subject, ReportStatus::Reorged, sent, x.nonce, &x.recovery.deep_reorg))
+        }
         (E::Refused { reason }, T::Notarized) => Some(report(subject, ReportStatus::Refused, B256::ZERO, None, reason)),
         (E::Broadcast | E::Mined { .. } | E::Confirmed { .. } | E::Failed { .. }, T::Notarized) => Some(broadcast()),
         (E::Broadcast | E::Mined { .. }, T::Broadcast { tx_hash, .. }) if *tx_hash != sent => Some(broadcast()),
-        (E::Confirmed { tx_hash, .. }, T::Broadcast { .. }) => {
-            Some(report(subject, ReportStatus::Confirmed, *tx_hash, x.nonce, &shortfall(x, assets)))
+        (E::Confirmed { tx_hash, block }, T::Broadcast { .. }) => {
+            let mut detail = shortfall(x, assets);
+            // After a reorg undid a confirmation the report differs from the
+            // first one (a report is one subject: the same bytes again would
+            // be a replay), and says what happened.
+            if !x.recovery.deep_reorg.is_empty() {
+                if !detail.is_empty() {
+                    detail.push_str("; ");
+                }
+                detail.push_str(&format!(
+                    "confirmed again in block {block} after a reorg deeper than the confirmation depth undid its \
+                     earlier confirmation"
+                ));
+            }
+            Some(report(subject, ReportStatus::Confirmed, *tx_hash, x.nonce, &detail))
         }
         (E::Failed { reason, tx_hash }, T::Broadcast { .. }) => {
             Some(report(subject, ReportStatus::Failed, *tx_hash, x.nonce, reason))

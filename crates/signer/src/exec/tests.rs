@@ -135,6 +135,9 @@ impl Scene {
             alert_after_secs: 300,
             // Refused at once unless a test waits for funds.
             funds_wait_secs: 0,
+            cancel_after_secs: 3600,
+            cancel_max_fee: ether(1) / U256::from(100u64),
+            reorg_watch_blocks: 64,
         }
     }
 
@@ -672,4 +675,112 @@ async fn a_token_whose_decimals_differ_from_the_registry_or_has_none_is_refused_
         s.eth.mine(1);
     }
     assert!(matches!(s.transfer_status(&fine), TransferStatus::Confirmed { .. }), "{:?}", s.transfer_status(&fine));
+}
+
+/// A transfer signed and broadcast by scripted observations, then left
+/// unmined with the base fee above its signed cap for `cancel_after_secs`:
+/// the executor, the transfer's id and record, and the cancellation's
+/// actions.
+fn cancelled_by_script(s: &Scene, state: &box_core::notary::NotaryState) -> (Executor, B256, Vec<Action>) {
+    let tb = s.transbox(1, Address::ZERO, ether(1));
+    let tid = tb.transfer_id(&s.domain).0;
+    let mut config = Scene::config();
+    config.cancel_after_secs = 100;
+    config.cancel_max_fee = ether(2);
+    let mut exec = Executor::new(config, vec![], state);
+    let c = ctx(state, &s.wallet, T0);
+    exec.step(&c, Observation::Execute);
+    exec.step(&c, Observation::Quoted { subject: tid, quote: market(ether(10), 4) });
+    exec.step(&c, Observation::Recorded { subject: tid, inserted: true });
+    exec.step(&c, Observation::Sent { subject: tid, result: Ok(()) });
+    // The signed cap allows 0.1 ETH / 21,000 gas (about 4,762 gwei per gas).
+    let base = 10_000_000_000_000u128; // 10,000 gwei
+    let high = Fees { max_fee_per_gas: 2 * base, priority_fee_per_gas: 1_000_000_000 };
+    let mut last = Vec::new();
+    for now in [T0 + 61, T0 + 122, T0 + 183] {
+        let c = ctx(state, &s.wallet, now);
+        exec.step(&c, Observation::Receipt { subject: tid, result: Ok(None) });
+        last = exec.step(&c, Observation::Fees { subject: tid, result: Ok((high, base)) });
+    }
+    (exec, tid, last)
+}
+
+/// A fee cap below the base fee for `cancel_after_secs`: a cancellation on
+/// the same nonce (0 value, wallet to itself, within `cancel_max_fee`). If
+/// the original is mined after all it confirms as usual (reported with its
+/// own hash); if the cancellation is, the transfer fails with the reason,
+/// and the chain is never told of the cancellation as the transfer's
+/// broadcast.
+#[test]
+fn a_transfer_stuck_under_the_base_fee_is_cancelled_and_whichever_is_mined_decides() {
+    let s = Scene::new();
+    s.activate();
+    let tb = s.transbox(1, Address::ZERO, ether(1));
+    s.link.decide(Subject::Transfer(tb));
+    let state = s.link.state();
+    let (mut exec, tid, actions) = cancelled_by_script(&s, &state);
+    let x = exec.record().get(&tid).unwrap().clone();
+    let cancel = x.recovery.cancel.clone().expect("a cancellation was signed");
+    assert!(x.recovery.below_base_since > 0);
+    let raw = match actions.iter().find_map(|a| match a {
+        Action::Broadcast { raw, .. } => Some(raw.clone()),
+        _ => None,
+    }) {
+        Some(r) => r,
+        None => panic!("the cancellation is broadcast: {actions:?}"),
+    };
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::Update { execution, .. } if execution.recovery.cancel.is_some()))
+    );
+    use alloy::consensus::{Transaction, TxEnvelope};
+    use alloy::eips::eip2718::Decodable2718;
+    let tx = TxEnvelope::decode_2718(&mut &raw[..]).unwrap();
+    assert_eq!((tx.nonce(), tx.to(), tx.value()), (4, Some(s.wallet.0.address()), U256::ZERO), "0 value, same nonce");
+    assert!(tx.input().is_empty());
+    assert!(U256::from(tx.max_fee_per_gas()) * U256::from(ETH_TRANSFER_GAS) <= ether(2), "within cancel_max_fee");
+    assert_eq!(x.hashes.last(), Some(&cancel.tx_hash));
+    let original = x.hashes[0];
+
+    let receipt = |block: u64| Receipt {
+        block,
+        block_hash: B256::repeat_byte(block as u8),
+        success: true,
+        contract: None,
+        from: s.wallet.0.address(),
+        to: Some(s.wallet.0.address()),
+        logs: vec![],
+    };
+    let mined = |tx: B256, block: u64| Observation::Receipt {
+        subject: tid,
+        result: Ok(Some(Mined { tx, receipt: receipt(block), canonical: Some(B256::repeat_byte(block as u8)) })),
+    };
+    let c = ctx(&state, &s.wallet, T0 + 200);
+
+    // The original is mined after all: confirmed as usual, its own hash reported.
+    exec.step(&c, Observation::Head(Ok(11)));
+    exec.step(&c, mined(original, 10));
+    assert_eq!(exec.record().get(&tid).unwrap().state, ExecutionState::Confirmed { tx_hash: original, block: 10 });
+
+    // The cancellation is mined instead: mined, then failed at depth, with the reason.
+    let (mut exec, tid, _) = cancelled_by_script(&s, &state);
+    exec.step(&c, Observation::Head(Ok(10)));
+    exec.step(&c, mined(cancel.tx_hash, 10));
+    assert!(matches!(exec.record().get(&tid).unwrap().state, ExecutionState::Mined { .. }), "not deep enough yet");
+    let reports = exec.step(&c, Observation::Report);
+    assert!(
+        !reports.iter().any(|a| matches!(a, Action::Report(r) if r.txHash == cancel.tx_hash)),
+        "the cancellation is not the transfer's broadcast: {reports:?}"
+    );
+    exec.step(&c, Observation::Head(Ok(11)));
+    exec.step(&c, mined(cancel.tx_hash, 10));
+    match &exec.record().get(&tid).unwrap().state {
+        ExecutionState::Failed { reason, tx_hash } => {
+            assert_eq!(*tx_hash, cancel.tx_hash);
+            assert!(
+                reason.contains("Apply again with a higher fee cap") && reason.contains("nothing was moved"),
+                "{reason}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
 }

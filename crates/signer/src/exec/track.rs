@@ -18,13 +18,13 @@ pub const RESEND_EVERY_MS: u64 = 3_000;
 
 /// The key of `subject`'s hold for being stuck (apart from its transient
 /// holds, which a successful read clears).
-fn stuck(subject: B256) -> B256 {
+pub(super) fn stuck(subject: B256) -> B256 {
     alloy::primitives::keccak256([subject.as_slice(), b"stuck"].concat())
 }
 
 impl Executor {
     pub(super) fn track(&mut self) -> Vec<Action> {
-        if self.record.live().is_empty() { Vec::new() } else { vec![Action::Head] }
+        if self.record.live().is_empty() && self.record.watched().is_empty() { Vec::new() } else { vec![Action::Head] }
     }
 
     pub(super) fn head(&mut self, ctx: &Context<'_>, head: Result<u64, EthError>) -> Vec<Action> {
@@ -32,9 +32,13 @@ impl Executor {
             Ok(h) => {
                 self.head = h;
                 self.resolved(&B256::ZERO);
+                // Confirmed transfers are watched for reorgs only while
+                // their block is within the window.
+                self.record.unwatch_before(h.saturating_sub(self.config.reorg_watch_blocks));
                 self.record
                     .live()
                     .into_iter()
+                    .chain(self.record.watched())
                     .filter_map(|subject| {
                         let x = self.record.get(&subject)?;
                         Some(Action::Receipts { subject, hashes: x.hashes.iter().rev().copied().collect() })
@@ -68,6 +72,17 @@ impl Executor {
             Some(m) => Some((m.tx, m.receipt)),
             None => None,
         };
+        // A confirmed transfer (watched for reorgs): nothing changes while
+        // its receipt stays in its canonical block.
+        if let ExecutionState::Confirmed { tx_hash, block } = x.state {
+            if mined.as_ref().is_some_and(|(t, r)| *t == tx_hash && r.block == block) {
+                return out;
+            }
+            if matches!(x.kind, ExecutionKind::Transfer { .. }) {
+                out.extend(self.deep_reorg(ctx, subject, x, (tx_hash, block), mined));
+            }
+            return out;
+        }
         // Mined: neither waiting nor stuck. (A hold of an unmined one ends
         // with its next successful broadcast.)
         if mined.is_some() {
@@ -78,6 +93,9 @@ impl Executor {
         let resend =
             |x: &crate::store::Execution| x.raw.last().map(|raw| Action::Broadcast { subject, raw: raw.clone() });
         match mined {
+            Some((tx_hash, r)) if super::recover::is_cancel(&x, &tx_hash) => {
+                out.extend(self.cancel_mined(subject, x, tx_hash, &r));
+            }
             Some((tx_hash, r)) if !r.success => {
                 x.state = ExecutionState::Failed { reason: format!("reverted on chain in block {}", r.block), tx_hash };
                 out.push(note(subject, Note::Reverted { tx: tx_hash }));
@@ -183,6 +201,11 @@ impl Executor {
             Ok(m) => m,
             Err(e) => return self.hold(ctx, subject, format!("cannot price a replacement of {subject} yet: {e}")),
         };
+        // A fee cap below the base fee for `cancel_after_secs` (or a
+        // cancellation under way): the nonce is freed by a cancellation.
+        if self.due_for_cancel(ctx, &mut x, base) {
+            return self.cancel(ctx, subject, x, suggested, base);
+        }
         let payload = match x.kind {
             ExecutionKind::Anchor => match ctx.wallet {
                 Some(wallet) => {
@@ -206,7 +229,7 @@ impl Executor {
         };
         let prev = Fees { max_fee_per_gas: x.max_fee_per_gas, priority_fee_per_gas: x.priority_fee_per_gas };
         let signed = payload.and_then(|p| {
-            let fees = fees_within(x.gas, x.fee_cap, Some(prev), suggested, base)?;
+            let fees = fees_within("the signed fee cap", x.gas, x.fee_cap, Some(prev), suggested, base)?;
             let key = ctx.key.ok_or_else(|| "sealed".to_owned())?;
             tx::sign(key, nonce, x.gas, fees, &p).map(|s| (s, fees))
         });
@@ -218,6 +241,7 @@ impl Executor {
                 x.priority_fee_per_gas = fees.priority_fee_per_gas;
                 x.sent_at = ctx.now;
                 x.note.clear();
+                x.recovery.below_base_since = 0;
                 self.resolved(&stuck(subject));
                 self.record.put(subject, x.clone());
                 vec![
@@ -226,20 +250,9 @@ impl Executor {
                     Action::Broadcast { subject, raw: tx.raw },
                 ]
             }
-            Err(reason) => {
-                // Not re-priceable: the same bytes keep going out (above);
-                // shown as waiting, with the alert once it lasts.
-                let mut out = self.hold(ctx, stuck(subject), format!("{subject} is stuck: {reason}"));
-                x.sent_at = ctx.now;
-                if x.note.is_empty() {
-                    x.note = format!("stuck: {reason}");
-                    x.note_reported = false;
-                    out.push(note(subject, Note::Stuck(x.note.clone())));
-                }
-                self.record.put(subject, x.clone());
-                out.push(Action::Update { subject, execution: x.clone() });
-                out
-            }
+            // Not re-priceable: the same bytes keep going out (above);
+            // shown as waiting, with the alert once it lasts.
+            Err(reason) => self.stay_stuck(ctx, subject, x, reason),
         }
     }
 }

@@ -34,6 +34,7 @@ pub fn execution(nonce: Option<u64>, state: ExecutionState) -> Execution {
         note_reported: false,
         delivered: None,
         state,
+        recovery: Default::default(),
     }
 }
 
