@@ -120,3 +120,77 @@ fn reordered_dropped_and_foreign_blocks_are_refused_with_the_height() {
     let err = verify_history(&f.genesis, &[forged]).unwrap_err().to_string();
     assert!(err.contains("entry index overflows"), "{err}");
 }
+
+/// What a verifier holds, byte for byte: its checkpoint (state, parent,
+/// height), the state root kept and recomputed, and the indexes' answers.
+fn fingerprint(f: &Fixture, v: &box_core::audit::HistoryVerifier) -> (Vec<u8>, B256, B256, Vec<B256>, usize) {
+    let s = v.state();
+    let pending = s.pending().map(|(id, _)| id.0).collect();
+    let window = s.history(&f.domain.flow_hash(&f.flow), &box_core::Address::ZERO, None).len();
+    // The indexes answer as ones rebuilt from the rows would.
+    let rebuilt = NotaryState::restore(&s.snapshot()).unwrap();
+    assert_eq!(pending, rebuilt.pending().map(|(id, _)| id.0).collect::<Vec<_>>(), "pending index");
+    assert_eq!(window, rebuilt.history(&f.domain.flow_hash(&f.flow), &box_core::Address::ZERO, None).len());
+    (serde_json::to_vec(v).unwrap(), s.state_root().0, s.recomputed_state_root().0, pending, window)
+}
+
+#[test]
+fn a_block_refused_after_its_entries_were_applied_leaves_the_verifier_byte_identical() {
+    // Blocks are applied in place (no copy of the state per block) and undone
+    // on refusal: forge every block with a wrong state hash (the check that
+    // runs after its entries were applied), at every height of a history
+    // whose blocks submit flows and transfers, vote and notarize.
+    let f = Fixture::new(1, 2, 1, 3);
+    // Two entries per block: subjects stay pending across blocks.
+    let blocks = history(&f, 2);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    for b in &blocks {
+        let before = fingerprint(&f, &v);
+        let leader = &f.nodes[0];
+        let forged = Block::seal(
+            &f.domain,
+            leader,
+            b.header.height,
+            b.header.parent,
+            b.entries.clone(),
+            B256::repeat_byte(7),
+            b.header.time,
+        );
+        let err = v.push(&forged).unwrap_err().to_string();
+        assert!(err.contains("differs from the sealed state hash"), "{err}");
+        assert_eq!(fingerprint(&f, &v), before, "block {} changed the verifier", b.header.height);
+        // The honest block then applies on the untouched state.
+        v.push(b).unwrap();
+    }
+    assert_eq!(v.state().state_root().0, blocks.last().unwrap().header.stateHash);
+}
+
+#[test]
+fn an_undone_run_nests_inside_a_kept_one() {
+    // `atomically` nests: an inner run undone leaves the outer run's writes,
+    // and the outer run undone then takes the state back to where it began.
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history(&f, 4);
+    let start = f.state();
+    let mut s = start.clone();
+    let r: Result<(), ()> = s.atomically(|s| {
+        for e in &blocks[0].entries {
+            s.apply(&e.entry, Timestamp(e.time));
+        }
+        let after_first = s.snapshot();
+        let inner: Result<(), ()> = s.atomically(|s| {
+            for e in &blocks[1].entries {
+                s.apply(&e.entry, Timestamp(e.time));
+            }
+            Err(())
+        });
+        assert!(inner.is_err());
+        assert_eq!(s.snapshot(), after_first);
+        assert_eq!(s.state_root().0, blocks[0].header.stateHash);
+        Err(())
+    });
+    assert!(r.is_err());
+    assert_eq!(s.snapshot(), start.snapshot());
+    assert_eq!(s.state_root(), start.state_root());
+    assert_eq!(s.pending().count(), 0);
+}

@@ -17,6 +17,7 @@ mod effect;
 mod equivocation;
 mod event;
 mod index;
+mod journal;
 mod rows;
 mod rules;
 mod subject;
@@ -154,9 +155,9 @@ pub struct NotaryState {
     frozen: BTreeSet<Address>,
     blocked: BTreeSet<Address>,
     paused: Option<String>,
-    flows: BTreeMap<FlowHash, FlowRecord>,
-    transfers: BTreeMap<TransferId, TransferRecord>,
-    subjects: BTreeMap<SubjectId, SubjectRecord>,
+    flows: journal::Journaled<FlowHash, FlowRecord>,
+    transfers: journal::Journaled<TransferId, TransferRecord>,
+    subjects: journal::Journaled<SubjectId, SubjectRecord>,
     /// The signer's latest announcement.
     signer_status: Option<Signed<SignerAnnounce>>,
     applied: u64,
@@ -250,9 +251,9 @@ impl NotaryState {
             frozen: BTreeSet::new(),
             blocked: BTreeSet::new(),
             paused: None,
-            flows: BTreeMap::new(),
-            transfers: BTreeMap::new(),
-            subjects: BTreeMap::new(),
+            flows: Default::default(),
+            transfers: Default::default(),
+            subjects: Default::default(),
             signer_status: None,
             applied: 0,
             equivocators: BTreeMap::new(),
@@ -366,7 +367,7 @@ impl NotaryState {
             }
         }
         let domain = s.domain();
-        for (id, rec) in &s.subjects {
+        for (id, rec) in s.subjects.iter() {
             if rec.subject.id(&domain).ok() != Some(*id) || rec.subject.content() != rec.content {
                 return bad("a subject is filed under the wrong id or content hash");
             }
