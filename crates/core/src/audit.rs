@@ -97,6 +97,12 @@ impl HistoryVerifier {
         self.height
     }
 
+    /// Hash of the last accepted block (zero before the first): the parent
+    /// the next block must name.
+    pub fn parent(&self) -> B256 {
+        self.parent
+    }
+
     /// Checks `block` as the next one and applies it, returning the events its
     /// entries produced, each log time-stamped (entry time, event). Every
     /// notarization's certificate is checked against the registry of its time.

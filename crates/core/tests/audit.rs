@@ -194,3 +194,58 @@ fn an_undone_run_nests_inside_a_kept_one() {
     assert_eq!(s.state_root(), start.state_root());
     assert_eq!(s.pending().count(), 0);
 }
+
+#[test]
+fn a_checkpoint_resumes_where_it_was_written_and_a_corrupted_one_is_discarded_with_the_reason() {
+    use box_core::checkpoint::{decode, encode};
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history(&f, 4);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    // Before the last block: transfers are on record.
+    let half = blocks.len() - 1;
+    for b in &blocks[..half] {
+        v.push(b).unwrap();
+    }
+    let header = blocks[half - 1].sealed_header();
+    let bytes = encode(&v, Some(&header));
+    // Resumed: the same verifier, which then accepts the following blocks only.
+    let mut resumed = decode(&f.genesis, &bytes).unwrap().verifier;
+    assert_eq!(serde_json::to_vec(&resumed).unwrap(), serde_json::to_vec(&v).unwrap());
+    assert!(resumed.push(&blocks[0]).is_err(), "an earlier block is not the next one");
+    for b in &blocks[half..] {
+        resumed.push(b).unwrap();
+    }
+    // The genesis checkpoint has no header.
+    let fresh = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    assert_eq!(decode(&f.genesis, &encode(&fresh, None)).unwrap().verifier.height(), 0);
+
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut j = json.clone();
+        edit(&mut j);
+        decode(&f.genesis, &serde_json::to_vec(&j).unwrap()).unwrap_err().to_string()
+    };
+    // A transfer's row edited: the rows no longer give the root it claims.
+    let err = refused(&|j| {
+        let transfers = j["verifier"]["state"]["transfers"].as_object_mut().unwrap();
+        let t = transfers.values_mut().next().unwrap();
+        t["submitted_at"] = serde_json::json!(12345);
+    });
+    assert!(err.contains("not the") && err.contains("it claims"), "{err}");
+    // The claimed root edited.
+    let err = refused(&|j| j["stateRoot"] = serde_json::json!(B256::repeat_byte(9)));
+    assert!(err.contains("it claims"), "{err}");
+    // Height, header and parent that do not agree.
+    let err = refused(&|j| j["height"] = serde_json::json!(half + 1));
+    assert!(err.contains("claims height"), "{err}");
+    let err = refused(&|j| j["header"] = serde_json::to_value(blocks[half].sealed_header()).unwrap());
+    assert!(err.contains("its header"), "{err}");
+    let err = refused(&|j| j["verifier"]["parent"] = serde_json::json!(B256::repeat_byte(3)));
+    assert!(err.contains("last block its verifier accepted"), "{err}");
+    // Truncated bytes; another deployment's genesis.
+    let err = decode(&f.genesis, &bytes[..bytes.len() / 2]).unwrap_err().to_string();
+    assert!(err.contains("does not parse"), "{err}");
+    let other = Fixture::new(1, 2, 1, 4);
+    let err = decode(&other.genesis, &bytes).unwrap_err().to_string();
+    assert!(err.contains("another genesis"), "{err}");
+}

@@ -346,6 +346,13 @@ impl NotaryState {
     /// from another node).
     pub fn restore(bytes: &[u8]) -> Result<Self, StateError> {
         let s: Self = serde_json::from_slice(bytes).map_err(|e| StateError::Snapshot(e.to_string()))?;
+        s.checked()
+    }
+
+    /// [`NotaryState::restore`]'s checks on a state deserialised some other
+    /// way (inside a follower's checkpoint): the state if it passes.
+    pub fn checked(self) -> Result<Self, StateError> {
+        let s = self;
         let bad = |m: &str| Err(StateError::Snapshot(m.to_owned()));
         if s.registry.is_empty() {
             return bad("the node registry is empty");
