@@ -23,6 +23,7 @@ mod outbox;
 mod people;
 pub mod rows;
 mod transfers;
+mod verified;
 
 pub use rows::*;
 
@@ -37,6 +38,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../migrations/0001_initial.sql")),
     (2, "escrow download token", include_str!("../../migrations/0002_escrow_download_token.sql")),
+    (3, "verified state", include_str!("../../migrations/0003_verified_state.sql")),
 ];
 
 /// Why the store failed.
