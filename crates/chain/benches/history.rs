@@ -224,7 +224,7 @@ struct Row {
     resume: Duration,
 }
 
-fn measure(w: &World, n: u64, dir: &std::path::Path) -> Row {
+fn measure(w: &World, n: u64, dir: &std::path::Path) -> (Row, HistoryVerifier, Vec<Block>) {
     let started = Instant::now();
     let (blocks, tip) = history(w, n);
     let build = started.elapsed();
@@ -273,19 +273,35 @@ fn measure(w: &World, n: u64, dir: &std::path::Path) -> Row {
             .collect(),
     );
 
-    // Verifying one more block at the tip of N.
-    let per_block = median(
-        blocks[tip..]
-            .iter()
-            .map(|b| {
-                let t = Instant::now();
-                v.push(b).unwrap();
-                t.elapsed()
-            })
-            .collect(),
-    );
     let _ = std::fs::remove_file(&path);
-    Row { n, blocks: tip, build, replay, per_block, state_copy, checkpoint_bytes: bytes.len(), persist, resume }
+    let probes = blocks[tip..].to_vec();
+    let row = Row {
+        n,
+        blocks: tip,
+        build,
+        replay,
+        per_block: Duration::ZERO,
+        state_copy,
+        checkpoint_bytes: bytes.len(),
+        persist,
+        resume,
+    };
+    (row, v, probes)
+}
+
+/// Verifying one more block at the tip of each N, the Ns taking turns
+/// block by block, so that a change in the machine's load falls on all of
+/// them alike.
+fn per_block(tips: &mut [(HistoryVerifier, Vec<Block>)]) -> Vec<Duration> {
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); tips.len()];
+    for i in 0..PROBE {
+        for (k, (v, probes)) in tips.iter_mut().enumerate() {
+            let t = Instant::now();
+            v.push(&probes[i]).unwrap();
+            times[k].push(t.elapsed());
+        }
+    }
+    times.into_iter().map(median).collect()
 }
 
 fn main() {
@@ -302,8 +318,9 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let w = World::new();
     let mut rows: Vec<Row> = Vec::new();
+    let mut tips = Vec::new();
     for &n in std::iter::once(&0).chain(ns.iter().filter(|&&n| n != 0)) {
-        let row = measure(&w, n, dir.path());
+        let (row, v, probes) = measure(&w, n, dir.path());
         eprintln!(
             "N = {n}: built {} blocks in {:.1} s, replayed in {:.1} s",
             row.blocks,
@@ -311,12 +328,16 @@ fn main() {
             row.replay.as_secs_f64()
         );
         rows.push(row);
+        tips.push((v, probes));
+    }
+    for (row, t) in rows.iter_mut().zip(per_block(&mut tips)) {
+        row.per_block = t;
     }
     let anchor = &rows[0];
     println!("{}", load("at end"));
     println!(
         "one-transfer blocks (submission, 2 votes, broadcast and confirmed reports, 2 votes each); \
-         verify = median of {PROBE} blocks at the tip; resume = median of {STARTS}; replay: one run"
+         verify = median of {PROBE} blocks at the tip, the Ns taking turns; resume = median of {STARTS}; replay: one run"
     );
     println!(
         "| finished transfers | blocks | verify one block at the tip | × N=0 | full state copy (per block before) | \
