@@ -27,8 +27,8 @@ use box_core::ids::{ChainId, DeploymentId, SubjectId, Timestamp};
 use box_core::notary::{Entry, NotaryState, Subject, SubjectStatus};
 use box_core::transbox::TransBox;
 use box_core::typed::{
-    ApprovalLevel, AssetLimit, BoxFlow, Domain, FlowAuthorization, Genesis, GenesisNode, NodeVote, ReportStatus, Signed,
-    SignerReport, TransferRequest,
+    ApprovalLevel, AssetLimit, BoxFlow, Domain, FlowAuthorization, Genesis, GenesisNode, NodeVote, ReportStatus,
+    Signed, SignerReport, TransferRequest,
 };
 use box_core::{Address, B256, U256};
 use box_testkit::machine;
