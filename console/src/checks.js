@@ -33,6 +33,7 @@ export function flowMessage(fl) {
       periodSeconds: l.periodSeconds, maxFee: String(l.maxFee),
     })),
     nonce: fl.nonce,
+    addressBookOnly: fl.addressBookOnly === true,
   };
 }
 

@@ -284,6 +284,31 @@ const phases = {
     return { message, navHidden: nav, signed: s.signed, errors: s.errors, close: s.close };
   },
 
+  // A key holder proposes listing a destination in the address book (the
+  // book empty first); what is signed is an AddressBookEntry.
+  async addressBook() {
+    const s = await signIn(cfg.gateway, cfg.as);
+    await signedIn(s.p);
+    await go(s.p, '#/keyholder');
+    await s.p.waitForSelector('#book-empty');
+    await s.p.type('#book-address', cfg.address);
+    await s.p.type('#book-label', cfg.label);
+    await s.p.click('#book-add');
+    await waitText(s.p, '#book-result', 'Listing signed');
+    await shot(s.p, '17-keyholder-address-book-proposed');
+    return { signed: s.signed, errors: s.errors, close: s.close };
+  },
+
+  // The key holder's page shows the listed destination with its label.
+  async bookShown() {
+    const s = await signIn(cfg.gateway, cfg.as);
+    await signedIn(s.p);
+    await go(s.p, '#/keyholder');
+    await waitText(s.p, `tr[data-book="${cfg.address}"]`, cfg.label);
+    await shot(s.p, '18-keyholder-address-book');
+    return { signed: s.signed, errors: s.errors, close: s.close };
+  },
+
   // A key holder pauses all transfers.
   async pause() {
     const s = await signIn(cfg.gateway, cfg.as);

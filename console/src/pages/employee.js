@@ -20,10 +20,25 @@ export async function applyPage(ctx) {
   const flowSel = h('select', { id: 'flow' }, flows.map((f) => h('option', { value: f.hash }, f.flow.name)));
   const assetSel = h('select', { id: 'asset' });
   const limitHint = h('p', { class: 'hint', id: 'limit-hint' });
+  const book = h('div', { id: 'flow-book' });
+  const addressBook = flows.some((f) => f.flow.addressBookOnly) ? ((await ctx.api.get('/v1/status')).addressBook || []) : [];
+  const showBook = () => {
+    const f = flows.find((x) => x.hash === flowSel.value);
+    if (!f.flow.addressBookOnly) {
+      book.replaceChildren();
+      return;
+    }
+    const listed = addressBook.filter((e) => !e.flow || e.flow.toLowerCase() === f.hash.toLowerCase());
+    book.replaceChildren(h('p', { class: 'hint' }, 'This flow pays only destinations in the address book:'),
+      listed.length ? table(['Address', 'Label'], listed.map((e) => h('tr', { 'data-book': e.address },
+        h('td', { class: 'mono' }, e.address), h('td', {}, e.label))))
+        : h('p', { class: 'notice' }, 'None is listed for it yet; ask the key holders to list the destination.'));
+  };
   const fillAssets = () => {
     const f = flows.find((x) => x.hash === flowSel.value);
     assetSel.replaceChildren(...f.flow.limits.map((l) => assetOf(ctx, l.asset)).filter(Boolean).map((a) => h('option', { value: a.asset }, a.symbol)));
     showLimit();
+    showBook();
   };
   const showLimit = () => {
     const f = flows.find((x) => x.hash === flowSel.value);
@@ -41,6 +56,7 @@ export async function applyPage(ctx) {
   const form = h('form', { class: 'card' },
     h('div', { class: 'row' }, h('div', {}, h('label', { for: 'flow' }, 'Flow'), flowSel), h('div', {}, h('label', { for: 'asset' }, 'Asset'), assetSel)),
     limitHint,
+    book,
     h('label', { for: 'to' }, 'Destination address ', h('span', { class: 'hint' }, '(EIP-55: a mixed-case address must have the right checksum)')), to,
     h('div', { class: 'row' },
       h('div', {}, h('label', { for: 'amount' }, 'Amount ', h('span', { class: 'hint' }, '(whole units, e.g. 1.5)')), amount),

@@ -1,17 +1,18 @@
 // Key holder: flows to authorize (the whole flow shown, its hash checked
-// here), pending governance actions to co-sign, and pause / resume.
-// Governance beyond pause (freeze, block, register) follows the governance
-// issue; pending actions of any kind can be read and co-signed here.
+// here), pending governance actions of every kind to co-sign (each field
+// that is signed shown after its hash is checked here), the address book
+// (list a destination, remove one), and pause / resume.
 import { h, fields, alert, busy, table } from '../ui.js';
 import { explain } from '../api.js';
-import { typedData, digest, Untrusted } from '../typed.js';
+import { typedData, digest, Untrusted, parseAddress } from '../typed.js';
 import { verifiedFlow, sameAsGateway } from '../checks.js';
 import { amountText } from './common.js';
 import { getAddress } from 'viem';
 
 function flowView(ctx, f) {
   return h('div', {},
-    fields([['Name', f.name], ['Employees (may apply)', h('ul', {}, f.employees.map((a) => h('li', { class: 'mono' }, a)))]]),
+    fields([['Name', f.name], ['Employees (may apply)', h('ul', {}, f.employees.map((a) => h('li', { class: 'mono' }, a)))],
+      ['Destinations', f.addressBookOnly ? 'only those in the address book' : 'any the other rules allow']]),
     h('h3', {}, 'Approval levels'),
     table(['Level', 'Approvers', 'Required'], f.levels.map((l, i) => h('tr', {}, h('td', {}, `${i + 1}. ${l.name}`),
       h('td', {}, h('ul', {}, l.approvers.map((a) => h('li', { class: 'mono' }, a)))), h('td', {}, `${l.threshold} of ${l.approvers.length}`)))),
@@ -108,10 +109,53 @@ async function governance(ctx, primaryType, message, button) {
   }
 }
 
+/** The address book (as the verified chain holds it), a form to list a destination, a remove button per entry. */
+function addressBookCard(ctx, status, flows) {
+  const book = status.addressBook || [];
+  const result = h('div', { 'aria-live': 'polite', id: 'book-result' });
+  const nonce = () => crypto.getRandomValues(new Uint32Array(1))[0];
+  const zero = `0x${'0'.repeat(64)}`;
+  const rows = book.map((e) => {
+    const remove = h('button', { type: 'button', class: 'secondary', 'data-remove': e.address }, 'Remove');
+    remove.addEventListener('click', async () => {
+      try {
+        await governance(ctx, 'AddressBookEntry', { destination: getAddress(e.address), label: '', flowHash: zero, listed: false, nonce: nonce() }, remove);
+        result.replaceChildren(h('div', { class: 'notice ok' }, `Removal of ${e.address} signed: in effect once recorded (one key holder suffices).`));
+      } catch (err) {
+        alert(explain(err));
+      }
+    });
+    const flow = e.flow ? (flows.find((f) => f.hash.toLowerCase() === e.flow.toLowerCase())?.flow.name || e.flow) : 'every flow';
+    return h('tr', { 'data-book': e.address }, h('td', { class: 'mono' }, e.address), h('td', {}, e.label), h('td', {}, flow), h('td', {}, remove));
+  });
+  const address = h('input', { id: 'book-address', autocomplete: 'off', spellcheck: 'false', placeholder: '0x…' });
+  const label = h('input', { id: 'book-label', autocomplete: 'off' });
+  const scope = h('select', { id: 'book-flow' }, h('option', { value: zero }, 'every flow'),
+    flows.filter((f) => ['notarized', 'authorized', 'active'].includes(f.status)).map((f) => h('option', { value: f.hash.toLowerCase() }, f.flow.name)));
+  const add = h('button', { type: 'button', id: 'book-add' }, 'Propose listing');
+  add.addEventListener('click', async () => {
+    try {
+      if (!label.value.trim()) throw new Error('Give the destination a label (everyone reads it).');
+      const message = { destination: parseAddress(address.value), label: label.value.trim(), flowHash: scope.value, listed: true, nonce: nonce() };
+      await governance(ctx, 'AddressBookEntry', message, add);
+      result.replaceChildren(h('div', { class: 'notice ok', id: 'book-proposed' }, 'Listing signed: every key holder must sign it (see pending governance actions).'));
+    } catch (err) {
+      alert(explain(err));
+    }
+  });
+  return h('section', { class: 'card', id: 'address-book' },
+    h('p', {}, 'Flows marked "only those in the address book" pay nothing else. Listing a destination needs every key holder; removing needs one.'),
+    rows.length ? table(['Address', 'Label', 'For', ''], rows) : h('p', { class: 'notice', id: 'book-empty' }, 'The address book is empty.'),
+    h('label', { for: 'book-address' }, 'Destination address'), address,
+    h('label', { for: 'book-label' }, 'Label'), label,
+    h('label', { for: 'book-flow' }, 'For'), scope,
+    h('div', { class: 'actions' }, add), result);
+}
+
 export async function keyHolderPage(ctx) {
   ctx.show(h('h1', {}, 'Key holder'), h('p', { class: 'muted' }, 'Loading…'));
   const me = getAddress(ctx.me.address);
-  const [flows, actions, status] = await Promise.all([ctx.api.get('/v1/flows'), ctx.api.get('/v1/governance'), ctx.api.get('/v1/status')]);
+  const [flows, actions, status] = await Promise.all([ctx.api.get('/v1/flows'), ctx.api.get('/v1/governance?pending=true'), ctx.api.get('/v1/status')]);
   const toAuthorize = flows.filter((f) => ['notarized', 'authorized'].includes(f.status) && !f.enabledBy.map((a) => getAddress(a)).includes(me));
   const cards = await Promise.all(toAuthorize.map((f) => authorizeCard(ctx, f, me)));
   const pending = actions.filter((g) => !g.relay);
@@ -147,6 +191,8 @@ export async function keyHolderPage(ctx) {
     cards.length ? cards : h('p', { class: 'notice', id: 'no-flows' }, 'No flow waits for your authorization.'),
     h('h2', {}, 'Pending governance actions'),
     rows.length ? table(['Action', 'Needs', 'Signatures', ''], rows) : h('p', { class: 'notice' }, 'None pending.'),
+    h('h2', {}, 'Address book'),
+    addressBookCard(ctx, status, flows),
     h('h2', {}, 'Pause'),
     h('section', { class: 'card' },
       status.paused ? h('p', { class: 'notice bad' }, `Transfers are paused: ${status.paused}`) : h('p', {}, 'Transfers are running. Any one key holder can pause them at once; resuming needs every key holder.'),

@@ -3,10 +3,10 @@
 
 use box_core::encoding::{Canonical, Kind, header};
 use box_core::governance::GovernanceAction;
-use box_core::typed::{BlockDestination, FreezeEmployee, PauseTransfers, RegisterAsset};
+use box_core::typed::{AddressBookEntry, BlockDestination, FreezeEmployee, PauseTransfers, RegisterAsset};
 
 /// Decodes a bare governance action from its canonical bytes: a freeze,
-/// block, asset registration or pause. Node changes are refused: node
+/// block, asset registration, pause or address-book entry. Node changes are refused: node
 /// accounts sign them and a node submits them, never the gateway. Checks
 /// the encoding only, not who may sign it.
 pub fn decode_action(bytes: &[u8]) -> Result<GovernanceAction, String> {
@@ -17,12 +17,13 @@ pub fn decode_action(bytes: &[u8]) -> Result<GovernanceAction, String> {
         Kind::BlockDestination => GovernanceAction::BlockDestination(BlockDestination::decode(bytes).map_err(e)?),
         Kind::RegisterAsset => GovernanceAction::RegisterAsset(RegisterAsset::decode(bytes).map_err(e)?),
         Kind::PauseTransfers => GovernanceAction::PauseTransfers(PauseTransfers::decode(bytes).map_err(e)?),
+        Kind::AddressBookEntry => GovernanceAction::AddressBookEntry(AddressBookEntry::decode(bytes).map_err(e)?),
         Kind::NodeChange => {
             return Err("node changes are signed by node accounts and submitted through a node, not the gateway".into());
         }
         other => {
             return Err(format!(
-                "the bytes encode another kind of object (kind {}), not a governance action (freeze employee, block destination, register asset or pause transfers)",
+                "the bytes encode another kind of object (kind {}), not a governance action (freeze employee, block destination, register asset, pause transfers or address-book entry)",
                 other as u8
             ));
         }
@@ -37,6 +38,7 @@ pub fn encode_action(a: &GovernanceAction) -> Vec<u8> {
         GovernanceAction::RegisterAsset(v) => v.encode(),
         GovernanceAction::NodeChange(v) => v.encode(),
         GovernanceAction::PauseTransfers(v) => v.encode(),
+        GovernanceAction::AddressBookEntry(v) => v.encode(),
     }
 }
 

@@ -315,6 +315,7 @@ mod tests {
                 maxFee: U256::from(10u64).pow(U256::from(17u64)),
             }],
             nonce: 1,
+            addressBookOnly: false,
         }
     }
 

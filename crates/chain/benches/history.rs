@@ -78,6 +78,7 @@ impl World {
                 periodSeconds: 86_400,
                 maxFee: U256::from(10u64).pow(U256::from(16u64)),
             }],
+            addressBookOnly: false,
             nonce: 1,
         };
         let genesis = Genesis {

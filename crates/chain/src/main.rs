@@ -110,12 +110,17 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Certs(CertsCommand::Init { dir, name }) => {
             let files = certs::init_ca(&dir, &name).map_err(|e| e.to_string())?;
-            println!("created the CA: {files:?}");
+            println!(
+                "created the CA: certificate {} (give it to every node and service), private key {} (mode 0600; \
+                 keep it offline, it issues every certificate)",
+                files.cert.display(),
+                files.key.display()
+            );
             Ok(())
         }
         Command::Certs(CertsCommand::Issue { ca_dir, out, name, role, hosts }) => {
             let files = certs::issue(&ca_dir, &out, &name, role, &hosts).map_err(|e| e.to_string())?;
-            println!("issued: {files:?}");
+            println!("issued: certificate {}, private key {} (mode 0600)", files.cert.display(), files.key.display());
             Ok(())
         }
         Command::Keygen { out } => {

@@ -107,6 +107,7 @@ async fn transfer(c: &Cluster) -> Vec<u8> {
             maxFee: U256::from(10u64),
         }],
         nonce: 1,
+        addressBookOnly: false,
     };
     let flow_hash = c.domain.flow_hash(&flow).0;
     let id = c.submit(&Subject::Flow(flow).encode()).await;

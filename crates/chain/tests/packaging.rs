@@ -74,3 +74,38 @@ async fn a_down_peer_is_logged_once_when_it_goes_and_once_when_it_comes_back() {
     let lines = lines_after(&leader_log, back_from);
     assert_eq!(lines.iter().filter(|l| l.contains(&peer_back)).count(), 1, "{}", lines.join("\n"));
 }
+
+/// `box-node`'s one-shot commands speak to people in words: the CA and
+/// certificate files named, no Rust `Debug` text (issue 17 item 6).
+#[test]
+fn certificate_commands_name_their_files_in_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca");
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(BIN).args(args).output().unwrap();
+        assert!(out.status.success(), "box-node {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        box_testkit::assert_for_people(&format!("box-node {}", args.join(" ")), &text);
+        text
+    };
+    let init = run(&["certs", "init", "--dir", ca.to_str().unwrap()]);
+    assert!(
+        init.contains("created the CA: certificate") && init.contains("ca.pem") && init.contains("ca.key"),
+        "{init}"
+    );
+    let out = dir.path().join("node-1");
+    let issued = run(&[
+        "certs",
+        "issue",
+        "--ca-dir",
+        ca.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--name",
+        "node-1",
+        "--role",
+        "node:1",
+    ]);
+    assert!(issued.contains("issued: certificate") && issued.contains("node-1.pem"), "{issued}");
+    run(&["example-config"]);
+}

@@ -58,6 +58,7 @@ async fn a_transbox_without_its_approvals_cannot_take_the_transfers_place() {
             maxFee: ether / U256::from(10u64),
         }],
         nonce: 1,
+        addressBookOnly: false,
     };
     // The flow: notarized, enabled by every key holder, anchored by the signer.
     let fh = c.domain.flow_hash(&flow).0;

@@ -20,6 +20,9 @@ struct FlowToml {
     levels: Vec<LevelToml>,
     #[serde(default)]
     limits: Vec<LimitToml>,
+    /// Every destination must be in the governed address book.
+    #[serde(default)]
+    address_book_only: bool,
 }
 
 fn one() -> u64 {
@@ -152,7 +155,7 @@ pub fn parse(text: &str, book: &AssetBook) -> CliResult<BoxFlow> {
             })
         })
         .collect::<CliResult<Vec<_>>>()?;
-    Ok(BoxFlow { name: f.name, employees, levels, limits, nonce: f.nonce })
+    Ok(BoxFlow { name: f.name, employees, levels, limits, nonce: f.nonce, addressBookOnly: f.address_book_only })
 }
 
 /// Parses and checks a flow with box-core's rules, as the chain will.
@@ -169,6 +172,10 @@ pub fn to_toml(flow: &BoxFlow, book: &AssetBook) -> String {
     let addrs = |v: &[Address]| v.iter().map(|a| q(&a.to_checksum(None))).collect::<Vec<_>>().join(", ");
     let mut out =
         format!("name = {}\nnonce = {}\nemployees = [{}]\n", q(&flow.name), flow.nonce, addrs(&flow.employees));
+    if flow.addressBookOnly {
+        // Written only when set, so a flow without it reads as before.
+        out.push_str("address_book_only = true\n");
+    }
     for l in &flow.levels {
         out.push_str(&format!(
             "\n[[levels]]\nname = {}\napprovers = [{}]\nthreshold = {}\n",
@@ -272,6 +279,10 @@ max_fee = "0.05"
         assert_eq!(f.limits[1].periodSeconds, 3600);
         // Written out and read back: the same flow, so the same hash.
         assert_eq!(parse(&to_toml(&f, &book()), &book()).unwrap(), f);
+        assert!(!f.addressBookOnly, "a flow file without address_book_only pays any allowed destination");
+        let only = parse(&EXAMPLE.replace("nonce = 7", "nonce = 7\naddress_book_only = true"), &book()).unwrap();
+        assert!(only.addressBookOnly);
+        assert_eq!(parse(&to_toml(&only, &book()), &book()).unwrap(), only);
     }
 
     #[test]

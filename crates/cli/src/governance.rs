@@ -103,11 +103,14 @@ pub fn verify(s: &Session, out: GovernanceOut) -> CliResult<ActionView> {
     })
 }
 
-/// Every governance action the gateway holds, checked (newest last).
-/// `open_only` keeps those still collecting signatures.
+/// Every governance action the gateway holds, checked (newest first).
+/// `open_only` keeps those still collecting signatures, asked of the
+/// gateway's index of them (`GET /v1/governance?pending=true`).
 pub async fn list(s: &Session, open_only: bool) -> CliResult<Vec<ActionView>> {
     let mut out = Vec::new();
-    for g in s.client().await?.governance().await? {
+    let c = s.client().await?;
+    let all = if open_only { c.governance_pending().await? } else { c.governance().await? };
+    for g in all {
         if !open_only || g.state == GovernanceState::Collecting {
             out.push(verify(s, g)?);
         }
@@ -170,7 +173,7 @@ async fn submit(s: &Session, action: &GovernanceAction) -> CliResult<ActionView>
 
 /// For a relaxing action (every key holder): the open action `same` picks,
 /// if another key holder started one, else `fresh`.
-async fn co_sign_or(
+pub(crate) async fn co_sign_or(
     s: &Session,
     fresh: GovernanceAction,
     same: impl Fn(&GovernanceAction) -> bool,

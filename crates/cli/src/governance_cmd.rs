@@ -1,5 +1,5 @@
 //! The governed actions' commands: `keyholder freeze|unfreeze|block|unblock`,
-//! `keyholder asset add|remove` and `governance list|show|sign`. Each shows
+//! `keyholder asset add|remove`, `keyholder addressbook add|remove|list` and `governance list|show|sign`. Each shows
 //! what is signed before signing it, and how many signatures the action
 //! still needs after (see [`crate::governance`]).
 
@@ -76,6 +76,9 @@ pub enum Governed {
     /// Register or remove an ERC-20 asset.
     #[command(subcommand)]
     Asset(AssetCmd),
+    /// The address book: the only destinations flows with `address_book_only` pay.
+    #[command(subcommand)]
+    Addressbook(AddressBookCmd),
     /// Offboard an employee in one command: freeze them (signed, with the
     /// reason), revoke their escrowed key and cancel their applications
     /// still collecting approvals with the reason.
@@ -113,6 +116,36 @@ pub enum AssetCmd {
         #[command(flatten)]
         sign: SignOpts,
     },
+}
+
+/// `keyholder addressbook …`.
+#[derive(Debug, Subcommand)]
+pub enum AddressBookCmd {
+    /// List a destination: in effect once every key holder signed (each runs
+    /// the same command, or `boxctl governance sign HASH`).
+    Add {
+        /// The destination address.
+        address: String,
+        /// What people call it (signed and shown to everyone).
+        #[arg(long)]
+        label: String,
+        /// Only for this flow (its hash); default: every flow.
+        #[arg(long, value_name = "HASH")]
+        flow: Option<String>,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// Remove a destination (any one key holder).
+    Remove {
+        /// The destination address.
+        address: String,
+        /// --yes, --typed-data.
+        #[command(flatten)]
+        sign: SignOpts,
+    },
+    /// The address book as the verified chain holds it.
+    List,
 }
 
 /// `boxctl governance …`: the actions and their signatures.
@@ -195,6 +228,36 @@ pub async fn keyholder(ui: &Ui, g: Governed, s: &Session) -> CliResult<()> {
         }
         Governed::Asset(AssetCmd::Remove { contract, sign }) => {
             (governance::remove_action(s, address("CONTRACT", &contract)?).await?, sign)
+        }
+        Governed::Addressbook(AddressBookCmd::Add { address: a, label, flow, sign }) => {
+            let flow = match flow {
+                Some(h) => {
+                    let (out, f) = crate::keyholder::verified_flow(s, box_core::ids::FlowHash(hash(&h)?)).await?;
+                    if !f.addressBookOnly {
+                        ui.warn(&format!(
+                            "flow {} ({}) does not set address_book_only: it pays any destination the other rules allow",
+                            out.hash, f.name
+                        ));
+                    }
+                    Some(out.hash)
+                }
+                None => None,
+            };
+            (crate::addressbook::add_action(s, address("ADDRESS", &a)?, &label, flow).await?, sign)
+        }
+        Governed::Addressbook(AddressBookCmd::Remove { address: a, sign }) => {
+            (crate::addressbook::remove_action(s, address("ADDRESS", &a)?).await?, sign)
+        }
+        Governed::Addressbook(AddressBookCmd::List) => {
+            let book = crate::addressbook::list(s).await?;
+            return ui.emit(&book, || {
+                if book.is_empty() {
+                    ui.line("the address book is empty");
+                }
+                for e in &book {
+                    ui.line(&crate::addressbook::entry_line(e));
+                }
+            });
         }
         Governed::Offboard { .. } => return Err(CliError::failed("offboarding is handled above")),
     };

@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod addressbook;
 pub mod admin;
 pub mod approver;
 pub mod assets;

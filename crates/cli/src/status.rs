@@ -170,7 +170,8 @@ pub fn print(ui: &Ui, st: &Status) {
     }
 }
 
-/// What governance decided: registered assets, frozen employees, blocked destinations.
+/// What governance decided: registered assets, frozen employees, blocked
+/// destinations, the address book.
 fn print_governed(ui: &Ui, g: &StatusOut) {
     ui.line(&ui.paint(Paint::Bold, "governance"));
     ui.line(&format!("  assets:  {}", g.assets.join(", ")));
@@ -183,4 +184,12 @@ fn print_governed(ui: &Ui, g: &StatusOut) {
     };
     ui.line(&format!("  frozen:  {}", list(&g.frozen)));
     ui.line(&format!("  blocked: {}", list(&g.blocked)));
+    if g.address_book.is_empty() {
+        ui.line("  address book: empty");
+    } else {
+        ui.line("  address book:");
+        for e in &g.address_book {
+            ui.line(&format!("    {}", crate::addressbook::entry_line(e)));
+        }
+    }
 }

@@ -168,6 +168,7 @@ async fn the_console_in_chromium_applies_approves_refuses_a_tampered_transfer_an
             maxFee: U256::from(10u64).pow(U256::from(17u64)),
         }],
         nonce: 16,
+        addressBookOnly: false,
     };
     let hash: FlowHash = admin.create_flow(&flow).await.unwrap().hash;
     admin.submit_flow(hash).await.unwrap();
@@ -313,6 +314,26 @@ async fn the_console_in_chromium_applies_approves_refuses_a_tampered_transfer_an
     let r = browser("expired", &config(json!({ "as": "employee" })));
     assert!(r["message"].as_str().unwrap().contains("expired after 15 minutes"), "{r}");
     assert_eq!(r["navHidden"], json!(true));
+
+    // A key holder proposes an address-book entry in the browser; the others co-sign with
+    // boxctl's client; the key holder's page then shows it (issue 15 item 2).
+    let dest = Address::repeat_byte(0xAB).to_checksum(None);
+    let book_cfg = config(json!({ "as": "keyholder-1", "address": dest, "label": "Console supplier" }));
+    let r = browser("addressBook", &book_cfg);
+    assert_eq!(objects_signed(&r), ["AddressBookEntry"], "{r}");
+    let pending = admin.governance_pending().await.unwrap();
+    let open = pending.iter().find(|g| g.description.contains("Console supplier")).expect("the listing is pending");
+    assert_eq!(open.signers.len(), 1, "{open:?}");
+    let action = box_api::action::decode_action(&open.action.0).unwrap();
+    for kh in ["keyholder-2", "keyholder-3"] {
+        stack.client(kh).unwrap().sign_governance(&action).await.unwrap();
+    }
+    wait("listed in the address book", Duration::from_secs(120), || async {
+        admin.address_book().await.ok().filter(|b| b.iter().any(|e| e.label == "Console supplier"))
+    })
+    .await;
+    let r = browser("bookShown", &book_cfg);
+    assert!(objects_signed(&r).is_empty(), "{r}");
 
     // A key holder pauses through the wallet; the chain records it.
     let r = browser("pause", &config(json!({ "as": "keyholder-1", "reason": "console drill" })));

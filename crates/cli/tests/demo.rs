@@ -32,6 +32,7 @@ fn boxctl_in(cwd: &Path, args: &[&str], env: &[(&str, &str)]) -> (bool, String) 
     cmd.envs(env.iter().copied());
     let out = cmd.output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    box_testkit::assert_for_people(&format!("boxctl {}", args.join(" ")), &text);
     (out.status.success(), text)
 }
 
@@ -107,7 +108,10 @@ fn dev_up_with_a_relative_dir_from_elsewhere_then_the_demo_moves_eth_and_tokens(
         let path = entry.unwrap().path();
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "{} is mode {mode:o}", path.display());
-        logs.push_str(&String::from_utf8_lossy(&std::fs::read(&path).unwrap()));
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        // Every service's words for people (issue 17 item 6): no Rust Debug text.
+        box_testkit::assert_for_people(&path.display().to_string(), &text);
+        logs.push_str(&text);
     }
     let show = Command::new(Path::new(BOXCTL).with_file_name("box-signer"))
         .args(["show-backup", "--config"])

@@ -318,4 +318,9 @@ async fn every_role_end_to_end_with_real_processes() {
     let (backup_wallet, backup_d) = d.signer.stop_and_show_backup(&config);
     assert_eq!(backup_wallet, wallet);
     assert!(!d.signer.output().contains(backup_d.trim_start_matches("0x")), "d is in the signer's log");
+    // The services' own words for people (issue 17 item 6): no Rust Debug text.
+    box_testkit::assert_for_people("the signer's output", &d.signer.output());
+    for id in 1..=3 {
+        box_testkit::assert_for_people(&format!("node {id}'s log"), &d.cluster.log(id));
+    }
 }

@@ -50,7 +50,14 @@ fn bench_transbox(c: &mut Criterion) {
     let ctx = TransferContext {
         domain: &f.domain,
         flow: &flow,
-        policy: Policy { assets: state.assets(), frozen: &frozen, blocked: &blocked, paused: None, hot_wallet: None },
+        policy: Policy {
+            assets: state.assets(),
+            frozen: &frozen,
+            blocked: &blocked,
+            paused: None,
+            hot_wallet: None,
+            address_book: &box_core::address_book::AddressBook::default(),
+        },
         now: T0,
         history: &[],
         eth_history: &[],

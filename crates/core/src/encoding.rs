@@ -23,8 +23,8 @@ use crate::ids::{ContentHash, SubjectId};
 use crate::quorum::QuorumCertificate;
 use crate::transbox::TransBox;
 use crate::typed::{
-    Approval, BlockDestination, BoxFlow, FlowAuthorization, FreezeEmployee, Genesis, NodeChange, NodeVote,
-    PauseTransfers, RegisterAsset, Signed, SignerReport, TransferRequest,
+    AddressBookEntry, Approval, BlockDestination, BoxFlow, FlowAuthorization, FreezeEmployee, Genesis, NodeChange,
+    NodeVote, PauseTransfers, RegisterAsset, Signed, SignerReport, TransferRequest,
 };
 use alloy::primitives::{Bytes, Signature};
 use alloy::sol;
@@ -65,6 +65,8 @@ pub enum Kind {
     CeremonyMessage = 19,
     /// Evidence that one node account sealed two different headers at one height.
     Equivocation = 20,
+    /// A governed address-book entry (list or remove a destination).
+    AddressBookEntry = 21,
 }
 
 impl Kind {
@@ -92,6 +94,7 @@ impl Kind {
             18 => SignerAnnounce,
             19 => CeremonyMessage,
             20 => Equivocation,
+            21 => AddressBookEntry,
             _ => return None,
         })
     }
@@ -220,6 +223,7 @@ sol_body!(
     RegisterAsset => RegisterAsset,
     NodeChange => NodeChange,
     PauseTransfers => PauseTransfers,
+    AddressBookEntry => AddressBookEntry,
 );
 
 sol! {
@@ -313,6 +317,7 @@ impl Body for SignedAction {
             GovernanceAction::RegisterAsset(a) => (Kind::RegisterAsset, a.abi_encode()),
             GovernanceAction::NodeChange(a) => (Kind::NodeChange, a.abi_encode()),
             GovernanceAction::PauseTransfers(a) => (Kind::PauseTransfers, a.abi_encode()),
+            GovernanceAction::AddressBookEntry(a) => (Kind::AddressBookEntry, a.abi_encode()),
         };
         ActionWire {
             action: action as u8,
@@ -329,6 +334,7 @@ impl Body for SignedAction {
             Some(Kind::RegisterAsset) => GovernanceAction::RegisterAsset(abi(&w.body)?),
             Some(Kind::NodeChange) => GovernanceAction::NodeChange(abi(&w.body)?),
             Some(Kind::PauseTransfers) => GovernanceAction::PauseTransfers(abi(&w.body)?),
+            Some(Kind::AddressBookEntry) => GovernanceAction::AddressBookEntry(abi(&w.body)?),
             _ => return Err(DecodeError::Invalid(format!("unknown governance action {}", w.action))),
         };
         Ok(Self { action, signatures: w.signatures.iter().map(sig).collect::<Result<_, _>>()? })

@@ -6,6 +6,7 @@
 //! | block destination | block | unblock |
 //! | asset | remove | register |
 //! | pause | pause | resume |
+//! | address book | remove an entry | list an entry |
 //!
 //! Node changes are signed by node accounts: adding needs every current
 //! account, removing a strict majority (see [`crate::quorum::NodeRegistry`]).
@@ -15,7 +16,9 @@
 use crate::Refusal;
 use crate::asset::AssetRegistry;
 use crate::quorum::NodeRegistry;
-use crate::typed::{BlockDestination, Domain, FreezeEmployee, NodeChange, PauseTransfers, RegisterAsset};
+use crate::typed::{
+    AddressBookEntry, BlockDestination, Domain, FreezeEmployee, NodeChange, PauseTransfers, RegisterAsset,
+};
 use alloy::primitives::{Address, B256, Signature};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -34,7 +37,12 @@ pub enum GovernanceAction {
     NodeChange(NodeChange),
     /// Pause or resume transfers.
     PauseTransfers(PauseTransfers),
+    /// List or remove a destination in the address book.
+    AddressBookEntry(AddressBookEntry),
 }
+
+/// Longest address-book label, in characters.
+pub const MAX_LABEL_CHARS: usize = 100;
 
 /// Who must sign an action.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +66,7 @@ impl GovernanceAction {
             Self::RegisterAsset(a) => domain.signing_hash(a),
             Self::NodeChange(a) => domain.signing_hash(a),
             Self::PauseTransfers(a) => domain.signing_hash(a),
+            Self::AddressBookEntry(a) => domain.signing_hash(a),
         }
     }
 
@@ -68,6 +77,7 @@ impl GovernanceAction {
             Self::BlockDestination(a) if a.blocked => Authority::AnyKeyHolder,
             Self::RegisterAsset(a) if !a.registered => Authority::AnyKeyHolder,
             Self::PauseTransfers(a) if a.paused => Authority::AnyKeyHolder,
+            Self::AddressBookEntry(a) if !a.listed => Authority::AnyKeyHolder,
             Self::NodeChange(a) if a.add => Authority::AllNodes,
             Self::NodeChange(_) => Authority::NodeMajority,
             _ => Authority::AllKeyHolders,
@@ -102,6 +112,11 @@ impl GovernanceAction {
                     "resume transfers".to_owned()
                 }
             }
+            Self::AddressBookEntry(a) if a.listed => {
+                let scope = if a.flowHash.is_zero() { "every flow".to_owned() } else { format!("flow {}", a.flowHash) };
+                format!("list {} \"{}\" in the address book for {scope}", a.destination, a.label)
+            }
+            Self::AddressBookEntry(a) => format!("remove {} from the address book", a.destination),
         }
     }
 }
@@ -193,7 +208,25 @@ pub fn verify_action(
         GovernanceAction::BlockDestination(a) if a.destination.is_zero() => {
             return Err(Refusal::Governance("cannot block address(0)".into()));
         }
+        GovernanceAction::AddressBookEntry(a) if a.listed => check_entry(a)?,
         _ => {}
     }
     Ok(VerifiedAction { action: signed.action.clone(), signers })
+}
+
+/// What an address-book entry must be to be listed: a destination that is
+/// not address(0) and a label people can read (1 to [`MAX_LABEL_CHARS`]
+/// characters, no control characters).
+fn check_entry(a: &AddressBookEntry) -> Result<(), Refusal> {
+    if a.destination.is_zero() {
+        return Err(Refusal::Governance("cannot list address(0) in the address book".into()));
+    }
+    let chars = a.label.chars().count();
+    if chars == 0 || chars > MAX_LABEL_CHARS || a.label.chars().any(char::is_control) {
+        return Err(Refusal::Governance(format!(
+            "an address-book label needs 1 to {MAX_LABEL_CHARS} characters and no control characters; \"{}\" has {chars}",
+            a.label.escape_default()
+        )));
+    }
+    Ok(())
 }

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod address;
+pub mod address_book;
 pub mod amount;
 pub mod asset;
 pub mod audit;

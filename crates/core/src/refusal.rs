@@ -67,6 +67,9 @@ pub enum DestinationRule {
     /// The hot wallet does not pay itself: the transfer would move nothing
     /// and spend fees (and a notarized self-payment is a way to burn nonces).
     HotWallet,
+    /// A flow with `addressBookOnly` pays only destinations the governed
+    /// address book lists for it ([`crate::address_book`]).
+    NotInAddressBook,
 }
 
 impl DestinationRule {
@@ -76,6 +79,7 @@ impl DestinationRule {
             Self::ZeroAddress => "zero_destination",
             Self::TokenContract => "token_to_own_contract",
             Self::HotWallet => "destination_is_hot_wallet",
+            Self::NotInAddressBook => "destination_not_in_address_book",
         }
     }
 
@@ -89,6 +93,9 @@ impl DestinationRule {
             Self::HotWallet => {
                 format!("the destination {to} is the hot wallet itself; the transfer would move nothing and spend fees")
             }
+            Self::NotInAddressBook => format!(
+                "the flow pays only destinations in the address book, and {to} is not listed for it; key holders list it with `boxctl keyholder addressbook add`"
+            ),
         }
     }
 }
@@ -247,8 +254,9 @@ pub enum Refusal {
     /// The destination is blocked.
     #[error("destination {0} is blocked by governance")]
     BlockedDestination(Address),
-    /// The destination is one no transfer may have, whatever governance
-    /// says; `rule` names which.
+    /// The destination is one this transfer may not have (for every rule but
+    /// [`DestinationRule::NotInAddressBook`], whatever governance says);
+    /// `rule` names which.
     #[error("rule {}: {}", rule.name(), rule.explain(to))]
     ForbiddenDestination {
         /// The rule broken.
@@ -317,5 +325,8 @@ mod tests {
         assert!(r(DestinationRule::TokenContract).starts_with("rule token_to_own_contract: "));
         assert!(r(DestinationRule::HotWallet).starts_with("rule destination_is_hot_wallet: "));
         assert!(r(DestinationRule::HotWallet).contains(&to.to_string()));
+        let book = r(DestinationRule::NotInAddressBook);
+        assert!(book.starts_with("rule destination_not_in_address_book: "), "{book}");
+        assert!(book.contains(&to.to_checksum(None)), "{book}");
     }
 }

@@ -55,6 +55,10 @@ sol! {
 
     /// An approval flow (审批流): who may apply, who approves level by level,
     /// and the per-asset limits. Its EIP-712 signing hash is its identity.
+    /// `addressBookOnly`: every destination must be in the governed address
+    /// book ([`AddressBookEntry`]) for this flow; JSON without the field means
+    /// `false` (a flow file written before the field existed keeps its
+    /// meaning, not its hash: the field is part of the signed type).
     #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
     #[serde(deny_unknown_fields)]
     struct BoxFlow {
@@ -63,6 +67,8 @@ sol! {
         ApprovalLevel[] levels;
         AssetLimit[] limits;
         uint64 nonce;
+        #[serde(default)]
+        bool addressBookOnly;
     }
 
     /// A key holder's `enable(flowHash)` (`enable = true`) or `disable(flowHash)`.
@@ -141,6 +147,21 @@ sol! {
         address destination;
         bool blocked;
         string reason;
+        uint64 nonce;
+    }
+
+    /// Governance: list (`listed = true`) a destination in the address book
+    /// with a label, for one flow (`flowHash`) or every flow (zero), or
+    /// remove it (`listed = false`; label and flow are then not read). Only
+    /// flows with `addressBookOnly` consult the book. Listing needs every key
+    /// holder (as authorizing a flow does); removing needs one.
+    #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct AddressBookEntry {
+        address destination;
+        string label;
+        bytes32 flowHash;
+        bool listed;
         uint64 nonce;
     }
 
@@ -335,7 +356,7 @@ mod tests {
             "Approval(TransferRequest request,uint32 level,bytes32 below)TransferRequest(bytes32 requestId,bytes32 flowHash,address applicant,address asset,address to,uint256 amount,uint256 maxFee,uint64 chainId,uint64 timestamp)"
         );
         assert!(BoxFlow::eip712_encode_type().starts_with(
-            "BoxFlow(string name,address[] employees,ApprovalLevel[] levels,AssetLimit[] limits,uint64 nonce)ApprovalLevel(string name,address[] approvers,uint32 threshold)AssetLimit("
+            "BoxFlow(string name,address[] employees,ApprovalLevel[] levels,AssetLimit[] limits,uint64 nonce,bool addressBookOnly)ApprovalLevel(string name,address[] approvers,uint32 threshold)AssetLimit("
         ));
     }
 

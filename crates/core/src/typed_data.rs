@@ -127,6 +127,7 @@ pub fn governance_typed_data(domain: &Domain, action: &GovernanceAction) -> Resu
         GovernanceAction::RegisterAsset(a) => typed_data(domain, a),
         GovernanceAction::NodeChange(a) => typed_data(domain, a),
         GovernanceAction::PauseTransfers(a) => typed_data(domain, a),
+        GovernanceAction::AddressBookEntry(a) => typed_data(domain, a),
     }
 }
 

@@ -66,7 +66,14 @@ fn flow() -> impl Strategy<Value = BoxFlow> {
         prop::collection::vec(limit, 0..3),
         any::<u64>(),
     )
-        .prop_map(|(name, employees, levels, limits, nonce)| BoxFlow { name, employees, levels, limits, nonce })
+        .prop_map(|(name, employees, levels, limits, nonce)| BoxFlow {
+            name,
+            employees,
+            levels,
+            limits,
+            nonce,
+            addressBookOnly: false,
+        })
 }
 
 /// A transbox with real (canonical) signatures over arbitrary content.
@@ -138,7 +145,7 @@ proptest! {
         let none = BTreeSet::new();
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
-            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None, hot_wallet: None },
+            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None, hot_wallet: None, address_book: &box_core::address_book::AddressBook::default() },
             now: T0, history: &[], eth_history: &[],
         };
         let tb = f.transbox(f.request(eth(1), 1));
@@ -189,7 +196,7 @@ proptest! {
         let none = BTreeSet::new();
         let ctx = TransferContext {
             domain: &f.domain, flow: &vf,
-            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None, hot_wallet: None },
+            policy: Policy { assets: s.assets(), frozen: &none, blocked: &none, paused: None, hot_wallet: None, address_book: &box_core::address_book::AddressBook::default() },
             now: T0, history: &[], eth_history: &[],
         };
         let mut tb = TransBox::apply(&f.domain, f.request(eth(1), 1), &f.employees[0]);

@@ -470,3 +470,70 @@ fn the_order_within_a_level_is_cores_whatever_order_approvals_arrive_in() {
     assert!(tb.add_approval(&f.domain, 4, skipped).is_err());
     assert_eq!(tb, reference);
 }
+
+/// A flow with `addressBookOnly`: the gateway, a companion and the signer
+/// (on a transbox notarized by a majority that checked nothing) refuse a
+/// destination the address book does not list for the flow, by the rule's
+/// name with the address in EIP-55; listing it takes every key holder, and
+/// one key holder's removal makes every stage refuse it again.
+#[test]
+fn a_destination_outside_the_address_book_is_refused_by_name_at_every_stage() {
+    use box_core::typed::AddressBookEntry;
+    let mut f = Fixture::new(2, 3, 2, 3);
+    f.flow.addressBookOnly = true;
+    let mut s = f.state();
+    f.activate_flow(&mut s);
+    let flow = f.domain.flow_hash(&f.flow);
+    let to = Address::repeat_byte(0xD5);
+    let want = Refusal::ForbiddenDestination { rule: DestinationRule::NotInAddressBook, to };
+    let message = want.to_string();
+    assert!(
+        message.contains("destination_not_in_address_book") && message.contains(&to.to_checksum(None)),
+        "{message}"
+    );
+    let entry = |flow_hash: B256, listed: bool, nonce: u64| {
+        GovernanceAction::AddressBookEntry(AddressBookEntry {
+            destination: to,
+            label: "Supplier GmbH".into(),
+            flowHash: flow_hash,
+            listed,
+            nonce,
+        })
+    };
+
+    all_refuse("not listed", &verdicts(&f, &s, &f.transbox(f.request(eth(1), 1)), T0), &want);
+
+    // Two of three key holders cannot list it.
+    let two: Vec<&SecretKey> = f.key_holders.iter().take(2).collect();
+    let events = f.decide(&mut s, f.action(entry(flow.0, true, 1), &two), T0);
+    assert!(!notarized(&events), "listing needs every key holder");
+    assert!(rejection(&events).unwrap().contains("needs all 3 key holders"), "{events:?}");
+    all_refuse("listed by two of three", &verdicts(&f, &s, &f.transbox(f.request(eth(1), 2)), T0), &want);
+
+    // Listed for another flow only: still refused.
+    let mut other = s.clone();
+    governed(&f, &mut other, entry(B256::repeat_byte(0x99), true, 2));
+    all_refuse("listed for another flow", &verdicts(&f, &other, &f.transbox(f.request(eth(1), 3)), T0), &want);
+
+    // Listed for this flow, or for every flow: every stage accepts.
+    for (n, scope) in [(4u8, flow.0), (5, B256::ZERO)] {
+        let mut listed = s.clone();
+        governed(&f, &mut listed, entry(scope, true, u64::from(n)));
+        assert_eq!(listed.address_book().get(&to).unwrap().label, "Supplier GmbH");
+        let v = verdicts(&f, &listed, &f.transbox(f.request(eth(1), n)), T0);
+        assert!(v.gateway_application.is_ok() && v.gateway_complete.is_ok() && v.companion.is_ok(), "{v:?}");
+        assert_eq!(v.signer.unwrap().payment(), Payment::Eth { to, amount: eth(1) });
+        // One key holder removes it: refused again everywhere.
+        let one = vec![&f.key_holders[2]];
+        assert!(notarized(&f.decide(&mut listed, f.action(entry(B256::ZERO, false, 9), &one), T0)));
+        assert!(listed.address_book().get(&to).is_none());
+        all_refuse("removed", &verdicts(&f, &listed, &f.transbox(f.request(eth(1), n + 10)), T0), &want);
+    }
+
+    // A flow without addressBookOnly never reads the book.
+    let plain = Fixture::new(2, 3, 2, 3);
+    let mut p = plain.state();
+    plain.activate_flow(&mut p);
+    let v = verdicts(&plain, &p, &plain.transbox(plain.request(eth(1), 1)), T0);
+    assert!(v.signer.is_ok(), "{v:?}");
+}

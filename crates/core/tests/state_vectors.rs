@@ -137,3 +137,33 @@ fn entries_root_and_block_hash_are_the_vectors() {
     let domain = Domain { chain_id: ChainId(31337), deployment: DeploymentId(B256::repeat_byte(0xB0)) };
     assert_eq!(domain.signing_hash(&header), b256(&b["hash"]));
 }
+
+#[path = "common/mod.rs"]
+mod common;
+
+#[test]
+fn address_book_rows_are_the_vectors_and_prove_against_the_state_root() {
+    use box_core::governance::GovernanceAction;
+    use box_core::typed::AddressBookEntry;
+    let v = load();
+    let f = common::Fixture::new(1, 1, 1, 3);
+    let mut state = f.state();
+    let holders: Vec<_> = f.key_holders.iter().collect();
+    for (i, row) in v["addressBook"].as_array().unwrap().iter().enumerate() {
+        let destination: Address = row["destination"].as_str().unwrap().parse().unwrap();
+        let action = GovernanceAction::AddressBookEntry(AddressBookEntry {
+            destination,
+            label: row["label"].as_str().unwrap().into(),
+            flowHash: b256(&row["flowHash"]),
+            listed: true,
+            nonce: i as u64,
+        });
+        assert!(common::notarized(&f.decide(&mut state, f.action(action, &holders), common::T0)));
+        let proof = state.address_book_proof(&destination).expect("listed");
+        assert_eq!(row_key(tag::ADDRESS_BOOK, &b256(&row["id"])), b256(&row["key"]));
+        assert_eq!(proof.key, b256(&row["key"]), "row key");
+        assert_eq!(proof.value, bytes(&row["value"]), "row value");
+        assert!(proof.verifies(&state.state_root().0));
+    }
+    assert_eq!(state.state_root(), state.recomputed_state_root());
+}

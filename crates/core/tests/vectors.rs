@@ -21,8 +21,8 @@ use box_core::notary::{Entry, Subject, SubjectKind};
 use box_core::quorum::{NodeRegistry, QuorumCertificate, accept_vote, verify_certificate};
 use box_core::transbox::TransBox;
 use box_core::typed::{
-    Approval, BlockDestination, BoxFlow, Domain, FlowAuthorization, FreezeEmployee, Genesis, NodeChange, NodeVote,
-    PauseTransfers, RegisterAsset, Signed, SignerReport, TransferRequest,
+    AddressBookEntry, Approval, BlockDestination, BoxFlow, Domain, FlowAuthorization, FreezeEmployee, Genesis,
+    NodeChange, NodeVote, PauseTransfers, RegisterAsset, Signed, SignerReport, TransferRequest,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -330,6 +330,7 @@ fn eip712_matches_the_vectors() {
             "RegisterAsset" => eip712_case::<RegisterAsset>(domain, case),
             "NodeChange" => eip712_case::<NodeChange>(domain, case),
             "PauseTransfers" => eip712_case::<PauseTransfers>(domain, case),
+            "AddressBookEntry" => eip712_case::<AddressBookEntry>(domain, case),
             "Genesis" => eip712_case::<Genesis>(domain, case),
             other => Err(format!("unknown struct {other}")),
         }
@@ -347,6 +348,7 @@ fn eip712_matches_the_vectors() {
         "RegisterAsset",
         "NodeChange",
         "PauseTransfers",
+        "AddressBookEntry",
         "Genesis",
     ] {
         assert!(array(&v, "cases").iter().any(|c| c["struct"] == s), "eip712.json has no {s} case");
@@ -581,6 +583,7 @@ fn canonical_encoding_matches_the_vectors() {
         "RegisterAsset" => plain_case::<RegisterAsset>(&domain, case),
         "NodeChange" => plain_case::<NodeChange>(&domain, case),
         "PauseTransfers" => plain_case::<PauseTransfers>(&domain, case),
+        "AddressBookEntry" => plain_case::<AddressBookEntry>(&domain, case),
         "Signed<FlowAuthorization>" => signed_case::<FlowAuthorization>(&domain, case),
         "Signed<NodeVote>" => signed_case::<NodeVote>(&domain, case),
         "Signed<SignerReport>" => signed_case::<SignerReport>(&domain, case),
@@ -601,6 +604,7 @@ fn canonical_encoding_matches_the_vectors() {
         "RegisterAsset",
         "NodeChange",
         "PauseTransfers",
+        "AddressBookEntry",
         "Signed<FlowAuthorization>",
         "Signed<NodeVote>",
         "Signed<SignerReport>",
@@ -644,6 +648,7 @@ fn decode_as(type_name: &str, bytes: &[u8]) -> Result<Result<(), DecodeError>, S
         "RegisterAsset" => d::<RegisterAsset>(bytes),
         "NodeChange" => d::<NodeChange>(bytes),
         "PauseTransfers" => d::<PauseTransfers>(bytes),
+        "AddressBookEntry" => d::<AddressBookEntry>(bytes),
         "Signed<FlowAuthorization>" => d::<Signed<FlowAuthorization>>(bytes),
         "Signed<NodeVote>" => d::<Signed<NodeVote>>(bytes),
         "Signed<SignerReport>" => d::<Signed<SignerReport>>(bytes),
@@ -657,7 +662,7 @@ fn decode_as(type_name: &str, bytes: &[u8]) -> Result<Result<(), DecodeError>, S
     })
 }
 
-const ALL_TYPES: [&str; 19] = [
+const ALL_TYPES: [&str; 20] = [
     "BoxFlow",
     "TransferRequest",
     "Approval",
@@ -668,6 +673,7 @@ const ALL_TYPES: [&str; 19] = [
     "RegisterAsset",
     "NodeChange",
     "PauseTransfers",
+    "AddressBookEntry",
     "Signed<FlowAuthorization>",
     "Signed<NodeVote>",
     "Signed<SignerReport>",

@@ -194,6 +194,36 @@ async fn conformance(db: Database) {
     ));
     assert_eq!(store.transfer(&id(0x43)).await.unwrap().unwrap().state, CollectionState::Collecting, "nothing done");
 
+    // Governance: the actions still collecting signatures come from their index;
+    // one whose signatures are complete (queued) leaves it, the full list keeps it.
+    let action = |b: u8| {
+        box_core::governance::GovernanceAction::BlockDestination(box_core::typed::BlockDestination {
+            destination: a(b),
+            blocked: false,
+            reason: String::new(),
+            nonce: 1,
+        })
+    };
+    let row = |b: u8| box_gateway::store::GovernanceRow {
+        hash: B256::repeat_byte(b),
+        action: action(b),
+        description: format!("unblock {b}"),
+        created_at: 0,
+        queued_at: None,
+    };
+    store.sign_governance(&nonce(0x71, 1), &row(0x61), &a(0x71), &sig("kh-1"), None).await.unwrap();
+    store.sign_governance(&nonce(0x71, 2), &row(0x62), &a(0x71), &sig("kh-1"), None).await.unwrap();
+    let queued = NewOutbox {
+        subject_id: SubjectId(B256::repeat_byte(0x62)),
+        kind: SubjectKind::Governance,
+        subject: vec![0x01, 0x09],
+    };
+    store.sign_governance(&nonce(0x72, 1), &row(0x62), &a(0x72), &sig("kh-2"), Some(&queued)).await.unwrap();
+    let open: Vec<B256> = store.governance_collecting(100).await.unwrap().iter().map(|g| g.hash).collect();
+    assert_eq!(open, vec![B256::repeat_byte(0x61)], "only the one still collecting");
+    assert_eq!(store.governance_list().await.unwrap().len(), 2);
+    assert!(store.governance_collecting(0).await.unwrap().is_empty(), "the limit holds");
+
     // Old nonces are pruned.
     assert!(store.prune_nonces(box_gateway::store::now() + 10).await.unwrap() >= 5);
 }

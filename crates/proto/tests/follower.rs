@@ -63,6 +63,7 @@ fn history() -> History {
             levels: vec![],
             limits: vec![],
             nonce: height,
+            addressBookOnly: false,
         };
         let entry = Entry::Submit(Subject::Flow(flow));
         state.apply(&entry, Timestamp(time));
@@ -276,8 +277,14 @@ async fn an_unreachable_node_is_skipped_and_following_resumes_above_what_was_ver
 #[tokio::test]
 async fn the_client_fails_over_on_unavailability_and_malformed_replies_and_stops_at_a_refusal() {
     let d = Deployment::new();
-    let subject =
-        Subject::Flow(BoxFlow { name: "x".into(), employees: vec![], levels: vec![], limits: vec![], nonce: 1 });
+    let subject = Subject::Flow(BoxFlow {
+        name: "x".into(),
+        employees: vec![],
+        levels: vec![],
+        limits: vec![],
+        nonce: 1,
+        addressBookOnly: false,
+    });
     let id = subject.id(&history().domain).unwrap();
     let down = Fake::default(); // UNAVAILABLE
     let garbled = Fake { submit: Some(Ok(pb::Outcome::Unspecified as i32)), ..Fake::default() };

@@ -117,6 +117,7 @@ impl Desk {
             ],
             limits: std::iter::once(Address::ZERO).chain(tokens.iter().copied()).map(limit).collect(),
             nonce: 1,
+            addressBookOnly: false,
         };
         let h = self.c.domain.flow_hash(&flow);
         self.c.submit(&Subject::Flow(flow).encode()).await;

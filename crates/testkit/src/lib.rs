@@ -60,6 +60,7 @@ pub fn sample_flow(n: u64) -> box_core::notary::Subject {
             maxFee: U256::from(10u64).pow(U256::from(17u64)),
         }],
         nonce: n,
+        addressBookOnly: false,
     })
 }
 
@@ -306,7 +307,12 @@ impl Cluster {
         terminate(&mut c)
     }
 
-    /// The tail of node `id`'s log, for assertion messages.
+    /// Node `id`'s whole log.
+    pub fn log(&self, id: u64) -> String {
+        std::fs::read_to_string(&self.node(id).log).unwrap_or_default()
+    }
+
+    /// The last 30 lines of node `id`'s log.
     pub fn log_tail(&self, id: u64) -> String {
         let text = std::fs::read_to_string(&self.node(id).log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
@@ -485,6 +491,70 @@ impl Drop for Cluster {
                 let _ = c.kill();
                 let _ = c.wait();
             }
+        }
+    }
+}
+
+/// The first line of `text` that shows Rust `Debug` formatting instead of
+/// words for people (issue 17 item 6): `Some(`, `Ok(`, `Err(` after a
+/// non-identifier character, or struct syntax `Name { field: `. `None` when
+/// every line reads as written for a person.
+pub fn debug_text(text: &str) -> Option<&str> {
+    fn ident(c: char) -> bool {
+        c.is_ascii_alphanumeric() || c == '_'
+    }
+    let wrapper = |line: &str| {
+        ["Some(", "Ok(", "Err("]
+            .iter()
+            .any(|w| line.match_indices(w).any(|(i, _)| !line[..i].chars().next_back().is_some_and(ident)))
+    };
+    let structure = |line: &str| {
+        line.match_indices(" { ").any(|(i, _)| {
+            let name = &line[..i];
+            let name = &name[name.rfind(|c: char| !ident(c)).map_or(0, |p| p + 1)..];
+            let field = &line[i + 3..];
+            let field_len = field.find(|c: char| !ident(c)).unwrap_or(field.len());
+            name.starts_with(|c: char| c.is_ascii_uppercase())
+                && field_len > 0
+                && field[..1].chars().all(|c| c.is_ascii_lowercase() || c == '_')
+                && field[field_len..].starts_with(": ")
+        })
+    };
+    text.lines().find(|line| wrapper(line) || structure(line))
+}
+
+/// Panics naming `what` and the line if `text` shows Rust `Debug` formatting
+/// (see [`debug_text`]).
+#[track_caller]
+pub fn assert_for_people(what: &str, text: &str) {
+    if let Some(line) = debug_text(text) {
+        panic!("{what} shows Rust Debug text instead of words:\n{line}");
+    }
+}
+
+#[cfg(test)]
+mod for_people {
+    use super::debug_text;
+
+    #[test]
+    fn debug_syntax_is_found_and_prose_is_not() {
+        for bad in [
+            "created the CA: CaFiles { cert: \"ca.pem\", key: \"ca.key\" }",
+            "error=Some(\"timeout\")",
+            "registered: Ok(())",
+            "ERROR box: Err(Status { code: Unavailable })",
+            "cannot connect: hyper_util::client::legacy::Error(Connect, ConnectError { kind: Refused })",
+        ] {
+            assert!(debug_text(bad).is_some(), "{bad}");
+        }
+        for fine in [
+            "refused: 7 ETH exceeds the per-transfer limit of 5 ETH",
+            "{\"address\": \"0xabc\"}",
+            "Transfer(wallet, to, amount) logged by the token",
+            "Awesome(ly) done; tools = { dev = true }",
+            "Some employees wait: 2 of 3 signed",
+        ] {
+            assert_eq!(debug_text(fine), None, "{fine}");
         }
     }
 }

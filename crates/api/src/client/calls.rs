@@ -5,11 +5,11 @@ use super::{Client, ClientError, decode};
 use crate::action::encode_action;
 use crate::roles::Role;
 use crate::types::{
-    ApplyIn, ApproveIn, AssetOut, AuditOut, AuthorizationIn, AuthorizationQuery, CeremonyIn, CeremonyOut, ClaimIn,
-    ClusterOut, DeploymentOut, EscrowIn, EscrowOut, FlowIn, FlowOut, FlowTypedData, GovernanceDraftIn, GovernanceIn,
-    GovernanceKind, GovernanceOut, GovernanceTypedData, MeOut, OffboardIn, OffboardOut, PersonIn, PersonOut, QueuedOut,
-    RejectIn, StatusOut, TokenOut, TransferOut, TransferQuery, TransferRequestIn, TransferSummary, TransferTypedData,
-    TypedDataCatalogue, WalletOut,
+    AddressBookOut, ApplyIn, ApproveIn, AssetOut, AuditOut, AuthorizationIn, AuthorizationQuery, CeremonyIn,
+    CeremonyOut, ClaimIn, ClusterOut, DeploymentOut, EscrowIn, EscrowOut, FlowIn, FlowOut, FlowTypedData,
+    GovernanceDraftIn, GovernanceIn, GovernanceKind, GovernanceOut, GovernanceTypedData, MeOut, OffboardIn,
+    OffboardOut, PersonIn, PersonOut, QueuedOut, RejectIn, StatusOut, TokenOut, TransferOut, TransferQuery,
+    TransferRequestIn, TransferSummary, TransferTypedData, TypedDataCatalogue, WalletOut,
 };
 use crate::wire::HexBytes;
 use box_core::block::Block;
@@ -184,6 +184,12 @@ impl Client {
         self.get("/v1/governance").await
     }
 
+    /// The governance actions still collecting signatures (newest first).
+    pub async fn governance_pending(&self) -> Result<Vec<GovernanceOut>, ClientError> {
+        let q = crate::types::GovernanceQuery { pending: Some(true) };
+        self.call(Method::GET, "/v1/governance", None::<&()>, Some(&q)).await
+    }
+
     /// One governance action.
     pub async fn governance_action(&self, hash: B256) -> Result<GovernanceOut, ClientError> {
         self.get(&format!("/v1/governance/{hash}")).await
@@ -252,6 +258,11 @@ impl Client {
     /// The deployment's EIP-712 domain and every struct a person signs (public; no signature).
     pub async fn typed_data_catalogue(&self) -> Result<TypedDataCatalogue, ClientError> {
         decode(self.send("GET", "/v1/typed-data", Vec::new(), false).await?)
+    }
+
+    /// The governed address book as the gateway's verified replica holds it.
+    pub async fn address_book(&self) -> Result<Vec<AddressBookOut>, ClientError> {
+        self.get("/v1/address-book").await
     }
 
     /// ETH and every registered ERC-20 with its symbol and decimals.

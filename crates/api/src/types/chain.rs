@@ -2,7 +2,7 @@
 
 use crate::wire::HexBytes;
 use box_core::Address;
-use box_core::ids::{ChainId, DeploymentId};
+use box_core::ids::{ChainId, DeploymentId, FlowHash};
 use box_core::typed::Genesis;
 use serde::{Deserialize, Serialize};
 
@@ -99,6 +99,28 @@ pub struct StatusOut {
     #[serde(with = "crate::wire::eip55_vec")]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub blocked: Vec<Address>,
+    /// The governed address book (what flows with `addressBookOnly` may pay).
+    #[serde(default)]
+    pub address_book: Vec<AddressBookOut>,
+}
+
+/// One destination in the governed address book, as the verified chain
+/// holds it (`GET /v1/address-book`). Listed by every key holder, removed
+/// by one; read only by flows with `addressBookOnly`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AddressBookOut {
+    /// The destination, EIP-55.
+    #[serde(with = "crate::wire::eip55")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub address: Address,
+    /// What people call it.
+    pub label: String,
+    /// The one flow it is listed for; `null`: every flow.
+    #[serde(with = "crate::wire::hash_opt")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub flow: Option<FlowHash>,
 }
 
 /// An ERC-20 contract as the gateway's Ethereum node reads it now

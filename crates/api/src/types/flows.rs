@@ -135,3 +135,15 @@ pub struct GovernanceOut {
     /// The relay, once the signatures suffice.
     pub relay: Option<RelayOut>,
 }
+
+/// Which governance actions `GET /v1/governance` lists (its query string).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::IntoParams), into_params(parameter_in = Query))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GovernanceQuery {
+    /// `true`: only the actions still collecting signatures (read from an
+    /// index of them: the cost follows what is open, not the history);
+    /// otherwise every action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<bool>,
+}

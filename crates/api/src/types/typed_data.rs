@@ -132,6 +132,8 @@ pub enum GovernanceKind {
     RegisterAsset,
     /// Pause (or resume) every transfer.
     PauseTransfers,
+    /// List (or remove) a destination in the address book.
+    AddressBookEntry,
 }
 
 /// A governance action drafted by a key holder, in the typed-data form.
@@ -139,7 +141,7 @@ pub enum GovernanceKind {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GovernanceDraftIn {
-    /// `FreezeEmployee`, `BlockDestination`, `RegisterAsset` or `PauseTransfers`.
+    /// `FreezeEmployee`, `BlockDestination`, `RegisterAsset`, `PauseTransfers` or `AddressBookEntry`.
     pub primary_type: GovernanceKind,
     /// The struct's fields, as in the typed data's `message`
     /// (e.g. `{"paused": true, "reason": "…", "nonce": 7}`).

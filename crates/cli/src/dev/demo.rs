@@ -265,6 +265,7 @@ async fn story(s: &Stack, steps: &mut Steps) -> Result<(), DevError> {
             },
         ],
         nonce: UnwrapErr(OsRng).next_u64(),
+        addressBookOnly: false,
     };
     let created = admin.create_flow(&flow).await.map_err(fail("drafting the flow"))?;
     let hash = created.hash;

@@ -58,12 +58,17 @@ impl Run {
     }
 }
 
+/// Every boxctl output in these tests reads as words for people: no Rust
+/// `Debug` text on stdout or stderr, refusals included (issue 17 item 6).
 fn finish(out: Output) -> Run {
-    Run {
+    let run = Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    };
+    box_testkit::assert_for_people("boxctl's stdout", &run.stdout);
+    box_testkit::assert_for_people("boxctl's stderr", &run.stderr);
+    run
 }
 
 /// Runs boxctl with `args` and `env` (and nothing inherited that changes its behaviour).

@@ -85,6 +85,7 @@ impl NotaryState {
                     GovernanceAction::PauseTransfers(a) => {
                         self.paused = a.paused.then(|| a.reason.clone());
                     }
+                    GovernanceAction::AddressBookEntry(a) => self.address_book.apply(a),
                     GovernanceAction::NodeChange(c) => {
                         self.registry = self.registry.apply_change(c, v.signers())?;
                         if c.add {

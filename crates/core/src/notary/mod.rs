@@ -26,6 +26,7 @@ pub use event::{Event, FlowStatus, TransferStatus};
 pub use rows::{TransferLeaf, TransferProof, row_key, tag};
 pub use subject::{Entry, Subject, SubjectKind};
 
+use crate::address_book::AddressBook;
 use crate::amount::Amount;
 use crate::asset::AssetRegistry;
 use crate::ceremony::{Ceremony, SignerAnnounce};
@@ -173,6 +174,10 @@ pub struct NotaryState {
     /// stays as small as one boot's ceremony. Omitted while empty.
     #[serde(default, skip_serializing_if = "CeremonySeen::is_empty")]
     ceremony_seen: CeremonySeen,
+    /// The governed address book. Omitted while empty, so a history that
+    /// never listed a destination hashes as before this field existed.
+    #[serde(default, skip_serializing_if = "AddressBook::is_empty")]
+    address_book: AddressBook,
     /// The state commitment over every row ([`NotaryState::state_root`]).
     #[serde(skip)]
     tree: crate::commitment::StateTree,
@@ -258,6 +263,7 @@ impl NotaryState {
             applied: 0,
             equivocators: BTreeMap::new(),
             ceremony_seen: CeremonySeen::default(),
+            address_book: AddressBook::default(),
             tree: crate::commitment::StateTree::default(),
             small_rows: BTreeMap::new(),
             index: index::Indexes::default(),
@@ -306,6 +312,10 @@ impl NotaryState {
     /// Whether a destination is blocked.
     pub fn is_blocked(&self, a: &Address) -> bool {
         self.blocked.contains(a)
+    }
+    /// The governed address book (read by flows with `addressBookOnly`).
+    pub fn address_book(&self) -> &AddressBook {
+        &self.address_book
     }
     /// A flow.
     pub fn flow(&self, h: &FlowHash) -> Option<&FlowRecord> {

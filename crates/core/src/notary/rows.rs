@@ -30,6 +30,8 @@ pub mod tag {
     pub const EQUIVOCATOR: u8 = 0x05;
     /// A ceremony message recorded for the current signer boot.
     pub const CEREMONY: u8 = 0x06;
+    /// A destination listed in the address book.
+    pub const ADDRESS_BOOK: u8 = 0x07;
     /// A flow, by flow hash.
     pub const FLOW: u8 = 0x10;
     /// A transfer, by transfer id.
@@ -39,7 +41,8 @@ pub mod tag {
 }
 
 /// Tags of the rows kept in step with small sets, re-synced as a whole.
-const SMALL: [u8; 6] = [tag::NODE, tag::ASSET, tag::FROZEN, tag::BLOCKED, tag::EQUIVOCATOR, tag::CEREMONY];
+const SMALL: [u8; 7] =
+    [tag::NODE, tag::ASSET, tag::FROZEN, tag::BLOCKED, tag::EQUIVOCATOR, tag::CEREMONY, tag::ADDRESS_BOOK];
 
 /// The value of a set-membership row (frozen, blocked, ceremony message).
 const MEMBER: &[u8] = &[0x01];
@@ -67,6 +70,11 @@ sol! {
     /// An equivocator on record.
     #[derive(Debug, PartialEq, Eq)]
     struct EquivocatorLeaf { uint64 height; }
+
+    /// A destination in the address book: its label and the one flow it is
+    /// listed for (zero: every flow).
+    #[derive(Debug, PartialEq, Eq)]
+    struct AddressBookLeaf { string label; bytes32 flow; }
 
     /// A flow.
     #[derive(Debug, PartialEq, Eq)]
@@ -117,6 +125,11 @@ pub fn row_key(tag: u8, id: &B256) -> B256 {
     buf[0] = tag;
     buf[1..].copy_from_slice(id.as_slice());
     keccak256(buf)
+}
+
+/// An address-book row's value.
+fn address_book_leaf(e: &crate::address_book::BookEntry) -> Vec<u8> {
+    AddressBookLeaf { label: e.label.clone(), flow: e.flow.map(|f| f.0).unwrap_or_default() }.abi_encode()
 }
 
 fn address_id(a: &Address) -> B256 {
@@ -196,6 +209,17 @@ impl NotaryState {
         let value = self.transfer_row(id)?;
         let siblings = self.tree.proof(&key)?;
         Some(TransferProof { transfer: *id, row: RowProof { key, value, siblings } })
+    }
+
+    /// Proof of destination `to`'s address-book row (tag `0x07`) under
+    /// [`NotaryState::state_root`], if it is listed. Its value is
+    /// `abi(AddressBookLeaf { string label, bytes32 flow })`.
+    pub fn address_book_proof(&self, to: &Address) -> Option<RowProof> {
+        let id = address_id(to);
+        let value = address_book_leaf(self.address_book.get(to)?);
+        let key = row_key(tag::ADDRESS_BOOK, &id);
+        let siblings = self.tree.proof(&key)?;
+        Some(RowProof { key, value, siblings })
     }
 
     /// Builds the commitment from every row (after a restore).
@@ -348,6 +372,7 @@ impl NotaryState {
                 .map(|(a, h)| (address_id(a), EquivocatorLeaf { height: *h }.abi_encode()))
                 .collect(),
             tag::CEREMONY => self.ceremony_seen.messages.iter().map(|m| (*m, MEMBER.to_vec())).collect(),
+            tag::ADDRESS_BOOK => self.address_book.iter().map(|(a, e)| (address_id(a), address_book_leaf(e))).collect(),
             _ => BTreeMap::new(),
         }
     }

@@ -92,6 +92,7 @@ impl NotaryState {
             assets: &self.assets,
             frozen: &self.frozen,
             blocked: &self.blocked,
+            address_book: &self.address_book,
             paused: self.paused.as_deref(),
             hot_wallet: self.hot_wallet(),
         }

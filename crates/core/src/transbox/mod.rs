@@ -23,8 +23,8 @@ mod rules;
 
 pub use limits::{check_period_limits, check_request_limits, counts_towards, eth_spend, used_in_window};
 pub use rules::{
-    MAX_FUTURE_SKEW_SECONDS, Policy, TransferContext, check_application, check_not_future, check_transbox,
-    verify_transbox,
+    MAX_FUTURE_SKEW_SECONDS, Policy, TransferContext, check_address_book, check_application, check_not_future,
+    check_transbox, verify_transbox,
 };
 
 use crate::amount::Amount;

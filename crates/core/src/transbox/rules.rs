@@ -6,6 +6,7 @@ use super::limits::{check_period_limits, check_request_limits};
 use super::{TransBox, VerifiedTransBox, below_digest};
 use crate::DestinationRule;
 use crate::Refusal;
+use crate::address_book::AddressBook;
 use crate::amount::Amount;
 use crate::asset::{Asset, AssetRegistry};
 use crate::crypto::recover;
@@ -27,6 +28,9 @@ pub struct Policy<'a> {
     pub frozen: &'a BTreeSet<Address>,
     /// Blocked destinations.
     pub blocked: &'a BTreeSet<Address>,
+    /// The governed address book, read only for a flow with
+    /// `addressBookOnly` ([`DestinationRule::NotInAddressBook`]).
+    pub address_book: &'a AddressBook,
     /// `Some(reason)` while transfers are paused.
     pub paused: Option<&'a str>,
     /// The hot wallet, once the signer announced it (no transfer may pay
@@ -148,6 +152,7 @@ fn before_approvals(r: &TransferRequest, applicant: &Signature, ctx: &TransferCo
         return Err(Refusal::BlockedDestination(r.to));
     }
     check_not_hot_wallet(r, ctx.policy.hot_wallet)?;
+    check_address_book(r, ctx.flow, ctx.policy.address_book)?;
     check_applicant(r, applicant, ctx.domain, ctx.flow)?;
     if ctx.policy.frozen.contains(&r.applicant) {
         return Err(Refusal::FrozenEmployee(r.applicant));
@@ -194,6 +199,18 @@ fn check_nonzero(r: &TransferRequest) -> Result<(), Refusal> {
 fn check_not_hot_wallet(r: &TransferRequest, hot_wallet: Option<Address>) -> Result<(), Refusal> {
     if hot_wallet == Some(r.to) {
         return Err(Refusal::ForbiddenDestination { rule: DestinationRule::HotWallet, to: r.to });
+    }
+    Ok(())
+}
+
+/// [`DestinationRule::NotInAddressBook`]: a flow with `addressBookOnly` pays
+/// only a destination the address book lists for it (or for every flow).
+/// The one copy of the rule: the gateway (an application), each companion
+/// (its vote) and the signer (its signature) all reach it through
+/// [`verify_transbox`] or [`check_application`].
+pub fn check_address_book(r: &TransferRequest, flow: &VerifiedFlow, book: &AddressBook) -> Result<(), Refusal> {
+    if flow.flow().addressBookOnly && !book.permits(&r.to, &flow.hash()) {
+        return Err(Refusal::ForbiddenDestination { rule: DestinationRule::NotInAddressBook, to: r.to });
     }
     Ok(())
 }

@@ -65,6 +65,7 @@ KIND = {
     "UnsignedNodeVote": 16,
     "Block": 17,
     "Equivocation": 20,
+    "AddressBookEntry": 21,
 }
 
 # EIP-712 struct definitions, field order as declared in typed.rs.
@@ -83,6 +84,7 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("levels", "ApprovalLevel[]"),
         ("limits", "AssetLimit[]"),
         ("nonce", "uint64"),
+        ("addressBookOnly", "bool"),
     ],
     "FlowAuthorization": [("flowHash", "bytes32"), ("enable", "bool")],
     "TransferRequest": [
@@ -122,6 +124,13 @@ TYPES: dict[str, list[tuple[str, str]]] = {
         ("nonce", "uint64"),
     ],
     "PauseTransfers": [("paused", "bool"), ("reason", "string"), ("nonce", "uint64")],
+    "AddressBookEntry": [
+        ("destination", "address"),
+        ("label", "string"),
+        ("flowHash", "bytes32"),
+        ("listed", "bool"),
+        ("nonce", "uint64"),
+    ],
     # block.rs: what the leader seals.
     "BlockHeader": [
         ("height", "uint64"),
@@ -401,6 +410,7 @@ FLOW = {
          "maxFee": str(5 * 10**15)},
     ],
     "nonce": 1,
+    "addressBookOnly": False,
 }
 FLOW_HASH = hx(MAIN.digest("BoxFlow", FLOW))
 
@@ -411,6 +421,7 @@ FLOW_EDGE = {
     "limits": [{"asset": addr_rep(0xFF), "perTransfer": str(U256_MAX), "perPeriod": "0", "periodSeconds": U64_MAX,
                 "maxFee": str(U256_MAX)}],
     "nonce": U64_MAX,
+    "addressBookOnly": True,
 }
 
 REQUEST = {
@@ -625,7 +636,7 @@ EIP712_CASES: list[tuple[str, str, str, str, dict]] = [
     ("flow", "BoxFlow", "main", "key-holder-1", FLOW),
     ("flow with edge values", "BoxFlow", "mainnet", "key-holder-2", FLOW_EDGE),
     ("empty flow", "BoxFlow", "max-chain", "key-holder-3",
-     {"name": "", "employees": [], "levels": [], "limits": [], "nonce": 0}),
+     {"name": "", "employees": [], "levels": [], "limits": [], "nonce": 0, "addressBookOnly": False}),
     ("enable flow", "FlowAuthorization", "main", "key-holder-1", {"flowHash": FLOW_HASH, "enable": True}),
     ("disable flow", "FlowAuthorization", "mainnet", "key-holder-2", {"flowHash": b32(0xAB), "enable": False}),
     ("request", "TransferRequest", "main", "alice", REQUEST),
@@ -662,6 +673,13 @@ EIP712_CASES: list[tuple[str, str, str, str, dict]] = [
     ("pause", "PauseTransfers", "main", "key-holder-3",
      {"paused": True, "reason": "incident #12: suspected phishing", "nonce": 7}),
     ("resume", "PauseTransfers", "mainnet", "key-holder-3", {"paused": False, "reason": "", "nonce": 8}),
+    ("list in the address book", "AddressBookEntry", "main", "key-holder-1",
+     {"destination": addr_rep(0xAB), "label": "Supplier GmbH — compte EUR", "flowHash": FLOW_HASH, "listed": True,
+      "nonce": 9}),
+    ("list for every flow", "AddressBookEntry", "mainnet", "key-holder-2",
+     {"destination": addr_rep(0xAC), "label": "payroll", "flowHash": b32(0x00), "listed": True, "nonce": U64_MAX}),
+    ("remove from the address book", "AddressBookEntry", "max-chain", "key-holder-3",
+     {"destination": addr_rep(0xAB), "label": "", "flowHash": b32(0x00), "listed": False, "nonce": 0}),
     ("genesis", "Genesis", "main", "signer",
      {
          "deploymentId": MAIN.deployment,
@@ -904,6 +922,8 @@ def encoding_vectors() -> tuple[dict, dict]:
         ("NodeChange", {"account": A("node-3"), "nodeId": 3, "endpoint": "127.0.0.1:7002", "add": False, "nonce": 4},
          ["node-1", "node-2"]),
         ("PauseTransfers", {"paused": True, "reason": "incident #12", "nonce": 5}, ["key-holder-3"]),
+        ("AddressBookEntry", {"destination": addr_rep(0xAB), "label": "Supplier GmbH", "flowHash": FLOW_HASH,
+                              "listed": True, "nonce": 6}, ["key-holder-1", "key-holder-2", "key-holder-3"]),
     ]
     for struct, value, _ in actions:
         add(f"{struct} alone", struct, value, header(struct) + abi_encode_struct(struct, value))

@@ -26,12 +26,13 @@ H = keccak
 ZERO = b"\x00" * 32
 
 # Row tags (README table).
-META, NODE, ASSET, FROZEN, BLOCKED, EQUIVOCATOR, CEREMONY = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
+META, NODE, ASSET, FROZEN, BLOCKED, EQUIVOCATOR, CEREMONY, ADDRESS_BOOK = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
 FLOW, TRANSFER, SUBJECT = 0x10, 0x11, 0x12
 
 META_LEAF = "(bytes32,uint64,bool,string,bytes,bytes32)"
 NODE_LEAF = "(uint64,string)"
 ASSET_LEAF = "(string,uint8)"
+ADDRESS_BOOK_LEAF = "(string,bytes32)"
 TRANSFER_LEAF = "(bytes32,bytes32,address,uint256,uint256,address,uint64,uint32,uint8,bytes32,uint64,string)"
 TRANSFER_STATUS = {"submitted": 0, "notarized": 1, "broadcast": 2, "confirmed": 3, "rejected": 4, "refused": 5,
                    "failed": 6}
@@ -190,6 +191,17 @@ def transfer(genesis_plain: dict[bytes, bytes]) -> dict:
             "stateRoot": hx(r), "siblings": [hx(s) for s in siblings], "forgedConfirmedValue": hx(confirmed)}
 
 
+def address_book() -> list[dict]:
+    """Address-book rows (tag 0x07, id the destination): one listed for one flow, one for every flow."""
+    out = []
+    for destination, label, flow in [(addr_rep(0xAB), "Supplier GmbH — compte EUR", b32(0xF1)),
+                                     (addr_rep(0xAC), "payroll", b32(0x00))]:
+        ident = address_id(destination)
+        out.append({"destination": destination, "label": label, "flowHash": flow, "id": hx(ident),
+                    "key": hx(row_key(ADDRESS_BOOK, ident)), "value": hx(abi(ADDRESS_BOOK_LEAF, (label, unhex(flow))))})
+    return out
+
+
 def merkle_root(leaves: list[bytes]) -> bytes:
     if not leaves:
         return ZERO
@@ -223,11 +235,12 @@ def main() -> None:
         "description": "State commitment (crates/core/README.md, 'State commitment'): tries {key: value} with "
                        "their roots; row proofs with whether they verify; the rows and root of the state a "
                        "genesis makes; a broadcast transfer's row added to it, with its proof against that "
-                       "root and a forged 'confirmed' value; a block's entries root and hash under domain main.",
+                       "root and a forged 'confirmed' value; address-book rows; a block's entries root and hash under domain main.",
         "tries": trie_cases,
         "proofs": proofs,
         "genesisState": genesis,
         "transfer": t,
+        "addressBook": address_book(),
         "block": block(t["stateRoot"]),
     })
 

@@ -77,6 +77,7 @@ impl Fixture {
                 },
             ],
             nonce: 1,
+            addressBookOnly: false,
         };
         let genesis = Genesis {
             deploymentId: deployment.0,

@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::roles::Role;
 use axum::Json;
 use axum::extract::{Path, State};
-use box_api::{AssetOut, TokenOut};
+use box_api::{AddressBookOut, AssetOut, TokenOut};
 
 /// ETH and every registered ERC-20 (anyone registered).
 #[utoipa::path(get, path = "/v1/assets", tag = "status",
@@ -27,6 +27,28 @@ pub(super) async fn assets(State(st): State<Shared>, caller: Caller) -> ApiResul
             .map(|a| AssetOut { asset: a.address(), symbol: a.symbol().to_owned(), decimals: a.decimals() })
             .collect(),
     ))
+}
+
+/// The governed address book (anyone registered): the destinations a flow
+/// with `addressBookOnly` may pay, each with its label and the one flow it
+/// is listed for (`null`: every flow). Read from the verified replica.
+#[utoipa::path(get, path = "/v1/address-book", tag = "status",
+    security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
+    responses((status = 200, body = Vec<AddressBookOut>, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
+pub(super) async fn address_book(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<Vec<AddressBookOut>>> {
+    if caller.roles.is_empty() {
+        return Err(ApiError::forbidden("role_required", format!("{} is not registered", caller.address)));
+    }
+    Ok(Json(address_book_of(st.replica.read().state())))
+}
+
+/// Every entry of `state`'s address book, by address.
+pub(super) fn address_book_of(state: &box_core::notary::NotaryState) -> Vec<AddressBookOut> {
+    state
+        .address_book()
+        .iter()
+        .map(|(a, e)| AddressBookOut { address: *a, label: e.label.clone(), flow: e.flow })
+        .collect()
 }
 
 /// An ERC-20 contract's `symbol()` and `decimals()`, read now from the

@@ -3,14 +3,14 @@
 
 use super::extract::path_hash;
 use super::flows::outbox_row;
-use super::{Caller, JsonBody, Shared};
+use super::{Caller, JsonBody, QueryParams, Shared};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::roles::Role;
 use crate::store::{GovernanceRow, now};
 use axum::Json;
 use axum::extract::{Path, State};
 use box_api::action::{decode_action, encode_action};
-use box_api::{GovernanceIn, GovernanceOut, GovernanceState, HexBytes, Needs};
+use box_api::{GovernanceIn, GovernanceOut, GovernanceQuery, GovernanceState, HexBytes, Needs};
 use box_core::governance::{Authority, SignedAction, verify_action};
 use box_core::ids::SubjectId;
 use box_core::notary::{Subject, SubjectStatus};
@@ -127,14 +127,28 @@ pub(super) async fn sign_governance(
     Ok(Json(governance_out(&st, &row.hash).await?))
 }
 
-/// Governance actions (key holders, admins, auditors).
-#[utoipa::path(get, path = "/v1/governance", tag = "flows",
+/// Most actions still collecting signatures one answer lists.
+const MAX_PENDING: i64 = 1000;
+
+/// Governance actions (key holders, admins, auditors): with `pending=true`
+/// only those still collecting signatures (newest first, at most 1000),
+/// read from an index of them; otherwise every one.
+#[utoipa::path(get, path = "/v1/governance", tag = "flows", params(GovernanceQuery),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
     responses((status = 200, body = Vec<GovernanceOut>, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
-pub(super) async fn list_governance(State(st): State<Shared>, caller: Caller) -> ApiResult<Json<Vec<GovernanceOut>>> {
+pub(super) async fn list_governance(
+    State(st): State<Shared>,
+    caller: Caller,
+    QueryParams(q): QueryParams<GovernanceQuery>,
+) -> ApiResult<Json<Vec<GovernanceOut>>> {
     caller.require(&[Role::KeyHolder, Role::Admin, Role::Auditor], "reading governance actions")?;
+    let rows = if q.pending == Some(true) {
+        st.store.governance_collecting(MAX_PENDING).await?
+    } else {
+        st.store.governance_list().await?
+    };
     let mut out = Vec::new();
-    for g in st.store.governance_list().await? {
+    for g in rows {
         out.push(governance_out(&st, &g.hash).await?);
     }
     Ok(Json(out))

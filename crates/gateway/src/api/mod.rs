@@ -133,6 +133,7 @@ fn routes() -> (axum::Router<Shared>, utoipa::openapi::OpenApi) {
         .routes(routes!(ceremony::signer))
         .routes(routes!(ceremony::wallet))
         .routes(routes!(assets::assets))
+        .routes(routes!(assets::address_book))
         .routes(routes!(assets::token))
         .routes(routes!(typed_data::catalogue))
         .routes(routes!(typed_data::transfer_request))

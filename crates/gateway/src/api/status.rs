@@ -59,6 +59,7 @@ pub(super) async fn status(State(st): State<Shared>, caller: Caller) -> ApiResul
         assets,
         frozen: r.state().policy().frozen.iter().copied().collect(),
         blocked: r.state().policy().blocked.iter().copied().collect(),
+        address_book: super::assets::address_book_of(r.state()),
     }))
 }
 

@@ -24,8 +24,8 @@ use box_api::{
 use box_core::governance::GovernanceAction;
 use box_core::transbox::TransBox;
 use box_core::typed::{
-    Approval, BlockDestination, BoxFlow, FlowAuthorization, FreezeEmployee, PauseTransfers, RegisterAsset,
-    TransferRequest,
+    AddressBookEntry, Approval, BlockDestination, BoxFlow, FlowAuthorization, FreezeEmployee, PauseTransfers,
+    RegisterAsset, TransferRequest,
 };
 use box_core::typed_data::{self, TypedDataError, domain_json, struct_types, types_json};
 use serde_json::Value;
@@ -47,6 +47,7 @@ pub(super) async fn catalogue(State(st): State<Shared>) -> Json<TypedDataCatalog
     all.extend(struct_types::<BlockDestination>());
     all.extend(struct_types::<RegisterAsset>());
     all.extend(struct_types::<PauseTransfers>());
+    all.extend(struct_types::<AddressBookEntry>());
     Json(TypedDataCatalogue { domain: domain_json(&st.domain), types: types_json(&all) })
 }
 
@@ -181,6 +182,9 @@ pub(super) async fn draft_governance(
         }
         GovernanceKind::RegisterAsset => GovernanceAction::RegisterAsset(parse("RegisterAsset", body.message)?),
         GovernanceKind::PauseTransfers => GovernanceAction::PauseTransfers(parse("PauseTransfers", body.message)?),
+        GovernanceKind::AddressBookEntry => {
+            GovernanceAction::AddressBookEntry(parse("AddressBookEntry", body.message)?)
+        }
     };
     Ok(Json(governance_out(&st, &action)?))
 }

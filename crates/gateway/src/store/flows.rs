@@ -129,6 +129,21 @@ impl Store {
         Ok(Some((g, sigs)))
     }
 
+    /// The actions still collecting signatures (never queued), newest first,
+    /// at most `limit`: read through the partial index
+    /// `governance_collecting`, so the cost follows how many are open, not
+    /// how many actions were ever signed.
+    pub async fn governance_collecting(&self, limit: i64) -> Result<Vec<GovernanceRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT hash, action, description, created_at, queued_at FROM governance WHERE queued_at IS NULL \
+             ORDER BY created_at DESC, hash LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(GovernanceRow::from_row).collect()
+    }
+
     /// Every action, newest first.
     pub async fn governance_list(&self) -> Result<Vec<GovernanceRow>, StoreError> {
         let rows = sqlx::query(

@@ -38,7 +38,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../migrations/0001_initial.sql")),
     (2, "escrow download token", include_str!("../../migrations/0002_escrow_download_token.sql")),
-    (3, "verified state", include_str!("../../migrations/0003_verified_state.sql")),
+    (3, "governance collecting index", include_str!("../../migrations/0003_governance_collecting.sql")),
+    (4, "verified state", include_str!("../../migrations/0004_verified_state.sql")),
 ];
 
 /// Why the store failed.

@@ -230,6 +230,7 @@ pub fn flow_with(p: &People, nonce: u64, l1_threshold: u32) -> BoxFlow {
             maxFee: U256::from(10u64).pow(U256::from(17u64)),
         }],
         nonce,
+        addressBookOnly: false,
     }
 }
 

@@ -99,6 +99,7 @@ impl Scene {
                 limit(token, U256::from(500u64), U256::from(800u64)),
             ],
             nonce: 1,
+            addressBookOnly: false,
         };
         let fh = domain.flow_hash(&flow).0;
         link.decide(Subject::Flow(flow));

@@ -375,6 +375,7 @@ impl People {
                 },
             ],
             nonce: 1,
+            addressBookOnly: false,
         }
     }
 
