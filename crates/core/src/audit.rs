@@ -97,6 +97,12 @@ impl HistoryVerifier {
         self.height
     }
 
+    /// Hash of the last accepted block (zero before the first): the parent
+    /// the next block must name.
+    pub fn parent(&self) -> B256 {
+        self.parent
+    }
+
     /// Checks `block` as the next one and applies it, returning the events its
     /// entries produced, each log time-stamped (entry time, event). Every
     /// notarization's certificate is checked against the registry of its time.
@@ -138,27 +144,30 @@ impl HistoryVerifier {
         if !self.state.registry().contains(&sealer) {
             return Err(fail(format!("sealed by {sealer}, which is not a registered node account")));
         }
-        // Apply to a copy, so that a refused block leaves the verified state as it was.
-        let mut state = self.state.clone();
-        let mut events = Vec::new();
-        for e in &block.entries {
-            let mut registry = state.registry().clone();
-            for ev in state.apply(&e.entry, Timestamp(e.time)) {
-                match &ev {
-                    Event::Notarized { certificate, .. } => {
-                        verify_certificate(&domain, &registry, certificate)
-                            .map_err(|err| fail(format!("entry {}: {err}", e.index)))?;
+        // Applied in place; a refusal undoes exactly the rows the block wrote
+        // (`atomically`), so a refused block leaves the verified state as it
+        // was, and an accepted one costs only its own entries.
+        let events = self.state.atomically(|state| {
+            let mut events = Vec::new();
+            for e in &block.entries {
+                let mut registry = state.registry().clone();
+                for ev in state.apply(&e.entry, Timestamp(e.time)) {
+                    match &ev {
+                        Event::Notarized { certificate, .. } => {
+                            verify_certificate(&domain, &registry, certificate)
+                                .map_err(|err| fail(format!("entry {}: {err}", e.index)))?;
+                        }
+                        Event::RegistryChanged { .. } => registry = state.registry().clone(),
+                        _ => {}
                     }
-                    Event::RegistryChanged { .. } => registry = state.registry().clone(),
-                    _ => {}
+                    events.push((Timestamp(e.time), ev));
                 }
-                events.push((Timestamp(e.time), ev));
             }
-        }
-        if state.state_root().0 != h.stateHash {
-            return Err(fail("the state after replaying the block differs from the sealed state hash".into()));
-        }
-        self.state = state;
+            if state.state_root().0 != h.stateHash {
+                return Err(fail("the state after replaying the block differs from the sealed state hash".into()));
+            }
+            Ok(events)
+        })?;
         self.parent = block.hash(&domain);
         self.height = h.height;
         self.next_index = next_index;

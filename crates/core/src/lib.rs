@@ -7,6 +7,7 @@ pub mod asset;
 pub mod audit;
 pub mod block;
 pub mod ceremony;
+pub mod checkpoint;
 pub mod commitment;
 pub mod crypto;
 pub mod decision;

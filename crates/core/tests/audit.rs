@@ -120,3 +120,132 @@ fn reordered_dropped_and_foreign_blocks_are_refused_with_the_height() {
     let err = verify_history(&f.genesis, &[forged]).unwrap_err().to_string();
     assert!(err.contains("entry index overflows"), "{err}");
 }
+
+/// What a verifier holds, byte for byte: its checkpoint (state, parent,
+/// height), the state root kept and recomputed, and the indexes' answers.
+fn fingerprint(f: &Fixture, v: &box_core::audit::HistoryVerifier) -> (Vec<u8>, B256, B256, Vec<B256>, usize) {
+    let s = v.state();
+    let pending = s.pending().map(|(id, _)| id.0).collect();
+    let window = s.history(&f.domain.flow_hash(&f.flow), &box_core::Address::ZERO, None).len();
+    // The indexes answer as ones rebuilt from the rows would.
+    let rebuilt = NotaryState::restore(&s.snapshot()).unwrap();
+    assert_eq!(pending, rebuilt.pending().map(|(id, _)| id.0).collect::<Vec<_>>(), "pending index");
+    assert_eq!(window, rebuilt.history(&f.domain.flow_hash(&f.flow), &box_core::Address::ZERO, None).len());
+    (serde_json::to_vec(v).unwrap(), s.state_root().0, s.recomputed_state_root().0, pending, window)
+}
+
+#[test]
+fn a_block_refused_after_its_entries_were_applied_leaves_the_verifier_byte_identical() {
+    // Blocks are applied in place (no copy of the state per block) and undone
+    // on refusal: forge every block with a wrong state hash (the check that
+    // runs after its entries were applied), at every height of a history
+    // whose blocks submit flows and transfers, vote and notarize.
+    let f = Fixture::new(1, 2, 1, 3);
+    // Two entries per block: subjects stay pending across blocks.
+    let blocks = history(&f, 2);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    for b in &blocks {
+        let before = fingerprint(&f, &v);
+        let leader = &f.nodes[0];
+        let forged = Block::seal(
+            &f.domain,
+            leader,
+            b.header.height,
+            b.header.parent,
+            b.entries.clone(),
+            B256::repeat_byte(7),
+            b.header.time,
+        );
+        let err = v.push(&forged).unwrap_err().to_string();
+        assert!(err.contains("differs from the sealed state hash"), "{err}");
+        assert_eq!(fingerprint(&f, &v), before, "block {} changed the verifier", b.header.height);
+        // The honest block then applies on the untouched state.
+        v.push(b).unwrap();
+    }
+    assert_eq!(v.state().state_root().0, blocks.last().unwrap().header.stateHash);
+}
+
+#[test]
+fn an_undone_run_nests_inside_a_kept_one() {
+    // `atomically` nests: an inner run undone leaves the outer run's writes,
+    // and the outer run undone then takes the state back to where it began.
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history(&f, 4);
+    let start = f.state();
+    let mut s = start.clone();
+    let r: Result<(), ()> = s.atomically(|s| {
+        for e in &blocks[0].entries {
+            s.apply(&e.entry, Timestamp(e.time));
+        }
+        let after_first = s.snapshot();
+        let inner: Result<(), ()> = s.atomically(|s| {
+            for e in &blocks[1].entries {
+                s.apply(&e.entry, Timestamp(e.time));
+            }
+            Err(())
+        });
+        assert!(inner.is_err());
+        assert_eq!(s.snapshot(), after_first);
+        assert_eq!(s.state_root().0, blocks[0].header.stateHash);
+        Err(())
+    });
+    assert!(r.is_err());
+    assert_eq!(s.snapshot(), start.snapshot());
+    assert_eq!(s.state_root(), start.state_root());
+    assert_eq!(s.pending().count(), 0);
+}
+
+#[test]
+fn a_checkpoint_resumes_where_it_was_written_and_a_corrupted_one_is_discarded_with_the_reason() {
+    use box_core::checkpoint::{decode, encode};
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history(&f, 4);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    // Before the last block: transfers are on record.
+    let half = blocks.len() - 1;
+    for b in &blocks[..half] {
+        v.push(b).unwrap();
+    }
+    let header = blocks[half - 1].sealed_header();
+    let bytes = encode(&v, Some(&header));
+    // Resumed: the same verifier, which then accepts the following blocks only.
+    let mut resumed = decode(&f.genesis, &bytes).unwrap().verifier;
+    assert_eq!(serde_json::to_vec(&resumed).unwrap(), serde_json::to_vec(&v).unwrap());
+    assert!(resumed.push(&blocks[0]).is_err(), "an earlier block is not the next one");
+    for b in &blocks[half..] {
+        resumed.push(b).unwrap();
+    }
+    // The genesis checkpoint has no header.
+    let fresh = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    assert_eq!(decode(&f.genesis, &encode(&fresh, None)).unwrap().verifier.height(), 0);
+
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut j = json.clone();
+        edit(&mut j);
+        decode(&f.genesis, &serde_json::to_vec(&j).unwrap()).unwrap_err().to_string()
+    };
+    // A transfer's row edited: the rows no longer give the root it claims.
+    let err = refused(&|j| {
+        let transfers = j["verifier"]["state"]["transfers"].as_object_mut().unwrap();
+        let t = transfers.values_mut().next().unwrap();
+        t["submitted_at"] = serde_json::json!(12345);
+    });
+    assert!(err.contains("not the") && err.contains("it claims"), "{err}");
+    // The claimed root edited.
+    let err = refused(&|j| j["stateRoot"] = serde_json::json!(B256::repeat_byte(9)));
+    assert!(err.contains("it claims"), "{err}");
+    // Height, header and parent that do not agree.
+    let err = refused(&|j| j["height"] = serde_json::json!(half + 1));
+    assert!(err.contains("claims height"), "{err}");
+    let err = refused(&|j| j["header"] = serde_json::to_value(blocks[half].sealed_header()).unwrap());
+    assert!(err.contains("its header"), "{err}");
+    let err = refused(&|j| j["verifier"]["parent"] = serde_json::json!(B256::repeat_byte(3)));
+    assert!(err.contains("last block its verifier accepted"), "{err}");
+    // Truncated bytes; another deployment's genesis.
+    let err = decode(&f.genesis, &bytes[..bytes.len() / 2]).unwrap_err().to_string();
+    assert!(err.contains("does not parse"), "{err}");
+    let other = Fixture::new(1, 2, 1, 4);
+    let err = decode(&other.genesis, &bytes).unwrap_err().to_string();
+    assert!(err.contains("another genesis"), "{err}");
+}

@@ -49,6 +49,11 @@ impl Replica {
         self.latest_seen
     }
 
+    /// The verifier (what is persisted).
+    pub fn verifier(&self) -> &HistoryVerifier {
+        &self.verifier
+    }
+
     /// Verifies the next block and applies it; on error nothing changes.
     pub fn apply(&mut self, block: &Block) -> Result<(), String> {
         self.verifier.push(block).map_err(|e| e.to_string())?;
@@ -90,28 +95,55 @@ impl SharedReplica {
         Ok(())
     }
 
+    /// Replaces the verified state with one taken back from the store
+    /// ([`crate::resume`]).
+    pub(crate) fn resume(&self, verifier: HistoryVerifier) {
+        let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.verifier = verifier;
+        r.latest_seen = r.latest_seen.max(r.verifier.height());
+        let h = r.height();
+        drop(r);
+        self.heights.send_replace(h);
+    }
+
     fn saw(&self, latest: u64) {
         let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
         r.latest_seen = r.latest_seen.max(latest);
     }
 }
 
-/// Replays the blocks already in the store.
-pub async fn load(store: &Store, replica: &SharedReplica) -> Result<(), String> {
-    let mut from = 1;
+/// Resumes from the persisted verified state if it holds together
+/// ([`crate::resume`]), then verifies the blocks stored after it (all of
+/// them from the genesis when nothing was resumed). Returns the height
+/// resumed at.
+pub async fn load(store: &Store, replica: &SharedReplica, genesis: &Genesis) -> Result<u64, String> {
+    let resumed = crate::resume::resume(store, replica, genesis).await?;
+    let started = std::time::Instant::now();
+    let mut from = resumed + 1;
+    let mut verified = 0u64;
     loop {
-        let rows = store.blocks(from, 256).await.map_err(|e| e.to_string())?;
+        let rows = store.blocks(from as i64, 256).await.map_err(|e| e.to_string())?;
         if rows.is_empty() {
-            return Ok(());
+            break;
         }
         for (height, body) in rows {
             let bytes =
                 hex::decode(body.trim_start_matches("0x")).map_err(|e| format!("stored block {height}: {e}"))?;
             let block = Block::decode(&bytes).map_err(|e| format!("stored block {height}: {e}"))?;
             replica.apply(&block)?;
-            from = height + 1;
+            verified += 1;
+            from = height as u64 + 1;
         }
     }
+    let height = replica.read().height();
+    tracing::info!(
+        resumed,
+        verified,
+        height,
+        ms = started.elapsed().as_millis() as u64,
+        "verified {verified} stored blocks after height {resumed}; the replica is at height {height}"
+    );
+    Ok(resumed)
 }
 
 impl VerifierCell for SharedReplica {
@@ -128,13 +160,27 @@ impl VerifierCell for SharedReplica {
 }
 
 /// Follows the chain until `shutdown` changes: box-proto's [`BlockFollower`]
-/// verifies each next block into the replica; each verified block is stored.
-pub async fn run(store: Store, nodes: NodeClient, replica: SharedReplica, mut shutdown: watch::Receiver<bool>) {
+/// verifies each next block into the replica; each verified block is stored,
+/// and the verified state is persisted now and then ([`crate::resume`]).
+pub async fn run(
+    store: Store,
+    nodes: NodeClient,
+    replica: SharedReplica,
+    resumed: u64,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut follower = BlockFollower::start(nodes, replica.clone());
+    // What `load` left is persisted at once when it verified anything, then
+    // every `PERSIST_EVERY` while blocks arrive, and at shutdown.
+    let mut persisted = crate::resume::Persisted::new(resumed);
+    persisted.persist(&store, &replica).await;
     loop {
         let followed = tokio::select! {
             f = follower.next() => f,
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed() => {
+                persisted.persist(&store, &replica).await;
+                return;
+            }
         };
         replica.saw(follower.latest());
         match followed {
@@ -142,6 +188,9 @@ pub async fn run(store: Store, nodes: NodeClient, replica: SharedReplica, mut sh
                 let height = block.header.height;
                 if let Err(e) = store.put_block(height as i64, &format!("0x{}", hex::encode(&bytes))).await {
                     tracing::warn!("could not store block {height}: {e}");
+                }
+                if persisted.due(height) {
+                    persisted.persist(&store, &replica).await;
                 }
             }
             Some(Followed::Refused { node, reason }) => {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod follower;
 pub mod limits;
 pub mod relay;
+pub mod resume;
 pub mod roles;
 pub mod server;
 pub mod store;

@@ -7,6 +7,7 @@ pub mod exec;
 pub mod link;
 pub mod locked;
 pub mod ports;
+pub mod resume;
 pub mod runtime;
 pub mod status;
 pub mod store;

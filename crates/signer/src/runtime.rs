@@ -135,6 +135,8 @@ pub struct Signer {
     pub(crate) halt: Option<(Address, u64)>,
     /// The subjects held for transient reasons when last announced.
     announced_waiting: Vec<B256>,
+    /// The verified state persisted by this run ([`crate::resume`]).
+    persisted: crate::resume::Persisted,
 }
 
 impl std::fmt::Debug for Signer {
@@ -201,7 +203,8 @@ impl Signer {
         let fingerprint = box_core::genesis::Fingerprint::of(&genesis);
         link.check_genesis(fingerprint).await.map_err(|m| RunError::Setup(m.to_string()))?;
         tracing::info!(fingerprint = %fingerprint, "the nodes run this genesis");
-        let verifier = HistoryVerifier::new(&genesis).map_err(setup("genesis"))?;
+        // The persisted verified state if it holds together, else the genesis.
+        let (verifier, resumed) = crate::resume::load(&store, &genesis).map_err(RunError::Setup)?;
         let follower = link.follow(verifier);
         let evidence = store.get(crate::crosscheck::EVIDENCE_KEY)?.unwrap_or_default();
         let exec = Executor::new(
@@ -220,7 +223,7 @@ impl Signer {
             store.executions().await?,
             follower.verifier().state(),
         );
-        let s = Self {
+        let mut s = Self {
             domain: genesis.domain(),
             config,
             reveal: opts.reveal,
@@ -245,9 +248,23 @@ impl Signer {
             evidence,
             halt: None,
             announced_waiting: Vec::new(),
+            persisted: crate::resume::Persisted::new(resumed.as_ref().map_or(0, |h| h.header.height)),
         };
+        s.resumed(resumed);
         s.banner();
         Ok(s)
+    }
+
+    /// Takes in a resumed state's header: the cross-check compares it with
+    /// the nodes before anything is executed, and the log time, pause and
+    /// halt are the resumed state's.
+    fn resumed(&mut self, header: Option<box_core::evidence::SealedHeader>) {
+        let Some(h) = header else { return };
+        self.verified.store(h.header.height, Ordering::SeqCst);
+        self.last_time = h.header.time;
+        self.headers.insert(h);
+        self.paused = self.follower.verifier().state().paused().is_some();
+        self.update_halt();
     }
 
     /// What the operator sees on the signer's own console.
@@ -279,6 +296,10 @@ impl Signer {
             tokio::select! {
                 Some(followed) = self.follower.next() => {
                     self.on_block(followed)?;
+                    if self.caught_up() {
+                        let v = self.follower.verifier();
+                        self.persisted.caught_up(&self.store, v, self.headers.get(v.height()));
+                    }
                     // New work is executed at once, not at the next tick.
                     if self.work_due && self.caught_up() && self.may_execute() {
                         self.work_due = false;

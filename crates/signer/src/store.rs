@@ -18,6 +18,10 @@ use std::path::Path;
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const EXECUTIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("executions");
 const NONCES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("nonces");
+/// The verified notary state (box-core's checkpoint JSON), under [`VERIFIED_STATE`].
+const VERIFIED: TableDefinition<&str, &[u8]> = TableDefinition::new("verified");
+/// The one key of the verified-state table.
+const VERIFIED_STATE: &str = "state";
 
 /// A store failure: the signer stops rather than act without a record.
 #[derive(Debug, thiserror::Error)]
@@ -207,9 +211,28 @@ impl Store {
             tx.open_table(META).map_err(e)?;
             tx.open_table(EXECUTIONS).map_err(e)?;
             tx.open_table(NONCES).map_err(e)?;
+            tx.open_table(VERIFIED).map_err(e)?;
         }
         tx.commit().map_err(e)?;
         Ok(Self { db })
+    }
+
+    /// Replaces the persisted verified state (box-core's checkpoint bytes)
+    /// in one durable transaction: a crash leaves the old one or the new one.
+    pub fn put_verified_state(&self, bytes: &[u8]) -> Result<(), StoreError> {
+        let tx = self.db.begin_write().map_err(e)?;
+        {
+            let mut t = tx.open_table(VERIFIED).map_err(e)?;
+            t.insert(VERIFIED_STATE, bytes).map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// The persisted verified state, if one was written.
+    pub fn verified_state(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.db.begin_read().map_err(e)?;
+        let t = tx.open_table(VERIFIED).map_err(e)?;
+        Ok(t.get(VERIFIED_STATE).map_err(e)?.map(|v| v.value().to_vec()))
     }
 
     /// A metadata value.

@@ -102,7 +102,7 @@ impl NotaryState {
         match subject {
             Subject::Flow(f) => {
                 let h = domain.flow_hash(f);
-                self.flows.entry(h).or_insert_with(|| FlowRecord {
+                self.flows.or_insert_with(h, || FlowRecord {
                     flow: f.clone(),
                     status: FlowStatus::Submitted,
                     enabled_by: BTreeSet::new(),

@@ -17,6 +17,7 @@ mod effect;
 mod equivocation;
 mod event;
 mod index;
+mod journal;
 mod rows;
 mod rules;
 mod subject;
@@ -173,9 +174,9 @@ pub struct NotaryState {
     frozen: BTreeSet<Address>,
     blocked: BTreeSet<Address>,
     paused: Option<String>,
-    flows: BTreeMap<FlowHash, FlowRecord>,
-    transfers: BTreeMap<TransferId, TransferRecord>,
-    subjects: BTreeMap<SubjectId, SubjectRecord>,
+    flows: journal::Journaled<FlowHash, FlowRecord>,
+    transfers: journal::Journaled<TransferId, TransferRecord>,
+    subjects: journal::Journaled<SubjectId, SubjectRecord>,
     /// The signer's latest announcement.
     signer_status: Option<Signed<SignerAnnounce>>,
     applied: u64,
@@ -273,9 +274,9 @@ impl NotaryState {
             frozen: BTreeSet::new(),
             blocked: BTreeSet::new(),
             paused: None,
-            flows: BTreeMap::new(),
-            transfers: BTreeMap::new(),
-            subjects: BTreeMap::new(),
+            flows: Default::default(),
+            transfers: Default::default(),
+            subjects: Default::default(),
             signer_status: None,
             applied: 0,
             equivocators: BTreeMap::new(),
@@ -373,6 +374,13 @@ impl NotaryState {
     /// from another node).
     pub fn restore(bytes: &[u8]) -> Result<Self, StateError> {
         let s: Self = serde_json::from_slice(bytes).map_err(|e| StateError::Snapshot(e.to_string()))?;
+        s.checked()
+    }
+
+    /// [`NotaryState::restore`]'s checks on a state deserialised some other
+    /// way (inside a follower's checkpoint): the state if it passes.
+    pub fn checked(self) -> Result<Self, StateError> {
+        let s = self;
         let bad = |m: &str| Err(StateError::Snapshot(m.to_owned()));
         if s.registry.is_empty() {
             return bad("the node registry is empty");
@@ -394,7 +402,7 @@ impl NotaryState {
             }
         }
         let domain = s.domain();
-        for (id, rec) in &s.subjects {
+        for (id, rec) in s.subjects.iter() {
             if rec.subject.id(&domain).ok() != Some(*id) || rec.subject.content() != rec.content {
                 return bad("a subject is filed under the wrong id or content hash");
             }

@@ -23,6 +23,7 @@ mod outbox;
 mod people;
 pub mod rows;
 mod transfers;
+mod verified;
 
 pub use rows::*;
 
@@ -38,6 +39,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../../migrations/0001_initial.sql")),
     (2, "escrow download token", include_str!("../../migrations/0002_escrow_download_token.sql")),
     (3, "governance collecting index", include_str!("../../migrations/0003_governance_collecting.sql")),
+    (4, "verified state", include_str!("../../migrations/0004_verified_state.sql")),
 ];
 
 /// Why the store failed.

@@ -1,0 +1,125 @@
+//! Resume instead of replay: the follower persists the notary state it
+//! verified (box-core's [`checkpoint`], in the gateway's store) now and then
+//! and at shutdown; a restart takes it back and verifies only the stored and
+//! served blocks after it.
+//!
+//! A persisted state is taken back only if box-core's [`checkpoint::decode`]
+//! accepts it (its rows give the root it claims, its header chains to its
+//! verifier) and the stored block at its height is the one whose header it
+//! holds; otherwise it is discarded, with a log line saying why, and the
+//! stored blocks are replayed from the genesis as before.
+
+use crate::follower::SharedReplica;
+use crate::store::Store;
+use box_core::block::Block;
+use box_core::checkpoint;
+use box_core::encoding::Canonical;
+use box_core::typed::Genesis;
+use std::time::{Duration, Instant};
+
+/// Least time between two persisted states while blocks arrive: writing one
+/// costs the size of the state, so it is amortised over many blocks.
+pub const PERSIST_EVERY: Duration = Duration::from_secs(60);
+
+/// The stored block at `height`, decoded.
+async fn stored_block(store: &Store, height: u64) -> Result<Option<Block>, String> {
+    let Some(body) = store.block(height as i64).await.map_err(|e| e.to_string())? else { return Ok(None) };
+    let bytes = hex::decode(body.trim_start_matches("0x")).map_err(|e| format!("stored block {height}: {e}"))?;
+    Block::decode(&bytes).map(Some).map_err(|e| format!("stored block {height}: {e}"))
+}
+
+/// Takes the persisted verified state back into `replica` (at genesis) if it
+/// holds together; returns the height it resumed at (0: nothing resumed).
+pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -> Result<u64, String> {
+    let Some((_, body)) = store.verified_state().await.map_err(|e| e.to_string())? else {
+        tracing::info!("no persisted verified state: replaying the stored blocks from the genesis");
+        return Ok(0);
+    };
+    let started = Instant::now();
+    let decoded = tokio::task::spawn_blocking({
+        let genesis = genesis.clone();
+        move || checkpoint::decode(&genesis, body.as_bytes())
+    })
+    .await
+    .map_err(|e| format!("the checkpoint task failed: {e}"))?;
+    let c = match decoded {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!("{e}; replaying the stored blocks from the genesis");
+            return Ok(0);
+        }
+    };
+    let height = c.verifier.height();
+    if height > 0 {
+        let held = stored_block(store, height).await?.map(|b| b.sealed_header());
+        if held != c.header {
+            tracing::warn!(
+                "the persisted verified state is discarded: the stored block {height} is not the one it was \
+                 written after; replaying the stored blocks from the genesis"
+            );
+            return Ok(0);
+        }
+    }
+    let root = c.verifier.state().state_root().0;
+    replica.resume(c.verifier);
+    tracing::info!(
+        height,
+        %root,
+        ms = started.elapsed().as_millis() as u64,
+        "resumed from the verified state persisted at height {height}; verifying only the blocks after it"
+    );
+    Ok(height)
+}
+
+/// When the replica's state was last persisted.
+#[derive(Debug)]
+pub struct Persisted {
+    height: u64,
+    at: Instant,
+}
+
+impl Persisted {
+    /// Nothing persisted by this run yet (`height`: what was resumed from).
+    pub fn new(height: u64) -> Self {
+        Self { height, at: Instant::now() }
+    }
+
+    /// Whether the replica at `height` is due to be persisted.
+    pub fn due(&self, height: u64) -> bool {
+        height > self.height && self.at.elapsed() >= PERSIST_EVERY
+    }
+
+    /// Persists the replica's verified state if it is newer than the last
+    /// persisted one and its last block is stored; a failure is logged and
+    /// retried at the next chance (the previous state stays).
+    pub async fn persist(&mut self, store: &Store, replica: &SharedReplica) {
+        let verifier = replica.read().verifier().clone();
+        let height = verifier.height();
+        if height <= self.height {
+            return;
+        }
+        let header = match stored_block(store, height).await {
+            Ok(Some(b)) => b.sealed_header(),
+            Ok(None) => return, // not stored yet: next time
+            Err(e) => {
+                tracing::warn!("cannot persist the verified state: {e}");
+                return;
+            }
+        };
+        let root = verifier.state().state_root().0.to_string();
+        let body = match tokio::task::spawn_blocking(move || checkpoint::encode(&verifier, Some(&header))).await {
+            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Err(e) => {
+                tracing::warn!("cannot persist the verified state: {e}");
+                return;
+            }
+        };
+        match store.put_verified_state(height as i64, &root, &body).await {
+            Ok(()) => {
+                tracing::info!(height, bytes = body.len(), "persisted the verified state at height {height}");
+                *self = Self { height, at: Instant::now() };
+            }
+            Err(e) => tracing::warn!("cannot persist the verified state at height {height}: {e}"),
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Resume instead of replay: the signer persists the notary state it
+//! verified (box-core's [`checkpoint`], in its redb store) when it has
+//! caught up with the nodes and then at most every [`PERSIST_EVERY`] while
+//! blocks arrive; a restart takes it back and verifies only the blocks after
+//! it. A persisted state that does not hold together (its rows do not give
+//! the root it claims, its header does not chain to its verifier, another
+//! genesis) is discarded with a log line saying why, and the chain is
+//! verified from the genesis as before.
+//!
+//! The header of the resumed height is handed to the cross-check
+//! ([`crate::crosscheck`]), so nothing is executed on the resumed state
+//! before every node that answers agrees with it, as after a replay.
+
+use crate::store::Store;
+use box_core::audit::HistoryVerifier;
+use box_core::checkpoint;
+use box_core::evidence::SealedHeader;
+use box_core::typed::Genesis;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Least time between two persisted states while blocks arrive: writing one
+/// costs the size of the state, so it is amortised over many blocks.
+pub const PERSIST_EVERY: Duration = Duration::from_secs(60);
+
+/// The verifier to start from: the persisted one if it holds together, else
+/// the genesis; with the header of its height.
+pub fn load(store: &Store, genesis: &Genesis) -> Result<(HistoryVerifier, Option<SealedHeader>), String> {
+    let fresh = || HistoryVerifier::new(genesis).map_err(|e| format!("genesis: {e}"));
+    let Some(bytes) = store.verified_state().map_err(|e| e.to_string())? else {
+        tracing::info!("no persisted verified state: verifying the chain from the genesis");
+        return Ok((fresh()?, None));
+    };
+    let started = Instant::now();
+    match checkpoint::decode(genesis, &bytes) {
+        Ok(c) => {
+            let height = c.verifier.height();
+            tracing::info!(
+                height,
+                root = %c.verifier.state().state_root(),
+                ms = started.elapsed().as_millis() as u64,
+                "resumed from the verified state persisted at height {height}; verifying only the blocks after it"
+            );
+            Ok((c.verifier, c.header))
+        }
+        Err(e) => {
+            tracing::warn!("{e}; verifying the chain from the genesis");
+            Ok((fresh()?, None))
+        }
+    }
+}
+
+/// What this run has persisted, and whether a write is under way.
+#[derive(Debug)]
+pub struct Persisted {
+    /// Height resumed from (logged at the first catch-up).
+    resumed: u64,
+    /// Height of the last persisted state (or resumed from).
+    height: u64,
+    /// When it was written (`None`: not yet by this run).
+    at: Option<Instant>,
+    caught_up_once: bool,
+    writing: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Persisted {
+    /// A run that resumed at `height` (0: from the genesis).
+    pub fn new(height: u64) -> Self {
+        Self { resumed: height, height, at: None, caught_up_once: false, writing: None }
+    }
+
+    /// Called after every verified block while the signer has caught up:
+    /// logs the first catch-up (how many blocks this run verified) and
+    /// persists the state when it is newer and the last write is older than
+    /// [`PERSIST_EVERY`] (the first time: at once). The bytes are written
+    /// off the signer's task; a failed write is logged, the old state stays.
+    /// `header` is the sealed header of the verifier's height (nothing is
+    /// persisted without it).
+    pub fn caught_up(&mut self, store: &Arc<Store>, verifier: &HistoryVerifier, header: Option<SealedHeader>) {
+        let height = verifier.height();
+        if !self.caught_up_once {
+            self.caught_up_once = true;
+            let verified = height.saturating_sub(self.resumed);
+            tracing::info!(
+                resumed = self.resumed,
+                verified,
+                "caught up at height {height}: verified {verified} blocks after height {}",
+                self.resumed
+            );
+        }
+        let due = height > self.height && self.at.is_none_or(|at| at.elapsed() >= PERSIST_EVERY);
+        if !due || self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
+            return;
+        }
+        let Some(header) = header.filter(|h| h.header.height == height) else { return };
+        // The clone is a copy in memory; encoding and the durable write run
+        // on a blocking thread.
+        let verifier = verifier.clone();
+        let store = store.clone();
+        self.height = height;
+        self.at = Some(Instant::now());
+        self.writing = Some(tokio::task::spawn_blocking(move || {
+            let bytes = checkpoint::encode(&verifier, Some(&header));
+            match store.put_verified_state(&bytes) {
+                Ok(()) => {
+                    tracing::info!(height, bytes = bytes.len(), "persisted the verified state at height {height}")
+                }
+                Err(e) => tracing::warn!("cannot persist the verified state at height {height}: {e}"),
+            }
+        }));
+    }
+}
