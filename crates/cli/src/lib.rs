@@ -21,6 +21,8 @@ pub mod governance_cmd;
 pub mod key;
 pub mod keyholder;
 pub mod keystore;
+pub mod node_change;
+pub mod node_cmd;
 pub mod profile;
 pub mod run;
 pub mod session;
