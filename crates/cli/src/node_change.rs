@@ -262,3 +262,84 @@ pub async fn submit(domain: &Domain, signed: &SignedAction, via: &Via) -> CliRes
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use box_core::B256;
+
+    fn key(i: u8) -> SecretKey {
+        SecretKey::from_bytes(&[i; 32]).unwrap()
+    }
+
+    fn registry() -> Vec<RegisteredNodeOut> {
+        (1..=3u8)
+            .map(|i| RegisteredNodeOut {
+                id: u64::from(i),
+                endpoint: format!("127.0.0.1:700{i}"),
+                account: key(i).address(),
+            })
+            .collect()
+    }
+
+    fn domain() -> Domain {
+        box_core::typed::Genesis {
+            deploymentId: B256::repeat_byte(1),
+            chainId: 1,
+            keyHolders: vec![],
+            nodes: vec![],
+            signer: Address::ZERO,
+            assets: vec![],
+            time: 0,
+        }
+        .domain()
+    }
+
+    #[test]
+    fn adding_needs_every_node_account_and_removing_a_majority() {
+        let (reg, d) = (registry(), domain());
+        let add = add(&reg, key(4).address(), 4, "127.0.0.1:7004", 1).unwrap();
+        let mut signed = SignedAction { action: GovernanceAction::NodeChange(add), signatures: vec![] };
+        sign(&d, &reg, &mut signed, &key(1)).unwrap();
+        let p = progress(&d, &reg, &signed).unwrap();
+        assert_eq!((p.signed.len(), p.needed), (1, 3));
+        assert!(p.line().starts_with("1 of 3 signed; waiting for 0x"), "{}", p.line());
+        sign(&d, &reg, &mut signed, &key(2)).unwrap();
+        sign(&d, &reg, &mut signed, &key(3)).unwrap();
+        assert_eq!(progress(&d, &reg, &signed).unwrap().line(), "3 of 3 signed: ready to submit");
+
+        let rm = remove(&reg, 3, 2).unwrap();
+        assert_eq!((rm.account, rm.endpoint.as_str(), rm.add), (key(3).address(), "127.0.0.1:7003", false));
+        let mut signed = SignedAction { action: GovernanceAction::NodeChange(rm), signatures: vec![] };
+        sign(&d, &reg, &mut signed, &key(1)).unwrap();
+        assert!(progress(&d, &reg, &signed).unwrap().line().contains("waiting for 1 more of"));
+        sign(&d, &reg, &mut signed, &key(2)).unwrap();
+        assert!(progress(&d, &reg, &signed).unwrap().complete());
+        assert!(matches!(remove(&reg, 9, 1), Err(CliError::Refused { .. })));
+        assert!(matches!(add_existing(&reg), Err(CliError::Refused { .. })));
+    }
+
+    fn add_existing(reg: &[RegisteredNodeOut]) -> CliResult<NodeChange> {
+        add(reg, key(2).address(), 9, "127.0.0.1:1", 1)
+    }
+
+    #[test]
+    fn strangers_twice_signed_and_forged_files_are_refused() {
+        let (reg, d) = (registry(), domain());
+        let rm = remove(&reg, 3, 2).unwrap();
+        let mut signed = SignedAction { action: GovernanceAction::NodeChange(rm), signatures: vec![] };
+        let e = sign(&d, &reg, &mut signed, &key(9)).unwrap_err();
+        assert!(e.to_string().contains("is not a registered node account"), "{e}");
+        sign(&d, &reg, &mut signed, &key(1)).unwrap();
+        let e = sign(&d, &reg, &mut signed, &key(1)).unwrap_err();
+        assert!(e.to_string().contains("has signed this change already"), "{e}");
+        // A file carrying a stranger's signature, or one twice, is not trusted.
+        let mut forged = signed.clone();
+        forged.signatures.push(key(9).sign_hash(&forged.action.signing_hash(&d)));
+        assert!(matches!(progress(&d, &reg, &forged), Err(CliError::Untrusted(_))));
+        let mut twice = signed.clone();
+        twice.signatures.push(twice.signatures[0]);
+        assert!(matches!(progress(&d, &reg, &twice), Err(CliError::Untrusted(_))));
+    }
+}

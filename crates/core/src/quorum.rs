@@ -141,6 +141,32 @@ impl VerifiedCertificate {
     }
 }
 
+/// Checks a certificate the notary recorded in its own state when it
+/// notarized the subject: every vote is a valid accept signature over the
+/// certificate's content, each from a distinct account. Whether those
+/// accounts were registered and formed a strict majority was decided by the
+/// notary's tally against the registry in force at that moment (it counts
+/// registered accounts only), so a node change notarized later (a node added,
+/// raising the majority, or a voter removed) does not undo the notarization.
+/// Use it only on a certificate taken from a [`crate::notary::NotaryState`]
+/// replayed from the genesis; a certificate from anywhere else needs
+/// [`verify_certificate`] against the registry of its height.
+pub fn verify_recorded(domain: &Domain, cert: &QuorumCertificate) -> Result<VerifiedCertificate, Refusal> {
+    let hash = domain.signing_hash(&accept_vote(cert.subject, cert.content));
+    let mut voters = BTreeSet::new();
+    for (i, sig) in cert.votes.iter().enumerate() {
+        let a =
+            recover(&hash, sig).map_err(|e| Refusal::Certificate(format!("vote {} does not verify: {e}", i + 1)))?;
+        if !voters.insert(a) {
+            return Err(Refusal::Certificate(format!("node account {a} voted twice")));
+        }
+    }
+    if voters.is_empty() {
+        return Err(Refusal::Certificate("the certificate carries no vote".into()));
+    }
+    Ok(VerifiedCertificate { certificate: cert.clone(), voters })
+}
+
 /// Checks that a certificate carries accept votes for its content from
 /// distinct registered node accounts forming a strict majority of `registry`.
 pub fn verify_certificate(
