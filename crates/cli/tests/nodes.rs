@@ -320,6 +320,7 @@ fn a_live_deployment_grows_from_three_to_five_nodes_under_load_and_loses_one() {
         "each of {} transfers paid exactly once",
         all.len()
     );
+    eprintln!("{} transfers flowed through 3 → 4 → 5 → 4 nodes; each confirmed and paid once", all.len());
 
     // The gateway verified past the change, and the history verifies offline.
     let st = d.status();
