@@ -241,6 +241,7 @@ pub async fn submit(domain: &Domain, signed: &SignedAction, via: &Via) -> CliRes
             Err(box_proto::NodeError::Unavailable(why)) if Instant::now() < deadline => {
                 tracing::debug!("no node took the change yet: {why}");
             }
+            Err(box_proto::NodeError::Refused(why)) => return Err(CliError::refused("node_change_refused", why)),
             Err(e) => return Err(CliError::Unavailable(format!("no node took the change: {e}"))),
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -109,14 +109,9 @@ pub enum NodeCmd {
     },
 }
 
-/// Runs a `boxctl node` command. Every command but `submit` reads the
-/// registry from the gateway (`session`: any registered identity).
-pub async fn node_cmd(
-    ui: &Ui,
-    cmd: NodeCmd,
-    profile: impl FnOnce() -> CliResult<crate::Profile>,
-    session: impl FnOnce() -> CliResult<Session>,
-) -> CliResult<()> {
+/// Runs a `boxctl node` command. Every command reads the registry from the
+/// gateway (`session`: any registered identity).
+pub async fn node_cmd(ui: &Ui, cmd: NodeCmd, session: impl FnOnce() -> CliResult<Session>) -> CliResult<()> {
     match cmd {
         NodeCmd::Add { account, endpoint, cert, id, nonce, keys, file } => {
             let s = session()?;
@@ -169,7 +164,17 @@ pub async fn node_cmd(
         NodeCmd::Submit { file, nodes, ca, cert, cert_key, wait } => {
             let signed = node_change::read(&file)?;
             let tls = TlsMaterial::load(&ca, &cert, &cert_key).map_err(CliError::usage)?;
-            let domain = profile()?.genesis.domain();
+            let s = session()?;
+            let domain = s.domain();
+            // The nodes decide a change once: one submitted without its
+            // signatures is rejected and its nonce spent.
+            let p = node_change::progress(&domain, &node_change::registry(&s).await?, &signed)?;
+            if !p.complete() {
+                return Err(CliError::refused(
+                    "signatures_missing",
+                    format!("{}; nothing was submitted (the nodes would reject it and spend its nonce)", p.line()),
+                ));
+            }
             let via = Via { nodes, tls, wait: Duration::from_secs(wait) };
             let spin = ui.spinner("submitting the change and waiting for the nodes to notarize it");
             let id = node_change::submit(&domain, &signed, &via).await?;

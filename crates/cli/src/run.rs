@@ -54,7 +54,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             ui.emit(&st, || status::print(&ui, &st))
         }
         Command::Governance(g) => crate::governance_cmd::governance_cmd(&ui, g, &session()?).await,
-        Command::Node(n) => crate::node_cmd::node_cmd(&ui, n, profile, session).await,
+        Command::Node(n) => crate::node_cmd::node_cmd(&ui, n, session).await,
         Command::Audit(Audit::Export { out }) => {
             let s = session()?;
             let spin = ui.spinner("exporting the history");

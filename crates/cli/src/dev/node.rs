@@ -214,15 +214,22 @@ pub async fn add(args: DevArgs) -> Result<(), DevError> {
 pub async fn remove(args: DevArgs, id: u64) -> Result<(), DevError> {
     let mut s = running(&args).await?;
     let reg = registry(&s).await?;
-    let change = node_change::remove(&reg, id, node_change::fresh_nonce()).map_err(cli("the change"))?;
     let signers: Vec<u64> = reg.iter().map(|n| n.id).filter(|n| *n != id).collect();
-    println!(
-        "removing node {id} from the registry of nodes {:?}; every other node account signs (removing needs {} of {})",
-        reg.iter().map(|n| n.id).collect::<Vec<_>>(),
-        reg.len() / 2 + 1,
-        reg.len()
-    );
-    sign_and_submit(&s, GovernanceAction::NodeChange(change), &reg, &signers).await?;
+    if reg.iter().any(|n| n.id == id) {
+        let change = node_change::remove(&reg, id, node_change::fresh_nonce()).map_err(cli("the change"))?;
+        println!(
+            "removing node {id} from the registry of nodes {:?}; the other node accounts sign (removing needs {} of {})",
+            reg.iter().map(|n| n.id).collect::<Vec<_>>(),
+            reg.len() / 2 + 1,
+            reg.len()
+        );
+        sign_and_submit(&s, GovernanceAction::NodeChange(change), &reg, &signers).await?;
+    } else if s.state.node_ports.len() >= id as usize && !s.state.removed.contains(&id) {
+        // Its removal was signed and submitted by hand (`boxctl node remove|sign|submit`): finish it.
+        println!("node {id} is no longer registered (its removal is notarized); finishing it");
+    } else {
+        return Err(DevError::new(format!("node {id} is not a node of this deployment")));
+    }
     let nodes = reader(&s, &signers)?;
     poll("raft dropping the node from its voters", || async {
         nodes
