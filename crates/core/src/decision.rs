@@ -128,7 +128,8 @@ pub enum Attempt {
 /// (its clock for limits). Checks, in order: the replay rule against the
 /// signer's `record` (per `attempt`), the transfer is on the chain and
 /// notarized, its quorum certificate against the verified node registry (the
-/// registry of its notarization: a later node change does not undo it), the
+/// registry of its notarization: a later node change does not undo it, unless
+/// a voter has since been convicted of equivocation), the
 /// transbox is filed under `id`, the chain id, the flow is active, and
 /// [`verify_transbox`] with the period limits counted from `record`.
 ///
@@ -160,9 +161,14 @@ pub fn authorize(
         return Err(Refusal::Certificate(format!("{id} is not notarized")));
     };
     // Against the registry now; if a node change since the notarization
-    // moved it, against what the notary recorded then (`verify_recorded`).
+    // moved it, against what the notary recorded then (`verify_recorded`),
+    // unless a voter was convicted of equivocation: its vote does not carry
+    // a notarization past its removal.
     let certificate = verify_certificate(&domain, state.registry(), certificate)
-        .or_else(|now| verify_recorded(&domain, certificate).map_err(|_| now))
+        .or_else(|now| match verify_recorded(&domain, certificate) {
+            Ok(c) if !c.voters().iter().any(|v| state.equivocators().any(|(e, _)| e == v)) => Ok(c),
+            _ => Err(now),
+        })
         .map_err(|e| Refusal::Certificate(format!("the quorum certificate does not verify: {e}")))?;
     let Subject::Transfer(tb) = &subject.subject else {
         return Err(Refusal::MalformedTransfer("the subject is not a transfer".into()));

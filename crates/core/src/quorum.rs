@@ -123,7 +123,8 @@ pub fn accept_vote(subject: SubjectId, content: ContentHash) -> NodeVote {
     NodeVote { subject: subject.0, contentHash: content.0, accept: true, reason: String::new() }
 }
 
-/// A certificate checked against a registry. Only [`verify_certificate`] makes one.
+/// A certificate checked against a registry ([`verify_certificate`]), or a
+/// certificate the notary recorded ([`verify_recorded`]). Only those make one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedCertificate {
     certificate: QuorumCertificate,
@@ -135,7 +136,7 @@ impl VerifiedCertificate {
     pub fn certificate(&self) -> &QuorumCertificate {
         &self.certificate
     }
-    /// The distinct registered accounts that voted.
+    /// The distinct accounts that voted (registered when it was counted).
     pub fn voters(&self) -> &BTreeSet<Address> {
         &self.voters
     }
