@@ -95,19 +95,13 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
     let genesis_bytes = std::fs::read(&cfg.genesis).map_err(setup("cannot read the genesis file"))?;
     let genesis: Genesis = serde_json::from_slice(&genesis_bytes).map_err(setup("the genesis file is not valid"))?;
     let key = box_ops::unlock::load_key(&cfg.account_key, &cfg.unlock, "box-node").map_err(setup("account_key"))?;
-    let registered = genesis.nodes.iter().any(|n| n.account == key.address());
-    if cfg.role == Role::Voter && !registered {
-        return Err(StartError::Setup(format!(
-            "this node's account {} is not a node account in the genesis; a voter must be registered",
-            key.address()
-        )));
-    }
     let tls = TlsMaterial::load(&cfg.tls.ca, &cfg.tls.cert, &cfg.tls.key).map_err(StartError::Setup)?;
 
     let fingerprint = box_core::genesis::Fingerprint::of(&genesis);
-    let log = LogStore::open(&cfg.data_dir.join("raft-log.redb")).map_err(setup("raft log store"))?;
+    let mut log = LogStore::open(&cfg.data_dir.join("raft-log.redb")).map_err(setup("raft log store"))?;
     let sm = StateMachine::open(&cfg.data_dir.join("state.redb"), genesis).map_err(StartError::Setup)?;
     let shared = sm.shared();
+    let registered = shared.read().notary.registry().contains(&key.address());
     let config = Config {
         cluster_name: "box".into(),
         heartbeat_interval: cfg.raft.heartbeat_ms,
@@ -134,10 +128,25 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         box_proto::genesis::compare_once(&client, fingerprint).await.map_err(|m| StartError::Setup(m.to_string()))?;
     }
     tracing::info!(%fingerprint, "genesis");
+    // A voter's account must be registered: in the genesis or the state
+    // restored from this node's snapshot. A node added on a live deployment
+    // starts as a learner; once its addition is notarized it may restart as a
+    // voter: its raft log (admitted by the leader) then replays the change,
+    // which a snapshot may not hold yet.
+    let admitted = {
+        use openraft::storage::RaftLogStorage;
+        log.get_log_state().await.map_err(|e| StartError::Raft(e.to_string()))?.last_log_id.is_some()
+    };
+    if cfg.role == Role::Voter && !registered && !admitted {
+        return Err(StartError::Setup(format!(
+            "this node's account {} is not a registered node account and this node holds no log yet; a voter must be registered: start a new node as a learner (role = \"learner\") until its addition is notarized",
+            key.address()
+        )));
+    }
+
     let raft = Raft::new(cfg.id, Arc::new(config), Network::new(channels.clone()), log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
-
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let deadline = Duration::from_millis(cfg.raft.progress_deadline_ms);
     let voter = cfg.role == Role::Voter;
@@ -249,7 +258,11 @@ async fn reconcile_membership(
                 tracing::debug!("node {id} not added yet: {e}");
             }
         }
-        let target: BTreeSet<u64> = voters.keys().copied().collect();
+        // A node added by governance votes in raft once it has caught up as a
+        // learner: promoting an empty log would make it a voter that cannot
+        // help a quorum for as long as it replays. Removals apply at once.
+        let target: BTreeSet<u64> =
+            voters.keys().copied().filter(|id| current.contains(id) || caught_up(&raft, *id)).collect();
         if target != current && !target.is_empty() {
             match raft.change_membership(target.clone(), false).await {
                 Ok(_) => tracing::info!(voters = ?target, "raft voters now follow the notarized node set"),
@@ -257,4 +270,25 @@ async fn reconcile_membership(
             }
         }
     }
+}
+
+/// How many log entries a learner may trail the leader by and still be
+/// promoted: it is replicating at the line rate, not replaying history.
+const PROMOTE_WITHIN: u64 = 64;
+
+/// Whether node `id` replicates within [`PROMOTE_WITHIN`] entries of this
+/// (leading) node's log, per raft's replication metrics.
+fn caught_up(raft: &Raft<TypeConfig>, id: u64) -> bool {
+    let m = raft.metrics().borrow().clone();
+    let last = m.last_log_index.unwrap_or(0);
+    // No match yet: the learner has not answered (down, or not started).
+    let matched = m.replication.as_ref().and_then(|r| r.get(&id).cloned().flatten()).map(|l| l.index);
+    let caught = matched.is_some_and(|i| i + PROMOTE_WITHIN >= last);
+    let matched = matched.unwrap_or(0);
+    if !caught {
+        tracing::debug!(
+            "node {id} is a learner catching up (entry {matched} of {last}); promoted once within {PROMOTE_WITHIN}"
+        );
+    }
+    caught
 }

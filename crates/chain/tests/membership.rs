@@ -118,3 +118,55 @@ async fn a_governed_node_change_moves_the_notary_majority_and_raft_voters() {
     let again = c.submit(&sample_flow(2).encode()).await;
     notarized(&c, &again).await;
 }
+
+/// Issue 15 item 3: a node added on a live deployment starts as a learner.
+/// A fresh node configured as a voter before its addition is notarized is
+/// refused at start, with what to do; once added (its log admitted by the
+/// leader) it restarts as a voter and serves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_node_runs_as_a_voter_only_once_its_addition_is_on_its_log() {
+    let mut c = Cluster::start(Path::new(BIN), 3, 1).await;
+    let config = c.nodes[3].config.clone();
+    let as_voter = |text: &str| text.replace("role = \"learner\"", "role = \"voter\"");
+    let learner = std::fs::read_to_string(&config).unwrap();
+    // A fresh data directory, configured as a voter, before any addition.
+    let fresh = config.with_file_name("fresh-voter.toml");
+    std::fs::write(&fresh, as_voter(&learner).replace("data_dir = \"data\"", "data_dir = \"fresh\"")).unwrap();
+    let mut child = std::process::Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&fresh)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!("an unregistered fresh voter kept running");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(!status.success());
+    assert!(err.contains("start a new node as a learner"), "{err}");
+
+    // Added by every node account; then it runs as a voter.
+    let add = c.submit(&node_change(&c, 3, true, 7, &[0, 1, 2])).await;
+    notarized(&c, &add).await;
+    voters(&c, &[1, 2, 3, 4]).await;
+    c.terminate(4);
+    std::fs::write(&config, as_voter(&learner)).unwrap();
+    c.spawn(4);
+    eventually("node 4 serving as a voter", Duration::from_secs(60), || async {
+        c.info(4).await.filter(|i| i.voters.contains(&4) && i.node_id == 4)
+    })
+    .await;
+    let flow = c.submit(&sample_flow(3).encode()).await;
+    notarized(&c, &flow).await;
+    assert!(!c.log_tail(4).contains("is not a registered node account"), "{}", c.log_tail(4));
+}

@@ -55,6 +55,9 @@ pub enum Command {
     /// Governance actions: list, show and sign those collecting signatures.
     #[command(subcommand)]
     Governance(crate::governance_cmd::Governance),
+    /// Node operators: add or remove a node (node accounts sign a change file; a node submits it).
+    #[command(subcommand)]
+    Node(crate::node_cmd::NodeCmd),
     /// Auditor: export the history and verify it offline against the genesis.
     #[command(subcommand)]
     Audit(Audit),
@@ -398,6 +401,27 @@ pub enum Dev {
     Up(DevRunArgs),
     /// Stop the local deployment, leaving its data for inspection.
     Down(DirArg),
+    /// Add a node to the running local deployment, or remove one.
+    #[command(subcommand)]
+    Node(DevNode),
+}
+
+/// `boxctl dev node`.
+#[derive(Debug, Subcommand)]
+pub enum DevNode {
+    /// Make a new node (certificate, account, config), start it, have every
+    /// node account sign its addition, and wait until it is a caught-up voter
+    /// that the gateway's registry shows.
+    Add(DevRunArgs),
+    /// Have a majority of the other node accounts sign a node's removal, wait
+    /// until raft and the gateway's registry drop it, and stop its process.
+    Remove {
+        /// The node id.
+        id: u64,
+        /// --dir, --bin-dir, --anvil.
+        #[command(flatten)]
+        dev: DevRunArgs,
+    },
 }
 
 /// Where the local deployment lives.

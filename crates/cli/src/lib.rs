@@ -22,6 +22,8 @@ pub mod governance_cmd;
 pub mod key;
 pub mod keyholder;
 pub use box_ops::keystore;
+pub mod node_change;
+pub mod node_cmd;
 pub mod profile;
 pub mod run;
 pub mod session;

@@ -1,7 +1,7 @@
 //! Dispatch: each command reads its inputs (profile, identity, phrase),
 //! calls one library function, and prints the result as text or JSON.
 
-use crate::cli::{Admin, Approve, Audit, CeremonyArgs, Cli, Command, Dev, Employee, Flow, Keyholder};
+use crate::cli::{Admin, Approve, Audit, CeremonyArgs, Cli, Command, Dev, DevNode, Employee, Flow, Keyholder};
 use crate::error::{CliError, CliResult};
 use crate::keyholder::{CeremonyOptions, PhraseNeeded};
 use crate::profile::{IdentityChoice, Profile};
@@ -54,6 +54,7 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             ui.emit(&st, || status::print(&ui, &st))
         }
         Command::Governance(g) => crate::governance_cmd::governance_cmd(&ui, g, &session()?).await,
+        Command::Node(n) => crate::node_cmd::node_cmd(&ui, n, session).await,
         Command::Audit(Audit::Export { out }) => {
             let s = session()?;
             let spin = ui.spinner("exporting the history");
@@ -100,6 +101,10 @@ pub async fn run(cli: Cli) -> CliResult<()> {
         Command::Dev(Dev::Down(d)) => dev_failed(
             crate::dev::down(crate::dev::DevArgs { dir: d.dir, programs: Default::default(), json: cli.json }).await,
         ),
+        Command::Dev(Dev::Node(DevNode::Add(d))) => dev_failed(crate::dev::node::add(dev_args(d, cli.json)).await),
+        Command::Dev(Dev::Node(DevNode::Remove { id, dev })) => {
+            dev_failed(crate::dev::node::remove(dev_args(dev, cli.json), id).await)
+        }
         Command::Demo(d) => dev_failed(crate::dev::demo(dev_args(d, cli.json)).await),
     }
 }

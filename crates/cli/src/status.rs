@@ -127,6 +127,7 @@ pub fn print(ui: &Ui, st: &Status) {
         "  gateway verified height {} of {}; {} waiting to be relayed",
         st.gateway.verified_height, st.gateway.latest_height, st.gateway.outbox_pending
     ));
+    print_registry(ui, &st.gateway);
     ui.line(&ui.paint(Paint::Bold, "signer"));
     if let Some(v) = &st.signer {
         let state = match v.state {
@@ -191,5 +192,16 @@ fn print_governed(ui: &Ui, g: &StatusOut) {
         for e in &g.address_book {
             ui.line(&format!("    {}", crate::addressbook::entry_line(e)));
         }
+    }
+}
+
+/// The node registry the gateway verified and the votes a subject needs.
+fn print_registry(ui: &Ui, g: &StatusOut) {
+    if g.nodes.is_empty() {
+        return;
+    }
+    ui.line(&format!("  node registry (verified): quorum {} of {}", g.quorum, g.nodes.len()));
+    for n in &g.nodes {
+        ui.line(&format!("    node {} {}  account {}", n.id, n.endpoint, n.account.to_checksum(None)));
     }
 }

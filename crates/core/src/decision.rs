@@ -20,7 +20,7 @@ use crate::asset::Asset;
 use crate::flow::{ActiveFlow, MAX_PERIOD_SECONDS};
 use crate::ids::{ChainId, FlowHash, Timestamp, TransferId};
 use crate::notary::{NotaryState, Subject, SubjectStatus};
-use crate::quorum::{VerifiedCertificate, verify_certificate};
+use crate::quorum::{VerifiedCertificate, verify_certificate, verify_recorded};
 use crate::transbox::{TransBox, TransferContext, VerifiedTransBox, check_application, eth_spend, verify_transbox};
 use crate::typed::TransferRequest;
 use alloy::primitives::{Address, Signature, U256};
@@ -127,7 +127,9 @@ pub enum Attempt {
 /// genesis), on the public chain `chain_id` (its configuration), at `now`
 /// (its clock for limits). Checks, in order: the replay rule against the
 /// signer's `record` (per `attempt`), the transfer is on the chain and
-/// notarized, its quorum certificate against the verified node registry, the
+/// notarized, its quorum certificate against the verified node registry (the
+/// registry of its notarization: a later node change does not undo it, unless
+/// a voter has since been convicted of equivocation), the
 /// transbox is filed under `id`, the chain id, the flow is active, and
 /// [`verify_transbox`] with the period limits counted from `record`.
 ///
@@ -158,7 +160,15 @@ pub fn authorize(
     let SubjectStatus::Notarized { certificate } = &subject.status else {
         return Err(Refusal::Certificate(format!("{id} is not notarized")));
     };
+    // Against the registry now; if a node change since the notarization
+    // moved it, against what the notary recorded then (`verify_recorded`),
+    // unless a voter was convicted of equivocation: its vote does not carry
+    // a notarization past its removal.
     let certificate = verify_certificate(&domain, state.registry(), certificate)
+        .or_else(|now| match verify_recorded(&domain, certificate) {
+            Ok(c) if !c.voters().iter().any(|v| state.equivocators().any(|(e, _)| e == v)) => Ok(c),
+            _ => Err(now),
+        })
         .map_err(|e| Refusal::Certificate(format!("the quorum certificate does not verify: {e}")))?;
     let Subject::Transfer(tb) = &subject.subject else {
         return Err(Refusal::MalformedTransfer("the subject is not a transfer".into()));

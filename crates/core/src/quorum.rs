@@ -123,7 +123,8 @@ pub fn accept_vote(subject: SubjectId, content: ContentHash) -> NodeVote {
     NodeVote { subject: subject.0, contentHash: content.0, accept: true, reason: String::new() }
 }
 
-/// A certificate checked against a registry. Only [`verify_certificate`] makes one.
+/// A certificate checked against a registry ([`verify_certificate`]), or a
+/// certificate the notary recorded ([`verify_recorded`]). Only those make one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedCertificate {
     certificate: QuorumCertificate,
@@ -135,10 +136,36 @@ impl VerifiedCertificate {
     pub fn certificate(&self) -> &QuorumCertificate {
         &self.certificate
     }
-    /// The distinct registered accounts that voted.
+    /// The distinct accounts that voted (registered when it was counted).
     pub fn voters(&self) -> &BTreeSet<Address> {
         &self.voters
     }
+}
+
+/// Checks a certificate the notary recorded in its own state when it
+/// notarized the subject: every vote is a valid accept signature over the
+/// certificate's content, each from a distinct account. Whether those
+/// accounts were registered and formed a strict majority was decided by the
+/// notary's tally against the registry in force at that moment (it counts
+/// registered accounts only), so a node change notarized later (a node added,
+/// raising the majority, or a voter removed) does not undo the notarization.
+/// Use it only on a certificate taken from a [`crate::notary::NotaryState`]
+/// replayed from the genesis; a certificate from anywhere else needs
+/// [`verify_certificate`] against the registry of its height.
+pub fn verify_recorded(domain: &Domain, cert: &QuorumCertificate) -> Result<VerifiedCertificate, Refusal> {
+    let hash = domain.signing_hash(&accept_vote(cert.subject, cert.content));
+    let mut voters = BTreeSet::new();
+    for (i, sig) in cert.votes.iter().enumerate() {
+        let a =
+            recover(&hash, sig).map_err(|e| Refusal::Certificate(format!("vote {} does not verify: {e}", i + 1)))?;
+        if !voters.insert(a) {
+            return Err(Refusal::Certificate(format!("node account {a} voted twice")));
+        }
+    }
+    if voters.is_empty() {
+        return Err(Refusal::Certificate("the certificate carries no vote".into()));
+    }
+    Ok(VerifiedCertificate { certificate: cert.clone(), voters })
 }
 
 /// Checks that a certificate carries accept votes for its content from

@@ -537,3 +537,35 @@ fn a_destination_outside_the_address_book_is_refused_by_name_at_every_stage() {
     let v = verdicts(&plain, &p, &plain.transbox(plain.request(eth(1), 1)), T0);
     assert!(v.signer.is_ok(), "{v:?}");
 }
+
+/// Issue 15 item 3: a node added or removed between a transfer's
+/// notarization and the signer's turn does not undo the notarization: the
+/// certificate was a majority of the registry in force when the notary
+/// counted it (an added node raises the majority; a removed one was a voter).
+#[test]
+fn a_node_change_after_the_notarization_does_not_undo_it_at_the_signer() {
+    use box_core::typed::NodeChange;
+    let (f, mut s) = active();
+    let now = T0;
+    let (first, second) = (f.transbox(f.request(eth(1), 1)), f.transbox(f.request(eth(1), 2)));
+    let (t1, t2) = (first.transfer_id(&f.domain), second.transfer_id(&f.domain));
+    assert!(notarized(&f.decide(&mut s, Subject::Transfer(first), now)));
+    // Node 4 joins: the majority is 3 of 4; the first certificate holds 2 votes.
+    let newcomer = SecretKey::from_bytes(&[0x44; 32]).unwrap();
+    let add =
+        NodeChange { account: newcomer.address(), nodeId: 4, endpoint: "127.0.0.1:7004".into(), add: true, nonce: 1 };
+    let all: Vec<&SecretKey> = f.nodes.iter().collect();
+    assert!(notarized(&f.decide(&mut s, f.action(GovernanceAction::NodeChange(add), &all), now)));
+    assert_eq!((s.registry().len(), s.registry().majority()), (4, 3));
+    let a = authorize(&s, &t1, ChainId(CHAIN_ID), &NothingRecorded, Attempt::First, now);
+    assert!(a.is_ok(), "{a:?}");
+    // The second is notarized by nodes 1 to 3; then node 1 leaves (3 of 4 sign).
+    assert!(notarized(&f.decide(&mut s, Subject::Transfer(second), now)));
+    let leaver = f.nodes[0].address();
+    let remove = NodeChange { account: leaver, nodeId: 1, endpoint: "127.0.0.1:7001".into(), add: false, nonce: 2 };
+    let signers = [&f.nodes[1], &f.nodes[2], &newcomer];
+    assert!(notarized(&f.decide(&mut s, f.action(GovernanceAction::NodeChange(remove), &signers), now)));
+    assert!(!s.registry().contains(&leaver));
+    let a = authorize(&s, &t2, ChainId(CHAIN_ID), &NothingRecorded, Attempt::First, now);
+    assert!(a.is_ok(), "{a:?}");
+}

@@ -81,6 +81,14 @@ impl CertRole {
         }
     }
 
+    /// The role the first certificate of a PEM text names (see
+    /// [`CertRole::of_certificate`]). Does not check who issued it.
+    pub fn of_pem(pem: &str) -> Result<Self, RoleError> {
+        let (_, p) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .map_err(|e| RoleError::Unreadable(format!("not a PEM certificate: {e}")))?;
+        Self::of_certificate(&p.contents)
+    }
+
     /// The role a DER certificate names. Only URI subject alternative names
     /// starting with `box:` count; there must be exactly one, and it must be
     /// a role. Does not check who issued the certificate.
@@ -189,5 +197,14 @@ mod tests {
         assert!(matches!(CertRole::of_certificate(b"junk"), Err(RoleError::Unreadable(_))));
         // The message tells a person what to do.
         assert!(RoleError::Missing.to_string().contains("box:node:<id>"));
+    }
+
+    #[test]
+    fn the_role_of_a_pem_certificate() {
+        let mut p = rcgen::CertificateParams::new(vec!["host".to_owned()]).unwrap();
+        p.subject_alt_names.push(rcgen::SanType::URI("box:node:4".try_into().unwrap()));
+        let pem = p.self_signed(&rcgen::KeyPair::generate().unwrap()).unwrap().pem();
+        assert_eq!(CertRole::of_pem(&pem).unwrap(), CertRole::Node(4));
+        assert!(matches!(CertRole::of_pem("junk"), Err(RoleError::Unreadable(_))));
     }
 }

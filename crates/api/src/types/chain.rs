@@ -99,6 +99,15 @@ pub struct StatusOut {
     #[serde(with = "crate::wire::eip55_vec")]
     #[cfg_attr(feature = "openapi", schema(value_type = Vec<String>))]
     pub blocked: Vec<Address>,
+    /// The node registry at the verified height (genesis plus notarized
+    /// node changes), by node id: whose votes count. Empty from a gateway
+    /// that predates this field.
+    #[serde(default)]
+    pub nodes: Vec<RegisteredNodeOut>,
+    /// Votes a subject needs at the verified height: a strict majority of
+    /// `nodes` (0 from a gateway that predates this field).
+    #[serde(default)]
+    pub quorum: u64,
     /// The governed address book (what flows with `addressBookOnly` may pay).
     #[serde(default)]
     pub address_book: Vec<AddressBookOut>,
@@ -121,6 +130,22 @@ pub struct AddressBookOut {
     #[serde(with = "crate::wire::hash_opt")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub flow: Option<FlowHash>,
+}
+
+/// A registered node account, as the gateway verified it from the genesis
+/// and the notarized node changes (not the node's own word).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RegisteredNodeOut {
+    /// Its raft id (`box:node:<id>` in its certificate).
+    pub id: u64,
+    /// Where it listens (host:port), as registered.
+    pub endpoint: String,
+    /// Its node account, EIP-55.
+    #[serde(with = "crate::wire::eip55")]
+    #[cfg_attr(feature = "openapi", schema(value_type = String))]
+    pub account: Address,
 }
 
 /// An ERC-20 contract as the gateway's Ethereum node reads it now

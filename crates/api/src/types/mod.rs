@@ -14,7 +14,9 @@ mod transfers;
 mod typed_data;
 
 pub use ceremony::{BalanceOut, CeremonyIn, CeremonyOut, SignerOut, WalletOut};
-pub use chain::{AddressBookOut, AuditOut, AuditQuery, ClusterOut, DeploymentOut, NodeOut, StatusOut, TokenOut};
+pub use chain::{
+    AddressBookOut, AuditOut, AuditQuery, ClusterOut, DeploymentOut, NodeOut, RegisteredNodeOut, StatusOut, TokenOut,
+};
 pub use flows::{AuthorizationIn, FlowIn, FlowOut, GovernanceIn, GovernanceOut, GovernanceQuery, QueuedOut, RelayOut};
 pub use people::{ClaimIn, EscrowIn, EscrowOut, MeOut, OffboardIn, OffboardOut, PersonIn, PersonOut};
 pub use transfers::{

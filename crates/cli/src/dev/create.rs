@@ -29,6 +29,7 @@ pub(super) async fn create(dir: &Path, programs: &Programs) -> Result<Stack, Dev
         wallet: None,
         funded: false,
         pids: Pids::default(),
+        removed: Vec::new(),
     };
     // The public chain first: the token's address goes into the genesis.
     let mut stack = Stack {

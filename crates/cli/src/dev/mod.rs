@@ -17,6 +17,7 @@ pub mod bins;
 mod create;
 pub mod demo;
 pub mod eth;
+pub mod node;
 pub mod procs;
 pub mod stack;
 mod start;

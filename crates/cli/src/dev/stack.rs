@@ -55,6 +55,9 @@ pub struct DevState {
     /// Running processes.
     #[serde(default)]
     pub pids: Pids,
+    /// Nodes removed by `dev node remove` (ids): never started again.
+    #[serde(default)]
+    pub removed: Vec<u64>,
 }
 
 /// Pids of the running processes.
@@ -62,7 +65,7 @@ pub struct DevState {
 pub struct Pids {
     /// anvil.
     pub anvil: Option<u32>,
-    /// box-node 1..3.
+    /// box-node 1, 2, … (index = id - 1; `dev node add` appends).
     pub nodes: Vec<Option<u32>>,
     /// box-signer.
     pub signer: Option<u32>,

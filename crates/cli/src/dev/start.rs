@@ -36,8 +36,11 @@ pub(super) async fn start(s: &mut Stack) -> Result<(), DevError> {
     let log = s.log("anvil");
     start_anvil(s).map_err(at("starting anvil", &log))?;
     s.chain().await.map_err(at("waiting for anvil", &log))?;
-    s.state.pids.nodes.resize(3, None);
-    for i in 0..3 {
+    s.state.pids.nodes.resize(s.state.node_ports.len(), None);
+    for i in 0..s.state.node_ports.len() {
+        if s.state.removed.contains(&(i as u64 + 1)) {
+            continue;
+        }
         let sub = format!("node-{}", i + 1);
         if !s.state.pids.nodes[i].is_some_and(|p| s.runs_here(p, &sub)) {
             let (cwd, log) = (s.dir.join(&sub), s.log(&sub));

@@ -106,8 +106,16 @@ pub fn summary(s: &Stack, args: &DevArgs) {
     println!("BOX is up:");
     println!("  public chain   anvil at {} (chain id {CHAIN_ID})", s.anvil_url());
     println!(
-        "  private chain  box-node ×3 at {}",
-        s.state.node_ports.iter().map(|p| format!("127.0.0.1:{p}")).collect::<Vec<_>>().join(", ")
+        "  private chain  box-node ×{} at {}",
+        s.state.node_ports.len() - s.state.removed.len(),
+        s.state
+            .node_ports
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !s.state.removed.contains(&(*i as u64 + 1)))
+            .map(|(_, p)| format!("127.0.0.1:{p}"))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     println!("  gateway        {}", s.gateway_url());
     println!(

@@ -6,7 +6,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::roles::Role;
 use axum::Json;
 use axum::extract::State;
-use box_api::{AuditOut, AuditQuery, ClusterOut, DeploymentOut, HexBytes, NodeOut, StatusOut};
+use box_api::{AuditOut, AuditQuery, ClusterOut, DeploymentOut, HexBytes, NodeOut, RegisteredNodeOut, StatusOut};
 use box_core::asset::Asset;
 use box_core::ids::{ChainId, DeploymentId};
 use box_core::typed::{DOMAIN_NAME, DOMAIN_VERSION};
@@ -60,7 +60,19 @@ pub(super) async fn status(State(st): State<Shared>, caller: Caller) -> ApiResul
         frozen: r.state().policy().frozen.iter().copied().collect(),
         blocked: r.state().policy().blocked.iter().copied().collect(),
         address_book: super::assets::address_book_of(r.state()),
+        nodes: registered_nodes(r.state()),
+        quorum: r.state().registry().majority() as u64,
     }))
+}
+
+/// The registry of `state`, by node id.
+fn registered_nodes(state: &box_core::notary::NotaryState) -> Vec<RegisteredNodeOut> {
+    let mut nodes: Vec<RegisteredNodeOut> = state
+        .nodes()
+        .map(|n| RegisteredNodeOut { id: n.nodeId, endpoint: n.endpoint.clone(), account: n.account })
+        .collect();
+    nodes.sort_by_key(|n| n.id);
+    nodes
 }
 
 /// Every node's view of the cluster, asked now. 503 when no node answers.
