@@ -153,7 +153,7 @@ pub async fn add(args: DevArgs) -> Result<(), DevError> {
     let log = s.log(&name);
     let bin = s.programs.box_binary("box-node").map_err(at("starting the new node", &log))?;
     let (cwd, step) = (s.dir.join(&name), format!("starting box-node {id}"));
-    let pid = s.started.spawn(&format!("box-node {id}"), &bin, &["run", "--config", "node.toml"], &cwd, &log);
+    let pid = s.started.spawn(&format!("box-node {id}"), &bin, &["run", "--dev", "--config", "node.toml"], &cwd, &log);
     let pid = match pid {
         Ok(p) => p,
         Err(e) => return Err(s.fail(e.during(&step).with_log(&log)).await),
@@ -195,7 +195,8 @@ pub async fn add(args: DevArgs) -> Result<(), DevError> {
     if let Some(p) = s.state.pids.nodes[id as usize - 1].take() {
         stop(p, Duration::from_secs(10)).await;
     }
-    let pid = s.started.spawn(&format!("box-node {id}"), &bin, &["run", "--config", "node.toml"], &cwd, &log)?;
+    let pid =
+        s.started.spawn(&format!("box-node {id}"), &bin, &["run", "--dev", "--config", "node.toml"], &cwd, &log)?;
     s.state.pids.nodes[id as usize - 1] = Some(pid);
     s.save()?;
     s.started.keep();
