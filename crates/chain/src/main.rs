@@ -6,7 +6,7 @@ use box_chain::node;
 use box_ops::certs;
 use box_ops::role::CertRole;
 use box_ops::shutdown::StopSignals;
-use box_ops::unlock::{self, KeyForm, Unlock};
+use box_ops::unlock::{KeyArgs, KeygenArgs};
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,34 +50,7 @@ enum Command {
     /// from --passphrase-fd, BOX_KEY_PASSPHRASE, or asked twice on the
     /// terminal. With --from, the key of a plaintext key file is encrypted
     /// instead of a new one made. With --dev, the plaintext form is written.
-    Keygen {
-        /// Where to write the key file; refused if it exists.
-        #[arg(long)]
-        out: PathBuf,
-        /// Encrypt the key of this plaintext key file instead of making a new key.
-        #[arg(long, value_name = "FILE")]
-        from: Option<PathBuf>,
-        #[command(flatten)]
-        key: KeyArgs,
-    },
-}
-
-/// How the account key file is opened (see `box_ops::unlock`).
-#[derive(clap::Args)]
-struct KeyArgs {
-    /// Development only: accept (keygen: write) the plaintext key form.
-    #[arg(long)]
-    dev: bool,
-    /// Read the key's passphrase from this open file descriptor (its first
-    /// line) instead of BOX_KEY_PASSPHRASE or a prompt on the terminal.
-    #[arg(long, value_name = "N")]
-    passphrase_fd: Option<u32>,
-}
-
-impl KeyArgs {
-    fn unlock(&self) -> Unlock {
-        Unlock { dev: self.dev, passphrase_fd: self.passphrase_fd }
-    }
+    Keygen(KeygenArgs),
 }
 
 #[derive(Subcommand)]
@@ -162,9 +135,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
             println!("issued: certificate {}, private key {} (mode 0600)", files.cert.display(), files.key.display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Keygen { out, from, key } => {
-            let form = if key.dev { KeyForm::Plaintext } else { KeyForm::Encrypted };
-            let address = unlock::keygen(&out, from.as_deref(), form, &key.unlock()).map_err(|e| e.to_string())?;
+        Command::Keygen(k) => {
+            let address = k.run().map_err(|e| e.to_string())?;
             println!("{}", address.to_checksum(None));
             Ok(ExitCode::SUCCESS)
         }

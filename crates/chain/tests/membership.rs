@@ -133,7 +133,7 @@ async fn a_new_node_runs_as_a_voter_only_once_its_addition_is_on_its_log() {
     let fresh = config.with_file_name("fresh-voter.toml");
     std::fs::write(&fresh, as_voter(&learner).replace("data_dir = \"data\"", "data_dir = \"fresh\"")).unwrap();
     let mut child = std::process::Command::new(BIN)
-        .args(["run", "--config"])
+        .args(["run", "--dev", "--config"])
         .arg(&fresh)
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

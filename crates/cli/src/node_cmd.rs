@@ -20,21 +20,11 @@ pub struct NodeKeys {
     /// A node account key file to sign with (repeat for several nodes run by one operator).
     #[arg(long = "sign-with", value_name = "KEY_FILE")]
     pub sign_with: Vec<PathBuf>,
-    /// Accept a plaintext node account key file, as development deployments
-    /// write them; without it only an encrypted keystore (`box-node keygen`)
-    /// is read, as box-node itself does outside --dev.
-    #[arg(long)]
-    pub dev: bool,
-    /// Read the keystores' passphrase from this open file descriptor (its
-    /// first line); otherwise from BOX_KEY_PASSPHRASE, else a prompt on the terminal.
-    #[arg(long, value_name = "FD")]
-    pub passphrase_fd: Option<u32>,
-}
-
-impl NodeKeys {
-    fn unlock(&self) -> box_ops::unlock::Unlock {
-        box_ops::unlock::Unlock { dev: self.dev, passphrase_fd: self.passphrase_fd }
-    }
+    /// --dev accepts a plaintext node account key file, as development
+    /// deployments write them (without it only an encrypted keystore, as
+    /// box-node itself); --passphrase-fd N, else BOX_KEY_PASSPHRASE, else a prompt.
+    #[command(flatten)]
+    pub key: box_ops::unlock::KeyArgs,
 }
 
 /// The change file.
@@ -239,7 +229,7 @@ fn sign_and_write(
         eprintln!("{l}");
     }
     for k in &keys.sign_with {
-        let key = node_change::load_node_key(k, &keys.unlock())?;
+        let key = node_change::load_node_key(k, &keys.key.unlock())?;
         node_change::sign(&domain, registry, &mut signed, &key)?;
     }
     node_change::write(file, &signed)?;

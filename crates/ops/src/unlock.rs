@@ -171,6 +171,50 @@ pub fn check_new_passphrase(passphrase: &str) -> Result<(), UnlockError> {
         .map_err(|e| UnlockError::WeakPassphrase(e.to_string().replace("phrase", "passphrase")))
 }
 
+/// The command-line flags that say how a service key file is opened, one
+/// definition for box-node, box-signer and boxctl's node commands (flatten
+/// it into a clap command).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct KeyArgs {
+    /// Development only: accept (keygen: write) the plaintext key form.
+    #[arg(long)]
+    pub dev: bool,
+    /// Read the key's passphrase from this open file descriptor (its first
+    /// line) instead of BOX_KEY_PASSPHRASE or a prompt on the terminal.
+    #[arg(long, value_name = "N")]
+    pub passphrase_fd: Option<u32>,
+}
+
+impl KeyArgs {
+    /// The [`Unlock`] these flags ask for.
+    pub fn unlock(&self) -> Unlock {
+        Unlock { dev: self.dev, passphrase_fd: self.passphrase_fd }
+    }
+}
+
+/// `keygen`'s arguments (`--out`, `--from`, and [`KeyArgs`]), shared by
+/// box-node and box-signer.
+#[derive(Debug, Clone, clap::Args)]
+pub struct KeygenArgs {
+    /// Where to write the key file; refused if it exists.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Encrypt the key of this plaintext key file instead of making a new key.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// --dev (write the plaintext form), --passphrase-fd.
+    #[command(flatten)]
+    pub key: KeyArgs,
+}
+
+impl KeygenArgs {
+    /// Runs [`keygen`] as the flags say; returns the new key's address.
+    pub fn run(&self) -> Result<Address, UnlockError> {
+        let form = if self.key.dev { KeyForm::Plaintext } else { KeyForm::Encrypted };
+        keygen(&self.out, self.from.as_deref(), form, &self.key.unlock())
+    }
+}
+
 /// What `keygen` writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KeyForm {

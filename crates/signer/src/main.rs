@@ -2,7 +2,7 @@
 
 use box_core::Address;
 use box_ops::shutdown::StopSignals;
-use box_ops::unlock::{self, KeyForm, Unlock};
+use box_ops::unlock::{KeyArgs, KeygenArgs};
 use box_signer::config::{Config, EXAMPLE};
 use box_signer::console::Reveal;
 use box_signer::runtime::{Fault, Options, Signer, open_store};
@@ -49,16 +49,7 @@ enum Command {
     /// from --passphrase-fd, BOX_KEY_PASSPHRASE, or asked twice on the
     /// terminal. With --from, the key of a plaintext key file is encrypted
     /// instead of a new one made. With --dev, the plaintext form is written.
-    Keygen {
-        /// Where to write the key file; refused if it exists.
-        #[arg(long)]
-        out: PathBuf,
-        /// Encrypt the key of this plaintext key file instead of making a new key.
-        #[arg(long, value_name = "FILE")]
-        from: Option<PathBuf>,
-        #[command(flatten)]
-        key: KeyArgs,
-    },
+    Keygen(KeygenArgs),
     /// Checks the signer on this machine: whether it runs, and, as it
     /// announced on the chain, sealed or unsealed, its wallet and what it
     /// waits for. Exit code 0 when it runs, 3 when it does not.
@@ -76,24 +67,6 @@ enum Command {
         #[arg(long, short)]
         config: PathBuf,
     },
-}
-
-/// How the identity key file is opened (see `box_ops::unlock`).
-#[derive(clap::Args)]
-struct KeyArgs {
-    /// Development only: accept (keygen: write) the plaintext key form.
-    #[arg(long)]
-    dev: bool,
-    /// Read the key's passphrase from this open file descriptor (its first
-    /// line) instead of BOX_KEY_PASSPHRASE or a prompt on the terminal.
-    #[arg(long, value_name = "N")]
-    passphrase_fd: Option<u32>,
-}
-
-impl KeyArgs {
-    fn unlock(&self) -> Unlock {
-        Unlock { dev: self.dev, passphrase_fd: self.passphrase_fd }
-    }
 }
 
 fn parse_d(hex_d: &str) -> Result<Zeroizing<[u8; 32]>, String> {
@@ -137,9 +110,8 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 _ => Err("no wallet yet: the genesis ceremony has not completed".into()),
             }
         }
-        Command::Keygen { out, from, key } => {
-            let form = if key.dev { KeyForm::Plaintext } else { KeyForm::Encrypted };
-            let address = unlock::keygen(&out, from.as_deref(), form, &key.unlock()).map_err(|e| e.to_string())?;
+        Command::Keygen(k) => {
+            let address = k.run().map_err(|e| e.to_string())?;
             println!("{}", address.to_checksum(None));
             Ok(ExitCode::SUCCESS)
         }
