@@ -17,6 +17,8 @@
 //!
 //! `cargo bench -p box-chain --bench history` (BOX_BENCH_HISTORY_N, a comma
 //! list, default `0,1000,10000`).
+// A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
+// file) must stop it with its cause, so it unwraps instead of carrying errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use box_core::audit::HistoryVerifier;

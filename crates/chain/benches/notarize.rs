@@ -9,6 +9,8 @@
 //! them at the first byte) and measures client_write → applied on the leader.
 //!
 //! `cargo bench -p box-chain --bench notarize` (BOX_BENCH_SUBJECTS, default 2000).
+// A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
+// file) must stop it with its cause, so it unwraps instead of carrying errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use box_chain::config::NodeConfig;

@@ -4,6 +4,8 @@
 //! recoveries) and one bare recovery.
 //!
 //! `cargo bench -p box-core --bench verify` (about a minute).
+// A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
+// file) must stop it with its cause, so it unwraps instead of carrying errors.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "../tests/common/mod.rs"]

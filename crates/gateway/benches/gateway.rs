@@ -10,6 +10,8 @@
 //!
 //! `cargo bench -p box-gateway --bench gateway` (`BOX_BENCH_RUNS`, `BOX_BENCH_TRANSFERS`,
 //! `BOX_BENCH_CONCURRENCY` change the defaults 3, 200, 16).
+// A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
+// file) must stop it with its cause, so it unwraps instead of carrying errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]

@@ -11,6 +11,8 @@
 //!    the signer's own log line for each transfer.
 //!
 //! `cargo bench -p box-signer --bench signer` (a few minutes). Medians of 3 runs.
+// A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
+// file) must stop it with its cause, so it unwraps instead of carrying errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::needless_range_loop, missing_docs)]
 
 #[path = "../tests/common/mod.rs"]

@@ -163,32 +163,40 @@ def genesis_state() -> tuple[dict, dict[bytes, bytes]]:
     }, plain
 
 
-def transfer(genesis_plain: dict[bytes, bytes]) -> dict:
-    """A broadcast transfer's row added to the genesis rows, with its proof."""
-    transfer_id = H(b"BOX state vectors transfer")
-    fields = {
-        "subject": b32(0x5B), "flow": b32(0xF1), "asset": addr_rep(0x70), "amount": "2500000",
-        "maxFee": str(10**16), "applicant": A("alice"), "submittedAt": 1_800_000_100, "open": 0,
-        "status": "broadcast", "txHash": b32(0x7A), "nonce": 42, "reason": "",
-    }
-    value = abi(TRANSFER_LEAF, (
+def transfer_leaf(fields: dict, status: str, nonce: int, reason: str) -> bytes:
+    """A transfer row's value: `fields` with the given status, nonce and reason."""
+    return abi(TRANSFER_LEAF, (
         unhex(fields["subject"]), unhex(fields["flow"]), unhex(fields["asset"]), int(fields["amount"]),
         int(fields["maxFee"]), unhex(fields["applicant"]), fields["submittedAt"], fields["open"],
-        TRANSFER_STATUS[fields["status"]], unhex(fields["txHash"]), fields["nonce"], fields["reason"]))
+        TRANSFER_STATUS[status], unhex(fields["txHash"]), nonce, reason))
+
+
+def proven_transfer(genesis_plain: dict[bytes, bytes], transfer_id: bytes, fields: dict,
+                    other: bytes, other_name: str) -> dict:
+    """`fields`' row added to the genesis rows, with its proof against the new root; `other` (another
+    value of the same row) does not verify with that proof and is written as `other_name`."""
+    value = transfer_leaf(fields, fields["status"], fields["nonce"], fields["reason"])
     key = row_key(TRANSFER, transfer_id)
     rows = dict(genesis_plain)
     rows[key] = value
     r = root(rows)
     siblings = prove(rows, key)
     assert verify(r, key, value, siblings)
-    # The same proof, its row changed to "confirmed": refused.
-    confirmed = abi(TRANSFER_LEAF, (
-        unhex(fields["subject"]), unhex(fields["flow"]), unhex(fields["asset"]), int(fields["amount"]),
-        int(fields["maxFee"]), unhex(fields["applicant"]), fields["submittedAt"], fields["open"],
-        TRANSFER_STATUS["confirmed"], unhex(fields["txHash"]), 0, ""))
-    assert not verify(r, key, confirmed, siblings)
+    assert not verify(r, key, other, siblings)
     return {"transferId": hx(transfer_id), "fields": fields, "key": hx(key), "value": hx(value),
-            "stateRoot": hx(r), "siblings": [hx(s) for s in siblings], "forgedConfirmedValue": hx(confirmed)}
+            "stateRoot": hx(r), "siblings": [hx(s) for s in siblings], other_name: hx(other)}
+
+
+def transfer(genesis_plain: dict[bytes, bytes]) -> dict:
+    """A broadcast transfer's row added to the genesis rows, with its proof; the same proof with the
+    row changed to "confirmed" is refused."""
+    fields = {
+        "subject": b32(0x5B), "flow": b32(0xF1), "asset": addr_rep(0x70), "amount": "2500000",
+        "maxFee": str(10**16), "applicant": A("alice"), "submittedAt": 1_800_000_100, "open": 0,
+        "status": "broadcast", "txHash": b32(0x7A), "nonce": 42, "reason": "",
+    }
+    forged = transfer_leaf(fields, "confirmed", 0, "")
+    return proven_transfer(genesis_plain, H(b"BOX state vectors transfer"), fields, forged, "forgedConfirmedValue")
 
 
 def address_book() -> list[dict]:
@@ -204,32 +212,17 @@ def address_book() -> list[dict]:
 
 def confirmed_transfer(genesis_plain: dict[bytes, bytes]) -> dict:
     """A confirmed transfer's row whose `reason` holds the confirmed report's
-    detail (a token that kept a fee), added to the genesis rows, with its proof."""
-    transfer_id = H(b"BOX state vectors confirmed transfer")
+    detail (a token that kept a fee), added to the genesis rows, with its proof;
+    the same row without its detail is another value, refused by the proof."""
     fields = {
         "subject": b32(0x5C), "flow": b32(0xF1), "asset": addr_rep(0x70), "amount": str(250 * 10**18),
         "maxFee": str(10**16), "applicant": A("alice"), "submittedAt": 1_800_000_100, "open": 0,
         "status": "confirmed", "txHash": b32(0x7B), "nonce": 0,
         "reason": "shortfall: delivered 247.5 of 250 FEE; 2.5 FEE did not arrive (the token takes a fee on transfer)",
     }
-    value = abi(TRANSFER_LEAF, (
-        unhex(fields["subject"]), unhex(fields["flow"]), unhex(fields["asset"]), int(fields["amount"]),
-        int(fields["maxFee"]), unhex(fields["applicant"]), fields["submittedAt"], fields["open"],
-        TRANSFER_STATUS[fields["status"]], unhex(fields["txHash"]), fields["nonce"], fields["reason"]))
-    key = row_key(TRANSFER, transfer_id)
-    rows = dict(genesis_plain)
-    rows[key] = value
-    r = root(rows)
-    siblings = prove(rows, key)
-    assert verify(r, key, value, siblings)
-    # The same row without its detail: another value, refused by the proof.
-    bare = abi(TRANSFER_LEAF, (
-        unhex(fields["subject"]), unhex(fields["flow"]), unhex(fields["asset"]), int(fields["amount"]),
-        int(fields["maxFee"]), unhex(fields["applicant"]), fields["submittedAt"], fields["open"],
-        TRANSFER_STATUS["confirmed"], unhex(fields["txHash"]), 0, ""))
-    assert not verify(r, key, bare, siblings)
-    return {"transferId": hx(transfer_id), "fields": fields, "key": hx(key), "value": hx(value),
-            "stateRoot": hx(r), "siblings": [hx(s) for s in siblings], "withoutDetailValue": hx(bare)}
+    bare = transfer_leaf(fields, "confirmed", 0, "")
+    transfer_id = H(b"BOX state vectors confirmed transfer")
+    return proven_transfer(genesis_plain, transfer_id, fields, bare, "withoutDetailValue")
 
 
 def merkle_root(leaves: list[bytes]) -> bytes:
