@@ -127,23 +127,24 @@ async fn run(cli: Cli) -> Result<ExitCode, String> {
                 None => None,
             };
             let mut stop = StopSignals::install().map_err(|e| format!("cannot handle the stop signals: {e}"))?;
-            let work = async {
-                let signer = Signer::start(Options {
-                    config,
-                    restore,
-                    fault: Fault::from_env(),
-                    unlock: key.unlock(),
-                    reveal: enrolment_out.map_or(Reveal::Terminal, Reveal::File),
-                })
-                .await?;
-                signer.run().await
+            let start = Signer::start(Options {
+                config,
+                restore,
+                fault: Fault::from_env(),
+                unlock: key.unlock(),
+                reveal: enrolment_out.map_or(Reveal::Terminal, Reveal::File),
+            });
+            // Start-up only checks and waits (nothing is acted on yet): a
+            // stop signal ends it at once.
+            let signer = tokio::select! {
+                s = start => s.map_err(|e| e.to_string())?,
+                _ = stop.recv("box-signer") => return Ok(ExitCode::SUCCESS),
             };
-            // Stopping between awaits is safe: every step the signer takes
-            // is recorded before it acts, as a `kill -9` must be survived too.
-            tokio::select! {
-                r = work => r.map(|()| ExitCode::SUCCESS).map_err(|e| e.to_string()),
-                _ = stop.recv("box-signer") => Ok(ExitCode::SUCCESS),
-            }
+            // Running, a stop signal persists the verified state first.
+            let stopped = async {
+                stop.recv("box-signer").await;
+            };
+            signer.run(stopped).await.map(|()| ExitCode::SUCCESS).map_err(|e| e.to_string())
         }
     }
 }

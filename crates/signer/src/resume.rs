@@ -1,7 +1,7 @@
 //! Resume instead of replay: the signer persists the notary state it
 //! verified (box-core's [`checkpoint`], in its redb store) when it has
-//! caught up with the nodes and then at most every [`PERSIST_EVERY`] while
-//! blocks arrive; a restart takes it back and verifies only the blocks after
+//! caught up with the nodes, then at most every [`PERSIST_EVERY`] while
+//! blocks arrive, and when it is stopped by a signal; a restart takes it back and verifies only the blocks after
 //! it. A persisted state that does not hold together (its rows do not give
 //! the root it claims, its header does not chain to its verifier, another
 //! genesis) is discarded with a log line saying why, and the chain is
@@ -95,18 +95,54 @@ impl Persisted {
         let Some(header) = header.filter(|h| h.header.height == height) else { return };
         // The clone is a copy in memory; encoding and the durable write run
         // on a blocking thread.
-        let verifier = verifier.clone();
-        let store = store.clone();
         self.height = height;
         self.at = Some(Instant::now());
-        self.writing = Some(tokio::task::spawn_blocking(move || {
-            let bytes = checkpoint::encode(&verifier, Some(&header));
-            match store.put_verified_state(&bytes) {
-                Ok(()) => {
-                    tracing::info!(height, bytes = bytes.len(), "persisted the verified state at height {height}")
-                }
-                Err(e) => tracing::warn!("cannot persist the verified state at height {height}: {e}"),
+        self.writing = Some(tokio::task::spawn_blocking(write(store.clone(), verifier.clone(), header, "")));
+    }
+
+    /// Called once when the signer is stopped (`SIGTERM`, `SIGINT`): waits
+    /// for a write under way, then persists the verified state if it is
+    /// newer than the last one persisted, so the next start resumes from the
+    /// tip rather than from the last periodic save. Logs `persisted the
+    /// verified state at height H on stop` (or why not). It does not help
+    /// after `kill -9` or a crash: then the last periodic save is used.
+    pub async fn on_stop(&mut self, store: &Arc<Store>, verifier: &HistoryVerifier, header: Option<SealedHeader>) {
+        if let Some(w) = self.writing.take() {
+            let _ = w.await;
+        }
+        let height = verifier.height();
+        if height <= self.height {
+            tracing::info!(
+                "stopping at height {height}: the verified state persisted at height {} is current",
+                self.height
+            );
+            return;
+        }
+        let Some(header) = header.filter(|h| h.header.height == height) else {
+            tracing::warn!(
+                "stopping at height {height}: its header is not at hand, the verified state is not persisted"
+            );
+            return;
+        };
+        self.height = height;
+        let job = tokio::task::spawn_blocking(write(store.clone(), verifier.clone(), header, " on stop"));
+        if let Err(e) = job.await {
+            tracing::warn!("cannot persist the verified state at height {height} on stop: {e}");
+        }
+    }
+}
+
+/// The blocking job that encodes `verifier` and writes it durably; logs the
+/// outcome (`what` is appended to the log line).
+fn write(store: Arc<Store>, verifier: HistoryVerifier, header: SealedHeader, what: &'static str) -> impl FnOnce() {
+    move || {
+        let height = verifier.height();
+        let bytes = checkpoint::encode(&verifier, Some(&header));
+        match store.put_verified_state(&bytes) {
+            Ok(()) => {
+                tracing::info!(height, bytes = bytes.len(), "persisted the verified state at height {height}{what}")
             }
-        }));
+            Err(e) => tracing::warn!("cannot persist the verified state at height {height}{what}: {e}"),
+        }
     }
 }

@@ -279,8 +279,12 @@ impl Signer {
         }
     }
 
-    /// Follows the chain and executes, until the process is stopped.
-    pub async fn run(mut self) -> Result<(), RunError> {
+    /// Follows the chain and executes until `stop` resolves (a stop signal);
+    /// then persists the verified state at its tip ([`crate::resume`]) and
+    /// returns. Stopping between awaits is safe: every step the signer takes
+    /// is recorded before it acts, as a `kill -9` must be survived too.
+    pub async fn run(mut self, stop: impl std::future::Future<Output = ()>) -> Result<(), RunError> {
+        let mut stop = std::pin::pin!(stop);
         let (check_tx, mut findings) = mpsc::channel(256);
         let check = crate::crosscheck::run(
             self.link.clone(),
@@ -314,6 +318,11 @@ impl Signer {
                     }
                 }
                 _ = tick.tick() => self.on_tick().await?,
+                () = &mut stop => {
+                    let v = self.follower.verifier();
+                    self.persisted.on_stop(&self.store, v, self.headers.get(v.height())).await;
+                    return Ok(());
+                }
             }
         }
     }
@@ -345,6 +354,7 @@ impl Signer {
             }
         };
         let height = block.header.height;
+        tracing::debug!(height, "verified block {height}");
         let seen = Instant::now();
         for ev in &events {
             match ev {

@@ -1,6 +1,7 @@
 //! Resume instead of replay (issue 13, item 3): the signer persists the
 //! notary state it verified and, restarted, resumes from it and verifies
-//! only the blocks after it; a corrupted persisted state is discarded with
+//! only the blocks after it (a stop signal saves the verified tip first); a
+//! corrupted persisted state is discarded with
 //! the reason and the chain is verified from the genesis. Real processes: a
 //! box-node, anvil and the box-signer binary, stopped and started.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -29,13 +30,33 @@ async fn boot_line(s: &SignerProc, from: usize, prefix: &str) -> u64 {
 }
 
 /// Submits a flow and waits until the block with its decision is sealed:
-/// one block or more per call.
-async fn more_blocks(c: &Cluster, p: &People, token: u8) {
+/// one block or more per call. Returns that block's height.
+async fn more_blocks(c: &Cluster, p: &People, token: u8) -> u64 {
     let id = c.submit(&Subject::Flow(p.flow(Address::repeat_byte(token))).encode()).await;
     eventually("the decision sealed", Duration::from_secs(60), || async {
         c.subject(1, &id).await.filter(|v| v.height > 0)
     })
-    .await;
+    .await
+    .height
+}
+
+/// The heights of every `verified block H` line in `text`.
+fn verified_blocks(text: &str) -> Vec<u64> {
+    text.lines().filter_map(|l| number_after(l, "verified block ")).collect()
+}
+
+/// Stops the signer of boot output `from` with `SIGTERM` and checks that it
+/// left the tip it verified persisted: saved on stop, or already saved.
+/// Returns that height.
+fn stop(s: &mut SignerProc, from: usize) -> u64 {
+    assert_eq!(s.terminate().code(), Some(0));
+    let out = s.output()[from..].to_owned();
+    assert!(out.contains("received SIGTERM: box-signer is stopping"), "{out}");
+    let tip = *verified_blocks(&out).iter().max().unwrap_or_else(|| panic!("no block verified:\n{out}"));
+    let on_stop = out.lines().find(|l| l.contains(" on stop")).and_then(|l| number_after(l, "at height "));
+    let current = out.lines().find(|l| l.contains("is current")).and_then(|l| number_after(l, "stopping at height "));
+    assert_eq!(on_stop.or(current), Some(tip), "the verified tip {tip} is not what the stop left persisted:\n{out}");
+    tip
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -52,25 +73,56 @@ async fn a_restarted_signer_resumes_from_its_persisted_state_and_discards_a_corr
     s.spawn(&[], &[]);
     let h1 = boot_line(&s, 0, "persisted the verified state at height ").await;
     assert!(s.output().contains("no persisted verified state: verifying the chain from the genesis"));
-    assert_eq!(s.terminate().code(), Some(0));
+    let t1 = stop(&mut s, 0);
+    assert!(t1 >= h1 && h1 >= 3, "{h1} {t1}");
 
     // The chain goes on while the signer is down.
     for token in 4..=5 {
         more_blocks(&c, &p, token).await;
     }
 
-    // Boot 2: resumes at h1 and verifies only the blocks after it.
+    // Boot 2: resumes at t1 and verifies only the blocks after it.
     let from = s.output().len();
     s.spawn(&[], &[]);
     let at = boot_line(&s, from, "resumed from the verified state persisted at height ").await;
-    assert_eq!(at, h1);
+    assert_eq!(at, t1);
     let caught = boot_line(&s, from, "caught up at height ").await;
     let verified = boot_line(&s, from, &format!("caught up at height {caught}: verified ")).await;
-    assert!(h1 >= 3 && caught >= h1 + 2, "the chain grew from {h1} to {caught}");
-    assert_eq!(verified, caught - h1, "only the blocks after {h1} were verified:\n{}", &s.output()[from..]);
+    assert!(caught >= t1 + 2, "the chain grew from {t1} to {caught}");
+    assert_eq!(verified, caught - t1, "only the blocks after {t1} were verified:\n{}", &s.output()[from..]);
     let h2 = boot_line(&s, from, "persisted the verified state at height ").await;
-    assert!(h2 > h1);
+    assert!(h2 > t1);
     assert!(!s.output()[from..].contains("from the genesis"), "{}", &s.output()[from..]);
+
+    // Blocks while it runs: verified, but not persisted before the next
+    // periodic save (a minute after the first; this phase takes seconds).
+    // The stop signal persists them.
+    let mut last = 0;
+    for token in 6..=7 {
+        last = more_blocks(&c, &p, token).await;
+    }
+    let seen = || verified_blocks(&s.output()[from..]).into_iter().any(|h| h >= last);
+    let waited = tokio::time::timeout(Duration::from_secs(90), async {
+        while !seen() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    assert!(waited.await.is_ok(), "block {last} not verified:\n{}", &s.output()[from..]);
+    let tip = stop(&mut s, from);
+    assert!(s.output()[from..].contains(&format!("persisted the verified state at height {tip} on stop")));
+    assert!(tip >= last && tip > h2, "the tip {tip} is past the last periodic save {h2}");
+
+    // Boot 3: resumes at the tip saved on stop, not at the periodic save.
+    more_blocks(&c, &p, 8).await;
+    let from = s.output().len();
+    s.spawn(&[], &[]);
+    let at = boot_line(&s, from, "resumed from the verified state persisted at height ").await;
+    assert_eq!(at, tip);
+    let caught = boot_line(&s, from, "caught up at height ").await;
+    let verified = boot_line(&s, from, &format!("caught up at height {caught}: verified ")).await;
+    assert_eq!(verified, caught - tip, "only the blocks after {tip} were verified:\n{}", &s.output()[from..]);
+    let out = s.output()[from..].to_owned();
+    assert!(verified_blocks(&out).iter().all(|h| *h > tip), "a block at or below {tip} verified again:\n{out}");
     assert_eq!(s.terminate().code(), Some(0));
 
     // The persisted state corrupted on disk: a flow row edited, so its rows
@@ -84,7 +136,7 @@ async fn a_restarted_signer_resumes_from_its_persisted_state_and_discards_a_corr
         store.put_verified_state(&serde_json::to_vec(&json).unwrap()).unwrap();
     }
 
-    // Boot 3: the corruption is detected and logged with the reason; the
+    // Boot 4: the corruption is detected and logged with the reason; the
     // chain is verified from the genesis.
     let from = s.output().len();
     s.spawn(&[], &[]);
