@@ -63,6 +63,11 @@ impl AddressBook {
         self.0.is_empty()
     }
 
+    /// Lists `to` with `entry` (a state taken back from its rows).
+    pub(crate) fn list(&mut self, to: Address, entry: BookEntry) {
+        self.0.insert(to, entry);
+    }
+
     /// Applies a notarized, verified action: lists or removes its destination.
     /// Does not check who signed (the notary did).
     pub(crate) fn apply(&mut self, a: &AddressBookEntry) {

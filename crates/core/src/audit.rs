@@ -87,6 +87,17 @@ impl HistoryVerifier {
         Ok(Self { state, parent: B256::ZERO, height: 0, next_index: None })
     }
 
+    /// A verifier taken back from a checkpoint (crate [`checkpoint`](crate::checkpoint)),
+    /// which checks that the parts hold together.
+    pub(crate) fn resumed(state: NotaryState, parent: B256, height: u64, next_index: Option<u64>) -> Self {
+        Self { state, parent, height, next_index }
+    }
+
+    /// The least log index the next block's first entry may have.
+    pub(crate) fn next_index(&self) -> Option<u64> {
+        self.next_index
+    }
+
     /// The verified state after the last accepted block.
     pub fn state(&self) -> &NotaryState {
         &self.state

@@ -3,15 +3,17 @@
 //! history from the genesis (the signer and the gateway keep one each, in
 //! their own stores).
 //!
-//! The bytes ([`encode`]) are JSON: the height, the state root and the
-//! sealed header of the last verified block, and the [`HistoryVerifier`]
-//! (the notary state's rows, the parent hash, the next log index).
-//! [`decode`] takes them back only if they hold together: the genesis is
-//! the caller's, the state passes [`NotaryState::checked`], the root
-//! recomputed from the rows is the root claimed and the header's state
-//! hash, and the header hashes to the verifier's parent. A corrupted or
-//! edited checkpoint is refused with the reason; the caller replays from
-//! the genesis instead.
+//! The bytes ([`encode`]) are binary (crate README, "Binary state"):
+//! [`MAGIC`], the height, the state root, the verifier's parent hash and
+//! next log index, the sealed header of the last verified block, then the
+//! notary state as its genesis and rows ([`NotaryState::to_binary`]).
+//! [`decode`] also reads the JSON checkpoints earlier versions wrote (a
+//! follower upgraded in place resumes from its old one), and takes either
+//! back only if it holds together: the genesis is the caller's, the state
+//! passes [`NotaryState::checked`], the root recomputed from the rows is the
+//! root claimed and the header's state hash, and the header hashes to the
+//! verifier's parent. A corrupted or edited checkpoint is refused with the
+//! reason; the caller replays from the genesis instead.
 //!
 //! What it does not do: prove the state to anyone but the process that
 //! wrote it. A checkpoint consistent in itself but written by someone else
@@ -21,10 +23,12 @@
 //! refused as it would be after a replay.
 
 use crate::audit::HistoryVerifier;
+use crate::block::BlockHeader;
 use crate::evidence::SealedHeader;
-use crate::notary::NotaryState;
+use crate::notary::{NotaryState, Reader, put_sized};
 use crate::typed::Genesis;
-use alloy::primitives::B256;
+use alloy::primitives::{B256, Signature};
+use alloy::sol_types::SolValue;
 use serde::{Deserialize, Serialize};
 
 /// Why a persisted checkpoint is not used.
@@ -32,6 +36,10 @@ use serde::{Deserialize, Serialize};
 #[error("the persisted verified state is discarded: {0}")]
 pub struct CheckpointError(pub String);
 
+/// The first bytes of a binary checkpoint (magic and version 1).
+pub const MAGIC: &[u8; 9] = b"BOXCHKPT\x01";
+
+/// The JSON form earlier versions wrote (read by [`decode`]).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Out<'a> {
@@ -63,21 +71,85 @@ pub struct Checkpoint {
 /// sealed header `header` (`None` before block 1). O(state): write it now
 /// and then, not per block.
 pub fn encode(verifier: &HistoryVerifier, header: Option<&SealedHeader>) -> Vec<u8> {
+    let mut out = MAGIC.to_vec();
+    out.extend_from_slice(&verifier.height().to_be_bytes());
+    out.extend_from_slice(verifier.state().state_root().0.as_slice());
+    out.extend_from_slice(verifier.parent().as_slice());
+    match verifier.next_index() {
+        None => out.push(0),
+        Some(i) => {
+            out.push(1);
+            out.extend_from_slice(&i.to_be_bytes());
+        }
+    }
+    match header {
+        None => out.push(0),
+        Some(h) => {
+            out.push(1);
+            put_sized(&mut out, &h.header.abi_encode());
+            out.extend_from_slice(&h.signature.as_bytes());
+        }
+    }
+    out.extend_from_slice(&verifier.state().to_binary());
+    out
+}
+
+/// The JSON checkpoint earlier versions wrote (about four times the size
+/// of [`encode`]'s). [`decode`] still reads it, so a follower upgraded in
+/// place resumes from its old checkpoint; nothing here writes it any more
+/// except tests of that path.
+pub fn encode_json(verifier: &HistoryVerifier, header: Option<&SealedHeader>) -> Vec<u8> {
     let out = Out { height: verifier.height(), state_root: verifier.state().state_root().0, header, verifier };
     // Serialising plain data into a Vec cannot fail.
     serde_json::to_vec(&out).unwrap_or_default()
 }
 
-/// Takes a checkpoint written by [`encode`] back, for `genesis`, refusing
-/// one that does not hold together (see the module docs).
+/// A binary checkpoint's parts, its state taken back from its rows.
+fn read_binary(bytes: &[u8]) -> Result<In, String> {
+    let mut r = Reader::new(bytes);
+    r.take(MAGIC.len(), "its magic")?;
+    let height = r.u64("its height")?;
+    let state_root = r.b256("its state root")?;
+    let parent = r.b256("its parent hash")?;
+    let next_index = match r.u8("its next log index")? {
+        0 => None,
+        1 => Some(r.u64("its next log index")?),
+        f => return Err(format!("its next log index has the unknown flag {f}")),
+    };
+    let header = match r.u8("its header")? {
+        0 => None,
+        1 => {
+            let header = BlockHeader::abi_decode_validate(r.sized("its header")?)
+                .map_err(|e| format!("its header does not decode ({e})"))?;
+            let signature = Signature::try_from(r.take(65, "its header's seal")?)
+                .map_err(|_| "its header's seal is not a signature".to_owned())?;
+            Some(SealedHeader { header, signature })
+        }
+        f => return Err(format!("its header has the unknown flag {f}")),
+    };
+    let state = NotaryState::from_binary(r.rest()).map_err(|e| e.to_string())?;
+    Ok(In { height, state_root, header, verifier: HistoryVerifier::resumed(state, parent, height, next_index) })
+}
+
+/// Takes a checkpoint written by [`encode`] (or an earlier version's JSON)
+/// back, for `genesis`, refusing one that does not hold together (see the
+/// module docs).
 pub fn decode(genesis: &Genesis, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     let bad = |m: String| CheckpointError(m);
-    let c: In = serde_json::from_slice(bytes).map_err(|e| bad(format!("it does not parse ({e})")))?;
+    let c: In = if bytes.starts_with(MAGIC) {
+        read_binary(bytes).map_err(bad)?
+    } else {
+        let mut c: In = serde_json::from_slice(bytes).map_err(|e| bad(format!("it does not parse ({e})")))?;
+        let (state, parent, height, next) =
+            (c.verifier.state().clone(), c.verifier.parent(), c.verifier.height(), c.verifier.next_index());
+        let state = state.checked().map_err(|e| bad(e.to_string()))?;
+        c.verifier = HistoryVerifier::resumed(state, parent, height, next);
+        c
+    };
     let state: &NotaryState = c.verifier.state();
     if state.genesis() != genesis {
         return Err(bad("it belongs to another genesis".into()));
     }
-    let state = state.clone().checked().map_err(|e| bad(e.to_string()))?;
     let root = state.state_root().0;
     if root != c.state_root {
         return Err(bad(format!(

@@ -197,7 +197,8 @@ fn an_undone_run_nests_inside_a_kept_one() {
 
 #[test]
 fn a_checkpoint_resumes_where_it_was_written_and_a_corrupted_one_is_discarded_with_the_reason() {
-    use box_core::checkpoint::{decode, encode};
+    // The JSON checkpoints earlier versions wrote: still read, with the same checks.
+    use box_core::checkpoint::{decode, encode_json as encode};
     let f = Fixture::new(1, 2, 1, 3);
     let blocks = history(&f, 4);
     let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
@@ -245,6 +246,72 @@ fn a_checkpoint_resumes_where_it_was_written_and_a_corrupted_one_is_discarded_wi
     // Truncated bytes; another deployment's genesis.
     let err = decode(&f.genesis, &bytes[..bytes.len() / 2]).unwrap_err().to_string();
     assert!(err.contains("does not parse"), "{err}");
+    let other = Fixture::new(1, 2, 1, 4);
+    let err = decode(&other.genesis, &bytes).unwrap_err().to_string();
+    assert!(err.contains("another genesis"), "{err}");
+}
+
+#[test]
+fn a_binary_checkpoint_is_the_state_rebuilt_from_its_rows_and_refused_when_edited() {
+    use box_core::checkpoint::{MAGIC, decode, encode, encode_json};
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history(&f, 4);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    let half = blocks.len() - 1;
+    for b in &blocks[..half] {
+        v.push(b).unwrap();
+    }
+    let header = blocks[half - 1].sealed_header();
+    let bytes = encode(&v, Some(&header));
+    assert!(bytes.starts_with(MAGIC));
+    let json = encode_json(&v, Some(&header));
+    assert!(bytes.len() * 2 < json.len(), "binary {} bytes, JSON {}", bytes.len(), json.len());
+    // The state rebuilt from its rows is the verifier written, field for
+    // field, as is the one read from the old JSON form.
+    let back = decode(&f.genesis, &bytes).unwrap();
+    assert_eq!(serde_json::to_vec(&back.verifier).unwrap(), serde_json::to_vec(&v).unwrap());
+    assert_eq!(back.header.as_ref(), Some(&header));
+    let old = decode(&f.genesis, &json).unwrap().verifier;
+    assert_eq!(serde_json::to_vec(&old).unwrap(), serde_json::to_vec(&v).unwrap());
+    assert!(v.state().transfers().count() > 0 && v.state().pending().count() + v.state().flows().count() > 0);
+    let mut resumed = back.verifier;
+    assert!(resumed.push(&blocks[0]).is_err(), "an earlier block is not the next one");
+    for b in &blocks[half..] {
+        resumed.push(b).unwrap();
+    }
+    let fresh = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    assert_eq!(decode(&f.genesis, &encode(&fresh, None)).unwrap().verifier.height(), 0);
+
+    let refused = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = bytes.clone();
+        edit(&mut b);
+        decode(&f.genesis, &b).unwrap_err().to_string()
+    };
+    // The meta row edited (its count of applied entries): the rows no longer
+    // give the root it claims. Layout (crate README, "Binary state"): the
+    // state's magic, the genesis, the meta section (tag, count, id, length),
+    // then its compacted words: the ABI offset, the genesis hash, `applied`.
+    let state = bytes.windows(9).position(|w| w == b"BOXSTATE\x01").unwrap() + 9;
+    let genesis_len = u32::from_be_bytes(bytes[state..state + 4].try_into().unwrap()) as usize;
+    let words = state + 4 + genesis_len + 1 + 4 + 32 + 4;
+    assert_eq!(bytes[words..words + 3], [31, 0, 0x20], "the ABI offset word");
+    let hash = words + 3;
+    let applied = hash + 2 + (32 - bytes[hash] as usize - bytes[hash + 1] as usize);
+    let err = refused(&|b| b[applied + 2] ^= 1);
+    assert!(err.contains("the state root of its rows is") && err.contains("it claims"), "{err}");
+    // The claimed root, the height, the parent edited.
+    let (height_at, root_at) = (MAGIC.len(), MAGIC.len() + 8);
+    let err = refused(&|b| b[root_at] ^= 1);
+    assert!(err.contains("it claims"), "{err}");
+    let err = refused(&|b| b[height_at + 7] ^= 1);
+    assert!(err.contains("its header (height"), "{err}");
+    let err = refused(&|b| b[root_at + 32] ^= 1);
+    assert!(err.contains("last block its verifier accepted"), "{err}");
+    // Truncated; a section this version does not know; another deployment's genesis.
+    let err = decode(&f.genesis, &bytes[..bytes.len() / 2]).unwrap_err().to_string();
+    assert!(err.contains("cut short"), "{err}");
+    let err = refused(&|b| b.extend_from_slice(&[0x7f, 0, 0, 0, 0]));
+    assert!(err.contains("tag 0x7f, which this version does not know"), "{err}");
     let other = Fixture::new(1, 2, 1, 4);
     let err = decode(&other.genesis, &bytes).unwrap_err().to_string();
     assert!(err.contains("another genesis"), "{err}");

@@ -28,6 +28,16 @@ async fn stored_block(store: &Store, height: u64) -> Result<Option<Block>, Strin
     Block::decode(&bytes).map(Some).map_err(|e| format!("stored block {height}: {e}"))
 }
 
+/// The checkpoint bytes of a stored body: hex (box-core's binary
+/// checkpoint) or, as earlier versions stored it, the JSON text itself.
+fn body_bytes(body: &str) -> Vec<u8> {
+    if body.starts_with('{') {
+        return body.as_bytes().to_vec();
+    }
+    // Not hex: handed on as it is, and refused by the decoder with the reason.
+    hex::decode(body).unwrap_or_else(|_| body.as_bytes().to_vec())
+}
+
 /// Takes the persisted verified state back into `replica` (at genesis) if it
 /// holds together; returns the height it resumed at (0: nothing resumed).
 pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -> Result<u64, String> {
@@ -38,7 +48,7 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
     let started = Instant::now();
     let decoded = tokio::task::spawn_blocking({
         let genesis = genesis.clone();
-        move || checkpoint::decode(&genesis, body.as_bytes())
+        move || checkpoint::decode(&genesis, &body_bytes(&body))
     })
     .await
     .map_err(|e| format!("the checkpoint task failed: {e}"))?;
@@ -108,7 +118,7 @@ impl Persisted {
         };
         let root = verifier.state().state_root().0.to_string();
         let body = match tokio::task::spawn_blocking(move || checkpoint::encode(&verifier, Some(&header))).await {
-            Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            Ok(bytes) => hex::encode(bytes),
             Err(e) => {
                 tracing::warn!("cannot persist the verified state: {e}");
                 return;

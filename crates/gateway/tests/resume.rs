@@ -115,12 +115,19 @@ async fn a_restarted_gateway_resumes_from_its_persisted_state_and_discards_a_cor
     assert!(h2 > h1, "the blocks after {h1} were verified and persisted at {h2}:\n{text}");
 
     // The persisted state corrupted on disk: one flow row edited (its rows no
-    // longer give the root it claims).
+    // longer give the root it claims), in the JSON form earlier versions
+    // stored (what a gateway upgraded in place finds: read, and checked).
     let db = Database::Sqlite(dir.path().join("data").join("gateway.sqlite3"));
     let store = Store::open(&db).await.unwrap();
     let (height, body) = store.verified_state().await.unwrap().unwrap();
     assert_eq!(height as u64, h2);
-    let mut json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let genesis: box_core::typed::Genesis =
+        serde_json::from_slice(&std::fs::read(cluster.dir.path().join("genesis.json")).unwrap()).unwrap();
+    let binary = hex::decode(&body).expect("stored as the hex of the binary checkpoint");
+    let c = box_core::checkpoint::decode(&genesis, &binary).unwrap();
+    let old = box_core::checkpoint::encode_json(&c.verifier, c.header.as_ref());
+    assert!(binary.len() * 2 < old.len(), "binary {} bytes, JSON {}", binary.len(), old.len());
+    let mut json: serde_json::Value = serde_json::from_slice(&old).unwrap();
     let flows = json["verifier"]["state"]["flows"].as_object_mut().unwrap();
     flows.values_mut().next().unwrap()["anchor_tx"] = serde_json::Value::Null;
     let root = json["stateRoot"].as_str().unwrap().to_owned();

@@ -18,7 +18,7 @@ use std::path::Path;
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const EXECUTIONS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("executions");
 const NONCES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("nonces");
-/// The verified notary state (box-core's checkpoint JSON), under [`VERIFIED_STATE`].
+/// The verified notary state (box-core's checkpoint: binary; JSON before), under [`VERIFIED_STATE`].
 const VERIFIED: TableDefinition<&str, &[u8]> = TableDefinition::new("verified");
 /// The one key of the verified-state table.
 const VERIFIED_STATE: &str = "state";

@@ -9,6 +9,7 @@
 mod common;
 
 use box_core::Address;
+use box_core::checkpoint;
 use box_core::encoding::Canonical;
 use box_core::notary::Subject;
 use box_signer::store::Store;
@@ -125,18 +126,44 @@ async fn a_restarted_signer_resumes_from_its_persisted_state_and_discards_a_corr
     assert!(verified_blocks(&out).iter().all(|h| *h > tip), "a block at or below {tip} verified again:\n{out}");
     assert_eq!(s.terminate().code(), Some(0));
 
-    // The persisted state corrupted on disk: a flow row edited, so its rows
-    // no longer give the root it claims.
-    {
-        let store = Store::open(&s.dir.join("data").join("signer.redb")).unwrap();
+    // Boot 4, an upgrade in place: the state persisted as earlier versions wrote
+    // it (JSON) is still resumed from.
+    let genesis: box_core::typed::Genesis =
+        serde_json::from_slice(&std::fs::read(c.dir.path().join("genesis.json")).unwrap()).unwrap();
+    let store_path = s.dir.join("data").join("signer.redb");
+    let saved = {
+        let store = Store::open(&store_path).unwrap();
         let bytes = store.verified_state().unwrap().expect("a persisted state");
-        let mut json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
-        let flows = json["verifier"]["state"]["flows"].as_object_mut().unwrap();
-        flows.values_mut().next().unwrap()["status"] = serde_json::json!("rejected");
-        store.put_verified_state(&serde_json::to_vec(&json).unwrap()).unwrap();
+        assert!(bytes.starts_with(checkpoint::MAGIC), "persisted in the binary form");
+        let c = checkpoint::decode(&genesis, &bytes).unwrap();
+        store.put_verified_state(&checkpoint::encode_json(&c.verifier, c.header.as_ref())).unwrap();
+        c.verifier.height()
+    };
+    let from = s.output().len();
+    s.spawn(&[], &[]);
+    let at = boot_line(&s, from, "resumed from the verified state persisted at height ").await;
+    assert_eq!(at, saved);
+    let _ = boot_line(&s, from, "caught up at height ").await;
+    assert_eq!(s.terminate().code(), Some(0));
+
+    // The persisted state corrupted on disk: the meta row edited (its count
+    // of applied entries), so its rows no longer give the root it claims.
+    // Layout (box-core README, "Binary state"): the state's magic, the
+    // genesis, the meta section (tag, count, id, length), then its compacted
+    // words: the ABI offset, the genesis hash, `applied`.
+    {
+        let store = Store::open(&store_path).unwrap();
+        let mut bytes = store.verified_state().unwrap().expect("a persisted state");
+        let state = bytes.windows(9).position(|w| w == box_core::notary::STATE_MAGIC).unwrap() + 9;
+        let genesis_len = u32::from_be_bytes(bytes[state..state + 4].try_into().unwrap()) as usize;
+        let words = state + 4 + genesis_len + 1 + 4 + 32 + 4;
+        let hash = words + 3;
+        let applied = hash + 2 + (32 - bytes[hash] as usize - bytes[hash + 1] as usize);
+        bytes[applied + 2] ^= 1;
+        store.put_verified_state(&bytes).unwrap();
     }
 
-    // Boot 4: the corruption is detected and logged with the reason; the
+    // Boot 5: the corruption is detected and logged with the reason; the
     // chain is verified from the genesis.
     let from = s.output().len();
     s.spawn(&[], &[]);

@@ -13,6 +13,7 @@
 //! [`NotaryState::verdict`] is what a node's companion runs to decide its vote.
 
 mod apply;
+mod binary;
 mod effect;
 mod equivocation;
 mod event;
@@ -22,6 +23,8 @@ mod rows;
 mod rules;
 mod subject;
 
+pub use binary::STATE_MAGIC;
+pub(crate) use binary::{Reader, put_sized};
 pub use event::{Event, FlowStatus, TransferStatus};
 pub use rows::{TransferLeaf, TransferProof, row_key, tag};
 pub use subject::{Entry, Subject, SubjectKind};

@@ -41,11 +41,11 @@ pub mod tag {
 }
 
 /// Tags of the rows kept in step with small sets, re-synced as a whole.
-const SMALL: [u8; 7] =
+pub(super) const SMALL: [u8; 7] =
     [tag::NODE, tag::ASSET, tag::FROZEN, tag::BLOCKED, tag::EQUIVOCATOR, tag::CEREMONY, tag::ADDRESS_BOOK];
 
 /// The value of a set-membership row (frozen, blocked, ceremony message).
-const MEMBER: &[u8] = &[0x01];
+pub(super) const MEMBER: &[u8] = &[0x01];
 
 sol! {
     /// The meta row.
@@ -344,7 +344,7 @@ impl NotaryState {
         self.small_rows.insert(t, want.into_keys().collect());
     }
 
-    fn small_set(&self, t: u8) -> BTreeMap<B256, Vec<u8>> {
+    pub(super) fn small_set(&self, t: u8) -> BTreeMap<B256, Vec<u8>> {
         match t {
             tag::NODE => self
                 .nodes
@@ -377,7 +377,7 @@ impl NotaryState {
         }
     }
 
-    fn meta_row(&self) -> Vec<u8> {
+    pub(super) fn meta_row(&self) -> Vec<u8> {
         MetaLeaf {
             genesis: keccak256(self.genesis.abi_encode()),
             applied: self.applied,
@@ -389,7 +389,7 @@ impl NotaryState {
         .abi_encode()
     }
 
-    fn flow_row(&self, h: &FlowHash) -> Option<Vec<u8>> {
+    pub(super) fn flow_row(&self, h: &FlowHash) -> Option<Vec<u8>> {
         let r = self.flows.get(h)?;
         Some(
             FlowLeaf {
@@ -403,7 +403,7 @@ impl NotaryState {
         )
     }
 
-    fn transfer_row(&self, t: &TransferId) -> Option<Vec<u8>> {
+    pub(super) fn transfer_row(&self, t: &TransferId) -> Option<Vec<u8>> {
         let r = self.transfers.get(t)?;
         let (status, tx_hash, nonce, reason) = match &r.status {
             TransferStatus::Submitted => (0, B256::ZERO, 0, ""),
@@ -433,7 +433,7 @@ impl NotaryState {
         )
     }
 
-    fn subject_row(&self, id: &SubjectId) -> Option<Vec<u8>> {
+    pub(super) fn subject_row(&self, id: &SubjectId) -> Option<Vec<u8>> {
         let r = self.subjects.get(id)?;
         let (status, votes, reasons) = match &r.status {
             SubjectStatus::Pending => (0, Vec::new(), Vec::new()),

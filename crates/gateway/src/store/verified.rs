@@ -5,7 +5,8 @@ use super::{Store, StoreError, now};
 
 impl Store {
     /// Replaces the persisted verified state with `body` (box-core's
-    /// checkpoint JSON) at `height` with state root `root`, in one statement:
+    /// checkpoint: the hex of its binary form; earlier versions stored its
+    /// JSON text) at `height` with state root `root`, in one statement:
     /// a crash leaves the old row or the new one, never a mix.
     pub async fn put_verified_state(&self, height: i64, root: &str, body: &str) -> Result<(), StoreError> {
         sqlx::query(
