@@ -104,6 +104,28 @@ where
     }
 }
 
+/// Start-to-ready of a process started at `started`: the time until the
+/// first line containing `marker` appears in what `output` returns
+/// (polled every 10 ms), `None` if it does not within `deadline`. A
+/// measurement for benches (the signer's `caught up at height`, the
+/// gateway's `verified N stored blocks after height`), not an assertion.
+pub async fn time_to_line(
+    started: Instant,
+    output: impl Fn() -> String,
+    marker: &str,
+    deadline: Duration,
+) -> Option<Duration> {
+    loop {
+        if output().contains(marker) {
+            return Some(started.elapsed());
+        }
+        if started.elapsed() > deadline {
+            return None;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// One node's files and process.
 pub struct NodeProc {
     pub id: u64,
