@@ -7,16 +7,20 @@
 //!
 //! DIR holds `genesis.json` (the profile's, pinned at the first run),
 //! `blocks.jsonl` (one canonical block, 0x hex, per line, in height order)
-//! and `checkpoint.json` (the verifier's state after the last kept block and
-//! the length of `blocks.jsonl` it covers). A run resumes from the
-//! checkpoint without replaying the history; bytes appended after it by an
-//! interrupted run are cut off first.
+//! and `checkpoint.bin` (the length of `blocks.jsonl` it covers, a
+//! big-endian `u64`, then box-core's binary checkpoint of the verifier after
+//! the last kept block). A run resumes from the checkpoint without
+//! replaying the history, once box-core's `checkpoint::decode` accepted it
+//! (its rows give the root its last block's header names); bytes appended
+//! after it by an interrupted run are cut off first. A `checkpoint.json`
+//! written by earlier versions is still read, and replaced at the next save.
 
 use crate::error::{CliError, CliResult};
 use crate::session::Session;
 use box_core::audit::HistoryVerifier;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
+use box_core::evidence::SealedHeader;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -26,7 +30,8 @@ use std::time::Duration;
 /// Most blocks asked for per page.
 const PAGE: u64 = 1000;
 
-#[derive(Serialize, Deserialize)]
+/// The `checkpoint.json` earlier versions wrote (read, never written).
+#[derive(Deserialize)]
 struct Checkpoint {
     verifier: HistoryVerifier,
     /// Bytes of `blocks.jsonl` the verifier covers.
@@ -69,6 +74,17 @@ fn open(s: &Session, dir: &Path) -> CliResult<(HistoryVerifier, u64)> {
     } else {
         crate::files::write_private(&g, &pinned)?;
     }
+    let bin = dir.join(CHECKPOINT);
+    if bin.exists() {
+        let data = std::fs::read(&bin).map_err(io("read", &bin))?;
+        let damaged =
+            |e: String| CliError::failed(format!("{} is damaged ({e}); start a new directory", bin.display()));
+        let (covered, rest) = data.split_at_checked(8).ok_or_else(|| damaged("it is cut short".into()))?;
+        let mut n = [0u8; 8];
+        n.copy_from_slice(covered);
+        let c = box_core::checkpoint::decode(s.genesis(), rest).map_err(|e| damaged(e.to_string()))?;
+        return Ok((c.verifier, u64::from_be_bytes(n)));
+    }
     let c = dir.join("checkpoint.json");
     if !c.exists() {
         let v = HistoryVerifier::new(s.genesis()).map_err(|e| CliError::refused("history_invalid", e.to_string()))?;
@@ -80,15 +96,25 @@ fn open(s: &Session, dir: &Path) -> CliResult<(HistoryVerifier, u64)> {
     Ok((cp.verifier, cp.bytes))
 }
 
-/// Writes the checkpoint atomically (a temporary file renamed over it).
-fn save(dir: &Path, verifier: &HistoryVerifier, bytes: u64) -> CliResult<()> {
-    let tmp = dir.join("checkpoint.json.tmp");
-    let c = dir.join("checkpoint.json");
+/// The checkpoint's file in the replica's directory.
+const CHECKPOINT: &str = "checkpoint.bin";
+
+/// Writes the checkpoint atomically (a temporary file renamed over it);
+/// `header` is the sealed header of the verifier's last block. Removes a
+/// `checkpoint.json` of earlier versions once replaced.
+fn save(dir: &Path, verifier: &HistoryVerifier, header: &SealedHeader, bytes: u64) -> CliResult<()> {
+    let tmp = dir.join("checkpoint.bin.tmp");
+    let c = dir.join(CHECKPOINT);
     let _ = std::fs::remove_file(&tmp);
-    let text = serde_json::to_vec(&Checkpoint { verifier: verifier.clone(), bytes })
-        .map_err(|e| CliError::failed(e.to_string()))?;
-    crate::files::write_private(&tmp, &text)?;
-    std::fs::rename(&tmp, &c).map_err(io("rename", &c))
+    let mut data = bytes.to_be_bytes().to_vec();
+    data.extend_from_slice(&box_core::checkpoint::encode(verifier, Some(header)));
+    crate::files::write_private(&tmp, &data)?;
+    std::fs::rename(&tmp, &c).map_err(io("rename", &c))?;
+    let old = dir.join("checkpoint.json");
+    if old.exists() {
+        std::fs::remove_file(&old).map_err(io("remove", &old))?;
+    }
+    Ok(())
 }
 
 /// One pass: fetches and verifies every block after the replica's height
@@ -110,17 +136,19 @@ pub async fn follow_once(s: &Session, dir: &Path) -> CliResult<Followed> {
             return Err(CliError::Untrusted("the gateway serves a history from another genesis".into()));
         }
         let mut lines = String::new();
+        let mut last = None;
         for (i, raw) in page.blocks.iter().enumerate() {
             let height = page.from + i as u64;
             let block = Block::decode(&raw.0)
                 .map_err(|e| CliError::refused("history_invalid", format!("block {height}: {e}")))?;
             verifier.push(&block).map_err(|e| CliError::refused("history_invalid", e.to_string()))?;
             lines.push_str(&format!("0x{}\n", hex::encode(block.encode())));
+            last = Some(block.sealed_header());
         }
-        if !lines.is_empty() {
+        if let Some(header) = last {
             file.write_all(lines.as_bytes()).and_then(|()| file.sync_all()).map_err(io("write", &path))?;
             bytes += lines.len() as u64;
-            save(dir, &verifier, bytes)?;
+            save(dir, &verifier, &header, bytes)?;
         }
         if page.next.is_none() || page.blocks.is_empty() {
             break;

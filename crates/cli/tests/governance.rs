@@ -359,6 +359,20 @@ async fn every_governed_action_from_boxctl_against_real_processes() {
     let f2 = d.run("auditor", &["audit", "follow", "--out", replica_s, "--once", "--json"], &[]).json();
     assert_eq!(f2["resumedFrom"].as_u64(), Some(h1), "{f2}");
     assert!(f2["height"].as_u64().unwrap() > h1 && lines() == f2["height"].as_u64().unwrap(), "{f2}");
+    // The checkpoint is box-core's binary one; edited (its claimed state
+    // root), it is refused with the reason instead of resumed from.
+    let checkpoint = std::fs::read(replica.join("checkpoint.bin")).unwrap();
+    assert!(checkpoint[8..].starts_with(box_core::checkpoint::MAGIC));
+    let edited = d.path("replica-edited");
+    std::fs::create_dir_all(&edited).unwrap();
+    for f in ["genesis.json", "blocks.jsonl"] {
+        std::fs::copy(replica.join(f), edited.join(f)).unwrap();
+    }
+    let mut forged = checkpoint.clone();
+    forged[8 + box_core::checkpoint::MAGIC.len() + 8] ^= 1;
+    std::fs::write(edited.join("checkpoint.bin"), &forged).unwrap();
+    d.run("auditor", &["audit", "follow", "--out", edited.to_str().unwrap(), "--once"], &[])
+        .refused(1, "is damaged (the persisted verified state is discarded: the state root of its rows is");
     d.run("auditor", &["keyholder", "freeze", &erin, "--reason", "x"], &[]).refused(3, "not_a_key_holder");
     // And at the API, whatever a client does: no offboarding, no token reads.
     let auditor = box_cli::Session::new(box_cli::Profile::load(&d.profile).unwrap(), key("auditor")).unwrap();
