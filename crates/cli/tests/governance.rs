@@ -373,6 +373,24 @@ async fn every_governed_action_from_boxctl_against_real_processes() {
     std::fs::write(edited.join("checkpoint.bin"), &forged).unwrap();
     d.run("auditor", &["audit", "follow", "--out", edited.to_str().unwrap(), "--once"], &[])
         .refused(1, "is damaged (the persisted verified state is discarded: the state root of its rows is");
+    // A replica written by an earlier version (checkpoint.json) is resumed
+    // from, and its checkpoint replaced by the binary one.
+    let genesis: box_core::typed::Genesis =
+        serde_json::from_slice(&std::fs::read(replica.join("genesis.json")).unwrap()).unwrap();
+    let c = box_core::checkpoint::decode(&genesis, &checkpoint[8..]).unwrap();
+    let covered = u64::from_be_bytes(checkpoint[..8].try_into().unwrap());
+    let old = d.path("replica-old");
+    std::fs::create_dir_all(&old).unwrap();
+    for f in ["genesis.json", "blocks.jsonl"] {
+        std::fs::copy(replica.join(f), old.join(f)).unwrap();
+    }
+    let json = serde_json::json!({ "verifier": c.verifier, "bytes": covered });
+    std::fs::write(old.join("checkpoint.json"), serde_json::to_vec(&json).unwrap()).unwrap();
+    let f3 = d.run("auditor", &["audit", "follow", "--out", old.to_str().unwrap(), "--once", "--json"], &[]).json();
+    assert_eq!(f3["resumedFrom"].as_u64(), f2["height"].as_u64(), "{f3}");
+    if f3["height"] != f3["resumedFrom"] {
+        assert!(!old.join("checkpoint.json").exists() && old.join("checkpoint.bin").exists());
+    }
     d.run("auditor", &["keyholder", "freeze", &erin, "--reason", "x"], &[]).refused(3, "not_a_key_holder");
     // And at the API, whatever a client does: no offboarding, no token reads.
     let auditor = box_cli::Session::new(box_cli::Profile::load(&d.profile).unwrap(), key("auditor")).unwrap();
