@@ -166,6 +166,11 @@ impl NotaryState {
         self.retiring.get(id).map(|d| d.at)
     }
 
+    /// The next item to retire: (deadline, id), the least in that order.
+    pub fn next_retirement(&self) -> Option<(Timestamp, B256)> {
+        self.next_due()
+    }
+
     /// The longest rolling period among `flow`'s limits (what its period
     /// limits can still count), or the longest a flow may have.
     fn counted_period(&self, flow: &FlowHash) -> u64 {
