@@ -300,6 +300,35 @@ impl pb::notary_server::Notary for NotaryService {
         crate::crosscheck::serve(&self.shared, self.liveness.faults(), q.from_height, q.to_height).map(Response::new)
     }
 
+    async fn get_transfer_proof(
+        &self,
+        r: Request<pb::TransferProofQuery>,
+    ) -> Result<Response<pb::TransferProofInfo>, Status> {
+        access::caller(&r)?; // every role reads
+        let raw = r.into_inner().transfer_id;
+        let id: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument(format!("a transfer id is 32 bytes, got {}", raw.len())))?;
+        let id = box_core::ids::TransferId(B256::from(id));
+        let stored = self
+            .shared
+            .transfer_proof(&id)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .ok_or_else(|| Status::not_found(format!("no block this node holds changed transfer {id}")))?;
+        let raw =
+            self.shared.block(stored.height).map_err(|e| Status::internal(e.to_string()))?.ok_or_else(|| {
+                Status::internal(format!("block {} of transfer {id}'s proof is missing", stored.height))
+            })?;
+        let block = box_core::block::Block::decode(&raw).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::TransferProofInfo {
+            height: stored.height,
+            header: box_core::block::Block::header_only(block.sealed_header()).encode(),
+            value: stored.proof.row.value,
+            siblings: stored.proof.row.siblings.iter().map(|s| s.to_vec()).collect(),
+        }))
+    }
+
     async fn cluster(&self, r: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {
         access::caller(&r)?; // every role reads
         let m = self.raft.metrics().borrow().clone();
