@@ -107,6 +107,34 @@ where
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
+impl NotaryService {
+    /// A subject the live state no longer holds: notarized and retired (box-core
+    /// README, "Retirement"), as the block that notarized it recorded it (its
+    /// certificate, from the `notarized` table); unknown otherwise (never
+    /// submitted, pending elsewhere, or rejected and retired: a rejection's
+    /// reasons are in the votes of its block).
+    fn retired_subject(&self, id: &SubjectId, height: u64) -> Result<SubjectView, Status> {
+        if height == 0 {
+            return Ok(SubjectView::unknown());
+        }
+        let records = self.shared.notarized(height).map_err(|e| Status::internal(e.to_string()))?;
+        let Some(rec) = records.into_iter().find(|r| r.subject == *id) else {
+            return Ok(SubjectView::unknown());
+        };
+        let kind = Subject::decode(&rec.payload).ok().map(|p| p.kind());
+        if kind.is_none() {
+            return Ok(SubjectView::unknown());
+        }
+        Ok(SubjectView {
+            status: ViewStatus::Notarized,
+            kind,
+            certificate: rec.certificate,
+            reasons: Vec::new(),
+            height,
+        })
+    }
+}
+
 #[tonic::async_trait]
 impl pb::notary_server::Notary for NotaryService {
     async fn submit(&self, r: Request<pb::SubmitRequest>) -> Result<Response<pb::SubmitResponse>, Status> {
@@ -156,7 +184,8 @@ impl pb::notary_server::Notary for NotaryService {
         let height = self.shared.decided_at(&id).map_err(|e| Status::internal(e.to_string()))?.unwrap_or(0);
         let s = self.shared.read();
         let Some(rec) = s.notary.subject(&id) else {
-            return Ok(Response::new(SubjectView::unknown().to_wire()));
+            drop(s);
+            return Ok(Response::new(self.retired_subject(&id, height)?.to_wire()));
         };
         let kind = Some(rec.subject.kind());
         let info = match &rec.status {
@@ -298,6 +327,35 @@ impl pb::notary_server::Notary for NotaryService {
         access::caller(&r)?; // every role reads
         let q = r.into_inner();
         crate::crosscheck::serve(&self.shared, self.liveness.faults(), q.from_height, q.to_height).map(Response::new)
+    }
+
+    async fn get_transfer_proof(
+        &self,
+        r: Request<pb::TransferProofQuery>,
+    ) -> Result<Response<pb::TransferProofInfo>, Status> {
+        access::caller(&r)?; // every role reads
+        let raw = r.into_inner().transfer_id;
+        let id: [u8; 32] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| Status::invalid_argument(format!("a transfer id is 32 bytes, got {}", raw.len())))?;
+        let id = box_core::ids::TransferId(B256::from(id));
+        let stored = self
+            .shared
+            .transfer_proof(&id)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .ok_or_else(|| Status::not_found(format!("no block this node holds changed transfer {id}")))?;
+        let raw =
+            self.shared.block(stored.height).map_err(|e| Status::internal(e.to_string()))?.ok_or_else(|| {
+                Status::internal(format!("block {} of transfer {id}'s proof is missing", stored.height))
+            })?;
+        let block = box_core::block::Block::decode(&raw).map_err(|e| Status::internal(e.to_string()))?;
+        Ok(Response::new(pb::TransferProofInfo {
+            height: stored.height,
+            header: box_core::block::Block::header_only(block.sealed_header()).encode(),
+            value: stored.proof.row.value,
+            siblings: stored.proof.row.siblings.iter().map(|s| s.to_vec()).collect(),
+        }))
     }
 
     async fn cluster(&self, r: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {

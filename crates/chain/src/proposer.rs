@@ -36,9 +36,16 @@ pub enum ProposeError {
     Raft(String),
 }
 
-/// Seconds since the epoch by this node's clock.
+/// Seconds since the epoch by this node's clock, plus `BOX_NODE_CLOCK_AHEAD`
+/// seconds if that is set: a test hook (like `BOX_NODE_FAULT`) that lets a
+/// test move log time past a retention without waiting for it. Unset in
+/// production; a node run with it is a node whose clock is wrong, which log
+/// time already tolerates (it never goes backwards).
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    static AHEAD: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let ahead =
+        *AHEAD.get_or_init(|| std::env::var("BOX_NODE_CLOCK_AHEAD").ok().and_then(|v| v.parse().ok()).unwrap_or(0));
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).saturating_add(ahead)
 }
 
 /// Proposes commands on behalf of this node.

@@ -14,23 +14,32 @@ use common::*;
 /// Drives a deployment through a flow and two transfers, recording the log,
 /// and seals it into blocks of `per_block` entries the way a leader would.
 fn history(f: &Fixture, per_block: usize) -> Vec<Block> {
+    history_at(f, per_block, 0)
+}
+
+/// [`history`] with entry `k` stamped `T0 + k·step`; with a step, the two
+/// transfers also finish (one confirmed, one refused by the signer) and a
+/// last entry four days on retires everything finished, so later blocks
+/// carry retirements.
+fn history_at(f: &Fixture, per_block: usize, step: u64) -> Vec<Block> {
     let mut s = f.state();
     let mut log: Vec<LoggedEntry> = Vec::new();
-    let mut record = |s: &mut NotaryState, entry: Entry| {
+    let mut record = |s: &mut NotaryState, entry: Entry, late: bool| {
         let index = log.len() as u64 + 1;
-        s.apply(&entry, T0);
-        log.push(LoggedEntry { index, time: T0.0, entry });
+        let at = if late { T0.0 + 4 * 86_400 } else { T0.0 + index * step };
+        s.apply(&entry, Timestamp(at));
+        log.push(LoggedEntry { index, time: at, entry });
     };
     let mut decide = |s: &mut NotaryState, subject: Subject| {
         let id = subject.id(&f.domain).unwrap();
-        record(s, Entry::Submit(subject));
+        record(s, Entry::Submit(subject), false);
         for n in 0..f.nodes.len() {
             // Companions vote only while the subject is pending.
             if s.subject(&id).unwrap().status != box_core::notary::SubjectStatus::Pending {
                 break;
             }
             let content = s.verdict(&id, T0).unwrap();
-            record(s, f.vote(n, id, content, true, ""));
+            record(s, f.vote(n, id, content, true, ""), false);
         }
     };
     decide(&mut s, Subject::Flow(f.flow.clone()));
@@ -43,6 +52,23 @@ fn history(f: &Fixture, per_block: usize) -> Vec<Block> {
     );
     for id in 1..=2 {
         decide(&mut s, Subject::Transfer(f.transbox(f.request(eth(1), id))));
+    }
+    if step > 0 {
+        use box_core::typed::ReportStatus;
+        let [t1, t2] = [1, 2].map(|id| f.transbox(f.request(eth(1), id)).transfer_id(&f.domain).0);
+        let tx = B256::repeat_byte(0x51);
+        decide(&mut s, f.report(t1, ReportStatus::Broadcast, tx, 0));
+        decide(&mut s, f.report(t1, ReportStatus::Confirmed, tx, 0));
+        decide(&mut s, f.report(t2, ReportStatus::Refused, B256::ZERO, 0));
+        let nobody = f.vote(
+            0,
+            box_core::ids::SubjectId(B256::repeat_byte(0xEE)),
+            box_core::ids::ContentHash(B256::ZERO),
+            true,
+            "",
+        );
+        record(&mut s, nobody, true);
+        assert!(s.transfers().count() == 0 && s.retired_chain().0 > 0, "everything finished retired");
     }
     // Seal: replay in a second state to get the state hash after each block.
     let mut sealed = Vec::new();
@@ -131,6 +157,7 @@ fn fingerprint(f: &Fixture, v: &box_core::audit::HistoryVerifier) -> (Vec<u8>, B
     let rebuilt = NotaryState::restore(&s.snapshot()).unwrap();
     assert_eq!(pending, rebuilt.pending().map(|(id, _)| id.0).collect::<Vec<_>>(), "pending index");
     assert_eq!(window, rebuilt.history(&f.domain.flow_hash(&f.flow), &box_core::Address::ZERO, None).len());
+    assert_eq!(s.next_retirement(), rebuilt.next_retirement(), "deadline queue");
     (serde_json::to_vec(v).unwrap(), s.state_root().0, s.recomputed_state_root().0, pending, window)
 }
 
@@ -141,28 +168,31 @@ fn a_block_refused_after_its_entries_were_applied_leaves_the_verifier_byte_ident
     // runs after its entries were applied), at every height of a history
     // whose blocks submit flows and transfers, vote and notarize.
     let f = Fixture::new(1, 2, 1, 3);
-    // Two entries per block: subjects stay pending across blocks.
-    let blocks = history(&f, 2);
-    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
-    for b in &blocks {
-        let before = fingerprint(&f, &v);
-        let leader = &f.nodes[0];
-        let forged = Block::seal(
-            &f.domain,
-            leader,
-            b.header.height,
-            b.header.parent,
-            b.entries.clone(),
-            B256::repeat_byte(7),
-            b.header.time,
-        );
-        let err = v.push(&forged).unwrap_err().to_string();
-        assert!(err.contains("differs from the sealed state hash"), "{err}");
-        assert_eq!(fingerprint(&f, &v), before, "block {} changed the verifier", b.header.height);
-        // The honest block then applies on the untouched state.
-        v.push(b).unwrap();
+    // Two entries per block: subjects stay pending across blocks. Then a
+    // history whose log time moves on: its blocks retire finished subjects
+    // and transfers, and a refused one undoes those retirements too.
+    for blocks in [history(&f, 2), history_at(&f, 2, 3600)] {
+        let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+        for b in &blocks {
+            let before = fingerprint(&f, &v);
+            let leader = &f.nodes[0];
+            let forged = Block::seal(
+                &f.domain,
+                leader,
+                b.header.height,
+                b.header.parent,
+                b.entries.clone(),
+                B256::repeat_byte(7),
+                b.header.time,
+            );
+            let err = v.push(&forged).unwrap_err().to_string();
+            assert!(err.contains("differs from the sealed state hash"), "{err}");
+            assert_eq!(fingerprint(&f, &v), before, "block {} changed the verifier", b.header.height);
+            // The honest block then applies on the untouched state.
+            v.push(b).unwrap();
+        }
+        assert_eq!(v.state().state_root().0, blocks.last().unwrap().header.stateHash);
     }
-    assert_eq!(v.state().state_root().0, blocks.last().unwrap().header.stateHash);
 }
 
 #[test]

@@ -225,14 +225,28 @@ proptest! {
 /// wrong content, twice), or govern.
 #[derive(Debug, Clone)]
 enum Step {
-    Submit { id: u8 },
-    Vote { subject: u8, voter: u8, accept: bool, wrong_content: bool },
-    Pause { paused: bool },
+    Submit {
+        id: u8,
+    },
+    Vote {
+        subject: u8,
+        voter: u8,
+        accept: bool,
+        wrong_content: bool,
+    },
+    Pause {
+        paused: bool,
+    },
+    /// Log time moves on by this many hours (an entry that changes nothing).
+    Wait {
+        hours: u8,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
         1 => (0u8..6).prop_map(|id| Step::Submit { id }),
+        1 => (1u8..30).prop_map(|hours| Step::Wait { hours }),
         4 => (0u8..6, 0u8..7, any::<bool>(), prop::bool::weighted(0.1))
             .prop_map(|(subject, voter, accept, wrong_content)| Step::Vote { subject, voter, accept, wrong_content }),
         1 => (any::<bool>()).prop_map(|paused| Step::Pause { paused }),
@@ -263,6 +277,15 @@ fn to_entries(f: &Fixture, steps: &[Step]) -> Vec<Entry> {
                     key,
                     NodeVote { subject: id.0, contentHash: content.0, accept: *accept, reason },
                 ))
+            }
+            Step::Wait { .. } => {
+                let nobody = NodeVote {
+                    subject: B256::repeat_byte(0xEE),
+                    contentHash: B256::ZERO,
+                    accept: true,
+                    reason: String::new(),
+                };
+                Entry::Vote(Signed::new(&f.domain, &f.nodes[0], nobody))
             }
             Step::Pause { paused } => {
                 let action = GovernanceAction::PauseTransfers(PauseTransfers {
@@ -317,9 +340,17 @@ proptest! {
             .iter()
             .filter_map(|e| if let Entry::Submit(s) = e { s.id(&f.domain).ok() } else { None })
             .collect();
+        // Log time moves on with the steps, so finished transfers and
+        // decided subjects retire on the way (RETAIN is 6 hours).
+        let mut now = T0.0;
         for (i, entry) in to_entries(&f, &steps).iter().enumerate() {
-            s.apply(entry, Timestamp(T0.0 + i as u64));
+            now += 1 + match steps[i] { Step::Wait { hours } => u64::from(hours) * 3600, _ => 0 };
+            s.apply(entry, Timestamp(now));
             prop_assert_eq!(s.state_root(), s.recomputed_state_root(), "after entry {}", i);
+            // No retired id is live; a snapshot restores to the same root.
+            prop_assert!(s.transfers().all(|(t, _)| !s.is_retired(&t.0)));
+            prop_assert!(all_subjects.iter().all(|id| !(s.is_retired(&id.0) && s.subject(id).is_some())));
+            prop_assert_eq!(NotaryState::restore(&s.snapshot()).unwrap().state_root(), s.state_root());
             // The indexes read what a scan of the state would.
             let pending: BTreeSet<SubjectId> = s.pending().map(|(id, _)| *id).collect();
             let scanned: BTreeSet<SubjectId> = all_subjects

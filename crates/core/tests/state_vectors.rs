@@ -2,7 +2,8 @@
 //! independent Python generator (`testdata/gen/state.py`) from the README's
 //! definition: trie roots, row proofs (valid and invalid), the state root of
 //! a genesis state, a transfer row's proof against a state root (and a forged
-//! status refused), an entries Merkle root and a block hash.
+//! status refused), an entries Merkle root and a block hash, the retired row
+//! (the fold of the retired ids) and wrong folds refused.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use alloy::primitives::keccak256;
@@ -187,4 +188,44 @@ fn address_book_rows_are_the_vectors_and_prove_against_the_state_root() {
         assert!(proof.verifies(&state.state_root().0));
     }
     assert_eq!(state.state_root(), state.recomputed_state_root());
+}
+
+/// The genesis state with `retired` (its snapshot's field) set to `value`.
+fn with_retired(v: &Value, retired: Value) -> Result<NotaryState, box_core::notary::StateError> {
+    let genesis: Genesis = serde_json::from_value(v["genesisState"]["genesis"].clone()).unwrap();
+    let mut snapshot: Value = serde_json::from_slice(&NotaryState::new(genesis).unwrap().snapshot()).unwrap();
+    snapshot["retired"] = retired;
+    NotaryState::restore(&serde_json::to_vec(&snapshot).unwrap())
+}
+
+fn ids(v: &Value) -> Vec<(u8, B256)> {
+    v.as_array().unwrap().iter().map(|p| (p[0].as_u64().unwrap() as u8, b256(&p[1]))).collect()
+}
+
+#[test]
+fn the_retired_row_is_the_fold_of_the_ids_and_a_wrong_fold_is_refused() {
+    use box_core::notary::{RetiredLeaf, retired_fold};
+    let v = load();
+    let r = &v["retired"];
+    let chain = b256(&r["chain"]);
+    assert_eq!(retired_fold(&ids(&r["ids"])), chain);
+    let count = r["count"].as_u64().unwrap();
+    assert_eq!(RetiredLeaf { count, chain }.abi_encode(), bytes(&r["value"]));
+    assert_eq!(row_key(tag::RETIRED, &B256::ZERO), b256(&r["key"]));
+    // A state whose retired list is these ids has the vector's root (the
+    // genesis rows plus row 0x08), and proves nothing else changed.
+    let retired = serde_json::json!({ "count": count, "chain": r["chain"], "ids": r["ids"] });
+    let state = with_retired(&v, retired).unwrap();
+    assert_eq!(state.retired_chain(), (count, chain));
+    assert_eq!(state.state_root().0, b256(&r["stateRoot"]));
+    assert_eq!(state.recomputed_state_root().0, b256(&r["stateRoot"]));
+    // A list that does not fold to the chain it comes with is refused.
+    for w in r["wrongFolds"].as_array().unwrap() {
+        let wrong = ids(&w["ids"]);
+        assert_eq!(retired_fold(&wrong), b256(&w["fold"]), "{}", w["name"]);
+        assert_ne!(retired_fold(&wrong), chain, "{}", w["name"]);
+        let forged = serde_json::json!({ "count": wrong.len(), "chain": r["chain"], "ids": w["ids"] });
+        let err = with_retired(&v, forged).unwrap_err().to_string();
+        assert!(err.contains("do not fold"), "{}: {err}", w["name"]);
+    }
 }

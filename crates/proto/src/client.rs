@@ -28,7 +28,11 @@ use crate::pb;
 use crate::pb::notary_client::NotaryClient;
 use crate::reply::{Malformed, ProposeReply, SubjectView, SubmitReply};
 use crate::tls::{Channels, TlsMaterial};
-use box_core::ids::SubjectId;
+use box_core::block::Block;
+use box_core::commitment::RowProof;
+use box_core::encoding::Canonical;
+use box_core::ids::{SubjectId, TransferId};
+use box_core::notary::{TransferLeaf, TransferProof, row_key, tag};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -256,6 +260,30 @@ impl NodeClient {
         }
     }
 
+    /// Transfer `id`'s latest proven row, live or retired, as the first node
+    /// that has it answers; `None` if no node stored a block that changed it.
+    /// Not verified: [`ProvenTransfer::leaf`] checks the proof against the
+    /// header, and the caller must know the header is the chain's (its seal
+    /// and certificate, e.g. against the blocks it verified).
+    pub async fn transfer_proof(&self, id: &TransferId) -> Result<Option<ProvenTransfer>, NodeError> {
+        let timeout = self.timeouts.read;
+        let query = pb::TransferProofQuery { transfer_id: id.0.to_vec() };
+        let found = self
+            .each(|mut c| {
+                let query = query.clone();
+                async move {
+                    let r = c.get_transfer_proof(timed(query, timeout)).await?.into_inner();
+                    ProvenTransfer::from_wire(*id, r).map_err(malformed)
+                }
+            })
+            .await;
+        match found {
+            Ok((p, _)) => Ok(Some(p)),
+            Err(NodeError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A sealed block (canonical bytes) and the answering node's latest
     /// height, or `None` past the end. Not verified: see [`crate::BlockFollower`].
     pub async fn block(&self, height: u64) -> Result<Option<(Vec<u8>, u64)>, NodeError> {
@@ -328,5 +356,42 @@ impl NodeClient {
             self.preferred.store(idx, Ordering::Relaxed);
         }
         out.into_iter().map(|(i, info)| NodeView { node: self.nodes[i].clone(), info }).collect()
+    }
+}
+
+/// A transfer's row as a node proves it ([`NodeClient::transfer_proof`]):
+/// the sealed header of the block whose state root proves it, and the proof.
+/// Nothing here is verified until [`ProvenTransfer::leaf`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvenTransfer {
+    /// The block's height.
+    pub height: u64,
+    /// The sealed header (a block without entries).
+    pub header: Block,
+    /// The row and its path to the header's `stateHash`.
+    pub proof: TransferProof,
+}
+
+impl ProvenTransfer {
+    fn from_wire(id: TransferId, r: pb::TransferProofInfo) -> Result<Self, Malformed> {
+        let header = Block::decode(&r.header).map_err(|e| Malformed(format!("the header does not decode: {e}")))?;
+        if header.header.height != r.height {
+            return Err(Malformed(format!("a header of height {} for height {}", header.header.height, r.height)));
+        }
+        let siblings = r
+            .siblings
+            .iter()
+            .map(|s| box_core::B256::try_from(s.as_slice()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Malformed("a sibling is not 32 bytes".into()))?;
+        let row = RowProof { key: row_key(tag::TRANSFER, &id.0), value: r.value, siblings };
+        Ok(Self { height: r.height, header, proof: TransferProof { transfer: id, row } })
+    }
+
+    /// The transfer's row if the proof verifies against the header's
+    /// `stateHash` (its status: [`TransferLeaf::transfer_status`]). It does
+    /// not check the header's seal: that it is the chain's is the caller's to know.
+    pub fn leaf(&self) -> Option<TransferLeaf> {
+        self.proof.verify(&self.header.header.stateHash)
     }
 }

@@ -7,7 +7,7 @@ pub mod genesis;
 pub mod reply;
 pub mod tls;
 
-pub use client::{Node, NodeClient, NodeError, NodeView, Timeouts};
+pub use client::{Node, NodeClient, NodeError, NodeView, ProvenTransfer, Timeouts};
 pub use follower::{BlockFollower, Followed, Refusal, VerifierCell};
 pub use genesis::{GenesisMismatch, check_genesis};
 pub use reply::{Outcome, ProposeReply, SubjectStatus, SubjectView, SubmitOutcome, SubmitReply};

@@ -157,6 +157,13 @@ impl pb::notary_server::Notary for Fake {
     async fn witness(&self, _: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
         Ok(Response::new(pb::WitnessResponse { watched: false }))
     }
+    async fn get_transfer_proof(
+        &self,
+        _: Request<pb::TransferProofQuery>,
+    ) -> Result<Response<pb::TransferProofInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
     async fn headers(&self, _: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {
         Err(Status::unimplemented("not needed"))
     }

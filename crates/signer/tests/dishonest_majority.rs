@@ -183,6 +183,13 @@ impl pb::notary_server::Notary for Evil {
     }
 
     /// Its own headers: the signer confirms its state with them before acting.
+    async fn get_transfer_proof(
+        &self,
+        _: Request<pb::TransferProofQuery>,
+    ) -> Result<Response<pb::TransferProofInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
     async fn headers(&self, r: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {
         let q = r.into_inner();
         let g = self.inner.lock().unwrap();

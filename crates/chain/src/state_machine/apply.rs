@@ -56,6 +56,9 @@ impl StateMachine {
                             s.unsealed_decided.push(subject);
                         }
                         Event::Rejected { subject, .. } => s.unsealed_decided.push(subject),
+                        Event::TransferStatus { transfer, .. } => {
+                            s.unsealed_transfers.insert(transfer);
+                        }
                         Event::SignerAnnounced { .. } | Event::CeremonyMessage { .. } => {
                             applied = Applied::only(Outcome::Relayed);
                         }
@@ -76,6 +79,12 @@ impl StateMachine {
                 s.last_time = at;
                 let entries = std::mem::take(&mut s.unsealed);
                 let leaves: Vec<B256> = entries.iter().map(LoggedEntry::leaf).collect();
+                // Each changed transfer's row, proven against this header's
+                // state root while it is in the trie.
+                let proofs = std::mem::take(&mut s.unsealed_transfers)
+                    .iter()
+                    .filter_map(|t| s.notary.transfer_proof(t))
+                    .collect();
                 let header = BlockHeader {
                     height,
                     parent: s.parent,
@@ -90,6 +99,7 @@ impl StateMachine {
                     entries,
                     notarized: std::mem::take(&mut s.unsealed_notarized),
                     decided: std::mem::take(&mut s.unsealed_decided),
+                    proofs,
                 });
                 Ok(Applied::only(Outcome::Sealed))
             }
@@ -113,7 +123,7 @@ impl StateMachine {
                     return Ok(Applied::only(Outcome::Ignored("no pending block at that height".into())));
                 };
                 let block = Block { header: p.header, signature: sig, entries: p.entries };
-                self.shared.store_block(&block, &p.notarized, &p.decided)?;
+                self.shared.store_block(&block, &p.notarized, &p.decided, &p.proofs)?;
                 s.parent = block.hash(&domain);
                 s.next_height += 1;
                 self.shared.height_tx.send_replace(height);

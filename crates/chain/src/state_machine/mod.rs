@@ -24,8 +24,8 @@ use crate::log_store::{StoreError, werr};
 use crate::types::{Applied, NodeId, TypeConfig};
 use box_core::block::{Block, BlockHeader, LoggedEntry};
 use box_core::encoding::Canonical;
-use box_core::ids::SubjectId;
-use box_core::notary::NotaryState;
+use box_core::ids::{SubjectId, TransferId};
+use box_core::notary::{NotaryState, TransferProof};
 use box_core::typed::Genesis;
 use box_core::{Address, B256};
 use openraft::storage::{RaftStateMachine, Snapshot};
@@ -48,6 +48,9 @@ const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 const EVIDENCE: TableDefinition<&str, &[u8]> = TableDefinition::new("evidence");
 /// The genesis fingerprint, written when the database is created (key [`GENESIS_KEY`]).
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// The latest proven row of each transfer, by transfer id: the height of the
+/// block whose state root proves it, and the proof ([`StoredTransferProof`]).
+const TRANSFER_PROOFS: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("transfer_proofs");
 const GENESIS_KEY: &str = "genesis_fingerprint";
 
 /// A notarized subject as subscribers receive it.
@@ -72,6 +75,20 @@ pub struct PendingBlock {
     pub notarized: Vec<NotarizedRecord>,
     /// Subjects decided (notarized or rejected) by those entries.
     pub decided: Vec<SubjectId>,
+    /// The rows of the transfers those entries changed, each proven against
+    /// the header's state root (computed at seal, while the rows are live).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub proofs: Vec<TransferProof>,
+}
+
+/// A transfer's row as a node keeps it once a block changed it: readable by
+/// id after the row retired from the live state (`Notary.GetTransferProof`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredTransferProof {
+    /// The block whose header's `stateHash` the proof is against.
+    pub height: u64,
+    /// The row and its path.
+    pub proof: TransferProof,
 }
 
 /// Everything replicated, and what a snapshot holds (besides the blocks).
@@ -95,6 +112,9 @@ pub struct ChainState {
     pub unsealed_notarized: Vec<NotarizedRecord>,
     /// Subjects decided by the unsealed entries.
     pub unsealed_decided: Vec<SubjectId>,
+    /// Transfers whose rows the unsealed entries changed.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub unsealed_transfers: BTreeSet<TransferId>,
     /// A sealed header awaiting its signature.
     pub pending: Option<PendingBlock>,
 }
@@ -111,6 +131,7 @@ impl ChainState {
             unsealed: Vec::new(),
             unsealed_notarized: Vec::new(),
             unsealed_decided: Vec::new(),
+            unsealed_transfers: BTreeSet::new(),
             pending: None,
         }
     }
@@ -172,6 +193,14 @@ impl Shared {
         Ok(t.get(&subject.0.0)?.map(|g| g.value()))
     }
 
+    /// The latest proven row of transfer `id` (live or retired), if a block
+    /// this node sealed and stored changed it.
+    pub fn transfer_proof(&self, id: &TransferId) -> Result<Option<StoredTransferProof>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(TRANSFER_PROOFS)?;
+        Ok(t.get(&id.0.0)?.and_then(|g| serde_json::from_slice(g.value()).ok()))
+    }
+
     /// Records equivocation evidence this node found against `sealer` at
     /// `height`, durably. Returns `false` if that pair was recorded before.
     pub fn record_evidence(&self, sealer: Address, height: u64, record: &[u8]) -> Result<bool, redb::Error> {
@@ -216,6 +245,7 @@ impl Shared {
         block: &Block,
         notarized: &[NotarizedRecord],
         decided: &[SubjectId],
+        proofs: &[TransferProof],
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(werr)?;
         {
@@ -227,6 +257,12 @@ impl Shared {
             let mut d = tx.open_table(DECIDED).map_err(werr)?;
             for s in decided {
                 d.insert(&s.0.0, block.header.height).map_err(werr)?;
+            }
+            let mut p = tx.open_table(TRANSFER_PROOFS).map_err(werr)?;
+            for proof in proofs {
+                let stored = StoredTransferProof { height: block.header.height, proof: proof.clone() };
+                let bytes = serde_json::to_vec(&stored).map_err(werr)?;
+                p.insert(&proof.transfer.0.0, bytes.as_slice()).map_err(werr)?;
             }
         }
         tx.commit().map_err(werr)
@@ -251,6 +287,7 @@ impl StateMachine {
             tx.open_table(DECIDED).map_err(|e| e.to_string())?;
             tx.open_table(SNAPSHOT).map_err(|e| e.to_string())?;
             tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
+            tx.open_table(TRANSFER_PROOFS).map_err(|e| e.to_string())?;
             // The genesis this data directory belongs to, recorded at creation (and on the first start
             // of a database made before it was recorded): a changed genesis file is refused at once,
             // before any snapshot exists.

@@ -25,15 +25,20 @@ use super::{ChainState, NotarizedRecord, PendingBlock, SnapshotData};
 use box_core::block::{Block, BlockHeader, LoggedEntry, merkle_root};
 use box_core::encoding::Canonical;
 use box_core::ids::{SubjectId, Timestamp};
-use box_core::notary::{Event, NotaryState};
+use box_core::notary::{Event, NotaryState, TransferProof};
 use box_core::typed::Genesis;
 use box_core::{B256, audit::HistoryVerifier};
 
+/// A verified block with what it notarized and decided and the rows of the
+/// transfers it changed, proven against its state root.
+pub(super) type VerifiedBlock = (Block, Vec<NotarizedRecord>, Vec<SubjectId>, Vec<TransferProof>);
+
 /// A snapshot that verified: its blocks with what each notarized and
-/// decided (recomputed, not read from the snapshot), and its state.
+/// decided and its transfer proofs (recomputed, not read from the snapshot),
+/// and its state.
 pub(super) struct VerifiedSnapshot {
-    /// Blocks from height 1, each with its notarized records and decided subjects.
-    pub(super) blocks: Vec<(Block, Vec<NotarizedRecord>, Vec<SubjectId>)>,
+    /// Blocks from height 1.
+    pub(super) blocks: Vec<VerifiedBlock>,
     /// The chain state to install.
     pub(super) state: ChainState,
 }
@@ -86,14 +91,19 @@ pub(super) fn verify(
             return Err(format!("its block {height} differs from the block {height} this node holds"));
         }
         let events = verifier.push(&block).map_err(|e| e.to_string())?;
+        let changed: std::collections::BTreeSet<_> = events
+            .iter()
+            .filter_map(|e| if let Event::TransferStatus { transfer, .. } = e { Some(*transfer) } else { None })
+            .collect();
+        let proofs = changed.iter().filter_map(|t| verifier.state().transfer_proof(t)).collect();
         let (notarized, decided) = outcomes(events);
         if &notarized != listed {
             return Err(format!("the notarized records of block {height} are not what its entries notarize"));
         }
-        blocks.push((block, notarized, decided));
+        blocks.push((block, notarized, decided, proofs));
     }
     let domain = genesis.domain();
-    let tip = blocks.last().map_or(B256::ZERO, |(b, _, _)| b.hash(&domain));
+    let tip = blocks.last().map_or(B256::ZERO, |(b, ..)| b.hash(&domain));
     let s = &data.state;
     if s.parent != tip || s.next_height != blocks.len() as u64 + 1 {
         return Err("its chain tip is not its last block".into());
@@ -136,6 +146,9 @@ fn check_pending(notary: &mut NotaryState, p: &PendingBlock, height: u64, tip: B
     let (notarized, decided) = outcomes(events);
     if notarized != p.notarized || decided != p.decided {
         return Err("the pending block's records are not what its entries decide".into());
+    }
+    if p.proofs.iter().any(|proof| proof.verify(&p.header.stateHash).is_none()) {
+        return Err("a transfer proof of the pending block does not verify against its header".into());
     }
     Ok(())
 }

@@ -90,8 +90,23 @@ impl NotaryState {
                 }]
             };
         }
+        if self.retired.contains(&id.0) {
+            return vec![Event::Refused {
+                reason: format!("subject {id} was decided and has retired from the live state; it is decided once"),
+            }];
+        }
         if let Err(reason) = self.authenticity(subject, &domain) {
             return vec![Event::Refused { reason }];
+        }
+        if let Subject::SignerReport(r) = subject
+            && self.retired.contains(&r.value.subject)
+        {
+            return vec![Event::Refused {
+                reason: format!(
+                    "the report is about {}, which finished and has retired from the live state; no report changes it now",
+                    r.value.subject
+                ),
+            }];
         }
         if let Subject::Transfer(t) = subject
             && let Err(refusal) = self.transfer_open(&t.transfer_id(&domain))
@@ -163,7 +178,7 @@ impl NotaryState {
             return ignored(format!("{voter} is not a registered node account"));
         }
         let Some(rec) = self.subjects.get_mut(&subject) else {
-            return ignored("unknown subject".into());
+            return ignored("unknown subject: never submitted, or decided and retired from the live state".into());
         };
         if rec.status != SubjectStatus::Pending {
             return ignored("the subject is already decided".into());

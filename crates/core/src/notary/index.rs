@@ -20,6 +20,15 @@ pub(super) struct Indexes {
     by_flow: BTreeSet<(FlowHash, Timestamp, TransferId)>,
     /// Where each transfer sits in `by_flow`.
     placed: BTreeMap<TransferId, (FlowHash, Timestamp)>,
+    /// What retires next: (deadline, id) of every scheduled item.
+    due: BTreeSet<(Timestamp, B256)>,
+    /// Where each scheduled item sits in `due`.
+    due_placed: BTreeMap<B256, Timestamp>,
+    /// The live subjects that carry each transfer (its transboxes, the
+    /// signer's reports about it): they retire with it.
+    carried: BTreeMap<TransferId, BTreeSet<SubjectId>>,
+    /// Which transfer each subject in `carried` carries.
+    carrier: BTreeMap<SubjectId, TransferId>,
 }
 
 impl NotaryState {
@@ -29,6 +38,40 @@ impl NotaryState {
             Some(r) if r.status == SubjectStatus::Pending => self.index.pending.insert(*id),
             _ => self.index.pending.remove(id),
         };
+        if let Some(t) = self.index.carrier.remove(id)
+            && let Some(set) = self.index.carried.get_mut(&t)
+        {
+            set.remove(id);
+            if set.is_empty() {
+                self.index.carried.remove(&t);
+            }
+        }
+        let domain = self.domain();
+        if let Some(t) = self.subjects.get(id).and_then(|r| super::retire::carried(&r.subject, &domain)) {
+            self.index.carried.entry(t).or_default().insert(*id);
+            self.index.carrier.insert(*id, t);
+        }
+    }
+
+    /// Puts item `id` in the deadline queue as `retiring` now holds it.
+    pub(super) fn index_due(&mut self, id: &B256) {
+        if let Some(at) = self.index.due_placed.remove(id) {
+            self.index.due.remove(&(at, *id));
+        }
+        if let Some(d) = self.retiring.get(id) {
+            self.index.due.insert((d.at, *id));
+            self.index.due_placed.insert(*id, d.at);
+        }
+    }
+
+    /// The first (deadline, id) in the queue.
+    pub(super) fn next_due(&self) -> Option<(Timestamp, B256)> {
+        self.index.due.first().copied()
+    }
+
+    /// The live subjects that carry transfer `t`.
+    pub(super) fn carried_by(&self, t: &TransferId) -> Vec<SubjectId> {
+        self.index.carried.get(t).map(|s| s.iter().copied().collect()).unwrap_or_default()
     }
 
     /// Puts transfer `id` in the indexes as the state now holds it.
@@ -49,6 +92,8 @@ impl NotaryState {
         subjects.iter().for_each(|s| self.index_subject(s));
         let transfers: Vec<TransferId> = self.transfers.keys().copied().collect();
         transfers.iter().for_each(|t| self.index_transfer(t));
+        let due: Vec<B256> = self.retiring.keys().copied().collect();
+        due.iter().for_each(|id| self.index_due(id));
     }
 
     /// Subjects still awaiting a decision, in id order. O(pending), whatever

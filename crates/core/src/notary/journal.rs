@@ -1,12 +1,14 @@
 //! Rolling back a run of applied entries at the cost of the rows it touched
 //! ([`NotaryState::atomically`]), never a copy of the whole state.
 //!
-//! The maps that grow with history (flows, transfers, subjects) are
+//! The maps that grow with history (flows, transfers, subjects, the
+//! retirement queue) are
 //! [`Journaled`]: while a run is open, the first write to a key records the
 //! value it had, so undoing the run puts back exactly those keys. Everything
 //! else in the state is small (registry, assets, sets changed by governance)
 //! or shares its nodes on a clone (the commitment trie), so it is copied
-//! whole when the run opens. The indexes are derived from the maps: after an
+//! whole when the run opens, except the retired ids, which only grow: a run
+//! is undone by cutting their list back to where it began. The indexes are derived from the maps: after an
 //! undo they are recomputed for the keys the run touched.
 
 use super::NotaryState;
@@ -87,6 +89,12 @@ impl<K: Ord + Clone, V: Clone> Journaled<K, V> {
         self.map.entry(key).or_insert_with(make)
     }
 
+    /// Removes `key`.
+    pub(super) fn remove(&mut self, key: &K) -> Option<V> {
+        self.record(key);
+        self.map.remove(key)
+    }
+
     /// Opens a run; returns the enclosing run's record, if any.
     fn begin(&mut self) -> Option<Undo<K, V>> {
         self.undo.replace(BTreeMap::new())
@@ -130,30 +138,39 @@ impl NotaryState {
     /// on failure, one step per row `f` wrote: never a copy of the history.
     /// Runs nest. A panic inside `f` is not rolled back.
     pub fn atomically<T, E>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
-        let outer = (self.flows.begin(), self.transfers.begin(), self.subjects.begin());
+        let outer = (self.flows.begin(), self.transfers.begin(), self.subjects.begin(), self.retiring.begin());
+        let retired_mark = self.retired.mark();
         let before = self.small_part();
         match f(self) {
             Ok(t) => {
                 self.flows.keep(outer.0);
                 self.transfers.keep(outer.1);
                 self.subjects.keep(outer.2);
+                self.retiring.keep(outer.3);
                 Ok(t)
             }
             Err(e) => {
                 let mut flows = std::mem::take(&mut self.flows);
                 let mut transfers = std::mem::take(&mut self.transfers);
                 let mut subjects = std::mem::take(&mut self.subjects);
+                let mut retiring = std::mem::take(&mut self.retiring);
+                let mut retired = std::mem::take(&mut self.retired);
                 let index = std::mem::take(&mut self.index);
                 *self = before;
                 flows.undo(outer.0);
                 let transfer_ids = transfers.undo(outer.1);
                 let subject_ids = subjects.undo(outer.2);
+                let due_ids = retiring.undo(outer.3);
+                retired.rewind(retired_mark);
                 self.flows = flows;
                 self.transfers = transfers;
                 self.subjects = subjects;
+                self.retiring = retiring;
+                self.retired = retired;
                 self.index = index;
                 subject_ids.iter().for_each(|id| self.index_subject(id));
                 transfer_ids.iter().for_each(|id| self.index_transfer(id));
+                due_ids.iter().for_each(|id| self.index_due(id));
                 Err(e)
             }
         }
@@ -165,11 +182,15 @@ impl NotaryState {
         let flows = std::mem::take(&mut self.flows);
         let transfers = std::mem::take(&mut self.transfers);
         let subjects = std::mem::take(&mut self.subjects);
+        let retiring = std::mem::take(&mut self.retiring);
+        let retired = std::mem::take(&mut self.retired);
         let index = std::mem::take(&mut self.index);
         let copy = self.clone();
         self.flows = flows;
         self.transfers = transfers;
         self.subjects = subjects;
+        self.retiring = retiring;
+        self.retired = retired;
         self.index = index;
         copy
     }

@@ -19,6 +19,7 @@ mod equivocation;
 mod event;
 mod index;
 mod journal;
+mod retire;
 mod rows;
 mod rules;
 mod subject;
@@ -26,7 +27,8 @@ mod subject;
 pub use binary::STATE_MAGIC;
 pub(crate) use binary::{Reader, put_sized};
 pub use event::{Event, FlowStatus, TransferStatus};
-pub use rows::{TransferLeaf, TransferProof, row_key, tag};
+pub use retire::{RETAIN_SECONDS, retired_fold};
+pub use rows::{RetiredLeaf, TransferLeaf, TransferProof, row_key, tag};
 pub use subject::{Entry, Subject, SubjectKind};
 
 use crate::address_book::AddressBook;
@@ -199,6 +201,14 @@ pub struct NotaryState {
     /// never listed a destination hashes as before this field existed.
     #[serde(default, skip_serializing_if = "AddressBook::is_empty")]
     address_book: AddressBook,
+    /// When each finished transfer and decided subject still live retires
+    /// (`retire`). Omitted while empty.
+    #[serde(default, skip_serializing_if = "nothing_due")]
+    retiring: journal::Journaled<B256, retire::Due>,
+    /// The ids retired so far, in order, with their fold. Omitted while
+    /// empty, so a history where nothing retired hashes as before.
+    #[serde(default, skip_serializing_if = "retire::Retired::is_empty")]
+    retired: retire::Retired,
     /// The state commitment over every row ([`NotaryState::state_root`]).
     #[serde(skip)]
     tree: crate::commitment::StateTree,
@@ -222,6 +232,10 @@ impl<'de> Deserialize<'de> for NotaryState {
         state.rebuild_tree();
         Ok(state)
     }
+}
+
+fn nothing_due(q: &journal::Journaled<B256, retire::Due>) -> bool {
+    q.is_empty()
 }
 
 /// Ceremony messages recorded for one signer boot ([`NotaryState`]).
@@ -285,6 +299,8 @@ impl NotaryState {
             equivocators: BTreeMap::new(),
             ceremony_seen: CeremonySeen::default(),
             address_book: AddressBook::default(),
+            retiring: Default::default(),
+            retired: Default::default(),
             tree: crate::commitment::StateTree::default(),
             small_rows: BTreeMap::new(),
             index: index::Indexes::default(),
@@ -410,6 +426,23 @@ impl NotaryState {
                 return bad("a subject is filed under the wrong id or content hash");
             }
         }
+        if !s.retired.folds() {
+            return bad("the retired ids do not fold to the retired row's chain (or one is listed twice)");
+        }
+        if s.transfers.keys().any(|t| s.retired.contains(&t.0)) || s.subjects.keys().any(|id| s.retired.contains(&id.0))
+        {
+            return bad("a retired id is still in the live state");
+        }
+        for (id, due) in s.retiring.iter() {
+            let live = match due.tag {
+                tag::TRANSFER => s.transfers.contains_key(&TransferId(*id)),
+                tag::SUBJECT => s.subjects.contains_key(&SubjectId(*id)),
+                _ => false,
+            };
+            if !live {
+                return bad("an item due to retire is not in the live state");
+            }
+        }
         Ok(s)
     }
 
@@ -422,7 +455,9 @@ impl NotaryState {
             Entry::Ceremony(c) => self.ceremony(c),
             Entry::Evidence(e) => self.evidence(e),
         };
-        self.commit(entry, &events);
+        let (subjects, transfers) = self.commit(entry, &events);
+        self.schedule(&subjects, &transfers, at);
+        self.retire_due(at);
         events
     }
 

@@ -32,6 +32,9 @@ pub mod tag {
     pub const CEREMONY: u8 = 0x06;
     /// A destination listed in the address book.
     pub const ADDRESS_BOOK: u8 = 0x07;
+    /// The ids retired from the live state, folded (id zero; absent while
+    /// none has retired).
+    pub const RETIRED: u8 = 0x08;
     /// A flow, by flow hash.
     pub const FLOW: u8 = 0x10;
     /// A transfer, by transfer id.
@@ -75,6 +78,11 @@ sol! {
     /// listed for (zero: every flow).
     #[derive(Debug, PartialEq, Eq)]
     struct AddressBookLeaf { string label; bytes32 flow; }
+
+    /// The retired ids: how many, and their fold in retirement order
+    /// (`chain_i = keccak256(chain_{i-1} ‖ tag_i ‖ id_i)`, `chain_0 = 0`).
+    #[derive(Debug, PartialEq, Eq)]
+    struct RetiredLeaf { uint64 count; bytes32 chain; }
 
     /// A flow.
     #[derive(Debug, PartialEq, Eq)]
@@ -237,10 +245,12 @@ impl NotaryState {
         transfers.iter().for_each(|t| self.write_transfer(t));
         let subjects: Vec<SubjectId> = self.subjects.keys().copied().collect();
         subjects.iter().for_each(|s| self.write_subject(s));
+        self.write_retired();
     }
 
-    /// Writes the rows `entry` (and the `events` it produced) touched.
-    pub(super) fn commit(&mut self, entry: &Entry, events: &[Event]) {
+    /// Writes the rows `entry` (and the `events` it produced) touched;
+    /// returns the subjects and transfers they are.
+    pub(super) fn commit(&mut self, entry: &Entry, events: &[Event]) -> (BTreeSet<SubjectId>, BTreeSet<TransferId>) {
         let domain = self.domain();
         let mut subjects = BTreeSet::new();
         let mut resync = matches!(entry, Entry::Ceremony(_) | Entry::Evidence(_));
@@ -302,6 +312,7 @@ impl NotaryState {
             }
         }
         self.write_meta();
+        (subjects, transfers)
     }
 
     fn put(&mut self, key: B256, value: Option<Vec<u8>>) {
@@ -314,6 +325,17 @@ impl NotaryState {
     fn write_meta(&mut self) {
         let value = self.meta_row();
         self.put(row_key(tag::META, &B256::ZERO), Some(value));
+    }
+
+    /// Writes the retired row (absent while nothing has retired).
+    pub(super) fn write_retired(&mut self) {
+        let value = self.retired_row();
+        self.put(row_key(tag::RETIRED, &B256::ZERO), value);
+    }
+
+    fn retired_row(&self) -> Option<Vec<u8>> {
+        let (count, chain) = self.retired_chain();
+        (count > 0).then(|| RetiredLeaf { count, chain }.abi_encode())
     }
 
     fn write_flow(&mut self, h: &FlowHash) {
@@ -463,6 +485,7 @@ impl NotaryState {
     fn all_rows(&self) -> BTreeMap<B256, Vec<u8>> {
         let mut rows = BTreeMap::new();
         rows.insert(row_key(tag::META, &B256::ZERO), self.meta_row());
+        rows.extend(self.retired_row().map(|v| (row_key(tag::RETIRED, &B256::ZERO), v)));
         for t in SMALL {
             for (id, v) in self.small_set(t) {
                 rows.insert(row_key(t, &id), v);

@@ -78,6 +78,11 @@ impl NotaryState {
     /// while no transbox for it has been notarized: a transfer executes at
     /// most once.
     pub(crate) fn transfer_open(&self, tid: &TransferId) -> Result<(), Refusal> {
+        if self.is_retired(&tid.0) {
+            return Err(Refusal::Replay(format!(
+                "{tid} (it finished and has retired from the live state; a node serves its final status with a proof by id)"
+            )));
+        }
         match self.transfers.get(tid) {
             Some(r) if !matches!(r.status, TransferStatus::Submitted | TransferStatus::Rejected { .. }) => {
                 Err(Refusal::Replay(format!("{tid} (notarized as subject {})", r.subject)))

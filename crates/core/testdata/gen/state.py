@@ -27,12 +27,14 @@ ZERO = b"\x00" * 32
 
 # Row tags (README table).
 META, NODE, ASSET, FROZEN, BLOCKED, EQUIVOCATOR, CEREMONY, ADDRESS_BOOK = 0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07
+RETIRED = 0x08
 FLOW, TRANSFER, SUBJECT = 0x10, 0x11, 0x12
 
 META_LEAF = "(bytes32,uint64,bool,string,bytes,bytes32)"
 NODE_LEAF = "(uint64,string)"
 ASSET_LEAF = "(string,uint8)"
 ADDRESS_BOOK_LEAF = "(string,bytes32)"
+RETIRED_LEAF = "(uint64,bytes32)"
 TRANSFER_LEAF = "(bytes32,bytes32,address,uint256,uint256,address,uint64,uint32,uint8,bytes32,uint64,string)"
 TRANSFER_STATUS = {"submitted": 0, "notarized": 1, "broadcast": 2, "confirmed": 3, "rejected": 4, "refused": 5,
                    "failed": 6}
@@ -225,6 +227,36 @@ def confirmed_transfer(genesis_plain: dict[bytes, bytes]) -> dict:
     return proven_transfer(genesis_plain, transfer_id, fields, bare, "withoutDetailValue")
 
 
+def retired_fold(ids: list[tuple[int, bytes]]) -> bytes:
+    """chain_0 = 32 zero bytes; chain_i = H(chain_{i-1} || tag_i || id_i)."""
+    chain = ZERO
+    for tag, ident in ids:
+        chain = H(chain + bytes([tag]) + ident)
+    return chain
+
+
+def retired(genesis_plain: dict[bytes, bytes]) -> dict:
+    """Three retired ids (two transfers, one subject) in retirement order: their RetiredLeaf row
+    (tag 0x08, id zero), the state root of the genesis rows plus that row, and wrong lists whose
+    fold is not the chain (a state carrying one with that chain is refused)."""
+    ids = [(TRANSFER, H(b"BOX state vectors retired transfer 1")),
+           (SUBJECT, H(b"BOX state vectors retired subject")),
+           (TRANSFER, H(b"BOX state vectors retired transfer 2"))]
+    chain = retired_fold(ids)
+    value = abi(RETIRED_LEAF, (len(ids), chain))
+    key = row_key(RETIRED, ZERO)
+    rows = dict(genesis_plain)
+    rows[key] = value
+    wrong = []
+    for name, w in [("an id dropped", ids[1:]), ("two ids swapped", [ids[1], ids[0], ids[2]]),
+                    ("a subject id filed as a transfer", [ids[0], (TRANSFER, ids[1][1]), ids[2]])]:
+        f = retired_fold(w)
+        assert f != chain
+        wrong.append({"name": name, "ids": [[t, hx(i)] for t, i in w], "fold": hx(f)})
+    return {"ids": [[t, hx(i)] for t, i in ids], "count": len(ids), "chain": hx(chain), "key": hx(key),
+            "value": hx(value), "stateRoot": hx(root(rows)), "wrongFolds": wrong}
+
+
 def merkle_root(leaves: list[bytes]) -> bytes:
     if not leaves:
         return ZERO
@@ -260,7 +292,8 @@ def main() -> None:
                        "genesis makes; a broadcast transfer's row added to it, with its proof against that "
                        "root and a forged 'confirmed' value; address-book rows; a confirmed transfer's row carrying its confirmed "
                        "report's detail in `reason`, with its proof and the same row without the detail; a "
-                       "block's entries root and hash under domain main.",
+                       "block's entries root and hash under domain main; retired ids with their RetiredLeaf "
+                       "row, the genesis state root with that row, and wrong folds.",
         "tries": trie_cases,
         "proofs": proofs,
         "genesisState": genesis,
@@ -268,6 +301,7 @@ def main() -> None:
         "addressBook": address_book(),
         "confirmedTransfer": confirmed_transfer(genesis_plain),
         "block": block(t["stateRoot"]),
+        "retired": retired(genesis_plain),
     })
 
 

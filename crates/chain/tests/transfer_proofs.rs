@@ -1,0 +1,171 @@
+//! Issue 13 item 2: a finished transfer stays readable by id with a proof
+//! after it retires from the nodes' live state. Real `box-node` processes:
+//! the transfer's final status is proven through `Notary.GetTransferProof`
+//! (a gateway certificate) against the header at that height, which the
+//! chain's verified history holds; then every node restarts with its clock
+//! two days ahead (`BOX_NODE_CLOCK_AHEAD`, a test hook), log time passes the
+//! transfer's deadline, its subjects leave the live state, a replay is
+//! refused with the reason, and the same proof is still served (and the
+//! notarized transbox is still answered by id from the block store).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use box_core::audit::verify_history;
+use box_core::crypto::SecretKey;
+use box_core::encoding::Canonical;
+use box_core::ids::SubjectId;
+use box_core::notary::{Subject, TransferStatus};
+use box_core::transbox::TransBox;
+use box_core::typed::{
+    ApprovalLevel, AssetLimit, BoxFlow, FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest,
+};
+use box_core::{Address, B256, U256};
+use box_proto::{ProvenTransfer, pb};
+use box_testkit::{CHAIN_ID, Cluster, eventually, key};
+use std::path::Path;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_box-node");
+
+async fn status(c: &Cluster, node: u64, id: &SubjectId) -> String {
+    c.subject(node, id).await.map(|s| s.status.to_string()).unwrap_or_default()
+}
+
+async fn notarized(c: &Cluster, id: &SubjectId) {
+    let s = eventually("a decision", Duration::from_secs(90), || async {
+        Some(status(c, 1, id).await).filter(|s| s == "notarized" || s == "rejected")
+    })
+    .await;
+    assert_eq!(s, "notarized");
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+fn report(c: &Cluster, subject: B256, status: ReportStatus, tx: B256) -> Subject {
+    let r = SignerReport { subject, status: status as u8, txHash: tx, nonce: 0, detail: String::new() };
+    Subject::SignerReport(Signed::new(&c.domain, &c.signer, r))
+}
+
+/// The proof node `node` serves for `tid`, once it shows `want`.
+async fn proven(c: &Cluster, node: u64, tid: &box_core::ids::TransferId, want: u8) -> ProvenTransfer {
+    let client = c.node_client(&[node]);
+    eventually("a proof of the transfer's row", Duration::from_secs(90), || async {
+        client.transfer_proof(tid).await.ok().flatten().filter(|p| p.leaf().is_some_and(|l| l.status == want))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finished_transfer_is_proven_by_id_against_its_header_before_and_after_it_retires() {
+    let mut c = Cluster::start(Path::new(BIN), 3, 0).await;
+    let employee = key("employee");
+    let approvers: Vec<SecretKey> = (0..2).map(|i| key(&format!("approver-{i}"))).collect();
+    let ether = U256::from(10u64).pow(U256::from(18u64));
+    let flow = BoxFlow {
+        name: "Payments".into(),
+        employees: vec![employee.address()],
+        levels: vec![ApprovalLevel {
+            name: "Finance".into(),
+            approvers: approvers.iter().map(SecretKey::address).collect(),
+            threshold: 1,
+        }],
+        limits: vec![AssetLimit {
+            asset: Address::ZERO,
+            perTransfer: ether * U256::from(10u64),
+            perPeriod: ether * U256::from(100u64),
+            periodSeconds: 86_400,
+            maxFee: ether / U256::from(10u64),
+        }],
+        nonce: 1,
+        addressBookOnly: false,
+    };
+    let fh = c.domain.flow_hash(&flow).0;
+    notarized(&c, &c.submit(&Subject::Flow(flow).encode()).await).await;
+    for k in &c.key_holders {
+        let a = Subject::FlowAuthorization(Signed::new(&c.domain, k, FlowAuthorization { flowHash: fh, enable: true }));
+        notarized(&c, &c.submit(&a.encode()).await).await;
+    }
+    notarized(&c, &c.submit(&report(&c, fh, ReportStatus::Anchored, B256::repeat_byte(0xA7)).encode()).await).await;
+
+    // One transfer, notarized, broadcast and confirmed.
+    let request = TransferRequest {
+        requestId: B256::repeat_byte(0x42),
+        flowHash: fh,
+        applicant: employee.address(),
+        asset: Address::ZERO,
+        to: Address::repeat_byte(0xD5),
+        amount: ether,
+        maxFee: U256::from(10u64).pow(U256::from(16u64)),
+        chainId: CHAIN_ID,
+        timestamp: now(),
+    };
+    let mut tb = TransBox::apply(&c.domain, request, &employee);
+    tb.approve(&c.domain, 1, &approvers[0]);
+    let tid = tb.transfer_id(&c.domain);
+    let transbox = Subject::Transfer(tb);
+    let transbox_id = c.submit(&transbox.encode()).await;
+    notarized(&c, &transbox_id).await;
+    let tx = B256::repeat_byte(0x7A);
+    notarized(&c, &c.submit(&report(&c, tid.0, ReportStatus::Broadcast, tx).encode()).await).await;
+    notarized(&c, &c.submit(&report(&c, tid.0, ReportStatus::Confirmed, tx).encode()).await).await;
+
+    // Its final status, proven against the header at the proof's height, on
+    // every node; the header is the one the chain's verified history holds.
+    let before = proven(&c, 1, &tid, 3).await;
+    assert_eq!(before.leaf().unwrap().transfer_status(), Some(TransferStatus::Confirmed { tx_hash: tx }));
+    let blocks = c.blocks(1).await;
+    verify_history(&c.genesis, &blocks).expect("the chain verifies");
+    let held = &blocks[before.height as usize - 1];
+    assert_eq!(before.header.header, held.header, "the proof's header is the chain's");
+    assert_eq!(before.header.signature, held.signature);
+    for node in 2..=3 {
+        let p = proven(&c, node, &tid, 3).await;
+        assert_eq!((p.height, p.leaf()), (before.height, before.leaf()), "node {node}");
+    }
+    // A forged row does not verify with that proof.
+    let mut forged = before.clone();
+    forged.proof.row.value[31 + 32 * 8] ^= 1;
+    assert!(forged.leaf().is_none());
+    // An unknown transfer: NOT_FOUND with the reason.
+    let err = c
+        .client(1)
+        .get_transfer_proof(pb::TransferProofQuery { transfer_id: vec![0x55; 32] })
+        .await
+        .expect_err("unknown");
+    assert_eq!(err.code(), tonic::Code::NotFound);
+    assert!(err.message().contains("no block this node holds changed transfer"), "{}", err.message());
+
+    // Every node restarts with its clock two days ahead: the next entry's log
+    // time passes the transfer's deadline (a day after submission, the
+    // flow's period), so it retires from the live state.
+    for node in 1..=3 {
+        c.kill(node);
+    }
+    for node in 1..=3 {
+        c.spawn_with(node, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
+    }
+    c.wait_leader().await;
+    let decided_at = c.subject(1, &transbox_id).await.unwrap().height;
+    notarized(&c, &c.submit(&box_testkit::sample_flow(7).encode()).await).await;
+    // A replay of its transbox is refused, with the reason: it retired.
+    let refused = eventually("the transfer retired", Duration::from_secs(90), || async {
+        c.client(2).submit(pb::SubmitRequest { subject: transbox.encode() }).await.err()
+    })
+    .await;
+    assert!(refused.message().contains("retired"), "{}", refused.message());
+    // Its subject is still answered by id, notarized at the height the block
+    // store recorded, with its certificate.
+    for node in 1..=3 {
+        let view = c.subject(node, &transbox_id).await.unwrap();
+        assert_eq!((view.status.to_string(), view.height), ("notarized".to_owned(), decided_at), "node {node}");
+        assert!(!view.certificate.is_empty());
+    }
+    // The proof is still served, by every node, against the same header.
+    for node in 1..=3 {
+        let p = proven(&c, node, &tid, 3).await;
+        assert_eq!(p.height, before.height, "node {node}");
+        assert_eq!(p.header, before.header);
+        assert_eq!(p.leaf(), before.leaf());
+    }
+}

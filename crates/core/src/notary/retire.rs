@@ -1,0 +1,267 @@
+//! Retirement: a finished transfer, and a decided subject that carries no
+//! transfer, leave the live state once no later rule needs them (crate
+//! README, "State commitment", "Retirement"). What stays is its id, for replay
+//! protection: the ids retired so far, in retirement order, folded into one
+//! committed row (tag `0x08`).
+//!
+//! Retirement is deterministic by log time: after an entry stamped `t` is
+//! applied, every item whose deadline is at or before `t` retires, in
+//! (deadline, id) order. A deadline queue makes that O(k log n) per entry for
+//! the k items due, never a scan.
+
+use super::rows::{row_key, tag};
+use super::{NotaryState, Subject, SubjectRecord, SubjectStatus, TransferRecord, TransferStatus};
+use crate::flow::MAX_PERIOD_SECONDS;
+use crate::ids::{FlowHash, SubjectId, Timestamp, TransferId};
+use crate::typed::ReportStatus;
+use alloy::primitives::{B256, keccak256};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::{BTreeSet, HashSet};
+
+/// How long (log-time seconds) a finished transfer, or a decided subject,
+/// stays live after it finished: long enough for the signer to report a
+/// reorg of a confirmed transfer (it watches 128 Ethereum blocks, about 26
+/// minutes) and for followers to read it as blocks come.
+pub const RETAIN_SECONDS: u64 = 6 * 3600;
+
+/// When a live item retires, and which of its rows it is
+/// ([`tag::TRANSFER`] or [`tag::SUBJECT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(super) struct Due {
+    /// Its deadline (log time).
+    pub(super) at: Timestamp,
+    /// The tag of its row.
+    pub(super) tag: u8,
+}
+
+/// The ids retired so far, in order, with the fold the state commits to.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Retired {
+    /// (row tag, id) in retirement order.
+    ids: Vec<(u8, B256)>,
+    /// The same ids, for O(1) lookups.
+    set: HashSet<B256>,
+    /// `chain_n` over `ids` (or, right after deserialising, what the bytes
+    /// said it was: [`Retired::folds`] checks it).
+    chain: B256,
+}
+
+impl PartialEq for Retired {
+    fn eq(&self, other: &Self) -> bool {
+        self.ids == other.ids && self.chain == other.chain
+    }
+}
+
+impl Eq for Retired {}
+
+/// `chain_i = keccak256(chain_{i-1} ‖ tag_i ‖ id_i)`, `chain_0 = 0`.
+pub fn retired_fold(ids: &[(u8, B256)]) -> B256 {
+    ids.iter().fold(B256::ZERO, |chain, (t, id)| next_link(&chain, *t, id))
+}
+
+fn next_link(chain: &B256, t: u8, id: &B256) -> B256 {
+    let mut buf = [0u8; 65];
+    buf[..32].copy_from_slice(chain.as_slice());
+    buf[32] = t;
+    buf[33..].copy_from_slice(id.as_slice());
+    keccak256(buf)
+}
+
+impl Retired {
+    pub(super) fn is_empty(&self) -> bool {
+        self.ids.is_empty() && self.chain.is_zero()
+    }
+    pub(super) fn contains(&self, id: &B256) -> bool {
+        self.set.contains(id)
+    }
+    pub(super) fn count(&self) -> u64 {
+        self.ids.len() as u64
+    }
+    pub(super) fn chain(&self) -> B256 {
+        self.chain
+    }
+    /// Whether the ids fold to the chain held, and no id is listed twice.
+    pub(super) fn folds(&self) -> bool {
+        self.set.len() == self.ids.len() && retired_fold(&self.ids) == self.chain
+    }
+    fn push(&mut self, t: u8, id: B256) {
+        self.chain = next_link(&self.chain, t, &id);
+        self.ids.push((t, id));
+        self.set.insert(id);
+    }
+    /// Where a run starts: the count and chain to go back to.
+    pub(super) fn mark(&self) -> (usize, B256) {
+        (self.ids.len(), self.chain)
+    }
+    /// Goes back to `mark` (undoing the retirements since).
+    pub(super) fn rewind(&mut self, mark: (usize, B256)) {
+        for (_, id) in self.ids.drain(mark.0..) {
+            self.set.remove(&id);
+        }
+        self.chain = mark.1;
+    }
+}
+
+/// The snapshot form: `{count, chain, ids: [[tag, id], …]}`.
+#[derive(Serialize, Deserialize)]
+struct RetiredWire {
+    count: u64,
+    chain: B256,
+    ids: Vec<(u8, B256)>,
+}
+
+impl Serialize for Retired {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        RetiredWire { count: self.count(), chain: self.chain, ids: self.ids.clone() }.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Retired {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let w = RetiredWire::deserialize(d)?;
+        if w.count != w.ids.len() as u64 {
+            return Err(serde::de::Error::custom(format!("the retired ids say {} but list {}", w.count, w.ids.len())));
+        }
+        let set = w.ids.iter().map(|(_, id)| *id).collect();
+        Ok(Self { ids: w.ids, set, chain: w.chain })
+    }
+}
+
+/// The transfer a subject carries: a transbox's, or a signer report's about
+/// a transfer (not an anchoring report, which is about a flow).
+pub(super) fn carried(subject: &Subject, domain: &crate::typed::Domain) -> Option<TransferId> {
+    match subject {
+        Subject::Transfer(t) => Some(t.transfer_id(domain)),
+        Subject::SignerReport(r) if r.value.status != ReportStatus::Anchored as u8 => Some(TransferId(r.value.subject)),
+        _ => None,
+    }
+}
+
+/// Whether a transfer status is final (only a reorg report takes a
+/// confirmed transfer back to broadcast; a new transbox reopens a rejected one).
+fn is_final(s: &TransferStatus) -> bool {
+    matches!(
+        s,
+        TransferStatus::Confirmed { .. }
+            | TransferStatus::Rejected { .. }
+            | TransferStatus::Refused { .. }
+            | TransferStatus::Failed { .. }
+    )
+}
+
+impl NotaryState {
+    /// Whether `id` (a transfer id, or the id of a subject that carried no
+    /// transfer) has retired from the live state.
+    pub fn is_retired(&self, id: &B256) -> bool {
+        self.retired.contains(id)
+    }
+
+    /// How many ids have retired, and their fold (the retired row's value).
+    pub fn retired_chain(&self) -> (u64, B256) {
+        (self.retired.count(), self.retired.chain())
+    }
+
+    /// When the live transfer or subject `id` retires, if it is scheduled to.
+    pub fn retires_at(&self, id: &B256) -> Option<Timestamp> {
+        self.retiring.get(id).map(|d| d.at)
+    }
+
+    /// The next item to retire: (deadline, id), the least in that order.
+    pub fn next_retirement(&self) -> Option<(Timestamp, B256)> {
+        self.next_due()
+    }
+
+    /// The longest rolling period among `flow`'s limits (what its period
+    /// limits can still count), or the longest a flow may have.
+    fn counted_period(&self, flow: &FlowHash) -> u64 {
+        self.flows
+            .get(flow)
+            .and_then(|r| r.flow.limits.iter().map(|l| l.periodSeconds).max())
+            .map_or(MAX_PERIOD_SECONDS, |p| p.min(MAX_PERIOD_SECONDS))
+    }
+
+    /// A final transfer's deadline, finished at `at`.
+    fn transfer_deadline(&self, r: &TransferRecord, at: Timestamp) -> Timestamp {
+        let retain = at.0.saturating_add(RETAIN_SECONDS);
+        if r.status.counts_towards_limits() {
+            Timestamp(retain.max(r.submitted_at.0.saturating_add(self.counted_period(&r.flow))))
+        } else {
+            Timestamp(retain)
+        }
+    }
+
+    /// Schedules (or unschedules) the transfers and subjects an entry applied
+    /// at `at` touched: a transfer that became final is due at its deadline,
+    /// one that left a final status is not due any more; a decided subject
+    /// that carries no live transfer is due `RETAIN_SECONDS` after `at`.
+    pub(super) fn schedule(&mut self, subjects: &BTreeSet<SubjectId>, transfers: &BTreeSet<TransferId>, at: Timestamp) {
+        for t in transfers {
+            let deadline = match self.transfers.get(t) {
+                Some(r) if is_final(&r.status) => Some(self.transfer_deadline(r, at)),
+                _ => None,
+            };
+            match (deadline, self.retiring.contains_key(&t.0)) {
+                (Some(d), false) => self.set_due(t.0, Some(Due { at: d, tag: tag::TRANSFER })),
+                (None, true) => self.set_due(t.0, None),
+                _ => {}
+            }
+        }
+        let domain = self.domain();
+        for s in subjects {
+            let due = match self.subjects.get(s) {
+                Some(SubjectRecord { status: SubjectStatus::Pending, .. }) | None => false,
+                Some(r) => carried(&r.subject, &domain).is_none_or(|t| !self.transfers.contains_key(&t)),
+            };
+            if due && !self.retiring.contains_key(&s.0) {
+                let d = Timestamp(at.0.saturating_add(RETAIN_SECONDS));
+                self.set_due(s.0, Some(Due { at: d, tag: tag::SUBJECT }));
+            }
+        }
+    }
+
+    fn set_due(&mut self, id: B256, due: Option<Due>) {
+        match due {
+            Some(d) => self.retiring.insert(id, d),
+            None => self.retiring.remove(&id),
+        };
+        self.index_due(&id);
+    }
+
+    /// Retires every item due at or before `at`, in (deadline, id) order.
+    pub(super) fn retire_due(&mut self, at: Timestamp) {
+        let mut any = false;
+        while let Some((d, id)) = self.next_due()
+            && d <= at
+        {
+            let Some(due) = self.retiring.get(&id).copied() else { break };
+            self.set_due(id, None);
+            any = true;
+            match due.tag {
+                tag::TRANSFER => {
+                    let tid = TransferId(id);
+                    for s in self.carried_by(&tid) {
+                        self.drop_subject(&s);
+                    }
+                    self.transfers.remove(&tid);
+                    self.index_transfer(&tid);
+                    self.tree.remove(&row_key(tag::TRANSFER, &id));
+                }
+                _ => self.drop_subject(&SubjectId(id)),
+            }
+            self.retired.push(due.tag, id);
+        }
+        if any {
+            self.write_retired();
+        }
+    }
+
+    /// Removes a subject from the live state (its row, its indexes).
+    fn drop_subject(&mut self, s: &SubjectId) {
+        if self.retiring.contains_key(&s.0) {
+            self.set_due(s.0, None);
+        }
+        self.subjects.remove(s);
+        self.index_subject(s);
+        self.tree.remove(&row_key(tag::SUBJECT, &s.0));
+    }
+}
