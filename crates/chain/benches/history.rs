@@ -13,15 +13,17 @@
 //!   notarized event; block seal time (the leader's Seal + SignBlock, from
 //!   proposal to commit, each block of the load);
 //! - raw openraft on the same cluster: entries of the same size, write → applied;
-//! - memory: this process's VmRSS (three nodes in one process, plus the
-//!   load generator) after the start and after the load, and its peak;
+//! - memory: VmRSS of the process running the cluster (a child of the
+//!   benchmark: three nodes in one process, plus the load generator) after
+//!   the start and after the load, and its peak;
 //! - signer and gateway start-to-ready through their library entry point:
 //!   box-core `checkpoint::decode` of the verified state at the tip (read
 //!   and every check), what both do at start; median of 5.
 //!
 //! `cargo bench -p box-chain --bench history`; knobs: BOX_BENCH_HISTORY_N (a
 //! comma list, default `0,10000`), BOX_BENCH_HISTORY_PER_BLOCK (transfers
-//! per block, default 500), BOX_BENCH_HISTORY_PORT (the nodes listen on the
+//! per block, default 100: a block of 160 such transfers passes
+//! box-core's 1 MiB encoding limit), BOX_BENCH_HISTORY_PORT (the nodes listen on the
 //! 3 ports after it, default 21700; fixed, as the genesis names them),
 //! BOX_BENCH_SUBJECTS (default 2000), BOX_BENCH_HISTORY_CLUSTER=0 (only
 //! build the histories and measure the start of a follower).
@@ -54,6 +56,7 @@ fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 struct ClusterRow {
     start: Duration,
     boxed: Row,
@@ -81,20 +84,22 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
     // Every block the leader seals during the load.
     let mut seals_rx = leader(&nodes).shared.seal_time.subscribe();
     seals_rx.mark_unchanged();
+    let seals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let into = seals.clone();
     let collector = tokio::spawn(async move {
-        let mut out = Vec::new();
         while seals_rx.changed().await.is_ok() {
-            out.push(seals_rx.borrow_and_update().1);
+            let took = seals_rx.borrow_and_update().1;
+            into.lock().unwrap().push(took);
         }
-        out
     });
     let boxed = load_box(c, subjects, 1_000_000_000, b.blocks + 1).await;
     let raw = load_raw(&nodes, subjects, entry_size()).await;
     let (rss_loaded, rss_peak) = rss_mib();
+    collector.abort();
     for node in nodes {
         node.shutdown().await;
     }
-    let mut seals = collector.await.unwrap();
+    let mut seals = std::mem::take(&mut *seals.lock().unwrap());
     seals.sort();
     assert!(!seals.is_empty(), "no block sealed during the load");
     ClusterRow {
@@ -110,19 +115,47 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
     }
 }
 
+/// The cluster columns for `n`, measured in a child process of this
+/// benchmark, so that its memory is the nodes' and the load's alone (not
+/// what building the history or decoding checkpoints left in this one).
+fn in_child(n: u64) -> ClusterRow {
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(std::env::args().skip(1))
+        .env(CHILD, n.to_string())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "the cluster run for N = {n} failed");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let line = text.lines().find_map(|l| l.strip_prefix(RESULT)).expect("the child's result line");
+    serde_json::from_str(line).unwrap()
+}
+
+/// Set (to N) in the child that runs one cluster.
+const CHILD: &str = "BOX_BENCH_HISTORY_CHILD";
+const RESULT: &str = "cluster result: ";
+
 fn main() {
+    let per_block = env_u64("BOX_BENCH_HISTORY_PER_BLOCK", 100).max(1);
+    let base = env_u64("BOX_BENCH_HISTORY_PORT", 21700) as u16;
+    let ports: Vec<u16> = (1..=3).map(|i| base + i).collect();
+    let subjects = env_u64("BOX_BENCH_SUBJECTS", 2000) as usize;
+    if let Ok(n) = std::env::var(CHILD) {
+        let n: u64 = n.parse().unwrap();
+        let c = Cluster::prepare_on(Path::new("in-process"), 3, 0, 50, &ports);
+        let built = histgen::history(&c, n, per_block, &ports);
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let row = rt.block_on(cluster(&c, &built, subjects));
+        println!("{RESULT}{}", serde_json::to_string(&row).unwrap());
+        return;
+    }
     let ns: Vec<u64> = std::env::var("BOX_BENCH_HISTORY_N")
         .unwrap_or_else(|_| "0,10000".into())
         .split(',')
         .map(|s| s.trim().parse().expect("BOX_BENCH_HISTORY_N: a comma list of numbers"))
         .collect();
-    let per_block = env_u64("BOX_BENCH_HISTORY_PER_BLOCK", 500).max(1);
-    let base = env_u64("BOX_BENCH_HISTORY_PORT", 21700) as u16;
-    let ports: Vec<u16> = (1..=3).map(|i| base + i).collect();
-    let subjects = env_u64("BOX_BENCH_SUBJECTS", 2000) as usize;
     let with_cluster = std::env::var("BOX_BENCH_HISTORY_CLUSTER").map_or(true, |v| v != "0");
     let at_start = load_average();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let mut rows: Vec<Measured> = Vec::new();
     for &n in std::iter::once(&0).chain(ns.iter().filter(|&&n| n != 0)) {
         let c = Cluster::prepare_on(Path::new("in-process"), 3, 0, 50, &ports);
@@ -150,7 +183,8 @@ fn main() {
                 .collect(),
         );
         drop(bytes);
-        let cluster = with_cluster.then(|| rt.block_on(cluster(&c, &built, subjects)));
+        drop(c);
+        let cluster = with_cluster.then(|| in_child(n));
         if let Some(r) = &cluster {
             eprintln!(
                 "N = {n}: started in {:.1} s; BOX {:.0}/s, raw {:.0}/s; seal p50 {:.1} ms",

@@ -51,6 +51,7 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 /// One load's result.
+#[derive(serde::Serialize, serde::Deserialize)]
 pub(crate) struct Row {
     pub(crate) per_second: f64,
     pub(crate) p50: Duration,

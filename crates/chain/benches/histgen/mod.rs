@@ -321,6 +321,11 @@ fn build(w: &World, n: u64, per_block: u64, dir: &Path) -> Built {
     // The node's own snapshot at the tip, and a raft log purged up to it.
     let mut builder = rt.block_on(sm.get_snapshot_builder());
     rt.block_on(builder.build_snapshot()).unwrap();
+    drop(builder);
+    drop(sm);
+    drop(shared);
+    // Copy-on-write pages freed while building: not copied three times per run.
+    redb::Database::open(dir.join("state.redb")).unwrap().compact().unwrap();
     let mut log = LogStore::open(&dir.join("raft-log.redb")).unwrap();
     rt.block_on(async {
         log.save_vote(&Vote::new_committed(1, 1)).await.unwrap();
