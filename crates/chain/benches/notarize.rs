@@ -28,7 +28,7 @@ async fn shutdown(nodes: Vec<RunningNode>) {
 
 async fn bench_box(n: usize) -> Row {
     let c = Cluster::prepare(Path::new("in-process"), 3, 0, 50);
-    let nodes = start(&c).await;
+    let nodes = start(&c, None).await;
     let row = load_box(&c, n, 0, 1).await;
     shutdown(nodes).await;
     row
@@ -36,7 +36,7 @@ async fn bench_box(n: usize) -> Row {
 
 async fn bench_raw(n: usize, size: usize) -> Row {
     let c = Cluster::prepare(Path::new("in-process"), 3, 0, 50);
-    let nodes = start(&c).await;
+    let nodes = start(&c, None).await;
     let row = load_raw(&nodes, n, size).await;
     shutdown(nodes).await;
     row

@@ -20,12 +20,17 @@ use std::time::{Duration, Instant};
 /// Submissions (or raw writes) in flight at once.
 pub(crate) const CONCURRENCY: usize = 32;
 
-/// Starts every node of `c` in this process and waits until they agree on a leader.
-pub(crate) async fn start(c: &Cluster) -> Vec<RunningNode> {
+/// Starts every node of `c` in this process and waits until they agree on
+/// a leader; with `snapshot_every`, the nodes snapshot that often instead
+/// of the configured default.
+pub(crate) async fn start(c: &Cluster, snapshot_every: Option<u64>) -> Vec<RunningNode> {
     let mut nodes = Vec::new();
     for n in &c.nodes {
         let mut cfg = NodeConfig::load(&n.config).unwrap();
         cfg.unlock.dev = true; // the test harness writes plaintext key files
+        if let Some(every) = snapshot_every {
+            cfg.raft.snapshot_every = every;
+        }
         nodes.push(node::start(&cfg).await.unwrap());
     }
     let deadline = Instant::now() + Duration::from_secs(120);
