@@ -30,7 +30,11 @@
 //! box-core's 1 MiB encoding limit), BOX_BENCH_HISTORY_PORT (the nodes listen on the
 //! 3 ports after it, default 21700; fixed, as the genesis names them),
 //! BOX_BENCH_SUBJECTS (default 2000), BOX_BENCH_HISTORY_CLUSTER=0 (only
-//! build the histories and measure the start of a follower).
+//! build the histories and measure the start of a follower),
+//! BOX_BENCH_HISTORY_CLUSTER_MAX_N (the largest N run as a cluster, default
+//! 20,000: a node's store takes ~45 KB a transfer today, its snapshot holding
+//! every block, and each run copies it three times; larger Ns get the
+//! follower's start only, and their store may be deleted from the cache).
 // A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
 // file) must stop it with its cause, so it unwraps instead of carrying errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -171,6 +175,7 @@ fn main() {
         .map(|s| s.trim().parse().expect("BOX_BENCH_HISTORY_N: a comma list of numbers"))
         .collect();
     let with_cluster = std::env::var("BOX_BENCH_HISTORY_CLUSTER").map_or(true, |v| v != "0");
+    let cluster_max = env_u64("BOX_BENCH_HISTORY_CLUSTER_MAX_N", 20_000);
     let at_start = load_average();
     let mut rows: Vec<Measured> = Vec::new();
     for &n in std::iter::once(&0).chain(ns.iter().filter(|&&n| n != 0)) {
@@ -200,7 +205,7 @@ fn main() {
         );
         drop(bytes);
         drop(c);
-        let cluster = with_cluster.then(|| in_child(n));
+        let cluster = (with_cluster && n <= cluster_max).then(|| in_child(n));
         if let Some(r) = &cluster {
             eprintln!(
                 "N = {n}: started in {:.1} s; BOX {:.0}/s, raw {:.0}/s; seal p50 {:.1} ms",

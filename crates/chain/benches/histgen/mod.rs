@@ -325,7 +325,8 @@ fn build(w: &World, n: u64, per_block: u64, dir: &Path) -> Built {
     drop(sm);
     drop(shared);
     // Copy-on-write pages freed while building: not copied three times per run.
-    redb::Database::open(dir.join("state.redb")).unwrap().compact().unwrap();
+    let mut db = redb::Database::open(dir.join("state.redb")).unwrap();
+    while db.compact().unwrap() {}
     let mut log = LogStore::open(&dir.join("raft-log.redb")).unwrap();
     rt.block_on(async {
         log.save_vote(&Vote::new_committed(1, 1)).await.unwrap();
