@@ -159,6 +159,9 @@ const CHILD: &str = "BOX_BENCH_HISTORY_CHILD";
 const RESULT: &str = "cluster result: ";
 
 fn main() {
+    if !common::run_by_cargo_bench() {
+        return;
+    }
     let per_block = env_u64("BOX_BENCH_HISTORY_PER_BLOCK", 100).max(1);
     let base = env_u64("BOX_BENCH_HISTORY_PORT", 21700) as u16;
     let ports: Vec<u16> = (1..=3).map(|i| base + i).collect();

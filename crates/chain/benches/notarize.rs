@@ -43,6 +43,9 @@ async fn bench_raw(n: usize, size: usize) -> Row {
 }
 
 fn main() {
+    if !common::run_by_cargo_bench() {
+        return;
+    }
     let n: usize = std::env::var("BOX_BENCH_SUBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(2000);
     let size = entry_size();
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();

@@ -17,6 +17,17 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Whether `cargo bench` started this binary (it passes `--bench`):
+/// `cargo test --all-targets` (or `--benches`) runs a `harness = false`
+/// bench's `main` without it, and then the bench only says how to run it.
+pub(crate) fn run_by_cargo_bench() -> bool {
+    let yes = std::env::args().any(|a| a == "--bench");
+    if !yes {
+        eprintln!("a benchmark: run it with `cargo bench` (skipped under `cargo test`)");
+    }
+    yes
+}
+
 /// Submissions (or raw writes) in flight at once.
 pub(crate) const CONCURRENCY: usize = 32;
 
