@@ -28,6 +28,7 @@ pub async fn run(
             continue;
         }
         // Seal, then sign straight away: two commands per block.
+        let began = std::time::Instant::now();
         for _ in 0..2 {
             let cmd = {
                 let s = shared.read();
@@ -42,9 +43,13 @@ pub async fn run(
                 }
             };
             let Some(cmd) = cmd else { break };
+            let signed = matches!(cmd, Command::SignBlock { .. }).then(|| shared.read().next_height);
             if let Err(e) = proposer.local(cmd).await {
                 tracing::debug!("sealing deferred: {e}");
                 break;
+            }
+            if let Some(height) = signed {
+                shared.seal_time.send_replace((height, began.elapsed()));
             }
         }
     }

@@ -186,11 +186,19 @@ impl Cluster {
     /// genesis, one config per node with the given seal interval) without
     /// starting anything: for tests and benches that run nodes in-process.
     pub fn prepare(binary: &Path, voters: usize, learners: usize, seal_interval_ms: u64) -> Self {
+        let ports: Vec<u16> = (0..voters + learners).map(|_| free_port()).collect();
+        Self::prepare_on(binary, voters, learners, seal_interval_ms, &ports)
+    }
+
+    /// [`Cluster::prepare`] on the given ports (one per node, voters
+    /// first): the genesis names them as the nodes' endpoints, so a history
+    /// built for this deployment ahead of time (the history benchmark's
+    /// cached stores) stays valid from run to run. The ports must be free.
+    pub fn prepare_on(binary: &Path, voters: usize, learners: usize, seal_interval_ms: u64, ports: &[u16]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ca = DevCa::new("box-test-ca").unwrap();
         std::fs::write(dir.path().join("ca.pem"), ca.ca_pem()).unwrap();
-        let total = voters + learners;
-        let ports: Vec<u16> = (0..total).map(|_| free_port()).collect();
+        assert_eq!(ports.len(), voters + learners, "one port per node");
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let id = i as u64 + 1;

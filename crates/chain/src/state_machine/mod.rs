@@ -151,6 +151,10 @@ pub struct Shared {
     pub applied: Notify,
     /// Entries this node wants in the log, cleared as they are applied.
     pub progress: Progress,
+    /// The last block this node sealed as leader: its height and how long
+    /// its `Seal` and `SignBlock` took from proposal to commit (the leader's
+    /// signature included). Read by the history benchmark; never persisted.
+    pub seal_time: watch::Sender<(u64, std::time::Duration)>,
     /// Accounts this node's own cross-checks convicted (from [`EVIDENCE`]).
     local_equivocators: std::sync::Mutex<BTreeSet<Address>>,
     snapshot_seq: std::sync::atomic::AtomicU64,
@@ -357,6 +361,7 @@ impl StateMachine {
                 height_tx,
                 applied: Notify::new(),
                 progress: Progress::default(),
+                seal_time: watch::channel((0, std::time::Duration::ZERO)).0,
                 local_equivocators: std::sync::Mutex::new(convicted),
                 snapshot_seq: std::sync::atomic::AtomicU64::new(0),
             }),
