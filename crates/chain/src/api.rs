@@ -10,7 +10,7 @@ use crate::access::{self, Access, Write};
 use crate::liveness::Liveness;
 use crate::proposer::{ProposeError, Proposer};
 use crate::state_machine::Shared;
-use crate::types::TypeConfig;
+use crate::types::{Applied, TypeConfig};
 use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
@@ -61,6 +61,15 @@ impl NotaryService {
                 Err(Status::unavailable(format!("node {} cannot take it yet: {why}; retry", self.id)))
             }
         }
+    }
+}
+
+/// An entry deferred because the block being built is full is a wait:
+/// `UNAVAILABLE` with the reason, so the caller proposes it again.
+fn deferred_status(applied: &Applied) -> Result<(), Status> {
+    match &applied.outcome {
+        Outcome::Ignored(reason) if applied.deferred => Err(Status::unavailable(reason.clone())),
+        _ => Ok(()),
     }
 }
 
@@ -148,6 +157,7 @@ impl pb::notary_server::Notary for NotaryService {
         let entry = Entry::Submit(subject).encode();
         self.liveness.received(&entry);
         let (_, applied) = self.proposer.entry(entry, false).await.map_err(propose_status)?;
+        deferred_status(&applied)?;
         let outcome = match applied.outcome {
             Outcome::Submitted => SubmitOutcome::Submitted,
             Outcome::Duplicate => SubmitOutcome::Duplicate,
@@ -170,6 +180,7 @@ impl pb::notary_server::Notary for NotaryService {
             self.liveness.received(&req.entry);
         }
         let (index, applied) = self.proposer.entry(req.entry, req.forwarded).await.map_err(propose_status)?;
+        deferred_status(&applied)?;
         Ok(Response::new(ProposeReply { index, outcome: applied.outcome }.to_wire()))
     }
 

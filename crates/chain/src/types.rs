@@ -45,17 +45,28 @@ pub struct Applied {
     pub outcome: Outcome,
     /// The subject the entry concerned, if any.
     pub subject: Option<[u8; 32]>,
+    /// The entry was not applied because the block being built is full
+    /// ([`crate::state_machine::BLOCK_ENTRY_BUDGET`]); `outcome` says so. It
+    /// changed nothing and is to be proposed again once the block is sealed:
+    /// the Notary API answers it as `UNAVAILABLE` (a wait, never a refusal).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub deferred: bool,
 }
 
 impl Applied {
     /// An outcome that concerns no subject.
     pub fn only(outcome: Outcome) -> Self {
-        Self { outcome, subject: None }
+        Self { outcome, subject: None, deferred: false }
+    }
+
+    /// An entry left unapplied because the block being built is full.
+    pub fn deferred(reason: String) -> Self {
+        Self { outcome: Outcome::Ignored(reason), subject: None, deferred: true }
     }
 
     /// An outcome about `subject`.
     pub fn about(outcome: Outcome, subject: [u8; 32]) -> Self {
-        Self { outcome, subject: Some(subject) }
+        Self { outcome, subject: Some(subject), deferred: false }
     }
 }
 

@@ -7,8 +7,9 @@
 //! forged per-block records, and a history that rewrites blocks the node holds.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use box_chain::state_machine::BLOCK_ENTRY_BUDGET;
 use box_chain::state_machine::StateMachine;
-use box_chain::types::{Command, TypeConfig};
+use box_chain::types::{Applied, Command, TypeConfig};
 use box_core::B256;
 use box_core::block::Block;
 use box_core::crypto::SecretKey;
@@ -16,6 +17,7 @@ use box_core::encoding::Canonical;
 use box_core::ids::Timestamp;
 use box_core::notary::Entry as NotaryEntry;
 use box_core::typed::{Genesis, GenesisNode, NodeVote, Signed};
+use box_proto::Outcome;
 use box_testkit::{key, sample_flow};
 use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta};
@@ -52,16 +54,16 @@ impl Replica {
         Self { _dir: dir, sm, index: 0 }
     }
 
-    async fn apply(&mut self, cmd: Command) {
+    async fn apply(&mut self, cmd: Command) -> Applied {
         self.index += 1;
         let entry: Entry<TypeConfig> =
             Entry { log_id: LogId::new(CommittedLeaderId::new(1, 1), self.index), payload: EntryPayload::Normal(cmd) };
-        self.sm.apply(vec![entry]).await.unwrap();
+        self.sm.apply(vec![entry]).await.unwrap().remove(0)
     }
 
-    async fn notary(&mut self, entry: NotaryEntry) {
+    async fn notary(&mut self, entry: NotaryEntry) -> Applied {
         let time = genesis().time + self.index;
-        self.apply(Command::Notary { time, entry: entry.encode() }).await;
+        self.apply(Command::Notary { time, entry: entry.encode() }).await
     }
 
     /// Submits flow `n` and has the (only) node vote its verdict on it.
@@ -225,4 +227,49 @@ async fn an_honest_snapshot_installs_and_forged_ones_are_refused() {
     let (meta, bytes) = leader.snapshot().await;
     follower.install(&meta, bytes).await.unwrap();
     assert_eq!((follower.height(), follower.notary_bytes()), (3, leader.notary_bytes()));
+}
+
+/// A block never grows past what a follower can decode (box-core refuses an
+/// encoding over 1 MiB, so a bigger block would stall the signer, the
+/// gateway and every auditor): an entry that would take the block being
+/// built past `BLOCK_ENTRY_BUDGET` is deferred (not applied, answered as a
+/// wait), the sealed block decodes, and the entry proposed again applies in
+/// the next block. A snapshot that misstates the unsealed entries' size (it
+/// would make the follower defer differently from the others) is refused.
+#[tokio::test]
+async fn a_full_block_defers_the_next_entry_until_it_is_sealed_and_every_block_decodes() {
+    let mut r = Replica::new();
+    let mut n = 0;
+    let deferred = loop {
+        n += 1;
+        assert!(n < 10_000, "the block never filled");
+        let applied = r.notary(NotaryEntry::Submit(sample_flow(n))).await;
+        if applied.deferred {
+            break applied;
+        }
+        assert_eq!(applied.outcome, Outcome::Submitted);
+    };
+    let Outcome::Ignored(reason) = &deferred.outcome else { panic!("deferred as {:?}", deferred.outcome) };
+    assert!(reason.starts_with("waiting: the block being built is full"), "{reason}");
+    let id = sample_flow(n).id(&genesis().domain()).unwrap();
+    {
+        let shared = r.sm.shared();
+        let s = shared.read();
+        assert!(s.notary.subject(&id).is_none(), "a deferred entry changed the state");
+        assert_eq!(s.unsealed.len() as u64, n - 1);
+        assert!(s.unsealed_bytes <= BLOCK_ENTRY_BUDGET);
+    }
+
+    let (meta, bytes) = r.snapshot().await;
+    refused(&meta, edit(&bytes, |v| v["state"]["unsealed_bytes"] = 0.into()), "size it records").await;
+
+    r.seal(&node_key()).await;
+    let block = r.sm.shared().block(1).unwrap().expect("block 1 stored");
+    assert!(block.len() <= box_core::encoding::MAX_ENCODED_LEN, "block 1 is {} bytes", block.len());
+    let decoded = Block::decode(&block).expect("block 1 decodes");
+    assert_eq!(decoded.entries.len() as u64, n - 1);
+
+    let again = r.notary(NotaryEntry::Submit(sample_flow(n))).await;
+    assert_eq!(again.outcome, Outcome::Submitted);
+    assert!(r.sm.shared().read().notary.subject(&id).is_some());
 }

@@ -3,7 +3,7 @@
 //! unsealed entries, `SignBlock` checks the leader's seal and stores the
 //! block. Each returns the typed [`Outcome`] the proposer hands back.
 
-use super::{ChainState, NotarizedRecord, PendingBlock, StateMachine};
+use super::{BLOCK_ENTRY_BUDGET, ChainState, NotarizedRecord, PendingBlock, StateMachine, entry_cost};
 use crate::log_store::StoreError;
 use crate::types::{Applied, Command};
 use box_core::B256;
@@ -18,6 +18,20 @@ impl StateMachine {
     pub(super) fn apply_command(&self, s: &mut ChainState, index: u64, cmd: Command) -> Result<Applied, StoreError> {
         match cmd {
             Command::Notary { time, entry } => {
+                let cost = entry_cost(entry.len());
+                if cost > BLOCK_ENTRY_BUDGET {
+                    return Ok(Applied::only(Outcome::Refused(format!(
+                        "the entry is {} bytes; a block holds at most {BLOCK_ENTRY_BUDGET} bytes of entries",
+                        entry.len()
+                    ))));
+                }
+                if s.unsealed_bytes + cost > BLOCK_ENTRY_BUDGET {
+                    return Ok(Applied::deferred(format!(
+                        "waiting: the block being built is full ({} entries, {} bytes); propose the entry again once it is sealed",
+                        s.unsealed.len(),
+                        s.unsealed_bytes
+                    )));
+                }
                 self.shared.progress.applied(&entry);
                 let at = time.max(s.last_time);
                 s.last_time = at;
@@ -29,6 +43,7 @@ impl StateMachine {
                 };
                 let events = s.notary.apply(&entry, Timestamp(at));
                 s.unsealed.push(LoggedEntry { index, time: at, entry });
+                s.unsealed_bytes += cost;
                 let mut applied = Applied::default();
                 for ev in events {
                     match ev {
@@ -78,6 +93,7 @@ impl StateMachine {
                 let at = time.max(s.last_time);
                 s.last_time = at;
                 let entries = std::mem::take(&mut s.unsealed);
+                s.unsealed_bytes = 0;
                 let leaves: Vec<B256> = entries.iter().map(LoggedEntry::leaf).collect();
                 // Each changed transfer's row, proven against this header's
                 // state root while it is in the trie.

@@ -91,6 +91,21 @@ pub struct StoredTransferProof {
     pub proof: TransferProof,
 }
 
+/// What the entries of one block may take in its encoding, in bytes: a
+/// block whose encoding exceeds box-core's `MAX_ENCODED_LEN` (1 MiB) would be
+/// stored but could not be decoded by the signer, the gateway or an auditor,
+/// so an entry that would take the block being built past this budget is
+/// deferred until it is sealed ([`crate::types::Applied::deferred`]); 16 KiB
+/// of the limit are left for the header, its seal and the framing.
+pub const BLOCK_ENTRY_BUDGET: u64 = box_core::encoding::MAX_ENCODED_LEN as u64 - 16 * 1024;
+
+/// What an entry of `len` bytes takes in its block's encoding: its ABI
+/// tuple (offset, index, time, bytes offset, length: five words) and its
+/// bytes padded to a whole word.
+pub fn entry_cost(len: usize) -> u64 {
+    160 + (len as u64).div_ceil(32) * 32
+}
+
 /// Everything replicated, and what a snapshot holds (besides the blocks).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ChainState {
@@ -108,6 +123,10 @@ pub struct ChainState {
     pub parent: B256,
     /// Entries not yet in a block.
     pub unsealed: Vec<LoggedEntry>,
+    /// What the unsealed entries take in their block's encoding
+    /// ([`entry_cost`] summed), bounded by [`BLOCK_ENTRY_BUDGET`].
+    #[serde(default)]
+    pub unsealed_bytes: u64,
     /// Subjects notarized by the unsealed entries.
     pub unsealed_notarized: Vec<NotarizedRecord>,
     /// Subjects decided by the unsealed entries.
@@ -129,6 +148,7 @@ impl ChainState {
             next_height: 1,
             parent: B256::ZERO,
             unsealed: Vec::new(),
+            unsealed_bytes: 0,
             unsealed_notarized: Vec::new(),
             unsealed_decided: Vec::new(),
             unsealed_transfers: BTreeSet::new(),

@@ -112,6 +112,10 @@ pub(super) fn verify(
     if let Some(p) = &s.pending {
         check_pending(&mut notary, p, s.next_height, tip)?;
     }
+    let unsealed_bytes: u64 = s.unsealed.iter().map(|e| super::entry_cost(e.entry.encode().len())).sum();
+    if unsealed_bytes != s.unsealed_bytes {
+        return Err("the size it records for the unsealed entries is not what they take".into());
+    }
     let (notarized, decided) = outcomes(replay(&mut notary, &s.unsealed));
     if notarized != s.unsealed_notarized || decided != s.unsealed_decided {
         return Err("the unsealed records are not what the unsealed entries decide".into());
