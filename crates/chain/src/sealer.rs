@@ -1,14 +1,47 @@
 //! The leader's block sealing: propose a `Seal` when entries are waiting, then
 //! sign the header every replica computed and propose the signature.
+//!
+//! Event-driven: the sealer wakes after every applied batch of log entries
+//! (`Shared::applied`), not on a timer. While this node leads:
+//! - a sealed header awaiting its signature is signed at once;
+//! - a block is sealed at once when an unsealed entry decided a subject
+//!   (notarized or rejected it): the signer, the gateway and every follower act
+//!   only on a decision inside a sealed and signed block, so that block is
+//!   never held back;
+//! - unsealed entries that decided nothing (a submission, votes short of a
+//!   majority, a ceremony message) are sealed once the oldest of them has
+//!   waited `interval` (`seal_interval_ms`), so a quiet cluster still closes
+//!   its blocks and a busy one packs them.
+//!
+//! A block packs every entry applied before its `Seal` (the replicas take all
+//! unsealed entries), so under load one block carries many decisions. The
+//! checks are unchanged: every replica builds the header from its own state
+//! and stores the block only with a registered node's signature over it.
 
 use crate::fault::Faults;
 use crate::proposer::{Proposer, now};
-use crate::state_machine::Shared;
-use crate::types::Command;
+use crate::state_machine::{ChainState, Shared};
+use crate::types::{Applied, Command};
 use box_core::crypto::SecretKey;
+use box_proto::Outcome;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How often a sealer that is not leading, or whose last command did not
+/// make it, looks again.
+const RECHECK: Duration = Duration::from_millis(200);
+
+/// What the sealer does next, read from the replicated state.
+fn next(s: &ChainState, key: &SecretKey, faults: &Faults, waiting: Instant, interval: Duration) -> Option<Command> {
+    if let Some(p) = &s.pending {
+        let sig = s.notary.domain().sign(key, &p.header);
+        faults.after_signing(&s.notary.domain(), key, p);
+        return Some(Command::SignBlock { height: p.header.height, signature: sig.as_bytes().to_vec() });
+    }
+    let due = !s.unsealed_decided.is_empty() || waiting.elapsed() >= interval;
+    (!s.unsealed.is_empty() && due).then(|| Command::Seal { height: s.next_height, time: now() })
+}
 
 /// Runs until `shutdown` changes. Only acts while this node leads.
 pub async fn run(
@@ -19,33 +52,52 @@ pub async fn run(
     faults: Arc<Faults>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Since when unsealed entries have been waiting (seen by this sealer).
+    let mut waiting: Option<Instant> = None;
     loop {
-        tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
-            _ = shutdown.changed() => return,
-        }
-        if !proposer.is_leader() {
+        let applied = shared.applied.notified();
+        tokio::pin!(applied);
+        applied.as_mut().enable();
+        let cmd = if proposer.is_leader() {
+            let s = shared.read();
+            if s.unsealed.is_empty() {
+                waiting = None;
+            }
+            let since = if s.unsealed.is_empty() { Instant::now() } else { *waiting.get_or_insert_with(Instant::now) };
+            next(&s, &key, &faults, since, interval)
+        } else {
+            waiting = None;
+            None
+        };
+        if let Some(cmd) = cmd {
+            let sealing = matches!(cmd, Command::Seal { .. });
+            let why = match proposer.local(cmd).await {
+                Ok((_, Applied { outcome: Outcome::Ignored(why), .. })) => why,
+                Ok(_) => {
+                    if sealing {
+                        waiting = None;
+                    }
+                    continue; // sign straight away; seal again if more is due
+                }
+                Err(e) => e.to_string(),
+            };
+            tracing::debug!("sealing deferred: {why}");
+            // Leadership moved, the log refused, or the replicas ignored the command
+            // (e.g. a signature over another header): try again after a pause, not in a loop.
+            tokio::select! {
+                _ = tokio::time::sleep(interval.min(RECHECK)) => {}
+                _ = shutdown.changed() => return,
+            }
             continue;
         }
-        // Seal, then sign straight away: two commands per block.
-        for _ in 0..2 {
-            let cmd = {
-                let s = shared.read();
-                if let Some(p) = &s.pending {
-                    let sig = s.notary.domain().sign(&key, &p.header);
-                    faults.after_signing(&s.notary.domain(), &key, p);
-                    Some(Command::SignBlock { height: p.header.height, signature: sig.as_bytes().to_vec() })
-                } else if !s.unsealed.is_empty() {
-                    Some(Command::Seal { height: s.next_height, time: now() })
-                } else {
-                    None
-                }
-            };
-            let Some(cmd) = cmd else { break };
-            if let Err(e) = proposer.local(cmd).await {
-                tracing::debug!("sealing deferred: {e}");
-                break;
-            }
+        // Nothing due: wait for the next applied entry, or until the oldest
+        // waiting entry's `interval` is up; a follower looks again every
+        // RECHECK (a new leader also applies a blank entry, which wakes it).
+        let wake = waiting.map_or(interval.min(RECHECK), |t| interval.saturating_sub(t.elapsed()));
+        tokio::select! {
+            _ = &mut applied => {}
+            _ = tokio::time::sleep(wake) => {}
+            _ = shutdown.changed() => return,
         }
     }
 }

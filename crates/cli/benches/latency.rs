@@ -99,7 +99,9 @@ async fn main() {
     let mut s = bring_up(&args).await.unwrap();
     let result = run(&s, n).await;
     s.stop_started().await;
-    drop(tmp);
+    if std::env::var_os("BOX_BENCH_KEEP").is_some() {
+        println!("deployment directory kept (logs): {}", tmp.keep().display());
+    }
     result.unwrap();
 }
 
