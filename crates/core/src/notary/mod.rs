@@ -13,6 +13,7 @@
 //! [`NotaryState::verdict`] is what a node's companion runs to decide its vote.
 
 mod apply;
+mod batch;
 mod effect;
 mod equivocation;
 mod event;
@@ -22,6 +23,7 @@ mod rows;
 mod rules;
 mod subject;
 
+pub use batch::{BatchSize, MAX_BATCH_VOTES, VoteBatch};
 pub use event::{Event, FlowStatus, TransferStatus};
 pub use rows::{TransferLeaf, TransferProof, row_key, tag};
 pub use subject::{Entry, Subject, SubjectKind};
@@ -416,6 +418,7 @@ impl NotaryState {
         let events = match entry {
             Entry::Submit(s) => self.submit(s, at),
             Entry::Vote(v) => self.vote(v),
+            Entry::Votes(b) => b.votes().iter().flat_map(|v| self.vote(v)).collect(),
             Entry::Ceremony(c) => self.ceremony(c),
             Entry::Evidence(e) => self.evidence(e),
         };
