@@ -21,6 +21,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 const RETRY_AFTER: Duration = Duration::from_secs(3);
+/// Most subjects decided in one pass (all under one read of the replica, which
+/// holds off applying while it lasts): one batch entry of at most this many votes.
+const PER_PASS: usize = 64;
+const _: () = assert!(PER_PASS <= MAX_BATCH_VOTES);
 
 /// Runs until `shutdown` changes.
 pub async fn run(shared: Arc<Shared>, proposer: Proposer, key: SecretKey, mut shutdown: watch::Receiver<bool>) {
@@ -45,7 +49,7 @@ pub async fn run(shared: Arc<Shared>, proposer: Proposer, key: SecretKey, mut sh
                             && !r.refusals.contains_key(&me)
                             && in_flight.get(*id).is_none_or(|t| t.elapsed() > RETRY_AFTER)
                     })
-                    .take(MAX_BATCH_VOTES)
+                    .take(PER_PASS)
                     .map(|(id, rec)| {
                         let vote = match notary.verdict(id, now) {
                             Ok(content) => {

@@ -5,9 +5,11 @@
 //! (`Shared::applied`), not on a timer. While this node leads:
 //! - a sealed header awaiting its signature is signed at once;
 //! - a block is sealed at once when an unsealed entry decided a subject
-//!   (notarized or rejected it): the signer, the gateway and every follower act
-//!   only on a decision inside a sealed and signed block, so that block is
-//!   never held back;
+//!   (notarized or rejected it) and the previous seal is at least
+//!   [`MIN_SPACING`] (20 ms) old: the signer, the gateway and every follower
+//!   act only on a decision inside a sealed and signed block, so that block is
+//!   held back by no timer, and under load one block packs the decisions of
+//!   20 ms rather than one each;
 //! - unsealed entries that decided nothing (a submission, votes short of a
 //!   majority, a ceremony message) are sealed once the oldest of them has
 //!   waited `interval` (`seal_interval_ms`), so a quiet cluster still closes
@@ -32,14 +34,27 @@ use tokio::sync::watch;
 /// make it, looks again.
 const RECHECK: Duration = Duration::from_millis(200);
 
+/// The least time between two seals for a decision: under load a block packs
+/// the decisions of this much time instead of one block (two log entries and
+/// a durable write on every replica) per decision; at light load it is the
+/// most a decision waits. Capped by `seal_interval_ms`.
+const MIN_SPACING: Duration = Duration::from_millis(20);
+
 /// What the sealer does next, read from the replicated state.
-fn next(s: &ChainState, key: &SecretKey, faults: &Faults, waiting: Instant, interval: Duration) -> Option<Command> {
+fn next(
+    s: &ChainState,
+    key: &SecretKey,
+    faults: &Faults,
+    waiting: Instant,
+    interval: Duration,
+    spaced: bool,
+) -> Option<Command> {
     if let Some(p) = &s.pending {
         let sig = s.notary.domain().sign(key, &p.header);
         faults.after_signing(&s.notary.domain(), key, p);
         return Some(Command::SignBlock { height: p.header.height, signature: sig.as_bytes().to_vec() });
     }
-    let due = !s.unsealed_decided.is_empty() || waiting.elapsed() >= interval;
+    let due = (!s.unsealed_decided.is_empty() && spaced) || waiting.elapsed() >= interval;
     (!s.unsealed.is_empty() && due).then(|| Command::Seal { height: s.next_height, time: now() })
 }
 
@@ -54,17 +69,25 @@ pub async fn run(
 ) {
     // Since when unsealed entries have been waiting (seen by this sealer).
     let mut waiting: Option<Instant> = None;
+    let spacing = MIN_SPACING.min(interval);
+    let mut sealed_at = Instant::now().checked_sub(spacing).unwrap_or_else(Instant::now);
     loop {
         let applied = shared.applied.notified();
         tokio::pin!(applied);
         applied.as_mut().enable();
+        // A decision held back only by the spacing: when to look again.
+        let mut held = None;
         let cmd = if proposer.is_leader() {
             let s = shared.read();
             if s.unsealed.is_empty() {
                 waiting = None;
             }
             let since = if s.unsealed.is_empty() { Instant::now() } else { *waiting.get_or_insert_with(Instant::now) };
-            next(&s, &key, &faults, since, interval)
+            let spaced = sealed_at.elapsed() >= spacing;
+            if !spaced && !s.unsealed_decided.is_empty() {
+                held = Some(spacing.saturating_sub(sealed_at.elapsed()));
+            }
+            next(&s, &key, &faults, since, interval, spaced)
         } else {
             waiting = None;
             None
@@ -76,6 +99,7 @@ pub async fn run(
                 Ok(_) => {
                     if sealing {
                         waiting = None;
+                        sealed_at = Instant::now();
                     }
                     continue; // sign straight away; seal again if more is due
                 }
@@ -94,6 +118,8 @@ pub async fn run(
         // waiting entry's `interval` is up; a follower looks again every
         // RECHECK (a new leader also applies a blank entry, which wakes it).
         let wake = waiting.map_or(interval.min(RECHECK), |t| interval.saturating_sub(t.elapsed()));
+        // A decision held back by the spacing is sealed when it is up.
+        let wake = held.map_or(wake, |h| wake.min(h));
         tokio::select! {
             _ = &mut applied => {}
             _ = tokio::time::sleep(wake) => {}
