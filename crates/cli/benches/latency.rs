@@ -46,18 +46,21 @@ fn bin_dir() -> PathBuf {
     exe.parent().and_then(|d| d.parent()).unwrap().to_path_buf()
 }
 
-/// Waits until `f` gives `Some`, polling every `every`; panics after `within`.
-async fn until<T, F, Fut>(what: &str, within: Duration, every: Duration, mut f: F) -> T
+/// Waits until `f` gives `Ok(Some)`, polling every `every`; an error (or
+/// `within` passing) ends the run, which then stops the deployment.
+async fn until<T, F, Fut>(what: &str, within: Duration, every: Duration, mut f: F) -> Result<T, String>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: std::future::Future<Output = Result<Option<T>, String>>,
 {
     let deadline = Instant::now() + within;
     loop {
-        if let Some(v) = f().await {
-            return v;
+        if let Some(v) = f().await? {
+            return Ok(v);
         }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        if Instant::now() > deadline {
+            return Err(format!("timed out waiting for {what}"));
+        }
         tokio::time::sleep(every).await;
     }
 }
@@ -156,16 +159,16 @@ async fn run(s: &Stack, n: usize) -> Result<(), String> {
         let admin = &admin;
         async move {
             until("the flow", Duration::from_secs(120), Duration::from_millis(100), || async {
-                (admin.flow(hash).await.ok()?.status == want).then_some(())
+                Ok(admin.flow(hash).await.ok().filter(|f| f.status == want).map(|_| ()))
             })
             .await
         }
     };
-    status(FlowState::Notarized).await;
+    status(FlowState::Notarized).await?;
     for holder in box_cli::dev::stack::KEY_HOLDERS {
         box_cli::keyholder::authorize(&s.session(holder).unwrap(), hash, true).await.map_err(|e| e.to_string())?;
     }
-    status(FlowState::Active).await;
+    status(FlowState::Active).await?;
 
     let mut totals = Vec::new();
     let mut signer = Vec::new();
@@ -189,23 +192,20 @@ async fn run(s: &Stack, n: usize) -> Result<(), String> {
         last.approve(&t.id).await.map_err(|e| e.to_string())?;
         let start = Instant::now();
         until("the public transaction", Duration::from_secs(60), Duration::from_millis(2), || async {
-            (eth_rpc.pending_nonce(wallet).await.ok()? > nonce).then_some(())
+            Ok(eth_rpc.pending_nonce(wallet).await.ok().filter(|n| *n > nonce).map(|_| ()))
         })
-        .await;
+        .await?;
         let took = start.elapsed();
         totals.push(took.as_secs_f64() * 1000.0);
         until("the transfer to be confirmed", Duration::from_secs(120), Duration::from_millis(100), || async {
-            let status = employee.transfer(&t.id).await.ok()?.status;
-            let st = status.state;
-            assert!(
-                !st.is_final() || st == TransferState::Confirmed,
-                "transfer {} ended {st}: {}",
-                t.id,
-                status.reason.unwrap_or_default()
-            );
-            (st == TransferState::Confirmed).then_some(())
+            let Ok(t) = employee.transfer(&t.id).await else { return Ok(None) };
+            let st = t.status.state;
+            if st.is_final() && st != TransferState::Confirmed {
+                return Err(format!("transfer {} ended {st}: {}", t.id, t.status.reason.unwrap_or_default()));
+            }
+            Ok((st == TransferState::Confirmed).then_some(()))
         })
-        .await;
+        .await?;
         let seg = signer_segments(s);
         if seg.len() > segments {
             signer.push(seg[seg.len() - 1] as f64 / 1000.0);
