@@ -68,7 +68,7 @@ impl Write {
     pub fn of(entry: &Entry) -> Self {
         match entry {
             Entry::Submit(s) => Self::of_subject(s),
-            Entry::Vote(_) => Self::Vote,
+            Entry::Vote(_) | Entry::Votes(_) => Self::Vote,
             Entry::Ceremony(Ceremony::Announce(_)) => Self::Announcement,
             Entry::Ceremony(Ceremony::Message(_)) => Self::CeremonyMessage,
             Entry::Evidence(_) => Self::Evidence,

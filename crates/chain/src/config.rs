@@ -166,7 +166,8 @@ pub struct NodeConfig {
     pub tls: TlsConfig,
     /// Raft timing.
     pub raft: RaftTuning,
-    /// How often the leader seals a block of new entries, ms (>= 10).
+    /// How long entries that decide nothing may wait unsealed, ms (>= 10); a
+    /// decision is sealed at once (see `crate::sealer`).
     pub seal_interval_ms: u64,
     /// How the account key file is opened: not from the file (set by
     /// `box-node run --dev/--passphrase-fd`); the default accepts only an

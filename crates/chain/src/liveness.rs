@@ -45,6 +45,7 @@ use box_core::ceremony::Ceremony;
 use box_core::encoding::Canonical;
 use box_core::ids::ContentHash;
 use box_core::notary::{Entry, SubjectStatus};
+use box_core::typed::{NodeVote, Signed};
 use box_proto::Channels;
 use box_proto::pb;
 use openraft::Raft;
@@ -268,19 +269,26 @@ impl Suspects {
     }
 }
 
+/// Whether vote `v`'s effect is in `s`: its subject is decided, or its voter's vote is recorded.
+fn vote_visible(s: &ChainState, v: &Signed<NodeVote>) -> bool {
+    let notary = &s.notary;
+    let voter = v.signer(&notary.domain()).ok();
+    notary.subject(&box_core::ids::SubjectId(v.value.subject)).is_some_and(|r| {
+        r.status != SubjectStatus::Pending
+            || voter.is_some_and(|a| r.accepts.contains_key(&a) || r.refusals.contains_key(&a))
+    })
+}
+
 /// Whether `entry`'s effect is in `s` already, so nothing waits for it.
 fn visible(s: &ChainState, entry: &Entry) -> bool {
     let notary = &s.notary;
     let domain = notary.domain();
     match entry {
         Entry::Submit(subject) => subject.id(&domain).is_ok_and(|id| notary.subject(&id).is_some()),
-        Entry::Vote(v) => {
-            let voter = v.signer(&domain).ok();
-            notary.subject(&box_core::ids::SubjectId(v.value.subject)).is_some_and(|r| {
-                r.status != SubjectStatus::Pending
-                    || voter.is_some_and(|a| r.accepts.contains_key(&a) || r.refusals.contains_key(&a))
-            })
-        }
+        Entry::Vote(v) => vote_visible(s, v),
+        // A batch is visible once every vote in it is: a leader that leaves out
+        // the batch leaves out each of its votes.
+        Entry::Votes(b) => b.votes().iter().all(|v| vote_visible(s, v)),
         Entry::Ceremony(Ceremony::Announce(a)) => {
             notary.signer_status().is_some_and(|now| now.value.sequence >= a.value.sequence)
         }

@@ -91,3 +91,23 @@ async fn three_nodes_notarize_every_subject_with_a_valid_certificate() {
     assert!(report.notarized >= n, "{} notarized in the export", report.notarized);
     assert_eq!(c.blocks(2).await[..blocks.len()], blocks[..]);
 }
+
+/// The sealer is driven by decisions, not by a timer: with a seal interval of
+/// an hour, a notarized subject still reaches a sealed and signed block (the
+/// notarized-event stream only carries signed blocks) as soon as its votes are
+/// applied. Before, the sealer slept the whole interval before every block.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_decision_is_sealed_and_signed_at_once_whatever_the_seal_interval() {
+    let mut c = Cluster::prepare(Path::new(BIN), 3, 0, 3_600_000);
+    for id in 1..=3 {
+        c.spawn(id);
+    }
+    c.wait_leader().await;
+    let id = c.submit(&flow(1).encode()).await;
+    for node in 1..=3 {
+        let ev = notarized_events(&c, node, 1, 1).await;
+        assert_eq!(ev[0].subject_id, id.0.0.to_vec(), "node {node} streamed another subject");
+        let cert = QuorumCertificate::decode(&ev[0].certificate).unwrap();
+        verify_certificate(&c.domain, &registry(&c), &cert).unwrap();
+    }
+}

@@ -67,6 +67,8 @@ pub enum Kind {
     Equivocation = 20,
     /// A governed address-book entry (list or remove a destination).
     AddressBookEntry = 21,
+    /// A companion's votes on several subjects in one log entry.
+    VoteBatch = 22,
 }
 
 impl Kind {
@@ -95,6 +97,7 @@ impl Kind {
             19 => CeremonyMessage,
             20 => Equivocation,
             21 => AddressBookEntry,
+            22 => VoteBatch,
             _ => return None,
         })
     }

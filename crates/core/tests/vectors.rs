@@ -17,7 +17,7 @@ use box_core::ids::{ChainId, ContentHash, DeploymentId, SubjectId};
 use box_core::keys::{
     DerivationError, Phrase, WeakPhrase, check_phrase_strength, derive_root_key, phrase_hash, root_key, wallet_key,
 };
-use box_core::notary::{Entry, Subject, SubjectKind};
+use box_core::notary::{Entry, Subject, SubjectKind, VoteBatch};
 use box_core::quorum::{NodeRegistry, QuorumCertificate, accept_vote, verify_certificate};
 use box_core::transbox::TransBox;
 use box_core::typed::{
@@ -443,7 +443,10 @@ fn encoding_case<T: Canonical + PartialEq + Debug>(domain: &Domain, case: &Value
             let entry = Entry::decode(&encoded).map_err(|e| format!("Entry::decode: {e}"))?;
             let ok = matches!(
                 (&entry, kind),
-                (Entry::Submit(_), "submit") | (Entry::Vote(_), "vote") | (Entry::Evidence(_), "evidence")
+                (Entry::Submit(_), "submit")
+                    | (Entry::Vote(_), "vote")
+                    | (Entry::Votes(_), "votes")
+                    | (Entry::Evidence(_), "evidence")
             );
             ensure!(ok, "Entry::decode gave {entry:?}, expected a {kind} entry");
             ensure!(entry.encode() == encoded, "entry re-encoding differs");
@@ -563,6 +566,24 @@ fn equivocation_case(domain: &Domain, case: &Value) -> Check {
     Ok(())
 }
 
+/// A vote batch: its value is the list of signed votes, each with the signer it recovers to.
+fn vote_batch_case(domain: &Domain, case: &Value) -> Check {
+    let items = field(case, "value")?.as_array().ok_or("a vote batch's value is not an array")?;
+    let mut votes = Vec::new();
+    for v in items {
+        votes.push(Signed::<NodeVote> {
+            value: from_json::<NodeVote>(field(v, "value")?)?,
+            signature: signature_field(v, "signature")?,
+        });
+    }
+    let expected = VoteBatch::new(votes).map_err(|e| e.to_string())?;
+    let decoded = encoding_case(domain, case, expected)?;
+    for (vote, item) in decoded.votes().iter().zip(items) {
+        ensure_eq!(vote.signer(domain), Ok(address_field(item, "signer")?), "signer");
+    }
+    Ok(())
+}
+
 fn plain_case<T: Canonical + DeserializeOwned + PartialEq + Debug>(domain: &Domain, case: &Value) -> Check {
     encoding_case(domain, case, from_json::<T>(field(case, "value")?)?).map(|_| ())
 }
@@ -591,6 +612,7 @@ fn canonical_encoding_matches_the_vectors() {
         "QuorumCertificate" => certificate_case(&domain, case),
         "SignedAction" => action_case(&domain, case),
         "Equivocation" => equivocation_case(&domain, case),
+        "VoteBatch" => vote_batch_case(&domain, case),
         other => Err(format!("unknown type {other}")),
     });
     for t in [
@@ -612,6 +634,7 @@ fn canonical_encoding_matches_the_vectors() {
         "QuorumCertificate",
         "SignedAction",
         "Equivocation",
+        "VoteBatch",
     ] {
         assert!(cases.iter().any(|c| c["type"] == t), "encoding.json has no {t} case");
     }
@@ -656,13 +679,14 @@ fn decode_as(type_name: &str, bytes: &[u8]) -> Result<Result<(), DecodeError>, S
         "QuorumCertificate" => d::<QuorumCertificate>(bytes),
         "SignedAction" => d::<SignedAction>(bytes),
         "Equivocation" => d::<Equivocation>(bytes),
+        "VoteBatch" => d::<VoteBatch>(bytes),
         "Subject" => d::<Subject>(bytes),
         "Entry" => d::<Entry>(bytes),
         other => return Err(format!("unknown type {other}")),
     })
 }
 
-const ALL_TYPES: [&str; 20] = [
+const ALL_TYPES: [&str; 21] = [
     "BoxFlow",
     "TransferRequest",
     "Approval",
@@ -681,6 +705,7 @@ const ALL_TYPES: [&str; 20] = [
     "QuorumCertificate",
     "SignedAction",
     "Equivocation",
+    "VoteBatch",
     "Subject",
     "Entry",
 ];

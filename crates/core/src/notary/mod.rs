@@ -13,6 +13,7 @@
 //! [`NotaryState::verdict`] is what a node's companion runs to decide its vote.
 
 mod apply;
+mod batch;
 mod binary;
 mod effect;
 mod equivocation;
@@ -24,6 +25,7 @@ mod rows;
 mod rules;
 mod subject;
 
+pub use batch::{BatchSize, MAX_BATCH_VOTES, VoteBatch};
 pub use binary::STATE_MAGIC;
 pub(crate) use binary::{Reader, put_sized};
 pub use event::{Event, FlowStatus, TransferStatus};
@@ -452,6 +454,7 @@ impl NotaryState {
         let events = match entry {
             Entry::Submit(s) => self.submit(s, at),
             Entry::Vote(v) => self.vote(v),
+            Entry::Votes(b) => b.votes().iter().flat_map(|v| self.vote(v)).collect(),
             Entry::Ceremony(c) => self.ceremony(c),
             Entry::Evidence(e) => self.evidence(e),
         };

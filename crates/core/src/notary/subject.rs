@@ -1,5 +1,6 @@
 //! What the notary decides on (subjects) and what its log holds (entries).
 
+use super::batch::VoteBatch;
 use crate::Refusal;
 use crate::ceremony::Ceremony;
 use crate::encoding::{Canonical, DecodeError, Kind, header};
@@ -131,6 +132,9 @@ pub enum Entry {
     Submit(Subject),
     /// A node companion's vote.
     Vote(Signed<NodeVote>),
+    /// A node companion's votes on several subjects, each applied as a
+    /// [`Entry::Vote`] (see [`VoteBatch`]).
+    Votes(VoteBatch),
     /// A key-ceremony message, relayed to the signer (never voted on).
     Ceremony(Ceremony),
     /// Proof that a node account sealed two different headers at one height
@@ -143,6 +147,7 @@ impl Canonical for Entry {
         match self {
             Self::Submit(s) => s.encode(),
             Self::Vote(v) => v.encode(),
+            Self::Votes(b) => b.encode(),
             Self::Ceremony(c) => c.encode(),
             Self::Evidence(e) => e.encode(),
         }
@@ -152,6 +157,8 @@ impl Canonical for Entry {
         let (kind, _) = header(bytes)?;
         if kind == Kind::NodeVote {
             Ok(Self::Vote(Canonical::decode(bytes)?))
+        } else if kind == Kind::VoteBatch {
+            Ok(Self::Votes(Canonical::decode(bytes)?))
         } else if matches!(kind, Kind::SignerAnnounce | Kind::CeremonyMessage) {
             Ok(Self::Ceremony(Canonical::decode(bytes)?))
         } else if kind == Kind::Equivocation {

@@ -66,6 +66,7 @@ KIND = {
     "Block": 17,
     "Equivocation": 20,
     "AddressBookEntry": 21,
+    "VoteBatch": 22,
 }
 
 # EIP-712 struct definitions, field order as declared in typed.rs.
@@ -935,6 +936,12 @@ def encoding_vectors() -> tuple[dict, dict]:
         "submit")
     sv, body, _ = signed("NodeVote", MAIN, "node-2", vote)
     add("signed node vote", "Signed<NodeVote>", sv, header("NodeVote") + body, None, "vote")
+    # VoteBatch (README "Canonical encoding"): 1 to 256 whole signed-vote encodings in one entry.
+    vote_b = {"subject": b32(0x5B), "contentHash": b32(0xC1), "accept": True, "reason": ""}
+    sv_b, body_b, _ = signed("NodeVote", MAIN, "node-2", vote_b)
+    batch_items = [header("NodeVote") + body, header("NodeVote") + body_b]
+    add("vote batch", "VoteBatch", [sv, sv_b], header("VoteBatch") + eth_abi.encode(["(bytes[])"], [(batch_items,)]),
+        None, "votes")
     report = {"subject": FLOW_HASH, "status": 5, "txHash": b32(0xA1), "nonce": 0, "detail": "anchored in block 19000000"}
     sr, body, digest = signed("SignerReport", MAIN, "signer", report)
     add("signed signer report", "Signed<SignerReport>", sr, header("SignerReport") + body,
@@ -1062,6 +1069,14 @@ def encoding_vectors() -> tuple[dict, dict]:
     reg_enc = header("RegisterAsset") + abi_encode_struct("RegisterAsset", reg_value)
     tb_empty_enc = unhex(next(c for c in cases if c["name"] == "transbox without approvals")["encoded"])
 
+    batch_enc = unhex(next(c for c in cases if c["name"] == "vote batch")["encoded"])
+    bad("empty vote batch", "VoteBatch", header("VoteBatch") + eth_abi.encode(["(bytes[])"], [([],)]), ["Invalid"],
+        "1 to 256 votes")
+    bad("empty vote batch as entry", "Entry", header("VoteBatch") + eth_abi.encode(["(bytes[])"], [([],)]), ["Invalid"],
+        "1 to 256 votes")
+    bad("a transfer request inside a vote batch", "VoteBatch",
+        header("VoteBatch") + eth_abi.encode(["(bytes[])"], [([sv_enc_b, req_enc],)]), ["WrongKind"])
+    bad("trailing byte after a vote batch", "Entry", batch_enc + b"\x00", ["Malformed", "NonCanonical"])
     for t in ["TransferRequest", "BoxFlow", "TransBox", "Signed<NodeVote>", "SignedAction", "Subject", "Entry"]:
         bad(f"empty input as {t}", t, b"", ["TooShort"])
     bad("one byte", "TransferRequest", b"\x01", ["TooShort"])
