@@ -367,7 +367,8 @@ impl NotaryState {
         if !seen.contains(&tag::META) {
             return Err("it has no meta row".into());
         }
-        if !v1 && !(seen.contains(&RETIRED_LIST) && seen.contains(&RETIRING_QUEUE)) {
+        let sections = seen.contains(&RETIRED_LIST) && seen.contains(&RETIRING_QUEUE);
+        if !v1 && !sections {
             return Err("it has no retired-list or no retirement-queue section".into());
         }
         let (count, chain) = retired_row.unwrap_or((0, B256::ZERO));
