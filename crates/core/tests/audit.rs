@@ -249,6 +249,17 @@ fn a_checkpoint_resumes_where_it_was_written_and_a_corrupted_one_is_discarded_wi
     // The genesis checkpoint has no header.
     let fresh = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
     assert_eq!(decode(&f.genesis, &encode(&fresh, None)).unwrap().verifier.height(), 0);
+    // With retirements and deadlines still ahead (entries an hour apart):
+    // the retired ids and the queue come back too.
+    let retiring = history_at(&f, 4, 3600);
+    let mut r = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    for b in &retiring[..retiring.len() - 1] {
+        r.push(b).unwrap();
+    }
+    assert!(r.state().retired_chain().0 > 0 && r.state().next_retirement().is_some());
+    let header = retiring[retiring.len() - 2].sealed_header();
+    let back = decode(&f.genesis, &encode(&r, Some(&header))).unwrap();
+    assert_eq!(serde_json::to_vec(&back.verifier).unwrap(), serde_json::to_vec(&r).unwrap());
 
     let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
     let refused = |edit: &dyn Fn(&mut serde_json::Value)| {
@@ -311,6 +322,17 @@ fn a_binary_checkpoint_is_the_state_rebuilt_from_its_rows_and_refused_when_edite
     }
     let fresh = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
     assert_eq!(decode(&f.genesis, &encode(&fresh, None)).unwrap().verifier.height(), 0);
+    // With retirements and deadlines still ahead (entries an hour apart):
+    // the retired ids and the queue come back too.
+    let retiring = history_at(&f, 4, 3600);
+    let mut r = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    for b in &retiring[..retiring.len() - 1] {
+        r.push(b).unwrap();
+    }
+    assert!(r.state().retired_chain().0 > 0 && r.state().next_retirement().is_some());
+    let header = retiring[retiring.len() - 2].sealed_header();
+    let back = decode(&f.genesis, &encode(&r, Some(&header))).unwrap();
+    assert_eq!(serde_json::to_vec(&back.verifier).unwrap(), serde_json::to_vec(&r).unwrap());
 
     let refused = |edit: &dyn Fn(&mut Vec<u8>)| {
         let mut b = bytes.clone();
@@ -321,7 +343,7 @@ fn a_binary_checkpoint_is_the_state_rebuilt_from_its_rows_and_refused_when_edite
     // give the root it claims. Layout (crate README, "Binary state"): the
     // state's magic, the genesis, the meta section (tag, count, id, length),
     // then its compacted words: the ABI offset, the genesis hash, `applied`.
-    let state = bytes.windows(9).position(|w| w == b"BOXSTATE\x01").unwrap() + 9;
+    let state = bytes.windows(9).position(|w| w == box_core::notary::STATE_MAGIC).unwrap() + 9;
     let genesis_len = u32::from_be_bytes(bytes[state..state + 4].try_into().unwrap()) as usize;
     let words = state + 4 + genesis_len + 1 + 4 + 32 + 4;
     assert_eq!(bytes[words..words + 3], [31, 0, 0x20], "the ABI offset word");
@@ -345,4 +367,134 @@ fn a_binary_checkpoint_is_the_state_rebuilt_from_its_rows_and_refused_when_edite
     let other = Fixture::new(1, 2, 1, 4);
     let err = decode(&other.genesis, &bytes).unwrap_err().to_string();
     assert!(err.contains("another genesis"), "{err}");
+}
+
+/// The binary state's two sections after the rows (crate README, "Binary
+/// state"): the retired list's and the queue's offsets and sizes in `bytes`
+/// (`to_binary` output ends with them).
+fn retirement_sections(s: &NotaryState, bytes: &[u8]) -> (usize, usize) {
+    let list = 1 + 4 + 33 * s.retired_chain().0 as usize;
+    // The queue is `0xf1 · u32 n · n × (id, u64 deadline, u8 tag)`, last.
+    let queue = (0..)
+        .map(|n| 5 + 41 * n)
+        .find(|q| {
+            let at = bytes.len() - q;
+            bytes[at] == 0xf1 && u32::from_be_bytes(bytes[at + 1..at + 5].try_into().unwrap()) as usize * 41 + 5 == *q
+        })
+        .unwrap();
+    let list_at = bytes.len() - queue - list;
+    assert_eq!(bytes[list_at], 0xf0, "the retired list's tag");
+    (list_at, list)
+}
+
+/// A checkpoint carries the retired ids and the retirement deadlines: taken
+/// at any height of a history where transfers and subjects retire (mid-
+/// retention too, with deadlines still ahead), it decodes to the state
+/// written, and the follower resumed from it retires at the same blocks as
+/// the uninterrupted one (every later block's state root matches).
+#[test]
+fn a_checkpoint_taken_mid_retention_resumes_and_retires_at_the_same_blocks() {
+    use box_core::checkpoint::{decode, encode};
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history_at(&f, 2, 3600);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    let mut roots = Vec::new();
+    let mut whole = v.clone();
+    for b in &blocks {
+        whole.push(b).unwrap();
+        roots.push((whole.state().state_root(), whole.state().retired_chain()));
+    }
+    let (mut mid_retention, mut resumed_retired) = (0, 0);
+    for (h, b) in blocks.iter().enumerate() {
+        v.push(b).unwrap();
+        let header = b.sealed_header();
+        let back = decode(&f.genesis, &encode(&v, Some(&header))).unwrap().verifier;
+        assert_eq!(serde_json::to_vec(&back).unwrap(), serde_json::to_vec(&v).unwrap(), "at height {}", h + 1);
+        let queued = v.state().next_retirement().is_some();
+        let mut resumed = back;
+        for (k, later) in blocks.iter().enumerate().skip(h + 1) {
+            let before = resumed.state().retired_chain().0;
+            resumed.push(later).unwrap_or_else(|e| panic!("resumed at {}, block {}: {e}", h + 1, k + 1));
+            assert_eq!((resumed.state().state_root(), resumed.state().retired_chain()), roots[k]);
+            if queued && resumed.state().retired_chain().0 > before {
+                resumed_retired += 1;
+            }
+        }
+        if queued && v.state().retired_chain().0 > 0 {
+            mid_retention += 1;
+        }
+    }
+    assert!(mid_retention > 0 && resumed_retired > 0, "checkpoints with retired ids and deadlines still ahead");
+}
+
+/// An edited retired list or queue is refused with the reason, as are a
+/// state of version 2 without those sections and a version-1 state (no
+/// retirement) holding an item whose deadline it could not carry; a
+/// version-1 state with nothing finished is still read.
+#[test]
+fn an_edited_retired_list_or_queue_is_refused_and_a_version_1_state_is_read_when_it_lost_nothing() {
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history_at(&f, 2, 3600);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    let (mut edited, mut v1_read, mut v1_refused) = (0, 0, 0);
+    let refused = |bytes: &[u8]| NotaryState::from_binary(bytes).unwrap_err().to_string();
+    for b in std::iter::once(None).chain(blocks.iter().map(Some)) {
+        if let Some(b) = b {
+            v.push(b).unwrap();
+        }
+        let s = v.state();
+        let bytes = s.to_binary();
+        assert_eq!(NotaryState::from_binary(&bytes).unwrap().snapshot(), s.snapshot());
+        let (list_at, _) = retirement_sections(s, &bytes);
+        // Without the two sections.
+        let err = refused(&bytes[..list_at]);
+        assert!(err.contains("no retired-list or no retirement-queue section"), "{err}");
+        if s.retired_chain().0 >= 2 {
+            // Two retired ids swapped, an id edited, an id listed twice.
+            let first = list_at + 5;
+            let mut b = bytes.clone();
+            let (one, two) = (b[first..first + 33].to_vec(), b[first + 33..first + 66].to_vec());
+            b[first..first + 33].copy_from_slice(&two);
+            b[first + 33..first + 66].copy_from_slice(&one);
+            let err = refused(&b);
+            assert!(err.contains("the retired ids do not fold to the retired row's chain"), "{err}");
+            let mut b = bytes.clone();
+            b[first + 32] ^= 1;
+            let err = refused(&b);
+            assert!(err.contains("do not fold"), "{err}");
+            let mut b = bytes.clone();
+            b.copy_within(first..first + 33, first + 33);
+            let err = refused(&b);
+            assert!(err.contains("(or one is listed twice)"), "{err}");
+            // One id fewer than the retired row counts.
+            let mut b = bytes.clone();
+            b.drain(first..first + 33);
+            b[list_at + 4] -= 1;
+            let err = refused(&b);
+            assert!(err.contains("its retired row counts"), "{err}");
+            edited += 1;
+        }
+        if s.next_retirement().is_some() {
+            // A queued item's id edited: not in the live state.
+            let mut b = bytes.clone();
+            let last = bytes.len() - 41;
+            b[last + 31] ^= 0x80;
+            let err = refused(&b);
+            assert!(err.contains("an item due to retire is not in the live state"), "{err}");
+        }
+        if s.retired_chain().0 == 0 {
+            // Version 1: the same rows, no list, no queue.
+            let mut old = bytes[..list_at].to_vec();
+            old[8] = 1;
+            if s.next_retirement().is_none() {
+                assert_eq!(NotaryState::from_binary(&old).unwrap().snapshot(), s.snapshot());
+                v1_read += 1;
+            } else {
+                let err = refused(&old);
+                assert!(err.contains("of version 1") && err.contains("deadline is lost"), "{err}");
+                v1_refused += 1;
+            }
+        }
+    }
+    assert!(edited > 0 && v1_read > 0 && v1_refused > 0, "{edited} {v1_read} {v1_refused}");
 }

@@ -1,21 +1,26 @@
-//! The notary state as compact bytes: its genesis and its rows, nothing
-//! else (crate README, "Binary state"). The rows are the ones the state
-//! commitment is defined over (README, "State commitment"), so the state
-//! taken back from them is the one whose root they give; an added kind of
-//! row (a new tag) is one more section.
+//! The notary state as compact bytes: its genesis, its rows, and the
+//! retirement state that is not a row (crate README, "Binary state"). The
+//! rows are the ones the state commitment is defined over (README, "State
+//! commitment"), so the state taken back from them is the one whose root
+//! they give; an added kind of row (a new tag) is one more section.
 //!
 //! Layout (integers big-endian):
-//! `"BOXSTATE"` · version `u8` (1) · `u32` length ‖ ABI encoding of the
+//! `"BOXSTATE"` · version `u8` (2) · `u32` length ‖ ABI encoding of the
 //! genesis · then per tag, ascending: tag `u8` · `u32` row count · per row,
 //! ascending by id: id (32 bytes) · the row's value compacted
-//! ([`put_compact`]: ABI words without their zero bytes).
+//! ([`put_compact`]: ABI words without their zero bytes) · then the retired
+//! list (tag `0xf0` · `u32` count · per id, in retirement order: its row tag
+//! `u8` · id) and the retirement queue (tag `0xf1` · `u32` count · per item,
+//! ascending by id: id · deadline `u64` · its row tag `u8`). Version 1 (no
+//! retirement: no row `0x08`, no list, no queue) is still read.
 //!
 //! What it does not do: check the root against anything. The caller
 //! compares [`NotaryState::state_root`] of the result with the root it
 //! trusts (a checkpoint's header, a certified block).
 
+use super::retire::{Due, Retired};
 use super::rows::{
-    AddressBookLeaf, AssetLeaf, EquivocatorLeaf, FlowLeaf, MEMBER, MetaLeaf, NodeLeaf, SMALL, SubjectLeaf,
+    AddressBookLeaf, AssetLeaf, EquivocatorLeaf, FlowLeaf, MEMBER, MetaLeaf, NodeLeaf, RetiredLeaf, SMALL, SubjectLeaf,
     TransferLeaf, tag,
 };
 use super::{FlowRecord, NotaryState, StateError, SubjectRecord, SubjectStatus, TransferRecord};
@@ -31,11 +36,21 @@ use alloy::primitives::{Address, B256, Signature, keccak256};
 use alloy::sol_types::SolValue;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// The first bytes of an encoded state (magic and version 1).
-pub const STATE_MAGIC: &[u8; 9] = b"BOXSTATE\x01";
+/// The first bytes of an encoded state (magic and version 2).
+pub const STATE_MAGIC: &[u8; 9] = b"BOXSTATE\x02";
 
-/// Every tag this version writes and reads, ascending.
-const TAGS: [u8; 11] = [
+/// The first bytes of a state of version 1, written before retirement
+/// existed (no retired row, list or queue).
+const STATE_MAGIC_V1: &[u8; 9] = b"BOXSTATE\x01";
+
+/// The section of the retired ids, in retirement order (not a row).
+const RETIRED_LIST: u8 = 0xf0;
+
+/// The section of the retirement queue (not a row).
+const RETIRING_QUEUE: u8 = 0xf1;
+
+/// Every row tag version 1 wrote and reads, ascending.
+const TAGS_V1: [u8; 11] = [
     tag::META,
     tag::NODE,
     tag::ASSET,
@@ -47,6 +62,24 @@ const TAGS: [u8; 11] = [
     tag::FLOW,
     tag::TRANSFER,
     tag::SUBJECT,
+];
+
+/// Every section tag this version writes and reads, ascending.
+const TAGS: [u8; 14] = [
+    tag::META,
+    tag::NODE,
+    tag::ASSET,
+    tag::FROZEN,
+    tag::BLOCKED,
+    tag::EQUIVOCATOR,
+    tag::CEREMONY,
+    tag::ADDRESS_BOOK,
+    tag::RETIRED,
+    tag::FLOW,
+    tag::TRANSFER,
+    tag::SUBJECT,
+    RETIRED_LIST,
+    RETIRING_QUEUE,
 ];
 
 /// Reads the layout's fields, refusing a short input with what was cut.
@@ -133,6 +166,50 @@ fn take_compact(r: &mut Reader<'_>) -> Result<Vec<u8>, String> {
     Ok(value)
 }
 
+/// The retired row: (count, chain), refusing an id other than zero and a
+/// count of zero (the row is absent while nothing has retired).
+fn take_retired_row(id: B256, value: &[u8]) -> Result<(u64, B256), String> {
+    let l: RetiredLeaf = leaf(value, "retired")?;
+    if id != B256::ZERO || l.count == 0 {
+        return Err("its retired row has an id other than zero or counts no id".into());
+    }
+    Ok((l.count, l.chain))
+}
+
+/// A retired id's row tag, refusing any other than a transfer's or a subject's.
+fn retired_tag(t: u8, what: &str) -> Result<u8, String> {
+    if t == tag::TRANSFER || t == tag::SUBJECT {
+        Ok(t)
+    } else {
+        Err(format!("{what} has the row tag {t:#04x}, not a transfer's or a subject's"))
+    }
+}
+
+/// The retired list's `count` ids: row tag and id each, in retirement order.
+fn take_retired_list(r: &mut Reader<'_>, count: u32) -> Result<Vec<(u8, B256)>, String> {
+    let mut ids = Vec::with_capacity((count as usize).min(1 << 16));
+    for _ in 0..count {
+        let t = retired_tag(r.u8("the retired list")?, "a retired id")?;
+        ids.push((t, r.b256("the retired list")?));
+    }
+    Ok(ids)
+}
+
+/// The queue's `count` items: id, deadline and row tag each, ids ascending.
+fn take_queue(r: &mut Reader<'_>, count: u32) -> Result<Vec<(B256, Due)>, String> {
+    let mut items: Vec<(B256, Due)> = Vec::with_capacity((count as usize).min(1 << 16));
+    for _ in 0..count {
+        let id = r.b256("the retirement queue")?;
+        if items.last().is_some_and(|(l, _)| *l >= id) {
+            return Err("its retirement queue is out of order or lists an id twice".into());
+        }
+        let at = Timestamp(r.u64("the retirement queue")?);
+        let t = retired_tag(r.u8("the retirement queue")?, "an item in the retirement queue")?;
+        items.push((id, Due { at, tag: t }));
+    }
+    Ok(items)
+}
+
 /// An address from a row id (the address in the id's low 20 bytes).
 fn address(id: &B256, what: &str) -> Result<Address, String> {
     if id[..12].iter().any(|b| *b != 0) {
@@ -171,6 +248,10 @@ fn flow_status(code: u8) -> Result<FlowStatus, String> {
 impl NotaryState {
     /// The state as compact bytes (module [`binary`](self) layout): the
     /// genesis and every row. O(state): for snapshots and checkpoints.
+    ///
+    /// It carries the retired ids in order and the retirement queue (state
+    /// that is not a row), so the state read back retires what and when
+    /// this one would.
     pub fn to_binary(&self) -> Vec<u8> {
         let mut out = STATE_MAGIC.to_vec();
         put_sized(&mut out, &self.genesis.abi_encode());
@@ -185,6 +266,10 @@ impl NotaryState {
         sections.entry(tag::TRANSFER).or_default().extend(transfers);
         let subjects = self.subjects.keys().filter_map(|s| Some((s.0, self.subject_row(s)?)));
         sections.entry(tag::SUBJECT).or_default().extend(subjects);
+        // Like the row, its section is absent while nothing has retired.
+        if let Some(v) = self.retired_row() {
+            sections.entry(tag::RETIRED).or_default().push((B256::ZERO, v));
+        }
         for (t, mut rows) in sections {
             rows.sort_by_key(|r| r.0);
             out.push(t);
@@ -194,23 +279,45 @@ impl NotaryState {
                 put_compact(&mut out, &value);
             }
         }
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
+        out.push(RETIRED_LIST);
+        out.extend_from_slice(&count(self.retired.ids().len()));
+        for (t, id) in self.retired.ids() {
+            out.push(*t);
+            out.extend_from_slice(id.as_slice());
+        }
+        out.push(RETIRING_QUEUE);
+        out.extend_from_slice(&count(self.retiring.len()));
+        for (id, due) in self.retiring.iter() {
+            out.extend_from_slice(id.as_slice());
+            out.extend_from_slice(&due.at.0.to_be_bytes());
+            out.push(due.tag);
+        }
         out
     }
 
     /// Takes a state back from [`NotaryState::to_binary`] bytes, rebuilt
     /// from its rows, refusing bytes that do not parse, rows that do not
-    /// decode or that are out of order, and a state that fails
-    /// [`NotaryState::checked`]. The root is recomputed from the rows; it
-    /// is not compared with anything here.
+    /// decode or that are out of order, a retired list whose length is not
+    /// the retired row's count, and a state that fails
+    /// [`NotaryState::checked`] (a list that does not fold to the retired
+    /// row, an id listed twice, a retired id still live, a queued item not
+    /// live). A version-1 state is read with nothing retired and nothing
+    /// queued, and refused if it holds an item the queue would hold (its
+    /// deadline is lost). The root is recomputed from the rows; it is not
+    /// compared with anything here.
     pub fn from_binary(bytes: &[u8]) -> Result<Self, StateError> {
         Self::read_binary(bytes).map_err(StateError::Snapshot)?.checked()
     }
 
     fn read_binary(bytes: &[u8]) -> Result<Self, String> {
         let mut r = Reader::new(bytes);
-        if r.take(STATE_MAGIC.len(), "its magic")? != STATE_MAGIC {
-            return Err("it is not a binary notary state of version 1".into());
-        }
+        let magic = r.take(STATE_MAGIC.len(), "its magic")?;
+        let (tags, v1) = match magic {
+            m if m == STATE_MAGIC => (&TAGS[..], false),
+            m if m == STATE_MAGIC_V1 => (&TAGS_V1[..], true),
+            _ => return Err("it is not a binary notary state of version 1 or 2".into()),
+        };
         let genesis = Genesis::abi_decode_validate(r.sized("the genesis")?)
             .map_err(|e| format!("its genesis does not decode ({e})"))?;
         let mut s = NotaryState::new(genesis).map_err(|e| e.to_string())?;
@@ -219,9 +326,10 @@ impl NotaryState {
         s.assets = AssetRegistry::default();
         let mut last_tag = None;
         let mut seen = BTreeSet::new();
+        let (mut retired_row, mut list, mut queue) = (None, Vec::new(), Vec::new());
         while !r.bytes.is_empty() {
             let t = r.u8("a section tag")?;
-            if !TAGS.contains(&t) {
+            if !tags.contains(&t) {
                 return Err(format!("it has rows of tag {t:#04x}, which this version does not know"));
             }
             if last_tag.is_some_and(|l| l >= t) {
@@ -230,6 +338,17 @@ impl NotaryState {
             last_tag = Some(t);
             seen.insert(t);
             let count = r.u32("a row count")?;
+            match t {
+                RETIRED_LIST => {
+                    list = take_retired_list(&mut r, count)?;
+                    continue;
+                }
+                RETIRING_QUEUE => {
+                    queue = take_queue(&mut r, count)?;
+                    continue;
+                }
+                _ => {}
+            }
             let mut last_id: Option<B256> = None;
             for _ in 0..count {
                 let id = r.b256("a row id")?;
@@ -238,14 +357,32 @@ impl NotaryState {
                 }
                 last_id = Some(id);
                 let value = take_compact(&mut r)?;
-                s.take_row(t, id, &value)?;
+                if t == tag::RETIRED {
+                    retired_row = Some(take_retired_row(id, &value)?);
+                } else {
+                    s.take_row(t, id, &value)?;
+                }
             }
         }
         if !seen.contains(&tag::META) {
             return Err("it has no meta row".into());
         }
+        let sections = seen.contains(&RETIRED_LIST) && seen.contains(&RETIRING_QUEUE);
+        if !v1 && !sections {
+            return Err("it has no retired-list or no retirement-queue section".into());
+        }
+        let (count, chain) = retired_row.unwrap_or((0, B256::ZERO));
+        if count != list.len() as u64 {
+            return Err(format!("its retired row counts {count} ids but its retired list has {}", list.len()));
+        }
+        s.take_retirement(Retired::listed(list, chain), queue);
         s.registry = NodeRegistry::new(s.nodes.keys().copied()).map_err(|e| format!("its node rows: {e}"))?;
         s.rebuild_tree();
+        if v1 && s.deadline_missing() {
+            return Err("it is of version 1, which does not carry the retirement deadlines, and holds a finished \
+                        transfer or a decided subject whose deadline is lost"
+                .into());
+        }
         Ok(s)
     }
 

@@ -89,6 +89,16 @@ impl Retired {
         self.ids.push((t, id));
         self.set.insert(id);
     }
+    /// The ids in retirement order, with their row tags.
+    pub(super) fn ids(&self) -> &[(u8, B256)] {
+        &self.ids
+    }
+    /// A list read back (a binary state) with the chain its row says it
+    /// folds to; [`Retired::folds`] checks that.
+    pub(super) fn listed(ids: Vec<(u8, B256)>, chain: B256) -> Self {
+        let set = ids.iter().map(|(_, id)| *id).collect();
+        Self { ids, set, chain }
+    }
     /// Where a run starts: the count and chain to go back to.
     pub(super) fn mark(&self) -> (usize, B256) {
         (self.ids.len(), self.chain)
@@ -208,14 +218,38 @@ impl NotaryState {
         }
         let domain = self.domain();
         for s in subjects {
-            let due = match self.subjects.get(s) {
-                Some(SubjectRecord { status: SubjectStatus::Pending, .. }) | None => false,
-                Some(r) => carried(&r.subject, &domain).is_none_or(|t| !self.transfers.contains_key(&t)),
-            };
-            if due && !self.retiring.contains_key(&s.0) {
+            if self.subject_due(s, &domain) && !self.retiring.contains_key(&s.0) {
                 let d = Timestamp(at.0.saturating_add(RETAIN_SECONDS));
                 self.set_due(s.0, Some(Due { at: d, tag: tag::SUBJECT }));
             }
+        }
+    }
+
+    /// Whether subject `s` is live, decided and carries no live transfer
+    /// (what [`NotaryState::schedule`] gives a deadline).
+    fn subject_due(&self, s: &SubjectId, domain: &crate::typed::Domain) -> bool {
+        match self.subjects.get(s) {
+            Some(SubjectRecord { status: SubjectStatus::Pending, .. }) | None => false,
+            Some(r) => carried(&r.subject, domain).is_none_or(|t| !self.transfers.contains_key(&t)),
+        }
+    }
+
+    /// Whether a live item that [`NotaryState::schedule`] would have given a
+    /// deadline has none: a final transfer or a decided subject carrying no
+    /// live transfer outside the queue (a state read from a form that did not
+    /// carry the queue). O(state).
+    pub(super) fn deadline_missing(&self) -> bool {
+        let domain = self.domain();
+        self.transfers.iter().any(|(t, r)| is_final(&r.status) && !self.retiring.contains_key(&t.0))
+            || self.subjects.keys().any(|s| self.subject_due(s, &domain) && !self.retiring.contains_key(&s.0))
+    }
+
+    /// Puts the retired list and the queue read from a binary state (the
+    /// queue's index is built with the others, [`NotaryState::rebuild_tree`]).
+    pub(super) fn take_retirement(&mut self, retired: Retired, queue: Vec<(B256, Due)>) {
+        self.retired = retired;
+        for (id, due) in queue {
+            self.retiring.insert(id, due);
         }
     }
 

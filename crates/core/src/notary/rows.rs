@@ -333,7 +333,7 @@ impl NotaryState {
         self.put(row_key(tag::RETIRED, &B256::ZERO), value);
     }
 
-    fn retired_row(&self) -> Option<Vec<u8>> {
+    pub(super) fn retired_row(&self) -> Option<Vec<u8>> {
         let (count, chain) = self.retired_chain();
         (count > 0).then(|| RetiredLeaf { count, chain }.abi_encode())
     }
