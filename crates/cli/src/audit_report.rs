@@ -168,16 +168,18 @@ pub fn report(genesis: &Genesis, blocks: &[Block], from: u64, to: u64) -> CliRes
                 Event::TransferStatus { transfer, status } => {
                     if let Some(line) = transfers.get_mut(&transfer.0) {
                         apply_status(line, &status);
+                        // The confirmed status's detail, read right after the
+                        // block that confirmed it: a finished transfer
+                        // retires from the live state later (box-core README
+                        // "Retirement"), so the state at the end may no
+                        // longer hold it.
+                        line.detail =
+                            v.state().transfer(&transfer).and_then(|t| t.confirmed_detail()).map(str::to_owned);
                     }
                 }
                 _ => {}
             }
         }
-    }
-    // The confirmed status's detail, as the verified state holds it now.
-    for (id, line) in transfers.iter_mut() {
-        line.detail =
-            v.state().transfer(&box_core::ids::TransferId(*id)).and_then(|t| t.confirmed_detail()).map(str::to_owned);
     }
     let state_hash = v.state().state_root().0.to_string();
     let transfers = order.iter().filter_map(|id| transfers.remove(id)).collect();

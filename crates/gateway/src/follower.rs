@@ -14,7 +14,7 @@ use crate::store::Store;
 use box_core::audit::HistoryVerifier;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
-use box_core::notary::NotaryState;
+use box_core::notary::{Event, NotaryState};
 use box_core::typed::Genesis;
 use box_proto::{BlockFollower, Followed, NodeClient, VerifierCell};
 use std::sync::{Arc, RwLock, RwLockReadGuard};
@@ -54,11 +54,12 @@ impl Replica {
         &self.verifier
     }
 
-    /// Verifies the next block and applies it; on error nothing changes.
-    pub fn apply(&mut self, block: &Block) -> Result<(), String> {
-        self.verifier.push(block).map_err(|e| e.to_string())?;
+    /// Verifies the next block and applies it, returning the events it
+    /// produced; on error nothing changes.
+    pub fn apply(&mut self, block: &Block) -> Result<Vec<Event>, String> {
+        let events = self.verifier.push(block).map_err(|e| e.to_string())?;
         self.latest_seen = self.latest_seen.max(self.verifier.height());
-        Ok(())
+        Ok(events)
     }
 }
 
@@ -86,13 +87,13 @@ impl SharedReplica {
         self.heights.subscribe()
     }
 
-    fn apply(&self, block: &Block) -> Result<(), String> {
+    fn apply(&self, block: &Block) -> Result<Vec<Event>, String> {
         let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        r.apply(block)?;
+        let events = r.apply(block)?;
         let h = r.height();
         drop(r);
         self.heights.send_replace(h);
-        Ok(())
+        Ok(events)
     }
 
     /// Replaces the verified state with one taken back from the store
@@ -130,7 +131,8 @@ pub async fn load(store: &Store, replica: &SharedReplica, genesis: &Genesis) -> 
             let bytes =
                 hex::decode(body.trim_start_matches("0x")).map_err(|e| format!("stored block {height}: {e}"))?;
             let block = Block::decode(&bytes).map_err(|e| format!("stored block {height}: {e}"))?;
-            replica.apply(&block)?;
+            let events = replica.apply(&block)?;
+            crate::finals::record(store, replica, height as u64, &events).await;
             verified += 1;
             from = height as u64 + 1;
         }
@@ -184,8 +186,11 @@ pub async fn run(
         };
         replica.saw(follower.latest());
         match followed {
-            Some(Followed::Verified { block, bytes, .. }) => {
+            Some(Followed::Verified { block, bytes, events, .. }) => {
                 let height = block.header.height;
+                // Before the block is stored: a crash in between fetches and
+                // records it again.
+                crate::finals::record(&store, &replica, height, &events).await;
                 if let Err(e) = store.put_block(height as i64, &format!("0x{}", hex::encode(&bytes))).await {
                     tracing::warn!("could not store block {height}: {e}");
                 }

@@ -4,6 +4,7 @@ pub mod api;
 pub mod config;
 pub mod console;
 pub mod error;
+pub mod finals;
 pub mod follower;
 pub mod limits;
 pub mod relay;

@@ -43,7 +43,7 @@ pub(super) async fn pending(State(st): State<Shared>, caller: Caller) -> ApiResu
         if st.store.approvals(&row.id).await?.iter().any(|a| a.approver == me) {
             continue;
         }
-        out.push(summary(&st, &row));
+        out.push(summary(&st, &row).await?);
     }
     Ok(Json(out))
 }

@@ -26,7 +26,7 @@ async fn governance_out(st: &Shared, hash: &B256) -> ApiResult<GovernanceOut> {
         Some(_) => {
             let signed = SignedAction { action: g.action.clone(), signatures: sigs.iter().map(|(_, s)| *s).collect() };
             let id = Subject::Governance(signed).id(&st.domain)?;
-            let (state, rejection) = on_chain(st, &id);
+            let (state, rejection) = on_chain(st, &id).await?;
             (st.store.outbox(&id).await?.map(Into::into), state, rejection)
         }
         None => (None, GovernanceState::Collecting, None),
@@ -56,15 +56,21 @@ async fn governance_out(st: &Shared, hash: &B256) -> ApiResult<GovernanceOut> {
     })
 }
 
-/// Where the subject `id` stands on the verified replica.
-fn on_chain(st: &Shared, id: &SubjectId) -> (GovernanceState, Option<String>) {
-    let r = st.replica.read();
-    match r.state().subject(id).map(|s| &s.status) {
+/// Where the subject `id` stands on the verified replica, or, once it
+/// retired from the live state, the decision recorded from the verified
+/// block that made it (crate::finals; one primary-key lookup, only then).
+async fn on_chain(st: &Shared, id: &SubjectId) -> ApiResult<(GovernanceState, Option<String>)> {
+    let live = st.replica.read().state().subject(id).map(|s| s.status.clone());
+    let status = match live {
+        Some(s) => Some(s),
+        None => st.store.final_subject(&id.0).await?,
+    };
+    Ok(match status {
         None => (GovernanceState::Queued, None),
         Some(SubjectStatus::Pending) => (GovernanceState::Submitted, None),
         Some(SubjectStatus::Notarized { .. }) => (GovernanceState::Notarized, None),
         Some(SubjectStatus::Rejected { reasons }) => (GovernanceState::Rejected, Some(reasons.join("; "))),
-    }
+    })
 }
 
 /// Add a key holder's signature to a governance action; once the signatures

@@ -126,5 +126,9 @@ pub(super) async fn list_transfers(
             offset: q.offset.unwrap_or(0),
         })
         .await?;
-    Ok(Json(rows.iter().map(|r| summary(&st, r)).collect()))
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        out.push(summary(&st, r).await?);
+    }
+    Ok(Json(out))
 }

@@ -1,13 +1,14 @@
 //! How a stored transfer is shown: its TransBox so far (rebuilt with
 //! box-core's `TransBox::add_approval`: the order within a level is core's,
 //! whatever order the store returns approvals in), its status (the verified
-//! replica's once the chain has it, the gateway's own before), its progress
+//! replica's once the chain has it, the final status recorded from the
+//! verified blocks once it retired, the gateway's own before), its progress
 //! per level.
 
 use super::{Caller, Shared};
 use crate::error::{ApiError, ApiResult};
 use crate::roles::Role;
-use crate::store::{ApprovalRow, OutboxRow, TransferRow};
+use crate::store::{ApprovalRow, FinalTransfer, OutboxRow, TransferRow};
 use box_api::{
     CollectionState, LevelProgress, RelayOutcome, SignatureOut, TransferOut, TransferState, TransferStatusOut,
     TransferSummary,
@@ -48,20 +49,31 @@ pub(super) fn flow_of(st: &Shared, hash: &FlowHash) -> Option<(BoxFlow, bool)> {
 /// Where a transfer stands: the chain's word once the replica holds it,
 /// else the gateway's (collecting, rejected by an approver, queued, or
 /// refused at submission).
-pub(super) fn status_of(st: &Shared, row: &TransferRow, relay: Option<&OutboxRow>) -> TransferStatusOut {
+pub(super) fn status_of(
+    st: &Shared,
+    row: &TransferRow,
+    relay: Option<&OutboxRow>,
+    recorded: Option<&FinalTransfer>,
+) -> TransferStatusOut {
     let s = TransferStatusOut::of;
-    if let Some(rec) = st.replica.read().state().transfer(&row.id) {
-        return match &rec.status {
+    let live = st
+        .replica
+        .read()
+        .state()
+        .transfer(&row.id)
+        .map(|rec| (rec.status.clone(), rec.confirmed_detail().map(str::to_owned)));
+    // Live first; after it retired, the final status recorded from the
+    // verified block that made it final (crate::finals).
+    if let Some((status, detail)) = live.or_else(|| recorded.map(|f| (f.status.clone(), f.detail.clone()))) {
+        return match &status {
             TransferStatus::Submitted => s(TransferState::Submitted),
             TransferStatus::Notarized => s(TransferState::Notarized),
             TransferStatus::Broadcast { tx_hash, nonce } => {
                 TransferStatusOut { tx_hash: Some(*tx_hash), nonce: Some(*nonce), ..s(TransferState::Broadcast) }
             }
-            TransferStatus::Confirmed { tx_hash } => TransferStatusOut {
-                tx_hash: Some(*tx_hash),
-                detail: rec.confirmed_detail().map(str::to_owned),
-                ..s(TransferState::Confirmed)
-            },
+            TransferStatus::Confirmed { tx_hash } => {
+                TransferStatusOut { tx_hash: Some(*tx_hash), detail, ..s(TransferState::Confirmed) }
+            }
             TransferStatus::Rejected { reason } => {
                 TransferStatusOut { reason: Some(reason.clone()), ..s(TransferState::Rejected) }
             }
@@ -108,7 +120,8 @@ async fn relay_of(st: &Shared, row: &TransferRow, approvals: &[ApprovalRow]) -> 
 pub(super) async fn transfer_out(st: &Shared, row: TransferRow) -> ApiResult<TransferOut> {
     let approvals = st.store.approvals(&row.id).await?;
     let relay = relay_of(st, &row, &approvals).await?;
-    let status = status_of(st, &row, relay.as_ref());
+    let recorded = recorded(st, &row).await?;
+    let status = status_of(st, &row, relay.as_ref(), recorded.as_ref());
     let request = &row.request;
     let flow = flow_of(st, &row.flow_hash).map(|(f, _)| f);
     let display_amount = st
@@ -158,8 +171,9 @@ pub(super) async fn transfer_out(st: &Shared, row: TransferRow) -> ApiResult<Tra
 
 /// A transfer in a list. Lists skip the outbox lookup: a submitted transfer
 /// shows `queued` until its block is verified; the detail has the relay state.
-pub(super) fn summary(st: &Shared, row: &TransferRow) -> TransferSummary {
-    TransferSummary {
+pub(super) async fn summary(st: &Shared, row: &TransferRow) -> ApiResult<TransferSummary> {
+    let recorded = recorded(st, row).await?;
+    Ok(TransferSummary {
         id: row.id,
         flow_hash: row.flow_hash,
         applicant: row.applicant,
@@ -167,9 +181,18 @@ pub(super) fn summary(st: &Shared, row: &TransferRow) -> TransferSummary {
         to: row.destination,
         amount: row.amount.into(),
         open_level: open_level(row),
-        status: status_of(st, row, None),
+        status: status_of(st, row, None, recorded.as_ref()),
         created_at: row.created_at,
+    })
+}
+
+/// The final status recorded for a transfer the chain took that the live
+/// state no longer holds (it retired); one primary-key lookup, only then.
+async fn recorded(st: &Shared, row: &TransferRow) -> ApiResult<Option<FinalTransfer>> {
+    if row.state != CollectionState::Submitting || st.replica.read().state().transfer(&row.id).is_some() {
+        return Ok(None);
     }
+    Ok(st.store.final_transfer(&row.id.0).await?)
 }
 
 /// The stored transfer `id`, or `404 no_such_transfer`.

@@ -17,6 +17,7 @@
 //! The store checks no rule of BOX: callers verify first.
 
 mod codec;
+mod finals;
 mod flows;
 mod offboard;
 mod outbox;
@@ -25,6 +26,7 @@ pub mod rows;
 mod transfers;
 mod verified;
 
+pub use finals::{FinalKind, FinalTransfer};
 pub use rows::*;
 
 use crate::config::Database;
@@ -40,6 +42,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "escrow download token", include_str!("../../migrations/0002_escrow_download_token.sql")),
     (3, "governance collecting index", include_str!("../../migrations/0003_governance_collecting.sql")),
     (4, "verified state", include_str!("../../migrations/0004_verified_state.sql")),
+    (5, "final status", include_str!("../../migrations/0005_final_status.sql")),
 ];
 
 /// Why the store failed.

@@ -1,0 +1,88 @@
+//! Final statuses recorded from verified blocks: a transfer's final status
+//! (with its confirmed detail) and a governed subject's decision, so that
+//! the views still show them after they retire from the live notary state
+//! (box-core README "Retirement"). One row per id, read by primary key.
+
+use super::{Store, StoreError};
+use box_core::B256;
+use box_core::notary::{SubjectStatus, TransferStatus};
+use serde::{Deserialize, Serialize};
+
+/// What a recorded row is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalKind {
+    /// A transfer (id: its transfer id).
+    Transfer,
+    /// A governed subject (id: its subject id).
+    Subject,
+}
+
+impl FinalKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Transfer => "transfer",
+            Self::Subject => "subject",
+        }
+    }
+}
+
+/// A transfer's final status as the verified block that made it final left
+/// it, with the confirmed report's detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FinalTransfer {
+    /// The status (confirmed, rejected, refused or failed when recorded).
+    pub status: TransferStatus,
+    /// The confirmed report's detail, if any.
+    pub detail: Option<String>,
+}
+
+impl Store {
+    /// Records (or replaces) the final rows a verified block at `height`
+    /// produced, in one transaction. Recording the same block again (a
+    /// restart replaying stored blocks) writes the same rows.
+    pub async fn put_finals(&self, height: i64, rows: &[(FinalKind, B256, String)]) -> Result<(), StoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.pool.begin().await?;
+        for (kind, id, body) in rows {
+            sqlx::query(
+                "INSERT INTO final_status (kind, id, height, body) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (kind, id) DO UPDATE SET height = excluded.height, body = excluded.body",
+            )
+            .bind(kind.as_str())
+            .bind(id.to_string())
+            .bind(height)
+            .bind(body.as_str())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn final_body(&self, kind: FinalKind, id: &B256) -> Result<Option<String>, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM final_status WHERE kind = $1 AND id = $2")
+            .bind(kind.as_str())
+            .bind(id.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|(b,)| b))
+    }
+
+    /// The recorded final status of transfer `id`, if one was recorded.
+    pub async fn final_transfer(&self, id: &B256) -> Result<Option<FinalTransfer>, StoreError> {
+        self.final_body(FinalKind::Transfer, id)
+            .await?
+            .map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("final status of {id}: {e}"))))
+            .transpose()
+    }
+
+    /// The recorded decision on subject `id`, if one was recorded.
+    pub async fn final_subject(&self, id: &B256) -> Result<Option<SubjectStatus>, StoreError> {
+        self.final_body(FinalKind::Subject, id)
+            .await?
+            .map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("decision on {id}: {e}"))))
+            .transpose()
+    }
+}
