@@ -15,12 +15,10 @@ use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::{Subject, TransferStatus};
 use box_core::transbox::TransBox;
-use box_core::typed::{
-    ApprovalLevel, AssetLimit, BoxFlow, FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest,
-};
+use box_core::typed::{FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest};
 use box_core::{Address, B256, U256};
 use box_proto::{ProvenTransfer, pb};
-use box_testkit::{CHAIN_ID, Cluster, eventually, key};
+use box_testkit::{CHAIN_ID, Cluster, eventually, key, payments_flow};
 use std::path::Path;
 use std::time::Duration;
 
@@ -62,24 +60,7 @@ async fn a_finished_transfer_is_proven_by_id_against_its_header_before_and_after
     let employee = key("employee");
     let approvers: Vec<SecretKey> = (0..2).map(|i| key(&format!("approver-{i}"))).collect();
     let ether = U256::from(10u64).pow(U256::from(18u64));
-    let flow = BoxFlow {
-        name: "Payments".into(),
-        employees: vec![employee.address()],
-        levels: vec![ApprovalLevel {
-            name: "Finance".into(),
-            approvers: approvers.iter().map(SecretKey::address).collect(),
-            threshold: 1,
-        }],
-        limits: vec![AssetLimit {
-            asset: Address::ZERO,
-            perTransfer: ether * U256::from(10u64),
-            perPeriod: ether * U256::from(100u64),
-            periodSeconds: 86_400,
-            maxFee: ether / U256::from(10u64),
-        }],
-        nonce: 1,
-        addressBookOnly: false,
-    };
+    let flow = payments_flow(employee.address(), approvers.iter().map(SecretKey::address).collect(), 1);
     let fh = c.domain.flow_hash(&flow).0;
     notarized(&c, &c.submit(&Subject::Flow(flow).encode()).await).await;
     for k in &c.key_holders {

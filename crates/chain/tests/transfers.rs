@@ -10,12 +10,10 @@ use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::Subject;
 use box_core::transbox::TransBox;
-use box_core::typed::{
-    ApprovalLevel, AssetLimit, BoxFlow, FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest,
-};
+use box_core::typed::{FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest};
 use box_core::{Address, B256, U256};
 use box_proto::pb;
-use box_testkit::{CHAIN_ID, Cluster, eventually, key};
+use box_testkit::{CHAIN_ID, Cluster, eventually, key, payments_flow};
 use std::path::Path;
 use std::time::Duration;
 
@@ -42,24 +40,7 @@ async fn a_transbox_without_its_approvals_cannot_take_the_transfers_place() {
     let employee = key("employee");
     let approvers: Vec<SecretKey> = (0..3).map(|i| key(&format!("approver-{i}"))).collect();
     let ether = U256::from(10u64).pow(U256::from(18u64));
-    let flow = BoxFlow {
-        name: "Payments".into(),
-        employees: vec![employee.address()],
-        levels: vec![ApprovalLevel {
-            name: "Finance".into(),
-            approvers: approvers.iter().map(SecretKey::address).collect(),
-            threshold: 2,
-        }],
-        limits: vec![AssetLimit {
-            asset: Address::ZERO,
-            perTransfer: ether * U256::from(10u64),
-            perPeriod: ether * U256::from(100u64),
-            periodSeconds: 86_400,
-            maxFee: ether / U256::from(10u64),
-        }],
-        nonce: 1,
-        addressBookOnly: false,
-    };
+    let flow = payments_flow(employee.address(), approvers.iter().map(SecretKey::address).collect(), 2);
     // The flow: notarized, enabled by every key holder, anchored by the signer.
     let fh = c.domain.flow_hash(&flow).0;
     let id = c.submit(&Subject::Flow(flow).encode()).await;

@@ -14,17 +14,7 @@
 use crate::follower::SharedReplica;
 use crate::store::{FinalKind, FinalTransfer, Store};
 use box_core::B256;
-use box_core::notary::{Event, Subject, SubjectKind, SubjectStatus, TransferStatus};
-
-fn is_final(s: &TransferStatus) -> bool {
-    matches!(
-        s,
-        TransferStatus::Confirmed { .. }
-            | TransferStatus::Rejected { .. }
-            | TransferStatus::Refused { .. }
-            | TransferStatus::Failed { .. }
-    )
-}
+use box_core::notary::{Event, Subject, SubjectKind, SubjectStatus};
 
 /// The rows `events` (what the verified block just applied produced) make
 /// final, as the replica holds them now.
@@ -33,7 +23,7 @@ fn rows(replica: &SharedReplica, events: &[Event]) -> Vec<(FinalKind, B256, Stri
     let mut out = Vec::new();
     for ev in events {
         let row = match ev {
-            Event::TransferStatus { transfer, status } if is_final(status) => {
+            Event::TransferStatus { transfer, status } if status.is_final() => {
                 // The live record (the block cannot have retired it: that
                 // takes RETAIN of log time after it became final).
                 let rec = r.state().transfer(transfer);

@@ -64,6 +64,33 @@ pub fn sample_flow(n: u64) -> box_core::notary::Subject {
     })
 }
 
+/// An ETH flow "Payments" for `employee`: one level "Finance" of
+/// `approvers` with `threshold`, at most 10 ETH a transfer and 100 ETH a day,
+/// a fee cap of 0.1 ETH; nonce 1.
+pub fn payments_flow(
+    employee: box_core::Address,
+    approvers: Vec<box_core::Address>,
+    threshold: u32,
+) -> box_core::typed::BoxFlow {
+    use box_core::Address;
+    use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow};
+    let ether = U256::from(10u64).pow(U256::from(18u64));
+    BoxFlow {
+        name: "Payments".into(),
+        employees: vec![employee],
+        levels: vec![ApprovalLevel { name: "Finance".into(), approvers, threshold }],
+        limits: vec![AssetLimit {
+            asset: Address::ZERO,
+            perTransfer: ether * U256::from(10u64),
+            perPeriod: ether * U256::from(100u64),
+            periodSeconds: 86_400,
+            maxFee: ether / U256::from(10u64),
+        }],
+        nonce: 1,
+        addressBookOnly: false,
+    }
+}
+
 /// CPU model, core count and OS, for the line benchmarks print before their table.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")

@@ -62,6 +62,17 @@ pub enum TransferStatus {
 }
 
 impl TransferStatus {
+    /// Whether nothing but a rule-bound exception moves it any more:
+    /// confirmed, rejected, refused or failed. (A signer's `Reorged` report
+    /// takes a confirmed transfer back to broadcast, and a new transbox
+    /// reopens a rejected one.) A final transfer retires from the live state
+    /// after `RETAIN_SECONDS` (crate README, "Retirement").
+    pub fn is_final(&self) -> bool {
+        matches!(self, Self::Confirmed { .. } | Self::Rejected { .. } | Self::Refused { .. } | Self::Failed { .. })
+    }
+}
+
+impl TransferStatus {
     /// Whether the transfer can still move (or has moved) funds, so that it
     /// counts towards the period limit.
     pub fn counts_towards_limits(&self) -> bool {

@@ -10,7 +10,7 @@
 //! the k items due, never a scan.
 
 use super::rows::{row_key, tag};
-use super::{NotaryState, Subject, SubjectRecord, SubjectStatus, TransferRecord, TransferStatus};
+use super::{NotaryState, Subject, SubjectRecord, SubjectStatus, TransferRecord};
 use crate::flow::MAX_PERIOD_SECONDS;
 use crate::ids::{FlowHash, SubjectId, Timestamp, TransferId};
 use crate::typed::ReportStatus;
@@ -147,18 +147,6 @@ pub(super) fn carried(subject: &Subject, domain: &crate::typed::Domain) -> Optio
     }
 }
 
-/// Whether a transfer status is final (only a reorg report takes a
-/// confirmed transfer back to broadcast; a new transbox reopens a rejected one).
-fn is_final(s: &TransferStatus) -> bool {
-    matches!(
-        s,
-        TransferStatus::Confirmed { .. }
-            | TransferStatus::Rejected { .. }
-            | TransferStatus::Refused { .. }
-            | TransferStatus::Failed { .. }
-    )
-}
-
 impl NotaryState {
     /// Whether `id` (a transfer id, or the id of a subject that carried no
     /// transfer) has retired from the live state.
@@ -207,7 +195,7 @@ impl NotaryState {
     pub(super) fn schedule(&mut self, subjects: &BTreeSet<SubjectId>, transfers: &BTreeSet<TransferId>, at: Timestamp) {
         for t in transfers {
             let deadline = match self.transfers.get(t) {
-                Some(r) if is_final(&r.status) => Some(self.transfer_deadline(r, at)),
+                Some(r) if r.status.is_final() => Some(self.transfer_deadline(r, at)),
                 _ => None,
             };
             match (deadline, self.retiring.contains_key(&t.0)) {
@@ -240,7 +228,7 @@ impl NotaryState {
     /// carry the queue). O(state).
     pub(super) fn deadline_missing(&self) -> bool {
         let domain = self.domain();
-        self.transfers.iter().any(|(t, r)| is_final(&r.status) && !self.retiring.contains_key(&t.0))
+        self.transfers.iter().any(|(t, r)| r.status.is_final() && !self.retiring.contains_key(&t.0))
             || self.subjects.keys().any(|s| self.subject_due(s, &domain) && !self.retiring.contains_key(&s.0))
     }
 
