@@ -19,6 +19,7 @@
 
 pub mod access;
 pub mod api;
+pub mod backfill;
 pub mod companion;
 pub mod config;
 pub mod crosscheck;

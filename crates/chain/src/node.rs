@@ -124,7 +124,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         .map(|p| box_proto::Node { id: p.id, addr: p.addr.clone() })
         .collect();
     if !peers.is_empty() {
-        let client = box_proto::NodeClient::with_channels(peers, channels.clone());
+        let client = box_proto::NodeClient::with_channels(peers.clone(), channels.clone());
         box_proto::genesis::compare_once(&client, fingerprint).await.map_err(|m| StartError::Setup(m.to_string()))?;
     }
     tracing::info!(%fingerprint, "genesis");
@@ -209,6 +209,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         )),
         tokio::spawn(liveness::run(liveness.clone(), proposer.clone(), raft.clone(), shutdown_rx.clone())),
         tokio::spawn(crosscheck::run(shared.clone(), liveness, proposer.clone(), shutdown_rx.clone())),
+        tokio::spawn(crate::backfill::run(shared.clone(), peers, cfg.id, channels.clone(), shutdown_rx.clone())),
     ];
     let learners: Vec<(u64, String)> =
         cfg.peers.iter().filter(|p| p.role == Role::Learner).map(|p| (p.id, p.addr.clone())).collect();

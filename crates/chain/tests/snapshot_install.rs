@@ -1,17 +1,21 @@
 //! Installing a snapshot verifies it (issue 13 item 4): through the raft
 //! storage API a follower uses (`RaftStateMachine::install_snapshot`), an
-//! honest snapshot built by another node installs, and forged or corrupted
-//! ones are refused and change nothing: bytes that do not parse, a notary
-//! state that fails `NotaryState::restore`'s checks, a state its blocks do not
-//! produce, a block sealed by a key outside the registry, a corrupted block,
-//! forged per-block records, and a history that rewrites blocks the node holds.
+//! honest snapshot built by another node installs (the state at its tip, the
+//! blocks below fetched afterwards and checked by hash chain), and forged or
+//! corrupted ones are refused and change nothing: bytes that do not parse, a
+//! log position other than the metadata's, a tip state whose rows are not the
+//! tip header's state root, a tip sealed by a key outside the registry, a
+//! pending block its entries do not produce, and a fork of blocks the node
+//! holds. A snapshot's size follows the live state, not the number of blocks,
+//! and an earlier version's JSON snapshot saved on disk still opens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use box_chain::state_machine::BLOCK_ENTRY_BUDGET;
-use box_chain::state_machine::StateMachine;
+use box_chain::state_machine::tip::{MAGIC, TipSnapshot};
+use box_chain::state_machine::{BLOCK_ENTRY_BUDGET, Gap, StateMachine};
 use box_chain::types::{Applied, Command, TypeConfig};
 use box_core::B256;
 use box_core::block::Block;
+use box_core::checkpoint::{self, Checkpoint};
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::ids::Timestamp;
@@ -108,6 +112,10 @@ impl Replica {
         (snap.meta, snap.snapshot.into_inner())
     }
 
+    async fn snapshot_bytes(&mut self) -> Vec<u8> {
+        self.snapshot().await.1
+    }
+
     async fn install(&mut self, meta: &SnapshotMeta<u64, openraft::BasicNode>, bytes: Vec<u8>) -> Result<(), String> {
         self.sm.install_snapshot(meta, Box::new(Cursor::new(bytes))).await.map_err(|e| format!("{e:?}"))
     }
@@ -134,18 +142,20 @@ async fn history(first: u64) -> Replica {
     r
 }
 
-fn edit(bytes: &[u8], f: impl FnOnce(&mut Value)) -> Vec<u8> {
-    let mut v: Value = serde_json::from_slice(bytes).unwrap();
-    f(&mut v);
-    serde_json::to_vec(&v).unwrap()
+fn parts(bytes: &[u8]) -> TipSnapshot {
+    TipSnapshot::decode(bytes).unwrap()
 }
 
-fn block_hex(v: &Value, height: usize) -> Block {
-    Block::decode(&hex::decode(v["blocks"][height - 1][0].as_str().unwrap()).unwrap()).unwrap()
+/// `bytes` with its tip checkpoint replaced by `f`'s (given the decoded one).
+fn with_checkpoint(bytes: &[u8], f: impl FnOnce(Checkpoint) -> Vec<u8>) -> Vec<u8> {
+    let mut p = parts(bytes);
+    p.checkpoint = f(checkpoint::decode(&genesis(), &p.checkpoint).unwrap());
+    p.encode()
 }
 
 /// Installs `bytes` into a fresh replica: it must be refused with `why` in
-/// the reason, leaving the replica at the genesis with no block.
+/// the reason, leaving the replica at the genesis with no block and nothing
+/// to fetch.
 async fn refused(meta: &SnapshotMeta<u64, openraft::BasicNode>, bytes: Vec<u8>, why: &str) {
     let mut fresh = Replica::new();
     let before = fresh.notary_bytes();
@@ -153,56 +163,87 @@ async fn refused(meta: &SnapshotMeta<u64, openraft::BasicNode>, bytes: Vec<u8>, 
     assert!(err.contains(why), "refused for the wrong reason: expected {why:?} in {err}");
     assert_eq!(fresh.height(), 0, "{why}: nothing installed");
     assert!(fresh.sm.shared().block(1).unwrap().is_none(), "{why}: no block stored");
+    assert!(fresh.sm.shared().gaps().unwrap().is_empty(), "{why}: nothing to fetch");
     assert_eq!(fresh.notary_bytes(), before, "{why}: the state is untouched");
+    assert!(fresh.sm.get_current_snapshot().await.unwrap().is_none(), "{why}: no snapshot saved");
+}
+
+/// Fetches the blocks `follower` lacks from `from`, as the backfill task
+/// does from a peer: each checked against its gap before it is stored.
+fn backfill(follower: &Replica, from: &Replica) {
+    let shared = follower.sm.shared();
+    while let Some(gap) = shared.gaps().unwrap().first().copied() {
+        let raw = from.sm.shared().block(gap.top).unwrap().expect("the peer holds it");
+        shared.store_backfilled(gap, &Block::decode(&raw).unwrap()).unwrap();
+    }
 }
 
 #[tokio::test]
 async fn an_honest_snapshot_installs_and_forged_ones_are_refused() {
     let mut leader = history(1).await;
     let (meta, bytes) = leader.snapshot().await;
+    assert!(bytes.starts_with(MAGIC), "a snapshot is written in the binary form");
+    let domain = genesis().domain();
+    let tip = Block::decode(&leader.sm.shared().block(2).unwrap().unwrap()).unwrap();
 
-    // Honest: a fresh follower installs it and holds the same chain and state.
+    // Honest: a fresh follower installs it and holds the same state, and
+    // lacks blocks 1..=2, to fetch from the tip down.
     let mut follower = Replica::new();
     follower.install(&meta, bytes.clone()).await.unwrap();
     assert_eq!(follower.height(), 2);
     assert_eq!(follower.notary_bytes(), leader.notary_bytes());
+    assert_eq!(follower.sm.shared().gaps().unwrap(), vec![Gap { top: 2, hash: tip.hash(&domain), bottom: 1 }]);
+    assert!(follower.sm.shared().block(2).unwrap().is_none(), "a snapshot carries no block");
+    assert_eq!(follower.sm.get_current_snapshot().await.unwrap().unwrap().meta, meta);
+    // A block that is not the certified chain's is not stored: another
+    // history's block 2, or the tip's content with its entries changed.
+    let gap = follower.sm.shared().gaps().unwrap()[0];
+    let mut other = history(10).await;
+    let stranger = Block::decode(&other.sm.shared().block(2).unwrap().unwrap()).unwrap();
+    let err = follower.sm.shared().store_backfilled(gap, &stranger).unwrap_err();
+    assert!(err.contains("not the block 2 the certified chain names"), "{err}");
+    let mut edited = tip.clone();
+    edited.entries[0].time += 1;
+    let err = follower.sm.shared().store_backfilled(gap, &edited).unwrap_err();
+    assert!(err.contains("Merkle root"), "{err}");
+    assert!(follower.sm.shared().block(2).unwrap().is_none());
+    backfill(&follower, &leader);
     for h in 1..=2 {
         assert_eq!(follower.sm.shared().block(h).unwrap(), leader.sm.shared().block(h).unwrap());
-        assert_eq!(follower.sm.shared().notarized(h).unwrap(), leader.sm.shared().notarized(h).unwrap());
     }
-    assert_eq!(follower.sm.get_current_snapshot().await.unwrap().unwrap().meta, meta);
+    assert!(follower.sm.shared().gaps().unwrap().is_empty());
 
     refused(&meta, bytes[..bytes.len() / 2].to_vec(), "do not parse").await;
+    // Another log position than its metadata names.
+    let mut moved = parts(&bytes);
+    moved.raft.last_applied = None;
+    refused(&meta, moved.encode(), "not at the log position").await;
 
-    // A notary state restore's checks refuse: key holders not the genesis's.
-    let strangers: Vec<String> = (0..3).map(|i| key(&format!("stranger-{i}")).address().to_string()).collect();
-    refused(&meta, edit(&bytes, |v| v["state"]["notary"]["key_holders"] = strangers.into()), "does not restore").await;
+    // Tip state whose rows are not the tip header's state root: another
+    // history's state under this tip's sealed header.
+    let other_cp = parts(&other.snapshot_bytes().await).checkpoint;
+    let other_cp = checkpoint::decode(&genesis(), &other_cp).unwrap();
+    let forged = with_checkpoint(&bytes, |cp| checkpoint::encode(&other_cp.verifier, cp.header.as_ref()));
+    refused(&meta, forged, "its tip state is refused").await;
 
-    // A state restore accepts but the blocks do not produce: paused, or
-    // another history's state under these blocks.
-    refused(&meta, edit(&bytes, |v| v["state"]["notary"]["paused"] = "forged".into()), "not the state").await;
-    let other = history(10).await;
-    let other_notary: Value = serde_json::from_slice(&other.notary_bytes()).unwrap();
-    refused(&meta, edit(&bytes, |v| v["state"]["notary"] = other_notary), "not the state").await;
-
-    // The tip re-sealed by a key outside the registry.
-    let resealed = edit(&bytes, |v| {
-        let mut tip = block_hex(v, 2);
-        tip.signature = genesis().domain().sign(&key("stranger"), &tip.header);
-        v["blocks"][1][0] = hex::encode(tip.encode()).into();
+    // The tip re-sealed by a key outside the registry (a block's hash covers
+    // its header, not its seal, so only the seal check can tell).
+    let resealed = with_checkpoint(&bytes, |cp| {
+        let mut h = cp.header.clone().unwrap();
+        h.signature = domain.sign(&key("stranger"), &h.header);
+        checkpoint::encode(&cp.verifier, Some(&h))
     });
     refused(&meta, resealed, "not a registered node account").await;
 
-    // A corrupted block: its entries no longer match its header.
-    let corrupted = edit(&bytes, |v| {
-        let mut b = block_hex(v, 1);
-        b.entries[0].time += 1;
-        v["blocks"][0][0] = hex::encode(b.encode()).into();
-    });
-    refused(&meta, corrupted, "Merkle root").await;
-
-    // Forged records: block 1 listed as notarizing nothing.
-    refused(&meta, edit(&bytes, |v| v["blocks"][0][1] = Value::Array(vec![])), "notarized records").await;
+    // A pending block whose header its entries do not produce after this
+    // tip (another history's pending block, in place of the unsealed entry).
+    let mut unpended = parts(&bytes);
+    unpended.unsealed.clear();
+    let mut sealer = history(30).await;
+    sealer.apply(Command::Seal { height: 3, time: genesis().time + 1_000 }).await;
+    let pending = sealer.sm.shared().read().pending.clone().unwrap();
+    unpended.pending = Some((pending.header, pending.entries));
+    refused(&meta, unpended.encode(), "pending block header").await;
 
     // A fork validly sealed by the registered node (an equivocating leader):
     // it verifies on its own, but the follower already holds blocks 1 and 2.
@@ -214,19 +255,24 @@ async fn an_honest_snapshot_installs_and_forged_ones_are_refused() {
     fork.notarize(22).await;
     fork.seal(&node_key()).await;
     let (fork_meta, fork_bytes) = fork.snapshot().await;
-    let err = follower.install(&fork_meta, fork_bytes.clone()).await.expect_err("a rewrite of held blocks");
-    assert!(err.contains("differs from the block 1 this node holds"), "{err}");
+    let err = follower.install(&fork_meta, fork_bytes.clone()).await.expect_err("a fork of held blocks");
+    assert!(err.contains("does not extend the block 2 this node holds"), "{err}");
     assert_eq!(follower.notary_bytes(), leader.notary_bytes(), "the follower keeps its verified chain");
-    assert_eq!(follower.sm.shared().block(1).unwrap(), leader.sm.shared().block(1).unwrap());
+    assert_eq!(follower.sm.shared().block(2).unwrap(), leader.sm.shared().block(2).unwrap());
     // The same fork installs where nothing contradicts it.
     Replica::new().install(&fork_meta, fork_bytes).await.unwrap();
 
-    // The leader's own later snapshot (a longer history) installs on the follower.
+    // The leader's own later snapshot (a longer history) installs on the
+    // follower, which then lacks only block 3.
     leader.notarize(4).await;
     leader.seal(&node_key()).await;
     let (meta, bytes) = leader.snapshot().await;
     follower.install(&meta, bytes).await.unwrap();
     assert_eq!((follower.height(), follower.notary_bytes()), (3, leader.notary_bytes()));
+    let gaps = follower.sm.shared().gaps().unwrap();
+    assert_eq!(gaps.iter().map(|g| (g.bottom, g.top)).collect::<Vec<_>>(), [(3, 3)]);
+    backfill(&follower, &leader);
+    assert_eq!(follower.sm.shared().block(3).unwrap(), leader.sm.shared().block(3).unwrap());
 }
 
 /// A block never grows past what a follower can decode (box-core refuses an
@@ -260,8 +306,12 @@ async fn a_full_block_defers_the_next_entry_until_it_is_sealed_and_every_block_d
         assert!(s.unsealed_bytes <= BLOCK_ENTRY_BUDGET);
     }
 
+    // A follower that installs a snapshot here counts the unsealed entries'
+    // size itself (the snapshot does not carry it), so it defers as the others do.
     let (meta, bytes) = r.snapshot().await;
-    refused(&meta, edit(&bytes, |v| v["state"]["unsealed_bytes"] = 0.into()), "size it records").await;
+    let mut follower = Replica::new();
+    follower.install(&meta, bytes).await.unwrap();
+    assert_eq!(follower.sm.shared().read().unsealed_bytes, r.sm.shared().read().unsealed_bytes);
 
     r.seal(&node_key()).await;
     let block = r.sm.shared().block(1).unwrap().expect("block 1 stored");
@@ -272,4 +322,79 @@ async fn a_full_block_defers_the_next_entry_until_it_is_sealed_and_every_block_d
     let again = r.notary(NotaryEntry::Submit(sample_flow(n))).await;
     assert_eq!(again.outcome, Outcome::Submitted);
     assert!(r.sm.shared().read().notary.subject(&id).is_some());
+}
+
+/// A snapshot is the live state at the tip, not the history: a history of 40
+/// more blocks whose entries leave the state as it was (the same flow
+/// submitted again: a duplicate) snapshots to about the same size, while the
+/// blocks themselves take far more than that difference.
+#[tokio::test]
+async fn a_snapshots_size_does_not_grow_with_the_number_of_blocks() {
+    let mut short = Replica::new();
+    short.notarize(1).await;
+    short.seal(&node_key()).await;
+    let mut long = Replica::new();
+    long.notarize(1).await;
+    long.seal(&node_key()).await;
+    for _ in 0..40 {
+        long.notary(NotaryEntry::Submit(sample_flow(1))).await;
+        long.seal(&node_key()).await;
+    }
+    assert_eq!((short.height(), long.height()), (1, 41));
+    let (small, big) = (short.snapshot_bytes().await.len(), long.snapshot_bytes().await.len());
+    let blocks: usize = (2..=41).map(|h| long.sm.shared().block(h).unwrap().unwrap().len()).sum();
+    eprintln!("snapshot bytes: {small} after 1 block, {big} after 41 blocks ({blocks} bytes of blocks 2..=41)");
+    assert!(big <= small + 64, "40 more blocks grew the snapshot from {small} to {big} bytes");
+    assert!(blocks > 40 * 256, "the blocks are far bigger than the snapshot's difference");
+}
+
+/// A node upgraded in place has an earlier version's JSON snapshot saved
+/// (the state and every block): it still opens from it, builds its next
+/// snapshot in the binary form (replaying its stored blocks once), and a
+/// follower still installs a JSON one from a leader not yet upgraded.
+#[tokio::test]
+async fn an_earlier_versions_json_snapshot_still_opens_and_installs() {
+    let leader = history(1).await;
+    let state = leader.sm.shared().read().clone();
+    let blocks: Vec<Value> = (1..=2)
+        .map(|h| {
+            let b = leader.sm.shared().block(h).unwrap().unwrap();
+            serde_json::json!([hex::encode(b), leader.sm.shared().notarized(h).unwrap()])
+        })
+        .collect();
+    let json = serde_json::to_vec(&serde_json::json!({ "state": state, "blocks": blocks })).unwrap();
+    let (notary, path) = (leader.notary_bytes(), leader._dir.path().join("state.redb"));
+    let Replica { _dir: dir, sm, .. } = leader;
+    drop(sm);
+    {
+        let db = redb::Database::create(&path).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(redb::TableDefinition::<&str, &[u8]>::new("snapshot")).unwrap();
+            t.insert("data", json.as_slice()).unwrap();
+            t.remove("meta").unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut reopened = Replica { sm: StateMachine::open(&path, genesis()).unwrap(), _dir: dir, index: 0 };
+    assert_eq!((reopened.height(), reopened.notary_bytes()), (2, notary.clone()));
+    let current = reopened.sm.get_current_snapshot().await.unwrap().unwrap();
+    assert_eq!(current.snapshot.into_inner(), json, "the saved JSON snapshot is served as saved");
+
+    // A follower installs the JSON snapshot as before: blocks and state.
+    let mut follower = Replica::new();
+    follower.install(&current.meta, json).await.unwrap();
+    assert_eq!((follower.height(), follower.notary_bytes()), (2, notary.clone()));
+    assert_eq!(follower.sm.shared().block(2).unwrap(), reopened.sm.shared().block(2).unwrap());
+
+    // The next snapshot is binary, installs, and the node reopens from it.
+    let (meta, bytes) = reopened.snapshot().await;
+    assert!(bytes.starts_with(MAGIC));
+    Replica::new().install(&meta, bytes).await.unwrap();
+    let Replica { _dir: dir, sm, .. } = reopened;
+    drop(sm);
+    let again = StateMachine::open(&path, genesis()).unwrap();
+    assert_eq!(again.shared().read().notary.snapshot(), notary);
+    assert_eq!(again.shared().read().height(), 2);
+    drop(dir);
 }

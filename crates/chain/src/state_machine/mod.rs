@@ -11,11 +11,17 @@
 //!
 //! The notary state lives in memory and is rebuilt after a restart from the
 //! latest snapshot plus the durable log; blocks are durable as soon as they are
-//! signed. Snapshots carry every block, so a node that catches up by snapshot
-//! still holds the whole chain.
+//! signed. A snapshot is the state at the chain tip plus what was applied
+//! after it ([`tip`], bounded by the live state, not the history); it carries
+//! no block: a node that catches up by snapshot fetches the blocks below the
+//! tip from its peers ([`gaps`], `crate::backfill`).
 
+mod gaps;
 mod snapshot;
+pub mod tip;
 mod verify;
+
+pub use gaps::{Backfilled, Gap};
 
 use snapshot::SnapshotData;
 
@@ -178,6 +184,8 @@ pub struct Shared {
     /// Accounts this node's own cross-checks convicted (from [`EVIDENCE`]).
     local_equivocators: std::sync::Mutex<BTreeSet<Address>>,
     snapshot_seq: std::sync::atomic::AtomicU64,
+    /// Woken when an installed snapshot leaves blocks to fetch ([`Shared::gaps`]).
+    pub backfill: Notify,
 }
 
 impl Shared {
@@ -343,6 +351,19 @@ impl StateMachine {
             t.get("data").map_err(|e| e.to_string())?.map(|g| g.value().to_vec())
         };
         let state = match saved {
+            Some(bytes) if bytes.starts_with(tip::MAGIC) => {
+                let data =
+                    tip::TipSnapshot::decode(&bytes).map_err(|e| format!("stored snapshot is unreadable: {e}"))?;
+                let held = |h: u64| -> Result<Option<Vec<u8>>, String> {
+                    let tx = db.begin_read().map_err(|e| e.to_string())?;
+                    let t = tx.open_table(BLOCKS).map_err(|e| e.to_string())?;
+                    Ok(t.get(h).map_err(|e| e.to_string())?.map(|g| g.value().to_vec()))
+                };
+                verify::verify_tip(&genesis, data, held)
+                    .map_err(|e| format!("the stored snapshot is refused: {e}"))?
+                    .state
+            }
+            // An earlier version's JSON snapshot (a node upgraded in place).
             Some(bytes) => {
                 let data: SnapshotData =
                     serde_json::from_slice(&bytes).map_err(|e| format!("stored snapshot is unreadable: {e}"))?;
@@ -384,6 +405,7 @@ impl StateMachine {
                 seal_time: watch::channel((0, std::time::Duration::ZERO)).0,
                 local_equivocators: std::sync::Mutex::new(convicted),
                 snapshot_seq: std::sync::atomic::AtomicU64::new(0),
+                backfill: Notify::new(),
             }),
         })
     }

@@ -1,34 +1,76 @@
-//! Snapshots: the chain state with every block and its notarized records,
-//! built, saved with their metadata (so a snapshot keeps the id it was
-//! built or received with), installed and read back.
+//! Snapshots: the state at the chain tip plus what was applied after it
+//! ([`super::tip`]), built, saved with their metadata (so a snapshot keeps
+//! the id it was built or received with), installed and read back.
+//!
+//! Building one costs the live state plus the blocks since the previous
+//! snapshot, never the history: the state at the tip is the previous
+//! snapshot's tip state with the blocks sealed since replayed on it (from
+//! this node's store, through box-core's [`HistoryVerifier`]). Only a node
+//! whose saved snapshot is an earlier version's JSON (or that has none)
+//! replays from the genesis, once. Blocks stay in the store: a node that
+//! installs a snapshot fetches the blocks below its tip from its peers
+//! (`crate::backfill`).
 
+use super::tip::{MAGIC, RaftPart, TipSnapshot};
 use super::{ChainState, NotarizedRecord, SNAPSHOT, StateMachine};
 use crate::log_store::{StoreError, rerr, werr};
 use crate::types::{NodeId, TypeConfig};
+use box_core::audit::HistoryVerifier;
+use box_core::block::Block;
+use box_core::checkpoint;
+use box_core::encoding::Canonical;
 use openraft::storage::Snapshot;
 use openraft::{BasicNode, RaftSnapshotBuilder, SnapshotMeta, StorageIOError};
 use redb::ReadableDatabase;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
-/// A snapshot's bytes: the state, then every block with its notarized records.
+/// An earlier version's snapshot bytes (JSON): the state, then every block
+/// with its notarized records. Read (on open, and from a leader not yet
+/// upgraded), never written.
 #[derive(Serialize, Deserialize)]
 pub(super) struct SnapshotData {
     pub(super) state: ChainState,
     pub(super) blocks: Vec<(String, Vec<NotarizedRecord>)>,
 }
 
+fn build_error(e: String) -> StoreError {
+    werr(std::io::Error::other(format!("cannot build a snapshot: {e}")))
+}
+
 impl StateMachine {
-    fn all_blocks(&self, upto: u64) -> Result<Vec<(String, Vec<NotarizedRecord>)>, StoreError> {
-        let mut out = Vec::new();
-        for h in 1..=upto {
-            let b =
-                self.shared.block(h).map_err(rerr)?.ok_or_else(|| {
-                    werr(std::io::Error::other(format!("block {h} missing while building a snapshot")))
-                })?;
-            out.push((hex::encode(b), self.shared.notarized(h).map_err(rerr)?));
+    /// The saved snapshot's bytes, if any.
+    fn saved(&self) -> Result<Option<Vec<u8>>, StoreError> {
+        let tx = self.shared.db.begin_read().map_err(rerr)?;
+        let t = tx.open_table(SNAPSHOT).map_err(rerr)?;
+        Ok(t.get("data").map_err(rerr)?.map(|g| g.value().to_vec()))
+    }
+
+    /// box-core's checkpoint of the state after block `height`: the saved
+    /// snapshot's tip state with the blocks since replayed on it, or (no
+    /// binary snapshot saved yet) every block from the genesis.
+    fn tip_checkpoint(&self, height: u64) -> Result<Vec<u8>, StoreError> {
+        let genesis = self.shared.read().notary.genesis().clone();
+        let from_saved = match self.saved()? {
+            Some(bytes) if bytes.starts_with(MAGIC) => {
+                let tip = TipSnapshot::decode(&bytes).map_err(build_error)?;
+                let cp = checkpoint::decode(&genesis, &tip.checkpoint).map_err(|e| build_error(e.0))?;
+                (cp.verifier.height() <= height).then_some((cp.verifier, cp.header))
+            }
+            _ => None,
+        };
+        let (mut verifier, mut header) = match from_saved {
+            Some(v) => v,
+            None => (HistoryVerifier::new(&genesis).map_err(|e| build_error(e.to_string()))?, None),
+        };
+        for h in verifier.height() + 1..=height {
+            let raw =
+                self.shared.block(h).map_err(rerr)?.ok_or_else(|| build_error(format!("block {h} is missing")))?;
+            let block = Block::decode(&raw).map_err(|e| build_error(format!("block {h} does not decode: {e}")))?;
+            verifier.push(&block).map_err(|e| build_error(e.to_string()))?;
+            header = Some(block.sealed_header());
         }
-        Ok(out)
+        Ok(checkpoint::encode(&verifier, header.as_ref()))
     }
 
     /// Saves a snapshot's bytes and its metadata in one durable transaction,
@@ -44,20 +86,26 @@ impl StateMachine {
         tx.commit().map_err(werr)
     }
 
-    /// Metadata for a new snapshot of `state`, with a fresh id.
-    fn new_meta(&self, state: &ChainState) -> SnapshotMeta<NodeId, BasicNode> {
+    /// Metadata for a new snapshot at `last_applied`, with a fresh id.
+    fn new_meta(
+        &self,
+        last_applied: Option<openraft::LogId<NodeId>>,
+        membership: &openraft::StoredMembership<NodeId, BasicNode>,
+    ) -> SnapshotMeta<NodeId, BasicNode> {
         let seq = self.shared.snapshot_seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         SnapshotMeta {
-            last_log_id: state.last_applied,
-            last_membership: state.membership.clone(),
-            snapshot_id: format!("{}-{seq}", state.last_applied.map_or(0, |l| l.index)),
+            last_log_id: last_applied,
+            last_membership: membership.clone(),
+            snapshot_id: format!("{}-{seq}", last_applied.map_or(0, |l| l.index)),
         }
     }
 
     /// Installs a snapshot received from the leader, once it verified
-    /// ([`super::verify`]: restore's checks, the blocks from the genesis with
-    /// every seal and certificate, the state they produce): its blocks, then
-    /// its state. A snapshot that does not verify changes nothing.
+    /// ([`super::verify`]): the state at its tip, then the blocks below the
+    /// tip are fetched from peers in the background (`crate::backfill`). An
+    /// earlier version's JSON snapshot installs its blocks and state as
+    /// before. A snapshot that does not verify changes nothing; the reason
+    /// is logged and returned.
     pub(super) fn install(&self, meta: &SnapshotMeta<NodeId, BasicNode>, bytes: Vec<u8>) -> Result<(), StoreError> {
         let refuse = |e: String| {
             tracing::error!(snapshot = %meta.snapshot_id, "snapshot refused: {e}");
@@ -66,6 +114,33 @@ impl StateMachine {
                 &std::io::Error::other(format!("snapshot refused: {e}")),
             )
         };
+        if !bytes.starts_with(MAGIC) {
+            return self.install_json(meta, bytes, refuse);
+        }
+        let data = TipSnapshot::decode(&bytes).map_err(|e| refuse(format!("its bytes do not parse: {e}")))?;
+        if data.raft.last_applied != meta.last_log_id || data.raft.membership != meta.last_membership {
+            return Err(refuse("its state is not at the log position its metadata names".into()).into());
+        }
+        let genesis = self.shared.read().notary.genesis().clone();
+        let held = |h: u64| self.shared.block(h).map_err(|e| format!("cannot read block {h}: {e}"));
+        let verified = super::verify::verify_tip(&genesis, data, held).map_err(refuse)?;
+        self.save_snapshot(&bytes, meta)?;
+        self.shared.want_blocks_below(verified.height, verified.hash, &verified.proofs)?;
+        let height = verified.state.height();
+        *self.write() = verified.state;
+        self.shared.height_tx.send_replace(height);
+        self.shared.applied.notify_waiters();
+        Ok(())
+    }
+
+    /// Installs an earlier version's JSON snapshot (every block with its
+    /// records, checked from the genesis).
+    fn install_json(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        bytes: Vec<u8>,
+        refuse: impl Fn(String) -> StorageIOError<NodeId>,
+    ) -> Result<(), StoreError> {
         let data: SnapshotData =
             serde_json::from_slice(&bytes).map_err(|e| refuse(format!("its bytes do not parse: {e}")))?;
         if data.state.last_applied != meta.last_log_id || data.state.membership != meta.last_membership {
@@ -73,7 +148,7 @@ impl StateMachine {
         }
         let genesis = self.shared.read().notary.genesis().clone();
         let held = |h: u64| self.shared.block(h).map_err(|e| format!("cannot read block {h}: {e}"));
-        let verified = super::verify::verify(&genesis, data, held).map_err(refuse)?;
+        let verified = super::verify::verify_json(&genesis, data, held).map_err(refuse)?;
         for (block, notarized, decided, proofs) in &verified.blocks {
             self.shared.store_block(block, notarized, decided, proofs)?;
         }
@@ -85,7 +160,8 @@ impl StateMachine {
         Ok(())
     }
 
-    /// The snapshot last built or installed, with the metadata it was saved with.
+    /// The snapshot last built or installed, with the metadata it was saved
+    /// with (either format: an earlier version's JSON one is served as saved).
     pub(super) fn current(&self) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {
         let (saved, meta): (Option<Vec<u8>>, Option<Vec<u8>>) = {
             let tx = self.shared.db.begin_read().map_err(rerr)?;
@@ -97,8 +173,11 @@ impl StateMachine {
         let Some(bytes) = saved else { return Ok(None) };
         let meta = match meta {
             Some(m) => serde_json::from_slice(&m).map_err(rerr)?,
-            // Saved before the metadata was kept with the bytes: describe it anew.
-            None => self.new_meta(&serde_json::from_slice::<SnapshotData>(&bytes).map_err(rerr)?.state),
+            // Saved before the metadata was kept with the bytes (always JSON then): describe it anew.
+            None => {
+                let state = serde_json::from_slice::<SnapshotData>(&bytes).map_err(rerr)?.state;
+                self.new_meta(state.last_applied, &state.membership)
+            }
         };
         Ok(Some(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) }))
     }
@@ -106,10 +185,18 @@ impl StateMachine {
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StoreError> {
-        let state = self.shared.read().clone();
-        let blocks = self.all_blocks(state.height())?;
-        let bytes = serde_json::to_vec(&SnapshotData { state: state.clone(), blocks }).map_err(rerr)?;
-        let meta = self.new_meta(&state);
+        // The parts of the state that are not at the tip (bounded by a
+        // block's budget each), read at one log position.
+        let (raft, last_time, height, pending, unsealed) = {
+            let s = self.shared.read();
+            let raft = RaftPart { last_applied: s.last_applied, membership: s.membership.clone() };
+            let pending = s.pending.as_ref().map(|p| (p.header.clone(), p.entries.clone()));
+            (raft, s.last_time, s.height(), pending, s.unsealed.clone())
+        };
+        let checkpoint = self.tip_checkpoint(height)?;
+        let tip = TipSnapshot { raft, last_time, checkpoint, pending, unsealed };
+        let bytes = tip.encode();
+        let meta = self.new_meta(tip.raft.last_applied, &tip.raft.membership);
         self.save_snapshot(&bytes, &meta)?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
     }

@@ -1,33 +1,52 @@
 //! Checking a snapshot before it is installed: a snapshot comes from another
 //! node (raft's leader), so its bytes are evidence, not truth.
 //!
-//! A snapshot is installed only if:
-//! - its notary state passes [`NotaryState::restore`]'s checks and belongs to
-//!   this node's genesis;
-//! - its blocks, from height 1, verify as [`HistoryVerifier`] verifies a
-//!   history: parent hashes, Merkle roots, each seal by a node account
-//!   registered at its height (the registry verified from the genesis), every
-//!   quorum certificate against the registry of its time, and each header's
-//!   state hash after replaying its entries; so the tip's seal is checked
-//!   against the registry the chain itself established;
-//! - every block this node already holds is byte-for-byte the snapshot's
-//!   (a snapshot never rewrites history this node verified);
-//! - the notarized records listed per block are exactly those the replay
-//!   produces;
-//! - the state after the tip, plus the sealed-but-unsigned block and the
-//!   unsealed entries replayed on top, is the snapshot's notary state, and
-//!   the pending header is the one this node would have computed.
+//! A binary snapshot ([`super::tip`]) is installed only if
+//! ([`verify_tip`]):
+//! - its tip state passes box-core's [`checkpoint::decode`]: the notary
+//!   state passes [`NotaryState::restore`]'s checks (`checked`), belongs to
+//!   this node's genesis, its rows hash to the state root it claims, which is
+//!   the tip header's `stateHash`, and that header hashes to the parent the
+//!   checkpoint names;
+//! - the tip header's seal recovers to a node account registered in the
+//!   registry of that same state (after the tip block's entries): the
+//!   registry a replica's own `SignBlock` check used (its live state then
+//!   included the block's entries), so an honest tip always passes, and a key
+//!   outside the deployment cannot certify a tip;
+//! - if this node holds a block at the tip's height, it hashes to the tip; if
+//!   it holds the one below, the tip names it as its parent; if it holds the
+//!   next one, that one names the tip as its parent (a snapshot never
+//!   rewrites or orphans a block this node holds; a fork deeper down is
+//!   found when the blocks below are fetched, and never stored over);
+//! - the pending block's header is the one its entries produce on the tip's
+//!   state, the entries' log indices increase and none is past the log
+//!   position the snapshot names, and no entry (nor the tip) is later than
+//!   its latest entry time.
+//!
+//! What the pending and unsealed entries notarized, decided and proved is
+//! recomputed by replaying them, never read from the snapshot.
+//!
+//! An earlier version's JSON snapshot (a leader not yet upgraded) is checked
+//! as before ([`verify_json`]): restore's checks, its blocks from the genesis
+//! with every seal and certificate ([`HistoryVerifier`]), every held block
+//! byte-for-byte the snapshot's, the notarized records per block, and the
+//! state after the pending and unsealed entries.
 //!
 //! What it does not check: that the snapshot is the latest (raft's log ids
-//! decide that), nor the raft membership it carries (raft's own business).
+//! decide that), nor the raft membership it carries (raft's own business),
+//! nor the blocks below the tip: those are fetched from peers afterwards and
+//! checked by hash chain from the tip down (`crate::backfill`).
 
+use super::tip::TipSnapshot;
 use super::{ChainState, NotarizedRecord, PendingBlock, SnapshotData};
 use box_core::block::{Block, BlockHeader, LoggedEntry, merkle_root};
+use box_core::checkpoint;
 use box_core::encoding::Canonical;
-use box_core::ids::{SubjectId, Timestamp};
+use box_core::ids::{SubjectId, Timestamp, TransferId};
 use box_core::notary::{Event, NotaryState, TransferProof};
 use box_core::typed::Genesis;
 use box_core::{B256, audit::HistoryVerifier};
+use std::collections::BTreeSet;
 
 /// A verified block with what it notarized and decided and the rows of the
 /// transfers it changed, proven against its state root.
@@ -67,9 +86,10 @@ fn replay(state: &mut NotaryState, entries: &[LoggedEntry]) -> Vec<Event> {
     entries.iter().flat_map(|e| state.apply(&e.entry, Timestamp(e.time))).collect()
 }
 
-/// Verifies `data` for a node of `genesis` whose stored block at a height is
-/// `held(height)`. The error says which check failed.
-pub(super) fn verify(
+/// Verifies an earlier version's JSON snapshot `data` for a node of
+/// `genesis` whose stored block at a height is `held(height)`. The error
+/// says which check failed.
+pub(super) fn verify_json(
     genesis: &Genesis,
     data: SnapshotData,
     held: impl Fn(u64) -> Result<Option<Vec<u8>>, String>,
@@ -155,4 +175,144 @@ fn check_pending(notary: &mut NotaryState, p: &PendingBlock, height: u64, tip: B
         return Err("a transfer proof of the pending block does not verify against its header".into());
     }
     Ok(())
+}
+
+/// A binary snapshot that verified: the chain state to install (its
+/// derived records recomputed) and its tip block's height and hash.
+pub(super) struct VerifiedTip {
+    /// The chain state to install.
+    pub(super) state: ChainState,
+    /// The tip block's height (0 before block 1).
+    pub(super) height: u64,
+    /// The tip block's hash (zero before block 1).
+    pub(super) hash: B256,
+    /// Every live transfer's row, proven against the tip header's state root.
+    pub(super) proofs: Vec<TransferProof>,
+}
+
+/// What a run of entries notarized, decided and which transfers' rows it changed.
+fn replayed(
+    notary: &mut NotaryState,
+    entries: &[LoggedEntry],
+) -> (Vec<NotarizedRecord>, Vec<SubjectId>, BTreeSet<TransferId>) {
+    let events = replay(notary, entries);
+    let transfers = events
+        .iter()
+        .filter_map(|e| if let Event::TransferStatus { transfer, .. } = e { Some(*transfer) } else { None })
+        .collect();
+    let (notarized, decided) = outcomes(events);
+    (notarized, decided, transfers)
+}
+
+/// Verifies a binary snapshot for a node of `genesis` whose stored block at
+/// a height is `held(height)` (see the module docs). The error says which
+/// check failed.
+pub(super) fn verify_tip(
+    genesis: &Genesis,
+    data: TipSnapshot,
+    held: impl Fn(u64) -> Result<Option<Vec<u8>>, String>,
+) -> Result<VerifiedTip, String> {
+    let cp = checkpoint::decode(genesis, &data.checkpoint).map_err(|e| format!("its tip state is refused: {}", e.0))?;
+    let domain = genesis.domain();
+    let (height, hash) = (cp.verifier.height(), cp.verifier.parent());
+    if let Some(h) = &cp.header {
+        let sealer = h.sealer(&domain).map_err(|e| format!("its tip header's seal does not recover ({e})"))?;
+        if !cp.verifier.state().registry().contains(&sealer) {
+            return Err(format!(
+                "its tip block {height} is sealed by {sealer}, not a registered node account in its own state"
+            ));
+        }
+    }
+    let decoded = |h: u64| -> Result<Option<Block>, String> {
+        held(h)?
+            .map(|raw| Block::decode(&raw).map_err(|e| format!("the block {h} this node holds does not decode: {e}")))
+            .transpose()
+    };
+    if height > 0
+        && let Some(mine) = decoded(height)?
+        && mine.hash(&domain) != hash
+    {
+        return Err(format!("its tip block {height} differs from the block {height} this node holds"));
+    }
+    if height > 1
+        && let (Some(tip), Some(mine)) = (&cp.header, decoded(height - 1)?)
+        && tip.header.parent != mine.hash(&domain)
+    {
+        return Err(format!("its tip block {height} does not extend the block {} this node holds", height - 1));
+    }
+    if let Some(next) = decoded(height + 1)?
+        && next.header.parent != hash
+    {
+        return Err(format!("the block {} this node holds does not extend its tip block {height}", height + 1));
+    }
+    let last_index = data.raft.last_applied.map_or(0, |l| l.index);
+    let all = data.pending.iter().flat_map(|(_, e)| e.iter()).chain(data.unsealed.iter());
+    let mut previous: Option<u64> = None;
+    for e in all {
+        if previous.is_some_and(|p| e.index <= p) || e.index > last_index {
+            return Err(format!("its entry at log index {} is out of order or past its log position", e.index));
+        }
+        if e.time > data.last_time {
+            return Err("its latest entry time is earlier than its entries".into());
+        }
+        previous = Some(e.index);
+    }
+    if cp.header.as_ref().is_some_and(|h| h.header.time > data.last_time) {
+        return Err("its latest entry time is earlier than its tip block".into());
+    }
+    let tip_state = cp.verifier.state();
+    let proofs = tip_state.transfers().filter_map(|(id, _)| tip_state.transfer_proof(id)).collect();
+    let mut notary = tip_state.clone();
+    let pending = match data.pending {
+        None => None,
+        Some((header, entries)) => Some(pending_block(&mut notary, header, entries, height + 1, hash)?),
+    };
+    let unsealed_bytes = data.unsealed.iter().map(|e| super::entry_cost(e.entry.encode().len())).sum();
+    if unsealed_bytes > super::BLOCK_ENTRY_BUDGET {
+        return Err("its unsealed entries take more than a block holds".into());
+    }
+    let (unsealed_notarized, unsealed_decided, unsealed_transfers) = replayed(&mut notary, &data.unsealed);
+    let state = ChainState {
+        notary,
+        last_applied: data.raft.last_applied,
+        membership: data.raft.membership,
+        last_time: data.last_time,
+        next_height: height + 1,
+        parent: hash,
+        unsealed: data.unsealed,
+        unsealed_bytes,
+        unsealed_notarized,
+        unsealed_decided,
+        unsealed_transfers,
+        pending,
+    };
+    Ok(VerifiedTip { state, height, hash, proofs })
+}
+
+/// The sealed block awaiting its signature, rebuilt from its entries
+/// replayed on `notary` (the tip's state): its header must be the one this
+/// node computes, after the tip.
+fn pending_block(
+    notary: &mut NotaryState,
+    header: BlockHeader,
+    entries: Vec<LoggedEntry>,
+    height: u64,
+    tip: B256,
+) -> Result<PendingBlock, String> {
+    let (notarized, decided, transfers) = replayed(notary, &entries);
+    let leaves: Vec<B256> = entries.iter().map(LoggedEntry::leaf).collect();
+    let expected = BlockHeader {
+        height,
+        parent: tip,
+        entriesRoot: merkle_root(&leaves),
+        stateHash: notary.state_root().0,
+        time: header.time,
+        firstIndex: entries.first().map_or(0, |e| e.index),
+        entryCount: entries.len() as u64,
+    };
+    if header != expected || entries.is_empty() {
+        return Err("its pending block header is not the one its entries produce after its tip".into());
+    }
+    let proofs = transfers.iter().filter_map(|t| notary.transfer_proof(t)).collect();
+    Ok(PendingBlock { header, entries, notarized, decided, proofs })
 }

@@ -1,0 +1,174 @@
+//! The blocks a node lacks below a snapshot it installed, kept durably so a
+//! restart resumes fetching them (`crate::backfill` fetches them).
+//!
+//! A gap is a run of heights `bottom..=top` and the hash block `top` must
+//! have: the installed tip's, then each fetched block's parent. A block is
+//! stored only if it hashes to what the gap expects and its entries match its
+//! header's Merkle root, in the same transaction that moves the gap down, so
+//! the stored chain is always linked to the certified tip.
+//!
+//! What it does not check: a fetched block's seal against the registry of
+//! its height (that needs the state before it, which the node never had); the
+//! seal must only be a signature. A block's hash covers its header, not its
+//! seal, so a peer could serve the same content sealed by another key;
+//! whoever follows blocks (signer, gateway, `boxctl audit`) checks every seal
+//! against the registry of its time itself and refuses such a block.
+
+use super::{BLOCKS, META, Shared, StoredTransferProof, TRANSFER_PROOFS};
+use crate::log_store::{StoreError, werr};
+use box_core::B256;
+use box_core::block::{Block, LoggedEntry, merkle_root};
+use box_core::encoding::Canonical;
+use box_core::notary::TransferProof;
+use redb::{ReadableDatabase, ReadableTable};
+use serde::{Deserialize, Serialize};
+
+const GAPS_KEY: &str = "backfill_gaps";
+
+/// Blocks still to fetch: heights `bottom..=top`, block `top` hashing to `hash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Gap {
+    /// The highest missing height.
+    pub top: u64,
+    /// The hash block `top` must have.
+    pub hash: B256,
+    /// The lowest missing height (1, or one above a block this node holds).
+    pub bottom: u64,
+}
+
+/// What storing a fetched block did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Backfilled {
+    /// Stored; the gap continues below it.
+    Stored,
+    /// Stored; it closed its gap, and links to the block below it (or is block 1).
+    Closed,
+    /// Stored and closed its gap, but the block this node held below it is
+    /// not its parent: the node's own chain and the certified one disagree.
+    Unlinked,
+    /// Not stored: this node holds another block at that height (never
+    /// rewritten); the gap is dropped.
+    Conflict,
+}
+
+impl Shared {
+    /// The blocks this node still lacks below an installed snapshot's tip.
+    pub fn gaps(&self) -> Result<Vec<Gap>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(META)?;
+        Ok(t.get(GAPS_KEY)?.and_then(|g| serde_json::from_slice(g.value()).ok()).unwrap_or_default())
+    }
+
+    /// Records, after installing a snapshot whose tip is block `height` with
+    /// `hash`, the blocks this node lacks below it, and keeps `proofs` (every
+    /// live transfer's row proven against the tip's header: the blocks that
+    /// last changed them may be in the gap) where it holds no later one.
+    /// Wakes the backfill task.
+    pub(super) fn want_blocks_below(
+        &self,
+        height: u64,
+        hash: B256,
+        proofs: &[TransferProof],
+    ) -> Result<(), StoreError> {
+        if height == 0 {
+            return Ok(());
+        }
+        let tx = self.db.begin_write().map_err(werr)?;
+        {
+            let blocks = tx.open_table(BLOCKS).map_err(werr)?;
+            if blocks.get(height).map_err(werr)?.is_none() {
+                // The highest block held below the tip: the gap ends above it.
+                let below = blocks.range(..height).map_err(werr)?.next_back().transpose().map_err(werr)?;
+                let bottom = below.map_or(1, |(h, _)| h.value() + 1);
+                let mut meta = tx.open_table(META).map_err(werr)?;
+                let mut gaps: Vec<Gap> = meta
+                    .get(GAPS_KEY)
+                    .map_err(werr)?
+                    .and_then(|g| serde_json::from_slice(g.value()).ok())
+                    .unwrap_or_default();
+                gaps.retain(|g| g.top < bottom);
+                gaps.push(Gap { top: height, hash, bottom });
+                let bytes = serde_json::to_vec(&gaps).map_err(werr)?;
+                meta.insert(GAPS_KEY, bytes.as_slice()).map_err(werr)?;
+            }
+            let mut table = tx.open_table(TRANSFER_PROOFS).map_err(werr)?;
+            for proof in proofs {
+                let key = &proof.transfer.0.0;
+                let later = table
+                    .get(key)
+                    .map_err(werr)?
+                    .and_then(|g| serde_json::from_slice::<StoredTransferProof>(g.value()).ok())
+                    .is_some_and(|held| held.height >= height);
+                if !later {
+                    let stored = StoredTransferProof { height, proof: proof.clone() };
+                    let bytes = serde_json::to_vec(&stored).map_err(werr)?;
+                    table.insert(key, bytes.as_slice()).map_err(werr)?;
+                }
+            }
+        }
+        tx.commit().map_err(werr)?;
+        self.backfill.notify_one();
+        Ok(())
+    }
+
+    /// Stores `block`, fetched for `gap` (the first of [`Shared::gaps`]), if
+    /// it hashes to what the gap expects, and moves the gap down. Its derived
+    /// records (notarized subjects, decision heights, transfer proofs) are
+    /// not recomputed: they need the state before it (crate README). Refuses
+    /// a block that does not hash to the gap's expectation or a gap that is
+    /// no longer the first.
+    pub fn store_backfilled(&self, gap: Gap, block: &Block) -> Result<Backfilled, String> {
+        let domain = self.read().notary.domain();
+        if block.header.height != gap.top || block.hash(&domain) != gap.hash {
+            return Err(format!("it is not the block {} the certified chain names", gap.top));
+        }
+        let leaves: Vec<B256> = block.entries.iter().map(LoggedEntry::leaf).collect();
+        if merkle_root(&leaves) != block.header.entriesRoot || block.header.entryCount != block.entries.len() as u64 {
+            return Err(format!("block {}'s entries do not match its header's Merkle root and count", gap.top));
+        }
+        block.sealer(&domain).map_err(|e| format!("block {}'s seal is not a signature ({e})", gap.top))?;
+        let io = |e: redb::Error| format!("the store failed: {e}");
+        let tx = self.db.begin_write().map_err(|e| io(e.into()))?;
+        let outcome = {
+            let mut meta = tx.open_table(META).map_err(|e| io(e.into()))?;
+            let mut gaps: Vec<Gap> = meta
+                .get(GAPS_KEY)
+                .map_err(|e| io(e.into()))?
+                .and_then(|g| serde_json::from_slice(g.value()).ok())
+                .unwrap_or_default();
+            if gaps.first() != Some(&gap) {
+                return Err("its gap changed while it was fetched".into());
+            }
+            let mut blocks = tx.open_table(BLOCKS).map_err(|e| io(e.into()))?;
+            let bytes = block.encode();
+            let held = blocks.get(gap.top).map_err(|e| io(e.into()))?.map(|g| g.value().to_vec());
+            let outcome = if held.as_ref().is_some_and(|mine| *mine != bytes) {
+                // Never rewrite a block this node holds.
+                gaps.remove(0);
+                Backfilled::Conflict
+            } else if gap.top > gap.bottom {
+                gaps[0] = Gap { top: gap.top - 1, hash: block.header.parent, bottom: gap.bottom };
+                Backfilled::Stored
+            } else {
+                gaps.remove(0);
+                let below = match gap.bottom {
+                    1 => Some(B256::ZERO),
+                    b => blocks
+                        .get(b - 1)
+                        .map_err(|e| io(e.into()))?
+                        .and_then(|g| Block::decode(g.value()).ok())
+                        .map(|held| held.hash(&domain)),
+                };
+                if below == Some(block.header.parent) { Backfilled::Closed } else { Backfilled::Unlinked }
+            };
+            if held.is_none() {
+                blocks.insert(gap.top, bytes.as_slice()).map_err(|e| io(e.into()))?;
+            }
+            let bytes = serde_json::to_vec(&gaps).map_err(|e| e.to_string())?;
+            meta.insert(GAPS_KEY, bytes.as_slice()).map_err(|e| io(e.into()))?;
+            outcome
+        };
+        tx.commit().map_err(|e| io(e.into()))?;
+        Ok(outcome)
+    }
+}
