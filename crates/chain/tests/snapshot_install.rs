@@ -343,9 +343,24 @@ async fn a_snapshots_size_does_not_grow_with_the_number_of_blocks() {
     assert_eq!((short.height(), long.height()), (1, 41));
     let (small, big) = (short.snapshot_bytes().await.len(), long.snapshot_bytes().await.len());
     let blocks: usize = (2..=41).map(|h| long.sm.shared().block(h).unwrap().unwrap().len()).sum();
-    eprintln!("snapshot bytes: {small} after 1 block, {big} after 41 blocks ({blocks} bytes of blocks 2..=41)");
+    let (small_json, big_json) = (json_snapshot(&short).len(), json_snapshot(&long).len());
+    eprintln!(
+        "snapshot bytes: {small} after 1 block, {big} after 41 blocks ({blocks} bytes of blocks 2..=41); \
+         the earlier JSON format: {small_json} and {big_json}"
+    );
     assert!(big <= small + 64, "40 more blocks grew the snapshot from {small} to {big} bytes");
     assert!(blocks > 40 * 256, "the blocks are far bigger than the snapshot's difference");
+}
+
+/// The snapshot an earlier version wrote for `r`: JSON of the chain state
+/// and every block with its notarized records.
+fn json_snapshot(r: &Replica) -> Vec<u8> {
+    let shared = r.sm.shared();
+    let state = shared.read().clone();
+    let blocks: Vec<Value> = (1..=state.height())
+        .map(|h| serde_json::json!([hex::encode(shared.block(h).unwrap().unwrap()), shared.notarized(h).unwrap()]))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "state": state, "blocks": blocks })).unwrap()
 }
 
 /// A node upgraded in place has an earlier version's JSON snapshot saved
@@ -355,14 +370,7 @@ async fn a_snapshots_size_does_not_grow_with_the_number_of_blocks() {
 #[tokio::test]
 async fn an_earlier_versions_json_snapshot_still_opens_and_installs() {
     let leader = history(1).await;
-    let state = leader.sm.shared().read().clone();
-    let blocks: Vec<Value> = (1..=2)
-        .map(|h| {
-            let b = leader.sm.shared().block(h).unwrap().unwrap();
-            serde_json::json!([hex::encode(b), leader.sm.shared().notarized(h).unwrap()])
-        })
-        .collect();
-    let json = serde_json::to_vec(&serde_json::json!({ "state": state, "blocks": blocks })).unwrap();
+    let json = json_snapshot(&leader);
     let (notary, path) = (leader.notary_bytes(), leader._dir.path().join("state.redb"));
     let Replica { _dir: dir, sm, .. } = leader;
     drop(sm);
