@@ -231,6 +231,11 @@ impl pb::notary_server::Notary for NotaryService {
         let latest = self.shared.read().height();
         match self.shared.block(h).map_err(|e| Status::internal(e.to_string()))? {
             Some(block) => Ok(Response::new(pb::BlockInfo { block, latest_height: latest })),
+            // Below the tip but not held: being fetched after a snapshot (crate README, "Snapshots").
+            // Not "not found", which a client takes as the end of the chain: another node serves it.
+            None if h >= 1 && h <= latest => Err(Status::unavailable(format!(
+                "waiting: block {h} is being fetched from this node's peers (it caught up by snapshot); ask another node"
+            ))),
             None => Err(Status::not_found(format!("no block at height {h}; the latest is {latest}"))),
         }
     }
