@@ -14,8 +14,11 @@
 //! signed. Snapshots carry every block, so a node that catches up by snapshot
 //! still holds the whole chain.
 
+mod kept;
 mod snapshot;
 mod verify;
+
+pub use kept::{AttestError, KEPT, Keeper};
 
 use snapshot::SnapshotData;
 
@@ -178,6 +181,8 @@ pub struct Shared {
     /// Accounts this node's own cross-checks convicted (from [`EVIDENCE`]).
     local_equivocators: std::sync::Mutex<BTreeSet<Address>>,
     snapshot_seq: std::sync::atomic::AtomicU64,
+    /// What this node keeps for new followers ([`kept`]).
+    pub keeper: Keeper,
 }
 
 impl Shared {
@@ -288,6 +293,7 @@ impl Shared {
                 let bytes = serde_json::to_vec(&stored).map_err(werr)?;
                 p.insert(&proof.transfer.0.0, bytes.as_slice()).map_err(werr)?;
             }
+            kept::index_registry_changes(&tx, block.header.height, notarized)?;
         }
         tx.commit().map_err(werr)
     }
@@ -312,6 +318,7 @@ impl StateMachine {
             tx.open_table(SNAPSHOT).map_err(|e| e.to_string())?;
             tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
             tx.open_table(TRANSFER_PROOFS).map_err(|e| e.to_string())?;
+            kept::create_tables(&tx).map_err(|e| e.to_string())?;
             // The genesis this data directory belongs to, recorded at creation (and on the first start
             // of a database made before it was recorded): a changed genesis file is refused at once,
             // before any snapshot exists.
@@ -384,6 +391,7 @@ impl StateMachine {
                 seal_time: watch::channel((0, std::time::Duration::ZERO)).0,
                 local_equivocators: std::sync::Mutex::new(convicted),
                 snapshot_seq: std::sync::atomic::AtomicU64::new(0),
+                keeper: Keeper::default(),
             }),
         })
     }
