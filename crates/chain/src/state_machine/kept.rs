@@ -93,10 +93,35 @@ pub enum AttestError {
     Internal(String),
 }
 
-/// Creates the tables (at open).
-pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), redb::Error> {
-    tx.open_table(REGISTRY_CHANGES)?;
-    tx.open_table(KEPT_STATES)?;
+/// The `meta` key saying the registry-change index covers every stored block.
+const INDEXED_KEY: &str = "registry_changes_indexed";
+
+/// Creates the tables (at open). A store written before the index existed
+/// has its notarized records read once to build it (the only pass over
+/// the history, at the first start of this version), so a node upgraded in
+/// place serves the changes notarized before.
+pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), String> {
+    fn text<E: Into<redb::Error>>(e: E) -> String {
+        e.into().to_string()
+    }
+    tx.open_table(REGISTRY_CHANGES).map_err(text)?;
+    tx.open_table(KEPT_STATES).map_err(text)?;
+    if tx.open_table(super::META).map_err(text)?.get(INDEXED_KEY).map_err(text)?.is_some() {
+        return Ok(());
+    }
+    let heights: Vec<u64> = {
+        let t = tx.open_table(super::NOTARIZED).map_err(text)?;
+        t.iter().map_err(text)?.map(|i| i.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(text)?
+    };
+    for h in heights {
+        let records: Vec<NotarizedRecord> = {
+            let t = tx.open_table(super::NOTARIZED).map_err(text)?;
+            let row = t.get(h).map_err(text)?;
+            row.map(|g| serde_json::from_slice(g.value()).unwrap_or_default()).unwrap_or_default()
+        };
+        index_registry_changes(tx, h, &records).map_err(|x| x.to_string())?;
+    }
+    tx.open_table(super::META).map_err(text)?.insert(INDEXED_KEY, [1u8].as_slice()).map_err(text)?;
     Ok(())
 }
 
@@ -124,19 +149,24 @@ pub(super) fn index_registry_changes(
     Ok(())
 }
 
+/// Every indexed registry change, in order.
+fn read_chain(db: &redb::Database) -> Result<Vec<RegistryChange>, redb::Error> {
+    let tx = db.begin_read()?;
+    let t = tx.open_table(REGISTRY_CHANGES)?;
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (_, v) = item?;
+        let changes: Vec<RegistryChange> = serde_json::from_slice(v.value())
+            .map_err(|e| redb::Error::Corrupted(format!("a registry change row does not read: {e}")))?;
+        out.extend(changes);
+    }
+    Ok(out)
+}
+
 impl Shared {
     /// Every notarized node change this node stored, in order.
     pub fn registry_chain(&self) -> Result<Vec<RegistryChange>, redb::Error> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(REGISTRY_CHANGES)?;
-        let mut out = Vec::new();
-        for item in t.iter()? {
-            let (_, v) = item?;
-            let changes: Vec<RegistryChange> = serde_json::from_slice(v.value())
-                .map_err(|e| redb::Error::Corrupted(format!("a registry change row does not read: {e}")))?;
-            out.extend(changes);
-        }
-        Ok(out)
+        read_chain(&self.db)
     }
 
     /// The kept state at `height` (`None`: the latest), with its height.
@@ -215,5 +245,55 @@ impl Shared {
         }
         tx.commit()?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use box_core::governance::SignedAction;
+    use box_core::ids::SubjectId;
+    use box_core::typed::NodeChange;
+    use box_core::{Address, B256};
+
+    fn record(payload: Vec<u8>) -> NotarizedRecord {
+        NotarizedRecord { subject: SubjectId(B256::repeat_byte(1)), payload, certificate: vec![7, 7] }
+    }
+
+    #[test]
+    fn a_store_written_before_the_index_has_its_node_changes_indexed_once_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("state.redb")).unwrap();
+        let change = Subject::Governance(SignedAction {
+            action: GovernanceAction::NodeChange(NodeChange {
+                account: Address::repeat_byte(4),
+                nodeId: 4,
+                endpoint: "127.0.0.1:7004".into(),
+                add: true,
+                nonce: 1,
+            }),
+            signatures: vec![],
+        })
+        .encode();
+        let flow = box_testkit::sample_flow(1).encode();
+        // What an earlier version wrote: notarized records, no index.
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(super::super::NOTARIZED).unwrap();
+            for (h, records) in [(3u64, vec![record(flow.clone())]), (5, vec![record(flow), record(change.clone())])] {
+                t.insert(h, serde_json::to_vec(&records).unwrap().as_slice()).unwrap();
+            }
+        }
+        create_tables(&tx).unwrap();
+        tx.commit().unwrap();
+        let chain = read_chain(&db).unwrap();
+        assert_eq!(chain, vec![RegistryChange { height: 5, subject: change, certificate: vec![7, 7] }]);
+        // Once: a second open does not index again (a row written meanwhile stays as it is).
+        let tx = db.begin_write().unwrap();
+        tx.open_table(REGISTRY_CHANGES).unwrap().remove(5).unwrap();
+        create_tables(&tx).unwrap();
+        tx.commit().unwrap();
+        assert!(read_chain(&db).unwrap().is_empty());
     }
 }

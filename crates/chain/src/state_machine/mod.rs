@@ -318,7 +318,7 @@ impl StateMachine {
             tx.open_table(SNAPSHOT).map_err(|e| e.to_string())?;
             tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
             tx.open_table(TRANSFER_PROOFS).map_err(|e| e.to_string())?;
-            kept::create_tables(&tx).map_err(|e| e.to_string())?;
+            kept::create_tables(&tx)?;
             // The genesis this data directory belongs to, recorded at creation (and on the first start
             // of a database made before it was recorded): a changed genesis file is refused at once,
             // before any snapshot exists.
