@@ -34,7 +34,7 @@
 //! a registry the attested state's own node rows contradict: refused in
 //! step 3, and the other nodes' longer chains win in step 1).
 
-use crate::client::{Node, NodeClient, Timeouts};
+use crate::client::{NodeClient, Timeouts};
 use crate::pb;
 use crate::pb::notary_client::NotaryClient;
 use box_core::attestation::{
@@ -236,10 +236,4 @@ pub async fn bootstrap(client: &NodeClient, genesis: &Genesis) -> Result<Bootstr
     let chain = registry_chain(client, genesis).await?;
     let (source, _, bytes) = fetch_state(client).await?;
     certify_state(client, genesis, &chain, &source, &bytes).await
-}
-
-/// The nodes of `chain`'s latest registry at their registered endpoints
-/// (for a caller that only knows the genesis).
-pub fn registered_nodes(chain: &RegistryChain) -> Vec<Node> {
-    chain.latest().accounts().filter_map(|a| chain.endpoint(a)).map(Node::at).collect()
 }
