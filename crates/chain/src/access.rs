@@ -10,6 +10,7 @@
 //! | `Notary.Propose` | the gateway (key holders' ceremony messages), the signer (its announcements and equivocation evidence), nodes (anything: forwarded entries, votes, evidence) |
 //! | `Notary.Witness` | whoever may write the witnessed entry (it may later be proposed by the node itself) |
 //! | reads (`GetSubject`, `GetBlock`, `GetProof`, `GetTransferProof`, `Subscribe`, `Blocks`, `Ceremony`, `Cluster`, `SignerStatus`, `Headers`) | every role |
+//! | for new followers (`Attest`, `RegistryChain`, `GetState`) | every role |
 //!
 //! The current membership is read at every call, so nodes added or removed
 //! by governance are let in or shut out as the change reaches this node:

@@ -374,6 +374,24 @@ impl pb::notary_server::Notary for NotaryService {
         }))
     }
 
+    async fn attest(&self, r: Request<pb::AttestQuery>) -> Result<Response<pb::AttestationInfo>, Status> {
+        access::caller(&r)?; // every role reads
+        crate::followers::attest(&self.shared, r.into_inner().height).map(Response::new)
+    }
+
+    async fn registry_chain(
+        &self,
+        r: Request<pb::RegistryChainQuery>,
+    ) -> Result<Response<pb::RegistryChainInfo>, Status> {
+        access::caller(&r)?; // every role reads
+        crate::followers::registry_chain(&self.shared).map(Response::new)
+    }
+
+    async fn get_state(&self, r: Request<pb::StateQuery>) -> Result<Response<pb::StateInfo>, Status> {
+        access::caller(&r)?; // every role reads
+        crate::followers::get_state(&self.shared, r.into_inner().height).map(Response::new)
+    }
+
     async fn cluster(&self, r: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {
         access::caller(&r)?; // every role reads
         let m = self.raft.metrics().borrow().clone();

@@ -51,8 +51,11 @@ async fn fetch(
             Ok(Some((raw, _))) => match Block::decode(&raw) {
                 Ok(b) if b.hash(&domain) == *want => return Ok(b),
                 Ok(_) => {
-                    tracing::warn!(
-                        "node {} at {} answered another block {height} than the certified chain's",
+                    // Either this peer or the sealer of the snapshot's tip sealed another header.
+                    tracing::error!(
+                        "node {} at {} answered another block {height} than the chain this node's snapshot \
+                         certified; if every peer does, the snapshot's tip was sealed by a node that sealed \
+                         another header at its height",
                         peer.id,
                         peer.addr
                     );

@@ -121,6 +121,13 @@ fn default_seal_interval_ms() -> u64 {
     DEFAULT_SEAL_INTERVAL_MS
 }
 
+/// The default of `state_checkpoint_every`.
+pub const DEFAULT_STATE_CHECKPOINT_EVERY: u64 = 1000;
+
+fn default_state_checkpoint_every() -> u64 {
+    DEFAULT_STATE_CHECKPOINT_EVERY
+}
+
 /// The file as written; turned into a [`NodeConfig`] by validation.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -138,6 +145,8 @@ struct RawConfig {
     raft: RaftTuning,
     #[serde(default = "default_seal_interval_ms")]
     seal_interval_ms: u64,
+    #[serde(default = "default_state_checkpoint_every")]
+    state_checkpoint_every: u64,
 }
 
 /// A validated node configuration. Paths are already resolved against the
@@ -169,6 +178,9 @@ pub struct NodeConfig {
     /// How long entries that decide nothing may wait unsealed, ms (>= 10); a
     /// decision is sealed at once (see `crate::sealer`).
     pub seal_interval_ms: u64,
+    /// Keep the binary state after every this many blocks (>= 1; default
+    /// 1000) for new followers (`Notary.GetState`); the latest two are kept.
+    pub state_checkpoint_every: u64,
     /// How the account key file is opened: not from the file (set by
     /// `box-node run --dev/--passphrase-fd`); the default accepts only an
     /// encrypted keystore (see `box_ops::unlock`).
@@ -325,6 +337,9 @@ impl NodeConfig {
                 ),
             ));
         }
+        if raw.state_checkpoint_every == 0 {
+            return Err(invalid("state_checkpoint_every", "must be 1 or more (blocks between kept states)"));
+        }
 
         Ok(Self {
             id: raw.id,
@@ -342,6 +357,7 @@ impl NodeConfig {
             },
             raft: r,
             seal_interval_ms: raw.seal_interval_ms,
+            state_checkpoint_every: raw.state_checkpoint_every,
             unlock: box_ops::unlock::Unlock::default(),
         })
     }
@@ -527,6 +543,7 @@ mod tests {
             "snapshot_every =",
             "progress_deadline_ms =",
             "seal_interval_ms =",
+            "state_checkpoint_every =",
         ] {
             assert!(EXAMPLE.contains(key), "EXAMPLE does not show {key}");
         }
@@ -547,6 +564,7 @@ mod tests {
             }
         );
         assert_eq!(c.seal_interval_ms, 250);
+        assert_eq!(c.state_checkpoint_every, DEFAULT_STATE_CHECKPOINT_EVERY);
         assert_eq!(c.data_dir, Path::new("/etc/box/d"));
         let abs = minimal("", ONE_PEER).replace("genesis = \"g.json\"", "genesis = \"/srv/g.json\"");
         assert_eq!(parse(&abs).unwrap().genesis, Path::new("/srv/g.json"));
@@ -673,6 +691,16 @@ mod tests {
     fn seal_interval_minimum() {
         assert_field(parse(&example_with("seal_interval_ms", "seal_interval_ms = 9")), "seal_interval_ms");
         assert_eq!(parse(&example_with("seal_interval_ms", "seal_interval_ms = 10")).unwrap().seal_interval_ms, 10);
+        assert_field(
+            parse(&example_with("state_checkpoint_every", "state_checkpoint_every = 0")),
+            "state_checkpoint_every",
+        );
+        assert_eq!(
+            parse(&example_with("state_checkpoint_every", "state_checkpoint_every = 3"))
+                .unwrap()
+                .state_checkpoint_every,
+            3
+        );
     }
 
     #[test]

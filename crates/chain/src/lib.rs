@@ -24,6 +24,7 @@ pub mod companion;
 pub mod config;
 pub mod crosscheck;
 pub mod fault;
+pub mod followers;
 pub mod liveness;
 pub mod log_store;
 pub mod network;

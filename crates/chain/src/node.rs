@@ -101,6 +101,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
     let mut log = LogStore::open(&cfg.data_dir.join("raft-log.redb")).map_err(setup("raft log store"))?;
     let sm = StateMachine::open(&cfg.data_dir.join("state.redb"), genesis).map_err(StartError::Setup)?;
     let shared = sm.shared();
+    shared.keeper.configure(key.clone(), cfg.state_checkpoint_every);
     let registered = shared.read().notary.registry().contains(&key.address());
     let config = Config {
         cluster_name: "box".into(),

@@ -117,6 +117,30 @@ async fn a_governed_node_change_moves_the_notary_majority_and_raft_voters() {
     c.spawn(3);
     let again = c.submit(&sample_flow(2).encode()).await;
     notarized(&c, &again).await;
+
+    // Issue 13 item 3: the node serves both changes (not the rejected one) as
+    // its registry chain, which verifies from the genesis to the registry now.
+    let leader = c.wait_leader().await;
+    let chain = eventually("both node changes in the registry chain", Duration::from_secs(60), || async {
+        let info = c.client(leader).registry_chain(pb::RegistryChainQuery {}).await.ok()?.into_inner();
+        (info.changes.len() == 2).then_some(info.changes)
+    })
+    .await;
+    let changes: Vec<box_core::attestation::RegistryChange> = chain
+        .into_iter()
+        .map(|c| box_core::attestation::RegistryChange {
+            height: c.height,
+            subject: c.subject,
+            certificate: c.certificate,
+        })
+        .collect();
+    let verified = box_core::attestation::verify_registry_chain(&c.genesis, &changes).unwrap();
+    let genesis_registry =
+        box_core::quorum::NodeRegistry::new([0, 1, 2].map(|i| c.nodes[i].account.address())).unwrap();
+    assert_eq!(verified.latest(), &genesis_registry);
+    assert_eq!(verified.at(changes[0].height), &registry);
+    assert!(changes[0].height < changes[1].height);
+    assert_eq!(verified.endpoint(&c.nodes[3].account.address()), Some(c.nodes[3].addr.as_str()));
 }
 
 /// Issue 15 item 3: a node added on a live deployment starts as a learner.

@@ -9,6 +9,7 @@
 use box_core::audit::verify_history;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
+use box_proto::pb;
 use box_testkit::{Cluster, eventually};
 use std::path::Path;
 use std::time::Duration;
@@ -95,5 +96,11 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     let report = verify_history(&c.genesis, &blocks).expect("the fetched history verifies from the genesis");
     assert_eq!(report.blocks, blocks.len() as u64);
     assert!(c.log(learner).contains("this node holds the chain below its snapshot"), "{}", c.log_tail(learner));
+    // It lacks the records of the fetched blocks (the notarized node changes
+    // among them) and says so, sending a new follower to another node.
+    let status = c.client(learner).registry_chain(pb::RegistryChainQuery {}).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("ask another node"), "{}", status.message());
+    c.client(leader).registry_chain(pb::RegistryChainQuery {}).await.expect("the leader applied every block");
     assert!(!c.log(learner).contains("snapshot refused"), "{}", c.log_tail(learner));
 }

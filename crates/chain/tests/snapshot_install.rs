@@ -194,6 +194,8 @@ async fn an_honest_snapshot_installs_and_forged_ones_are_refused() {
     assert_eq!(follower.notary_bytes(), leader.notary_bytes());
     assert_eq!(follower.sm.shared().gaps().unwrap(), vec![Gap { top: 2, hash: tip.hash(&domain), bottom: 1 }]);
     assert!(follower.sm.shared().block(2).unwrap().is_none(), "a snapshot carries no block");
+    assert_eq!(follower.sm.shared().records_missing().unwrap(), Some(2), "blocks 1..=2 come without their records");
+    assert_eq!(leader.sm.shared().records_missing().unwrap(), None);
     assert_eq!(follower.sm.get_current_snapshot().await.unwrap().unwrap().meta, meta);
     // A block that is not the certified chain's is not stored: another
     // history's block 2, or the tip's content with its entries changed.

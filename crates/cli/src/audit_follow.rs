@@ -14,6 +14,18 @@
 //! (its rows give the root its last block's header names); bytes appended
 //! after it by an interrupted run are cut off first. A `checkpoint.json`
 //! written by earlier versions is still read, and replaced at the next save.
+//!
+//! With `--bootstrap-from HOST:PORT… --ca --cert --cert-key` (opt-in; an
+//! auditor's node certificate), an empty replica does not start at block 1:
+//! box-proto's `bootstrap` verifies the node-registry chain from the genesis,
+//! takes the latest state a node keeps and starts from it only if a strict
+//! majority of the registry attests its height, block hash and state root.
+//! `bootstrap.json` then records where it started and who attested, and
+//! `blocks.jsonl` holds the blocks after that height. A refused state (a
+//! minority, another root, a forged or edited state, a registry that does
+//! not verify) or no answer is reported with the reason, and the replica
+//! verifies from the genesis instead. A replica that already has a
+//! checkpoint ignores the option.
 
 use crate::error::{CliError, CliResult};
 use crate::session::Session;
@@ -50,6 +62,60 @@ pub struct Followed {
     pub state_hash: String,
     /// The replica's directory.
     pub dir: String,
+    /// The height this replica started at from a majority-attested state
+    /// (this run), instead of block 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrapped_at: Option<u64>,
+    /// Why the attested state was not used (this run): it verified from the genesis instead.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bootstrap_refused: Option<String>,
+}
+
+/// Where an empty replica may start instead of block 1: nodes to ask, with
+/// a certificate of the deployment CA (an auditor's reads everything needed).
+#[derive(Debug, Clone)]
+pub struct Bootstrap {
+    /// Node endpoints (host:port).
+    pub nodes: Vec<String>,
+    /// The deployment CA, the certificate and its key.
+    pub tls: box_proto::TlsMaterial,
+}
+
+/// What `bootstrap.json` records.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Started {
+    height: u64,
+    block_hash: String,
+    state_root: String,
+    attested_by: Vec<String>,
+    source: String,
+}
+
+/// Starts the empty replica in `dir` from a majority-attested state:
+/// `Ok(verifier)` once saved, `Err(reason)` when the state is not used.
+async fn start_certified(s: &Session, dir: &Path, b: &Bootstrap) -> CliResult<Result<HistoryVerifier, String>> {
+    let nodes = b.nodes.iter().map(|n| box_proto::Node::at(n.clone())).collect();
+    let client = box_proto::NodeClient::new(nodes, &b.tls);
+    let boot = match box_proto::bootstrap(&client, s.genesis()).await {
+        Ok(boot) => boot,
+        Err(e) => return Ok(Err(e.to_string())),
+    };
+    let Some(header) = boot.checkpoint.header.clone() else {
+        return Ok(Err("the attested state has no sealed header".into()));
+    };
+    let a = boot.certified.attestation();
+    let started = Started {
+        height: a.height,
+        block_hash: a.blockHash.to_string(),
+        state_root: a.stateRoot.to_string(),
+        attested_by: boot.certified.signers().iter().map(|x| x.to_checksum(None)).collect(),
+        source: boot.source.clone(),
+    };
+    let json = serde_json::to_vec_pretty(&started).map_err(|e| CliError::failed(e.to_string()))?;
+    crate::files::write_private(&dir.join("bootstrap.json"), &json)?;
+    save(dir, &boot.checkpoint.verifier, &header, 0)?;
+    Ok(Ok(boot.checkpoint.verifier))
 }
 
 fn io<'a>(what: &'a str, p: &'a Path) -> impl FnOnce(std::io::Error) -> CliError + 'a {
@@ -121,8 +187,18 @@ fn save(dir: &Path, verifier: &HistoryVerifier, header: &SealedHeader, bytes: u6
 /// until the gateway has no more, keeping each verified page. Refuses
 /// (exit 3) at the first block that does not verify; what was kept before
 /// it stays.
-pub async fn follow_once(s: &Session, dir: &Path) -> CliResult<Followed> {
+pub async fn follow_once(s: &Session, dir: &Path, bootstrap: Option<&Bootstrap>) -> CliResult<Followed> {
     let (mut verifier, mut bytes) = open(s, dir)?;
+    let (mut bootstrapped_at, mut bootstrap_refused) = (None, None);
+    if let Some(b) = bootstrap.filter(|_| verifier.height() == 0 && bytes == 0) {
+        match start_certified(s, dir, b).await? {
+            Ok(v) => {
+                bootstrapped_at = Some(v.height());
+                verifier = v;
+            }
+            Err(why) => bootstrap_refused = Some(format!("{why}; verifying from the genesis (block 1) instead")),
+        }
+    }
     let resumed_from = verifier.height();
     let path = dir.join("blocks.jsonl");
     let mut file =
@@ -159,17 +235,26 @@ pub async fn follow_once(s: &Session, dir: &Path) -> CliResult<Followed> {
         resumed_from,
         state_hash: verifier.state().state_root().0.to_string(),
         dir: dir.display().to_string(),
+        bootstrapped_at,
+        bootstrap_refused,
     })
 }
 
 /// Follows for good: a pass every `every`, printing each new height. A
 /// gateway that cannot be reached is waited for; a block that does not
 /// verify stops it.
-pub async fn follow(ui: &crate::ui::Ui, s: &Session, dir: &Path, every: Duration) -> CliResult<()> {
+pub async fn follow(
+    ui: &crate::ui::Ui,
+    s: &Session,
+    dir: &Path,
+    every: Duration,
+    bootstrap: Option<&Bootstrap>,
+) -> CliResult<()> {
     let mut last = None;
     loop {
-        match follow_once(s, dir).await {
+        match follow_once(s, dir, bootstrap).await {
             Ok(f) => {
+                tell_bootstrap(ui, &f);
                 if last != Some(f.height) {
                     ui.emit(&f, || ui.done(&format!("verified up to block {} (state {})", f.height, f.state_hash)))?;
                     last = Some(f.height);
@@ -179,5 +264,17 @@ pub async fn follow(ui: &crate::ui::Ui, s: &Session, dir: &Path, every: Duration
             Err(e) => return Err(e),
         }
         tokio::time::sleep(every).await;
+    }
+}
+
+/// Says where a replica started, when this run bootstrapped it or refused the attested state.
+pub fn tell_bootstrap(ui: &crate::ui::Ui, f: &Followed) {
+    if let Some(h) = f.bootstrapped_at {
+        ui.line(&format!(
+            "started from block {h}: its state root is attested by a strict majority of the node registry"
+        ));
+    }
+    if let Some(why) = &f.bootstrap_refused {
+        ui.warn(why);
     }
 }

@@ -375,6 +375,20 @@ pub enum Audit {
         /// Seconds between passes.
         #[arg(long, default_value_t = 5, value_name = "SECS")]
         every: u64,
+        /// An empty replica starts from the latest state a strict majority of the node registry
+        /// (verified from the genesis) attests, read from these nodes, instead of block 1; a refused
+        /// state is reported and the replica verifies from the genesis (repeat, or comma-separated).
+        #[arg(long = "bootstrap-from", value_delimiter = ',', value_name = "HOST:PORT", requires_all = ["ca", "cert", "cert_key"])]
+        bootstrap_from: Vec<String>,
+        /// The deployment CA certificate (with --bootstrap-from).
+        #[arg(long, value_name = "PEM")]
+        ca: Option<PathBuf>,
+        /// A certificate of the deployment CA to read the nodes with, e.g. `box:auditor` (with --bootstrap-from).
+        #[arg(long, value_name = "PEM")]
+        cert: Option<PathBuf>,
+        /// That certificate's private key (with --bootstrap-from).
+        #[arg(long, value_name = "PEM")]
+        cert_key: Option<PathBuf>,
     },
     /// Every transfer (applicant, approvers per level, notarizing nodes, public tx, status, amount) and
     /// every governance action, from the history verified against the genesis.

@@ -62,14 +62,24 @@ pub async fn run(cli: Cli) -> CliResult<()> {
             drop(spin);
             ui.emit(&e, || ui.done(&format!("{} blocks written to {}", e.blocks, e.file)))
         }
-        Command::Audit(Audit::Follow { out, once: true, .. }) => {
-            let f = crate::audit_follow::follow_once(&session()?, &out).await?;
+        Command::Audit(Audit::Follow { out, once, every, bootstrap_from, ca, cert, cert_key }) => {
+            let bootstrap = match (bootstrap_from.is_empty(), ca, cert, cert_key) {
+                (true, ..) => None,
+                (false, Some(ca), Some(cert), Some(key)) => Some(crate::audit_follow::Bootstrap {
+                    nodes: bootstrap_from,
+                    tls: box_proto::TlsMaterial::load(&ca, &cert, &key).map_err(CliError::usage)?,
+                }),
+                _ => return Err(CliError::usage("--bootstrap-from needs --ca, --cert and --cert-key")),
+            };
+            if !once {
+                let every = Duration::from_secs(every.max(1));
+                return crate::audit_follow::follow(&ui, &session()?, &out, every, bootstrap.as_ref()).await;
+            }
+            let f = crate::audit_follow::follow_once(&session()?, &out, bootstrap.as_ref()).await?;
             ui.emit(&f, || {
+                crate::audit_follow::tell_bootstrap(&ui, &f);
                 ui.done(&format!("verified up to block {} (from {}); state {}", f.height, f.resumed_from, f.state_hash))
             })
-        }
-        Command::Audit(Audit::Follow { out, every, .. }) => {
-            crate::audit_follow::follow(&ui, &session()?, &out, Duration::from_secs(every.max(1))).await
         }
         Command::Audit(Audit::Report { file, from, to, csv }) => {
             crate::audit_report::run(&ui, &profile, &session, file, (from, to), csv).await

@@ -94,7 +94,7 @@ impl HistoryVerifier {
     }
 
     /// The least log index the next block's first entry may have.
-    pub(crate) fn next_index(&self) -> Option<u64> {
+    pub fn next_index(&self) -> Option<u64> {
         self.next_index
     }
 

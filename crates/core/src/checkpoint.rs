@@ -94,6 +94,18 @@ pub fn encode(verifier: &HistoryVerifier, header: Option<&SealedHeader>) -> Vec<
     out
 }
 
+/// The checkpoint [`encode`] writes for a verifier that just accepted the
+/// block `sealed` (hash under `domain`) and holds `state` after it, with
+/// `next_index` the least log index the next block may start at (its last
+/// entry's index + 1): what a node writes for the state it keeps at a
+/// sealed height (`Notary.GetState`), which never ran a verifier. Nothing
+/// is checked here; [`decode`] checks it all.
+pub fn encode_sealed(state: NotaryState, sealed: &SealedHeader, next_index: Option<u64>) -> Vec<u8> {
+    let parent = sealed.hash(&state.domain());
+    let verifier = HistoryVerifier::resumed(state, parent, sealed.header.height, next_index);
+    encode(&verifier, Some(sealed))
+}
+
 /// The JSON checkpoint earlier versions wrote (about four times the size
 /// of [`encode`]'s). [`decode`] still reads it, so a follower upgraded in
 /// place resumes from its old checkpoint; nothing here writes it any more

@@ -4,6 +4,7 @@ pub mod address;
 pub mod address_book;
 pub mod amount;
 pub mod asset;
+pub mod attestation;
 pub mod audit;
 pub mod block;
 pub mod ceremony;

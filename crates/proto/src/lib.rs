@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+pub mod bootstrap;
 pub mod client;
 pub mod crosscheck;
 pub mod follower;
@@ -7,6 +8,7 @@ pub mod genesis;
 pub mod reply;
 pub mod tls;
 
+pub use bootstrap::{BootstrapError, Bootstrapped, bootstrap};
 pub use client::{Node, NodeClient, NodeError, NodeView, ProvenTransfer, Timeouts};
 pub use follower::{BlockFollower, Followed, Refusal, VerifierCell};
 pub use genesis::{GenesisMismatch, check_genesis};

@@ -190,6 +190,21 @@ impl pb::notary_server::Notary for Evil {
         Err(Status::unimplemented("not needed"))
     }
 
+    async fn attest(&self, _: Request<pb::AttestQuery>) -> Result<Response<pb::AttestationInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn registry_chain(
+        &self,
+        _: Request<pb::RegistryChainQuery>,
+    ) -> Result<Response<pb::RegistryChainInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
+    async fn get_state(&self, _: Request<pb::StateQuery>) -> Result<Response<pb::StateInfo>, Status> {
+        Err(Status::unimplemented("not needed"))
+    }
+
     async fn headers(&self, r: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {
         let q = r.into_inner();
         let g = self.inner.lock().unwrap();

@@ -110,6 +110,8 @@ impl StateMachine {
                     firstIndex: entries.first().map_or(0, |e| e.index),
                     entryCount: entries.len() as u64,
                 };
+                // The live state is the one this header commits to until the next entry applies.
+                self.shared.seal_kept(height, &s.notary, entries.last().map(|e| e.index + 1));
                 s.pending = Some(PendingBlock {
                     header,
                     entries,
@@ -140,6 +142,7 @@ impl StateMachine {
                 };
                 let block = Block { header: p.header, signature: sig, entries: p.entries };
                 self.shared.store_block(&block, &p.notarized, &p.decided, &p.proofs)?;
+                self.shared.keep_signed(&block);
                 s.parent = block.hash(&domain);
                 s.next_height += 1;
                 self.shared.height_tx.send_replace(height);

@@ -24,6 +24,8 @@ use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 
 const GAPS_KEY: &str = "backfill_gaps";
+/// The highest snapshot tip below which some block's records are missing.
+const RECORDS_MISSING_KEY: &str = "records_missing_upto";
 
 /// Blocks still to fetch: heights `bottom..=top`, block `top` hashing to `hash`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +61,18 @@ impl Shared {
         Ok(t.get(GAPS_KEY)?.and_then(|g| serde_json::from_slice(g.value()).ok()).unwrap_or_default())
     }
 
+    /// `Some(tip)` if this node installed a snapshot at `tip` whose blocks
+    /// below it are (or will be) stored without their derived records
+    /// (notarized subjects, decision heights, transfer proofs, the node
+    /// changes they notarized): what it serves from those records is
+    /// incomplete, and it says so instead of answering (crate README,
+    /// "Snapshots"). `None` for a node that applied every block it holds.
+    pub fn records_missing(&self) -> Result<Option<u64>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(META)?;
+        Ok(t.get(RECORDS_MISSING_KEY)?.and_then(|g| <[u8; 8]>::try_from(g.value()).ok()).map(u64::from_be_bytes))
+    }
+
     /// Records, after installing a snapshot whose tip is block `height` with
     /// `hash`, the blocks this node lacks below it, and keeps `proofs` (every
     /// live transfer's row proven against the tip's header: the blocks that
@@ -90,6 +104,8 @@ impl Shared {
                 gaps.push(Gap { top: height, hash, bottom });
                 let bytes = serde_json::to_vec(&gaps).map_err(werr)?;
                 meta.insert(GAPS_KEY, bytes.as_slice()).map_err(werr)?;
+                // The blocks of this gap will be stored without their records, for good.
+                meta.insert(RECORDS_MISSING_KEY, height.to_be_bytes().as_slice()).map_err(werr)?;
             }
             let mut table = tx.open_table(TRANSFER_PROOFS).map_err(werr)?;
             for proof in proofs {

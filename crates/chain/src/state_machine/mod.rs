@@ -17,11 +17,13 @@
 //! tip from its peers ([`gaps`], `crate::backfill`).
 
 mod gaps;
+mod kept;
 mod snapshot;
 pub mod tip;
 mod verify;
 
 pub use gaps::{Backfilled, Gap};
+pub use kept::{AttestError, KEPT, Keeper};
 
 use snapshot::SnapshotData;
 
@@ -186,6 +188,8 @@ pub struct Shared {
     snapshot_seq: std::sync::atomic::AtomicU64,
     /// Woken when an installed snapshot leaves blocks to fetch ([`Shared::gaps`]).
     pub backfill: Notify,
+    /// What this node keeps for new followers ([`kept`]).
+    pub keeper: Keeper,
 }
 
 impl Shared {
@@ -296,6 +300,7 @@ impl Shared {
                 let bytes = serde_json::to_vec(&stored).map_err(werr)?;
                 p.insert(&proof.transfer.0.0, bytes.as_slice()).map_err(werr)?;
             }
+            kept::index_registry_changes(&tx, block.header.height, notarized)?;
         }
         tx.commit().map_err(werr)
     }
@@ -320,6 +325,7 @@ impl StateMachine {
             tx.open_table(SNAPSHOT).map_err(|e| e.to_string())?;
             tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
             tx.open_table(TRANSFER_PROOFS).map_err(|e| e.to_string())?;
+            kept::create_tables(&tx)?;
             // The genesis this data directory belongs to, recorded at creation (and on the first start
             // of a database made before it was recorded): a changed genesis file is refused at once,
             // before any snapshot exists.
@@ -406,6 +412,7 @@ impl StateMachine {
                 local_equivocators: std::sync::Mutex::new(convicted),
                 snapshot_seq: std::sync::atomic::AtomicU64::new(0),
                 backfill: Notify::new(),
+                keeper: Keeper::default(),
             }),
         })
     }

@@ -1,0 +1,59 @@
+//! The node's answers for new followers (`Notary.Attest`,
+//! `Notary.RegistryChain`, `Notary.GetState`; every role reads them, see
+//! [`crate::access`]). What they serve is kept by the state machine
+//! (`state_machine::kept`); a follower believes none of it on one node's
+//! word (box-proto's `bootstrap`).
+
+use crate::state_machine::{AttestError, Shared};
+use box_proto::pb;
+use tonic::Status;
+
+/// This node's attestation of block `height`.
+pub fn attest(shared: &Shared, height: u64) -> Result<pb::AttestationInfo, Status> {
+    let a = shared.attest(height).map_err(|e| match e {
+        AttestError::NotFound(m) => Status::not_found(m),
+        AttestError::Internal(m) => Status::internal(m),
+    })?;
+    let account = a.signer(&shared.read().notary.domain()).map_err(|e| Status::internal(e.to_string()))?;
+    Ok(pb::AttestationInfo {
+        height: a.attestation.height,
+        block_hash: a.attestation.blockHash.to_vec(),
+        state_root: a.attestation.stateRoot.to_vec(),
+        signature: a.signature.as_bytes().to_vec(),
+        account: account.to_vec(),
+    })
+}
+
+/// The notarized node changes, in order.
+pub fn registry_chain(shared: &Shared) -> Result<pb::RegistryChainInfo, Status> {
+    // A node that caught up by snapshot lacks the records of the blocks below it.
+    if let Some(tip) = shared.records_missing().map_err(|e| Status::internal(e.to_string()))? {
+        return Err(Status::unavailable(format!(
+            "this node caught up by a snapshot at block {tip} and does not hold the node changes notarized \
+             before it; ask another node"
+        )));
+    }
+    let changes = shared.registry_chain().map_err(|e| Status::internal(e.to_string()))?;
+    Ok(pb::RegistryChainInfo {
+        changes: changes
+            .into_iter()
+            .map(|c| pb::RegistryChangeInfo { height: c.height, subject: c.subject, certificate: c.certificate })
+            .collect(),
+        latest_height: shared.read().height(),
+    })
+}
+
+/// The kept state at `height` (0: the latest).
+pub fn get_state(shared: &Shared, height: u64) -> Result<pb::StateInfo, Status> {
+    let (height, checkpoint) = shared
+        .kept_state((height != 0).then_some(height))
+        .map_err(|e| Status::internal(e.to_string()))?
+        .ok_or_else(|| {
+            if height == 0 {
+                Status::not_found("this node keeps no state yet (it keeps one every `state_checkpoint_every` blocks)")
+            } else {
+                Status::not_found(format!("this node does not keep the state at block {height}"))
+            }
+        })?;
+    Ok(pb::StateInfo { height, checkpoint })
+}

@@ -1,0 +1,299 @@
+//! What a node keeps for new followers (issue 13, item 3): its attestation
+//! of a block it holds, the notarized node-registry changes in order, and
+//! the state after every `state_checkpoint_every`-th sealed block.
+//!
+//! - **Registry changes** are indexed when a block that notarized a
+//!   `NodeChange` is stored (`store_block`, in the block's own write
+//!   transaction): one row per such block, so the whole chain is read in one
+//!   pass over a table with one row per node change.
+//! - **Kept states.** At `Seal` of a height that is a multiple of the
+//!   interval, the live notary state is exactly the state the header
+//!   commits to (`stateHash` is its root; later entries only apply after
+//!   `Seal`), so a copy of it is put aside; once `SignBlock` stores that
+//!   block, a background thread writes the binary checkpoint
+//!   (`box_core::checkpoint::encode_sealed`) with the signed header, and
+//!   drops all but the latest [`KEPT`]. Nothing is replicated or part of the
+//!   raft snapshot: a node restarted between `Seal` and `SignBlock` just has
+//!   no kept state for that height.
+//! - **Attestations** are signed on request with the node account key (the
+//!   one that seals), over the header of a block this node stored.
+//!
+//! What it does not do: decide what a follower may believe. A kept state is
+//! this node's word; a follower checks its rows against the root a strict
+//! majority attests (box-proto's `bootstrap`).
+
+use super::{NotarizedRecord, Shared};
+use crate::log_store::{StoreError, werr};
+use box_core::attestation::{RegistryChange, SignedAttestation, statement_of};
+use box_core::block::Block;
+use box_core::crypto::SecretKey;
+use box_core::encoding::{Canonical, Kind};
+use box_core::governance::GovernanceAction;
+use box_core::notary::{NotaryState, Subject};
+use redb::{ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+/// Notarized node changes by the height of the block that notarized them
+/// (JSON list of [`RegistryChange`]).
+const REGISTRY_CHANGES: TableDefinition<u64, &[u8]> = TableDefinition::new("registry_changes");
+/// Binary checkpoints of the state after a sealed block, by its height.
+const KEPT_STATES: TableDefinition<u64, &[u8]> = TableDefinition::new("kept_states");
+
+/// How many kept states a node holds (the latest ones).
+pub const KEPT: usize = 2;
+
+/// A state put aside at `Seal`, waiting for its block's signature.
+struct Sealed {
+    height: u64,
+    state: NotaryState,
+    next_index: Option<u64>,
+}
+
+/// The node's key and interval for what it keeps, and the state put aside
+/// at the latest `Seal` of a kept height.
+pub struct Keeper {
+    key: OnceLock<SecretKey>,
+    every: AtomicU64,
+    sealed: Mutex<Option<Sealed>>,
+}
+
+impl Default for Keeper {
+    fn default() -> Self {
+        Self {
+            key: OnceLock::new(),
+            every: AtomicU64::new(crate::config::DEFAULT_STATE_CHECKPOINT_EVERY),
+            sealed: Mutex::new(None),
+        }
+    }
+}
+
+impl Keeper {
+    /// Sets the node account key attestations are signed with and the
+    /// interval (blocks, at least 1) at which states are kept. The key is
+    /// set once; a second call only changes the interval.
+    pub fn configure(&self, key: SecretKey, every: u64) {
+        let _ = self.key.set(key);
+        self.every.store(every.max(1), Ordering::Relaxed);
+    }
+
+    fn sealed(&self) -> std::sync::MutexGuard<'_, Option<Sealed>> {
+        self.sealed.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Why a node does not attest a height.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttestError {
+    /// Height 0, or a block this node does not hold.
+    #[error("{0}")]
+    NotFound(String),
+    /// No key configured, or the store failed.
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The `meta` key saying the registry-change index covers every stored block.
+const INDEXED_KEY: &str = "registry_changes_indexed";
+
+/// Creates the tables (at open). A store written before the index existed
+/// has its notarized records read once to build it (the only pass over
+/// the history, at the first start of this version), so a node upgraded in
+/// place serves the changes notarized before.
+pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), String> {
+    fn text<E: Into<redb::Error>>(e: E) -> String {
+        e.into().to_string()
+    }
+    tx.open_table(REGISTRY_CHANGES).map_err(text)?;
+    tx.open_table(KEPT_STATES).map_err(text)?;
+    if tx.open_table(super::META).map_err(text)?.get(INDEXED_KEY).map_err(text)?.is_some() {
+        return Ok(());
+    }
+    let heights: Vec<u64> = {
+        let t = tx.open_table(super::NOTARIZED).map_err(text)?;
+        t.iter().map_err(text)?.map(|i| i.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(text)?
+    };
+    for h in heights {
+        let records: Vec<NotarizedRecord> = {
+            let t = tx.open_table(super::NOTARIZED).map_err(text)?;
+            let row = t.get(h).map_err(text)?;
+            row.map(|g| serde_json::from_slice(g.value()).unwrap_or_default()).unwrap_or_default()
+        };
+        index_registry_changes(tx, h, &records).map_err(|x| x.to_string())?;
+    }
+    tx.open_table(super::META).map_err(text)?.insert(INDEXED_KEY, [1u8].as_slice()).map_err(text)?;
+    Ok(())
+}
+
+/// Indexes the node changes `notarized` holds, at `height`, in the block's
+/// write transaction.
+pub(super) fn index_registry_changes(
+    tx: &WriteTransaction,
+    height: u64,
+    notarized: &[NotarizedRecord],
+) -> Result<(), StoreError> {
+    let governance = Kind::Governance as u8;
+    let changes: Vec<RegistryChange> = notarized
+        .iter()
+        .filter(|n| n.payload.get(1) == Some(&governance))
+        .filter(|n| {
+            matches!(Subject::decode(&n.payload), Ok(Subject::Governance(a)) if matches!(a.action, GovernanceAction::NodeChange(_)))
+        })
+        .map(|n| RegistryChange { height, subject: n.payload.clone(), certificate: n.certificate.clone() })
+        .collect();
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let bytes = serde_json::to_vec(&changes).map_err(werr)?;
+    tx.open_table(REGISTRY_CHANGES).map_err(werr)?.insert(height, bytes.as_slice()).map_err(werr)?;
+    Ok(())
+}
+
+/// Every indexed registry change, in order.
+fn read_chain(db: &redb::Database) -> Result<Vec<RegistryChange>, redb::Error> {
+    let tx = db.begin_read()?;
+    let t = tx.open_table(REGISTRY_CHANGES)?;
+    let mut out = Vec::new();
+    for item in t.iter()? {
+        let (_, v) = item?;
+        let changes: Vec<RegistryChange> = serde_json::from_slice(v.value())
+            .map_err(|e| redb::Error::Corrupted(format!("a registry change row does not read: {e}")))?;
+        out.extend(changes);
+    }
+    Ok(out)
+}
+
+impl Shared {
+    /// Every notarized node change this node stored, in order.
+    pub fn registry_chain(&self) -> Result<Vec<RegistryChange>, redb::Error> {
+        read_chain(&self.db)
+    }
+
+    /// The kept state at `height` (`None`: the latest), with its height.
+    pub fn kept_state(&self, height: Option<u64>) -> Result<Option<(u64, Vec<u8>)>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(KEPT_STATES)?;
+        let found = match height {
+            Some(h) => t.get(h)?.map(|g| (h, g.value().to_vec())),
+            None => t.last()?.map(|(k, v)| (k.value(), v.value().to_vec())),
+        };
+        Ok(found)
+    }
+
+    /// This node's attestation of the block it holds at `height`.
+    pub fn attest(&self, height: u64) -> Result<SignedAttestation, AttestError> {
+        if height == 0 {
+            return Err(AttestError::NotFound("height 0 is the genesis, not a sealed block; ask for 1 or more".into()));
+        }
+        let raw = self
+            .block(height)
+            .map_err(|e| AttestError::Internal(e.to_string()))?
+            .ok_or_else(|| AttestError::NotFound(format!("this node holds no block {height}")))?;
+        let block = Block::decode(&raw).map_err(|e| AttestError::Internal(format!("stored block {height}: {e}")))?;
+        let key = self
+            .keeper
+            .key
+            .get()
+            .ok_or_else(|| AttestError::Internal("this node has no account key to attest with".into()))?;
+        let domain = self.read().notary.domain();
+        Ok(SignedAttestation::sign(&domain, key, statement_of(&domain, &block.header)))
+    }
+
+    /// At `Seal` of `height`: puts `state` (the state the header commits to)
+    /// aside if `height` is one to keep.
+    pub(super) fn seal_kept(&self, height: u64, state: &NotaryState, next_index: Option<u64>) {
+        let every = self.keeper.every.load(Ordering::Relaxed).max(1);
+        if height.is_multiple_of(every) {
+            *self.keeper.sealed() = Some(Sealed { height, state: state.clone(), next_index });
+        }
+    }
+
+    /// Once `block` is stored: writes the state put aside for its height, if
+    /// any, with its signed header, on a thread of its own (encoding a large
+    /// state must not hold up the log).
+    pub(super) fn keep_signed(self: &std::sync::Arc<Self>, block: &Block) {
+        let sealed = {
+            let mut g = self.keeper.sealed();
+            match g.take() {
+                Some(s) if s.height == block.header.height => s,
+                other => {
+                    *g = other;
+                    return;
+                }
+            }
+        };
+        let shared = self.clone();
+        let header = block.sealed_header();
+        std::thread::spawn(move || {
+            let height = sealed.height;
+            let bytes = box_core::checkpoint::encode_sealed(sealed.state, &header, sealed.next_index);
+            if let Err(e) = shared.write_kept(height, &bytes) {
+                tracing::warn!(height, "cannot keep the state after block {height}: {e}");
+            }
+        });
+    }
+
+    fn write_kept(&self, height: u64, bytes: &[u8]) -> Result<(), redb::Error> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut t = tx.open_table(KEPT_STATES)?;
+            t.insert(height, bytes)?;
+            let heights: Vec<u64> = t.iter()?.map(|i| i.map(|(k, _)| k.value())).collect::<Result<_, _>>()?;
+            for old in heights.iter().rev().skip(KEPT) {
+                t.remove(*old)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use box_core::governance::SignedAction;
+    use box_core::ids::SubjectId;
+    use box_core::typed::NodeChange;
+    use box_core::{Address, B256};
+
+    fn record(payload: Vec<u8>) -> NotarizedRecord {
+        NotarizedRecord { subject: SubjectId(B256::repeat_byte(1)), payload, certificate: vec![7, 7] }
+    }
+
+    #[test]
+    fn a_store_written_before_the_index_has_its_node_changes_indexed_once_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("state.redb")).unwrap();
+        let change = Subject::Governance(SignedAction {
+            action: GovernanceAction::NodeChange(NodeChange {
+                account: Address::repeat_byte(4),
+                nodeId: 4,
+                endpoint: "127.0.0.1:7004".into(),
+                add: true,
+                nonce: 1,
+            }),
+            signatures: vec![],
+        })
+        .encode();
+        let flow = box_testkit::sample_flow(1).encode();
+        // What an earlier version wrote: notarized records, no index.
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(super::super::NOTARIZED).unwrap();
+            for (h, records) in [(3u64, vec![record(flow.clone())]), (5, vec![record(flow), record(change.clone())])] {
+                t.insert(h, serde_json::to_vec(&records).unwrap().as_slice()).unwrap();
+            }
+        }
+        create_tables(&tx).unwrap();
+        tx.commit().unwrap();
+        let chain = read_chain(&db).unwrap();
+        assert_eq!(chain, vec![RegistryChange { height: 5, subject: change, certificate: vec![7, 7] }]);
+        // Once: a second open does not index again (a row written meanwhile stays as it is).
+        let tx = db.begin_write().unwrap();
+        tx.open_table(REGISTRY_CHANGES).unwrap().remove(5).unwrap();
+        create_tables(&tx).unwrap();
+        tx.commit().unwrap();
+        assert!(read_chain(&db).unwrap().is_empty());
+    }
+}

@@ -1,0 +1,239 @@
+//! Starting a new follower (a fresh gateway, an auditor) from a state a
+//! strict majority of the node registry attests, instead of replaying the
+//! history from the genesis (issue 13, item 3).
+//!
+//! [`bootstrap`], in order:
+//! 1. asks every node for the notarized node-registry changes
+//!    (`Notary.RegistryChain`) and verifies each answer from the genesis
+//!    (box-core `attestation::verify_registry_chain`: every change's quorum
+//!    certificate against the registry before it); the longest chain that
+//!    verifies is used;
+//! 2. fetches the latest state a node keeps (`Notary.GetState`) and takes
+//!    it back with box-core's `checkpoint::decode` (its rows give the root
+//!    its sealed header names; the header chains to the verifier);
+//! 3. requires the state's node registry to be the verified registry in
+//!    force at its height;
+//! 4. asks every node of that registry (at the endpoints the genesis and
+//!    the changes give, and every configured node) for its attestation of
+//!    that height (`Notary.Attest`), and requires a strict majority of the
+//!    registry to attest exactly the header's height, hash and state root
+//!    (box-core `attestation::certify`).
+//!
+//! The caller then resumes its [`crate::BlockFollower`] from the returned
+//! verifier and verifies every later block as usual.
+//!
+//! Refusals ([`BootstrapError::Refused`]) name what broke: a registry chain
+//! that does not verify, a state that does not decode or whose registry is
+//! not the verified one, too few attestations. A caller falls back to
+//! replaying from the genesis then (and says so). [`BootstrapError::Unavailable`]
+//! is transient: no node answered, or none keeps a state yet.
+//!
+//! What it does not do: protect against a majority of node accounts
+//! signing a false root (outside the threat model), or prove that the
+//! registry chain a node served is complete (a node that omits a change gives
+//! a registry the attested state's own node rows contradict: refused in
+//! step 3, and the other nodes' longer chains win in step 1).
+
+use crate::client::{NodeClient, Timeouts};
+use crate::pb;
+use crate::pb::notary_client::NotaryClient;
+use box_core::attestation::{
+    Certified, RegistryChain, RegistryChange, SignedAttestation, StateAttestation, certify, statement_of,
+    verify_registry_chain,
+};
+use box_core::checkpoint::{Checkpoint, decode};
+use box_core::crypto::signature_from_bytes;
+use box_core::typed::Genesis;
+use box_core::{Address, B256};
+use std::collections::BTreeSet;
+use tonic::transport::Channel;
+
+/// The largest state a follower takes in one `GetState` answer.
+pub const MAX_STATE_BYTES: usize = 1 << 30;
+
+/// Why a follower did not start from a certified state.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BootstrapError {
+    /// No node answered, or none keeps a state yet: try again later, or replay.
+    #[error("no certified state to start from yet: {0}")]
+    Unavailable(String),
+    /// A rule broke (the reason says which): replay from the genesis instead.
+    #[error("the certified state is refused: {0}")]
+    Refused(String),
+}
+
+/// A state a strict majority of the verified registry attests.
+#[derive(Debug, Clone)]
+pub struct Bootstrapped {
+    /// The verifier at the state's height, with its sealed header.
+    pub checkpoint: Checkpoint,
+    /// The attestation and who signed it.
+    pub certified: Certified,
+    /// The node the state came from.
+    pub source: String,
+}
+
+fn timed<T>(msg: T) -> tonic::Request<T> {
+    let mut r = tonic::Request::new(msg);
+    r.set_timeout(Timeouts::default().read);
+    r
+}
+
+fn dial(client: &NodeClient, addr: &str) -> Result<NotaryClient<Channel>, String> {
+    client
+        .channels()
+        .get(addr)
+        .map(|c| NotaryClient::new(c).max_decoding_message_size(MAX_STATE_BYTES))
+        .map_err(|e| format!("{addr}: {e}"))
+}
+
+/// Step 1: the longest registry chain a node serves that verifies from
+/// `genesis`.
+pub async fn registry_chain(client: &NodeClient, genesis: &Genesis) -> Result<RegistryChain, BootstrapError> {
+    let mut best: Option<(usize, RegistryChain)> = None;
+    let (mut unreachable, mut refused) = (Vec::new(), Vec::new());
+    for node in client.nodes() {
+        let answer = match dial(client, &node.addr) {
+            Ok(mut c) => c.registry_chain(timed(pb::RegistryChainQuery {})).await.map_err(|s| s.message().to_owned()),
+            Err(e) => Err(e),
+        };
+        let info = match answer {
+            Ok(r) => r.into_inner(),
+            Err(e) => {
+                unreachable.push(format!("{}: {e}", node.addr));
+                continue;
+            }
+        };
+        let changes: Vec<RegistryChange> = info
+            .changes
+            .into_iter()
+            .map(|c| RegistryChange { height: c.height, subject: c.subject, certificate: c.certificate })
+            .collect();
+        match verify_registry_chain(genesis, &changes) {
+            Ok(chain) if best.as_ref().is_none_or(|(n, _)| changes.len() > *n) => best = Some((changes.len(), chain)),
+            Ok(_) => {}
+            Err(e) => refused.push(format!("{}: {e}", node.addr)),
+        }
+    }
+    match best {
+        Some((_, chain)) => Ok(chain),
+        None if !refused.is_empty() => Err(BootstrapError::Refused(format!(
+            "no node serves a registry chain that verifies ({})",
+            refused.join("; ")
+        ))),
+        None => {
+            Err(BootstrapError::Unavailable(format!("no node served its registry chain ({})", unreachable.join("; "))))
+        }
+    }
+}
+
+/// Step 2's fetch: the latest kept state of the first node that has one:
+/// (node, height, checkpoint bytes). Not verified.
+pub async fn fetch_state(client: &NodeClient) -> Result<(String, u64, Vec<u8>), BootstrapError> {
+    let mut reasons = Vec::new();
+    for node in client.nodes() {
+        let answer = match dial(client, &node.addr) {
+            Ok(mut c) => c.get_state(timed(pb::StateQuery { height: 0 })).await.map_err(|s| s.message().to_owned()),
+            Err(e) => Err(e),
+        };
+        match answer {
+            Ok(r) => {
+                let s = r.into_inner();
+                return Ok((node.addr.clone(), s.height, s.checkpoint));
+            }
+            Err(e) => reasons.push(format!("{}: {e}", node.addr)),
+        }
+    }
+    Err(BootstrapError::Unavailable(format!("no node served a kept state ({})", reasons.join("; "))))
+}
+
+/// Every answer to `Notary.Attest` at `height` from the nodes of `registry`
+/// (at their registered endpoints) and the configured ones.
+pub async fn attestations(
+    client: &NodeClient,
+    chain: &RegistryChain,
+    height: u64,
+) -> (Vec<SignedAttestation>, Vec<String>) {
+    let mut addrs: BTreeSet<String> = client.nodes().iter().map(|n| n.addr.clone()).collect();
+    let accounts: Vec<Address> = chain.at(height).accounts().copied().collect();
+    addrs.extend(accounts.iter().filter_map(|a| chain.endpoint(a)).map(str::to_owned));
+    let mut tasks = tokio::task::JoinSet::new();
+    for addr in addrs {
+        let c = dial(client, &addr);
+        tasks.spawn(async move {
+            let mut c = c?;
+            let a =
+                c.attest(timed(pb::AttestQuery { height })).await.map_err(|s| format!("{addr}: {}", s.message()))?;
+            attestation_of(a.into_inner()).map_err(|e| format!("{addr}: {e}"))
+        });
+    }
+    let (mut got, mut failed) = (Vec::new(), Vec::new());
+    while let Some(done) = tasks.join_next().await {
+        match done {
+            Ok(Ok(a)) => got.push(a),
+            Ok(Err(e)) => failed.push(e),
+            Err(e) => failed.push(e.to_string()),
+        }
+    }
+    (got, failed)
+}
+
+fn b256(bytes: &[u8], what: &str) -> Result<B256, String> {
+    B256::try_from(bytes).map_err(|_| format!("its {what} is {} bytes, not 32", bytes.len()))
+}
+
+fn attestation_of(a: pb::AttestationInfo) -> Result<SignedAttestation, String> {
+    Ok(SignedAttestation {
+        attestation: StateAttestation {
+            height: a.height,
+            blockHash: b256(&a.block_hash, "block hash")?,
+            stateRoot: b256(&a.state_root, "state root")?,
+        },
+        signature: signature_from_bytes(&a.signature).map_err(|e| format!("its signature: {e}"))?,
+    })
+}
+
+/// Steps 2–4 for `bytes` (a checkpoint some node served): taken back,
+/// its registry compared with `chain`'s, its header certified by the
+/// attestations of a strict majority.
+pub async fn certify_state(
+    client: &NodeClient,
+    genesis: &Genesis,
+    chain: &RegistryChain,
+    source: &str,
+    bytes: &[u8],
+) -> Result<Bootstrapped, BootstrapError> {
+    let refused = BootstrapError::Refused;
+    let checkpoint = decode(genesis, bytes).map_err(|e| refused(format!("the state {source} served: {e}")))?;
+    let Some(header) = checkpoint.header.clone() else {
+        return Err(refused(format!("the state {source} served is the genesis state, not a sealed block's")));
+    };
+    let height = header.header.height;
+    let registry = chain.at(height);
+    if checkpoint.verifier.state().registry() != registry {
+        return Err(refused(format!(
+            "the node registry in the state {source} served for block {height} is not the one the verified \
+             registry chain gives for that height ({} accounts against {})",
+            checkpoint.verifier.state().registry().len(),
+            registry.len()
+        )));
+    }
+    let domain = genesis.domain();
+    let statement = statement_of(&domain, &header.header);
+    let (got, failed) = attestations(client, chain, height).await;
+    let certified = certify(&domain, registry, &statement, &got).map_err(|e| {
+        let mut why = format!("block {height} from {source}: {e}");
+        if !failed.is_empty() {
+            why.push_str(&format!("; no attestation from {}", failed.join("; ")));
+        }
+        refused(why)
+    })?;
+    Ok(Bootstrapped { checkpoint, certified, source: source.to_owned() })
+}
+
+/// The whole of it: steps 1 to 4 (module doc).
+pub async fn bootstrap(client: &NodeClient, genesis: &Genesis) -> Result<Bootstrapped, BootstrapError> {
+    let chain = registry_chain(client, genesis).await?;
+    let (source, _, bytes) = fetch_state(client).await?;
+    certify_state(client, genesis, &chain, &source, &bytes).await
+}
