@@ -12,6 +12,8 @@ use box_core::encoding::Canonical;
 use box_proto::pb;
 use box_testkit::{Cluster, eventually};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_box-node");
@@ -58,7 +60,8 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     c.wait_leader().await;
     c.submit_all((0..700).map(flow).collect(), 32).await;
     let leader = c.wait_leader().await;
-    let height = eventually("sealing settles", Duration::from_secs(60), || async {
+    // 120 s: 700 subjects on a 2-core machine shared with other builds.
+    let height = eventually("sealing settles", Duration::from_secs(120), || async {
         let info = c.info(leader).await?;
         (info.unsealed == 0).then_some(info.height)
     })
@@ -68,6 +71,26 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
         let toml = std::fs::read_to_string(&c.nodes[id as usize - 1].config).unwrap();
         std::fs::write(&c.nodes[id as usize - 1].config, format!("{toml}{learner_block}")).unwrap();
     }
+    // While the learner catches up, block 1 (fetched last: from the tip down)
+    // is asked for again and again: below its tip it is "being fetched"
+    // (UNAVAILABLE, so a client asks another node), never "not found", which
+    // a client takes as the end of the chain.
+    let stop = Arc::new(AtomicBool::new(false));
+    let poll = {
+        let (mut client, stop) = (c.client(learner), stop.clone());
+        tokio::spawn(async move {
+            let (mut not_found, mut fetching) = (Vec::new(), 0);
+            while !stop.load(Ordering::Relaxed) {
+                match client.get_block(pb::BlockQuery { height: 1 }).await {
+                    Err(s) if s.code() == tonic::Code::NotFound => not_found.push(s.message().to_owned()),
+                    Err(s) if s.message().contains("being fetched") => fetching += 1,
+                    _ => {}
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            (not_found, fetching)
+        })
+    };
     for id in 1..=4 {
         c.spawn(id);
     }
@@ -92,6 +115,13 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
             (mine.len() as u64 >= height && theirs.starts_with(&mine)).then_some(mine)
         })
         .await;
+    stop.store(true, Ordering::Relaxed);
+    let (not_found, fetching) = poll.await.unwrap();
+    eprintln!("block 1 was answered as being fetched {fetching} times");
+    assert!(
+        not_found.iter().all(|m| m.ends_with("the latest is 0")),
+        "block 1 was answered as past the end of the chain while the learner held a later tip: {not_found:?}"
+    );
     let blocks: Vec<Block> = blocks.iter().map(|b| Block::decode(b).unwrap()).collect();
     let report = verify_history(&c.genesis, &blocks).expect("the fetched history verifies from the genesis");
     assert_eq!(report.blocks, blocks.len() as u64);
