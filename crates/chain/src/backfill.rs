@@ -10,18 +10,30 @@
 //! doubling to 8 s), with a `waiting:` line. It runs beside raft: applying
 //! never waits for it.
 //!
-//! What it does not do: recompute a fetched block's derived records (what it
-//! notarized and decided, its transfer proofs): those need the state before
-//! the block, which the node never had. See the crate README ("Snapshots")
-//! for what a node answers about those heights.
+//! Before the last block of a run is stored, the run's notarized records are
+//! read from a peer's `Subscribe` stream and kept only if each subject id is
+//! its payload's and each quorum certificate verifies against the registry
+//! this node holds ([`checked_record`]).
+//!
+//! What it does not do: recompute a fetched block's transfer proofs or
+//! registry-change index (they need the state before the block, which the
+//! node never had), nor check that a fetched record belongs to the height a
+//! peer names. See the crate README ("Snapshots") for what a node answers
+//! about those heights.
 
 use crate::peers::{FIRST_RETRY, MAX_RETRY};
-use crate::state_machine::{Backfilled, Shared};
+use crate::state_machine::{Backfilled, NotarizedRecord, Shared};
+use box_core::B256;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
+use box_core::notary::Subject;
+use box_core::quorum::{QuorumCertificate, verify_certificate};
+use box_proto::pb;
+use box_proto::pb::notary_client::NotaryClient;
 use box_proto::{Channels, Node, NodeClient};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// The nodes to ask: the configured peers and every registered node's
@@ -108,7 +120,14 @@ pub async fn run(
             announced = Some(gap.bottom);
         }
         let peers = peers(&shared, &configured, own);
-        match fetch(&peers, &channels, gap.top, &gap.hash, &shared).await {
+        let fetched = fetch(&peers, &channels, gap.top, &gap.hash, &shared).await;
+        if fetched.is_ok() && gap.top == gap.bottom {
+            // The gap's last block: its run's records first (see `Gap::tip`).
+            let upto = gap.tip.max(gap.top);
+            let kept = fetch_records(&peers, &channels, gap.bottom, upto, &shared).await;
+            tracing::info!("kept {kept} verified notarized records of blocks {}..={upto} from peers", gap.bottom);
+        }
+        match fetched {
             Ok(block) => match shared.store_backfilled(gap, &block) {
                 Ok(Backfilled::Stored) => wait = FIRST_RETRY,
                 Ok(Backfilled::Closed) => {
@@ -164,4 +183,75 @@ pub async fn run(
             return;
         }
     }
+}
+
+/// How long a peer's `Subscribe` stream may stay silent before the records
+/// of a fetched run are taken as complete: the peer reads its stored
+/// records height by height, so silence means it reached its latest block.
+const RECORDS_SILENCE: Duration = Duration::from_secs(5);
+
+/// A notarized record a peer sent, kept only if its subject id is its
+/// payload's and its quorum certificate is for that subject and content
+/// with votes from a strict majority of `registry` (the registry this node
+/// holds: a certificate of an older registry that no longer verifies is
+/// dropped).
+fn checked_record(
+    ev: &pb::NotarizedEvent,
+    domain: &box_core::typed::Domain,
+    registry: &box_core::quorum::NodeRegistry,
+) -> Option<NotarizedRecord> {
+    let subject = Subject::decode(&ev.subject).ok()?;
+    let id = subject.id(domain).ok()?;
+    let cert = QuorumCertificate::decode(&ev.certificate).ok()?;
+    let claimed: [u8; 32] = ev.subject_id.as_slice().try_into().ok()?;
+    if id.0 != B256::from(claimed) || cert.subject != id || cert.content != subject.content() {
+        return None;
+    }
+    verify_certificate(domain, registry, &cert).ok()?;
+    Some(NotarizedRecord { subject: id, payload: ev.subject.clone(), certificate: ev.certificate.clone() })
+}
+
+/// Fetches the notarized records of the fetched blocks `bottom..=top` from
+/// the first peer that streams them (`Subscribe`), keeps those that verify
+/// ([`checked_record`]) where this node holds none, and returns how many.
+async fn fetch_records(peers: &[Node], channels: &Channels, bottom: u64, top: u64, shared: &Shared) -> usize {
+    let (domain, registry) = {
+        let s = shared.read();
+        (s.notary.domain(), s.notary.registry().clone())
+    };
+    for peer in peers {
+        let Ok(channel) = channels.get(&peer.addr) else { continue };
+        let mut client = NotaryClient::new(channel);
+        let Ok(stream) = client.subscribe(pb::SubscribeRequest { from_height: bottom }).await else { continue };
+        let mut stream = stream.into_inner();
+        let mut by_height: BTreeMap<u64, Vec<NotarizedRecord>> = BTreeMap::new();
+        let mut dropped = 0;
+        while let Ok(Ok(Some(ev))) = tokio::time::timeout(RECORDS_SILENCE, stream.message()).await {
+            if ev.height > top {
+                break;
+            }
+            match checked_record(&ev, &domain, &registry) {
+                Some(r) if ev.height >= bottom => by_height.entry(ev.height).or_default().push(r),
+                _ => dropped += 1,
+            }
+        }
+        if dropped > 0 {
+            tracing::warn!(
+                "{dropped} notarized records node {} sent for blocks {bottom}..={top} did not verify; dropped",
+                peer.id
+            );
+        }
+        if by_height.is_empty() {
+            continue; // this peer holds none (it may have caught up by snapshot too)
+        }
+        let mut kept = 0;
+        for (h, records) in by_height {
+            match shared.store_fetched_records(h, &records) {
+                Ok(n) => kept += n,
+                Err(e) => tracing::warn!("the records of block {h} were not kept: {e}"),
+            }
+        }
+        return kept;
+    }
+    0
 }

@@ -37,6 +37,21 @@ async fn served(c: &Cluster, id: u64) -> Option<Vec<Vec<u8>>> {
     Some(out)
 }
 
+/// The notarized records node `id` streams for heights 1..=`upto`: height,
+/// subject id, certificate.
+async fn records(c: &Cluster, id: u64, upto: u64) -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+    let mut stream = c.client(id).subscribe(pb::SubscribeRequest { from_height: 1 }).await.unwrap().into_inner();
+    let mut out = Vec::new();
+    // The stream follows new blocks forever: 3 s of silence means it is past the last.
+    while let Ok(Ok(Some(ev))) = tokio::time::timeout(Duration::from_secs(3), stream.message()).await {
+        if ev.height > upto {
+            break;
+        }
+        out.push((ev.height, ev.subject_id, ev.certificate));
+    }
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_peers() {
     let mut c = Cluster::prepare(Path::new(BIN), 3, 1, 250);
@@ -126,6 +141,16 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     let report = verify_history(&c.genesis, &blocks).expect("the fetched history verifies from the genesis");
     assert_eq!(report.blocks, blocks.len() as u64);
     assert!(c.log(learner).contains("this node holds the chain below its snapshot"), "{}", c.log_tail(learner));
+    // The notarized records of the fetched blocks come from a peer's
+    // `Subscribe`, each kept only if its certificate verifies: the learner
+    // then streams the same records as the leader.
+    eventually("the learner keeps the fetched blocks' records", Duration::from_secs(60), || async {
+        c.log(learner).contains("verified notarized records of blocks").then_some(())
+    })
+    .await;
+    let (mine, theirs) = (records(&c, learner, height).await, records(&c, leader, height).await);
+    assert!(!theirs.is_empty());
+    assert_eq!(mine, theirs, "the learner streams the leader's notarized records");
     // It lacks the records of the fetched blocks (the notarized node changes
     // among them) and says so, sending a new follower to another node.
     let status = c.client(learner).registry_chain(pb::RegistryChainQuery {}).await.unwrap_err();

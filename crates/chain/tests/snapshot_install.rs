@@ -192,7 +192,7 @@ async fn an_honest_snapshot_installs_and_forged_ones_are_refused() {
     follower.install(&meta, bytes.clone()).await.unwrap();
     assert_eq!(follower.height(), 2);
     assert_eq!(follower.notary_bytes(), leader.notary_bytes());
-    assert_eq!(follower.sm.shared().gaps().unwrap(), vec![Gap { top: 2, hash: tip.hash(&domain), bottom: 1 }]);
+    assert_eq!(follower.sm.shared().gaps().unwrap(), vec![Gap { top: 2, hash: tip.hash(&domain), bottom: 1, tip: 2 }]);
     assert!(follower.sm.shared().block(2).unwrap().is_none(), "a snapshot carries no block");
     assert_eq!(follower.sm.shared().records_missing().unwrap(), Some(2), "blocks 1..=2 come without their records");
     assert_eq!(leader.sm.shared().records_missing().unwrap(), None);

@@ -14,7 +14,7 @@
 //! whoever follows blocks (signer, gateway, `boxctl audit`) checks every seal
 //! against the registry of its time itself and refuses such a block.
 
-use super::{BLOCKS, META, Shared, StoredTransferProof, TRANSFER_PROOFS};
+use super::{BLOCKS, DECIDED, META, NOTARIZED, NotarizedRecord, Shared, StoredTransferProof, TRANSFER_PROOFS};
 use crate::log_store::{StoreError, werr};
 use box_core::B256;
 use box_core::block::{Block, LoggedEntry, merkle_root};
@@ -36,6 +36,11 @@ pub struct Gap {
     pub hash: B256,
     /// The lowest missing height (1, or one above a block this node holds).
     pub bottom: u64,
+    /// The installed tip the gap was recorded for: the notarized records of
+    /// `bottom..=tip` are fetched before the gap's last block is stored, so
+    /// a restart fetches them again if it stopped in between.
+    #[serde(default)]
+    pub tip: u64,
 }
 
 /// What storing a fetched block did.
@@ -101,7 +106,7 @@ impl Shared {
                     .and_then(|g| serde_json::from_slice(g.value()).ok())
                     .unwrap_or_default();
                 gaps.retain(|g| g.top < bottom);
-                gaps.push(Gap { top: height, hash, bottom });
+                gaps.push(Gap { top: height, hash, bottom, tip: height });
                 let bytes = serde_json::to_vec(&gaps).map_err(werr)?;
                 meta.insert(GAPS_KEY, bytes.as_slice()).map_err(werr)?;
                 // The blocks of this gap will be stored without their records, for good.
@@ -163,7 +168,7 @@ impl Shared {
                 gaps.remove(0);
                 Backfilled::Conflict
             } else if gap.top > gap.bottom {
-                gaps[0] = Gap { top: gap.top - 1, hash: block.header.parent, bottom: gap.bottom };
+                gaps[0] = Gap { top: gap.top - 1, hash: block.header.parent, ..gap };
                 Backfilled::Stored
             } else {
                 gaps.remove(0);
@@ -186,5 +191,39 @@ impl Shared {
         };
         tx.commit().map_err(|e| io(e.into()))?;
         Ok(outcome)
+    }
+}
+
+impl Shared {
+    /// Keeps `records`, fetched from a peer for the fetched block `height`
+    /// and each verified by the caller (subject id of its payload, quorum
+    /// certificate), as that block's notarized records and decision heights,
+    /// where this node holds none. Returns how many it kept.
+    pub fn store_fetched_records(&self, height: u64, records: &[NotarizedRecord]) -> Result<usize, String> {
+        let io = |e: redb::Error| format!("the store failed: {e}");
+        let tx = self.db.begin_write().map_err(|e| io(e.into()))?;
+        let kept = {
+            let mut n = tx.open_table(NOTARIZED).map_err(|e| io(e.into()))?;
+            let held: Vec<NotarizedRecord> = n
+                .get(height)
+                .map_err(|e| io(e.into()))?
+                .and_then(|g| serde_json::from_slice(g.value()).ok())
+                .unwrap_or_default();
+            if !held.is_empty() || records.is_empty() {
+                0
+            } else {
+                let bytes = serde_json::to_vec(records).map_err(|e| e.to_string())?;
+                n.insert(height, bytes.as_slice()).map_err(|e| io(e.into()))?;
+                let mut d = tx.open_table(DECIDED).map_err(|e| io(e.into()))?;
+                for r in records {
+                    if d.get(&r.subject.0.0).map_err(|e| io(e.into()))?.is_none() {
+                        d.insert(&r.subject.0.0, height).map_err(|e| io(e.into()))?;
+                    }
+                }
+                records.len()
+            }
+        };
+        tx.commit().map_err(|e| io(e.into()))?;
+        Ok(kept)
     }
 }
