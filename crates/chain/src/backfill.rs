@@ -255,3 +255,72 @@ async fn fetch_records(peers: &[Node], channels: &Channels, bottom: u64, top: u6
     }
     0
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use box_core::B256;
+    use box_core::ids::Timestamp;
+    use box_core::notary::{Entry, Event, NotaryState};
+    use box_core::typed::{Genesis, GenesisNode, NodeVote, Signed};
+    use box_testkit::{key, sample_flow};
+
+    fn genesis(node: &str) -> Genesis {
+        Genesis {
+            deploymentId: B256::repeat_byte(0x7B),
+            chainId: 31337,
+            keyHolders: (0..3).map(|i| key(&format!("records-holder-{i}")).address()).collect(),
+            nodes: vec![GenesisNode { nodeId: 1, endpoint: "127.0.0.1:1".into(), account: key(node).address() }],
+            signer: key("records-signer").address(),
+            assets: vec![],
+            time: 1_800_000_000,
+        }
+    }
+
+    /// Flow `n` notarized by the genesis's one node: the event a peer streams.
+    fn notarized(n: u64) -> pb::NotarizedEvent {
+        let g = genesis("records-node");
+        let domain = g.domain();
+        let mut state = NotaryState::new(g.clone()).unwrap();
+        let now = Timestamp(g.time + 1);
+        state.apply(&Entry::Submit(sample_flow(n)), now);
+        let (id, _) = state.pending().next().map(|(id, r)| (*id, r.clone())).unwrap();
+        let content = state.verdict(&id, now).expect("the flow is accepted");
+        let vote = NodeVote { subject: id.0, contentHash: content.0, accept: true, reason: String::new() };
+        let events = state.apply(&Entry::Vote(Signed::new(&domain, &key("records-node"), vote)), now);
+        let Some(Event::Notarized { subject, payload, certificate }) =
+            events.into_iter().find(|e| matches!(e, Event::Notarized { .. }))
+        else {
+            panic!("not notarized")
+        };
+        pb::NotarizedEvent {
+            height: 3,
+            subject_id: subject.0.to_vec(),
+            subject: payload.encode(),
+            certificate: certificate.encode(),
+        }
+    }
+
+    #[test]
+    fn a_fetched_record_is_kept_only_with_its_own_subject_and_a_certificate_of_the_registry() {
+        let g = genesis("records-node");
+        let (domain, registry) = {
+            let s = NotaryState::new(g).unwrap();
+            (s.domain(), s.registry().clone())
+        };
+        let honest = notarized(1);
+        assert!(checked_record(&honest, &domain, &registry).is_some());
+
+        let mut renamed = honest.clone();
+        renamed.subject_id = notarized(2).subject_id;
+        assert!(checked_record(&renamed, &domain, &registry).is_none(), "another subject's id");
+
+        let mut swapped = honest.clone();
+        swapped.certificate = notarized(2).certificate;
+        assert!(checked_record(&swapped, &domain, &registry).is_none(), "another subject's certificate");
+
+        let strangers = NotaryState::new(genesis("records-stranger")).unwrap().registry().clone();
+        assert!(checked_record(&honest, &domain, &strangers).is_none(), "votes outside the registry");
+    }
+}
