@@ -202,7 +202,7 @@ impl Gateway {
         };
         let store = Store::open(&config.database).await?;
         let replica = SharedReplica::new(Replica::new(genesis.clone()).map_err(StartError::Input)?);
-        let resumed = follower::load(&store, &replica, &genesis)
+        let resumed = crate::bootstrap::load(&store, &replica, &genesis, &chain, config.chain.bootstrap)
             .await
             .map_err(|e| StartError::Input(format!("replaying stored blocks: {e}")))?;
         let state = Arc::new(AppState::new(
