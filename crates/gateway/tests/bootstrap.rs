@@ -148,6 +148,20 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
     let employee = client(&cluster, gw_b.addr, &p.employee);
     assert_eq!(employee.transfer(&id).await.unwrap().status.state, TransferState::Confirmed);
     gw_b.stop().await;
+    // Its persisted state unusable (edited), it cannot replay blocks it never
+    // held: the start is refused saying so, not served from a wrong state.
+    let store =
+        Store::open(&Database::Sqlite(dir.path().join("b").join("data").join("gateway.sqlite3"))).await.unwrap();
+    let (h, _) = store.verified_state().await.unwrap().unwrap();
+    store.put_verified_state(h, "0x00", "not a checkpoint").await.unwrap();
+    drop(store);
+    let e =
+        Gateway::start(&GatewayConfig::load(&cfg_b).unwrap()).await.expect_err("no state to resume from").to_string();
+    assert!(
+        e.contains(&format!("this gateway bootstrapped at height {first} and does not hold blocks 1 to {}", first - 1))
+            && e.contains("start it with an empty database"),
+        "{e}"
+    );
 
     // C: the same on PostgreSQL.
     let pg = Postgres::start();
