@@ -139,7 +139,8 @@ impl StateMachine {
                     return Ok(Applied::only(Outcome::Ignored("no pending block at that height".into())));
                 };
                 let block = Block { header: p.header, signature: sig, entries: p.entries };
-                self.shared.store_block(&block, &p.notarized, &p.decided, &p.proofs)?;
+                let rejected = super::rejections::of(&s.notary, &p.decided);
+                self.shared.store_block(&block, &p.notarized, &p.decided, &p.proofs, &rejected)?;
                 s.parent = block.hash(&domain);
                 s.next_height += 1;
                 self.shared.height_tx.send_replace(height);

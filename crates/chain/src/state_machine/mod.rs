@@ -14,8 +14,11 @@
 //! signed. Snapshots carry every block, so a node that catches up by snapshot
 //! still holds the whole chain.
 
+mod rejections;
 mod snapshot;
 mod verify;
+
+pub use rejections::RejectedRecord;
 
 use snapshot::SnapshotData;
 
@@ -270,6 +273,7 @@ impl Shared {
         notarized: &[NotarizedRecord],
         decided: &[SubjectId],
         proofs: &[TransferProof],
+        rejected: &[RejectedRecord],
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(werr)?;
         {
@@ -288,6 +292,7 @@ impl Shared {
                 let bytes = serde_json::to_vec(&stored).map_err(werr)?;
                 p.insert(&proof.transfer.0.0, bytes.as_slice()).map_err(werr)?;
             }
+            rejections::store(&tx, rejected)?;
         }
         tx.commit().map_err(werr)
     }
@@ -312,6 +317,7 @@ impl StateMachine {
             tx.open_table(SNAPSHOT).map_err(|e| e.to_string())?;
             tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
             tx.open_table(TRANSFER_PROOFS).map_err(|e| e.to_string())?;
+            tx.open_table(rejections::REJECTED).map_err(|e| e.to_string())?;
             // The genesis this data directory belongs to, recorded at creation (and on the first start
             // of a database made before it was recorded): a changed genesis file is refused at once,
             // before any snapshot exists.
