@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod backfill;
 pub mod config;
 pub mod console;
 pub mod error;
