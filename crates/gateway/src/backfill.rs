@@ -29,7 +29,8 @@ use crate::store::{FinalKind, FinalTransfer, Store};
 use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::ids::TransferId;
-use box_proto::NodeClient;
+use box_core::notary::TransferStatus;
+use box_proto::{NodeClient, ProvenTransfer};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -136,7 +137,6 @@ async fn proven(
     verified: u64,
 ) -> Result<(u64, FinalTransfer), String> {
     let p = nodes.transfer_proof(id).await.map_err(|e| e.to_string())?.ok_or("no node holds a proof of its row")?;
-    let leaf = p.leaf().ok_or("the node's proof does not verify against the header it sent")?;
     if p.height > verified {
         return Err(format!("its proof is at height {}, past the verified height {verified}", p.height));
     }
@@ -147,14 +147,23 @@ async fn proven(
         .ok_or_else(|| format!("the verified block {} is not in the store", p.height))?;
     let bytes = hex::decode(stored.trim_start_matches("0x")).map_err(|e| format!("stored block {}: {e}", p.height))?;
     let block = Block::decode(&bytes).map_err(|e| format!("stored block {}: {e}", p.height))?;
-    if block.header != p.header.header || block.signature != p.header.signature {
+    Ok((p.height, check(&p, &block)?))
+}
+
+/// The final status a node's proof `p` shows, if it holds: the proof
+/// verifies against its header's `stateHash`, that header and its seal are
+/// `verified`'s (the block this gateway verified at that height), and the
+/// row is final. The error says which check failed.
+pub fn check(p: &ProvenTransfer, verified: &Block) -> Result<FinalTransfer, String> {
+    let leaf = p.leaf().ok_or("the node's proof does not verify against the header it sent")?;
+    if verified.header != p.header.header || verified.signature != p.header.signature {
         return Err(format!("the proof's header is not the block {} this gateway verified", p.height));
     }
     let status = leaf.transfer_status().ok_or("the proven row has an unknown status code")?;
     if !status.is_final() {
         return Err("the proven row is not final".into());
     }
-    let detail = (matches!(status, box_core::notary::TransferStatus::Confirmed { .. }) && !leaf.reason.is_empty())
-        .then(|| leaf.reason.clone());
-    Ok((p.height, FinalTransfer { status, detail }))
+    let detail =
+        (matches!(status, TransferStatus::Confirmed { .. }) && !leaf.reason.is_empty()).then(|| leaf.reason.clone());
+    Ok(FinalTransfer { status, detail })
 }

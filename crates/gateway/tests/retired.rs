@@ -33,7 +33,14 @@ async fn report(cluster: &Cluster, subject: B256, status: ReportStatus, detail: 
         nonce: 0,
         detail: detail.into(),
     };
-    cluster.submit(&Subject::SignerReport(Signed::new(&cluster.domain, &cluster.signer, r)).encode()).await;
+    let id = cluster.submit(&Subject::SignerReport(Signed::new(&cluster.domain, &cluster.signer, r)).encode()).await;
+    // Decided before the next report is sent: a confirmed report judged
+    // while the broadcast one is still pending would be refused by the
+    // nodes (a transfer is confirmed only once broadcast).
+    eventually("the report notarized", Duration::from_secs(90), || async {
+        cluster.subject(1, &id).await.filter(|s| s.status.to_string() == "notarized")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -223,4 +230,21 @@ async fn a_gateway_upgraded_in_place_backfills_the_final_statuses_it_never_recor
         (Some("gas used 21000"), before.status.tx_hash)
     );
     gw.stop().await;
+
+    // What the backfill takes from a node: a proof that verifies against a
+    // header, and that header byte-for-byte the block the gateway verified.
+    let proof = cluster.node_client(&[1]).transfer_proof(&id).await.unwrap().expect("a proof");
+    let chain = cluster.blocks(1).await;
+    let held = &chain[proof.height as usize - 1];
+    let taken = box_gateway::backfill::check(&proof, held).unwrap();
+    assert_eq!(taken.detail.as_deref(), Some("gas used 21000"));
+    let mut forged = proof.clone();
+    forged.proof.row.value[31 + 32 * 8] ^= 1; // the status
+    let refused = box_gateway::backfill::check(&forged, held).unwrap_err();
+    assert!(refused.contains("does not verify"), "{refused}");
+    let mut other = proof.clone();
+    other.header.header.time += 1; // the same state hash under another header
+    let refused = box_gateway::backfill::check(&other, held).unwrap_err();
+    assert!(refused.contains("is not the block"), "{refused}");
+    assert!(box_gateway::backfill::check(&proof, &chain[proof.height as usize - 2]).is_err(), "another height's block");
 }
