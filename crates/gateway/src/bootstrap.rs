@@ -28,11 +28,14 @@
 //! - the events of those blocks: what is still in the attested state (live
 //!   transfers, flows, subjects not yet retired, the policy, the registry)
 //!   is read from the replica as usual; final statuses recorded from events
-//!   ([`crate::finals`]) exist only for what finished after H. Final
-//!   statuses of transfers that finished, and retired, before H are the
-//!   gateway's one-time backfill from `Notary.GetTransferProof` (branch
-//!   `small`: `crates/gateway/src/backfill.rs`), not repeated here; retired
-//!   subjects are served by the nodes (`Notary.GetSubject`).
+//!   ([`crate::finals`]) exist only for what finished after H. A fresh
+//!   gateway stores no transfer it did not receive itself, so it has no
+//!   row of a transfer that finished before H for [`crate::backfill`] to
+//!   fill (that backfill could not check such a proof anyway: it checks
+//!   the proof's block against the blocks this gateway verified); a
+//!   transfer that finished and retired before H is read, with its proof,
+//!   from the nodes (`Notary.GetTransferProof`), retired subjects with
+//!   `Notary.GetSubject`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::follower::SharedReplica;
@@ -140,8 +143,8 @@ async fn start(store: &Store, replica: &SharedReplica, genesis: &Genesis, chain:
         height.saturating_sub(1)
     );
     // Final statuses of what finished and retired before `height` are not
-    // recorded here: the one-time backfill from Notary.GetTransferProof
-    // (crates/gateway/src/backfill.rs, branch `small`) fills them.
+    // recorded here: a fresh gateway holds no transfer of its own from
+    // before it (see the module docs); the nodes serve them with proofs.
     Some(height)
 }
 

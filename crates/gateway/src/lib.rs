@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod backfill;
 pub mod bootstrap;
 pub mod config;
 pub mod console;

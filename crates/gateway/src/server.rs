@@ -219,6 +219,7 @@ impl Gateway {
         if genesis_open {
             tasks.spawn(genesis_watch(chain.clone(), fingerprint, rx.clone()));
         }
+        tasks.spawn(crate::backfill::run(store.clone(), chain.clone(), replica.clone(), rx.clone()));
         tasks.spawn(follower::run(store.clone(), chain.clone(), replica, resumed, rx.clone()));
         tasks.spawn(crate::relay::run(store.clone(), chain, state.relay_wake.clone(), rx.clone()));
         tasks.spawn(prune_nonces(store, config.limits.timestamp_window_seconds, rx.clone()));
