@@ -117,14 +117,23 @@ where
 }
 
 impl NotaryService {
-    /// A subject the live state no longer holds: notarized and retired (box-core
-    /// README, "Retirement"), as the block that notarized it recorded it (its
-    /// certificate, from the `notarized` table); unknown otherwise (never
-    /// submitted, pending elsewhere, or rejected and retired: a rejection's
-    /// reasons are in the votes of its block).
+    /// A subject the live state no longer holds: decided and retired (box-core
+    /// README, "Retirement"), as the block that decided it recorded it: a
+    /// notarized one with its certificate (the `notarized` table), a rejected
+    /// one with its kind and the refusing nodes' reasons (the `rejected`
+    /// table); unknown otherwise (never submitted, or pending elsewhere).
     fn retired_subject(&self, id: &SubjectId, height: u64) -> Result<SubjectView, Status> {
         if height == 0 {
             return Ok(SubjectView::unknown());
+        }
+        if let Some(r) = self.shared.rejection(id).map_err(|e| Status::internal(e.to_string()))? {
+            return Ok(SubjectView {
+                status: ViewStatus::Rejected,
+                kind: Some(r.kind),
+                certificate: Vec::new(),
+                reasons: r.reasons,
+                height,
+            });
         }
         let records = self.shared.notarized(height).map_err(|e| Status::internal(e.to_string()))?;
         let Some(rec) = records.into_iter().find(|r| r.subject == *id) else {

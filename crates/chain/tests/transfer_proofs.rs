@@ -6,16 +6,19 @@
 //! two days ahead (`BOX_NODE_CLOCK_AHEAD`, a test hook), log time passes the
 //! transfer's deadline, its subjects leave the live state, a replay is
 //! refused with the reason, and the same proof is still served (and the
-//! notarized transbox is still answered by id from the block store).
+//! notarized transbox is still answered by id from the block store). A
+//! rejected subject is answered the same way after it retired: rejected, with
+//! its kind, its reasons and its height.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use box_core::audit::verify_history;
 use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
+use box_core::governance::{GovernanceAction, SignedAction};
 use box_core::ids::SubjectId;
-use box_core::notary::{Subject, TransferStatus};
+use box_core::notary::{Subject, SubjectKind, TransferStatus};
 use box_core::transbox::TransBox;
-use box_core::typed::{FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest};
+use box_core::typed::{FlowAuthorization, NodeChange, ReportStatus, Signed, SignerReport, TransferRequest};
 use box_core::{Address, B256, U256};
 use box_proto::{ProvenTransfer, pb};
 use box_testkit::{CHAIN_ID, Cluster, eventually, key, payments_flow};
@@ -148,5 +151,55 @@ async fn a_finished_transfer_is_proven_by_id_against_its_header_before_and_after
         assert_eq!(p.height, before.height, "node {node}");
         assert_eq!(p.header, before.header);
         assert_eq!(p.leaf(), before.leaf());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejected_subject_keeps_its_status_reasons_and_height_after_it_retires() {
+    let mut c = Cluster::start(Path::new(BIN), 3, 0).await;
+    // Removing node 3 needs more than node 1's signature: the nodes reject it.
+    let n = &c.nodes[2];
+    let action = GovernanceAction::NodeChange(NodeChange {
+        account: n.account.address(),
+        nodeId: n.id,
+        endpoint: n.addr.clone(),
+        add: false,
+        nonce: 1,
+    });
+    let signature = c.nodes[0].account.sign_hash(&action.signing_hash(&c.domain));
+    let rejected = Subject::Governance(SignedAction { action, signatures: vec![signature] });
+    let id = c.submit(&rejected.encode()).await;
+    let before = eventually("a decision", Duration::from_secs(90), || async {
+        c.subject(1, &id).await.filter(|s| s.status.to_string() == "rejected" && s.height > 0)
+    })
+    .await;
+    assert_eq!(before.kind, Some(SubjectKind::Governance));
+    assert!(!before.reasons.is_empty(), "a rejection carries the refusing nodes' reasons");
+
+    // Every node restarts two days ahead; the next entry's log time passes the
+    // rejection's deadline (six hours after it), so it retires.
+    for node in 1..=3 {
+        c.kill(node);
+    }
+    for node in 1..=3 {
+        c.spawn_with(node, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
+    }
+    c.wait_leader().await;
+    notarized(&c, &c.submit(&box_testkit::sample_flow(7).encode()).await).await;
+    let refused = eventually("the rejection retired", Duration::from_secs(90), || async {
+        c.client(2).submit(pb::SubmitRequest { subject: rejected.encode() }).await.err()
+    })
+    .await;
+    assert!(refused.message().contains("retired"), "{}", refused.message());
+    // Still answered by every node, from its block store: rejected, with the
+    // same kind, reasons and height.
+    for node in 1..=3 {
+        let view = eventually(&format!("node {node} answers"), Duration::from_secs(60), || c.subject(node, &id)).await;
+        assert_eq!(view.status.to_string(), "rejected", "node {node}");
+        assert_eq!(
+            (view.kind, &view.reasons, view.height),
+            (before.kind, &before.reasons, before.height),
+            "node {node}"
+        );
     }
 }

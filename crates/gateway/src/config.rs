@@ -53,6 +53,15 @@ cert = "tls/gateway-client.pem"
 key = "tls/gateway-client.key"
 # Optional: node endpoints (host:port). Default: the endpoints in the genesis.
 # nodes = ["127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"]
+# Optional: a gateway started with an empty database begins at the latest
+# state the nodes keep whose height, block hash and state root a strict
+# majority of the node registry (verified from the genesis) attests, instead
+# of replaying every block from the genesis. A refused state is logged with
+# the reason and the gateway replays from the genesis. Such a gateway does
+# not hold the blocks before that height: its audit export refuses them
+# (export from an auditor's replica or a node). Ignored once the database
+# holds blocks. Default: false.
+# bootstrap = true
 
 # Limits. Optional: the values below are the defaults.
 [limits]
@@ -129,6 +138,10 @@ pub struct ChainConfig {
     /// Node endpoints; default: the genesis endpoints.
     #[serde(default)]
     pub nodes: Vec<String>,
+    /// Whether a fresh store starts from a majority-attested state instead
+    /// of the genesis ([`crate::bootstrap`]). Default: false.
+    #[serde(default)]
+    pub bootstrap: bool,
 }
 
 #[derive(Deserialize)]
@@ -292,6 +305,7 @@ impl GatewayConfig {
                 cert: resolve(&raw.chain.cert),
                 key: resolve(&raw.chain.key),
                 nodes: raw.chain.nodes,
+                bootstrap: raw.chain.bootstrap,
             },
             limits: l,
         })
@@ -331,6 +345,14 @@ mod tests {
         assert_eq!(c.database, Database::Sqlite(PathBuf::from("/etc/box/data/gateway/gateway.sqlite3")));
         assert_eq!(c.limits, Limits::default());
         assert_eq!(c.admins.len(), 1);
+    }
+
+    #[test]
+    fn bootstrap_is_opt_in() {
+        let c = GatewayConfig::from_toml_str(EXAMPLE, Path::new("/")).unwrap();
+        assert!(!c.chain.bootstrap);
+        let on = EXAMPLE.replace("# bootstrap = true", "bootstrap = true");
+        assert!(GatewayConfig::from_toml_str(&on, Path::new("/")).unwrap().chain.bootstrap);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 #![doc = include_str!("../README.md")]
 
 pub mod api;
+pub mod backfill;
+pub mod bootstrap;
 pub mod config;
 pub mod console;
 pub mod error;

@@ -202,7 +202,7 @@ impl Gateway {
         };
         let store = Store::open(&config.database).await?;
         let replica = SharedReplica::new(Replica::new(genesis.clone()).map_err(StartError::Input)?);
-        let resumed = follower::load(&store, &replica, &genesis)
+        let resumed = crate::bootstrap::load(&store, &replica, &genesis, &chain, config.chain.bootstrap)
             .await
             .map_err(|e| StartError::Input(format!("replaying stored blocks: {e}")))?;
         let state = Arc::new(AppState::new(
@@ -219,6 +219,7 @@ impl Gateway {
         if genesis_open {
             tasks.spawn(genesis_watch(chain.clone(), fingerprint, rx.clone()));
         }
+        tasks.spawn(crate::backfill::run(store.clone(), chain.clone(), replica.clone(), rx.clone()));
         tasks.spawn(follower::run(store.clone(), chain.clone(), replica, resumed, rx.clone()));
         tasks.spawn(crate::relay::run(store.clone(), chain, state.relay_wake.clone(), rx.clone()));
         tasks.spawn(prune_nonces(store, config.limits.timestamp_window_seconds, rx.clone()));

@@ -33,7 +33,14 @@ async fn report(cluster: &Cluster, subject: B256, status: ReportStatus, detail: 
         nonce: 0,
         detail: detail.into(),
     };
-    cluster.submit(&Subject::SignerReport(Signed::new(&cluster.domain, &cluster.signer, r)).encode()).await;
+    let id = cluster.submit(&Subject::SignerReport(Signed::new(&cluster.domain, &cluster.signer, r)).encode()).await;
+    // Decided before the next report is sent: a confirmed report judged
+    // while the broadcast one is still pending would be refused by the
+    // nodes (a transfer is confirmed only once broadcast).
+    eventually("the report notarized", Duration::from_secs(90), || async {
+        cluster.subject(1, &id).await.filter(|s| s.status.to_string() == "notarized")
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -117,4 +124,127 @@ async fn a_confirmed_transfer_and_a_decided_action_keep_their_status_after_they_
         (again.status.state, again.status.detail.as_deref()),
         (TransferState::Confirmed, Some("gas used 21000"))
     );
+}
+
+/// Deletes the recorded final statuses of transfers, as a gateway built
+/// before migration 5 left them (no row), while the gateway is stopped.
+async fn forget_final_statuses(cfg: &std::path::Path) {
+    sqlx::any::install_default_drivers();
+    let url = GatewayConfig::load(cfg).unwrap().database.url();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("DELETE FROM final_status WHERE kind = 'transfer'").execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
+/// How many transfers have a recorded final status.
+async fn recorded_finals(cfg: &std::path::Path) -> i64 {
+    let url = GatewayConfig::load(cfg).unwrap().database.url();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let (n,): (i64,) =
+        sqlx::query_as("SELECT COUNT(*) FROM final_status WHERE kind = 'transfer'").fetch_one(&pool).await.unwrap();
+    pool.close().await;
+    n
+}
+
+/// A gateway upgraded in place from a build before migration 5 has no final
+/// status for transfers that became final under it, and resumes past the
+/// blocks that made them final. Its start-up backfill records them: from the
+/// verified replica while they are live, and from a node's proof (checked
+/// against the block the gateway verified) once they retired, retrying while
+/// no node answers and serving meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_upgraded_in_place_backfills_the_final_statuses_it_never_recorded() {
+    let mut cluster = Cluster::start(&box_node(), 3, 0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(&cluster, &dir.path().join("gw"), &Db::Sqlite, free_port(), TEST_LIMITS);
+    let gw = Gateway::start(&GatewayConfig::load(&cfg).unwrap()).await.unwrap();
+    let p = People::new();
+    let c = |k: &box_core::crypto::SecretKey| client(&cluster, gw.addr, k);
+    let employee = c(&p.employee);
+    let flow = active_flow(&cluster, gw.addr, &p, 1).await;
+    let id = employee.apply(&request(flow, &p.employee, ETH, "upgraded")).await.unwrap().id;
+    for k in [&p.l1[0], &p.l1[1], &p.l2[1]] {
+        c(k).approve(&id).await.unwrap();
+    }
+    wait_transfer(&employee, &id, TransferState::Notarized).await;
+    report(&cluster, id.0, ReportStatus::Broadcast, "").await;
+    report(&cluster, id.0, ReportStatus::Confirmed, "gas used 21000").await;
+    let before = wait_transfer(&employee, &id, TransferState::Confirmed).await;
+
+    // The old build: no row. Restarted, the gateway resumes at its tip (no
+    // block replayed) and records the live final status from its replica.
+    gw.stop().await;
+    forget_final_statuses(&cfg).await;
+    let gw = Gateway::start(&GatewayConfig::load(&cfg).unwrap()).await.unwrap();
+    eventually("the live final status backfilled", Duration::from_secs(60), || async {
+        (recorded_finals(&cfg).await == 1).then_some(())
+    })
+    .await;
+
+    // It retires: every node restarts two days ahead.
+    for node in 1..=3 {
+        cluster.kill(node);
+    }
+    for node in 1..=3 {
+        cluster.spawn_with(node, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
+    }
+    cluster.wait_leader().await;
+    let later = cluster.submit(&box_testkit::sample_flow(7).encode()).await;
+    eventually("the later flow decided", Duration::from_secs(90), || async {
+        cluster.subject(1, &later).await.filter(|s| s.status.to_string() == "notarized")
+    })
+    .await;
+    let height = cluster.blocks(1).await.len() as u64;
+    let admin = client(&cluster, gw.addr, &p.admin);
+    eventually("the gateway verified the blocks that retired it", Duration::from_secs(90), || async {
+        admin.status().await.ok().filter(|s| s.verified_height >= height)
+    })
+    .await;
+    let employee = client(&cluster, gw.addr, &p.employee);
+    let after = employee.transfer(&id).await.unwrap();
+    assert_eq!(
+        (after.status.state, after.status.detail.as_deref(), after.status.tx_hash),
+        (TransferState::Confirmed, Some("gas used 21000"), before.status.tx_hash)
+    );
+
+    // The old build again, now after it retired, and no node reachable: the
+    // gateway serves at once (showing what it knows: submitted) and backfills
+    // from a node's proof once the nodes are back.
+    gw.stop().await;
+    forget_final_statuses(&cfg).await;
+    for node in 1..=3 {
+        cluster.kill(node);
+    }
+    let gw = Gateway::start(&GatewayConfig::load(&cfg).unwrap()).await.unwrap();
+    let employee = client(&cluster, gw.addr, &p.employee);
+    assert_eq!(employee.transfer(&id).await.unwrap().status.state, TransferState::Submitted);
+    for node in 1..=3 {
+        cluster.spawn_with(node, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
+    }
+    let proven = eventually("the retired final status backfilled from a proof", Duration::from_secs(120), || async {
+        employee.transfer(&id).await.ok().filter(|t| t.status.state == TransferState::Confirmed)
+    })
+    .await;
+    assert_eq!(
+        (proven.status.detail.as_deref(), proven.status.tx_hash),
+        (Some("gas used 21000"), before.status.tx_hash)
+    );
+    gw.stop().await;
+
+    // What the backfill takes from a node: a proof that verifies against a
+    // header, and that header byte-for-byte the block the gateway verified.
+    let proof = cluster.node_client(&[1]).transfer_proof(&id).await.unwrap().expect("a proof");
+    let chain = cluster.blocks(1).await;
+    let held = &chain[proof.height as usize - 1];
+    let taken = box_gateway::backfill::check(&proof, held).unwrap();
+    assert_eq!(taken.detail.as_deref(), Some("gas used 21000"));
+    let mut forged = proof.clone();
+    forged.proof.row.value[31 + 32 * 8] ^= 1; // the status
+    let refused = box_gateway::backfill::check(&forged, held).unwrap_err();
+    assert!(refused.contains("does not verify"), "{refused}");
+    let mut other = proof.clone();
+    other.header.header.time += 1; // the same state hash under another header
+    let refused = box_gateway::backfill::check(&other, held).unwrap_err();
+    assert!(refused.contains("is not the block"), "{refused}");
+    assert!(box_gateway::backfill::check(&proof, &chain[proof.height as usize - 2]).is_err(), "another height's block");
 }

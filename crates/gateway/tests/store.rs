@@ -11,7 +11,7 @@ use box_core::typed::TransferRequest;
 use box_core::{Address, Amount, B256, Signature, U256};
 use box_gateway::config::Database;
 use box_gateway::store::{
-    ApprovalRow, NewOutbox, NonceUse, Person, Store, StoreError, SubjectKind, TransferFilter, TransferRow,
+    ApprovalRow, FinalKind, NewOutbox, NonceUse, Person, Store, StoreError, SubjectKind, TransferFilter, TransferRow,
 };
 
 /// The address `0xbbbb…` written as its repeated byte.
@@ -146,6 +146,13 @@ async fn conformance(db: Database) {
     assert_eq!(store.transfers(&f(Some(0xcc), None)).await.unwrap()[0].id, id(0x02));
     assert_eq!(store.transfers(&f(None, Some(CollectionState::Submitting))).await.unwrap()[0].id, id(0x01));
     assert!(store.transfers(&f(Some(0xcc), Some(CollectionState::Submitting))).await.unwrap().is_empty());
+
+    // The backfill's walk: transfers given to the chain without a final status, by id, paged.
+    assert_eq!(store.transfers_without_final(None, 10).await.unwrap(), vec![id(0x01)]);
+    assert!(store.transfers_without_final(Some(&id(0x01)), 10).await.unwrap().is_empty(), "after the cursor");
+    assert!(store.transfers_without_final(None, 0).await.unwrap().is_empty(), "the limit holds");
+    store.put_finals(3, &[(FinalKind::Transfer, id(0x01).0, "{}".into())]).await.unwrap();
+    assert!(store.transfers_without_final(None, 10).await.unwrap().is_empty(), "a recorded one is not listed");
 
     // Blocks are idempotent and ordered.
     for h in [2i64, 1, 2] {

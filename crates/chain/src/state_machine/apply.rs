@@ -141,7 +141,8 @@ impl StateMachine {
                     return Ok(Applied::only(Outcome::Ignored("no pending block at that height".into())));
                 };
                 let block = Block { header: p.header, signature: sig, entries: p.entries };
-                self.shared.store_block(&block, &p.notarized, &p.decided, &p.proofs)?;
+                let rejected = super::rejections::of(&s.notary, &p.decided);
+                self.shared.store_block(&block, &p.notarized, &p.decided, &p.proofs, &rejected)?;
                 self.shared.keep_signed(&block);
                 s.parent = block.hash(&domain);
                 s.next_height += 1;

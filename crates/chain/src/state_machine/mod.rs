@@ -18,12 +18,14 @@
 
 mod gaps;
 mod kept;
+mod rejections;
 mod snapshot;
 pub mod tip;
 mod verify;
 
 pub use gaps::{Backfilled, Gap};
 pub use kept::{AttestError, KEPT, Keeper};
+pub use rejections::RejectedRecord;
 
 use snapshot::SnapshotData;
 
@@ -282,6 +284,7 @@ impl Shared {
         notarized: &[NotarizedRecord],
         decided: &[SubjectId],
         proofs: &[TransferProof],
+        rejected: &[RejectedRecord],
     ) -> Result<(), StoreError> {
         let tx = self.db.begin_write().map_err(werr)?;
         {
@@ -301,6 +304,7 @@ impl Shared {
                 p.insert(&proof.transfer.0.0, bytes.as_slice()).map_err(werr)?;
             }
             kept::index_registry_changes(&tx, block.header.height, notarized)?;
+            rejections::store(&tx, rejected)?;
         }
         tx.commit().map_err(werr)
     }
@@ -326,6 +330,7 @@ impl StateMachine {
             tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
             tx.open_table(TRANSFER_PROOFS).map_err(|e| e.to_string())?;
             kept::create_tables(&tx)?;
+            tx.open_table(rejections::REJECTED).map_err(|e| e.to_string())?;
             // The genesis this data directory belongs to, recorded at creation (and on the first start
             // of a database made before it was recorded): a changed genesis file is refused at once,
             // before any snapshot exists.

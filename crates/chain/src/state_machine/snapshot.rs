@@ -149,8 +149,8 @@ impl StateMachine {
         let genesis = self.shared.read().notary.genesis().clone();
         let held = |h: u64| self.shared.block(h).map_err(|e| format!("cannot read block {h}: {e}"));
         let verified = super::verify::verify_json(&genesis, data, held).map_err(refuse)?;
-        for (block, notarized, decided, proofs) in &verified.blocks {
-            self.shared.store_block(block, notarized, decided, proofs)?;
+        for (block, notarized, decided, proofs, rejected) in &verified.blocks {
+            self.shared.store_block(block, notarized, decided, proofs, rejected)?;
         }
         self.save_snapshot(&bytes, meta)?;
         let height = verified.state.height();

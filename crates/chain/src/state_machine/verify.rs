@@ -48,9 +48,10 @@ use box_core::typed::Genesis;
 use box_core::{B256, audit::HistoryVerifier};
 use std::collections::BTreeSet;
 
-/// A verified block with what it notarized and decided and the rows of the
-/// transfers it changed, proven against its state root.
-pub(super) type VerifiedBlock = (Block, Vec<NotarizedRecord>, Vec<SubjectId>, Vec<TransferProof>);
+/// A verified block with what it notarized and decided, the rows of the
+/// transfers it changed, proven against its state root, and what it rejected.
+pub(super) type VerifiedBlock =
+    (Block, Vec<NotarizedRecord>, Vec<SubjectId>, Vec<TransferProof>, Vec<super::RejectedRecord>);
 
 /// A snapshot that verified: its blocks with what each notarized and
 /// decided and its transfer proofs (recomputed, not read from the snapshot),
@@ -116,11 +117,12 @@ pub(super) fn verify_json(
             .filter_map(|e| if let Event::TransferStatus { transfer, .. } = e { Some(*transfer) } else { None })
             .collect();
         let proofs = changed.iter().filter_map(|t| verifier.state().transfer_proof(t)).collect();
+        let rejected = super::rejections::from_events(&events);
         let (notarized, decided) = outcomes(events);
         if &notarized != listed {
             return Err(format!("the notarized records of block {height} are not what its entries notarize"));
         }
-        blocks.push((block, notarized, decided, proofs));
+        blocks.push((block, notarized, decided, proofs, rejected));
     }
     let domain = genesis.domain();
     let tip = blocks.last().map_or(B256::ZERO, |(b, ..)| b.hash(&domain));

@@ -143,7 +143,7 @@ pub(super) async fn cluster(State(st): State<Shared>, caller: Caller) -> ApiResu
 /// (auditor, key holder, admin). Served from the gateway's verified copy.
 #[utoipa::path(get, path = "/v1/audit/export", tag = "status", params(AuditQuery),
     security(("box_signer" = [], "box_timestamp" = [], "box_nonce" = [], "box_signature" = [])),
-    responses((status = 200, body = AuditOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this")))]
+    responses((status = 200, body = AuditOut, description = "OK"), (status = 403, body = ErrorBody, description = "The caller's role does not allow this"), (status = 409, body = ErrorBody, description = "This gateway bootstrapped from an attested state and does not hold the blocks before it")))]
 pub(super) async fn audit(
     State(st): State<Shared>,
     caller: Caller,
@@ -151,6 +151,7 @@ pub(super) async fn audit(
 ) -> ApiResult<Json<AuditOut>> {
     caller.require(&[Role::Auditor, Role::KeyHolder, Role::Admin], "exporting the history")?;
     let from = q.from.unwrap_or(1).max(1);
+    crate::bootstrap::check_export(&st.store, from).await?;
     let limit = q.limit.unwrap_or(1000).clamp(1, 1000);
     let rows =
         st.store.blocks(i64::try_from(from).unwrap_or(i64::MAX), i64::try_from(limit + 1).unwrap_or(1001)).await?;

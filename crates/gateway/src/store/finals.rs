@@ -3,8 +3,11 @@
 //! the views still show them after they retire from the live notary state
 //! (box-core README "Retirement"). One row per id, read by primary key.
 
+use super::codec::Stored;
 use super::{Store, StoreError};
+use box_api::CollectionState;
 use box_core::B256;
+use box_core::ids::TransferId;
 use box_core::notary::{SubjectStatus, TransferStatus};
 use serde::{Deserialize, Serialize};
 
@@ -76,6 +79,27 @@ impl Store {
             .await?
             .map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("final status of {id}: {e}"))))
             .transpose()
+    }
+
+    /// Up to `limit` transfers the chain was given (collection complete,
+    /// `submitting`) that have no recorded final status, in id order after
+    /// `after` (a page cursor). One index walk of the transfers without a
+    /// row; used once at start by the backfill ([`crate::backfill`]).
+    pub async fn transfers_without_final(
+        &self,
+        after: Option<&TransferId>,
+        limit: i64,
+    ) -> Result<Vec<TransferId>, StoreError> {
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT t.id FROM transfers t WHERE t.state = $1 AND t.id > $2 AND NOT EXISTS \
+             (SELECT 1 FROM final_status f WHERE f.kind = 'transfer' AND f.id = t.id) ORDER BY t.id LIMIT $3",
+        )
+        .bind(CollectionState::Submitting.to_sql())
+        .bind(after.map_or_else(String::new, Stored::to_sql))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|(id,)| TransferId::from_sql(id).map_err(StoreError::Corrupt)).collect()
     }
 
     /// The recorded decision on subject `id`, if one was recorded.

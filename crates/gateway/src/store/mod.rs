@@ -16,6 +16,7 @@
 //!
 //! The store checks no rule of BOX: callers verify first.
 
+mod bootstrap;
 mod codec;
 mod finals;
 mod flows;

@@ -1,0 +1,226 @@
+//! Issue 13 item 3 at the gateway: a fresh gateway with `[chain] bootstrap =
+//! true` starts from the latest state a strict majority of the node registry
+//! attests instead of replaying from block 1 (SQLite and PostgreSQL), serves
+//! a transfer submitted afterwards through its HTTPS API to its final
+//! status, refuses an audit export of the blocks it does not hold, and
+//! resumes from its own persisted state after a restart; with only a
+//! minority of nodes up to attest, the state is refused, the reason logged,
+//! and a fresh gateway (the box-gateway binary) replays from the genesis. Real processes: 3 `box-node`s keeping their
+//! state every 2 blocks, PostgreSQL; the gateways over HTTPS on 127.0.0.1.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use box_api::TransferState;
+use box_core::B256;
+use box_core::encoding::Canonical;
+use box_core::notary::Subject;
+use box_core::typed::{ReportStatus, Signed, SignerReport};
+use box_gateway::Gateway;
+use box_gateway::config::{Database, GatewayConfig};
+use box_gateway::store::Store;
+use box_testkit::{Cluster, eventually, free_port};
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+async fn report(cluster: &Cluster, subject: B256, status: ReportStatus) {
+    let r =
+        SignerReport { subject, status: status as u8, txHash: B256::repeat_byte(0x7C), nonce: 0, detail: "".into() };
+    cluster.submit(&Subject::SignerReport(Signed::new(&cluster.domain, &cluster.signer, r)).encode()).await;
+}
+
+/// A gateway config in `dir` with `[chain] bootstrap = true`.
+fn bootstrap_config(cluster: &Cluster, dir: &Path, db: &Db) -> PathBuf {
+    let path = write_config(cluster, dir, db, free_port(), TEST_LIMITS);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains("key = \"client.key\"\n"));
+    std::fs::write(&path, text.replace("key = \"client.key\"\n", "key = \"client.key\"\nbootstrap = true\n")).unwrap();
+    path
+}
+
+/// The latest height a node keeps a state at.
+async fn kept(cluster: &Cluster) -> Option<u64> {
+    box_proto::bootstrap::fetch_state(&cluster.node_client(&[1, 2, 3])).await.ok().map(|(_, h, _)| h)
+}
+
+/// Registers the test's people at a gateway (the people registry is the gateway's own).
+async fn register(cluster: &Cluster, gw: &Gateway, p: &People) {
+    use box_api::Role;
+    let admin = client(cluster, gw.addr, &p.admin);
+    admin.register(p.employee.address(), "Erin Employee", &[Role::Employee]).await.unwrap();
+    for (i, a) in p.l1.iter().enumerate() {
+        admin.register(a.address(), &format!("Lead {i}"), &[Role::Approver]).await.unwrap();
+    }
+    admin.register(p.l2[0].address(), "Fay Finance", &[Role::Approver, Role::Employee]).await.unwrap();
+    admin.register(p.l2[1].address(), "Gus Finance", &[Role::Approver]).await.unwrap();
+    admin.register(p.auditor.address(), "Ada Auditor", &[Role::Auditor]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_back_to_the_genesis() {
+    let mut cluster = Cluster::prepare(&box_node(), 3, 0, 250);
+    for n in &cluster.nodes {
+        let toml = std::fs::read_to_string(&n.config).unwrap();
+        let toml = toml.replace("seal_interval_ms = 250\n", "seal_interval_ms = 250\nstate_checkpoint_every = 2\n");
+        std::fs::write(&n.config, toml).unwrap();
+    }
+    for id in 1..=3 {
+        cluster.spawn(id);
+    }
+    cluster.wait_leader().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = People::new();
+
+    // A gateway that verified from the genesis activates the flow.
+    let cfg_a = write_config(&cluster, &dir.path().join("a"), &Db::Sqlite, free_port(), TEST_LIMITS);
+    let gw_a = Gateway::start(&GatewayConfig::load(&cfg_a).unwrap()).await.unwrap();
+    let flow = active_flow(&cluster, gw_a.addr, &p, 1).await;
+    let active_at = client(&cluster, gw_a.addr, &p.admin).status().await.unwrap().verified_height;
+    gw_a.stop().await;
+    // More blocks until a node keeps a state with the active flow in it.
+    let mut n = 100;
+    let at = eventually("a kept state after the flow is active", Duration::from_secs(120), || {
+        n += 1;
+        let extra = box_testkit::sample_flow(n).encode();
+        let cluster = &cluster;
+        async move {
+            match kept(cluster).await {
+                Some(h) if h >= active_at => Some(h),
+                _ => {
+                    cluster.submit(&extra).await;
+                    None
+                }
+            }
+        }
+    })
+    .await;
+
+    // B: a fresh SQLite gateway bootstraps at a certified height, not block 1.
+    let cfg_b = bootstrap_config(&cluster, &dir.path().join("b"), &Db::Sqlite);
+    let gw_b = Gateway::start(&GatewayConfig::load(&cfg_b).unwrap()).await.unwrap();
+    let first = gw_b.state.store.first_block().await.unwrap().expect("the attested block is stored");
+    assert!(first >= at as i64 && first > 1, "bootstrapped at {first}, kept at {at}");
+    assert_eq!(gw_b.state.store.block(1).await.unwrap(), None, "block 1 was not replayed");
+    assert!(gw_b.state.store.verified_state().await.unwrap().is_some_and(|(h, _)| h == first));
+
+    // A transfer submitted afterwards through its HTTPS API reaches its final status.
+    register(&cluster, &gw_b, &p).await;
+    let c = |k: &box_core::crypto::SecretKey| client(&cluster, gw_b.addr, k);
+    let employee = c(&p.employee);
+    let id = employee.apply(&request(flow, &p.employee, ETH, "after bootstrap")).await.unwrap().id;
+    for k in [&p.l1[0], &p.l1[1], &p.l2[1]] {
+        c(k).approve(&id).await.unwrap();
+    }
+    wait_transfer(&employee, &id, TransferState::Notarized).await;
+    report(&cluster, id.0, ReportStatus::Broadcast).await;
+    report(&cluster, id.0, ReportStatus::Confirmed).await;
+    wait_transfer(&employee, &id, TransferState::Confirmed).await;
+
+    // The audit export does not pass off the blocks it holds as the history.
+    let auditor = c(&p.auditor);
+    let refused = auditor.audit_export().await.expect_err("blocks before the bootstrap are not held");
+    assert_eq!((refused.status(), refused.code()), (Some(409), Some("history_not_held")), "{refused}");
+    assert!(
+        refused.to_string().contains(&format!("bootstrapped at height {first}"))
+            && refused.to_string().contains("export the history from an auditor's replica or a node"),
+        "{refused}"
+    );
+    let page = auditor.audit_page(first as u64, 10).await.unwrap();
+    assert_eq!(page.from, first as u64);
+    assert!(!page.blocks.is_empty());
+
+    // Restarted, it resumes from its own persisted state (no new bootstrap,
+    // no replay), and shows the same.
+    let before = client(&cluster, gw_b.addr, &p.admin).status().await.unwrap().verified_height;
+    gw_b.stop().await;
+    let gw_b = Gateway::start(&GatewayConfig::load(&cfg_b).unwrap()).await.unwrap();
+    assert_eq!(gw_b.state.store.first_block().await.unwrap(), Some(first), "bootstrapped once");
+    let resumed = gw_b.state.store.verified_state().await.unwrap().unwrap().0;
+    assert!(resumed >= first && gw_b.state.replica.read().height() >= resumed as u64, "resumed at {resumed}");
+    eventually("the restarted gateway follows on", Duration::from_secs(90), || async {
+        (gw_b.state.replica.read().height() >= before).then_some(())
+    })
+    .await;
+    let employee = client(&cluster, gw_b.addr, &p.employee);
+    assert_eq!(employee.transfer(&id).await.unwrap().status.state, TransferState::Confirmed);
+    gw_b.stop().await;
+    // Its persisted state unusable (edited), it cannot replay blocks it never
+    // held: the start is refused saying so, not served from a wrong state.
+    let store =
+        Store::open(&Database::Sqlite(dir.path().join("b").join("data").join("gateway.sqlite3"))).await.unwrap();
+    let (h, _) = store.verified_state().await.unwrap().unwrap();
+    store.put_verified_state(h, "0x00", "not a checkpoint").await.unwrap();
+    drop(store);
+    let e =
+        Gateway::start(&GatewayConfig::load(&cfg_b).unwrap()).await.expect_err("no state to resume from").to_string();
+    assert!(
+        e.contains(&format!("this gateway bootstrapped at height {first} and does not hold blocks 1 to {}", first - 1))
+            && e.contains("start it with an empty database"),
+        "{e}"
+    );
+
+    // C: the same on PostgreSQL.
+    let pg = Postgres::start();
+    let url = pg.database("boot").await;
+    let cfg_c = bootstrap_config(&cluster, &dir.path().join("c"), &Db::Postgres(url));
+    let gw_c = Gateway::start(&GatewayConfig::load(&cfg_c).unwrap()).await.unwrap();
+    let first_c = gw_c.state.store.first_block().await.unwrap().expect("the attested block is stored");
+    assert!(first_c >= first, "bootstrapped at {first_c}");
+    assert_eq!(gw_c.state.store.block(1).await.unwrap(), None, "block 1 was not replayed");
+    gw_c.stop().await;
+
+    // D: only node 1 up to attest (one of three is no majority): the state is
+    // refused and the fresh gateway replays from the genesis.
+    let tip = cluster.blocks(1).await.len() as u64;
+    cluster.kill(2);
+    cluster.kill(3);
+    let dir_d = dir.path().join("d");
+    let cfg_d = bootstrap_config(&cluster, &dir_d, &Db::Sqlite);
+    let addr_d = GatewayConfig::load(&cfg_d).unwrap().listen;
+    let log = dir_d.join("gateway.log");
+    let mut gw_d = spawn(&cfg_d, &log);
+    let admin = client(&cluster, addr_d, &p.admin);
+    eventually("the fallback gateway verified from the genesis", Duration::from_secs(120), || async {
+        admin.status().await.ok().filter(|s| s.verified_height >= tip)
+    })
+    .await;
+    let exit = box_testkit::terminate(&mut gw_d.0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(exit.code(), Some(0), "exit {exit}; log:\n{text}");
+    assert!(
+        text.contains("the certified state is refused") && text.contains("1 of 3"),
+        "no refusal with its reason in the log:\n{text}"
+    );
+    assert!(text.contains("replaying from the genesis (block 1) instead"), "{text}");
+    assert!(!text.contains("bootstrapped at height"), "{text}");
+    let store = Store::open(&Database::Sqlite(dir_d.join("data").join("gateway.sqlite3"))).await.unwrap();
+    assert_eq!(store.first_block().await.unwrap(), Some(1), "replayed from block 1");
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn spawn(config: &Path, log: &Path) -> Proc {
+    let log = std::fs::File::create(log).unwrap();
+    Proc(
+        Command::new(GATEWAY_BIN)
+            .args(["run", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "info,sqlx=warn")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap(),
+    )
+}
