@@ -285,7 +285,13 @@ impl Holders {
     /// The whole genesis ceremony with the signer's console `code`: every
     /// holder enrols, then sends their phrase. Returns the wallet address.
     pub async fn genesis(&self, code: &str) -> Address {
-        let a = self.boot(None, SignerState::AwaitingEnrolment).await;
+        self.genesis_after(None, code).await
+    }
+
+    /// [`Self::genesis`] with a boot other than `old` (a signer stopped
+    /// while it awaited enrolment leaves its announcement on the chain).
+    pub async fn genesis_after(&self, old: Option<B256>, code: &str) -> Address {
+        let a = self.boot(old, SignerState::AwaitingEnrolment).await;
         for slot in 0..self.keys.len() {
             self.send(slot, &a, Purpose::Enrol, code.as_bytes()).await;
         }
