@@ -149,6 +149,12 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    // A snapshot's tip must be attested by a majority of the registry before it is installed.
+    shared.attest_tips_with(Arc::new(crate::state_machine::PeerAttesters::new(
+        peers.clone(),
+        channels.clone(),
+        shutdown_rx.clone(),
+    )));
     let deadline = Duration::from_millis(cfg.raft.progress_deadline_ms);
     let voter = cfg.role == Role::Voter;
     let suspects = Liveness::suspects_for(deadline);

@@ -1,7 +1,7 @@
 //! A node that lags behind the leader's purged log catches up by snapshot
 //! (issue 13 item 4): the snapshot carries the state at the chain tip, not
 //! the blocks, so the node fetches the blocks below the tip from its peers,
-//! checked by hash chain from the certified tip down, resuming after a
+//! checked by hash chain from the tip its peers attest, resuming after a
 //! `kill -9`; it then holds every block byte-for-byte equal to the leader's
 //! and serves them. Real `box-node` processes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -119,6 +119,14 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    // It installed the snapshot once a majority of the registry (the three
+    // voters, over mutual TLS) attested its tip.
+    let log = c.log(learner);
+    assert!(
+        log.lines().any(|l| l.contains("is attested by") && l.contains("registered node accounts")),
+        "{}",
+        c.log_tail(learner)
+    );
     // Killed while fetching (or just after): the blocks still to fetch are on disk.
     c.kill(learner);
     c.spawn(learner);

@@ -5,15 +5,18 @@
 //! corrupted ones are refused and change nothing: bytes that do not parse, a
 //! log position other than the metadata's, a tip state whose rows are not the
 //! tip header's state root, a tip sealed by a key outside the registry, a
-//! pending block its entries do not produce, and a fork of blocks the node
-//! holds. A snapshot's size follows the live state, not the number of blocks,
+//! pending block its entries do not produce, a fork of blocks the node
+//! holds, and a validly sealed tip its peers attest another block than. A
+//! snapshot's tip installs only once a strict majority of the node registry
+//! attests it (it waits while too few do). A snapshot's size follows the live state, not the number of blocks,
 //! and an earlier version's JSON snapshot saved on disk still opens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use box_chain::state_machine::tip::{MAGIC, TipSnapshot};
-use box_chain::state_machine::{BLOCK_ENTRY_BUDGET, Gap, StateMachine};
+use box_chain::state_machine::{BLOCK_ENTRY_BUDGET, Gap, Shared, StateMachine, TipAttesters};
 use box_chain::types::{Applied, Command, TypeConfig};
 use box_core::B256;
+use box_core::attestation::{RegistryChain, SignedAttestation, verify_registry_chain};
 use box_core::block::Block;
 use box_core::checkpoint::{self, Checkpoint};
 use box_core::crypto::SecretKey;
@@ -27,6 +30,8 @@ use openraft::storage::{RaftSnapshotBuilder, RaftStateMachine};
 use openraft::{CommittedLeaderId, Entry, EntryPayload, LogId, SnapshotMeta};
 use serde_json::Value;
 use std::io::Cursor;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 fn node_key() -> SecretKey {
     key("snapshot-node")
@@ -44,18 +49,62 @@ fn genesis() -> Genesis {
     }
 }
 
+/// The peers a replica asks to attest a snapshot's tip: other replicas,
+/// each attesting what it holds with its own account key, as they serve
+/// `Notary.Attest` and `Notary.RegistryChain` (the production attesters ask
+/// the same over mutual TLS: `snapshot_catchup`).
+#[derive(Default)]
+struct LocalPeers(Mutex<Vec<Arc<Shared>>>);
+
+#[tonic::async_trait]
+impl TipAttesters for LocalPeers {
+    async fn registry_chain(&self, genesis: &Genesis) -> Result<RegistryChain, String> {
+        let first = self.0.lock().unwrap().first().cloned().ok_or("no peer")?;
+        verify_registry_chain(genesis, &first.registry_chain().unwrap()).map_err(|e| e.0)
+    }
+
+    async fn attestations(&self, _: &RegistryChain, height: u64) -> (Vec<SignedAttestation>, Vec<String>) {
+        let (mut got, mut failed) = (Vec::new(), Vec::new());
+        for peer in self.0.lock().unwrap().iter() {
+            match peer.attest(height) {
+                Ok(a) => got.push(a),
+                Err(e) => failed.push(e.to_string()),
+            }
+        }
+        (got, failed)
+    }
+
+    fn stopping(&self) -> bool {
+        false
+    }
+}
+
 /// One replica's storage, driven as raft drives it.
 struct Replica {
     _dir: tempfile::TempDir,
     sm: StateMachine,
     index: u64,
+    peers: Arc<LocalPeers>,
 }
 
 impl Replica {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let sm = StateMachine::open(&dir.path().join("state.redb"), genesis()).unwrap();
-        Self { _dir: dir, sm, index: 0 }
+        Self::around(sm, dir)
+    }
+
+    /// A replica over `sm`, attesting with the node key, with no peer yet.
+    fn around(sm: StateMachine, dir: tempfile::TempDir) -> Self {
+        sm.shared().keeper.configure(node_key(), 1_000);
+        let peers = Arc::new(LocalPeers::default());
+        sm.shared().attest_tips_with(peers.clone());
+        Self { _dir: dir, sm, index: 0, peers }
+    }
+
+    /// Asks `other` (too) to attest the tips of the snapshots it installs.
+    fn peer_with(&self, other: &Replica) {
+        self.peers.0.lock().unwrap().push(other.sm.shared());
     }
 
     async fn apply(&mut self, cmd: Command) -> Applied {
@@ -189,6 +238,7 @@ async fn an_honest_snapshot_installs_and_forged_ones_are_refused() {
     // Honest: a fresh follower installs it and holds the same state, and
     // lacks blocks 1..=2, to fetch from the tip down.
     let mut follower = Replica::new();
+    follower.peer_with(&leader);
     follower.install(&meta, bytes.clone()).await.unwrap();
     assert_eq!(follower.height(), 2);
     assert_eq!(follower.notary_bytes(), leader.notary_bytes());
@@ -261,15 +311,39 @@ async fn an_honest_snapshot_installs_and_forged_ones_are_refused() {
     assert!(err.contains("does not extend the block 2 this node holds"), "{err}");
     assert_eq!(follower.notary_bytes(), leader.notary_bytes(), "the follower keeps its verified chain");
     assert_eq!(follower.sm.shared().block(2).unwrap(), leader.sm.shared().block(2).unwrap());
-    // The same fork installs where nothing contradicts it.
-    Replica::new().install(&fork_meta, fork_bytes).await.unwrap();
+    // The same fork installs where the registry attests it (here the fork's
+    // own replica: in this one-node deployment its account is the majority).
+    let mut fresh = Replica::new();
+    fresh.peer_with(&fork);
+    fresh.install(&fork_meta, fork_bytes.clone()).await.unwrap();
 
     // The leader's own later snapshot (a longer history) installs on the
     // follower, which then lacks only block 3.
     leader.notarize(4).await;
     leader.seal(&node_key()).await;
     let (meta, bytes) = leader.snapshot().await;
-    follower.install(&meta, bytes).await.unwrap();
+    follower.install(&meta, bytes.clone()).await.unwrap();
+
+    // Where nothing held contradicts the fork, the attestations do: the
+    // registry attests the leader's block 3, not the fork's.
+    let mut fresh = Replica::new();
+    fresh.peer_with(&leader);
+    let err = fresh.install(&fork_meta, fork_bytes).await.expect_err("a fork the registry does not attest");
+    assert!(err.contains("attest another block 3"), "{err}");
+    assert_eq!((fresh.height(), fresh.sm.shared().gaps().unwrap().len()), (0, 0), "nothing installed");
+    assert!(fresh.sm.get_current_snapshot().await.unwrap().is_none());
+
+    // While too few attest the tip (no peer holds it or answers), the
+    // install waits, installs nothing, and goes on once one does.
+    let mut waiting = Replica::new();
+    let (state, peers, by) = (waiting.sm.shared(), waiting.peers.clone(), leader.sm.shared());
+    let (installed, ()) = tokio::join!(waiting.install(&meta, bytes), async move {
+        tokio::time::sleep(Duration::from_millis(1_500)).await;
+        assert_eq!(state.read().height(), 0, "installed before the tip was attested");
+        peers.0.lock().unwrap().push(by);
+    });
+    installed.unwrap();
+    assert_eq!((waiting.height(), waiting.notary_bytes()), (3, leader.notary_bytes()));
     assert_eq!((follower.height(), follower.notary_bytes()), (3, leader.notary_bytes()));
     let gaps = follower.sm.shared().gaps().unwrap();
     assert_eq!(gaps.iter().map(|g| (g.bottom, g.top)).collect::<Vec<_>>(), [(3, 3)]);
@@ -386,7 +460,7 @@ async fn an_earlier_versions_json_snapshot_still_opens_and_installs() {
         }
         tx.commit().unwrap();
     }
-    let mut reopened = Replica { sm: StateMachine::open(&path, genesis()).unwrap(), _dir: dir, index: 0 };
+    let mut reopened = Replica::around(StateMachine::open(&path, genesis()).unwrap(), dir);
     assert_eq!((reopened.height(), reopened.notary_bytes()), (2, notary.clone()));
     let current = reopened.sm.get_current_snapshot().await.unwrap().unwrap();
     assert_eq!(current.snapshot.into_inner(), json, "the saved JSON snapshot is served as saved");
@@ -400,7 +474,10 @@ async fn an_earlier_versions_json_snapshot_still_opens_and_installs() {
     // The next snapshot is binary, installs, and the node reopens from it.
     let (meta, bytes) = reopened.snapshot().await;
     assert!(bytes.starts_with(MAGIC));
-    Replica::new().install(&meta, bytes).await.unwrap();
+    let mut fresh = Replica::new();
+    fresh.peer_with(&reopened);
+    fresh.install(&meta, bytes).await.unwrap();
+    drop(fresh); // it holds the reopened store's handle as its peer
     let Replica { _dir: dir, sm, .. } = reopened;
     drop(sm);
     let again = StateMachine::open(&path, genesis()).unwrap();

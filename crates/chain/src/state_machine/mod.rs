@@ -16,6 +16,7 @@
 //! no block: a node that catches up by snapshot fetches the blocks below the
 //! tip from its peers ([`gaps`], `crate::backfill`).
 
+mod attested;
 mod gaps;
 mod kept;
 mod rejections;
@@ -23,6 +24,7 @@ mod snapshot;
 pub mod tip;
 mod verify;
 
+pub use attested::{PeerAttesters, TipAttesters, Verdict, judge};
 pub use gaps::{Backfilled, Gap};
 pub use kept::{AttestError, KEPT, Keeper};
 pub use rejections::RejectedRecord;
@@ -192,6 +194,8 @@ pub struct Shared {
     pub backfill: Notify,
     /// What this node keeps for new followers ([`kept`]).
     pub keeper: Keeper,
+    /// Who attests a snapshot's tip before it is installed ([`attested`]).
+    attesters: std::sync::OnceLock<Arc<dyn TipAttesters>>,
 }
 
 impl Shared {
@@ -200,6 +204,12 @@ impl Shared {
         // A poisoned lock means a panic while applying: the process is
         // already failing; keep serving reads of the last good state.
         self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Sets who attests a snapshot's tip (the first call wins). Until it is
+    /// set, a snapshot with a sealed tip waits before it is installed.
+    pub fn attest_tips_with(&self, attesters: Arc<dyn TipAttesters>) {
+        let _ = self.attesters.set(attesters);
     }
 
     /// Watches the latest signed block height.
@@ -418,6 +428,7 @@ impl StateMachine {
                 snapshot_seq: std::sync::atomic::AtomicU64::new(0),
                 backfill: Notify::new(),
                 keeper: Keeper::default(),
+                attesters: std::sync::OnceLock::new(),
             }),
         })
     }
@@ -482,7 +493,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMeta<NodeId, BasicNode>,
         snapshot: Box<Cursor<Vec<u8>>>,
     ) -> Result<(), StoreError> {
-        self.install(meta, snapshot.into_inner())
+        self.install(meta, snapshot.into_inner()).await
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {

@@ -101,12 +101,17 @@ impl StateMachine {
     }
 
     /// Installs a snapshot received from the leader, once it verified
-    /// ([`super::verify`]): the state at its tip, then the blocks below the
+    /// ([`super::verify`]) and a strict majority of the node registry attests
+    /// its tip ([`super::attested`], waited for): the state at its tip, then the blocks below the
     /// tip are fetched from peers in the background (`crate::backfill`). An
     /// earlier version's JSON snapshot installs its blocks and state as
     /// before. A snapshot that does not verify changes nothing; the reason
     /// is logged and returned.
-    pub(super) fn install(&self, meta: &SnapshotMeta<NodeId, BasicNode>, bytes: Vec<u8>) -> Result<(), StoreError> {
+    pub(super) async fn install(
+        &self,
+        meta: &SnapshotMeta<NodeId, BasicNode>,
+        bytes: Vec<u8>,
+    ) -> Result<(), StoreError> {
         let refuse = |e: String| {
             tracing::error!(snapshot = %meta.snapshot_id, "snapshot refused: {e}");
             StorageIOError::read_snapshot(
@@ -124,6 +129,12 @@ impl StateMachine {
         let genesis = self.shared.read().notary.genesis().clone();
         let held = |h: u64| self.shared.block(h).map_err(|e| format!("cannot read block {h}: {e}"));
         let verified = super::verify::verify_tip(&genesis, data, held).map_err(refuse)?;
+        if let Some((header, registry)) = &verified.tip {
+            let n = super::attested::certify_tip(&self.shared, &genesis, header, registry)
+                .await
+                .map_err(|e| refuse(format!("its tip is not the chain's: {e}")))?;
+            tracing::info!(snapshot = %meta.snapshot_id, "its tip block {} is attested by {n} registered node accounts", header.height);
+        }
         self.save_snapshot(&bytes, meta)?;
         self.shared.want_blocks_below(verified.height, verified.hash, &verified.proofs)?;
         let height = verified.state.height();

@@ -32,6 +32,9 @@
 //! byte-for-byte the snapshot's, the notarized records per block, and the
 //! state after the pending and unsealed entries.
 //!
+//! Then (not here: it needs the network) a strict majority of the node
+//! registry must attest the tip ([`super::attested`]).
+//!
 //! What it does not check: that the snapshot is the latest (raft's log ids
 //! decide that), nor the raft membership it carries (raft's own business),
 //! nor the blocks below the tip: those are fetched from peers afterwards and
@@ -44,6 +47,7 @@ use box_core::checkpoint;
 use box_core::encoding::Canonical;
 use box_core::ids::{SubjectId, Timestamp, TransferId};
 use box_core::notary::{Event, NotaryState, TransferProof};
+use box_core::quorum::NodeRegistry;
 use box_core::typed::Genesis;
 use box_core::{B256, audit::HistoryVerifier};
 use std::collections::BTreeSet;
@@ -190,6 +194,9 @@ pub(super) struct VerifiedTip {
     pub(super) hash: B256,
     /// Every live transfer's row, proven against the tip header's state root.
     pub(super) proofs: Vec<TransferProof>,
+    /// The tip header and the node registry in the state it commits to
+    /// (`None` at the genesis), for [`super::attested::certify_tip`].
+    pub(super) tip: Option<(BlockHeader, NodeRegistry)>,
 }
 
 /// What a run of entries notarized, decided and which transfers' rows it changed.
@@ -263,6 +270,7 @@ pub(super) fn verify_tip(
         return Err("its latest entry time is earlier than its tip block".into());
     }
     let tip_state = cp.verifier.state();
+    let tip = cp.header.as_ref().map(|h| (h.header.clone(), tip_state.registry().clone()));
     let proofs = tip_state.transfers().filter_map(|(id, _)| tip_state.transfer_proof(id)).collect();
     let mut notary = tip_state.clone();
     let pending = match data.pending {
@@ -288,7 +296,7 @@ pub(super) fn verify_tip(
         unsealed_transfers,
         pending,
     };
-    Ok(VerifiedTip { state, height, hash, proofs })
+    Ok(VerifiedTip { state, height, hash, proofs, tip })
 }
 
 /// The sealed block awaiting its signature, rebuilt from its entries
