@@ -91,7 +91,7 @@ impl TipAttesters for PeerAttesters {
 
 /// What a set of attestations says about a statement.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Verdict {
+enum Verdict {
     /// A strict majority of the registry attests it: this many accounts.
     Certified(usize),
     /// A strict majority attests another block at its height (the reason names it).
@@ -104,12 +104,7 @@ pub enum Verdict {
 /// attestation counts for two statements, as `certify` counts each account
 /// once per statement and two majorities of one registry share an account,
 /// which then signed two blocks at one height.
-pub fn judge(
-    domain: &Domain,
-    registry: &NodeRegistry,
-    statement: &StateAttestation,
-    got: &[SignedAttestation],
-) -> Verdict {
+fn judge(domain: &Domain, registry: &NodeRegistry, statement: &StateAttestation, got: &[SignedAttestation]) -> Verdict {
     let short = match certify(domain, registry, statement, got) {
         Ok(c) => return Verdict::Certified(c.signers().len()),
         Err(e) => e.0,
@@ -168,7 +163,12 @@ pub(super) async fn certify_tip(
                     let (got, failed) = a.attestations(&chain, height).await;
                     match judge(&domain, chain.at(height), &statement, &got) {
                         Verdict::Certified(n) => return Ok(n),
-                        Verdict::Contradicted(why) => return Err(why),
+                        Verdict::Contradicted(why) => {
+                            return Err(format!(
+                                "{why}; the node that sent it (raft's leader) sealed a second block at that height: \
+                                 investigate that node, and let a node the registry's majority agrees with lead"
+                            ));
+                        }
                         Verdict::Short(why) if failed.is_empty() => why,
                         Verdict::Short(why) => format!("{why}; no attestation from {}", failed.join("; ")),
                     }

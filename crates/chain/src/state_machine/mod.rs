@@ -24,7 +24,7 @@ mod snapshot;
 pub mod tip;
 mod verify;
 
-pub use attested::{PeerAttesters, TipAttesters, Verdict, judge};
+pub use attested::{PeerAttesters, TipAttesters};
 pub use gaps::{Backfilled, Gap};
 pub use kept::{AttestError, KEPT, Keeper};
 pub use rejections::RejectedRecord;
