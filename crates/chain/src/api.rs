@@ -370,14 +370,13 @@ impl pb::notary_server::Notary for NotaryService {
             .transfer_proof(&id)
             .map_err(|e| Status::internal(e.to_string()))?
             .ok_or_else(|| Status::not_found(format!("no block this node holds changed transfer {id}")))?;
-        let raw =
-            self.shared.block(stored.height).map_err(|e| Status::internal(e.to_string()))?.ok_or_else(|| {
+        let header =
+            self.shared.header(stored.height).map_err(|e| Status::internal(e.to_string()))?.ok_or_else(|| {
                 Status::internal(format!("block {} of transfer {id}'s proof is missing", stored.height))
             })?;
-        let block = box_core::block::Block::decode(&raw).map_err(|e| Status::internal(e.to_string()))?;
         Ok(Response::new(pb::TransferProofInfo {
             height: stored.height,
-            header: box_core::block::Block::header_only(block.sealed_header()).encode(),
+            header,
             value: stored.proof.row.value,
             siblings: stored.proof.row.siblings.iter().map(|s| s.to_vec()).collect(),
         }))

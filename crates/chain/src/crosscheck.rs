@@ -23,8 +23,7 @@ use tonic::Status;
 pub const RECHECK_AFTER_START: u64 = 4096;
 
 fn sealed_at(shared: &Shared, height: u64) -> Option<SealedHeader> {
-    let bytes = shared.block(height).ok()??;
-    Block::decode(&bytes).ok().map(|b| b.sealed_header())
+    shared.sealed_header(height).ok()?
 }
 
 /// The `Headers` RPC: this node's sealed headers `from..=to` (at most
@@ -35,11 +34,14 @@ pub fn serve(shared: &Shared, faults: &Faults, from: u64, to: u64) -> Result<pb:
     let to = to.min(latest).min(from.saturating_add(MAX_HEADERS - 1));
     let mut headers = Vec::new();
     for h in from..=to {
-        let sealed = match faults.forged(h) {
-            Some(forged) => forged,
-            None => sealed_at(shared, h).ok_or_else(|| Status::internal(format!("block {h} is missing")))?,
+        let header = match faults.forged(h) {
+            Some(forged) => Block::header_only(forged).encode(),
+            None => shared
+                .header(h)
+                .map_err(|e| Status::internal(format!("the store failed reading header {h}: {e}")))?
+                .ok_or_else(|| Status::internal(format!("block {h} is missing")))?,
         };
-        headers.push(Block::header_only(sealed).encode());
+        headers.push(header);
     }
     Ok(pb::HeadersInfo { headers, latest_height: latest })
 }

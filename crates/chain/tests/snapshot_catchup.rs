@@ -146,6 +146,12 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
         "block 1 was answered as past the end of the chain while the learner held a later tip: {not_found:?}"
     );
     let blocks: Vec<Block> = blocks.iter().map(|b| Block::decode(b).unwrap()).collect();
+    // The fetched blocks' sealed headers are kept with them: the learner's
+    // `Headers` (what the cross-check compares) are the blocks' own.
+    let upto = blocks.len() as u64;
+    let headers = c.client(learner).headers(pb::HeadersQuery { from_height: 1, to_height: upto }).await.unwrap();
+    let expected: Vec<Vec<u8>> = blocks.iter().map(|b| Block::header_only(b.sealed_header()).encode()).collect();
+    assert_eq!(headers.into_inner().headers, expected, "the learner's headers of the fetched blocks");
     let report = verify_history(&c.genesis, &blocks).expect("the fetched history verifies from the genesis");
     assert_eq!(report.blocks, blocks.len() as u64);
     assert!(c.log(learner).contains("this node holds the chain below its snapshot"), "{}", c.log_tail(learner));

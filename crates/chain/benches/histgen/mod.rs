@@ -47,7 +47,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Bumped whenever what is built changes, so a stale cache is not reused.
-pub(crate) const FORMAT: u32 = 1;
+pub(crate) const FORMAT: u32 = 2; // 2: stores carry the sealed-header table
 /// The genesis time; transfers follow 15 minutes apart (96 a day: a
 /// period limit counts at most a day of them).
 const T0: u64 = 1_800_000_000;

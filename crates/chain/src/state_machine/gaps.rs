@@ -184,6 +184,7 @@ impl Shared {
             };
             if held.is_none() {
                 blocks.insert(gap.top, bytes.as_slice()).map_err(|e| io(e.into()))?;
+                super::store_header(&tx, block).map_err(|e| e.to_string())?;
             }
             let bytes = serde_json::to_vec(&gaps).map_err(|e| e.to_string())?;
             meta.insert(GAPS_KEY, bytes.as_slice()).map_err(|e| io(e.into()))?;

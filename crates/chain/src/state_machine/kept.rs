@@ -185,18 +185,17 @@ impl Shared {
         if height == 0 {
             return Err(AttestError::NotFound("height 0 is the genesis, not a sealed block; ask for 1 or more".into()));
         }
-        let raw = self
-            .block(height)
+        let sealed = self
+            .sealed_header(height)
             .map_err(|e| AttestError::Internal(e.to_string()))?
             .ok_or_else(|| AttestError::NotFound(format!("this node holds no block {height}")))?;
-        let block = Block::decode(&raw).map_err(|e| AttestError::Internal(format!("stored block {height}: {e}")))?;
         let key = self
             .keeper
             .key
             .get()
             .ok_or_else(|| AttestError::Internal("this node has no account key to attest with".into()))?;
         let domain = self.read().notary.domain();
-        Ok(SignedAttestation::sign(&domain, key, statement_of(&domain, &block.header)))
+        Ok(SignedAttestation::sign(&domain, key, statement_of(&domain, &sealed.header)))
     }
 
     /// At `Seal` of `height`: puts `state` (the state the header commits to)

@@ -36,6 +36,7 @@ use crate::log_store::{StoreError, werr};
 use crate::types::{Applied, NodeId, TypeConfig};
 use box_core::block::{Block, BlockHeader, LoggedEntry};
 use box_core::encoding::Canonical;
+use box_core::evidence::SealedHeader;
 use box_core::ids::{SubjectId, TransferId};
 use box_core::notary::{NotaryState, TransferProof};
 use box_core::typed::Genesis;
@@ -53,6 +54,13 @@ use tokio::sync::{Notify, watch};
 mod apply;
 
 const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// Each stored block's sealed header, as its header-only block encoding
+/// ([`Block::header_only`]), written with the block: what needs a header
+/// alone (the cross-check, attestations, transfer proofs) reads a few hundred
+/// bytes instead of decoding a block of up to 1 MiB.
+const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("sealed_headers");
+/// The `meta` key saying [`HEADERS`] covers every stored block.
+const HEADERS_INDEXED_KEY: &str = "sealed_headers_indexed";
 const NOTARIZED: TableDefinition<u64, &[u8]> = TableDefinition::new("notarized");
 const DECIDED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("decided_at");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
@@ -224,6 +232,20 @@ impl Shared {
         Ok(t.get(height)?.map(|g| g.value().to_vec()))
     }
 
+    /// The sealed header of block `height`, as its header-only block
+    /// encoding ([`Block::header_only`]); `None` if no block is held there.
+    pub fn header(&self, height: u64) -> Result<Option<Vec<u8>>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(HEADERS)?;
+        Ok(t.get(height)?.map(|g| g.value().to_vec()))
+    }
+
+    /// The sealed header of block `height`, decoded; `None` if no block is
+    /// held there (or, never written by this node, its bytes do not decode).
+    pub fn sealed_header(&self, height: u64) -> Result<Option<SealedHeader>, redb::Error> {
+        Ok(self.header(height)?.and_then(|bytes| Block::decode(&bytes).ok()).map(|b| b.sealed_header()))
+    }
+
     /// The notarized subjects of block `height`.
     pub fn notarized(&self, height: u64) -> Result<Vec<NotarizedRecord>, redb::Error> {
         let tx = self.db.begin_read()?;
@@ -300,6 +322,7 @@ impl Shared {
         {
             let mut b = tx.open_table(BLOCKS).map_err(werr)?;
             b.insert(block.header.height, block.encode().as_slice()).map_err(werr)?;
+            store_header(&tx, block)?;
             let mut n = tx.open_table(NOTARIZED).map_err(werr)?;
             let bytes = serde_json::to_vec(notarized).map_err(werr)?;
             n.insert(block.header.height, bytes.as_slice()).map_err(werr)?;
@@ -318,6 +341,39 @@ impl Shared {
         }
         tx.commit().map_err(werr)
     }
+}
+
+/// Writes `block`'s sealed header into [`HEADERS`], in the transaction
+/// storing the block.
+fn store_header(tx: &redb::WriteTransaction, block: &Block) -> Result<(), StoreError> {
+    let header = Block::header_only(block.sealed_header()).encode();
+    tx.open_table(HEADERS).map_err(werr)?.insert(block.header.height, header.as_slice()).map_err(werr)?;
+    Ok(())
+}
+
+/// Creates [`HEADERS`] (at open). A store written before it existed has its
+/// blocks read once to fill it (the only pass over the blocks, at the first
+/// start of this version); a stored block that does not decode is left out
+/// (a reader then finds no header at its height, as for a block not held).
+fn index_headers(tx: &redb::WriteTransaction) -> Result<(), String> {
+    fn text<E: Into<redb::Error>>(e: E) -> String {
+        e.into().to_string()
+    }
+    let mut headers = tx.open_table(HEADERS).map_err(text)?;
+    let mut meta = tx.open_table(META).map_err(text)?;
+    if meta.get(HEADERS_INDEXED_KEY).map_err(text)?.is_some() {
+        return Ok(());
+    }
+    let blocks = tx.open_table(BLOCKS).map_err(text)?;
+    for item in blocks.iter().map_err(text)? {
+        let (height, bytes) = item.map_err(text)?;
+        if let Ok(block) = Block::decode(bytes.value()) {
+            let header = Block::header_only(block.sealed_header()).encode();
+            headers.insert(height.value(), header.as_slice()).map_err(text)?;
+        }
+    }
+    meta.insert(HEADERS_INDEXED_KEY, [1u8].as_slice()).map_err(text)?;
+    Ok(())
 }
 
 /// The raft state machine handle.
@@ -340,6 +396,7 @@ impl StateMachine {
             tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
             tx.open_table(TRANSFER_PROOFS).map_err(|e| e.to_string())?;
             kept::create_tables(&tx)?;
+            index_headers(&tx)?;
             tx.open_table(rejections::REJECTED).map_err(|e| e.to_string())?;
             // The genesis this data directory belongs to, recorded at creation (and on the first start
             // of a database made before it was recorded): a changed genesis file is refused at once,
@@ -498,5 +555,54 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {
         self.current()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use box_core::ids::{ChainId, DeploymentId};
+    use box_core::typed::Domain;
+
+    #[test]
+    fn a_store_written_before_the_header_table_has_its_headers_indexed_once_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::create(dir.path().join("state.redb")).unwrap();
+        let domain = Domain { chain_id: ChainId(31337), deployment: DeploymentId(B256::repeat_byte(9)) };
+        let key = box_testkit::key("node-1");
+        let entries = vec![LoggedEntry {
+            index: 4,
+            time: 7,
+            entry: box_core::notary::Entry::Submit(box_testkit::sample_flow(1)),
+        }];
+        let first = Block::seal(&domain, &key, 1, B256::ZERO, entries, B256::repeat_byte(1), 7);
+        let second = Block::seal(&domain, &key, 2, first.hash(&domain), Vec::new(), B256::repeat_byte(2), 8);
+        // What an earlier version wrote: blocks (one of them unreadable), no header table.
+        let tx = db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(BLOCKS).unwrap();
+            t.insert(1, first.encode().as_slice()).unwrap();
+            t.insert(2, second.encode().as_slice()).unwrap();
+            t.insert(3, [0xde, 0xad].as_slice()).unwrap();
+        }
+        index_headers(&tx).unwrap();
+        tx.commit().unwrap();
+        let header = |h: u64| -> Option<Vec<u8>> {
+            let tx = db.begin_read().unwrap();
+            tx.open_table(HEADERS).unwrap().get(h).unwrap().map(|g| g.value().to_vec())
+        };
+        for block in [&first, &second] {
+            let held = Block::decode(&header(block.header.height).unwrap()).unwrap();
+            assert_eq!(held.sealed_header(), block.sealed_header());
+            assert!(held.entries.is_empty(), "a header alone, not the block");
+        }
+        assert_eq!(header(3), None, "a block that does not decode has no header");
+        // Once: a second open does not read the blocks again (a row removed meanwhile stays removed).
+        let tx = db.begin_write().unwrap();
+        tx.open_table(HEADERS).unwrap().remove(2).unwrap();
+        index_headers(&tx).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(header(2), None);
+        assert!(header(1).is_some());
     }
 }
