@@ -18,8 +18,8 @@
 //!   the start and after the load, and its peak;
 //! - one snapshot on the leader after the load, timed from the trigger to
 //!   raft's metrics naming it (nodes snapshot every 2000 entries by default;
-//!   the bench turns that off during the load, as each one serialises every
-//!   block and would fall on the load three times at once);
+//!   the bench turns that off during the load, as each one takes a core for
+//!   ~1.7 s and would fall on the load three times at once);
 //! - signer and gateway start-to-ready through their library entry point:
 //!   box-core `checkpoint::decode` of the verified state at the tip (read
 //!   and every check), what both do at start; median of 5.
@@ -32,9 +32,10 @@
 //! BOX_BENCH_SUBJECTS (default 2000), BOX_BENCH_HISTORY_CLUSTER=0 (only
 //! build the histories and measure the start of a follower),
 //! BOX_BENCH_HISTORY_CLUSTER_MAX_N (the largest N run as a cluster, default
-//! 20,000: a node's store takes ~45 KB a transfer today, its snapshot holding
-//! every block, and each run copies it three times; larger Ns get the
-//! follower's start only, and their store may be deleted from the cache),
+//! 20,000: a node's store takes ~24 KB a transfer, its blocks, records and
+//! transfer proofs, and each run copies it three times (2.4 GB at 100,000);
+//! larger Ns get the follower's start only, and their store may be deleted
+//! from the cache),
 //! BOX_BENCH_HISTORY_ROUNDS (cluster runs per N, the Ns taking turns; the
 //! round of median BOX throughput is printed, default 1).
 // A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
@@ -90,7 +91,7 @@ struct Measured {
 async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow {
     histgen::seed(c, b);
     let t = Instant::now();
-    // No snapshot during the load (each one serialises every block, see `snapshot` below).
+    // No snapshot during the load (each takes a core for ~1.7 s, timed as `snapshot` below).
     let nodes = start(c, Some(1 << 40)).await;
     let start_time = t.elapsed();
     let (rss_started, _) = rss_mib();
