@@ -7,7 +7,10 @@
 //! kept under `target/bench-history/`; each run copies its stores into three
 //! fresh node data directories. Per N, in one run:
 //! - node start-to-ready: the three nodes opened (`node::start`, in this
-//!   process) until they agree on a leader;
+//!   process) until they agree on a leader, their stores copied and flushed
+//!   to disk before; and again after the load, once every node's store was
+//!   last committed by a process that died without closing it (a crash right
+//!   after a commit: what redb must repair before a node can start);
 //! - the BOX load of the `notarize` bench (BOX_BENCH_SUBJECTS flow
 //!   subjects, 32 in flight): notarized per second, p50/p99 submit →
 //!   notarized event; block seal time (the leader's Seal + SignBlock, from
@@ -70,6 +73,8 @@ fn ms(d: Duration) -> f64 {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ClusterRow {
     start: Duration,
+    /// The start after every node crashed (`CRASH`).
+    crash_start: Duration,
     boxed: Row,
     seal_p50: Duration,
     seal_p99: Duration,
@@ -127,6 +132,7 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
     assert!(!seals.is_empty(), "no block sealed during the load");
     ClusterRow {
         start: start_time,
+        crash_start: Duration::ZERO, // measured in its own child: `crash_start_in_child`
         boxed,
         seal_p50: percentile(&seals, 0.5),
         seal_p99: percentile(&seals, 0.99),
@@ -139,13 +145,41 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
     }
 }
 
+/// The nodes' start-to-ready from the history of `b` after a crash: each
+/// node's stores are copied, then last committed by a process that dies
+/// without closing them (as under `kill -9` or a power loss), then opened.
+async fn crash_start(c: &Cluster, b: &histgen::Built) -> Duration {
+    histgen::seed(c, b);
+    for n in &c.nodes {
+        let crashed =
+            std::process::Command::new(std::env::current_exe().unwrap()).env(CRASH, &n.config).status().unwrap();
+        assert!(crashed.success(), "the crash child failed");
+    }
+    let t = Instant::now();
+    let nodes = start(c, Some(1 << 40)).await;
+    let took = t.elapsed();
+    for node in nodes {
+        node.shutdown().await;
+    }
+    took
+}
+
 /// The cluster columns for `n`, measured in a child process of this
 /// benchmark, so that its memory is the nodes' and the load's alone (not
 /// what building the history or decoding checkpoints left in this one).
 fn in_child(n: u64) -> ClusterRow {
+    let mut row: ClusterRow = child(n, false);
+    row.crash_start = child(n, true);
+    row
+}
+
+/// Runs the child for `n` (`crashed`: [`crash_start`], else [`cluster`]) and
+/// reads its result.
+fn child<T: serde::de::DeserializeOwned>(n: u64, crashed: bool) -> T {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args(std::env::args().skip(1))
         .env(CHILD, n.to_string())
+        .env(CHILD_CRASHED, if crashed { "1" } else { "0" })
         .stderr(std::process::Stdio::inherit())
         .output()
         .unwrap();
@@ -157,9 +191,28 @@ fn in_child(n: u64) -> ClusterRow {
 
 /// Set (to N) in the child that runs one cluster.
 const CHILD: &str = "BOX_BENCH_HISTORY_CHILD";
+/// `1` in the child that measures the start after a crash instead.
+const CHILD_CRASHED: &str = "BOX_BENCH_HISTORY_CHILD_CRASHED";
+/// Set (to a node's configuration file) in a child that opens that node's
+/// stores as `node::start` does (each open commits) and exits without
+/// closing them: a crash right after a commit.
+const CRASH: &str = "BOX_BENCH_HISTORY_CRASH";
+
+/// The `CRASH` child's work.
+fn crash(config: &Path) -> ! {
+    let cfg = box_chain::config::NodeConfig::load(config).unwrap();
+    let genesis = serde_json::from_slice(&std::fs::read(&cfg.genesis).unwrap()).unwrap();
+    let log = box_chain::log_store::LogStore::open(&cfg.data_dir.join("raft-log.redb")).unwrap();
+    let sm = box_chain::state_machine::StateMachine::open(&cfg.data_dir.join("state.redb"), genesis).unwrap();
+    std::mem::forget((log, sm));
+    std::process::exit(0)
+}
 const RESULT: &str = "cluster result: ";
 
 fn main() {
+    if let Some(config) = std::env::var_os(CRASH) {
+        crash(Path::new(&config));
+    }
     if !common::run_by_cargo_bench() {
         return;
     }
@@ -172,8 +225,12 @@ fn main() {
         let c = Cluster::prepare_on(Path::new("in-process"), 3, 0, 50, &ports);
         let built = histgen::history(&c, n, per_block, &ports);
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        let row = rt.block_on(cluster(&c, &built, subjects));
-        println!("{RESULT}{}", serde_json::to_string(&row).unwrap());
+        let result = if std::env::var(CHILD_CRASHED).is_ok_and(|v| v == "1") {
+            serde_json::to_string(&rt.block_on(crash_start(&c, &built)))
+        } else {
+            serde_json::to_string(&rt.block_on(cluster(&c, &built, subjects)))
+        };
+        println!("{RESULT}{}", result.unwrap());
         return;
     }
     let ns: Vec<u64> = std::env::var("BOX_BENCH_HISTORY_N")
@@ -222,8 +279,9 @@ fn main() {
             let n = m.built.n;
             let r = in_child(n);
             eprintln!(
-                "round {round}, N = {n}: started in {:.1} s; BOX {:.0}/s, raw {:.0}/s; seal p50 {:.1} ms",
+                "round {round}, N = {n}: started in {:.2} s, after kill -9 in {:.2} s; BOX {:.0}/s, raw {:.0}/s; seal p50 {:.1} ms",
                 r.start.as_secs_f64(),
+                r.crash_start.as_secs_f64(),
                 r.boxed.per_second,
                 r.raw.per_second,
                 ms(r.seal_p50)
@@ -250,10 +308,10 @@ fn main() {
     );
     println!();
     println!(
-        "| finished transfers | blocks | build once (cached) | node start-to-ready | × N=0 | signer/gateway start (checkpoint decode) | × N=0 | \
+        "| finished transfers | blocks | build once (cached) | node start-to-ready | × N=0 | after kill -9 | × N=0 | signer/gateway start (checkpoint decode) | × N=0 | \
          BOX notarized/s | × N=0 | p50 | p99 | block seal p50 | p99 | × N=0 (p50) | raw openraft/s | BOX ÷ raw | RSS started → loaded (peak) | one snapshot (leader) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let anchor = &rows[0];
     for r in &rows {
         let b = &r.built;
@@ -265,9 +323,11 @@ fn main() {
         );
         let cluster = match (&r.cluster, &anchor.cluster) {
             (Some(x), Some(a)) => format!(
-                "{:.1} s | {:.1}× | {resume} | {:.0} | {:.2}× | {:.0} ms | {:.0} ms | {:.1} ms | {:.1} ms | {:.2}× | {:.0} | {:.2}× | {:.0} → {:.0} MiB ({:.0}) | {:.1} s",
+                "{:.2} s | {:.1}× | {:.2} s | {:.1}× | {resume} | {:.0} | {:.2}× | {:.0} ms | {:.0} ms | {:.1} ms | {:.1} ms | {:.2}× | {:.0} | {:.2}× | {:.0} → {:.0} MiB ({:.0}) | {:.1} s",
                 x.start.as_secs_f64(),
                 x.start.as_secs_f64() / a.start.as_secs_f64(),
+                x.crash_start.as_secs_f64(),
+                x.crash_start.as_secs_f64() / a.crash_start.as_secs_f64(),
                 x.boxed.per_second,
                 x.boxed.per_second / a.boxed.per_second,
                 ms(x.boxed.p50),
@@ -282,7 +342,7 @@ fn main() {
                 x.rss_peak,
                 x.snapshot.as_secs_f64(),
             ),
-            _ => format!("— | — | {resume} | — | — | — | — | — | — | — | — | — | — | —"),
+            _ => format!("— | — | — | — | {resume} | — | — | — | — | — | — | — | — | — | — | —"),
         };
         println!(
             "| {} | {} | {:.1} s ({:.2} ms a transfer) | {cluster} |",
