@@ -376,6 +376,29 @@ fn index_headers(tx: &redb::WriteTransaction) -> Result<(), String> {
     Ok(())
 }
 
+/// Opens (or creates) the node's store at `path`. A store that was not closed
+/// cleanly (a `kill -9`, a power loss) is first checked and repaired by redb,
+/// a walk of the whole file that grows with the history (crates/chain/README.md,
+/// "Crash recovery"): its progress is logged, so that a long start says why.
+fn open_store(path: &Path) -> Result<Database, String> {
+    let shown = path.display().to_string();
+    let named = shown.clone();
+    let logged = std::sync::atomic::AtomicU8::new(u8::MAX);
+    Database::builder()
+        .set_repair_callback(move |session| {
+            let tenth = (session.progress() * 10.0) as u8;
+            if logged.swap(tenth, std::sync::atomic::Ordering::Relaxed) != tenth {
+                tracing::warn!(
+                    "{named} was not closed cleanly (a crash, a power loss): checking and repairing the whole store \
+                     before starting, {}% done",
+                    u32::from(tenth) * 10
+                );
+            }
+        })
+        .create(path)
+        .map_err(|e| format!("cannot open {shown}: {e}"))
+}
+
 /// The raft state machine handle.
 #[derive(Clone)]
 pub struct StateMachine {
@@ -385,7 +408,7 @@ pub struct StateMachine {
 impl StateMachine {
     /// Opens the state database, restoring the latest snapshot if there is one.
     pub fn open(path: &Path, genesis: Genesis) -> Result<Self, String> {
-        let db = Database::create(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        let db = open_store(path)?;
         let tx = db.begin_write().map_err(|e| e.to_string())?;
         {
             for t in [BLOCKS, NOTARIZED] {
