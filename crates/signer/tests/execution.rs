@@ -68,6 +68,12 @@ async fn eth_and_erc20_transfers_execute_exactly_once_across_crashes() {
     // ETH: the signer dies after signing and recording, before broadcasting.
     let boot = holders.announce().await.map(|a| a.boot);
     s.kill();
+    // Its store needs no full repair (a walk of the whole file, growing with every execution):
+    // each commit recorded the allocator state (redb's quick-repair).
+    assert!(
+        !box_testkit::needs_full_repair(&s.dir.join("data").join("signer.redb")),
+        "the killed signer's store needs a full repair (a walk of the whole file) to open again"
+    );
     s.spawn(&[], &[("BOX_SIGNER_FAULT", "after-sign")]);
     let boot = Some(holders.unseal(boot).await.boot);
     let alice = Address::repeat_byte(0xA1);

@@ -111,6 +111,24 @@ pub fn machine() -> String {
 }
 
 /// A free TCP port on 127.0.0.1.
+/// Whether the redb store at `path` (of a process killed with `kill -9`)
+/// would need redb's full repair to open, a walk of the whole file that grows
+/// with it: a copy is opened, so the store itself stays as the crash left it.
+/// Panics if the copy cannot be made or opened at all.
+pub fn needs_full_repair(path: &Path) -> bool {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let copy = dir.path().join("copy.redb");
+    std::fs::copy(path, &copy).unwrap_or_else(|e| panic!("cannot copy {}: {e}", path.display()));
+    let repaired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = repaired.clone();
+    let db = redb::Database::builder()
+        .set_repair_callback(move |_| seen.store(true, std::sync::atomic::Ordering::Relaxed))
+        .create(&copy)
+        .unwrap_or_else(|e| panic!("the store {} does not open: {e}", path.display()));
+    drop(db);
+    repaired.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
