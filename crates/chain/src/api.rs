@@ -54,7 +54,8 @@ impl NotaryService {
     /// valid (refused for good), or cannot judge yet (unavailable: retry,
     /// or ask another node).
     fn admit(&self, subject: &Subject) -> Result<(), Status> {
-        match self.shared.read().notary.admission(subject) {
+        // With the node's memo of signers: applying the subject then finds them recovered.
+        match self.shared.remembering(|| self.shared.read().notary.admission(subject)) {
             Ok(()) => Ok(()),
             Err(Inadmissible::Refused(why)) => Err(Status::failed_precondition(format!("not recorded: {why}"))),
             Err(Inadmissible::NotYet(why)) => {

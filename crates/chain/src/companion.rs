@@ -34,7 +34,8 @@ pub async fn run(shared: Arc<Shared>, proposer: Proposer, key: SecretKey, mut sh
         let notified = shared.applied.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
-        let votes: Vec<(SubjectId, Signed<NodeVote>)> = {
+        // Judged with the node's memo of signers: applying the subject already recovered them.
+        let votes: Vec<(SubjectId, Signed<NodeVote>)> = shared.remembering(|| {
             let s = shared.read();
             let notary = &s.notary;
             if !notary.registry().contains(&me) {
@@ -66,7 +67,7 @@ pub async fn run(shared: Arc<Shared>, proposer: Proposer, key: SecretKey, mut sh
                     })
                     .collect()
             }
-        };
+        });
         // Every vote of this pass in one log entry (each vote still signed on its own).
         let count = votes.len();
         let mut signed = Vec::with_capacity(count);

@@ -127,9 +127,99 @@ pub fn signature_from_bytes(bytes: &[u8]) -> Result<Signature, SignatureError> {
 }
 
 /// Recovers the signer of `digest`, refusing out-of-range and high-`s` signatures.
+///
+/// Inside [`with_memo`], a signer already recovered for the same digest and
+/// signature is taken from the memo instead of recovered again.
 pub fn recover(digest: &B256, sig: &Signature) -> Result<Address, SignatureError> {
     check_scalars(sig)?;
-    sig.recover_address_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable)
+    MEMO.with(|memo| {
+        let memo = memo.borrow();
+        let Some(memo) = memo.as_ref() else {
+            return sig.recover_address_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable);
+        };
+        let key = memo_key(digest, sig);
+        if let Some(signer) = memo.get(&key) {
+            return Ok(signer);
+        }
+        let signer = sig.recover_address_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable)?;
+        memo.put(key, signer);
+        Ok(signer)
+    })
+}
+
+/// The signers a process already recovered, by digest and signature, at most
+/// `capacity` of them (the least recently used leave first): recovering a
+/// signer is the costliest step of verifying (about 100 µs), and a node
+/// verifies the same signatures again when it replays its own blocks to build
+/// a snapshot. A signer is recorded only once recovered here, so the memo
+/// changes no result: it returns what [`recover`] would compute. Used through
+/// [`with_memo`].
+pub struct RecoveryMemo {
+    signers: std::sync::Mutex<lru::LruCache<[u8; 97], Address>>,
+}
+
+impl RecoveryMemo {
+    /// A memo of at most `capacity` signers (at least one); about 150 bytes each.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = std::num::NonZeroUsize::new(capacity).unwrap_or(std::num::NonZeroUsize::MIN);
+        Self { signers: std::sync::Mutex::new(lru::LruCache::new(capacity)) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<[u8; 97], Address>> {
+        self.signers.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn get(&self, key: &[u8; 97]) -> Option<Address> {
+        self.lock().get(key).copied()
+    }
+
+    fn put(&self, key: [u8; 97], signer: Address) {
+        self.lock().put(key, signer);
+    }
+
+    /// How many signers it holds.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl fmt::Debug for RecoveryMemo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecoveryMemo").field("signers", &self.len()).finish()
+    }
+}
+
+thread_local! {
+    /// The memo [`recover`] uses on this thread, set by [`with_memo`].
+    static MEMO: std::cell::RefCell<Option<std::sync::Arc<RecoveryMemo>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Runs `f` with `memo` as the memo of every [`recover`] `f` makes on this
+/// thread (nested: the innermost memo; the one before is back when `f`
+/// returns or unwinds). A memo per process that verifies (one node's state
+/// machine), so that what one node recovered never stands for another's work.
+pub fn with_memo<R>(memo: &std::sync::Arc<RecoveryMemo>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<std::sync::Arc<RecoveryMemo>>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            MEMO.with(|m| *m.borrow_mut() = before);
+        }
+    }
+    let _restore = Restore(MEMO.with(|m| m.replace(Some(memo.clone()))));
+    f()
+}
+
+fn memo_key(digest: &B256, sig: &Signature) -> [u8; 97] {
+    let mut key = [0u8; 97];
+    key[..32].copy_from_slice(digest.as_slice());
+    key[32..].copy_from_slice(&sig.as_bytes());
+    key
 }
 
 #[cfg(test)]
@@ -149,6 +239,46 @@ mod tests {
         assert_eq!(recover(&d, &twin), Err(SignatureError::NonCanonical));
         assert_eq!(signature_from_bytes(&twin.as_bytes()), Err(SignatureError::NonCanonical));
         assert!(signature_from_bytes(&[0u8; 64]).is_err());
+    }
+
+    #[test]
+    fn a_memo_returns_what_recovery_computes_and_only_inside_with_memo() {
+        let k = SecretKey::from_label_unchecked("carol");
+        let (d, other) = (keccak256(b"vote"), keccak256(b"another vote"));
+        let sig = k.sign_hash(&d);
+        let plain = |digest: &B256| recover(digest, &sig);
+        let memo = std::sync::Arc::new(RecoveryMemo::new(2));
+        let (first, again, moved) = with_memo(&memo, || (plain(&d), plain(&d), plain(&other)));
+        assert_eq!(first, Ok(k.address()));
+        assert_eq!(again, first, "the remembered signer");
+        // The same signature over another digest is recovered, not looked up: another key, or none.
+        assert_eq!(moved, plain(&other));
+        assert_ne!(moved, Ok(k.address()));
+        assert_eq!(memo.len(), 1 + usize::from(moved.is_ok()));
+        // A refused signature is refused inside the memo too, and never recorded.
+        let twin = Signature::new(sig.r(), ORDER - sig.s(), !sig.v());
+        assert_eq!(with_memo(&memo, || recover(&d, &twin)), Err(SignatureError::NonCanonical));
+        // Outside with_memo (and after it unwound), nothing is recorded.
+        let before = memo.len();
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| with_memo(&memo, || panic!("unwinds"))));
+        assert!(recover(&keccak256(b"third"), &sig).is_ok());
+        assert_eq!(memo.len(), before);
+        // Nested: the inner memo records; the outer one is back afterwards.
+        let inner = std::sync::Arc::new(RecoveryMemo::new(4));
+        let fresh = keccak256(b"fourth");
+        with_memo(&memo, || {
+            with_memo(&inner, || plain(&fresh).unwrap());
+            assert_eq!(inner.len(), 1);
+            assert_eq!(memo.len(), before, "the outer memo did not see the inner recovery");
+            plain(&d).unwrap();
+        });
+        // At most `capacity` signers.
+        with_memo(&memo, || {
+            for i in 0u8..5 {
+                let _ = plain(&keccak256([i]));
+            }
+        });
+        assert!(memo.len() <= 2);
     }
 
     #[test]

@@ -204,9 +204,24 @@ pub struct Shared {
     pub keeper: Keeper,
     /// Who attests a snapshot's tip before it is installed ([`attested`]).
     attesters: std::sync::OnceLock<Arc<dyn TipAttesters>>,
+    /// The signers this node recovered while applying entries, so that
+    /// replaying its own blocks to build a snapshot does not recover them again.
+    memo: Arc<box_core::crypto::RecoveryMemo>,
 }
 
+/// Signers a node remembers ([`box_core::crypto::RecoveryMemo`], about 150
+/// bytes each): more than the signatures of the entries between two
+/// snapshots (every 2,000 entries by default, a few signatures each).
+const MEMO_SIGNERS: usize = 32_768;
+
 impl Shared {
+    /// Runs `f` with this node's memo of recovered signers
+    /// ([`box_core::crypto::with_memo`]): what `f` verifies, applying entries
+    /// later finds recovered, and the reverse.
+    pub fn remembering<R>(&self, f: impl FnOnce() -> R) -> R {
+        box_core::crypto::with_memo(&self.memo, f)
+    }
+
     /// Read access to the replicated state. Never hold it across an `.await`.
     pub fn read(&self) -> RwLockReadGuard<'_, ChainState> {
         // A poisoned lock means a panic while applying: the process is
@@ -509,6 +524,7 @@ impl StateMachine {
                 backfill: Notify::new(),
                 keeper: Keeper::default(),
                 attesters: std::sync::OnceLock::new(),
+                memo: Arc::new(box_core::crypto::RecoveryMemo::new(MEMO_SIGNERS)),
             }),
         })
     }
@@ -539,7 +555,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let mut out = Vec::new();
-        {
+        self.shared.remembering(|| {
             let mut s = self.write();
             for e in entries {
                 s.last_applied = Some(e.log_id);
@@ -555,7 +571,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                     }
                 }
             }
-        }
+            Ok::<_, StoreError>(())
+        })?;
         self.shared.applied.notify_waiters();
         Ok(out)
     }
