@@ -22,7 +22,7 @@
 //! - one snapshot on the leader after the load, timed from the trigger to
 //!   raft's metrics naming it (nodes snapshot every 2000 entries by default;
 //!   the bench turns that off during the load, as each one takes a core for
-//!   ~1.7 s and would fall on the load three times at once);
+//!   0.6–2.8 s (BENCHMARKS.md) and would fall on the load three times at once);
 //! - signer and gateway start-to-ready through their library entry point:
 //!   box-core `checkpoint::decode` of the verified state at the tip (read
 //!   and every check), what both do at start; median of 5.
@@ -96,7 +96,7 @@ struct Measured {
 async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow {
     histgen::seed(c, b);
     let t = Instant::now();
-    // No snapshot during the load (each takes a core for ~1.7 s, timed as `snapshot` below).
+    // No snapshot during the load (each takes a core for up to seconds, timed as `snapshot` below).
     let nodes = start(c, Some(1 << 40)).await;
     let start_time = t.elapsed();
     let (rss_started, _) = rss_mib();
