@@ -75,7 +75,9 @@ impl SecretKey {
     }
 
     /// Signs a 32-byte digest (an EIP-712 signing hash), returning a canonical
-    /// (low-`s`) recoverable signature.
+    /// (low-`s`) recoverable signature. Inside [`with_memo`] the signature is
+    /// recorded in the memo with this key's address, which is what recovering
+    /// it computes: a node does not recover its own companion's votes.
     pub fn sign_hash(&self, digest: &B256) -> Signature {
         // The bytes were validated as a scalar when this value was made.
         #[allow(clippy::expect_used)]
@@ -84,7 +86,17 @@ impl SecretKey {
         // digest length, which B256 rules out.
         #[allow(clippy::expect_used)]
         let (sig, recid) = sk.sign_prehash_recoverable(digest.as_slice()).expect("32-byte prehash");
-        Signature::from_signature_and_parity(sig, recid.is_y_odd()).normalized_s()
+        let signature = Signature::from_signature_and_parity(sig, recid.is_y_odd()).normalized_s();
+        // An x-reduced recovery id (probability about 2^-128) is not carried by
+        // the 65-byte form, so recovery would not give this key: never recorded.
+        if !recid.is_x_reduced() {
+            MEMO.with(|memo| {
+                if let Some(memo) = memo.borrow().as_ref() {
+                    memo.put(memo_key(digest, &signature), self.address);
+                }
+            });
+        }
+        signature
     }
 }
 
@@ -151,9 +163,11 @@ pub fn recover(digest: &B256, sig: &Signature) -> Result<Address, SignatureError
 /// `capacity` of them (the least recently used leave first): recovering a
 /// signer is the costliest step of verifying (about 100 µs), and a node
 /// verifies the same signatures again when it replays its own blocks to build
-/// a snapshot. A signer is recorded only once recovered here, so the memo
-/// changes no result: it returns what [`recover`] would compute. Used through
-/// [`with_memo`].
+/// a snapshot, and recovers the votes its own companion signed. A signer is
+/// recorded only once recovered here or when [`SecretKey::sign_hash`] made the
+/// signature under the memo (its key's address is what recovery computes), so
+/// the memo changes no result: it returns what [`recover`] would compute. Used
+/// through [`with_memo`].
 pub struct RecoveryMemo {
     signers: std::sync::Mutex<lru::LruCache<[u8; 97], Address>>,
 }
@@ -279,6 +293,31 @@ mod tests {
             }
         });
         assert!(memo.len() <= 2);
+    }
+
+    #[test]
+    fn a_signature_made_under_a_memo_is_remembered_as_what_recovery_computes() {
+        let memo = std::sync::Arc::new(RecoveryMemo::new(64));
+        let keys: Vec<SecretKey> = (0..4).map(|i| SecretKey::from_label_unchecked(&format!("node {i}"))).collect();
+        let made: Vec<(B256, Signature)> = with_memo(&memo, || {
+            (0u8..32)
+                .map(|i| {
+                    let d = keccak256([i]);
+                    (d, keys[usize::from(i) % keys.len()].sign_hash(&d))
+                })
+                .collect()
+        });
+        assert_eq!(memo.len(), made.len(), "every signature made under the memo is recorded");
+        for (d, sig) in &made {
+            // Recovery outside the memo (the k256 computation) against the recorded signer.
+            let recovered = recover(d, sig).unwrap();
+            assert_eq!(memo.get(&memo_key(d, sig)), Some(recovered));
+        }
+        // Outside a memo, signing records nothing anywhere.
+        let other = std::sync::Arc::new(RecoveryMemo::new(4));
+        keys[0].sign_hash(&keccak256(b"outside"));
+        assert!(other.is_empty());
+        assert_eq!(memo.len(), made.len());
     }
 
     #[test]

@@ -170,6 +170,19 @@ impl NotaryState {
     pub(super) fn vote(&mut self, vote: &crate::typed::Signed<crate::typed::NodeVote>) -> Vec<Event> {
         let subject = SubjectId(vote.value.subject);
         let ignored = |reason: String| vec![Event::VoteIgnored { subject, reason }];
+        // What needs no signer first: a vote on a subject that is not pending
+        // counts for nothing whoever signed it, so its signature is not
+        // recovered (the costliest step; with a majority of three, the third
+        // companion's vote usually arrives after the decision).
+        match self.subjects.get(&subject) {
+            None => {
+                return ignored("unknown subject: never submitted, or decided and retired from the live state".into());
+            }
+            Some(rec) if rec.status != SubjectStatus::Pending => {
+                return ignored("the subject is already decided".into());
+            }
+            Some(_) => {}
+        }
         let voter = match vote.signer(&self.domain()) {
             Ok(v) => v,
             Err(e) => return ignored(format!("vote signature: {e}")),
@@ -177,12 +190,10 @@ impl NotaryState {
         if !self.registry.contains(&voter) {
             return ignored(format!("{voter} is not a registered node account"));
         }
+        // Still there: nothing between the look-up above and here changes the state.
         let Some(rec) = self.subjects.get_mut(&subject) else {
             return ignored("unknown subject: never submitted, or decided and retired from the live state".into());
         };
-        if rec.status != SubjectStatus::Pending {
-            return ignored("the subject is already decided".into());
-        }
         if ContentHash(vote.value.contentHash) != rec.content {
             return ignored(format!("{voter} voted for other content than was submitted"));
         }

@@ -278,11 +278,23 @@ impl NotaryState {
                 _ => {}
             }
         }
+        // A flow's row is made when its subject is submitted; after that it
+        // changes only by an event naming the flow (`FlowStatus`, above) or by
+        // an authorization or anchoring report (below), so a vote on a flow
+        // subject does not hash the flow again.
+        let submitted: BTreeSet<SubjectId> = events
+            .iter()
+            .filter_map(|ev| match ev {
+                Event::Submitted { subject, .. } => Some(*subject),
+                _ => None,
+            })
+            .collect();
         for id in &subjects {
             match self.subjects.get(id).map(|r| &r.subject) {
-                Some(Subject::Flow(f)) => {
+                Some(Subject::Flow(f)) if submitted.contains(id) => {
                     flows.insert(domain.flow_hash(f));
                 }
+                Some(Subject::Flow(_)) => {}
                 Some(Subject::FlowAuthorization(a)) => {
                     flows.insert(FlowHash(a.value.flowHash));
                 }
