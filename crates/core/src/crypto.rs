@@ -40,6 +40,10 @@ pub struct InvalidSecretKey;
 #[derive(Clone)]
 pub struct SecretKey {
     bytes: Zeroizing<[u8; 32]>,
+    /// The same scalar with its public key, made once: deriving the public key
+    /// is a scalar multiplication, about as costly as the signature. k256
+    /// zeroizes its scalar on drop.
+    signing: SigningKey,
     address: Address,
 }
 
@@ -48,7 +52,7 @@ impl SecretKey {
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, InvalidSecretKey> {
         let sk = SigningKey::from_bytes(bytes.into()).map_err(|_| InvalidSecretKey)?;
         let address = Address::from_public_key(sk.verifying_key());
-        Ok(Self { bytes: Zeroizing::new(*bytes), address })
+        Ok(Self { bytes: Zeroizing::new(*bytes), signing: sk, address })
     }
 
     /// Derives a key deterministically from a label, by hashing until the
@@ -79,13 +83,10 @@ impl SecretKey {
     /// recorded in the memo with this key's address, which is what recovering
     /// it computes: a node does not recover its own companion's votes.
     pub fn sign_hash(&self, digest: &B256) -> Signature {
-        // The bytes were validated as a scalar when this value was made.
-        #[allow(clippy::expect_used)]
-        let sk = SigningKey::from_bytes((&*self.bytes).into()).expect("validated at construction");
         // RFC 6979 signing over a 32-byte prehash only fails for an invalid
         // digest length, which B256 rules out.
         #[allow(clippy::expect_used)]
-        let (sig, recid) = sk.sign_prehash_recoverable(digest.as_slice()).expect("32-byte prehash");
+        let (sig, recid) = self.signing.sign_prehash_recoverable(digest.as_slice()).expect("32-byte prehash");
         let signature = Signature::from_signature_and_parity(sig, recid.is_y_odd()).normalized_s();
         // An x-reduced recovery id (probability about 2^-128) is not carried by
         // the 65-byte form, so recovery would not give this key: never recorded.

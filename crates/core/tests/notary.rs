@@ -326,3 +326,22 @@ fn a_ceremony_message_is_recorded_once_per_boot() {
     let Entry::Ceremony(c) = &next else { unreachable!() };
     assert!(s.ceremony_recorded(c));
 }
+
+/// A flow is checked before each transfer under the hash its record is filed
+/// under, without hashing the flow again; so a restored state must file every
+/// flow under its own hash.
+#[test]
+fn a_restored_state_with_a_flow_under_another_hash_is_refused() {
+    let f = Fixture::new(1, 2, 1, 3);
+    let mut s = f.state();
+    f.activate_flow(&mut s);
+    let mut snapshot: serde_json::Value = serde_json::from_slice(&s.snapshot()).unwrap();
+    assert!(box_core::notary::NotaryState::restore(&serde_json::to_vec(&snapshot).unwrap()).is_ok());
+    let flows = snapshot["flows"].as_object_mut().expect("flows by hash");
+    let (hash, record) = flows.iter().next().map(|(k, v)| (k.clone(), v.clone())).unwrap();
+    assert_eq!(hash, f.domain.flow_hash(&f.flow).to_string());
+    flows.remove(&hash);
+    flows.insert(B256::repeat_byte(0x77).to_string(), record);
+    let err = box_core::notary::NotaryState::restore(&serde_json::to_vec(&snapshot).unwrap()).unwrap_err();
+    assert!(err.to_string().contains("filed under another flow's hash"), "{err}");
+}

@@ -17,8 +17,7 @@ impl NotaryState {
         let mut events = Vec::new();
         match subject {
             Subject::Flow(f) => {
-                let h = domain.flow_hash(f);
-                verify_flow(&domain, f)?;
+                let h = verify_flow(&domain, f)?.hash();
                 if let Some(r) = self.flows.get_mut(&h) {
                     r.status = FlowStatus::Notarized;
                 }

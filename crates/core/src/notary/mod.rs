@@ -428,6 +428,9 @@ impl NotaryState {
                 return bad("a subject is filed under the wrong id or content hash");
             }
         }
+        if s.flows.iter().any(|(h, rec)| domain.flow_hash(&rec.flow) != *h) {
+            return bad("a flow is filed under another flow's hash");
+        }
         if !s.retired.folds() {
             return bad("the retired ids do not fold to the retired row's chain (or one is listed twice)");
         }

@@ -4,7 +4,7 @@
 use super::effect::ReportEffect;
 use super::{FlowStatus, Inadmissible, NotaryState, Subject, TransferStatus};
 use crate::Refusal;
-use crate::flow::{ActiveFlow, verify_flow};
+use crate::flow::{ActiveFlow, verify_flow, verify_recorded_flow};
 use crate::governance::{GovernanceAction, verify_action};
 use crate::ids::{ContentHash, FlowHash, SubjectId, Timestamp, TransferId};
 use crate::transbox::{Policy, check_transbox};
@@ -49,7 +49,7 @@ impl NotaryState {
                     "the transfer names flow {h}, which this node does not know (yet: it may be behind)"
                 )));
             };
-            let flow = verify_flow(&domain, &rec.flow).map_err(|e| Inadmissible::Refused(e.to_string()))?;
+            let flow = verify_recorded_flow(&rec.flow, h).map_err(|e| Inadmissible::Refused(e.to_string()))?;
             check_transbox(t, &domain, &flow, self.assets().get(&t.request.asset).as_ref())
                 .map_err(|e| Inadmissible::Refused(e.to_string()))?;
         }
@@ -113,7 +113,7 @@ impl NotaryState {
                 status: format!("{:?}", rec.status).to_lowercase(),
             });
         }
-        verify_flow(&self.domain(), &rec.flow).map(ActiveFlow::new)
+        verify_recorded_flow(&rec.flow, *h).map(ActiveFlow::new)
     }
 
     pub(super) fn check_authorization(
