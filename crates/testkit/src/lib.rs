@@ -413,20 +413,43 @@ impl Cluster {
         self.nodes.iter().filter(|n| n.is_running()).map(|n| n.id).collect()
     }
 
-    /// Waits until every running node names the same leader; returns it.
+    /// Waits up to 60 s until every running node names the same leader;
+    /// returns it ([`Cluster::wait_leader_within`]).
     pub async fn wait_leader(&self) -> u64 {
-        eventually("a leader every running node agrees on", Duration::from_secs(60), || async {
-            let mut leader = None;
-            for view in self.node_client(&self.running()).cluster().await {
-                let info = view.info.ok()?;
-                if info.leader == 0 || leader.is_some_and(|l| l != info.leader) {
-                    return None;
-                }
-                leader = Some(info.leader);
+        self.wait_leader_within(Duration::from_secs(60)).await
+    }
+
+    /// Waits up to `deadline` until every running node names the same
+    /// leader, polling every 50 ms; returns it. On a timeout it fails with
+    /// each running node's (leader, height), 0 for a node that did not
+    /// answer, and the tail of its log.
+    pub async fn wait_leader_within(&self, deadline: Duration) -> u64 {
+        let start = Instant::now();
+        loop {
+            let running = self.running();
+            let mut views = Vec::new();
+            for view in self.node_client(&running).cluster().await {
+                views.push(view.info.ok().map_or((0, 0), |i| (i.leader, i.height)));
             }
-            leader.filter(|l| self.running().contains(l))
-        })
-        .await
+            if let Some(&(l, _)) = views.first()
+                && l != 0
+                && views.len() == running.len()
+                && views.iter().all(|(x, _)| *x == l)
+                && running.contains(&l)
+            {
+                return l;
+            }
+            if start.elapsed() >= deadline {
+                let logs: Vec<String> =
+                    running.iter().map(|id| format!("--- node {id}:\n{}", self.log_tail(*id))).collect();
+                panic!(
+                    "timed out after {deadline:?} waiting for a leader every running node agrees on; nodes {running:?} \
+                     name (leader, height) {views:?}\n{}",
+                    logs.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// box-proto's node client to nodes `ids` (in that order), as the gateway.
