@@ -24,6 +24,16 @@
 //!    get a leader suspected: whoever can call `Witness` could otherwise
 //!    depose an honest leader with junk nobody proposes.
 //!
+//! A node that is behind does not blame the leader for its own lag: while
+//! it has more than [`CATCH_UP_GAP`] entries still to apply (its own log, or
+//! what the leader last said is committed) and it keeps applying, the
+//! deadlines wait ([`CatchUp`]). A node restarted after others moved on, or
+//! one slower than its peers, would otherwise suspect an honest leader for
+//! entries that sit in the part of the log it has not applied yet, refuse
+//! its messages, fall further behind, and suspect it again. The wait is
+//! capped ([`CATCH_UP_DEADLINES`] deadlines), so a leader that announces a
+//! commit it never sends is suspected all the same, later.
+//!
 //! Suspicion is sticky and backs off: three deadlines at first, doubling on
 //! every repeat up to ten minutes; a repeat is forgiven for every four base
 //! periods without one. A node proven to have equivocated (see
@@ -50,6 +60,7 @@ use box_proto::Channels;
 use box_proto::pb;
 use openraft::Raft;
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
@@ -66,6 +77,11 @@ const REPROPOSE_AT_ONCE: usize = 8;
 /// Most witnessed entries a node proposes itself per check (a quarter
 /// second): what a flood of witnessed junk can add to the log.
 const WITNESSED_AT_ONCE: usize = 64;
+/// Entries a node may have still to apply and count as keeping up: a
+/// pipeline's worth. Behind by more (and applying), it is catching up.
+pub const CATCH_UP_GAP: u64 = 64;
+/// Longest a node catching up holds its deadlines, in deadlines.
+pub const CATCH_UP_DEADLINES: u32 = 6;
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     // A poisoned lock means a panic elsewhere; the map itself stays usable.
@@ -218,17 +234,34 @@ struct Suspicion {
     until: Instant,
 }
 
-/// Nodes whose raft messages this node refuses for now.
+/// Nodes whose raft messages this node refuses for now, and the last
+/// commit index a leader announced to it (how far behind this node is).
 #[derive(Debug)]
 pub struct Suspects {
     base: Duration,
     inner: Mutex<HashMap<NodeId, Suspicion>>,
+    /// The greatest commit index an accepted AppendEntries announced, plus
+    /// one (0: none yet).
+    leader_commit: AtomicU64,
 }
 
 impl Suspects {
     /// A first suspicion lasts `base`.
     pub fn new(base: Duration) -> Self {
-        Self { base, inner: Mutex::default() }
+        Self { base, inner: Mutex::default(), leader_commit: AtomicU64::new(0) }
+    }
+
+    /// An AppendEntries this node took said the log is committed up to
+    /// `index` (the raft service calls this; commit indexes only grow).
+    pub fn heard_commit(&self, index: Option<u64>) {
+        if let Some(i) = index {
+            self.leader_commit.fetch_max(i.saturating_add(1), Ordering::Relaxed);
+        }
+    }
+
+    /// The greatest commit index a leader announced to this node.
+    pub fn leader_commit(&self) -> Option<u64> {
+        self.leader_commit.load(Ordering::Relaxed).checked_sub(1)
     }
 
     /// Suspects `node` once more; returns for how long from now.
@@ -440,6 +473,60 @@ impl Liveness {
     }
 }
 
+/// Whether a node is catching up with the leader (see the module docs): its
+/// late entries may sit in the part of the log it has not applied yet.
+#[derive(Debug)]
+struct CatchUp {
+    /// The last applied index seen, and when it last moved.
+    applied: Option<u64>,
+    moved: Instant,
+    /// Since when the deadlines have been held for it.
+    since: Option<Instant>,
+    /// Whether the log said so for this hold.
+    told: bool,
+}
+
+impl CatchUp {
+    fn new(now: Instant) -> Self {
+        Self { applied: None, moved: now, since: None, told: false }
+    }
+
+    /// Notes this node's `applied` index and the greatest index it knows to
+    /// be in the log (`known`: its own last log index, or a commit index a
+    /// leader announced); returns how many entries it is behind when that
+    /// excuses late entries: more than [`CATCH_UP_GAP`], applying within
+    /// the last `deadline`, and held for less than [`CATCH_UP_DEADLINES`].
+    fn behind(&mut self, now: Instant, applied: Option<u64>, known: Option<u64>, deadline: Duration) -> Option<u64> {
+        if applied != self.applied {
+            self.applied = applied;
+            self.moved = now;
+        }
+        let gap = match (known, applied) {
+            (Some(k), Some(a)) => k.saturating_sub(a),
+            (Some(k), None) => k.saturating_add(1),
+            (None, _) => 0,
+        };
+        if gap <= CATCH_UP_GAP {
+            self.reset();
+            return None;
+        }
+        let since = *self.since.get_or_insert(now);
+        let held = now.duration_since(since) < deadline.saturating_mul(CATCH_UP_DEADLINES);
+        (held && now.duration_since(self.moved) < deadline).then_some(gap)
+    }
+
+    /// Whether the log has yet to say that deadlines are held; true once.
+    fn tell(&mut self) -> bool {
+        !std::mem::replace(&mut self.told, true)
+    }
+
+    /// The hold ended (caught up, or a suspicion): the next starts afresh.
+    fn reset(&mut self) {
+        self.since = None;
+        self.told = false;
+    }
+}
+
 /// Sealing that does not move: entries applied but not in a signed block.
 #[derive(Default)]
 struct SealWatch {
@@ -477,6 +564,7 @@ pub async fn run(
         return;
     }
     let mut seal = SealWatch::default();
+    let mut catch_up = CatchUp::new(Instant::now());
     let mut reproposing: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         tokio::select! {
@@ -498,14 +586,36 @@ pub async fn run(
             let deadline = liveness.deadline;
             tokio::spawn(async move { tokio::time::timeout(deadline, p.entry(entry, false)).await });
         }
+        let (leader, applied, last_log) = {
+            let m = raft.metrics();
+            let m = m.borrow();
+            (m.current_leader, m.last_applied.map(|l| l.index), m.last_log_index)
+        };
+        let known = last_log.max(liveness.suspects.leader_commit());
+        let behind = catch_up.behind(now, applied, known, liveness.deadline);
         if late.is_empty() && !stalled {
             continue;
         }
-        let leader = raft.metrics().borrow().current_leader;
+        if let Some(gap) = behind {
+            // Its own lag, not the leader's doing: wait, and propose nothing
+            // again (the late entries may be in what it has still to apply).
+            if let Some(l) = leader.filter(|_| catch_up.tell()) {
+                tracing::info!(
+                    leader = l,
+                    late = late.len(),
+                    stalled,
+                    "{gap} entries behind the leader and applying: entries past the deadline wait until this node \
+                     catches up"
+                );
+            }
+            liveness.shared.progress.rearm(now + liveness.deadline);
+            continue;
+        }
         // One strike per episode: a leader already refused is not struck
         // again while its suspicion runs (its lease lapses meanwhile).
         if let Some(l) = leader.filter(|l| *l != liveness.id && liveness.suspects.admit(*l).is_ok()) {
             let d = liveness.suspects.suspect(l);
+            catch_up.reset();
             tracing::warn!(
                 leader = l,
                 late = late.len(),
@@ -537,6 +647,53 @@ pub async fn run(
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_behind_and_applying_is_excused_for_a_while_and_only_then() {
+        let d = Duration::from_secs(10);
+        let t0 = Instant::now();
+        let mut c = CatchUp::new(t0);
+        // Within a pipeline's worth of the leader: keeping up, nothing excused.
+        assert_eq!(c.behind(t0, Some(100), Some(100 + CATCH_UP_GAP), d), None);
+        // Nothing known beyond what it applied: nothing excused.
+        assert_eq!(c.behind(t0, Some(100), None, d), None);
+        // Far behind and applying: excused, with the gap.
+        assert_eq!(c.behind(t0, Some(100), Some(400), d), Some(300));
+        assert!(c.tell() && !c.tell(), "the log says so once a hold");
+        // Applying keeps it excused...
+        assert_eq!(c.behind(t0 + d, Some(200), Some(400), d), Some(200));
+        // ...but not once it has applied nothing for a whole deadline.
+        assert_eq!(c.behind(t0 + d * 2, Some(200), Some(400), d), None);
+        // Nor past the cap, however it applies: a leader that announces a
+        // commit it never sends is suspected, later.
+        let mut c = CatchUp::new(t0);
+        let cap = CATCH_UP_DEADLINES;
+        for i in 0..cap {
+            let at = t0 + d * i;
+            assert!(c.behind(at, Some(u64::from(i)), Some(10_000), d).is_some(), "deadline {i}");
+        }
+        assert_eq!(c.behind(t0 + d * cap, Some(u64::from(cap)), Some(10_000), d), None);
+        // Caught up, the next hold starts afresh (and is told again).
+        assert_eq!(c.behind(t0 + d * cap, Some(10_000), Some(10_000), d), None);
+        assert_eq!(c.behind(t0 + d * (cap + 1), Some(10_001), Some(20_000), d), Some(9_999));
+        assert!(c.tell());
+        // A fresh node that applied nothing yet counts every known entry.
+        let mut c = CatchUp::new(t0);
+        assert_eq!(c.behind(t0, None, Some(500), d), Some(501));
+    }
+
+    #[test]
+    fn the_leader_commit_heard_only_grows() {
+        let s = Suspects::new(Duration::from_secs(30));
+        assert_eq!(s.leader_commit(), None);
+        s.heard_commit(None);
+        assert_eq!(s.leader_commit(), None);
+        s.heard_commit(Some(0));
+        assert_eq!(s.leader_commit(), Some(0));
+        s.heard_commit(Some(70));
+        s.heard_commit(Some(12));
+        assert_eq!(s.leader_commit(), Some(70));
+    }
 
     #[test]
     fn suspicion_backs_off_and_is_forgiven() {

@@ -88,8 +88,11 @@ impl Connection {
     {
         let result = self.send(rpc, req, option).await;
         match &result {
-            Err(RPCError::Unreachable(_)) => self.health.unreachable(self.target, &self.addr, &self.cause),
-            Err(RPCError::Network(_) | RPCError::Timeout(_) | RPCError::PayloadTooLarge(_)) => {}
+            Err(RPCError::Unreachable(_) | RPCError::Network(_)) => {
+                self.health.unreachable(self.target, &self.addr, &self.cause)
+            }
+            Err(RPCError::Timeout(_)) => self.health.unreachable(self.target, &self.addr, "no answer in time"),
+            Err(RPCError::PayloadTooLarge(_)) => {}
             Ok(_) | Err(RPCError::RemoteError(_)) => self.health.reached(self.target, &self.addr),
         }
         result
@@ -113,7 +116,10 @@ impl Connection {
                 return Err(RPCError::Unreachable(Unreachable::new(&Message(e.clone()))));
             }
         };
-        let data = serde_json::to_vec(req).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let data = serde_json::to_vec(req).map_err(|e| {
+            self.cause = format!("the message does not encode: {e}");
+            RPCError::Network(NetworkError::new(&e))
+        })?;
         let mut r = Request::new(pb::RaftMessage { data });
         r.set_timeout(option.hard_ttl());
         let res = match rpc {
@@ -128,10 +134,15 @@ impl Connection {
                 self.cause = st.message().to_owned();
                 return Err(RPCError::Unreachable(Unreachable::new(&Message(self.cause.clone()))));
             }
-            Err(st) => return Err(RPCError::Network(NetworkError::new(&st))),
+            Err(st) => {
+                self.cause = format!("{}: {}", st.code().description(), st.message());
+                return Err(RPCError::Network(NetworkError::new(&st)));
+            }
         };
-        let out: Result<P, RaftError<NodeId, E>> =
-            serde_json::from_slice(&resp.into_inner().data).map_err(|e| RPCError::Network(NetworkError::new(&e)))?;
+        let out: Result<P, RaftError<NodeId, E>> = serde_json::from_slice(&resp.into_inner().data).map_err(|e| {
+            self.cause = format!("its answer does not decode: {e}");
+            RPCError::Network(NetworkError::new(&e))
+        })?;
         out.map_err(|e| RPCError::RemoteError(RemoteError::new(self.target, e)))
     }
 }
@@ -224,7 +235,13 @@ impl pb::raft_server::Raft for RaftService {
         let req =
             self.admit(r, "AppendEntries", |m: &AppendEntriesRequest<TypeConfig>| m.vote.leader_id().voted_for())?;
         self.unsuspected(req.vote.leader_id().voted_for().unwrap_or_default())?;
-        encode(&self.raft.append_entries(req).await)
+        let commit = req.leader_commit.map(|c| c.index);
+        let resp = self.raft.append_entries(req).await;
+        if resp.is_ok() {
+            // How far behind this node is, for the liveness rules.
+            self.suspects.heard_commit(commit);
+        }
+        encode(&resp)
     }
 
     async fn vote(&self, r: Request<pb::RaftMessage>) -> Result<Response<pb::RaftMessage>, Status> {

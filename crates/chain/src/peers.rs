@@ -1,7 +1,9 @@
 //! How a node treats a peer it cannot reach: raft retries with an
 //! exponential backoff instead of every 500 ms, and the log says once that
 //! the peer went down and once that it came back, instead of an error line
-//! per attempt.
+//! per attempt. "Down" is any raft message that did not get an answer: no
+//! connection, a refusal (a peer that suspects this node, see
+//! [`crate::liveness`]), a transport error or no answer in time.
 
 use crate::types::NodeId;
 use openraft::network::Backoff;
