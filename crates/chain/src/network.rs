@@ -237,8 +237,8 @@ impl pb::raft_server::Raft for RaftService {
         self.unsuspected(req.vote.leader_id().voted_for().unwrap_or_default())?;
         let commit = req.leader_commit.map(|c| c.index);
         let resp = self.raft.append_entries(req).await;
-        if resp.is_ok() {
-            // How far behind this node is, for the liveness rules.
+        if matches!(&resp, Ok(r) if !matches!(r, AppendEntriesResponse::HigherVote(_))) {
+            // From the leader this node follows: how far behind it is, for the liveness rules.
             self.suspects.heard_commit(commit);
         }
         encode(&resp)
