@@ -387,11 +387,11 @@ impl Cluster {
         std::fs::read_to_string(&self.node(id).log).unwrap_or_default()
     }
 
-    /// The last 30 lines of node `id`'s log.
+    /// The last 30 lines of node `id`'s log, after the first three lines of
+    /// each of the first three panics above them: a panic's message scrolls
+    /// out of the tail under the backtrace and the errors that follow it.
     pub fn log_tail(&self, id: u64) -> String {
-        let text = std::fs::read_to_string(&self.node(id).log).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        tail_with_panics(&std::fs::read_to_string(&self.node(id).log).unwrap_or_default(), 30)
     }
 
     /// The generated notary client to node `id` over mutual TLS, as the
@@ -654,5 +654,40 @@ mod for_people {
         ] {
             assert_eq!(debug_text(fine), None, "{fine}");
         }
+    }
+}
+
+/// The last `n` lines of `text`, after the first three lines of each of the
+/// first three panics above them (see [`Cluster::log_tail`]).
+fn tail_with_panics(text: &str, n: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines.len().saturating_sub(n);
+    let mut out = Vec::new();
+    for (i, _) in lines[..tail].iter().enumerate().filter(|(_, l)| l.contains("panicked at")).take(3) {
+        out.push("(a panic, earlier in the log:)");
+        out.extend_from_slice(&lines[i..(i + 3).min(tail)]);
+    }
+    out.extend_from_slice(&lines[tail..]);
+    out.join("\n")
+}
+
+#[cfg(test)]
+mod log_tests {
+    use super::tail_with_panics;
+
+    #[test]
+    fn a_panic_above_the_tail_is_kept_in_it() {
+        let mut log = vec!["start".to_owned(), "thread 'x' panicked at src/a.rs:1:2:".into(), "boom".into()];
+        log.extend((0..40).map(|i| format!("after {i}")));
+        let tail = tail_with_panics(&log.join("\n"), 5);
+        let lines: Vec<&str> = tail.lines().collect();
+        assert_eq!(
+            lines[..4],
+            ["(a panic, earlier in the log:)", "thread 'x' panicked at src/a.rs:1:2:", "boom", "after 0"]
+        );
+        assert_eq!(lines[4..], ["after 35", "after 36", "after 37", "after 38", "after 39"]);
+        // No panic: the tail alone; a short log: all of it.
+        assert_eq!(tail_with_panics("a\nb\nc", 2), "b\nc");
+        assert_eq!(tail_with_panics("a\nb", 5), "a\nb");
     }
 }
