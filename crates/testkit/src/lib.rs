@@ -413,17 +413,12 @@ impl Cluster {
         self.nodes.iter().filter(|n| n.is_running()).map(|n| n.id).collect()
     }
 
-    /// Waits up to 60 s until every running node names the same leader;
-    /// returns it ([`Cluster::wait_leader_within`]).
+    /// Waits up to 60 s until every running node names the same leader,
+    /// polling every 50 ms; returns it. On a timeout it fails with each
+    /// running node's (leader, height), 0 for a node that did not answer,
+    /// and the tail of its log.
     pub async fn wait_leader(&self) -> u64 {
-        self.wait_leader_within(Duration::from_secs(60)).await
-    }
-
-    /// Waits up to `deadline` until every running node names the same
-    /// leader, polling every 50 ms; returns it. On a timeout it fails with
-    /// each running node's (leader, height), 0 for a node that did not
-    /// answer, and the tail of its log.
-    pub async fn wait_leader_within(&self, deadline: Duration) -> u64 {
+        let deadline = Duration::from_secs(60);
         let start = Instant::now();
         loop {
             let running = self.running();
