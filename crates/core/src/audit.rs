@@ -13,6 +13,7 @@ use crate::notary::{Event, NotaryState};
 use crate::quorum::verify_certificate;
 use crate::typed::Genesis;
 use alloy::primitives::B256;
+use std::collections::{HashMap, HashSet};
 
 /// Why a history does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -123,6 +124,32 @@ impl HistoryVerifier {
 
     /// [`HistoryVerifier::push`], with each event's log time.
     pub fn push_timed(&mut self, block: &Block) -> Result<Vec<(Timestamp, Event)>, AuditError> {
+        self.push_with(block, HashMap::new())
+    }
+
+    /// The ids [`HistoryVerifier::push_answered`] needs the follower's index
+    /// to answer for `block` (box-core [`NotaryState::retired_lookups`]):
+    /// empty unless the verified state leaves retired ids to that index.
+    pub fn retired_lookups(&self, block: &Block) -> Vec<B256> {
+        self.state.retired_lookups(block.entries.iter().map(|e| &e.entry))
+    }
+
+    /// [`HistoryVerifier::push`] on a state that leaves its older retired
+    /// ids to the follower's own index (one resumed from
+    /// [`crate::checkpoint::encode_indexed`]): `found` holds the ids among
+    /// [`HistoryVerifier::retired_lookups`] that the index holds. Errors as
+    /// `push`; a block that looks up an id outside those asked is refused
+    /// (such a lookup counts as retired, so it never lets a replay through).
+    pub fn push_answered(&mut self, block: &Block, found: &HashSet<B256>) -> Result<Vec<Event>, AuditError> {
+        let answers = self.retired_lookups(block).into_iter().map(|id| (id, found.contains(&id))).collect();
+        Ok(self.push_with(block, answers)?.into_iter().map(|(_, e)| e).collect())
+    }
+
+    fn push_with(
+        &mut self,
+        block: &Block,
+        answers: HashMap<B256, bool>,
+    ) -> Result<Vec<(Timestamp, Event)>, AuditError> {
         let h = &block.header;
         let fail = |reason: String| AuditError::Block { height: h.height, reason };
         if Some(h.height) != self.height.checked_add(1) {
@@ -158,6 +185,10 @@ impl HistoryVerifier {
         // Applied in place; a refusal undoes exactly the rows the block wrote
         // (`atomically`), so a refused block leaves the verified state as it
         // was, and an accepted one costs only its own entries.
+        let indexed = self.state.retired_indexed() > 0;
+        if indexed {
+            self.state.answer_retired(answers);
+        }
         let events = self.state.atomically(|state| {
             let mut events = Vec::new();
             for e in &block.entries {
@@ -174,11 +205,20 @@ impl HistoryVerifier {
                     events.push((Timestamp(e.time), ev));
                 }
             }
+            if indexed && !state.retired_answered() {
+                return Err(fail(
+                    "it looks up a retired id the follower's index was not asked about (use push_answered)".into(),
+                ));
+            }
             if state.state_root().0 != h.stateHash {
                 return Err(fail("the state after replaying the block differs from the sealed state hash".into()));
             }
             Ok(events)
-        })?;
+        });
+        if indexed {
+            self.state.retired_answered();
+        }
+        let events = events?;
         self.parent = block.hash(&domain);
         self.height = h.height;
         self.next_index = next_index;

@@ -15,6 +15,15 @@
 //! verifier's parent. A corrupted or edited checkpoint is refused with the
 //! reason; the caller replays from the genesis instead.
 //!
+//! A follower may keep the retired ids (replay protection: every transfer
+//! and subject that ever finished) in its own store instead
+//! ([`encode_indexed`], version 2): the checkpoint then lists only the ids
+//! retired since the index was last written, so persisting and resuming
+//! cost the live state, not the history. Their fold into the retired row
+//! cannot be checked at resume (the ids are not at hand): the index is
+//! trusted like the store, as below. A block applied to such a state needs
+//! the index's answers ([`HistoryVerifier::push_answered`]).
+//!
 //! What it does not do: prove the state to anyone but the process that
 //! wrote it. A checkpoint consistent in itself but written by someone else
 //! with access to the store is trusted like the store itself; the signer
@@ -38,6 +47,10 @@ pub struct CheckpointError(pub String);
 
 /// The first bytes of a binary checkpoint (magic and version 1).
 pub const MAGIC: &[u8; 9] = b"BOXCHKPT\x01";
+
+/// The first bytes of a checkpoint whose older retired ids are in the
+/// follower's own index ([`encode_indexed`]): version 2.
+pub const MAGIC_INDEXED: &[u8; 9] = b"BOXCHKPT\x02";
 
 /// The JSON form earlier versions wrote (read by [`decode`]).
 #[derive(Serialize)]
@@ -72,6 +85,34 @@ pub struct Checkpoint {
 /// and then, not per block.
 pub fn encode(verifier: &HistoryVerifier, header: Option<&SealedHeader>) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
+    put_head(&mut out, verifier, header);
+    out.extend_from_slice(&verifier.state().to_binary());
+    out
+}
+
+/// The checkpoint of `verifier` for a follower whose own index holds the
+/// first `indexed` retired ids (in retirement order): [`MAGIC_INDEXED`],
+/// [`encode`]'s fields, `indexed` (8 bytes, big-endian), then the state
+/// with only the retired ids after those listed. It stays O(live state +
+/// ids not yet indexed), so a follower that adds
+/// `verifier.state().retired_after(indexed)` to its index, in the same
+/// durable write as these bytes, persists and resumes (`decode`) at a cost
+/// that does not grow with the ids that ever retired.
+///
+/// `None` if `indexed` is below the ids `verifier`'s state already leaves
+/// to the index ([`NotaryState::retired_indexed`]) or above its retired
+/// count.
+pub fn encode_indexed(verifier: &HistoryVerifier, header: Option<&SealedHeader>, indexed: u64) -> Option<Vec<u8>> {
+    let state = verifier.state().to_binary_indexed(indexed)?;
+    let mut out = MAGIC_INDEXED.to_vec();
+    put_head(&mut out, verifier, header);
+    out.extend_from_slice(&indexed.to_be_bytes());
+    out.extend_from_slice(&state);
+    Some(out)
+}
+
+/// The fields both versions share after the magic.
+fn put_head(out: &mut Vec<u8>, verifier: &HistoryVerifier, header: Option<&SealedHeader>) {
     out.extend_from_slice(&verifier.height().to_be_bytes());
     out.extend_from_slice(verifier.state().state_root().0.as_slice());
     out.extend_from_slice(verifier.parent().as_slice());
@@ -86,12 +127,10 @@ pub fn encode(verifier: &HistoryVerifier, header: Option<&SealedHeader>) -> Vec<
         None => out.push(0),
         Some(h) => {
             out.push(1);
-            put_sized(&mut out, &h.header.abi_encode());
+            put_sized(out, &h.header.abi_encode());
             out.extend_from_slice(&h.signature.as_bytes());
         }
     }
-    out.extend_from_slice(&verifier.state().to_binary());
-    out
 }
 
 /// The checkpoint [`encode`] writes for a verifier that just accepted the
@@ -119,7 +158,7 @@ pub fn encode_json(verifier: &HistoryVerifier, header: Option<&SealedHeader>) ->
 /// A binary checkpoint's parts, its state taken back from its rows.
 fn read_binary(bytes: &[u8]) -> Result<In, String> {
     let mut r = Reader::new(bytes);
-    r.take(MAGIC.len(), "its magic")?;
+    let indexed = r.take(MAGIC.len(), "its magic")? == MAGIC_INDEXED;
     let height = r.u64("its height")?;
     let state_root = r.b256("its state root")?;
     let parent = r.b256("its parent hash")?;
@@ -139,7 +178,13 @@ fn read_binary(bytes: &[u8]) -> Result<In, String> {
         }
         f => return Err(format!("its header has the unknown flag {f}")),
     };
-    let state = NotaryState::from_binary(r.rest()).map_err(|e| e.to_string())?;
+    let state = if indexed {
+        let n = r.u64("its count of indexed retired ids")?;
+        NotaryState::from_binary_indexed(r.rest(), n)
+    } else {
+        NotaryState::from_binary(r.rest())
+    }
+    .map_err(|e| e.to_string())?;
     Ok(In { height, state_root, header, verifier: HistoryVerifier::resumed(state, parent, height, next_index) })
 }
 
@@ -148,7 +193,7 @@ fn read_binary(bytes: &[u8]) -> Result<In, String> {
 /// module docs).
 pub fn decode(genesis: &Genesis, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     let bad = |m: String| CheckpointError(m);
-    let c: In = if bytes.starts_with(MAGIC) {
+    let c: In = if bytes.starts_with(MAGIC) || bytes.starts_with(MAGIC_INDEXED) {
         read_binary(bytes).map_err(bad)?
     } else {
         let mut c: In = serde_json::from_slice(bytes).map_err(|e| bad(format!("it does not parse ({e})")))?;

@@ -498,3 +498,84 @@ fn an_edited_retired_list_or_queue_is_refused_and_a_version_1_state_is_read_when
     }
     assert!(edited > 0 && v1_read > 0 && v1_refused > 0, "{edited} {v1_read} {v1_refused}");
 }
+
+/// A follower that keeps the retired ids in its own index (checkpoint
+/// version 2) resumes from a checkpoint that lists none of them, and still
+/// refuses a replay of a retired transfer, from its index's answers. A
+/// block applied without asking the index, or with an index that lost the
+/// id, is refused rather than accepting the replay.
+#[test]
+fn a_follower_with_the_retired_ids_in_its_own_index_resumes_without_them_and_still_refuses_a_replay() {
+    use box_core::checkpoint::{MAGIC_INDEXED, decode, encode, encode_indexed};
+    use std::collections::HashSet;
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history_at(&f, 2, 3600);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    for b in &blocks {
+        v.push(b).unwrap();
+    }
+    let (count, _) = v.state().retired_chain();
+    let ids: Vec<(u8, B256)> = v.state().retired_after(0).unwrap().to_vec();
+    assert_eq!(ids.len() as u64, count);
+    // The next block replays transfer 1's transbox, four more days on: the
+    // chain records the refusal, which changes the state root.
+    let last = blocks.last().unwrap();
+    let replay = Entry::Submit(Subject::Transfer(f.transbox(f.request(eth(1), 1))));
+    let tid = f.transbox(f.request(eth(1), 1)).transfer_id(&f.domain);
+    let index = last.entries.last().unwrap().index + 1;
+    let time = last.entries.last().unwrap().time + 4 * 86_400;
+    let mut chain_state = v.state().clone();
+    let events = chain_state.apply(&replay, Timestamp(time));
+    assert!(
+        matches!(&events[..], [box_core::notary::Event::Refused { reason }] if reason.contains("retired")),
+        "{events:?}"
+    );
+    let next = Block::seal(
+        &f.domain,
+        &f.nodes[0],
+        last.header.height + 1,
+        v.parent(),
+        vec![LoggedEntry { index, time, entry: replay }],
+        chain_state.state_root().0,
+        T0.0,
+    );
+
+    // The checkpoint for an index holding every id lists none of them.
+    let header = last.sealed_header();
+    let whole = encode(&v, Some(&header));
+    let bytes = encode_indexed(&v, Some(&header), count).unwrap();
+    assert!(bytes.starts_with(MAGIC_INDEXED));
+    assert_eq!(whole.len() + 8 - bytes.len(), ids.len() * 33, "33 bytes less per retired id, 8 more for the count");
+    assert!(encode_indexed(&v, Some(&header), count + 1).is_none(), "more than ever retired");
+    let resumed = decode(&f.genesis, &bytes).unwrap().verifier;
+    assert_eq!(resumed.state().state_root(), v.state().state_root());
+    assert_eq!(resumed.state().retired_indexed(), count);
+    assert_eq!(resumed.state().retired_after(count), Some(&[][..]));
+    assert_eq!(resumed.state().retired_after(0), None, "the indexed ids are not held");
+    let mut edited = bytes.clone();
+    let at = edited.len() - resumed.state().to_binary().len() - 8;
+    edited[at + 7] ^= 1;
+    let err = decode(&f.genesis, &edited).unwrap_err().to_string();
+    assert!(err.contains("retired row counts"), "{err}");
+
+    // What the index must answer for the replay: the transbox's subject and its transfer.
+    let lookups = resumed.retired_lookups(&next);
+    assert!(lookups.contains(&tid.0), "{lookups:?}");
+    // Not asked: refused, never taken as a new transfer.
+    let err = resumed.clone().push(&next).unwrap_err().to_string();
+    assert!(err.contains("was not asked"), "{err}");
+    // An index that lost the id: the replay would pass, so the root differs.
+    let err = resumed.clone().push_answered(&next, &HashSet::new()).unwrap_err().to_string();
+    assert!(err.contains("differs from the sealed state hash"), "{err}");
+    // The index's true answers: accepted, the replay refused as on the chain.
+    let index: HashSet<B256> = ids.iter().map(|(_, id)| *id).collect();
+    let mut follower = resumed;
+    let events = follower.push_answered(&next, &index).unwrap();
+    assert!(matches!(&events[..], [box_core::notary::Event::Refused { reason }] if reason.contains("retired")));
+    assert_eq!(follower.state().state_root(), chain_state.state_root());
+    // Persisted again for the same index: still nothing listed, same root.
+    let again = encode_indexed(&follower, Some(&next.sealed_header()), count).unwrap();
+    let back = decode(&f.genesis, &again).unwrap().verifier;
+    assert_eq!(back.state().state_root(), chain_state.state_root());
+    assert!(encode_indexed(&follower, None, count - 1).is_none(), "ids the index holds are not at hand");
+}

@@ -251,8 +251,25 @@ impl NotaryState {
     ///
     /// It carries the retired ids in order and the retirement queue (state
     /// that is not a row), so the state read back retires what and when
-    /// this one would.
+    /// this one would. A state that leaves its older retired ids to a
+    /// follower's index ([`NotaryState::retired_indexed`] > 0) lists only the
+    /// others, which [`NotaryState::from_binary`] refuses: such a state is
+    /// persisted with [`crate::checkpoint::encode_indexed`].
     pub fn to_binary(&self) -> Vec<u8> {
+        self.to_binary_listing(self.retired.ids())
+    }
+
+    /// [`NotaryState::to_binary`] with only the retired ids after the first
+    /// `indexed` listed (what a follower writes when its own index holds
+    /// those: [`crate::checkpoint::encode_indexed`]); `None` if `indexed` is
+    /// below [`NotaryState::retired_indexed`] or above the retired count.
+    /// Only [`NotaryState::from_binary_indexed`], told the same `indexed`,
+    /// reads it back.
+    pub(crate) fn to_binary_indexed(&self, indexed: u64) -> Option<Vec<u8>> {
+        Some(self.to_binary_listing(self.retired_after(indexed)?))
+    }
+
+    fn to_binary_listing(&self, listed: &[(u8, B256)]) -> Vec<u8> {
         let mut out = STATE_MAGIC.to_vec();
         put_sized(&mut out, &self.genesis.abi_encode());
         let mut sections: BTreeMap<u8, Vec<(B256, Vec<u8>)>> = BTreeMap::new();
@@ -281,8 +298,8 @@ impl NotaryState {
         }
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes();
         out.push(RETIRED_LIST);
-        out.extend_from_slice(&count(self.retired.ids().len()));
-        for (t, id) in self.retired.ids() {
+        out.extend_from_slice(&count(listed.len()));
+        for (t, id) in listed {
             out.push(*t);
             out.extend_from_slice(id.as_slice());
         }
@@ -307,10 +324,18 @@ impl NotaryState {
     /// deadline is lost). The root is recomputed from the rows; it is not
     /// compared with anything here.
     pub fn from_binary(bytes: &[u8]) -> Result<Self, StateError> {
-        Self::read_binary(bytes).map_err(StateError::Snapshot)?.checked()
+        Self::read_binary(bytes, 0).map_err(StateError::Snapshot)?.checked()
     }
 
-    fn read_binary(bytes: &[u8]) -> Result<Self, String> {
+    /// [`NotaryState::from_binary`] for bytes from
+    /// [`NotaryState::to_binary_indexed`]: the first `indexed` retired ids
+    /// are in the caller's own index, and the list holds those after. Their
+    /// fold cannot be checked here (the caller's store is trusted for them).
+    pub(crate) fn from_binary_indexed(bytes: &[u8], indexed: u64) -> Result<Self, StateError> {
+        Self::read_binary(bytes, indexed).map_err(StateError::Snapshot)?.checked()
+    }
+
+    fn read_binary(bytes: &[u8], indexed: u64) -> Result<Self, String> {
         let mut r = Reader::new(bytes);
         let magic = r.take(STATE_MAGIC.len(), "its magic")?;
         let (tags, v1) = match magic {
@@ -372,10 +397,13 @@ impl NotaryState {
             return Err("it has no retired-list or no retirement-queue section".into());
         }
         let (count, chain) = retired_row.unwrap_or((0, B256::ZERO));
-        if count != list.len() as u64 {
-            return Err(format!("its retired row counts {count} ids but its retired list has {}", list.len()));
+        if Some(count) != indexed.checked_add(list.len() as u64) {
+            return Err(format!(
+                "its retired row counts {count} ids but its retired list has {} (after {indexed} indexed)",
+                list.len()
+            ));
         }
-        s.take_retirement(Retired::listed(list, chain), queue);
+        s.take_retirement(Retired::listed(indexed, list, chain), queue);
         s.registry = NodeRegistry::new(s.nodes.keys().copied()).map_err(|e| format!("its node rows: {e}"))?;
         s.rebuild_tree();
         if v1 && s.deadline_missing() {

@@ -16,7 +16,8 @@ use crate::ids::{FlowHash, SubjectId, Timestamp, TransferId};
 use crate::typed::ReportStatus;
 use alloy::primitives::{B256, keccak256};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// How long (log-time seconds) a finished transfer, or a decided subject,
 /// stays live after it finished: long enough for the signer to report a
@@ -35,20 +36,44 @@ pub(super) struct Due {
 }
 
 /// The ids retired so far, in order, with the fold the state commits to.
+///
+/// A node holds every id in memory. A follower (the signer, the gateway)
+/// may keep the first [`Retired::indexed`] of them in its own store instead
+/// and hold only those retired after ([`NotaryState::retired_lookups`]).
 #[derive(Debug, Clone, Default)]
 pub(super) struct Retired {
-    /// (row tag, id) in retirement order.
+    /// How many ids retired before `ids[0]`: held in the follower's own
+    /// index, not here (0 on a node: every id is listed).
+    indexed: u64,
+    /// (row tag, id) in retirement order, after the first `indexed`.
     ids: Vec<(u8, B256)>,
     /// The same ids, for O(1) lookups.
     set: HashSet<B256>,
-    /// `chain_n` over `ids` (or, right after deserialising, what the bytes
-    /// said it was: [`Retired::folds`] checks it).
+    /// `chain_n` over every id, indexed and listed (or, right after
+    /// deserialising, what the bytes said it was: [`Retired::folds`] checks it
+    /// when nothing is indexed).
     chain: B256,
+    /// What the follower's index answered for the block being applied: the
+    /// ids asked, each with whether the index holds it. Empty between blocks.
+    answers: HashMap<B256, bool>,
+    /// Set when a lookup fell outside the ids asked (then answered "retired",
+    /// so a gap in the answers can never let a replay through).
+    missed: Missed,
+}
+
+/// A flag set through a shared reference (a lookup is a read).
+#[derive(Debug, Default)]
+struct Missed(AtomicBool);
+
+impl Clone for Missed {
+    fn clone(&self) -> Self {
+        Self(AtomicBool::new(self.0.load(Ordering::Relaxed)))
+    }
 }
 
 impl PartialEq for Retired {
     fn eq(&self, other: &Self) -> bool {
-        self.ids == other.ids && self.chain == other.chain
+        self.indexed == other.indexed && self.ids == other.ids && self.chain == other.chain
     }
 }
 
@@ -69,37 +94,62 @@ fn next_link(chain: &B256, t: u8, id: &B256) -> B256 {
 
 impl Retired {
     pub(super) fn is_empty(&self) -> bool {
-        self.ids.is_empty() && self.chain.is_zero()
+        self.indexed == 0 && self.ids.is_empty() && self.chain.is_zero()
     }
+    /// Whether `id` retired: listed here, or (on an indexed state) answered
+    /// so by the follower's index. An id the index was not asked about
+    /// counts as retired and marks the lookup as missed.
     pub(super) fn contains(&self, id: &B256) -> bool {
+        if self.set.contains(id) {
+            return true;
+        }
+        if self.indexed == 0 {
+            return false;
+        }
+        match self.answers.get(id) {
+            Some(found) => *found,
+            None => {
+                self.missed.0.store(true, Ordering::Relaxed);
+                true
+            }
+        }
+    }
+    /// Whether `id` is among the ids listed here (not the indexed ones).
+    pub(super) fn lists(&self, id: &B256) -> bool {
         self.set.contains(id)
     }
     pub(super) fn count(&self) -> u64 {
-        self.ids.len() as u64
+        self.indexed + self.ids.len() as u64
+    }
+    pub(super) fn indexed(&self) -> u64 {
+        self.indexed
     }
     pub(super) fn chain(&self) -> B256 {
         self.chain
     }
-    /// Whether the ids fold to the chain held, and no id is listed twice.
+    /// Whether the listed ids fold to the chain held (only checkable when
+    /// nothing is indexed), and no id is listed twice.
     pub(super) fn folds(&self) -> bool {
-        self.set.len() == self.ids.len() && retired_fold(&self.ids) == self.chain
+        self.set.len() == self.ids.len() && (self.indexed > 0 || retired_fold(&self.ids) == self.chain)
     }
     fn push(&mut self, t: u8, id: B256) {
         self.chain = next_link(&self.chain, t, &id);
         self.ids.push((t, id));
         self.set.insert(id);
     }
-    /// The ids in retirement order, with their row tags.
+    /// The listed ids in retirement order, with their row tags (every id
+    /// when nothing is indexed).
     pub(super) fn ids(&self) -> &[(u8, B256)] {
         &self.ids
     }
     /// A list read back (a binary state) with the chain its row says it
-    /// folds to; [`Retired::folds`] checks that.
-    pub(super) fn listed(ids: Vec<(u8, B256)>, chain: B256) -> Self {
+    /// folds to, after `indexed` ids held in a follower's index;
+    /// [`Retired::folds`] checks what it can.
+    pub(super) fn listed(indexed: u64, ids: Vec<(u8, B256)>, chain: B256) -> Self {
         let set = ids.iter().map(|(_, id)| *id).collect();
-        Self { ids, set, chain }
+        Self { indexed, ids, set, chain, ..Self::default() }
     }
-    /// Where a run starts: the count and chain to go back to.
+    /// Where a run starts: the count listed and chain to go back to.
     pub(super) fn mark(&self) -> (usize, B256) {
         (self.ids.len(), self.chain)
     }
@@ -109,6 +159,16 @@ impl Retired {
             self.set.remove(&id);
         }
         self.chain = mark.1;
+    }
+    /// Takes the index's answers for the block about to be applied.
+    pub(super) fn answer(&mut self, answers: HashMap<B256, bool>) {
+        self.answers = answers;
+        self.missed = Missed::default();
+    }
+    /// Drops the answers; whether a lookup missed them since [`Retired::answer`].
+    pub(super) fn answered(&mut self) -> bool {
+        self.answers = HashMap::new();
+        !std::mem::take(&mut self.missed).0.into_inner()
     }
 }
 
@@ -132,8 +192,7 @@ impl<'de> Deserialize<'de> for Retired {
         if w.count != w.ids.len() as u64 {
             return Err(serde::de::Error::custom(format!("the retired ids say {} but list {}", w.count, w.ids.len())));
         }
-        let set = w.ids.iter().map(|(_, id)| *id).collect();
-        Ok(Self { ids: w.ids, set, chain: w.chain })
+        Ok(Self::listed(0, w.ids, w.chain))
     }
 }
 
@@ -157,6 +216,62 @@ impl NotaryState {
     /// How many ids have retired, and their fold (the retired row's value).
     pub fn retired_chain(&self) -> (u64, B256) {
         (self.retired.count(), self.retired.chain())
+    }
+
+    /// How many of the retired ids (the first, in retirement order) this
+    /// state leaves to a follower's own index (0: it holds every one; a node
+    /// always does). Such a state comes from a checkpoint written by
+    /// [`crate::checkpoint::encode_indexed`]; applying a block to it needs
+    /// the index's answers for [`NotaryState::retired_lookups`].
+    pub fn retired_indexed(&self) -> u64 {
+        self.retired.indexed()
+    }
+
+    /// The ids retired after the first `n`, in retirement order, with their
+    /// row tags ([`tag::TRANSFER`] or [`tag::SUBJECT`]): what a follower adds to its index when it persists
+    /// a checkpoint indexed up to [`NotaryState::retired_chain`]'s count.
+    /// `None` if `n` is below [`NotaryState::retired_indexed`] (those ids are
+    /// not held here) or above the count.
+    pub fn retired_after(&self, n: u64) -> Option<&[(u8, B256)]> {
+        let skip = usize::try_from(n.checked_sub(self.retired.indexed())?).ok()?;
+        self.retired.ids().get(skip..)
+    }
+
+    /// The ids that applying `entries` next may look up among the retired
+    /// ones: each submitted subject's id, and the transfer a transbox or a
+    /// transfer report is about. Empty when nothing is indexed. A follower
+    /// holding the older ids in its own index asks it about these before
+    /// applying the block ([`crate::audit::HistoryVerifier::push_answered`]);
+    /// asking about more is harmless.
+    pub fn retired_lookups<'a>(&self, entries: impl IntoIterator<Item = &'a crate::notary::Entry>) -> Vec<B256> {
+        if self.retired.indexed() == 0 {
+            return Vec::new();
+        }
+        let domain = self.domain();
+        let mut out = Vec::new();
+        for e in entries {
+            if let crate::notary::Entry::Submit(subject) = e {
+                if let Ok(id) = subject.id(&domain) {
+                    out.push(id.0);
+                }
+                out.extend(carried(subject, &domain).map(|t| t.0));
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Takes the follower's index's answers (id asked → whether it holds
+    /// it) for the entries about to be applied.
+    pub(crate) fn answer_retired(&mut self, answers: HashMap<B256, bool>) {
+        self.retired.answer(answers);
+    }
+
+    /// Drops the answers; `false` if a lookup since
+    /// [`NotaryState::answer_retired`] fell outside them.
+    pub(crate) fn retired_answered(&mut self) -> bool {
+        self.retired.answered()
     }
 
     /// When the live transfer or subject `id` retires, if it is scheduled to.
