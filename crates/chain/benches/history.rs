@@ -25,7 +25,11 @@
 //!   0.6–2.8 s (BENCHMARKS.md) and would fall on the load three times at once);
 //! - signer and gateway start-to-ready through their library entry point:
 //!   box-core `checkpoint::decode` of the verified state at the tip (read
-//!   and every check), what both do at start; median of 5.
+//!   and every check), what both do at start; median of 5. Twice: with
+//!   every retired id listed in the checkpoint (version 1: a node's, or a
+//!   follower's before it kept an index), and with them in the follower's
+//!   own index (version 2, `checkpoint::encode_indexed`: what the signer and
+//!   the gateway persist).
 //!
 //! `cargo bench -p box-chain --bench history`; knobs: BOX_BENCH_HISTORY_N (a
 //! comma list, default `0,10000`), BOX_BENCH_HISTORY_PER_BLOCK (transfers
@@ -89,6 +93,8 @@ struct ClusterRow {
 struct Measured {
     built: histgen::Built,
     resume: Duration,
+    /// The follower's start with the retired ids in its index, and the checkpoint's size.
+    resume_indexed: (Duration, usize),
     cluster: Option<ClusterRow>,
     rounds: Vec<ClusterRow>,
 }
@@ -268,9 +274,35 @@ fn main() {
                 })
                 .collect(),
         );
+        // The same state for a follower that keeps the retired ids in its
+        // own index (box-core checkpoint version 2, what the signer and the
+        // gateway persist): none of them listed.
+        let full = checkpoint::decode(&c.genesis, &bytes).unwrap();
+        let (count, _) = full.verifier.state().retired_chain();
+        let indexed_path = built.dir.join("checkpoint-indexed.bin");
+        let indexed = checkpoint::encode_indexed(&full.verifier, full.header.as_ref(), count).unwrap();
+        std::fs::write(&indexed_path, &indexed).unwrap();
+        drop(full);
+        let resume_indexed = median(
+            (0..STARTS)
+                .map(|_| {
+                    let t = Instant::now();
+                    let bytes = std::fs::read(&indexed_path).unwrap();
+                    let cp = checkpoint::decode(&c.genesis, &bytes).unwrap();
+                    assert_eq!(cp.verifier.state().retired_indexed(), count);
+                    t.elapsed()
+                })
+                .collect(),
+        );
         drop(bytes);
         drop(c);
-        rows.push(Measured { built, resume, cluster: None, rounds: Vec::new() });
+        rows.push(Measured {
+            built,
+            resume,
+            resume_indexed: (resume_indexed, indexed.len()),
+            cluster: None,
+            rounds: Vec::new(),
+        });
     }
     // The cluster runs, the Ns taking turns round by round, so that a change
     // in the machine's load falls on all of them alike.
@@ -308,10 +340,10 @@ fn main() {
     );
     println!();
     println!(
-        "| finished transfers | blocks | build once (cached) | node start-to-ready | × N=0 | after kill -9 | × N=0 | signer/gateway start (checkpoint decode) | × N=0 | \
+        "| finished transfers | blocks | build once (cached) | node start-to-ready | × N=0 | after kill -9 | × N=0 | signer/gateway start (checkpoint decode), ids listed | × N=0 | ids in the follower's index | × N=0 | \
          BOX notarized/s | × N=0 | p50 | p99 | block seal p50 | p99 | × N=0 (p50) | raw openraft/s | BOX ÷ raw | RSS started → loaded (peak) | one snapshot (leader) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let anchor = &rows[0];
     for r in &rows {
         let b = &r.built;
@@ -320,6 +352,12 @@ fn main() {
             ms(r.resume),
             b.checkpoint_bytes as f64 / 1e6,
             r.resume.as_secs_f64() / anchor.resume.as_secs_f64()
+        );
+        let resume = format!(
+            "{resume} | {:.1} ms ({:.1} MB) | {:.1}×",
+            ms(r.resume_indexed.0),
+            r.resume_indexed.1 as f64 / 1e6,
+            r.resume_indexed.0.as_secs_f64() / anchor.resume_indexed.0.as_secs_f64()
         );
         let cluster = match (&r.cluster, &anchor.cluster) {
             (Some(x), Some(a)) => format!(

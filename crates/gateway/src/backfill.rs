@@ -108,14 +108,20 @@ async fn settle(
     replica: &SharedReplica,
     id: &TransferId,
 ) -> Result<Settled, String> {
-    let (live, retired, verified) = {
+    let (live, retired, ask_index, verified) = {
         let r = replica.read();
         let live = r
             .state()
             .transfer(id)
             .map(|t| FinalTransfer { status: t.status.clone(), detail: t.confirmed_detail().map(str::to_owned) });
-        (live, r.state().is_retired(&id.0), r.height())
+        let listed = r.state().is_retired(&id.0);
+        (live, listed, r.state().retired_indexed() > 0 && !listed, r.height())
     };
+    // Retired before the state the replica resumed from: in the store's index.
+    let retired = retired
+        || (ask_index
+            && live.is_none()
+            && store.retired_among(&[id.0]).await.map_err(|e| e.to_string())?.contains(&id.0));
     let (height, row) = match live {
         Some(f) if f.status.is_final() => (verified, f),
         Some(_) => return Ok(Settled::Nothing),

@@ -11,12 +11,14 @@
 //! store, so a restart replays locally and the audit export needs no node.
 
 use crate::store::Store;
+use box_core::B256;
 use box_core::audit::HistoryVerifier;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::notary::{Event, NotaryState};
 use box_core::typed::Genesis;
 use box_proto::{BlockFollower, Followed, NodeClient, VerifierCell};
+use std::collections::HashSet;
 use std::sync::{Arc, RwLock, RwLockReadGuard};
 use tokio::sync::watch;
 
@@ -55,9 +57,11 @@ impl Replica {
     }
 
     /// Verifies the next block and applies it, returning the events it
-    /// produced; on error nothing changes.
-    pub fn apply(&mut self, block: &Block) -> Result<Vec<Event>, String> {
-        let events = self.verifier.push(block).map_err(|e| e.to_string())?;
+    /// produced; on error nothing changes. `found`: which of the verifier's
+    /// `retired_lookups(block)` the store's retired-id index holds (empty
+    /// when the state leaves nothing to it).
+    pub fn apply(&mut self, block: &Block, found: &HashSet<B256>) -> Result<Vec<Event>, String> {
+        let events = self.verifier.push_answered(block, found).map_err(|e| e.to_string())?;
         self.latest_seen = self.latest_seen.max(self.verifier.height());
         Ok(events)
     }
@@ -87,9 +91,9 @@ impl SharedReplica {
         self.heights.subscribe()
     }
 
-    fn apply(&self, block: &Block) -> Result<Vec<Event>, String> {
+    fn apply(&self, block: &Block, found: &HashSet<B256>) -> Result<Vec<Event>, String> {
         let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let events = r.apply(block)?;
+        let events = r.apply(block, found)?;
         let h = r.height();
         drop(r);
         self.heights.send_replace(h);
@@ -131,7 +135,12 @@ pub async fn load(store: &Store, replica: &SharedReplica, genesis: &Genesis) -> 
             let bytes =
                 hex::decode(body.trim_start_matches("0x")).map_err(|e| format!("stored block {height}: {e}"))?;
             let block = Block::decode(&bytes).map_err(|e| format!("stored block {height}: {e}"))?;
-            let events = replica.apply(&block)?;
+            let lookups = replica.read().verifier().retired_lookups(&block);
+            let found = match lookups.is_empty() {
+                true => HashSet::new(),
+                false => store.retired_among(&lookups).await.map_err(|e| e.to_string())?,
+            };
+            let events = replica.apply(&block, &found)?;
             crate::finals::record(store, replica, height as u64, &events).await;
             verified += 1;
             from = height as u64 + 1;
@@ -171,10 +180,12 @@ pub async fn run(
     resumed: u64,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut follower = BlockFollower::start(nodes, replica.clone());
+    let index = Arc::new(crate::resume::StoreIndex(store.clone()));
+    let mut follower = BlockFollower::start(nodes, replica.clone()).with_index(index);
     // What `load` left is persisted at once when it verified anything, then
     // every `PERSIST_EVERY` while blocks arrive, and at shutdown.
-    let mut persisted = crate::resume::Persisted::new(resumed);
+    let indexed = replica.read().state().retired_indexed();
+    let mut persisted = crate::resume::Persisted::new(resumed, indexed);
     persisted.persist(&store, &replica).await;
     loop {
         let followed = tokio::select! {

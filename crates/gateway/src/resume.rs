@@ -71,11 +71,13 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
         }
     }
     let root = c.verifier.state().state_root().0;
+    let indexed = c.verifier.state().retired_indexed();
     replica.resume(c.verifier);
     tracing::info!(
         height,
         %root,
         ms = started.elapsed().as_millis() as u64,
+        retired_indexed = indexed,
         "resumed from the verified state persisted at height {height}; verifying only the blocks after it"
     );
     Ok(height)
@@ -86,12 +88,16 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
 pub struct Persisted {
     height: u64,
     at: Instant,
+    /// How many retired ids the store's index holds (the first, in
+    /// retirement order): a write adds those retired after them.
+    indexed: u64,
 }
 
 impl Persisted {
-    /// Nothing persisted by this run yet (`height`: what was resumed from).
-    pub fn new(height: u64) -> Self {
-        Self { height, at: Instant::now() }
+    /// Nothing persisted by this run yet (`height`: what was resumed from,
+    /// whose state leaves `indexed` retired ids to the store's index).
+    pub fn new(height: u64, indexed: u64) -> Self {
+        Self { height, at: Instant::now(), indexed }
     }
 
     /// Whether the replica at `height` is due to be persisted.
@@ -117,19 +123,50 @@ impl Persisted {
             }
         };
         let root = verifier.state().state_root().0.to_string();
-        let body = match tokio::task::spawn_blocking(move || checkpoint::encode(&verifier, Some(&header))).await {
-            Ok(bytes) => hex::encode(bytes),
+        let from = self.indexed;
+        let (count, _) = verifier.state().retired_chain();
+        let encoded = tokio::task::spawn_blocking(move || {
+            let bytes = checkpoint::encode_indexed(&verifier, Some(&header), count)?;
+            Some((hex::encode(bytes), verifier.state().retired_after(from)?.to_vec()))
+        });
+        let (body, retired) = match encoded.await {
+            Ok(Some(parts)) => parts,
+            Ok(None) => {
+                tracing::warn!(
+                    "cannot persist the verified state: the store's index holds {from} retired ids, the state {count}"
+                );
+                return;
+            }
             Err(e) => {
                 tracing::warn!("cannot persist the verified state: {e}");
                 return;
             }
         };
-        match store.put_verified_state(height as i64, &root, &body).await {
+        match store.put_verified_state_indexed(height as i64, &root, &body, from, &retired).await {
             Ok(()) => {
-                tracing::info!(height, bytes = body.len(), "persisted the verified state at height {height}");
-                *self = Self { height, at: Instant::now() };
+                tracing::info!(
+                    height,
+                    bytes = body.len(),
+                    retired_indexed = count,
+                    "persisted the verified state at height {height}"
+                );
+                *self = Self { height, at: Instant::now(), indexed: count };
             }
             Err(e) => tracing::warn!("cannot persist the verified state at height {height}: {e}"),
         }
+    }
+}
+
+/// The store's retired-id index, as the block follower asks it
+/// ([`box_proto::RetiredIndex`]).
+#[derive(Debug)]
+pub struct StoreIndex(pub Store);
+
+impl box_proto::RetiredIndex for StoreIndex {
+    fn retired_among<'a>(
+        &'a self,
+        ids: &'a [box_core::B256],
+    ) -> box_proto::BoxFuture<'a, Result<std::collections::HashSet<box_core::B256>, String>> {
+        Box::pin(async move { self.0.retired_among(ids).await.map_err(|e| e.to_string()) })
     }
 }

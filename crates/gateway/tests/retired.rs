@@ -115,8 +115,12 @@ async fn a_confirmed_transfer_and_a_decided_action_keep_their_status_after_they_
     assert_eq!(row.status.state, TransferState::Confirmed);
     assert_eq!(kh.governance_action(hash).await.unwrap().state, GovernanceState::Notarized);
 
-    // A restarted gateway (replaying its stored blocks) shows the same.
+    // A restarted gateway (resuming the state it persisted on stop) shows the same.
     gw.stop().await;
+    // Persisted with the retired ids in the store's index (box-core
+    // checkpoint version 2), not in the state it resumes.
+    let indexed = retired_ids(&cfg).await;
+    assert!(indexed.contains(&id.0.to_string()), "{indexed:?}");
     let gw = Gateway::start(&GatewayConfig::load(&cfg).unwrap()).await.unwrap();
     let employee = client(&cluster, gw.addr, &p.employee);
     let again = employee.transfer(&id).await.unwrap();
@@ -124,6 +128,28 @@ async fn a_confirmed_transfer_and_a_decided_action_keep_their_status_after_they_
         (again.status.state, again.status.detail.as_deref()),
         (TransferState::Confirmed, Some("gas used 21000"))
     );
+    // It goes on verifying: each new subject is looked up in that index.
+    let next = cluster.submit(&box_testkit::sample_flow(9).encode()).await;
+    eventually("a flow decided after the restart", Duration::from_secs(90), || async {
+        cluster.subject(1, &next).await.filter(|s| s.status.to_string() == "notarized")
+    })
+    .await;
+    let height = cluster.blocks(1).await.len() as u64;
+    let admin = client(&cluster, gw.addr, &p.admin);
+    eventually("the resumed gateway verified the blocks after it", Duration::from_secs(90), || async {
+        admin.status().await.ok().filter(|s| s.verified_height >= height)
+    })
+    .await;
+}
+
+/// The ids in the gateway's retired-id index (0x hex).
+async fn retired_ids(cfg: &std::path::Path) -> Vec<String> {
+    sqlx::any::install_default_drivers();
+    let url = GatewayConfig::load(cfg).unwrap().database.url();
+    let pool = sqlx::AnyPool::connect(&url).await.unwrap();
+    let rows: Vec<(String,)> = sqlx::query_as("SELECT id FROM retired_ids").fetch_all(&pool).await.unwrap();
+    pool.close().await;
+    rows.into_iter().map(|(id,)| id).collect()
 }
 
 /// Deletes the recorded final statuses of transfers, as a gateway built
@@ -209,8 +235,10 @@ async fn a_gateway_upgraded_in_place_backfills_the_final_statuses_it_never_recor
 
     // The old build again, now after it retired, and no node reachable: the
     // gateway serves at once (showing what it knows: submitted) and backfills
-    // from a node's proof once the nodes are back.
+    // from a node's proof once the nodes are back. The state it resumes
+    // leaves the transfer's id to the store's index: the backfill asks it.
     gw.stop().await;
+    assert!(retired_ids(&cfg).await.contains(&id.0.to_string()));
     forget_final_statuses(&cfg).await;
     for node in 1..=3 {
         cluster.kill(node);

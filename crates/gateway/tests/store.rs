@@ -233,6 +233,23 @@ async fn conformance(db: Database) {
 
     // Old nonces are pruned.
     assert!(store.prune_nonces(box_gateway::store::now() + 10).await.unwrap() >= 5);
+
+    // The retired-id index is written with the verified state that counts
+    // it, in one transaction: added to from where it was, emptied first when
+    // written from 0, and read by id (more ids than one statement binds).
+    let ids: Vec<(u8, B256)> = (0..1200u32).map(|i| (5 + (i % 2) as u8, B256::from(U256::from(i + 1)))).collect();
+    store.put_verified_state_indexed(7, "0x07", "aa", 0, &ids[..700]).await.unwrap();
+    store.put_verified_state_indexed(8, "0x08", "bb", 700, &ids[700..]).await.unwrap();
+    assert_eq!(store.verified_state().await.unwrap(), Some((8, "bb".to_owned())));
+    let asked: Vec<B256> = ids.iter().step_by(2).map(|(_, id)| *id).chain([B256::repeat_byte(0xEE)]).collect();
+    let found = store.retired_among(&asked).await.unwrap();
+    assert_eq!(found.len(), 600, "every id asked but the one never retired");
+    assert!(!found.contains(&B256::repeat_byte(0xEE)));
+    assert!(store.retired_among(&[]).await.unwrap().is_empty());
+    // Written again from 0 (a state verified from the genesis): only its ids remain.
+    store.put_verified_state_indexed(2, "0x02", "cc", 0, &ids[..3]).await.unwrap();
+    let all: Vec<B256> = ids.iter().map(|(_, id)| *id).collect();
+    assert_eq!(store.retired_among(&all).await.unwrap().len(), 3);
 }
 
 #[tokio::test]

@@ -25,10 +25,12 @@
 
 use crate::client::NodeClient;
 use crate::pb;
+use box_core::B256;
 use box_core::audit::{AuditError, HistoryVerifier};
 use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::notary::Event;
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -55,6 +57,22 @@ impl VerifierCell for HistoryVerifier {
         f(self)
     }
 }
+
+/// Where a follower keeps the retired ids its verified state leaves out
+/// (box-core `checkpoint::encode_indexed`): its own store. Asked, before a
+/// block is verified, which of the ids the block looks up it holds.
+pub trait RetiredIndex: Send + Sync {
+    /// Which of `ids` the index holds. An error is transient (a busy or
+    /// failing store): the follower logs `waiting: …` and asks again, with
+    /// backoff; it never decides a block on it.
+    fn retired_among<'a>(&'a self, ids: &'a [B256]) -> BoxFuture<'a, Result<HashSet<B256>, String>>;
+}
+
+/// A boxed future the index returns.
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// Longest wait between two attempts to read the retired-id index.
+const INDEX_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 /// What the follower made of the next block a node sent.
 #[derive(Debug)]
@@ -133,6 +151,11 @@ pub struct BlockFollower<V> {
     feedback: Arc<Feedback>,
     latest: u64,
     task: tokio::task::JoinHandle<()>,
+    /// The follower's index of retired ids, if its state leaves them to one.
+    index: Option<Arc<dyn RetiredIndex>>,
+    /// A block received and not yet verified (kept across a cancelled
+    /// [`BlockFollower::next`] while the index is read).
+    pending: Option<Incoming>,
 }
 
 impl<V> std::fmt::Debug for BlockFollower<V> {
@@ -156,7 +179,15 @@ impl<V: VerifierCell> BlockFollower<V> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let nodes = client.nodes().iter().map(|n| n.addr.clone()).collect();
         let task = tokio::spawn(stream(client, feedback.clone(), tx));
-        Self { verifier, nodes, rx, feedback, latest: 0, task }
+        Self { verifier, nodes, rx, feedback, latest: 0, task, index: None, pending: None }
+    }
+
+    /// Answers the verifier's lookups of retired ids from `index` (a
+    /// verifier resumed from a checkpoint that leaves them to the follower's
+    /// store). Without one, a block that needs the index is refused.
+    pub fn with_index(mut self, index: Arc<dyn RetiredIndex>) -> Self {
+        self.index = Some(index);
+        self
     }
 
     /// The verifier (its state is the verified chain's).
@@ -178,11 +209,17 @@ impl<V: VerifierCell> BlockFollower<V> {
 
     /// The next block verified or refused. Blocks at or below the verified
     /// height (a resumed stream overlaps) are skipped. Cancel-safe: it waits
-    /// only for the next block to arrive, then verifies without waiting.
+    /// for the next block to arrive and, on a state that leaves retired ids
+    /// to the follower's index ([`BlockFollower::with_index`]), for the
+    /// index's answers (while the store fails, with backoff, logging
+    /// `waiting: …`); a block received is kept until it is verified.
     /// `None` only when there are no nodes to follow.
     pub async fn next(&mut self) -> Option<Followed> {
         loop {
-            let inc = self.rx.recv().await?;
+            let mut inc = match self.pending.take() {
+                Some(inc) => inc,
+                None => self.rx.recv().await?,
+            };
             self.latest = self.latest.max(inc.latest);
             let node = self.nodes.get(inc.node).cloned().unwrap_or_default();
             let block = match Block::decode(&inc.bytes) {
@@ -198,7 +235,20 @@ impl<V: VerifierCell> BlockFollower<V> {
                 let reason = Refusal::OutOfOrder { expected: verified + 1, got: height };
                 return Some(self.refuse(inc.node, node, reason));
             }
-            match self.verifier.with_verifier(|v| v.push(&block)) {
+            let lookups = self.verifier.with_verifier(|v| v.retired_lookups(&block));
+            let pushed = match (&self.index, lookups.is_empty()) {
+                (Some(index), false) => {
+                    // Cancel-safe: the block waits in `pending` while the index is read.
+                    let index = index.clone();
+                    self.pending = Some(inc);
+                    let found = ask(index.as_ref(), &lookups).await;
+                    let Some(back) = self.pending.take() else { continue };
+                    inc = back;
+                    self.verifier.with_verifier(|v| v.push_answered(&block, &found))
+                }
+                _ => self.verifier.with_verifier(|v| v.push(&block)),
+            };
+            match pushed {
                 Ok(events) => {
                     self.latest = self.latest.max(height);
                     self.feedback.verified.store(height, Ordering::SeqCst);
@@ -217,6 +267,21 @@ impl<V: VerifierCell> BlockFollower<V> {
         self.feedback.bad.store(index + 1, Ordering::SeqCst);
         self.feedback.refused.notify_one();
         Followed::Refused { node, reason }
+    }
+}
+
+/// Which of `ids` `index` holds, asking again with backoff while it fails.
+async fn ask(index: &dyn RetiredIndex, ids: &[B256]) -> HashSet<B256> {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match index.retired_among(ids).await {
+            Ok(found) => return found,
+            Err(e) => {
+                tracing::warn!("waiting: the index of retired ids cannot be read ({e}); asking again in {delay:?}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(INDEX_BACKOFF_MAX);
+            }
+        }
     }
 }
 
@@ -308,4 +373,36 @@ async fn best_elsewhere(client: &NodeClient, current: usize) -> Option<(usize, u
         }
     }
     best
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// An index whose store fails `fails` times, then answers.
+    struct Flaky {
+        fails: AtomicUsize,
+        held: HashSet<B256>,
+    }
+
+    impl RetiredIndex for Flaky {
+        fn retired_among<'a>(&'a self, ids: &'a [B256]) -> BoxFuture<'a, Result<HashSet<B256>, String>> {
+            Box::pin(async move {
+                if self.fails.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                    return Err("database is locked".to_owned());
+                }
+                Ok(ids.iter().filter(|id| self.held.contains(*id)).copied().collect())
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_index_is_asked_again_until_it_answers_and_never_decides_on_the_failure() {
+        let held = B256::repeat_byte(1);
+        let index = Flaky { fails: AtomicUsize::new(2), held: HashSet::from([held]) };
+        let found = ask(&index, &[held, B256::repeat_byte(2)]).await;
+        assert_eq!(found, HashSet::from([held]));
+        assert_eq!(index.fails.load(Ordering::SeqCst), 0, "asked again after each failure");
+    }
 }

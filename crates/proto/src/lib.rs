@@ -10,7 +10,7 @@ pub mod tls;
 
 pub use bootstrap::{BootstrapError, Bootstrapped, bootstrap};
 pub use client::{Node, NodeClient, NodeError, NodeView, ProvenTransfer, Timeouts};
-pub use follower::{BlockFollower, Followed, Refusal, VerifierCell};
+pub use follower::{BlockFollower, BoxFuture, Followed, Refusal, RetiredIndex, VerifierCell};
 pub use genesis::{GenesisMismatch, check_genesis};
 pub use reply::{Outcome, ProposeReply, SubjectStatus, SubjectView, SubmitOutcome, SubmitReply};
 pub use tls::{Channels, TlsMaterial};

@@ -17,6 +17,7 @@ use box_core::checkpoint;
 use box_core::evidence::SealedHeader;
 use box_core::typed::Genesis;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Least time between two persisted states while blocks arrive: writing one
@@ -33,12 +34,22 @@ pub fn load(store: &Store, genesis: &Genesis) -> Result<(HistoryVerifier, Option
     };
     let started = Instant::now();
     match checkpoint::decode(genesis, &bytes) {
+        Ok(c) if c.verifier.state().retired_indexed() != store.retired_count().map_err(|e| e.to_string())? => {
+            tracing::warn!(
+                "the persisted verified state leaves {} retired ids to the store's index, which holds {}; \
+                 verifying the chain from the genesis",
+                c.verifier.state().retired_indexed(),
+                store.retired_count().map_err(|e| e.to_string())?
+            );
+            Ok((fresh()?, None))
+        }
         Ok(c) => {
             let height = c.verifier.height();
             tracing::info!(
                 height,
                 root = %c.verifier.state().state_root(),
                 ms = started.elapsed().as_millis() as u64,
+                retired_indexed = c.verifier.state().retired_indexed(),
                 "resumed from the verified state persisted at height {height}; verifying only the blocks after it"
             );
             Ok((c.verifier, c.header))
@@ -61,12 +72,24 @@ pub struct Persisted {
     at: Option<Instant>,
     caught_up_once: bool,
     writing: Option<tokio::task::JoinHandle<()>>,
+    /// How many retired ids the store's index holds (the first, in
+    /// retirement order): a write adds those retired after them.
+    indexed: Arc<AtomicU64>,
 }
 
 impl Persisted {
-    /// A run that resumed at `height` (0: from the genesis).
-    pub fn new(height: u64) -> Self {
-        Self { resumed: height, height, at: None, caught_up_once: false, writing: None }
+    /// A run that resumed at `height` (0: from the genesis) with `indexed`
+    /// retired ids in the store's index (its state's
+    /// `retired_indexed()`; 0 from the genesis).
+    pub fn new(height: u64, indexed: u64) -> Self {
+        Self {
+            resumed: height,
+            height,
+            at: None,
+            caught_up_once: false,
+            writing: None,
+            indexed: Arc::new(AtomicU64::new(indexed)),
+        }
     }
 
     /// Called after every verified block while the signer has caught up:
@@ -97,7 +120,8 @@ impl Persisted {
         // on a blocking thread.
         self.height = height;
         self.at = Some(Instant::now());
-        self.writing = Some(tokio::task::spawn_blocking(write(store.clone(), verifier.clone(), header, "")));
+        self.writing =
+            Some(tokio::task::spawn_blocking(write(store.clone(), verifier.clone(), header, self.indexed.clone(), "")));
     }
 
     /// Called once when the signer is stopped (`SIGTERM`, `SIGINT`): waits
@@ -125,24 +149,66 @@ impl Persisted {
             return;
         };
         self.height = height;
-        let job = tokio::task::spawn_blocking(write(store.clone(), verifier.clone(), header, " on stop"));
+        let job = tokio::task::spawn_blocking(write(
+            store.clone(),
+            verifier.clone(),
+            header,
+            self.indexed.clone(),
+            " on stop",
+        ));
         if let Err(e) = job.await {
             tracing::warn!("cannot persist the verified state at height {height} on stop: {e}");
         }
     }
 }
 
-/// The blocking job that encodes `verifier` and writes it durably; logs the
-/// outcome (`what` is appended to the log line).
-fn write(store: Arc<Store>, verifier: HistoryVerifier, header: SealedHeader, what: &'static str) -> impl FnOnce() {
+/// The blocking job that encodes `verifier` and writes it durably, with the
+/// ids retired since the index was last written; logs the outcome (`what`
+/// is appended to the log line).
+fn write(
+    store: Arc<Store>,
+    verifier: HistoryVerifier,
+    header: SealedHeader,
+    indexed: Arc<AtomicU64>,
+    what: &'static str,
+) -> impl FnOnce() {
     move || {
         let height = verifier.height();
-        let bytes = checkpoint::encode(&verifier, Some(&header));
-        match store.put_verified_state(&bytes) {
+        let from = indexed.load(Ordering::SeqCst);
+        let (count, _) = verifier.state().retired_chain();
+        let (Some(new), Some(bytes)) =
+            (verifier.state().retired_after(from), checkpoint::encode_indexed(&verifier, Some(&header), count))
+        else {
+            tracing::warn!(
+                "cannot persist the verified state at height {height}{what}: the store's index holds {from} retired ids, the state {count}"
+            );
+            return;
+        };
+        match store.put_verified_state_indexed(&bytes, from, new) {
             Ok(()) => {
-                tracing::info!(height, bytes = bytes.len(), "persisted the verified state at height {height}{what}")
+                indexed.store(count, Ordering::SeqCst);
+                tracing::info!(
+                    height,
+                    bytes = bytes.len(),
+                    retired_indexed = count,
+                    "persisted the verified state at height {height}{what}"
+                )
             }
             Err(e) => tracing::warn!("cannot persist the verified state at height {height}{what}: {e}"),
         }
+    }
+}
+
+/// The store's retired-id index, as the block follower asks it
+/// ([`box_proto::RetiredIndex`]): point lookups in redb.
+#[derive(Debug)]
+pub struct StoreIndex(pub Arc<Store>);
+
+impl box_proto::RetiredIndex for StoreIndex {
+    fn retired_among<'a>(
+        &'a self,
+        ids: &'a [box_core::B256],
+    ) -> box_proto::BoxFuture<'a, Result<std::collections::HashSet<box_core::B256>, String>> {
+        Box::pin(async move { self.0.retired_among(ids).map_err(|e| e.to_string()) })
     }
 }

@@ -205,7 +205,8 @@ impl Signer {
         tracing::info!(fingerprint = %fingerprint, "the nodes run this genesis");
         // The persisted verified state if it holds together, else the genesis.
         let (verifier, resumed) = crate::resume::load(&store, &genesis).map_err(RunError::Setup)?;
-        let follower = link.follow(verifier);
+        let indexed = verifier.state().retired_indexed();
+        let follower = link.follow(verifier).with_index(Arc::new(crate::resume::StoreIndex(store.clone())));
         let evidence = store.get(crate::crosscheck::EVIDENCE_KEY)?.unwrap_or_default();
         let exec = Executor::new(
             ExecConfig {
@@ -248,7 +249,7 @@ impl Signer {
             evidence,
             halt: None,
             announced_waiting: Vec::new(),
-            persisted: crate::resume::Persisted::new(resumed.as_ref().map_or(0, |h| h.header.height)),
+            persisted: crate::resume::Persisted::new(resumed.as_ref().map_or(0, |h| h.header.height), indexed),
         };
         s.resumed(resumed);
         s.banner();

@@ -10,7 +10,7 @@
 //! costs an Argon2id evaluation per phrase guess.
 
 use alloy::primitives::{Address, B256, Bytes, U256};
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -22,6 +22,11 @@ const NONCES: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("nonces");
 const VERIFIED: TableDefinition<&str, &[u8]> = TableDefinition::new("verified");
 /// The one key of the verified-state table.
 const VERIFIED_STATE: &str = "state";
+/// The retired ids the persisted verified state leaves to this store (id →
+/// row tag): replay protection for every transfer and subject that ever
+/// finished, read by point lookups instead of loaded at start
+/// (box-core `checkpoint::encode_indexed`).
+const RETIRED: TableDefinition<&[u8; 32], u8> = TableDefinition::new("retired");
 
 /// A store failure: the signer stops rather than act without a record.
 #[derive(Debug, thiserror::Error)]
@@ -226,6 +231,7 @@ impl Store {
             tx.open_table(EXECUTIONS).map_err(e)?;
             tx.open_table(NONCES).map_err(e)?;
             tx.open_table(VERIFIED).map_err(e)?;
+            tx.open_table(RETIRED).map_err(e)?;
         }
         tx.commit().map_err(e)?;
         Ok(Self { db })
@@ -240,6 +246,51 @@ impl Store {
             t.insert(VERIFIED_STATE, bytes).map_err(e)?;
         }
         tx.commit().map_err(e)
+    }
+
+    /// Replaces the persisted verified state with `bytes` (box-core's
+    /// indexed checkpoint) and adds `retired` (the ids retired after the
+    /// first `from`) to the retired-id index, in one durable transaction: a
+    /// crash leaves the old state and index or the new ones. `from` = 0
+    /// clears the index first (a state verified from the genesis lists
+    /// every id; whatever an earlier, discarded state left there goes).
+    pub fn put_verified_state_indexed(
+        &self,
+        bytes: &[u8],
+        from: u64,
+        retired: &[(u8, B256)],
+    ) -> Result<(), StoreError> {
+        let tx = begin_write(&self.db).map_err(e)?;
+        {
+            if from == 0 {
+                tx.delete_table(RETIRED).map_err(e)?;
+            }
+            let mut t = tx.open_table(RETIRED).map_err(e)?;
+            for (tag, id) in retired {
+                t.insert(&id.0, *tag).map_err(e)?;
+            }
+            tx.open_table(VERIFIED).map_err(e)?.insert(VERIFIED_STATE, bytes).map_err(e)?;
+        }
+        tx.commit().map_err(e)
+    }
+
+    /// Which of `ids` the retired-id index holds (O(log n) each).
+    pub fn retired_among(&self, ids: &[B256]) -> Result<std::collections::HashSet<B256>, StoreError> {
+        let tx = self.db.begin_read().map_err(e)?;
+        let t = tx.open_table(RETIRED).map_err(e)?;
+        let mut found = std::collections::HashSet::new();
+        for id in ids {
+            if t.get(&id.0).map_err(e)?.is_some() {
+                found.insert(*id);
+            }
+        }
+        Ok(found)
+    }
+
+    /// How many ids the retired-id index holds.
+    pub fn retired_count(&self) -> Result<u64, StoreError> {
+        let tx = self.db.begin_read().map_err(e)?;
+        tx.open_table(RETIRED).map_err(e)?.len().map_err(e)
     }
 
     /// The persisted verified state, if one was written.

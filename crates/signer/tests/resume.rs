@@ -134,7 +134,7 @@ async fn a_restarted_signer_resumes_from_its_persisted_state_and_discards_a_corr
     let saved = {
         let store = Store::open(&store_path).unwrap();
         let bytes = store.verified_state().unwrap().expect("a persisted state");
-        assert!(bytes.starts_with(checkpoint::MAGIC), "persisted in the binary form");
+        assert!(bytes.starts_with(checkpoint::MAGIC_INDEXED), "persisted in the binary form, retired ids indexed");
         let c = checkpoint::decode(&genesis, &bytes).unwrap();
         store.put_verified_state(&checkpoint::encode_json(&c.verifier, c.header.as_ref())).unwrap();
         c.verifier.height()
@@ -177,4 +177,79 @@ async fn a_restarted_signer_resumes_from_its_persisted_state_and_discards_a_corr
     );
     assert_eq!(verified, caught, "every block verified again:\n{out}");
     assert!(!out.contains("resumed from the verified state"), "{out}");
+}
+
+/// The retired ids go to the signer's own index, not into the state it
+/// persists: decided subjects retire once the nodes' log time passes their
+/// deadline (the nodes restart two days ahead, `BOX_NODE_CLOCK_AHEAD`); the
+/// signer verifies those blocks, persists on stop with the ids in its redb
+/// index (box-core checkpoint version 2), resumes from that state with none
+/// of them in memory, and verifies the blocks after it, each new subject
+/// looked up in the index.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_signer_keeps_the_retired_ids_in_its_store_and_resumes_without_them() {
+    let anvil = Anvil::start().await;
+    let mut c = Cluster::start(&box_node_bin(), 1, 0).await;
+    let p = People::new();
+    for token in 1..=2 {
+        more_blocks(&c, &p, token).await;
+    }
+    c.kill(1);
+    c.spawn_with(1, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
+    c.wait_leader().await;
+    // The next entries' log time passes the decided subjects' deadlines.
+    let retired_at = more_blocks(&c, &p, 3).await;
+
+    let mut s = SignerProc::for_cluster(&c, "signer", &anvil.endpoint(), anvil.chain_id());
+    s.spawn(&[], &[]);
+    let seen = || verified_blocks(&s.output()).into_iter().any(|h| h >= retired_at);
+    eventually("the retiring blocks verified", Duration::from_secs(90), || async { seen().then_some(()) }).await;
+    let tip = stop(&mut s, 0);
+    let store_path = s.dir.join("data").join("signer.redb");
+    let genesis: box_core::typed::Genesis =
+        serde_json::from_slice(&std::fs::read(c.dir.path().join("genesis.json")).unwrap()).unwrap();
+    let indexed = {
+        let store = Store::open(&store_path).unwrap();
+        let bytes = store.verified_state().unwrap().expect("a persisted state");
+        assert!(bytes.starts_with(checkpoint::MAGIC_INDEXED));
+        let cp = checkpoint::decode(&genesis, &bytes).unwrap();
+        let state = cp.verifier.state();
+        let (count, _) = state.retired_chain();
+        assert!(count >= 2, "the first flows' subjects retired ({count})");
+        assert_eq!((state.retired_indexed(), state.retired_after(count)), (count, Some(&[][..])), "none listed");
+        assert_eq!(store.retired_count().unwrap(), count);
+        count
+    };
+
+    // Resumed with the ids in the index; the chain goes on.
+    more_blocks(&c, &p, 4).await;
+    let last = more_blocks(&c, &p, 5).await;
+    let from = s.output().len();
+    s.spawn(&[], &[]);
+    let at = boot_line(&s, from, "resumed from the verified state persisted at height ").await;
+    assert_eq!(at, tip);
+    let out = || s.output()[from..].to_owned();
+    let line = out().lines().find(|l| l.contains("resumed from")).unwrap_or_default().to_owned();
+    assert!(line.contains(&format!("retired_indexed={indexed}")), "{line}");
+    let seen = || verified_blocks(&out()).into_iter().any(|h| h >= last);
+    eventually("the blocks after it verified", Duration::from_secs(90), || async { seen().then_some(()) }).await;
+    assert!(!out().contains("does not verify") && !out().contains("waiting: the index"), "{}", out());
+    assert_eq!(s.terminate().code(), Some(0));
+
+    // An index that does not hold what the state says it does (here: emptied
+    // by hand) is not trusted: the state is discarded and the chain verified
+    // from the genesis.
+    {
+        let store = Store::open(&store_path).unwrap();
+        let bytes = store.verified_state().unwrap().expect("a persisted state");
+        store.put_verified_state_indexed(&bytes, 0, &[]).unwrap();
+    }
+    let from = s.output().len();
+    s.spawn(&[], &[]);
+    let caught = boot_line(&s, from, "caught up at height ").await;
+    let verified = boot_line(&s, from, &format!("caught up at height {caught}: verified ")).await;
+    let out = s.output()[from..].to_owned();
+    assert!(out.contains("to the store's index, which holds 0; verifying the chain from the genesis"), "{out}");
+    assert_eq!(verified, caught, "every block verified again:\n{out}");
+    assert_eq!(s.terminate().code(), Some(0));
 }

@@ -208,9 +208,12 @@ pub(super) fn carried(subject: &Subject, domain: &crate::typed::Domain) -> Optio
 
 impl NotaryState {
     /// Whether `id` (a transfer id, or the id of a subject that carried no
-    /// transfer) has retired from the live state.
+    /// transfer) has retired from the live state, among the ids this state
+    /// holds: on a state that leaves the older ones to a follower's index
+    /// ([`NotaryState::retired_indexed`] > 0), `false` may mean "ask the
+    /// index".
     pub fn is_retired(&self, id: &B256) -> bool {
-        self.retired.contains(id)
+        self.retired.lists(id)
     }
 
     /// How many ids have retired, and their fold (the retired row's value).

@@ -78,7 +78,7 @@ impl NotaryState {
     /// while no transbox for it has been notarized: a transfer executes at
     /// most once.
     pub(crate) fn transfer_open(&self, tid: &TransferId) -> Result<(), Refusal> {
-        if self.is_retired(&tid.0) {
+        if self.retired.contains(&tid.0) {
             return Err(Refusal::Replay(format!(
                 "{tid} (it finished and has retired from the live state; a node serves its final status with a proof by id)"
             )));

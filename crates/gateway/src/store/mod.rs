@@ -44,6 +44,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "governance collecting index", include_str!("../../migrations/0003_governance_collecting.sql")),
     (4, "verified state", include_str!("../../migrations/0004_verified_state.sql")),
     (5, "final status", include_str!("../../migrations/0005_final_status.sql")),
+    (6, "retired ids", include_str!("../../migrations/0006_retired_ids.sql")),
 ];
 
 /// Why the store failed.

@@ -2,6 +2,26 @@
 //! so that a restart resumes from it.
 
 use super::{Store, StoreError, now};
+use box_core::B256;
+use sqlx::AssertSqlSafe;
+use std::collections::HashSet;
+
+/// Replaces the one verified-state row (binds: height, root, body, saved_at).
+const UPSERT_VERIFIED: &str = "INSERT INTO verified_state (id, height, root, body, saved_at) VALUES (1, $1, $2, $3, $4) \
+     ON CONFLICT (id) DO UPDATE SET height = excluded.height, root = excluded.root, body = excluded.body, saved_at = excluded.saved_at";
+
+/// Rows per statement when the retired-id index is written or read.
+const CHUNK: usize = 500;
+
+/// `($1, $2), ($3, $4), …` for `rows` rows of `width` columns (or
+/// `$1, $2, …` with `width` 1 and no parentheses).
+fn placeholders(rows: usize, width: usize) -> String {
+    let row = |r: usize| {
+        let cols: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+        if width == 1 { cols.join(", ") } else { format!("({})", cols.join(", ")) }
+    };
+    (0..rows).map(row).collect::<Vec<_>>().join(", ")
+}
 
 impl Store {
     /// Replaces the persisted verified state with `body` (box-core's
@@ -9,17 +29,57 @@ impl Store {
     /// JSON text) at `height` with state root `root`, in one statement:
     /// a crash leaves the old row or the new one, never a mix.
     pub async fn put_verified_state(&self, height: i64, root: &str, body: &str) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO verified_state (id, height, root, body, saved_at) VALUES (1, $1, $2, $3, $4) \
-             ON CONFLICT (id) DO UPDATE SET height = excluded.height, root = excluded.root, body = excluded.body, saved_at = excluded.saved_at",
-        )
-        .bind(height)
-        .bind(root)
-        .bind(body)
-        .bind(now())
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(UPSERT_VERIFIED).bind(height).bind(root).bind(body).bind(now()).execute(&self.pool).await?;
         Ok(())
+    }
+
+    /// [`Store::put_verified_state`] for box-core's indexed checkpoint: also
+    /// adds `retired` (the ids retired after the first `from`) to the
+    /// retired-id index, in the same transaction, so a crash leaves the old
+    /// state and index or the new ones. `from` = 0 empties the index first
+    /// (a state verified from the genesis or bootstrapped lists every id).
+    pub async fn put_verified_state_indexed(
+        &self,
+        height: i64,
+        root: &str,
+        body: &str,
+        from: u64,
+        retired: &[(u8, B256)],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        if from == 0 {
+            sqlx::query("DELETE FROM retired_ids").execute(&mut *tx).await?;
+        }
+        for chunk in retired.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO retired_ids (id, tag) VALUES {} ON CONFLICT (id) DO NOTHING",
+                placeholders(chunk.len(), 2)
+            );
+            let mut q = sqlx::query(AssertSqlSafe(sql));
+            for (tag, id) in chunk {
+                q = q.bind(id.to_string()).bind(i64::from(*tag));
+            }
+            q.execute(&mut *tx).await?;
+        }
+        sqlx::query(UPSERT_VERIFIED).bind(height).bind(root).bind(body).bind(now()).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Which of `ids` the retired-id index holds (an indexed lookup each).
+    pub async fn retired_among(&self, ids: &[B256]) -> Result<HashSet<B256>, StoreError> {
+        let mut found = HashSet::new();
+        for chunk in ids.chunks(CHUNK) {
+            let sql = format!("SELECT id FROM retired_ids WHERE id IN ({})", placeholders(chunk.len(), 1));
+            let mut q = sqlx::query_as::<_, (String,)>(AssertSqlSafe(sql));
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            for (id,) in q.fetch_all(&self.pool).await? {
+                found.insert(id.parse().map_err(|_| StoreError::Corrupt(format!("retired id {id}")))?);
+            }
+        }
+        Ok(found)
     }
 
     /// The persisted verified state: its height and body, if one was written.
