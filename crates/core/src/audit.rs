@@ -207,7 +207,9 @@ impl HistoryVerifier {
             }
             if indexed && !state.retired_answered() {
                 return Err(fail(
-                    "it looks up a retired id the follower's index was not asked about (use push_answered)".into(),
+                    "it looks up a retired id the follower's index was not asked about (a state that leaves retired \
+                     ids to an index verifies with push_answered)"
+                        .into(),
                 ));
             }
             if state.state_root().0 != h.stateHash {

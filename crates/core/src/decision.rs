@@ -32,6 +32,10 @@ use alloy::primitives::{Address, Signature, U256};
 /// [`verify_transbox`] that needs no approval ([`check_application`]), with
 /// the period limits counted from the chain's history.
 ///
+/// On a state that leaves the older retired ids to a follower's index
+/// ([`NotaryState::retired_indexed`] > 0), a transfer retired before it is
+/// not seen here: the caller asks its index first (the gateway does).
+///
 /// Passing does not promise the transfer will be notarized or signed: the
 /// approvals are still to come, and the state may change before they do.
 /// An edge may refuse more (an application dated long ago, a caller who is
@@ -56,6 +60,9 @@ pub fn check_request(
 /// for the transfer was notarized yet, its flow is active, and
 /// [`verify_transbox`] passes with the period limits counted from the
 /// chain's history (every other transfer under the flow that counts).
+///
+/// On an indexed follower's state, as [`check_request`]: a transfer retired
+/// before it is the caller's to look up.
 ///
 /// This is what a companion votes on ([`NotaryState::verdict`]). It does not
 /// check a quorum certificate (there is none yet) nor the signer's record.

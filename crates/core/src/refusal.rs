@@ -292,6 +292,17 @@ pub enum Refusal {
     Governance(String),
 }
 
+impl Refusal {
+    /// The replay of a transfer that finished and retired from the live
+    /// state (crate README, "Retirement"): what a follower that keeps the
+    /// retired ids in its own index answers when its index holds `id`.
+    pub fn retired_transfer(id: &crate::ids::TransferId) -> Self {
+        Refusal::Replay(format!(
+            "{id} (it finished and has retired from the live state; a node serves its final status with a proof by id)"
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

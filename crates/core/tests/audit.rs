@@ -22,44 +22,56 @@ fn history(f: &Fixture, per_block: usize) -> Vec<Block> {
 /// last entry four days on retires everything finished, so later blocks
 /// carry retirements.
 fn history_at(f: &Fixture, per_block: usize, step: u64) -> Vec<Block> {
+    history_then(f, per_block, step, false)
+}
+
+/// [`history_at`]; with `more` (and a step), after everything retired the
+/// history goes on: another transbox for the flow, decided and confirmed;
+/// the first transfer's transbox and reports replayed (refused as retired);
+/// the anchoring report sent again; and a last entry four more days on that
+/// retires those too.
+fn history_then(f: &Fixture, per_block: usize, step: u64, more: bool) -> Vec<Block> {
     let mut s = f.state();
     let mut log: Vec<LoggedEntry> = Vec::new();
+    let mut days = 0;
     let mut record = |s: &mut NotaryState, entry: Entry, late: bool| {
         let index = log.len() as u64 + 1;
-        let at = if late { T0.0 + 4 * 86_400 } else { T0.0 + index * step };
+        days += u64::from(late) * 4;
+        let at = T0.0 + days * 86_400 + index * step;
         s.apply(&entry, Timestamp(at));
         log.push(LoggedEntry { index, time: at, entry });
     };
-    let mut decide = |s: &mut NotaryState, subject: Subject| {
+    let decide = |s: &mut NotaryState, subject: Subject, record: &mut dyn FnMut(&mut NotaryState, Entry, bool)| {
         let id = subject.id(&f.domain).unwrap();
         record(s, Entry::Submit(subject), false);
         for n in 0..f.nodes.len() {
-            // Companions vote only while the subject is pending.
-            if s.subject(&id).unwrap().status != box_core::notary::SubjectStatus::Pending {
+            // Companions vote only while the subject is pending (a refused one is not there).
+            if s.subject(&id).is_none_or(|r| r.status != box_core::notary::SubjectStatus::Pending) {
                 break;
             }
             let content = s.verdict(&id, T0).unwrap();
             record(s, f.vote(n, id, content, true, ""), false);
         }
     };
-    decide(&mut s, Subject::Flow(f.flow.clone()));
+    decide(&mut s, Subject::Flow(f.flow.clone()), &mut record);
     for i in 0..3 {
-        decide(&mut s, f.authorization(i, true));
+        decide(&mut s, f.authorization(i, true), &mut record);
     }
     decide(
         &mut s,
         f.report(f.domain.flow_hash(&f.flow).0, box_core::typed::ReportStatus::Anchored, B256::repeat_byte(1), 0),
+        &mut record,
     );
     for id in 1..=2 {
-        decide(&mut s, Subject::Transfer(f.transbox(f.request(eth(1), id))));
+        decide(&mut s, Subject::Transfer(f.transbox(f.request(eth(1), id))), &mut record);
     }
     if step > 0 {
         use box_core::typed::ReportStatus;
         let [t1, t2] = [1, 2].map(|id| f.transbox(f.request(eth(1), id)).transfer_id(&f.domain).0);
         let tx = B256::repeat_byte(0x51);
-        decide(&mut s, f.report(t1, ReportStatus::Broadcast, tx, 0));
-        decide(&mut s, f.report(t1, ReportStatus::Confirmed, tx, 0));
-        decide(&mut s, f.report(t2, ReportStatus::Refused, B256::ZERO, 0));
+        decide(&mut s, f.report(t1, ReportStatus::Broadcast, tx, 0), &mut record);
+        decide(&mut s, f.report(t1, ReportStatus::Confirmed, tx, 0), &mut record);
+        decide(&mut s, f.report(t2, ReportStatus::Refused, B256::ZERO, 0), &mut record);
         let nobody = f.vote(
             0,
             box_core::ids::SubjectId(B256::repeat_byte(0xEE)),
@@ -67,8 +79,21 @@ fn history_at(f: &Fixture, per_block: usize, step: u64) -> Vec<Block> {
             true,
             "",
         );
-        record(&mut s, nobody, true);
+        record(&mut s, nobody.clone(), true);
         assert!(s.transfers().count() == 0 && s.retired_chain().0 > 0, "everything finished retired");
+        if more {
+            let t3 = f.transbox(f.request(eth(1), 3));
+            let tid = t3.transfer_id(&f.domain).0;
+            decide(&mut s, Subject::Transfer(t3), &mut record);
+            decide(&mut s, f.report(tid, ReportStatus::Broadcast, tx, 1), &mut record);
+            decide(&mut s, f.report(tid, ReportStatus::Confirmed, tx, 1), &mut record);
+            record(&mut s, Entry::Submit(Subject::Transfer(f.transbox(f.request(eth(1), 1)))), false);
+            record(&mut s, Entry::Submit(f.report(t1, ReportStatus::Confirmed, tx, 0)), false);
+            let flow = f.domain.flow_hash(&f.flow).0;
+            record(&mut s, Entry::Submit(f.report(flow, ReportStatus::Anchored, B256::repeat_byte(2), 0)), false);
+            record(&mut s, nobody, true);
+            assert!(s.transfers().count() == 0 && s.is_retired(&tid), "the later transfer finished and retired too");
+        }
     }
     // Seal: replay in a second state to get the state hash after each block.
     let mut sealed = Vec::new();
@@ -578,4 +603,43 @@ fn a_follower_with_the_retired_ids_in_its_own_index_resumes_without_them_and_sti
     let back = decode(&f.genesis, &again).unwrap().verifier;
     assert_eq!(back.state().state_root(), chain_state.state_root());
     assert!(encode_indexed(&follower, None, count - 1).is_none(), "ids the index holds are not at hand");
+}
+
+/// A follower resumed from an indexed checkpoint at any height past a
+/// retirement, answered by an index holding exactly the ids retired by then,
+/// verifies every later block to the same roots as the uninterrupted one:
+/// the lookups a block makes (a new transbox, its notarization, its
+/// reports, a replayed transbox and report, an anchoring report) are all
+/// among those it asks.
+#[test]
+fn a_follower_resumed_with_an_index_at_any_height_verifies_the_rest_of_the_history() {
+    use box_core::checkpoint::{decode, encode_indexed};
+    use std::collections::HashSet;
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history_then(&f, 2, 3600, true);
+    let mut whole = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    let mut states = Vec::new();
+    for b in &blocks {
+        whole.push(b).unwrap();
+        states.push(whole.clone());
+    }
+    let mut resumed_with_ids = 0;
+    for (h, at) in states.iter().enumerate() {
+        let (count, _) = at.state().retired_chain();
+        if count == 0 {
+            continue;
+        }
+        resumed_with_ids += 1;
+        let index: HashSet<B256> = at.state().retired_after(0).unwrap().iter().map(|(_, id)| *id).collect();
+        let bytes = encode_indexed(at, Some(&blocks[h].sealed_header()), count).unwrap();
+        let mut follower = decode(&f.genesis, &bytes).unwrap().verifier;
+        for (k, later) in blocks.iter().enumerate().skip(h + 1) {
+            let found = follower.retired_lookups(later).into_iter().filter(|id| index.contains(id)).collect();
+            follower
+                .push_answered(later, &found)
+                .unwrap_or_else(|e| panic!("resumed at {}, block {}: {e}", h + 1, k + 1));
+            assert_eq!(follower.state().state_root(), states[k].state().state_root());
+        }
+    }
+    assert!(resumed_with_ids > 3, "resumed past the first retirement at several heights");
 }

@@ -128,7 +128,7 @@ async fn a_confirmed_transfer_and_a_decided_action_keep_their_status_after_they_
         (again.status.state, again.status.detail.as_deref()),
         (TransferState::Confirmed, Some("gas used 21000"))
     );
-    // It goes on verifying: each new subject is looked up in that index.
+    // It goes on verifying, each new subject looked up in that index.
     let next = cluster.submit(&box_testkit::sample_flow(9).encode()).await;
     eventually("a flow decided after the restart", Duration::from_secs(90), || async {
         cluster.subject(1, &next).await.filter(|s| s.status.to_string() == "notarized")
@@ -188,7 +188,8 @@ async fn a_gateway_upgraded_in_place_backfills_the_final_statuses_it_never_recor
     let c = |k: &box_core::crypto::SecretKey| client(&cluster, gw.addr, k);
     let employee = c(&p.employee);
     let flow = active_flow(&cluster, gw.addr, &p, 1).await;
-    let id = employee.apply(&request(flow, &p.employee, ETH, "upgraded")).await.unwrap().id;
+    let original = request(flow, &p.employee, ETH, "upgraded");
+    let id = employee.apply(&original).await.unwrap().id;
     for k in [&p.l1[0], &p.l1[1], &p.l2[1]] {
         c(k).approve(&id).await.unwrap();
     }
@@ -257,6 +258,18 @@ async fn a_gateway_upgraded_in_place_backfills_the_final_statuses_it_never_recor
         (proven.status.detail.as_deref(), proven.status.tx_hash),
         (Some("gas used 21000"), before.status.tx_hash)
     );
+    // Resumed with the retired ids in the store's index: the retired
+    // transfer applied again is refused from that index, with the reason;
+    // a new one is applied, approved and notarized (its block verified
+    // with the index's answers, its notarization included).
+    let again = employee.apply(&original).await.unwrap_err();
+    assert!(format!("{again:?}").contains("already_applied") && format!("{again:?}").contains("retired"), "{again:?}");
+    let c = |k: &box_core::crypto::SecretKey| client(&cluster, gw.addr, k);
+    let later = employee.apply(&request(flow, &p.employee, ETH, "after it retired")).await.unwrap().id;
+    for k in [&p.l1[0], &p.l1[1], &p.l2[1]] {
+        c(k).approve(&later).await.unwrap();
+    }
+    wait_transfer(&employee, &later, TransferState::Notarized).await;
     gw.stop().await;
 
     // What the backfill takes from a node: a proof that verifies against a

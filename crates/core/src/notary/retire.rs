@@ -56,6 +56,8 @@ pub(super) struct Retired {
     /// What the follower's index answered for the block being applied: the
     /// ids asked, each with whether the index holds it. Empty between blocks.
     answers: HashMap<B256, bool>,
+    /// Whether a block is being applied with the index's answers.
+    answering: bool,
     /// Set when a lookup fell outside the ids asked (then answered "retired",
     /// so a gap in the answers can never let a replay through).
     missed: Missed,
@@ -96,14 +98,16 @@ impl Retired {
     pub(super) fn is_empty(&self) -> bool {
         self.indexed == 0 && self.ids.is_empty() && self.chain.is_zero()
     }
-    /// Whether `id` retired: listed here, or (on an indexed state) answered
-    /// so by the follower's index. An id the index was not asked about
-    /// counts as retired and marks the lookup as missed.
+    /// Whether `id` retired: listed here, or (on an indexed state, while a
+    /// block is applied) answered so by the follower's index. There, an id
+    /// the index was not asked about counts as retired and marks the lookup
+    /// as missed. Outside a block, an indexed id is not seen (the caller
+    /// asks its index: [`NotaryState::retired_indexed`]).
     pub(super) fn contains(&self, id: &B256) -> bool {
         if self.set.contains(id) {
             return true;
         }
-        if self.indexed == 0 {
+        if self.indexed == 0 || !self.answering {
             return false;
         }
         match self.answers.get(id) {
@@ -163,11 +167,13 @@ impl Retired {
     /// Takes the index's answers for the block about to be applied.
     pub(super) fn answer(&mut self, answers: HashMap<B256, bool>) {
         self.answers = answers;
+        self.answering = true;
         self.missed = Missed::default();
     }
     /// Drops the answers; whether a lookup missed them since [`Retired::answer`].
     pub(super) fn answered(&mut self) -> bool {
         self.answers = HashMap::new();
+        self.answering = false;
         !std::mem::take(&mut self.missed).0.into_inner()
     }
 }
@@ -241,8 +247,8 @@ impl NotaryState {
     }
 
     /// The ids that applying `entries` next may look up among the retired
-    /// ones: each submitted subject's id, and the transfer a transbox or a
-    /// transfer report is about. Empty when nothing is indexed. A follower
+    /// ones: each submitted subject's id, a transbox's transfer and what a
+    /// signer report is about. Empty when nothing is indexed. A follower
     /// holding the older ids in its own index asks it about these before
     /// applying the block ([`crate::audit::HistoryVerifier::push_answered`]);
     /// asking about more is harmless.
@@ -257,7 +263,12 @@ impl NotaryState {
                 if let Ok(id) = subject.id(&domain) {
                     out.push(id.0);
                 }
-                out.extend(carried(subject, &domain).map(|t| t.0));
+                match subject {
+                    Subject::Transfer(t) => out.push(t.transfer_id(&domain).0),
+                    // Any report, an anchoring one (about a flow) included.
+                    Subject::SignerReport(r) => out.push(r.value.subject),
+                    _ => {}
+                }
             }
         }
         out.sort_unstable();

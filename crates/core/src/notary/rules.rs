@@ -78,16 +78,17 @@ impl NotaryState {
     /// while no transbox for it has been notarized: a transfer executes at
     /// most once.
     pub(crate) fn transfer_open(&self, tid: &TransferId) -> Result<(), Refusal> {
-        if self.retired.contains(&tid.0) {
-            return Err(Refusal::Replay(format!(
-                "{tid} (it finished and has retired from the live state; a node serves its final status with a proof by id)"
-            )));
-        }
+        // A live transfer has not retired (a retired id never is live), so
+        // the retired ids are asked only about one that is not live: a
+        // follower's index is asked about a transbox's transfer at its
+        // submission, not again at its notarization.
         match self.transfers.get(tid) {
             Some(r) if !matches!(r.status, TransferStatus::Submitted | TransferStatus::Rejected { .. }) => {
                 Err(Refusal::Replay(format!("{tid} (notarized as subject {})", r.subject)))
             }
-            _ => Ok(()),
+            Some(_) => Ok(()),
+            None if self.retired.contains(&tid.0) => Err(Refusal::retired_transfer(tid)),
+            None => Ok(()),
         }
     }
 

@@ -138,7 +138,7 @@ pub(super) async fn approve(
         } else if idx + 1 < flow.levels.len() {
             (row.level + 1, CollectionState::Collecting, None)
         } else {
-            verify_complete(&st, &tb)?;
+            verify_complete(&st, &tb).await?;
             (row.level + 1, CollectionState::Submitting, Some(outbox_row(&st, &Subject::Transfer(tb))?))
         };
         let a = ApprovalRow { transfer_id: row.id, level: row.level, approver: me, signature, created_at: now() };

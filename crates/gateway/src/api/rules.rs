@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::store::now;
 use box_core::Refusal;
 use box_core::decision::{check_request, verify_transfer};
-use box_core::ids::Timestamp;
+use box_core::ids::{Timestamp, TransferId};
 use box_core::transbox::TransBox;
 use box_core::typed::TransferRequest;
 
@@ -47,16 +47,36 @@ fn clock() -> Timestamp {
 /// box-core's first stage against the replica, now: what the companions and
 /// the signer would refuse without any approval is refused before anyone
 /// is asked to approve.
-pub(super) fn check_application(st: &Shared, req: &TransferRequest, signature: &box_core::Signature) -> ApiResult<()> {
+pub(super) async fn check_application(
+    st: &Shared,
+    req: &TransferRequest,
+    signature: &box_core::Signature,
+) -> ApiResult<()> {
+    not_retired_before(st, &st.domain.transfer_id(req)).await?;
     let r = st.replica.read();
     check_request(r.state(), req, signature, clock()).map_err(refused)
 }
 
 /// The complete TransBox passes box-core's second stage (what every
 /// companion votes on) against the replica, now; the nodes check again.
-pub(super) fn verify_complete(st: &Shared, tb: &TransBox) -> ApiResult<()> {
+pub(super) async fn verify_complete(st: &Shared, tb: &TransBox) -> ApiResult<()> {
+    not_retired_before(st, &tb.transfer_id(&st.domain)).await?;
     let r = st.replica.read();
     verify_transfer(r.state(), tb, clock()).map(|_| ()).map_err(refused)
+}
+
+/// Refuses transfer `id` as a replay if it retired before the state the
+/// replica resumed from: those ids are in the store's index, not in the
+/// replica (box-core `decision::check_request`).
+async fn not_retired_before(st: &Shared, id: &TransferId) -> ApiResult<()> {
+    if st.replica.read().state().retired_indexed() == 0 {
+        return Ok(());
+    }
+    let found = st.store.retired_among(&[id.0]).await?;
+    match found.contains(&id.0) {
+        true => Err(refused(Refusal::retired_transfer(id))),
+        false => Ok(()),
+    }
 }
 
 /// An application is signed just before it is sent, so it may not be older

@@ -49,7 +49,7 @@ pub(super) async fn apply(
     check_application_date(&req, st.limits.timestamp_window_seconds)?;
     // box-core's first stage: what the companions and the signer would
     // refuse without any approval (the applicant's signature included).
-    check_application(&st, &req, &signature)?;
+    check_application(&st, &req, &signature).await?;
     let id = st.domain.transfer_id(&req);
     let t = now();
     let row = TransferRow {
