@@ -21,8 +21,10 @@
 //! retired since the index was last written, so persisting and resuming
 //! cost the live state, not the history. Their fold into the retired row
 //! cannot be checked at resume (the ids are not at hand): the index is
-//! trusted like the store, as below. A block applied to such a state needs
-//! the index's answers ([`HistoryVerifier::push_answered`]).
+//! trusted like the store, as below, and only the follower that wrote it
+//! reads it back ([`decode_indexed`]; [`decode`] refuses it). A block
+//! applied to such a state needs the index's answers
+//! ([`HistoryVerifier::push_answered`]).
 //!
 //! What it does not do: prove the state to anyone but the process that
 //! wrote it. A checkpoint consistent in itself but written by someone else
@@ -83,7 +85,17 @@ pub struct Checkpoint {
 /// The bytes to persist for `verifier`, whose last accepted block has the
 /// sealed header `header` (`None` before block 1). O(state): write it now
 /// and then, not per block.
+///
+/// A verifier whose state leaves retired ids to a follower's index
+/// ([`NotaryState::retired_indexed`] > 0) is written in the indexed form
+/// for the same index ([`encode_indexed`]), the only form that holds it.
 pub fn encode(verifier: &HistoryVerifier, header: Option<&SealedHeader>) -> Vec<u8> {
+    let indexed = verifier.state().retired_indexed();
+    if indexed > 0
+        && let Some(bytes) = encode_indexed(verifier, header, indexed)
+    {
+        return bytes;
+    }
     let mut out = MAGIC.to_vec();
     put_head(&mut out, verifier, header);
     out.extend_from_slice(&verifier.state().to_binary());
@@ -190,8 +202,25 @@ fn read_binary(bytes: &[u8]) -> Result<In, String> {
 
 /// Takes a checkpoint written by [`encode`] (or an earlier version's JSON)
 /// back, for `genesis`, refusing one that does not hold together (see the
-/// module docs).
+/// module docs), and refusing an indexed one ([`encode_indexed`]): its
+/// older retired ids are in some follower's store, not in the bytes, so
+/// whoever receives it from elsewhere (a node's snapshot, a bootstrap, an
+/// auditor's file) could not check or answer them. A follower reads back
+/// its own with [`decode_indexed`].
 pub fn decode(genesis: &Genesis, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    if bytes.starts_with(MAGIC_INDEXED) {
+        return Err(CheckpointError(
+            "it leaves its retired ids to a follower's own index (version 2), which only that follower can read back"
+                .into(),
+        ));
+    }
+    decode_indexed(genesis, bytes)
+}
+
+/// [`decode`] for the follower that wrote the checkpoint, whose own store
+/// holds the retired ids an indexed checkpoint ([`encode_indexed`]) leaves
+/// out: takes either form back.
+pub fn decode_indexed(genesis: &Genesis, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
     let bad = |m: String| CheckpointError(m);
     let c: In = if bytes.starts_with(MAGIC) || bytes.starts_with(MAGIC_INDEXED) {
         read_binary(bytes).map_err(bad)?

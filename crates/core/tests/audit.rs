@@ -531,7 +531,7 @@ fn an_edited_retired_list_or_queue_is_refused_and_a_version_1_state_is_read_when
 /// id, is refused rather than accepting the replay.
 #[test]
 fn a_follower_with_the_retired_ids_in_its_own_index_resumes_without_them_and_still_refuses_a_replay() {
-    use box_core::checkpoint::{MAGIC_INDEXED, decode, encode, encode_indexed};
+    use box_core::checkpoint::{MAGIC_INDEXED, decode, decode_indexed as decode_own, encode, encode_indexed};
     use std::collections::HashSet;
     let f = Fixture::new(1, 2, 1, 3);
     let blocks = history_at(&f, 2, 3600);
@@ -572,7 +572,11 @@ fn a_follower_with_the_retired_ids_in_its_own_index_resumes_without_them_and_sti
     assert!(bytes.starts_with(MAGIC_INDEXED));
     assert_eq!(whole.len() + 8 - bytes.len(), ids.len() * 33, "33 bytes less per retired id, 8 more for the count");
     assert!(encode_indexed(&v, Some(&header), count + 1).is_none(), "more than ever retired");
-    let resumed = decode(&f.genesis, &bytes).unwrap().verifier;
+    // Only the follower that keeps the index reads it back: a node's
+    // snapshot, a bootstrap or an auditor's file cannot answer for the ids.
+    let refused = decode(&f.genesis, &bytes).unwrap_err().to_string();
+    assert!(refused.contains("follower's own index"), "{refused}");
+    let resumed = decode_own(&f.genesis, &bytes).unwrap().verifier;
     assert_eq!(resumed.state().state_root(), v.state().state_root());
     assert_eq!(resumed.state().retired_indexed(), count);
     assert_eq!(resumed.state().retired_after(count), Some(&[][..]));
@@ -580,7 +584,7 @@ fn a_follower_with_the_retired_ids_in_its_own_index_resumes_without_them_and_sti
     let mut edited = bytes.clone();
     let at = edited.len() - resumed.state().to_binary().len() - 8;
     edited[at + 7] ^= 1;
-    let err = decode(&f.genesis, &edited).unwrap_err().to_string();
+    let err = decode_own(&f.genesis, &edited).unwrap_err().to_string();
     assert!(err.contains("retired row counts"), "{err}");
 
     // What the index must answer for the replay: the transbox's subject and its transfer.
@@ -600,8 +604,10 @@ fn a_follower_with_the_retired_ids_in_its_own_index_resumes_without_them_and_sti
     assert_eq!(follower.state().state_root(), chain_state.state_root());
     // Persisted again for the same index: still nothing listed, same root.
     let again = encode_indexed(&follower, Some(&next.sealed_header()), count).unwrap();
-    let back = decode(&f.genesis, &again).unwrap().verifier;
+    let back = decode_own(&f.genesis, &again).unwrap().verifier;
     assert_eq!(back.state().state_root(), chain_state.state_root());
+    // `encode` of an indexed state writes the indexed form for its index.
+    assert_eq!(encode(&follower, Some(&next.sealed_header())), again);
     assert!(encode_indexed(&follower, None, count - 1).is_none(), "ids the index holds are not at hand");
 }
 
@@ -613,7 +619,7 @@ fn a_follower_with_the_retired_ids_in_its_own_index_resumes_without_them_and_sti
 /// among those it asks.
 #[test]
 fn a_follower_resumed_with_an_index_at_any_height_verifies_the_rest_of_the_history() {
-    use box_core::checkpoint::{decode, encode_indexed};
+    use box_core::checkpoint::{decode_indexed, encode_indexed};
     use std::collections::HashSet;
     let f = Fixture::new(1, 2, 1, 3);
     let blocks = history_then(&f, 2, 3600, true);
@@ -632,7 +638,7 @@ fn a_follower_resumed_with_an_index_at_any_height_verifies_the_rest_of_the_histo
         resumed_with_ids += 1;
         let index: HashSet<B256> = at.state().retired_after(0).unwrap().iter().map(|(_, id)| *id).collect();
         let bytes = encode_indexed(at, Some(&blocks[h].sealed_header()), count).unwrap();
-        let mut follower = decode(&f.genesis, &bytes).unwrap().verifier;
+        let mut follower = decode_indexed(&f.genesis, &bytes).unwrap().verifier;
         for (k, later) in blocks.iter().enumerate().skip(h + 1) {
             let found = follower.retired_lookups(later).into_iter().filter(|id| index.contains(id)).collect();
             follower

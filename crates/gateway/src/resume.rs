@@ -3,7 +3,7 @@
 //! and at shutdown; a restart takes it back and verifies only the stored and
 //! served blocks after it.
 //!
-//! A persisted state is taken back only if box-core's [`checkpoint::decode`]
+//! A persisted state is taken back only if box-core's [`checkpoint::decode_indexed`]
 //! accepts it (its rows give the root it claims, its header chains to its
 //! verifier) and the stored block at its height is the one whose header it
 //! holds; otherwise it is discarded, with a log line saying why, and the
@@ -48,7 +48,7 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
     let started = Instant::now();
     let decoded = tokio::task::spawn_blocking({
         let genesis = genesis.clone();
-        move || checkpoint::decode(&genesis, &body_bytes(&body))
+        move || checkpoint::decode_indexed(&genesis, &body_bytes(&body))
     })
     .await
     .map_err(|e| format!("the checkpoint task failed: {e}"))?;

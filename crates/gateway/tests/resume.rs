@@ -124,7 +124,7 @@ async fn a_restarted_gateway_resumes_from_its_persisted_state_and_discards_a_cor
     let genesis: box_core::typed::Genesis =
         serde_json::from_slice(&std::fs::read(cluster.dir.path().join("genesis.json")).unwrap()).unwrap();
     let binary = hex::decode(&body).expect("stored as the hex of the binary checkpoint");
-    let c = box_core::checkpoint::decode(&genesis, &binary).unwrap();
+    let c = box_core::checkpoint::decode_indexed(&genesis, &binary).unwrap();
     let old = box_core::checkpoint::encode_json(&c.verifier, c.header.as_ref());
     assert!(binary.len() * 2 < old.len(), "binary {} bytes, JSON {}", binary.len(), old.len());
     let mut json: serde_json::Value = serde_json::from_slice(&old).unwrap();

@@ -33,7 +33,7 @@ pub fn load(store: &Store, genesis: &Genesis) -> Result<(HistoryVerifier, Option
         return Ok((fresh()?, None));
     };
     let started = Instant::now();
-    match checkpoint::decode(genesis, &bytes) {
+    match checkpoint::decode_indexed(genesis, &bytes) {
         Ok(c) if c.verifier.state().retired_indexed() != store.retired_count().map_err(|e| e.to_string())? => {
             tracing::warn!(
                 "the persisted verified state leaves {} retired ids to the store's index, which holds {}; \
@@ -200,7 +200,7 @@ fn write(
 }
 
 /// The store's retired-id index, as the block follower asks it
-/// ([`box_proto::RetiredIndex`]): point lookups in redb.
+/// ([`box_proto::RetiredIndex`]): point lookups in redb, on a blocking thread.
 #[derive(Debug)]
 pub struct StoreIndex(pub Arc<Store>);
 
@@ -209,6 +209,12 @@ impl box_proto::RetiredIndex for StoreIndex {
         &'a self,
         ids: &'a [box_core::B256],
     ) -> box_proto::BoxFuture<'a, Result<std::collections::HashSet<box_core::B256>, String>> {
-        Box::pin(async move { self.0.retired_among(ids).map_err(|e| e.to_string()) })
+        let (store, ids) = (self.0.clone(), ids.to_vec());
+        // redb reads block: off the signer's task.
+        Box::pin(async move {
+            tokio::task::spawn_blocking(move || store.retired_among(&ids).map_err(|e| e.to_string()))
+                .await
+                .map_err(|e| format!("the lookup task failed: {e}"))?
+        })
     }
 }

@@ -135,7 +135,7 @@ async fn a_restarted_signer_resumes_from_its_persisted_state_and_discards_a_corr
         let store = Store::open(&store_path).unwrap();
         let bytes = store.verified_state().unwrap().expect("a persisted state");
         assert!(bytes.starts_with(checkpoint::MAGIC_INDEXED), "persisted in the binary form, retired ids indexed");
-        let c = checkpoint::decode(&genesis, &bytes).unwrap();
+        let c = checkpoint::decode_indexed(&genesis, &bytes).unwrap();
         store.put_verified_state(&checkpoint::encode_json(&c.verifier, c.header.as_ref())).unwrap();
         c.verifier.height()
     };
@@ -212,7 +212,7 @@ async fn a_signer_keeps_the_retired_ids_in_its_store_and_resumes_without_them() 
         let store = Store::open(&store_path).unwrap();
         let bytes = store.verified_state().unwrap().expect("a persisted state");
         assert!(bytes.starts_with(checkpoint::MAGIC_INDEXED));
-        let cp = checkpoint::decode(&genesis, &bytes).unwrap();
+        let cp = checkpoint::decode_indexed(&genesis, &bytes).unwrap();
         let state = cp.verifier.state();
         let (count, _) = state.retired_chain();
         assert!(count >= 2, "the first flows' subjects retired ({count})");
