@@ -17,7 +17,9 @@
 //! registry chain that does not verify) or no answer (no node keeps a state
 //! yet, none reachable) is logged with the reason, nothing is written, and
 //! the gateway replays from the genesis (block 1), as without the option.
-//! A store that holds chain data already ignores the option.
+//! A store that holds chain data already ignores the option, unless it
+//! bootstrapped before and its persisted state was discarded: it holds no
+//! blocks before its bootstrap to replay, so it bootstraps again ([`again`]).
 //!
 //! What such a gateway does not have, and how each reader is served:
 //! - blocks 1 to H-1 (H: the attested height): the audit export refuses a
@@ -48,8 +50,12 @@ use box_proto::NodeClient;
 
 /// Starts the replica: from a majority-attested state when `enabled` and
 /// the store is fresh and the state is certified; otherwise from the
-/// persisted state and the stored blocks ([`crate::follower::load`]).
-/// Returns the height the follower continues after.
+/// persisted state and the stored blocks ([`crate::resume`],
+/// [`crate::follower::replay`]). A gateway that bootstrapped before (its
+/// first stored block above 1) and whose persisted state is unusable
+/// bootstraps again when `enabled` ([`again`]); without the option its
+/// start is refused, saying what to do. Returns the height the follower
+/// continues after.
 pub async fn load(
     store: &Store,
     replica: &SharedReplica,
@@ -59,31 +65,81 @@ pub async fn load(
 ) -> Result<u64, String> {
     if enabled {
         if store.holds_no_chain().await.map_err(|e| e.to_string())? {
-            if let Some(height) = start(store, replica, genesis, chain).await {
+            if let Some(height) = start(store, replica, genesis, chain, Start::Fresh).await {
                 return Ok(height);
             }
         } else {
-            tracing::info!("the store holds blocks already: `[chain] bootstrap` applies to an empty store only");
+            tracing::info!(
+                "the store holds chain data already: `[chain] bootstrap` applies to an empty store, or to one that \
+                 bootstrapped and lost its persisted state"
+            );
         }
     }
-    match crate::follower::load(store, replica, genesis).await {
-        Ok(h) => Ok(h),
-        Err(e) => Err(match store.first_block().await {
-            Ok(Some(first)) if first > 1 => format!(
-                "{e}: this gateway bootstrapped at height {first} and does not hold blocks 1 to {}, so it cannot \
-                 replay its stored blocks without its persisted verified state (see the log for why it was \
-                 discarded); start it with an empty database and `[chain] bootstrap = true` to bootstrap again",
+    let resumed = crate::resume::resume(store, replica, genesis).await?;
+    if resumed == 0
+        && let Some(first) = store.first_block().await.map_err(|e| e.to_string())?
+        && first > 1
+    {
+        let first = first as u64;
+        if !enabled {
+            return Err(format!(
+                "this gateway bootstrapped at height {first} and does not hold blocks 1 to {}, so it cannot replay \
+                 its stored blocks without its persisted verified state (see the log for why it was discarded); \
+                 set `bootstrap = true` under `[chain]` in its config to bootstrap again (its people, \
+                 applications and transfers are kept)",
                 first - 1
-            ),
-            _ => e,
-        }),
+            ));
+        }
+        return Ok(again(store, replica, genesis, chain, first).await);
+    }
+    crate::follower::replay(store, replica, resumed).await
+}
+
+/// How a bootstrap starts: a fresh store, or one that bootstrapped before
+/// at height `first` and lost its persisted state.
+#[derive(Clone, Copy)]
+enum Start {
+    Fresh,
+    Again { first: u64 },
+}
+
+/// Bootstraps again a gateway that bootstrapped at `first` and whose
+/// persisted state is unusable: it holds no blocks before `first`, so it
+/// cannot replay. The chain data it holds (its stored blocks, its persisted
+/// state, its retired-id index) is replaced by a newly attested block and
+/// state in one transaction; its people, applications, approvals, transfers
+/// and recorded final statuses stay. Until a state is attested (no node
+/// keeps one, none reachable, no majority), it logs `waiting: …` with the
+/// reason and tries again, backing off to 30 s: nothing is served from a
+/// state it could not verify. Returns the attested height.
+async fn again(store: &Store, replica: &SharedReplica, genesis: &Genesis, chain: &NodeClient, first: u64) -> u64 {
+    tracing::warn!(
+        "this gateway bootstrapped at height {first} and its persisted verified state is unusable (see above); \
+         bootstrapping again from the latest state a strict majority of the node registry attests"
+    );
+    let mut backoff = std::time::Duration::from_secs(1);
+    loop {
+        if let Some(height) = start(store, replica, genesis, chain, Start::Again { first }).await {
+            return height;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(std::time::Duration::from_secs(30));
     }
 }
 
-/// Bootstraps the fresh store and the replica; `None` (logged with the
-/// reason, nothing written) when the state is not used.
-async fn start(store: &Store, replica: &SharedReplica, genesis: &Genesis, chain: &NodeClient) -> Option<u64> {
-    let fallback = "replaying from the genesis (block 1) instead";
+/// Bootstraps the store and the replica; `None` (logged with the reason,
+/// nothing written) when the state is not used.
+async fn start(
+    store: &Store,
+    replica: &SharedReplica,
+    genesis: &Genesis,
+    chain: &NodeClient,
+    how: Start,
+) -> Option<u64> {
+    let fallback = match how {
+        Start::Fresh => "replaying from the genesis (block 1) instead",
+        Start::Again { .. } => "waiting: a state to bootstrap again from; trying again",
+    };
     let boot = match box_proto::bootstrap(chain, genesis).await {
         Ok(b) => b,
         Err(e) => {
@@ -127,19 +183,24 @@ async fn start(store: &Store, replica: &SharedReplica, genesis: &Genesis, chain:
         }
     };
     let body = format!("0x{}", hex::encode(block.encode()));
-    if let Err(e) = store.put_bootstrap(height as i64, &body, &root, &state).await {
+    let replace = matches!(how, Start::Again { .. });
+    if let Err(e) = store.put_bootstrap(height as i64, &body, &root, &state, replace).await {
         tracing::warn!("bootstrap: cannot store the attested state at height {height}: {e}; {fallback}");
         return None;
     }
     replica.resume(verifier);
     let signers: Vec<String> = boot.certified.signers().iter().map(|a| a.to_checksum(None)).collect();
+    let again = match how {
+        Start::Fresh => String::new(),
+        Start::Again { first } => format!(" (again: the blocks from {first} this store held before are dropped)"),
+    };
     tracing::info!(
         height,
         %root,
         source = %boot.source,
         attested_by = %signers.join(","),
         "bootstrapped at height {height} from a state a strict majority of the node registry attests; \
-         blocks 1 to {} are not stored here (the audit export refuses them)",
+         blocks 1 to {} are not stored here (the audit export refuses them){again}",
         height.saturating_sub(1)
     );
     // Final statuses of what finished and retired before `height` are not

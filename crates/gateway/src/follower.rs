@@ -117,12 +117,11 @@ impl SharedReplica {
     }
 }
 
-/// Resumes from the persisted verified state if it holds together
-/// ([`crate::resume`]), then verifies the blocks stored after it (all of
-/// them from the genesis when nothing was resumed). Returns the height
-/// resumed at.
-pub async fn load(store: &Store, replica: &SharedReplica, genesis: &Genesis) -> Result<u64, String> {
-    let resumed = crate::resume::resume(store, replica, genesis).await?;
+/// Verifies into `replica` the blocks stored after `resumed`, the height
+/// [`crate::resume::resume`] took the persisted state back at (0: nothing
+/// resumed, every stored block from the genesis). Returns `resumed`. Fails
+/// on the first stored block that does not verify or a store error.
+pub async fn replay(store: &Store, replica: &SharedReplica, resumed: u64) -> Result<u64, String> {
     let started = std::time::Instant::now();
     let mut from = resumed + 1;
     let mut verified = 0u64;

@@ -5,9 +5,13 @@
 //!
 //! A persisted state is taken back only if box-core's [`checkpoint::decode_indexed`]
 //! accepts it (its rows give the root it claims, its header chains to its
-//! verifier) and the stored block at its height is the one whose header it
-//! holds; otherwise it is discarded, with a log line saying why, and the
-//! stored blocks are replayed from the genesis as before.
+//! verifier), the stored block at its height is the one whose header it
+//! holds, and the store's retired-id index runs from position 0 to the
+//! count the state leaves to it ([`Store::retired_span`]: two indexed
+//! lookups, not a count of every id); otherwise it is discarded, with a log
+//! line saying why, and the stored blocks are replayed from the genesis as
+//! before (a gateway that bootstrapped, which holds no blocks before its
+//! bootstrap, bootstraps again: [`crate::bootstrap`]).
 
 use crate::follower::SharedReplica;
 use crate::store::Store;
@@ -72,6 +76,18 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
     }
     let root = c.verifier.state().state_root().0;
     let indexed = c.verifier.state().retired_indexed();
+    if indexed > 0 {
+        let span = store.retired_span().await.map_err(|e| e.to_string())?;
+        if span != Some((0, indexed - 1)) {
+            let holds = span.map_or_else(|| "is empty".to_owned(), |(lo, hi)| format!("holds positions {lo} to {hi}"));
+            tracing::warn!(
+                "the persisted verified state is discarded: it leaves the first {indexed} retired ids to the \
+                 store's index, which {holds} (a partial restore or an edit of the database?); replaying the \
+                 stored blocks from the genesis"
+            );
+            return Ok(0);
+        }
+    }
     replica.resume(c.verifier);
     tracing::info!(
         height,

@@ -3,7 +3,9 @@
 //! attests instead of replaying from block 1 (SQLite and PostgreSQL), serves
 //! a transfer submitted afterwards through its HTTPS API to its final
 //! status, refuses an audit export of the blocks it does not hold, and
-//! resumes from its own persisted state after a restart; with only a
+//! resumes from its own persisted state after a restart; when that state is
+//! lost, it bootstraps again keeping its applications (refused, saying
+//! what to do, without the option); with only a
 //! minority of nodes up to attest, the state is refused, the reason logged,
 //! and a fresh gateway (the box-gateway binary) replays from the genesis. Real processes: 3 `box-node`s keeping their
 //! state every 2 blocks, PostgreSQL; the gateways over HTTPS on 127.0.0.1.
@@ -149,19 +151,48 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
     assert_eq!(employee.transfer(&id).await.unwrap().status.state, TransferState::Confirmed);
     gw_b.stop().await;
     // Its persisted state unusable (edited), it cannot replay blocks it never
-    // held: the start is refused saying so, not served from a wrong state.
+    // held. Without `[chain] bootstrap` the start is refused saying so and
+    // what to do, not served from a wrong state, and nothing is written.
     let store =
         Store::open(&Database::Sqlite(dir.path().join("b").join("data").join("gateway.sqlite3"))).await.unwrap();
     let (h, _) = store.verified_state().await.unwrap().unwrap();
     store.put_verified_state(h, "0x00", "not a checkpoint").await.unwrap();
+    let tip = store.blocks(first, 100_000).await.unwrap().last().map(|(h, _)| *h).unwrap();
     drop(store);
+    let text = std::fs::read_to_string(&cfg_b).unwrap();
+    let cfg_off = dir.path().join("b").join("gateway-off.toml");
+    std::fs::write(&cfg_off, text.replace("bootstrap = true\n", "")).unwrap();
     let e =
-        Gateway::start(&GatewayConfig::load(&cfg_b).unwrap()).await.expect_err("no state to resume from").to_string();
+        Gateway::start(&GatewayConfig::load(&cfg_off).unwrap()).await.expect_err("no state to resume from").to_string();
     assert!(
         e.contains(&format!("this gateway bootstrapped at height {first} and does not hold blocks 1 to {}", first - 1))
-            && e.contains("start it with an empty database"),
+            && e.contains("set `bootstrap = true` under `[chain]`"),
         "{e}"
     );
+    // With it, the gateway bootstraps again from the latest attested state:
+    // its chain data replaced in one transaction, its people, applications
+    // and transfers kept.
+    let gw_b = Gateway::start(&GatewayConfig::load(&cfg_b).unwrap()).await.unwrap();
+    let again = gw_b.state.store.first_block().await.unwrap().expect("the attested block is stored");
+    assert!(again >= first, "bootstrapped again at {again} (first at {first}, held to {tip})");
+    assert_eq!(gw_b.state.store.verified_state().await.unwrap().map(|(h, _)| h), Some(again));
+    assert!(gw_b.state.replica.read().height() >= again as u64);
+    let employee = client(&cluster, gw_b.addr, &p.employee);
+    assert_eq!(employee.transfer(&id).await.unwrap().status.state, TransferState::Confirmed);
+    let page = client(&cluster, gw_b.addr, &p.auditor).audit_page(again as u64, 10).await.unwrap();
+    assert_eq!(page.from, again as u64);
+    // It goes on verifying what follows.
+    let next = cluster.submit(&box_testkit::sample_flow(900).encode()).await;
+    eventually("a flow decided after the new bootstrap", Duration::from_secs(90), || async {
+        cluster.subject(1, &next).await.filter(|s| s.status.to_string() == "notarized")
+    })
+    .await;
+    let height = cluster.blocks(1).await.len() as u64;
+    eventually("the gateway bootstrapped again verifies on", Duration::from_secs(90), || async {
+        (gw_b.state.replica.read().height() >= height).then_some(())
+    })
+    .await;
+    gw_b.stop().await;
 
     // C: the same on PostgreSQL.
     let pg = Postgres::start();

@@ -246,10 +246,20 @@ async fn conformance(db: Database) {
     assert_eq!(found.len(), 600, "every id asked but the one never retired");
     assert!(!found.contains(&B256::repeat_byte(0xEE)));
     assert!(store.retired_among(&[]).await.unwrap().is_empty());
+    // Each id has its position in retirement order: the index spans 0..=1199.
+    assert_eq!(store.retired_span().await.unwrap(), Some((0, 1199)));
+    // Written from a position it already holds (an earlier state's count):
+    // the rows from there on are replaced, not added to.
+    store.put_verified_state_indexed(9, "0x09", "dd", 1000, &ids[1000..1100]).await.unwrap();
+    assert_eq!(store.retired_span().await.unwrap(), Some((0, 1099)));
+    let all: Vec<B256> = ids.iter().map(|(_, id)| *id).collect();
+    assert_eq!(store.retired_among(&all).await.unwrap().len(), 1100);
     // Written again from 0 (a state verified from the genesis): only its ids remain.
     store.put_verified_state_indexed(2, "0x02", "cc", 0, &ids[..3]).await.unwrap();
-    let all: Vec<B256> = ids.iter().map(|(_, id)| *id).collect();
     assert_eq!(store.retired_among(&all).await.unwrap().len(), 3);
+    assert_eq!(store.retired_span().await.unwrap(), Some((0, 2)));
+    store.put_verified_state_indexed(1, "0x01", "ee", 0, &[]).await.unwrap();
+    assert_eq!(store.retired_span().await.unwrap(), None);
 }
 
 #[tokio::test]

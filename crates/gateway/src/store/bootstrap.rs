@@ -28,17 +28,33 @@ impl Store {
 
     /// Writes a bootstrap: the attested block at `height` (0x hex) and the
     /// verified state after it (`root`, box-core's binary checkpoint as hex),
-    /// in one transaction, so a crash leaves a fresh store or a complete
-    /// bootstrap, never one without the other. Refuses ([`StoreError::Conflict`])
-    /// if the store holds chain data already.
-    pub async fn put_bootstrap(&self, height: i64, block: &str, root: &str, state: &str) -> Result<(), StoreError> {
+    /// in one transaction, so a crash leaves the store as it was or a
+    /// complete bootstrap, never one without the other. The retired-id index
+    /// is emptied (the attested state lists every id). Refuses
+    /// ([`StoreError::Conflict`]) if the store holds chain data already,
+    /// unless `replace`: then its stored blocks and persisted state are
+    /// dropped first (a gateway bootstrapping again); nothing else is
+    /// touched.
+    pub async fn put_bootstrap(
+        &self,
+        height: i64,
+        block: &str,
+        root: &str,
+        state: &str,
+        replace: bool,
+    ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
+        if replace {
+            sqlx::query("DELETE FROM blocks").execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM verified_state").execute(&mut *tx).await?;
+        }
         let held: Option<(i64,)> = sqlx::query_as("SELECT height FROM blocks LIMIT 1").fetch_optional(&mut *tx).await?;
         let kept: Option<(i64,)> =
             sqlx::query_as("SELECT height FROM verified_state WHERE id = 1").fetch_optional(&mut *tx).await?;
         if held.is_some() || kept.is_some() {
             return Err(StoreError::Conflict);
         }
+        sqlx::query("DELETE FROM retired_ids").execute(&mut *tx).await?;
         sqlx::query("INSERT INTO blocks (height, body) VALUES ($1, $2)")
             .bind(height)
             .bind(block)

@@ -45,6 +45,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "verified state", include_str!("../../migrations/0004_verified_state.sql")),
     (5, "final status", include_str!("../../migrations/0005_final_status.sql")),
     (6, "retired ids", include_str!("../../migrations/0006_retired_ids.sql")),
+    (7, "retired positions", include_str!("../../migrations/0007_retired_positions.sql")),
 ];
 
 /// Why the store failed.

@@ -34,10 +34,12 @@ impl Store {
     }
 
     /// [`Store::put_verified_state`] for box-core's indexed checkpoint: also
-    /// adds `retired` (the ids retired after the first `from`) to the
-    /// retired-id index, in the same transaction, so a crash leaves the old
-    /// state and index or the new ones. `from` = 0 empties the index first
-    /// (a state verified from the genesis or bootstrapped lists every id).
+    /// adds `retired` (the ids retired after the first `from`, in retirement
+    /// order) to the retired-id index at positions `from`, `from + 1`, …, in
+    /// the same transaction, so a crash leaves the old state and index or the
+    /// new ones. Rows at positions from `from` on are dropped first: `from` =
+    /// 0 empties the index (a state verified from the genesis or
+    /// bootstrapped lists every id).
     pub async fn put_verified_state_indexed(
         &self,
         height: i64,
@@ -46,24 +48,36 @@ impl Store {
         from: u64,
         retired: &[(u8, B256)],
     ) -> Result<(), StoreError> {
+        let position = |i: u64| i64::try_from(i).map_err(|_| StoreError::Corrupt(format!("retired-id position {i}")));
         let mut tx = self.pool.begin().await?;
-        if from == 0 {
-            sqlx::query("DELETE FROM retired_ids").execute(&mut *tx).await?;
-        }
+        sqlx::query("DELETE FROM retired_ids WHERE seq >= $1").bind(position(from)?).execute(&mut *tx).await?;
+        let mut next = from;
         for chunk in retired.chunks(CHUNK) {
-            let sql = format!(
-                "INSERT INTO retired_ids (id, tag) VALUES {} ON CONFLICT (id) DO NOTHING",
-                placeholders(chunk.len(), 2)
-            );
+            let sql = format!("INSERT INTO retired_ids (id, tag, seq) VALUES {}", placeholders(chunk.len(), 3));
             let mut q = sqlx::query(AssertSqlSafe(sql));
             for (tag, id) in chunk {
-                q = q.bind(id.to_string()).bind(i64::from(*tag));
+                q = q.bind(id.to_string()).bind(i64::from(*tag)).bind(position(next)?);
+                next += 1;
             }
             q.execute(&mut *tx).await?;
         }
         sqlx::query(UPSERT_VERIFIED).bind(height).bind(root).bind(body).bind(now()).execute(&mut *tx).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The lowest and highest position in the retired-id index (`None`:
+    /// empty); two lookups on the position's index, whatever the index
+    /// holds. An index written whole by [`Store::put_verified_state_indexed`]
+    /// for a state that leaves `k` ids to it spans `0` to `k - 1`.
+    pub async fn retired_span(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let end = |order: &'static str| async move {
+            let sql = format!("SELECT seq FROM retired_ids ORDER BY seq {order} LIMIT 1");
+            let row: Option<(i64,)> = sqlx::query_as(AssertSqlSafe(sql)).fetch_optional(&self.pool).await?;
+            row.map(|(s,)| u64::try_from(s).map_err(|_| StoreError::Corrupt(format!("retired-id position {s}"))))
+                .transpose()
+        };
+        Ok(end("ASC").await?.zip(end("DESC").await?))
     }
 
     /// Which of `ids` the retired-id index holds (an indexed lookup each).
