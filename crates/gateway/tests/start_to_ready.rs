@@ -8,7 +8,9 @@
 //!
 //! `cargo nextest run -p box-gateway --test start_to_ready --run-ignored only --no-capture`
 //! (`BOX_START_HISTORY`: flows in the history, default 300; a debug build
-//! measures the debug binaries).
+//! measures the debug binaries). A second measurement starts the gateway at
+//! the tip of the `history` benchmark's histories of finished transfers
+//! (`BOX_START_HISTORY_N`; see its docs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -111,4 +113,80 @@ async fn gateway_start_to_ready_empty_and_with_history() {
     for (what, h, t) in rows {
         println!("| {what} | {h} | {:.0} ms |", t.as_secs_f64() * 1e3);
     }
+}
+
+/// Restarts measured per N, with the retired ids in the index.
+const RESTARTS: usize = 5;
+
+/// Start-to-ready of a gateway whose store already holds the verified state
+/// at the tip of a history of N finished transfers (issue 13 item 3: "within
+/// 2× of an empty one"), for each N of `BOX_START_HISTORY_N` (default
+/// `0,20000`; the first is the anchor). The history is the one the
+/// `history` benchmark builds and caches (signed and valid, every transfer
+/// retired at the tip); three `box-node` processes run on copies of its
+/// stores. The gateway's store is given the tip block and the benchmark's
+/// verified state (box-core's checkpoint, every retired id listed) as a
+/// bootstrap would write them; the first start resumes from it and, on
+/// SIGTERM, persists the state with the retired ids moved to its index; each
+/// later start (median of [`RESTARTS`]) resumes from that.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement: run by hand (see the docs)"]
+async fn gateway_start_to_ready_at_the_tip_of_a_history_of_finished_transfers() {
+    use box_core::block::Block;
+    let p = People::new();
+    let mut rows = Vec::new();
+    for n in box_testkit::history_ns() {
+        let cache = box_testkit::cached_history(n);
+        let mut cluster = Cluster::prepare_on(&box_node(), 3, 0, 50, &box_testkit::HISTORY_PORTS);
+        cluster.seed_stores(&cache);
+        for id in 1..=3 {
+            cluster.spawn(id);
+        }
+        cluster.wait_leader().await;
+        let bytes = std::fs::read(cache.join("checkpoint.bin")).unwrap();
+        let cp = box_core::checkpoint::decode(&cluster.genesis, &bytes).unwrap();
+        let tip = cp.verifier.height();
+        let retired = cp.verifier.state().retired_chain().0;
+        let (body, _) = cluster.node_client(&[1, 2, 3]).block(tip).await.unwrap().expect("the tip block");
+        assert_eq!(Block::decode(&body).unwrap().sealed_header(), cp.header.unwrap(), "the cache's tip");
+
+        let dir = cluster.dir.path().join("gateway");
+        let port = free_port();
+        let config = write_config(&cluster, &dir, &Db::Sqlite, port, TEST_LIMITS);
+        let store = box_gateway::store::Store::open(&box_gateway::config::Database::Sqlite(
+            dir.join("data").join("gateway.sqlite3"),
+        ))
+        .await
+        .unwrap();
+        let root = cp.verifier.state().state_root().0.to_string();
+        let block = format!("0x{}", hex::encode(&body));
+        store.put_bootstrap(tip as i64, &block, &root, &hex::encode(&bytes), false).await.unwrap();
+        drop(store);
+        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        let admin = client(&cluster, addr, &p.admin);
+        let (first, mut gw) = start(&config, &dir.join("run0.log"), &admin, tip).await;
+        // A block after the seeded state, so that the stop persists a newer
+        // one (with the retired ids moved to the index).
+        cluster.submit(&box_testkit::sample_flow(1).encode()).await;
+        let tip = eventually("a block after the seeded tip verified", Duration::from_secs(120), || async {
+            admin.status().await.ok().map(|s| s.verified_height).filter(|h| *h > tip)
+        })
+        .await;
+        box_testkit::terminate(&mut gw.0);
+        let mut later = Vec::new();
+        for run in 1..=RESTARTS {
+            let log = dir.join(format!("run{run}.log"));
+            let (t, mut gw) = start(&config, &log, &admin, tip).await;
+            box_testkit::terminate(&mut gw.0);
+            let text = std::fs::read_to_string(&log).unwrap();
+            let indexed = box_testkit::resumed_indexed(&text);
+            assert!(retired == 0 || indexed > 0, "not resumed from its index:\n{text}");
+            later.push(t);
+        }
+        rows.push(box_testkit::HistoryStart { n, height: tip, retired, first, restarts: later });
+        for id in 1..=3 {
+            cluster.kill(id);
+        }
+    }
+    box_testkit::print_history_starts("gateway", &mut rows);
 }

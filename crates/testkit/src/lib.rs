@@ -110,7 +110,6 @@ pub fn machine() -> String {
     format!("{cpu}, {cores} cores, {os}")
 }
 
-/// A free TCP port on 127.0.0.1.
 /// Whether the redb store at `path` (of a process killed with `kill -9`)
 /// would need redb's full repair to open, a walk of the whole file that grows
 /// with it: a copy is opened, so the store itself stays as the crash left it.
@@ -129,6 +128,112 @@ pub fn needs_full_repair(path: &Path) -> bool {
     repaired.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// The layout of the history benchmark's cached stores (box-chain
+/// `benches/history.rs`, `histgen`), bumped whenever what it builds changes
+/// so that a stale cache is not reused. 2: the stores carry the
+/// sealed-header table.
+pub const HISTORY_FORMAT: u32 = 2;
+
+/// The ports the history benchmark's nodes listen on by default: its
+/// genesis names them, so a cached history runs only on these.
+pub const HISTORY_PORTS: [u16; 3] = [21701, 21702, 21703];
+
+/// Where the history benchmark keeps the history of `n` finished transfers,
+/// `per_block` to a block, for nodes on `ports`: `bench-history/` under the
+/// cargo target directory (`$CARGO_TARGET_DIR` or the workspace's
+/// `target/`). It holds `state.redb` and `raft-log.redb` (a node's stores at
+/// the tip), `checkpoint.bin` (box-core's checkpoint of the verified state at
+/// the tip, every retired id listed) and `built.json` once complete.
+pub fn history_cache(n: u64, per_block: u64, ports: &[u16]) -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| anvil::workspace_root().join("target"));
+    target.join("bench-history").join(format!("v{HISTORY_FORMAT}-n{n}-b{per_block}-p{}", ports[0]))
+}
+
+/// The cached history of `n` finished transfers the history benchmark
+/// builds by default (100 a block, [`HISTORY_PORTS`]). Panics, saying the
+/// command that builds it, if it is not there.
+pub fn cached_history(n: u64) -> PathBuf {
+    let dir = history_cache(n, 100, &HISTORY_PORTS);
+    assert!(
+        dir.join("built.json").exists(),
+        "no cached history of {n} transfers at {}: build it first with `BOX_BENCH_HISTORY_CLUSTER=0 \
+         BOX_BENCH_HISTORY_N={n} cargo bench -p box-chain --bench history`",
+        dir.display()
+    );
+    dir
+}
+
+/// The Ns of a start-to-ready measurement at the tip of cached histories:
+/// `BOX_START_HISTORY_N` (a comma list; default `0,20000`), the first the
+/// anchor.
+pub fn history_ns() -> Vec<u64> {
+    std::env::var("BOX_START_HISTORY_N")
+        .unwrap_or_else(|_| "0,20000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("BOX_START_HISTORY_N: a comma list of numbers"))
+        .collect()
+}
+
+/// One N of a start-to-ready measurement at the tip of a cached history.
+pub struct HistoryStart {
+    /// Finished transfers in the history.
+    pub n: u64,
+    /// The chain's height when measured.
+    pub height: u64,
+    /// Retired ids in the state at the tip.
+    pub retired: u64,
+    /// The first start, from the state with every retired id listed.
+    pub first: Duration,
+    /// The later starts, with the retired ids in the store's index.
+    pub restarts: Vec<Duration>,
+}
+
+/// Prints the machine line and the table of `rows` for `who` (e.g.
+/// "gateway"): medians, and the ratio of each to the first row's.
+pub fn print_history_starts(who: &str, rows: &mut [HistoryStart]) {
+    let median = |v: &mut Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2]
+    };
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!("{}", machine());
+    println!(
+        "| finished transfers | height | retired ids | {who} first start (every id listed) | × first N | restart \
+         (ids in the index), median | × first N |\n|---|---|---|---|---|---|---|"
+    );
+    let Some(first) = rows.first_mut() else { return };
+    let anchor = (first.first, median(&mut first.restarts));
+    for r in rows.iter_mut() {
+        let later = median(&mut r.restarts);
+        println!(
+            "| {} | {} | {} | {:.0} ms | {:.1}× | {:.0} ms ({} runs) | {:.1}× |",
+            r.n,
+            r.height,
+            r.retired,
+            ms(r.first),
+            ms(r.first) / ms(anchor.0),
+            ms(later),
+            r.restarts.len(),
+            ms(later) / ms(anchor.1)
+        );
+    }
+}
+
+/// The `retired_indexed` field of a signer's or gateway's log line saying
+/// it resumed from its persisted state (how many retired ids that state
+/// leaves to the store's index). Panics if `log` has no such line.
+pub fn resumed_indexed(log: &str) -> u64 {
+    log.lines()
+        .find(|l| l.contains("resumed from the verified state persisted at height "))
+        .and_then(|l| l.split("retired_indexed=").nth(1))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no resume line with retired_indexed in the log:\n{log}"))
+}
+
+/// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
@@ -338,6 +443,22 @@ impl Cluster {
 
     fn node(&self, id: u64) -> &NodeProc {
         self.nodes.iter().find(|n| n.id == id).unwrap()
+    }
+
+    /// Copies a node's stores (`state.redb`, `raft-log.redb` in `from`, e.g.
+    /// a [`cached_history`]) into every node's data directory, each synced to
+    /// disk: otherwise the first fsync of a node's first commit writes the
+    /// whole fresh copy, and a start measured after it grows with the store
+    /// for that alone. The nodes must be stopped.
+    pub fn seed_stores(&self, from: &Path) {
+        for node in &self.nodes {
+            let data = node.config.parent().unwrap().join("data");
+            std::fs::create_dir_all(&data).unwrap();
+            for f in ["state.redb", "raft-log.redb"] {
+                std::fs::copy(from.join(f), data.join(f)).unwrap();
+                std::fs::File::open(data.join(f)).unwrap().sync_all().unwrap();
+            }
+        }
     }
 
     /// Starts (or restarts) node `id`'s process.

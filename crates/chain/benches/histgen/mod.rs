@@ -20,7 +20,8 @@
 //! store start as a cluster at the tip of the history.
 //!
 //! The result is kept under `target/bench-history/` keyed by N, the block
-//! size, the ports and [`FORMAT`]: the expensive step is paid once.
+//! size, the ports and box-testkit's `HISTORY_FORMAT` (`history_cache`): the
+//! expensive step is paid once.
 
 use box_chain::log_store::LogStore;
 use box_chain::state_machine::StateMachine;
@@ -46,8 +47,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// Bumped whenever what is built changes, so a stale cache is not reused.
-pub(crate) const FORMAT: u32 = 2; // 2: stores carry the sealed-header table
 /// The genesis time; transfers follow 15 minutes apart (96 a day: a
 /// period limit counts at most a day of them).
 const T0: u64 = 1_800_000_000;
@@ -194,18 +193,10 @@ pub(crate) struct Built {
     pub(crate) dir: PathBuf,
 }
 
-/// The cache directory for `n` transfers, `per_block` to a block, on `ports`.
-fn cache_dir(n: u64, per_block: u64, ports: &[u16]) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target"));
-    target.join("bench-history").join(format!("v{FORMAT}-n{n}-b{per_block}-p{}", ports[0]))
-}
-
 /// The history of `n` transfers for `c`'s deployment: from the cache, or
 /// built (and cached) now.
 pub(crate) fn history(c: &Cluster, n: u64, per_block: u64, ports: &[u16]) -> Built {
-    let dir = cache_dir(n, per_block, ports);
+    let dir = box_testkit::history_cache(n, per_block, ports);
     if let Ok(meta) = std::fs::read(dir.join("built.json")) {
         let mut b: Built = serde_json::from_slice(&meta).unwrap();
         b.dir = dir;
@@ -356,14 +347,5 @@ fn cpu_time() -> Duration {
 
 /// Copies the stores of `b` into each node's data directory of `c`, flushed to disk.
 pub(crate) fn seed(c: &Cluster, b: &Built) {
-    for node in &c.nodes {
-        let data = node.config.parent().unwrap().join("data");
-        std::fs::create_dir_all(&data).unwrap();
-        for f in ["state.redb", "raft-log.redb"] {
-            std::fs::copy(b.dir.join(f), data.join(f)).unwrap();
-            // On disk before the nodes start: otherwise the first fsync of a node's first commit
-            // writes the whole fresh copy, and the start measured grows with the store for that.
-            std::fs::File::open(data.join(f)).unwrap().sync_all().unwrap();
-        }
-    }
+    c.seed_stores(&b.dir);
 }
