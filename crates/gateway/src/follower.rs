@@ -28,12 +28,17 @@ use tokio::sync::watch;
 pub struct Replica {
     verifier: HistoryVerifier,
     latest_seen: u64,
+    recorded_to: u64,
 }
 
 impl Replica {
     /// The state at genesis.
     pub fn new(genesis: Genesis) -> Result<Self, String> {
-        Ok(Self { verifier: HistoryVerifier::new(&genesis).map_err(|e| e.to_string())?, latest_seen: 0 })
+        Ok(Self {
+            verifier: HistoryVerifier::new(&genesis).map_err(|e| e.to_string())?,
+            latest_seen: 0,
+            recorded_to: 0,
+        })
     }
 
     /// The notary state.
@@ -49,6 +54,16 @@ impl Replica {
     /// The latest height a node reported.
     pub fn latest_seen(&self) -> u64 {
         self.latest_seen
+    }
+
+    /// Whether the store may hold a final status recorded at a height this
+    /// replica has not verified yet: it started below the highest height
+    /// one was recorded at (a gateway that bootstrapped again below the
+    /// height it had verified, or a crash between recording a block's
+    /// final statuses and storing the block). The views then read the
+    /// recorded status and show the newer of the two.
+    pub fn behind_records(&self) -> bool {
+        self.height() < self.recorded_to
     }
 
     /// The verifier (what is persisted).
@@ -109,6 +124,13 @@ impl SharedReplica {
         let h = r.height();
         drop(r);
         self.heights.send_replace(h);
+    }
+
+    /// Takes the highest height the store recorded a final status at
+    /// (`Store::finals_recorded_to`, read once at start).
+    pub(crate) fn recorded_to(&self, height: u64) {
+        let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        r.recorded_to = height;
     }
 
     fn saw(&self, latest: u64) {

@@ -205,6 +205,9 @@ impl Gateway {
         let resumed = crate::bootstrap::load(&store, &replica, &genesis, &chain, config.chain.bootstrap)
             .await
             .map_err(|e| StartError::Input(format!("replaying stored blocks: {e}")))?;
+        // A replica that starts below what this store recorded final
+        // statuses at shows those where they are newer (api::view).
+        replica.recorded_to(store.finals_recorded_to().await?);
         let state = Arc::new(AppState::new(
             store.clone(),
             chain.clone(),

@@ -108,6 +108,18 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
     assert!(first >= at as i64 && first > 1, "bootstrapped at {first}, kept at {at}");
     assert_eq!(gw_b.state.store.block(1).await.unwrap(), None, "block 1 was not replayed");
     assert!(gw_b.state.store.verified_state().await.unwrap().is_some_and(|(h, _)| h == first));
+    // From here on the nodes keep no new state (one every 1,000 blocks), so
+    // the later bootstrap again lands below every block that follows.
+    for n in &cluster.nodes {
+        let toml = std::fs::read_to_string(&n.config).unwrap();
+        std::fs::write(&n.config, toml.replace("state_checkpoint_every = 2\n", "state_checkpoint_every = 1000\n"))
+            .unwrap();
+    }
+    for id in 1..=3 {
+        assert_eq!(cluster.terminate(id).code(), Some(0));
+        cluster.spawn(id);
+    }
+    cluster.wait_leader().await;
 
     // A transfer submitted afterwards through its HTTPS API reaches its final status.
     register(&cluster, &gw_b, &p).await;
@@ -173,14 +185,33 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
     // its chain data replaced in one transaction, its people, applications
     // and transfers kept.
     let gw_b = Gateway::start(&GatewayConfig::load(&cfg_b).unwrap()).await.unwrap();
+    // The nodes stopped at once: the replica stays near the attested height
+    // while the views below are read.
+    for id in 1..=3 {
+        cluster.kill(id);
+    }
     let again = gw_b.state.store.first_block().await.unwrap().expect("the attested block is stored");
     assert!(again >= first, "bootstrapped again at {again} (first at {first}, held to {tip})");
     assert_eq!(gw_b.state.store.verified_state().await.unwrap().map(|(h, _)| h), Some(again));
     assert!(gw_b.state.replica.read().height() >= again as u64);
+    // The attested state is below the block that confirmed the transfer:
+    // the live state there does not hold it confirmed, yet the view shows
+    // it confirmed, from the final status this store recorded at that
+    // block (the newer of the two), until the replica reaches it again.
+    let (confirmed_at, _) = gw_b.state.store.final_transfer(&id.0).await.unwrap().expect("recorded when confirmed");
+    assert!((again as u64) < confirmed_at, "bootstrapped again at {again}, confirmed at {confirmed_at}");
     let employee = client(&cluster, gw_b.addr, &p.employee);
+    let behind = gw_b.state.replica.read().behind_records();
     assert_eq!(employee.transfer(&id).await.unwrap().status.state, TransferState::Confirmed);
+    if !behind {
+        eprintln!("the replica reached the confirming block {confirmed_at} before the nodes stopped");
+    }
     let page = client(&cluster, gw_b.addr, &p.auditor).audit_page(again as u64, 10).await.unwrap();
     assert_eq!(page.from, again as u64);
+    for id in 1..=3 {
+        cluster.spawn(id);
+    }
+    cluster.wait_leader().await;
     // It goes on verifying what follows.
     let next = cluster.submit(&box_testkit::sample_flow(900).encode()).await;
     eventually("a flow decided after the new bootstrap", Duration::from_secs(90), || async {

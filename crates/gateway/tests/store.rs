@@ -151,8 +151,22 @@ async fn conformance(db: Database) {
     assert_eq!(store.transfers_without_final(None, 10).await.unwrap(), vec![id(0x01)]);
     assert!(store.transfers_without_final(Some(&id(0x01)), 10).await.unwrap().is_empty(), "after the cursor");
     assert!(store.transfers_without_final(None, 0).await.unwrap().is_empty(), "the limit holds");
-    store.put_finals(3, &[(FinalKind::Transfer, id(0x01).0, "{}".into())]).await.unwrap();
+    assert_eq!(store.finals_recorded_to().await.unwrap(), 0, "nothing recorded");
+    let confirmed = box_gateway::store::FinalTransfer {
+        status: box_core::notary::TransferStatus::Confirmed { tx_hash: B256::repeat_byte(0x7a) },
+        detail: None,
+    };
+    let confirmed = serde_json::to_string(&confirmed).unwrap();
+    store.put_finals(3, &[(FinalKind::Transfer, id(0x01).0, confirmed)]).await.unwrap();
     assert!(store.transfers_without_final(None, 10).await.unwrap().is_empty(), "a recorded one is not listed");
+    // Read back with the height of the block that made it final; the
+    // highest such height is what a start compares its replica with.
+    let (height, f) = store.final_transfer(&id(0x01).0).await.unwrap().expect("recorded");
+    assert_eq!((height, f.status.is_final()), (3, true));
+    let decided = serde_json::to_string(&box_core::notary::SubjectStatus::Rejected { reasons: vec!["no".into()] });
+    store.put_finals(9, &[(FinalKind::Subject, B256::repeat_byte(0x5b), decided.unwrap())]).await.unwrap();
+    assert_eq!(store.finals_recorded_to().await.unwrap(), 9);
+    assert_eq!(store.final_subject(&B256::repeat_byte(0x5b)).await.unwrap().map(|(h, _)| h), Some(9));
 
     // Blocks are idempotent and ordered.
     for h in [2i64, 1, 2] {

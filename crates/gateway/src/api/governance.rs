@@ -57,13 +57,21 @@ async fn governance_out(st: &Shared, hash: &B256) -> ApiResult<GovernanceOut> {
 }
 
 /// Where the subject `id` stands on the verified replica, or, once it
-/// retired from the live state, the decision recorded from the verified
-/// block that made it (crate::finals; one primary-key lookup, only then).
+/// retired from the live state (or while the replica is below a height a
+/// decision was recorded at: `Replica::behind_records`), the decision
+/// recorded from the verified block that made it when that is newer
+/// (crate::finals; one primary-key lookup, only then).
 async fn on_chain(st: &Shared, id: &SubjectId) -> ApiResult<(GovernanceState, Option<String>)> {
-    let live = st.replica.read().state().subject(id).map(|s| s.status.clone());
+    let (live, verified, behind) = {
+        let r = st.replica.read();
+        (r.state().subject(id).map(|s| s.status.clone()), r.height(), r.behind_records())
+    };
     let status = match live {
-        Some(s) => Some(s),
-        None => st.store.final_subject(&id.0).await?,
+        Some(s) if !behind => Some(s),
+        live => match st.store.final_subject(&id.0).await? {
+            Some((height, s)) if live.is_none() || height > verified => Some(s),
+            _ => live,
+        },
     };
     Ok(match status {
         None => (GovernanceState::Queued, None),

@@ -48,23 +48,29 @@ pub(super) fn flow_of(st: &Shared, hash: &FlowHash) -> Option<(BoxFlow, bool)> {
 
 /// Where a transfer stands: the chain's word once the replica holds it,
 /// else the gateway's (collecting, rejected by an approver, queued, or
-/// refused at submission).
+/// refused at submission). `recorded`: the final status recorded for it
+/// and the height of the block that made it final ([`recorded`]).
 pub(super) fn status_of(
     st: &Shared,
     row: &TransferRow,
     relay: Option<&OutboxRow>,
-    recorded: Option<&FinalTransfer>,
+    recorded: Option<&(u64, FinalTransfer)>,
 ) -> TransferStatusOut {
     let s = TransferStatusOut::of;
-    let live = st
-        .replica
-        .read()
-        .state()
-        .transfer(&row.id)
-        .map(|rec| (rec.status.clone(), rec.confirmed_detail().map(str::to_owned)));
-    // Live first; after it retired, the final status recorded from the
-    // verified block that made it final (crate::finals).
-    if let Some((status, detail)) = live.or_else(|| recorded.map(|f| (f.status.clone(), f.detail.clone()))) {
+    let (live, verified) = {
+        let r = st.replica.read();
+        let live =
+            r.state().transfer(&row.id).map(|rec| (rec.status.clone(), rec.confirmed_detail().map(str::to_owned)));
+        (live, r.height())
+    };
+    // Live, unless the final status recorded from the verified block that
+    // made it final (crate::finals) is newer: it retired from the live
+    // state, or the replica has not reached that block again (a gateway
+    // that bootstrapped again below what it had verified).
+    let recorded = recorded
+        .filter(|(height, _)| live.is_none() || *height > verified)
+        .map(|(_, f)| (f.status.clone(), f.detail.clone()));
+    if let Some((status, detail)) = recorded.or(live) {
         return match &status {
             TransferStatus::Submitted => s(TransferState::Submitted),
             TransferStatus::Notarized => s(TransferState::Notarized),
@@ -186,10 +192,17 @@ pub(super) async fn summary(st: &Shared, row: &TransferRow) -> ApiResult<Transfe
     })
 }
 
-/// The final status recorded for a transfer the chain took that the live
-/// state no longer holds (it retired); one primary-key lookup, only then.
-async fn recorded(st: &Shared, row: &TransferRow) -> ApiResult<Option<FinalTransfer>> {
-    if row.state != CollectionState::Submitting || st.replica.read().state().transfer(&row.id).is_some() {
+/// The final status recorded for a transfer the chain took, with its
+/// height, when the live state may not have it: the transfer retired from
+/// it, or the replica is below a height a final status was recorded at
+/// ([`crate::follower::Replica::behind_records`]); one primary-key lookup,
+/// only then.
+async fn recorded(st: &Shared, row: &TransferRow) -> ApiResult<Option<(u64, FinalTransfer)>> {
+    let current = {
+        let r = st.replica.read();
+        r.state().transfer(&row.id).is_some() && !r.behind_records()
+    };
+    if row.state != CollectionState::Submitting || current {
         return Ok(None);
     }
     Ok(st.store.final_transfer(&row.id.0).await?)

@@ -64,20 +64,33 @@ impl Store {
         Ok(())
     }
 
-    async fn final_body(&self, kind: FinalKind, id: &B256) -> Result<Option<String>, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT body FROM final_status WHERE kind = $1 AND id = $2")
-            .bind(kind.as_str())
-            .bind(id.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|(b,)| b))
+    /// The highest height a final status was recorded at (0: none); one
+    /// lookup on the height's index (migration 8).
+    pub async fn finals_recorded_to(&self) -> Result<u64, StoreError> {
+        let (h,): (Option<i64>,) = sqlx::query_as("SELECT MAX(height) FROM final_status").fetch_one(&self.pool).await?;
+        Ok(h.map_or(0, |h| u64::try_from(h).unwrap_or(0)))
     }
 
-    /// The recorded final status of transfer `id`, if one was recorded.
-    pub async fn final_transfer(&self, id: &B256) -> Result<Option<FinalTransfer>, StoreError> {
+    async fn final_body(&self, kind: FinalKind, id: &B256) -> Result<Option<(u64, String)>, StoreError> {
+        let row: Option<(i64, String)> =
+            sqlx::query_as("SELECT height, body FROM final_status WHERE kind = $1 AND id = $2")
+                .bind(kind.as_str())
+                .bind(id.to_string())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(|(h, b)| (u64::try_from(h).unwrap_or(0), b)))
+    }
+
+    /// The recorded final status of transfer `id` with the height of the
+    /// verified block that made it final, if one was recorded.
+    pub async fn final_transfer(&self, id: &B256) -> Result<Option<(u64, FinalTransfer)>, StoreError> {
         self.final_body(FinalKind::Transfer, id)
             .await?
-            .map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("final status of {id}: {e}"))))
+            .map(|(h, b)| {
+                serde_json::from_str(&b)
+                    .map(|f| (h, f))
+                    .map_err(|e| StoreError::Corrupt(format!("final status of {id}: {e}")))
+            })
             .transpose()
     }
 
@@ -102,11 +115,16 @@ impl Store {
         rows.iter().map(|(id,)| TransferId::from_sql(id).map_err(StoreError::Corrupt)).collect()
     }
 
-    /// The recorded decision on subject `id`, if one was recorded.
-    pub async fn final_subject(&self, id: &B256) -> Result<Option<SubjectStatus>, StoreError> {
+    /// The recorded decision on subject `id` with the height of the
+    /// verified block that made it, if one was recorded.
+    pub async fn final_subject(&self, id: &B256) -> Result<Option<(u64, SubjectStatus)>, StoreError> {
         self.final_body(FinalKind::Subject, id)
             .await?
-            .map(|b| serde_json::from_str(&b).map_err(|e| StoreError::Corrupt(format!("decision on {id}: {e}"))))
+            .map(|(h, b)| {
+                serde_json::from_str(&b)
+                    .map(|s| (h, s))
+                    .map_err(|e| StoreError::Corrupt(format!("decision on {id}: {e}")))
+            })
             .transpose()
     }
 }

@@ -46,6 +46,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (5, "final status", include_str!("../../migrations/0005_final_status.sql")),
     (6, "retired ids", include_str!("../../migrations/0006_retired_ids.sql")),
     (7, "retired positions", include_str!("../../migrations/0007_retired_positions.sql")),
+    (8, "final status height", include_str!("../../migrations/0008_final_status_height.sql")),
 ];
 
 /// Why the store failed.
