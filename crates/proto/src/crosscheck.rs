@@ -132,6 +132,14 @@ impl HeaderCheck {
         if agreeing >= quorum { h } else { 0 }
     }
 
+    /// The greatest height a peer that answered its last round claims to
+    /// hold; `None` before any peer answered. One peer's claim, unverified:
+    /// a caller that acts only once it has verified this far never acts on
+    /// a view older than a node it reached showed.
+    pub fn latest(&self) -> Option<u64> {
+        self.answered.values().copied().max()
+    }
+
     /// Compares nothing at or below `height` any more, with any peer: what
     /// the caller no longer keeps (or compared in an earlier run).
     pub fn skip_to(&mut self, height: u64) {
@@ -237,8 +245,10 @@ mod tests {
         // but does not count towards the quorum above its height.
         assert_eq!(check(&[("a", 10, 12), ("b", 4, 4), ("c", 10, 10)]).confirmed(10, 2), 10);
         assert_eq!(check(&[("a", 10, 12), ("b", 4, 4)]).confirmed(10, 2), 0);
-        // Nobody answered: nothing is confirmed.
+        // Nobody answered: nothing is confirmed, and no tip is known.
         assert_eq!(check(&[]).confirmed(10, 1), 0);
+        assert_eq!(check(&[]).latest(), None);
+        assert_eq!(check(&[("a", 10, 12), ("b", 4, 4)]).latest(), Some(12));
         // What the caller no longer keeps is not waited for.
         let mut skipped = check(&[("a", 10, 12), ("b", 7, 10)]);
         skipped.skip_to(9);

@@ -69,8 +69,15 @@ impl Verified {
 pub enum Finding {
     /// A node served a validly sealed header that differs from a verified one.
     Conflict(Box<Conflict>),
-    /// Every verified header up to this height was compared (see the module doc).
-    Confirmed(u64),
+    /// Every verified header up to `height` was compared (see the module
+    /// doc); `latest` is the greatest height an answering node claims
+    /// ([`HeaderCheck::latest`]; `None`: no node answered yet).
+    Confirmed {
+        /// The confirmed height.
+        height: u64,
+        /// The nodes' tip as they claim it.
+        latest: Option<u64>,
+    },
 }
 
 /// Equivocation the signer found itself, as kept in its store.
@@ -111,7 +118,8 @@ pub async fn run(
                 return;
             }
         }
-        if out.send(Finding::Confirmed(check.confirmed(height, quorum))).await.is_err() {
+        let confirmed = Finding::Confirmed { height: check.confirmed(height, quorum), latest: check.latest() };
+        if out.send(confirmed).await.is_err() {
             return;
         }
         // Next round as soon as a block was verified, at the latest in half a second.
@@ -176,8 +184,11 @@ impl crate::runtime::Signer {
     /// Takes one cross-check finding.
     pub(crate) async fn on_finding(&mut self, finding: Finding) -> Result<(), crate::runtime::RunError> {
         let c = match finding {
-            Finding::Confirmed(h) => {
-                self.confirmed = h;
+            Finding::Confirmed { height, latest } => {
+                self.confirmed = height;
+                if let Some(latest) = latest {
+                    self.tip.saw(latest);
+                }
                 return Ok(());
             }
             Finding::Conflict(c) => c,

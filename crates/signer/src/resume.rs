@@ -9,7 +9,10 @@
 //!
 //! The header of the resumed height is handed to the cross-check
 //! ([`crate::crosscheck`]), so nothing is executed on the resumed state
-//! before every node that answers agrees with it, as after a replay.
+//! before every node that answers agrees with it, as after a replay. Nor is
+//! the resumed state caught up before a node has told its tip (a streamed
+//! block, or the cross-check's first round: [`crate::runtime::Tip`]); at the
+//! tip, that round alone makes it so, without waiting for a new block.
 
 use crate::store::Store;
 use box_core::audit::HistoryVerifier;

@@ -108,8 +108,8 @@ pub struct Signer {
     pub(crate) link: Link,
     /// Blocks from the nodes, verified into its `HistoryVerifier` (the verified state).
     pub(crate) follower: BlockFollower<HistoryVerifier>,
-    /// Newest height any node said it has.
-    pub(crate) latest: u64,
+    /// Newest height any node said it has, and whether one has said.
+    pub(crate) tip: Tip,
     /// Log time of the newest verified block.
     pub(crate) last_time: u64,
     pub(crate) announce_due: bool,
@@ -234,7 +234,7 @@ impl Signer {
             vault,
             link,
             follower,
-            latest: 0,
+            tip: Tip::default(),
             last_time: 0,
             announce_due: true,
             ceremony_seen: std::collections::HashSet::new(),
@@ -301,22 +301,14 @@ impl Signer {
             tokio::select! {
                 Some(followed) = self.follower.next() => {
                     self.on_block(followed)?;
-                    if self.caught_up() {
-                        let v = self.follower.verifier();
-                        self.persisted.caught_up(&self.store, v, self.headers.get(v.height()));
-                    }
-                    // New work is executed at once, not at the next tick.
-                    if self.work_due && self.caught_up() && self.may_execute() {
-                        self.work_due = false;
-                        self.execution(Observation::Execute).await?;
-                    }
+                    self.progressed().await?;
                 }
+                // A round of the cross-check also tells the nodes' tip: a
+                // signer resumed at the tip is caught up without waiting
+                // for a new block.
                 Some(finding) = findings.recv() => {
                     self.on_finding(finding).await?;
-                    if self.work_due && self.caught_up() && self.may_execute() {
-                        self.work_due = false;
-                        self.execution(Observation::Execute).await?;
-                    }
+                    self.progressed().await?;
                 }
                 _ = tick.tick() => self.on_tick().await?,
                 () = &mut stop => {
@@ -328,8 +320,24 @@ impl Signer {
         }
     }
 
+    /// After a block or a cross-check round: once caught up, logs it the
+    /// first time and persists the verified state when due
+    /// ([`crate::resume`]); new work is executed at once, not at the next
+    /// tick.
+    async fn progressed(&mut self) -> Result<(), RunError> {
+        if self.caught_up() {
+            let v = self.follower.verifier();
+            self.persisted.caught_up(&self.store, v, self.headers.get(v.height()));
+        }
+        if self.work_due && self.caught_up() && self.may_execute() {
+            self.work_due = false;
+            self.execution(Observation::Execute).await?;
+        }
+        Ok(())
+    }
+
     fn on_block(&mut self, followed: Followed) -> Result<(), RunError> {
-        self.latest = self.latest.max(self.follower.latest());
+        self.tip.saw(self.follower.latest());
         let (block, events) = match followed {
             Followed::Verified { block, events, .. } => (block, events),
             Followed::Refused { node, reason: Refusal::DoesNotVerify { height, block, error } } => {
@@ -411,9 +419,10 @@ impl Signer {
         Ok(())
     }
 
-    /// Whether the verified state is as new as anything a node has shown.
+    /// Whether the verified state is as new as anything a node has shown
+    /// ([`Tip::caught_up`]).
     pub(crate) fn caught_up(&self) -> bool {
-        self.follower.verifier().height() >= self.latest && self.follower.verifier().height() > 0
+        self.tip.caught_up(self.follower.verifier().height())
     }
 
     async fn on_tick(&mut self) -> Result<(), RunError> {
@@ -529,5 +538,57 @@ impl Signer {
     /// Warns at most every 30 s per subject.
     pub(crate) fn warn_once(&mut self, subject: B256, msg: &str) {
         self.log.warn_once(subject, msg);
+    }
+}
+
+/// The newest height the nodes have shown the signer: a streamed block's
+/// `latest_height` or a cross-check round's ([`crate::crosscheck`]). Each is
+/// one node's unverified claim; the signer acts only once it has verified
+/// that far, so never on a view older than a node showed it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Tip {
+    /// `None` until a node has said anything.
+    latest: Option<u64>,
+}
+
+impl Tip {
+    /// Takes a node's claim to hold `latest` (heights only rise).
+    pub fn saw(&mut self, latest: u64) {
+        self.latest = Some(self.latest.map_or(latest, |l| l.max(latest)));
+    }
+
+    /// Whether a state verified up to `verified` is caught up: some node
+    /// has told its tip and none claimed more than `verified`, and at
+    /// least one block is verified. A state resumed from the store is not
+    /// caught up before a node has answered: its height says nothing of
+    /// what was sealed while the signer was down.
+    pub fn caught_up(&self, verified: u64) -> bool {
+        verified > 0 && self.latest.is_some_and(|l| verified >= l)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tip;
+
+    #[test]
+    fn a_resumed_state_is_caught_up_only_once_a_node_has_shown_it_holds_nothing_newer() {
+        let mut tip = Tip::default();
+        // Resumed at 40: nothing heard yet, whatever the height.
+        assert!(!tip.caught_up(40));
+        // A cross-check round: the nodes hold 40. Caught up without a new block.
+        tip.saw(40);
+        assert!(tip.caught_up(40));
+        // A node shows 43: not until 43 is verified.
+        tip.saw(43);
+        assert!(!tip.caught_up(41));
+        assert!(tip.caught_up(43));
+        // A lower claim (a node behind) lowers nothing.
+        tip.saw(12);
+        assert!(!tip.caught_up(42));
+        // Nothing verified (a start from the genesis) is never caught up.
+        let mut genesis = Tip::default();
+        genesis.saw(0);
+        assert!(!genesis.caught_up(0));
     }
 }
