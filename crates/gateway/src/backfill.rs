@@ -130,7 +130,7 @@ async fn settle(
     };
     let body = serde_json::to_string(&row).map_err(|e| e.to_string())?;
     let height = i64::try_from(height).map_err(|_| format!("height {height} out of range"))?;
-    store.put_finals(height, &[(FinalKind::Transfer, id.0, body)]).await.map_err(|e| e.to_string())?;
+    store.put_finals(height, &[(FinalKind::Transfer, id.0, Some(body))]).await.map_err(|e| e.to_string())?;
     Ok(Settled::Recorded)
 }
 

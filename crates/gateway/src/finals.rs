@@ -9,16 +9,22 @@
 //! per event; a read is one primary-key lookup. The record is what the
 //! verified replica held right after that block, so it is as trustworthy as
 //! the replica; a status that is not final is not recorded (the live state
-//! holds it).
+//! holds it). A transfer can leave a final status: a `Reorged` report takes
+//! a confirmed one back to broadcast, a new transbox reopens a rejected one.
+//! Its row is then forgotten (one delete by primary key per `submitted` or
+//! `broadcast` event), so a row is never older than the live status it
+//! would be shown over (`api::view`, a replica started below the rows).
 
 use crate::follower::SharedReplica;
 use crate::store::{FinalKind, FinalTransfer, Store};
 use box_core::B256;
-use box_core::notary::{Event, Subject, SubjectKind, SubjectStatus};
+use box_core::notary::{Event, Subject, SubjectKind, SubjectStatus, TransferStatus};
 
 /// The rows `events` (what the verified block just applied produced) make
-/// final, as the replica holds them now.
-fn rows(replica: &SharedReplica, events: &[Event]) -> Vec<(FinalKind, B256, String)> {
+/// final, as the replica holds them now (`Some`), and the rows of the
+/// transfers that may have left a final status (`None`: forgotten), in
+/// event order.
+fn rows(replica: &SharedReplica, events: &[Event]) -> Vec<(FinalKind, B256, Option<String>)> {
     let r = replica.read();
     let mut out = Vec::new();
     for ev in events {
@@ -31,15 +37,19 @@ fn rows(replica: &SharedReplica, events: &[Event]) -> Vec<(FinalKind, B256, Stri
                     status: rec.map_or_else(|| status.clone(), |t| t.status.clone()),
                     detail: rec.and_then(|t| t.confirmed_detail()).map(str::to_owned),
                 };
-                serde_json::to_string(&f).ok().map(|b| (FinalKind::Transfer, transfer.0, b))
+                serde_json::to_string(&f).ok().map(|b| (FinalKind::Transfer, transfer.0, Some(b)))
             }
+            Event::TransferStatus {
+                transfer,
+                status: TransferStatus::Submitted | TransferStatus::Broadcast { .. },
+            } => Some((FinalKind::Transfer, transfer.0, None)),
             Event::Notarized { subject, payload, certificate } if matches!(**payload, Subject::Governance(_)) => {
                 let s = SubjectStatus::Notarized { certificate: certificate.clone() };
-                serde_json::to_string(&s).ok().map(|b| (FinalKind::Subject, subject.0, b))
+                serde_json::to_string(&s).ok().map(|b| (FinalKind::Subject, subject.0, Some(b)))
             }
             Event::Rejected { subject, kind: SubjectKind::Governance, reasons } => {
                 let s = SubjectStatus::Rejected { reasons: reasons.clone() };
-                serde_json::to_string(&s).ok().map(|b| (FinalKind::Subject, subject.0, b))
+                serde_json::to_string(&s).ok().map(|b| (FinalKind::Subject, subject.0, Some(b)))
             }
             _ => None,
         };

@@ -223,6 +223,12 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
         (gw_b.state.replica.read().height() >= height).then_some(())
     })
     .await;
+    // The confirmation reorged out: the transfer leaves its final status,
+    // and its recorded row is forgotten, so it is never shown over the live
+    // status again.
+    report(&cluster, id.0, ReportStatus::Reorged).await;
+    wait_transfer(&employee, &id, TransferState::Broadcast).await;
+    assert_eq!(gw_b.state.store.final_transfer(&id.0).await.unwrap(), None, "the confirmed row is forgotten");
     gw_b.stop().await;
 
     // C: the same on PostgreSQL.

@@ -157,16 +157,24 @@ async fn conformance(db: Database) {
         detail: None,
     };
     let confirmed = serde_json::to_string(&confirmed).unwrap();
-    store.put_finals(3, &[(FinalKind::Transfer, id(0x01).0, confirmed)]).await.unwrap();
+    store.put_finals(3, &[(FinalKind::Transfer, id(0x01).0, Some(confirmed.clone()))]).await.unwrap();
     assert!(store.transfers_without_final(None, 10).await.unwrap().is_empty(), "a recorded one is not listed");
     // Read back with the height of the block that made it final; the
     // highest such height is what a start compares its replica with.
     let (height, f) = store.final_transfer(&id(0x01).0).await.unwrap().expect("recorded");
     assert_eq!((height, f.status.is_final()), (3, true));
     let decided = serde_json::to_string(&box_core::notary::SubjectStatus::Rejected { reasons: vec!["no".into()] });
-    store.put_finals(9, &[(FinalKind::Subject, B256::repeat_byte(0x5b), decided.unwrap())]).await.unwrap();
+    store.put_finals(9, &[(FinalKind::Subject, B256::repeat_byte(0x5b), Some(decided.unwrap()))]).await.unwrap();
     assert_eq!(store.finals_recorded_to().await.unwrap(), 9);
     assert_eq!(store.final_subject(&B256::repeat_byte(0x5b)).await.unwrap().map(|(h, _)| h), Some(9));
+    // A row recorded at a greater height is neither replaced nor forgotten
+    // by an older writer; a later block forgets it (a reorged confirmation).
+    let t = id(0x01).0;
+    store.put_finals(5, &[(FinalKind::Transfer, t, Some(confirmed.clone()))]).await.unwrap();
+    store.put_finals(4, &[(FinalKind::Transfer, t, Some("{}".into())), (FinalKind::Transfer, t, None)]).await.unwrap();
+    assert_eq!(store.final_transfer(&t).await.unwrap().map(|(h, _)| h), Some(5), "older writes leave it");
+    store.put_finals(6, &[(FinalKind::Transfer, t, None)]).await.unwrap();
+    assert_eq!(store.final_transfer(&t).await.unwrap(), None, "forgotten by a later block");
 
     // Blocks are idempotent and ordered.
     for h in [2i64, 1, 2] {

@@ -68,10 +68,7 @@ async fn on_chain(st: &Shared, id: &SubjectId) -> ApiResult<(GovernanceState, Op
     };
     let status = match live {
         Some(s) if !behind => Some(s),
-        live => match st.store.final_subject(&id.0).await? {
-            Some((height, s)) if live.is_none() || height > verified => Some(s),
-            _ => live,
-        },
+        live => super::view::newer(live, verified, st.store.final_subject(&id.0).await?),
     };
     Ok(match status {
         None => (GovernanceState::Queued, None),

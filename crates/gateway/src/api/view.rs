@@ -67,10 +67,8 @@ pub(super) fn status_of(
     // made it final (crate::finals) is newer: it retired from the live
     // state, or the replica has not reached that block again (a gateway
     // that bootstrapped again below what it had verified).
-    let recorded = recorded
-        .filter(|(height, _)| live.is_none() || *height > verified)
-        .map(|(_, f)| (f.status.clone(), f.detail.clone()));
-    if let Some((status, detail)) = recorded.or(live) {
+    let recorded = recorded.map(|(height, f)| (*height, (f.status.clone(), f.detail.clone())));
+    if let Some((status, detail)) = newer(live, verified, recorded) {
         return match &status {
             TransferStatus::Submitted => s(TransferState::Submitted),
             TransferStatus::Notarized => s(TransferState::Notarized),
@@ -104,6 +102,19 @@ pub(super) fn status_of(
             Some(_) => s(TransferState::Submitted),
             None => TransferStatusOut { reason: relay.and_then(|r| r.last_error.clone()), ..s(TransferState::Queued) },
         },
+    }
+}
+
+/// What to show of an item: the status recorded from the verified block
+/// that made it final (with that block's height) where the live state does
+/// not hold the item or is below that height, else the live status of the
+/// replica verified to `verified`. The recorded rows are forgotten when an
+/// item leaves its final status (crate::finals), so neither is older than
+/// the other claims.
+pub(super) fn newer<T>(live: Option<T>, verified: u64, recorded: Option<(u64, T)>) -> Option<T> {
+    match recorded {
+        Some((height, r)) if live.is_none() || height > verified => Some(r),
+        _ => live,
     }
 }
 
@@ -233,4 +244,25 @@ pub(super) fn can_read(st: &Shared, caller: &Caller, row: &TransferRow) -> ApiRe
         "not_allowed_to_read",
         "a transfer is visible to its applicant, the approvers of its flow, admins, key holders and auditors",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::newer;
+
+    #[test]
+    fn the_newer_of_the_live_and_the_recorded_status_is_shown() {
+        // Retired: only the record.
+        assert_eq!(newer(None, 50, Some((40, "confirmed"))), Some("confirmed"));
+        // The replica at or past the record's block: the live status (it
+        // holds whatever followed).
+        assert_eq!(newer(Some("confirmed"), 40, Some((40, "confirmed"))), Some("confirmed"));
+        assert_eq!(newer(Some("broadcast"), 45, Some((40, "confirmed"))), Some("broadcast"));
+        // A replica started below the record's block (bootstrapped again
+        // lower): the record is newer than the live status.
+        assert_eq!(newer(Some("broadcast"), 38, Some((40, "confirmed"))), Some("confirmed"));
+        // Nothing recorded: the live status, or nothing.
+        assert_eq!(newer(Some("notarized"), 38, None), Some("notarized"));
+        assert_eq!(newer::<&str>(None, 38, None), None);
+    }
 }

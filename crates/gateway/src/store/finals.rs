@@ -40,18 +40,33 @@ pub struct FinalTransfer {
 }
 
 impl Store {
-    /// Records (or replaces) the final rows a verified block at `height`
-    /// produced, in one transaction. Recording the same block again (a
-    /// restart replaying stored blocks) writes the same rows.
-    pub async fn put_finals(&self, height: i64, rows: &[(FinalKind, B256, String)]) -> Result<(), StoreError> {
+    /// Applies, in order and in one transaction, the rows a verified block
+    /// at `height` produced: `Some(body)` records (or replaces) a final
+    /// row; `None` forgets the row of an item that left its final status
+    /// (a reorged confirmation, a rejected transfer submitted again). A
+    /// row recorded at a greater height is neither replaced nor forgotten,
+    /// so a late writer (the backfill) never puts an older status over a
+    /// newer one. Recording the same block again (a restart replaying
+    /// stored blocks) writes the same rows.
+    pub async fn put_finals(&self, height: i64, rows: &[(FinalKind, B256, Option<String>)]) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
         let mut tx = self.pool.begin().await?;
         for (kind, id, body) in rows {
+            let Some(body) = body else {
+                sqlx::query("DELETE FROM final_status WHERE kind = $1 AND id = $2 AND height <= $3")
+                    .bind(kind.as_str())
+                    .bind(id.to_string())
+                    .bind(height)
+                    .execute(&mut *tx)
+                    .await?;
+                continue;
+            };
             sqlx::query(
                 "INSERT INTO final_status (kind, id, height, body) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (kind, id) DO UPDATE SET height = excluded.height, body = excluded.body",
+                 ON CONFLICT (kind, id) DO UPDATE SET height = excluded.height, body = excluded.body \
+                 WHERE final_status.height <= excluded.height",
             )
             .bind(kind.as_str())
             .bind(id.to_string())
