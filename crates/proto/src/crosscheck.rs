@@ -132,12 +132,16 @@ impl HeaderCheck {
         if agreeing >= quorum { h } else { 0 }
     }
 
-    /// The greatest height a peer that answered its last round claims to
-    /// hold; `None` before any peer answered. One peer's claim, unverified:
-    /// a caller that acts only once it has verified this far never acts on
-    /// a view older than a node it reached showed.
-    pub fn latest(&self) -> Option<u64> {
-        self.answered.values().copied().max()
+    /// The greatest height at least `backers` of the peers that answered
+    /// their last round claim to hold (`None`: fewer answered). Unverified
+    /// claims: with `backers` one more than the faulty peers tolerated
+    /// (configured nodes − quorum + 1), at least one honest peer holds it,
+    /// so one lying peer can neither raise it past every honest one nor
+    /// hold a caller that waits to verify it back.
+    pub fn latest(&self, backers: usize) -> Option<u64> {
+        let mut claims: Vec<u64> = self.answered.values().copied().collect();
+        claims.sort_unstable_by(|a, b| b.cmp(a));
+        claims.get(backers.max(1) - 1).copied()
     }
 
     /// Compares nothing at or below `height` any more, with any peer: what
@@ -247,8 +251,12 @@ mod tests {
         assert_eq!(check(&[("a", 10, 12), ("b", 4, 4)]).confirmed(10, 2), 0);
         // Nobody answered: nothing is confirmed, and no tip is known.
         assert_eq!(check(&[]).confirmed(10, 1), 0);
-        assert_eq!(check(&[]).latest(), None);
-        assert_eq!(check(&[("a", 10, 12), ("b", 4, 4)]).latest(), Some(12));
+        assert_eq!(check(&[]).latest(1), None);
+        assert_eq!(check(&[("a", 10, 12), ("b", 4, 4)]).latest(1), Some(12));
+        // One peer claiming far more is not backed by a second.
+        let peers = check(&[("a", 10, 1_000_000), ("b", 10, 11), ("c", 10, 10)]);
+        assert_eq!(peers.latest(2), Some(11));
+        assert_eq!(check(&[("a", 10, 1_000_000)]).latest(2), None);
         // What the caller no longer keeps is not waited for.
         let mut skipped = check(&[("a", 10, 12), ("b", 7, 10)]);
         skipped.skip_to(9);

@@ -70,8 +70,9 @@ pub enum Finding {
     /// A node served a validly sealed header that differs from a verified one.
     Conflict(Box<Conflict>),
     /// Every verified header up to `height` was compared (see the module
-    /// doc); `latest` is the greatest height an answering node claims
-    /// ([`HeaderCheck::latest`]; `None`: no node answered yet).
+    /// doc); `latest` is the greatest height that more answering nodes
+    /// claim than the faulty ones tolerated ([`HeaderCheck::latest`];
+    /// `None`: too few answered yet).
     Confirmed {
         /// The confirmed height.
         height: u64,
@@ -118,7 +119,8 @@ pub async fn run(
                 return;
             }
         }
-        let confirmed = Finding::Confirmed { height: check.confirmed(height, quorum), latest: check.latest() };
+        let backers = (nodes.len() + 1).saturating_sub(quorum);
+        let confirmed = Finding::Confirmed { height: check.confirmed(height, quorum), latest: check.latest(backers) };
         if out.send(confirmed).await.is_err() {
             return;
         }
