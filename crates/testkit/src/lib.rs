@@ -191,7 +191,8 @@ pub struct HistoryStart {
 }
 
 /// Prints the machine line and the table of `rows` for `who` (e.g.
-/// "gateway"): medians, and the ratio of each to the first row's.
+/// "gateway"): medians with the range of the restarts, and the ratio of
+/// each to the first row's.
 pub fn print_history_starts(who: &str, rows: &mut [HistoryStart]) {
     let median = |v: &mut Vec<Duration>| {
         v.sort();
@@ -208,7 +209,7 @@ pub fn print_history_starts(who: &str, rows: &mut [HistoryStart]) {
     for r in rows.iter_mut() {
         let later = median(&mut r.restarts);
         println!(
-            "| {} | {} | {} | {:.0} ms | {:.1}× | {:.0} ms ({} runs) | {:.1}× |",
+            "| {} | {} | {} | {:.0} ms | {:.1}× | {:.0} ms ({} runs, {:.0}–{:.0}) | {:.1}× |",
             r.n,
             r.height,
             r.retired,
@@ -216,6 +217,8 @@ pub fn print_history_starts(who: &str, rows: &mut [HistoryStart]) {
             ms(r.first) / ms(anchor.0),
             ms(later),
             r.restarts.len(),
+            ms(r.restarts[0]),
+            ms(r.restarts[r.restarts.len() - 1]),
             ms(later) / ms(anchor.1)
         );
     }
