@@ -161,6 +161,7 @@ fn a_failed_dev_up_stops_every_process_it_started_and_names_the_step() {
     assert!(out.contains("failed while"), "names the step:\n{out}");
     assert!(out.contains("box-signer exited with status 3"), "says why:\n{out}");
     assert!(out.contains("its log: ") && out.contains("logs/signer.log"), "names the log:\n{out}");
+    assert!(out.contains("\n    box-signer: cannot open its data directory (test)"), "shows the log's end:\n{out}");
     assert!(out.contains("stopped the 6 process(es) this run started"), "{out}");
     let left = processes_in(&tmp.path().join("d"));
     assert!(left.is_empty(), "processes of the failed run are left: {left:?}");

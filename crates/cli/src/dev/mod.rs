@@ -93,10 +93,20 @@ impl DevError {
         };
         if let Some(log) = &self.log {
             out.push_str(&format!("\n  its log: {}", log.display()));
+            // The last lines say why, without opening the file.
+            if let Ok(text) = std::fs::read_to_string(log) {
+                let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+                for line in &lines[lines.len().saturating_sub(LOG_TAIL)..] {
+                    out.push_str(&format!("\n    {line}"));
+                }
+            }
         }
         out
     }
 }
+
+/// How many last lines of a failed process's log a failure shows.
+const LOG_TAIL: usize = 8;
 
 /// `map_err` helper: the failure happened during `step`, and `log` says more.
 pub fn at<'a>(step: &'a str, log: &'a Path) -> impl FnOnce(DevError) -> DevError + 'a {

@@ -129,10 +129,29 @@ pub async fn stop(pid: u32, grace: Duration) {
     }
 }
 
-/// A free TCP port on 127.0.0.1.
+/// Ports a deployment's processes listen on are taken from here: below
+/// Linux's default ephemeral range (32768–60999), which the kernel hands
+/// to outgoing connections. A port chosen from that range (binding port 0)
+/// can be taken by any connection between the choice and the process's
+/// own bind, and the process then exits at start.
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A TCP port on 127.0.0.1 free now, from [`PORTS`], starting at a point
+/// that differs per process and call (so parallel runs rarely probe the
+/// same ports).
 pub fn free_port() -> Result<u16, DevError> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| DevError::new(format!("no free port: {e}")))?;
-    l.local_addr().map(|a| a.port()).map_err(|e| DevError::new(format!("no free port: {e}")))
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let span = u32::from(PORTS.end - PORTS.start);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let seed = std::process::id().wrapping_mul(7_919).wrapping_add(nanos).wrapping_add(call.wrapping_mul(101));
+    for i in 0..span {
+        let port = PORTS.start + u16::try_from((seed.wrapping_add(i)) % span).unwrap_or(0);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(DevError::new(format!("no free port on 127.0.0.1 between {} and {}", PORTS.start, PORTS.end - 1)))
 }
 
 /// Waits until `path`'s text contains `needle` after byte `from`; returns the line.
