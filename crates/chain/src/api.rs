@@ -303,9 +303,11 @@ impl pb::notary_server::Notary for NotaryService {
 
     async fn blocks(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::BlocksStream>, Status> {
         access::caller(&r)?; // every role reads
-        Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, |shared, height| {
+        let liveness = self.liveness.clone();
+        Ok(Response::new(follow(self.shared.clone(), r.into_inner().from_height, move |shared, height| {
             let block = shared.block(height).map_err(|e| e.to_string())?.ok_or("a sealed block is missing")?;
-            Ok(vec![pb::BlockInfo { block, latest_height: shared.read().height() }])
+            let latest_height = liveness.faults().claimed(shared.read().height());
+            Ok(vec![pb::BlockInfo { block, latest_height }])
         })))
     }
 

@@ -43,7 +43,7 @@ pub fn serve(shared: &Shared, faults: &Faults, from: u64, to: u64) -> Result<pb:
         };
         headers.push(header);
     }
-    Ok(pb::HeadersInfo { headers, latest_height: latest })
+    Ok(pb::HeadersInfo { headers, latest_height: faults.claimed(latest) })
 }
 
 /// Runs until `shutdown` changes: every second, compares this node's sealed

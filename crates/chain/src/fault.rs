@@ -11,6 +11,9 @@
 //!   transfer submission, it also seals a second header for that height
 //!   (the same header one second later) and serves that one to whoever
 //!   cross-checks headers with it.
+//! - `overclaim`: this node claims to hold 1,000 blocks more than it does,
+//!   as the `latest_height` of every block it streams and of every header
+//!   round it answers; it serves only the blocks it holds.
 
 use crate::state_machine::PendingBlock;
 use box_core::crypto::SecretKey;
@@ -27,14 +30,20 @@ pub enum Fault {
     Withhold,
     /// Seal a second, different header at a height and serve it to cross-checks.
     Equivocate,
+    /// Claim heights it never serves.
+    Overclaim,
 }
 
+/// How far above its height an overclaiming node claims to be.
+const OVERCLAIM: u64 = 1_000;
+
 impl Fault {
-    /// Reads `BOX_NODE_FAULT` (`withhold` or `equivocate`); anything else is no fault.
+    /// Reads `BOX_NODE_FAULT` (`withhold`, `equivocate` or `overclaim`); anything else is no fault.
     pub fn from_env() -> Option<Self> {
         match std::env::var("BOX_NODE_FAULT").ok()?.as_str() {
             "withhold" => Some(Self::Withhold),
             "equivocate" => Some(Self::Equivocate),
+            "overclaim" => Some(Self::Overclaim),
             _ => None,
         }
     }
@@ -61,6 +70,12 @@ impl Faults {
     /// Whether this node drops proposals while it leads.
     pub fn withholds(&self) -> bool {
         self.fault == Some(Fault::Withhold)
+    }
+
+    /// The height this node tells others it holds, its own `height` unless
+    /// it overclaims.
+    pub fn claimed(&self, height: u64) -> u64 {
+        if self.fault == Some(Fault::Overclaim) { height + OVERCLAIM } else { height }
     }
 
     /// Called by the sealer right after it signed `pending`'s header: an

@@ -135,7 +135,9 @@ impl SharedReplica {
 
     fn saw(&self, latest: u64) {
         let mut r = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        r.latest_seen = r.latest_seen.max(latest);
+        // The follower's standing claim, replaced: a claim dropped by the
+        // follower (a node that claimed more than it serves) goes with it.
+        r.latest_seen = latest.max(r.verifier.height());
     }
 }
 

@@ -12,7 +12,9 @@
 //! or ends, when the consumer refused a block that node sent, and when the
 //! stream stays silent for [`STALL`] while another node reports a greater
 //! height than verified (a node that withholds blocks, whatever height it
-//! claims itself). [`BlockFollower::next`] takes the
+//! claims itself), and when it stays silent for [`STALL`] below the height
+//! it claims itself: a node that claims more than it serves loses its claim
+//! (see [`BlockFollower::latest`]). [`BlockFollower::next`] takes the
 //! blocks in order and checks each with box-core's
 //! [`HistoryVerifier`] (height, parent
 //! hash, Merkle root, sealer, state hash after replay, every quorum
@@ -128,11 +130,9 @@ pub enum Refusal {
 struct Incoming {
     node: usize,
     bytes: Vec<u8>,
-    latest: u64,
 }
 
-/// What the verifying side tells the streaming task.
-#[derive(Default)]
+/// What the verifying side and the streaming task tell each other.
 struct Feedback {
     /// The height verified so far: a new stream starts above it.
     verified: AtomicU64,
@@ -140,6 +140,48 @@ struct Feedback {
     bad: AtomicUsize,
     /// Wakes the streaming task when `bad` is set.
     refused: tokio::sync::Notify,
+    /// Each node's standing claim: the greatest `latest_height` it streamed
+    /// (`u64::MAX`: it has streamed nothing). Written by the streaming task
+    /// as blocks arrive, before they are verified; lowered when the node is
+    /// caught claiming more than it serves or sending a block that does not
+    /// verify.
+    claims: Vec<AtomicU64>,
+}
+
+/// A node that has streamed nothing, in [`Feedback::claims`].
+const UNHEARD: u64 = u64::MAX;
+
+impl Feedback {
+    fn new(nodes: usize, verified: u64) -> Self {
+        Self {
+            verified: AtomicU64::new(verified),
+            bad: AtomicUsize::new(0),
+            refused: tokio::sync::Notify::new(),
+            claims: (0..nodes).map(|_| AtomicU64::new(UNHEARD)).collect(),
+        }
+    }
+
+    /// Records `node`'s claim to hold `latest` (a node's claims only rise,
+    /// until one is dropped).
+    fn claim(&self, node: usize, latest: u64) {
+        if let Some(c) = self.claims.get(node) {
+            let _ = c.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |old| {
+                Some(if old == UNHEARD { latest } else { old.max(latest) })
+            });
+        }
+    }
+
+    /// Drops what `node` claimed above `to`.
+    fn drop_claim(&self, node: usize, to: u64) {
+        if let Some(c) = self.claims.get(node) {
+            let _ = c.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |old| (old != UNHEARD).then(|| old.min(to)));
+        }
+    }
+
+    /// The greatest standing claim, `None` while no node has streamed.
+    fn greatest_claim(&self) -> Option<u64> {
+        self.claims.iter().map(|c| c.load(Ordering::SeqCst)).filter(|&c| c != UNHEARD).max()
+    }
 }
 
 /// Follows the chain's sealed blocks from every node, verifying each (see the
@@ -149,7 +191,6 @@ pub struct BlockFollower<V> {
     nodes: Vec<String>,
     rx: mpsc::Receiver<Incoming>,
     feedback: Arc<Feedback>,
-    latest: u64,
     task: tokio::task::JoinHandle<()>,
     /// The follower's index of retired ids, if its state leaves them to one.
     index: Option<Arc<dyn RetiredIndex>>,
@@ -160,7 +201,10 @@ pub struct BlockFollower<V> {
 
 impl<V> std::fmt::Debug for BlockFollower<V> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlockFollower").field("nodes", &self.nodes).field("latest", &self.latest).finish()
+        f.debug_struct("BlockFollower")
+            .field("nodes", &self.nodes)
+            .field("claimed", &self.feedback.greatest_claim())
+            .finish()
     }
 }
 
@@ -174,12 +218,11 @@ impl<V: VerifierCell> BlockFollower<V> {
     /// Starts following `client`'s nodes from the block after the one
     /// `verifier` has verified. Must be called inside a tokio runtime.
     pub fn start(client: NodeClient, mut verifier: V) -> Self {
-        let feedback = Arc::new(Feedback::default());
-        feedback.verified.store(verifier.with_verifier(|v| v.height()), Ordering::SeqCst);
+        let nodes: Vec<String> = client.nodes().iter().map(|n| n.addr.clone()).collect();
+        let feedback = Arc::new(Feedback::new(nodes.len(), verifier.with_verifier(|v| v.height())));
         let (tx, rx) = mpsc::channel(QUEUE);
-        let nodes = client.nodes().iter().map(|n| n.addr.clone()).collect();
         let task = tokio::spawn(stream(client, feedback.clone(), tx));
-        Self { verifier, nodes, rx, feedback, latest: 0, task, index: None, pending: None }
+        Self { verifier, nodes, rx, feedback, task, index: None, pending: None }
     }
 
     /// Answers the verifier's lookups of retired ids from `index` (a
@@ -200,11 +243,27 @@ impl<V: VerifierCell> BlockFollower<V> {
         &mut self.verifier
     }
 
-    /// The greatest height any node has reported, verified or not. One
-    /// node's claim: it proves nothing, but a caller that acts only when it
-    /// has verified this far never acts on a view older than a node showed.
+    /// The greatest height a node has streamed as its `latest_height` and
+    /// still stands by, or the verified height if that is greater. One
+    /// node's claim proves nothing, but a caller that acts only when it has
+    /// verified this far never acts on a view older than a node showed.
+    ///
+    /// A claim stands until its node is caught claiming more than it
+    /// serves (its stream silent for [`STALL`] below the height it claimed,
+    /// while no other node has more than is verified) or sends a block that
+    /// does not verify; then it falls to what the node did send, and the
+    /// follower moves to another node. So one node that claims heights it
+    /// never serves holds a caller back for [`STALL`], not for good. Read
+    /// at any time: the streaming task updates it as blocks arrive.
     pub fn latest(&self) -> u64 {
-        self.latest
+        let verified = self.feedback.verified.load(Ordering::SeqCst);
+        self.feedback.greatest_claim().unwrap_or(0).max(verified)
+    }
+
+    /// Whether any node has streamed a block (and so told its height):
+    /// until then [`BlockFollower::latest`] is only the verified height.
+    pub fn heard(&self) -> bool {
+        self.feedback.greatest_claim().is_some()
     }
 
     /// The next block verified or refused. Blocks at or below the verified
@@ -220,7 +279,6 @@ impl<V: VerifierCell> BlockFollower<V> {
                 Some(inc) => inc,
                 None => self.rx.recv().await?,
             };
-            self.latest = self.latest.max(inc.latest);
             let node = self.nodes.get(inc.node).cloned().unwrap_or_default();
             let block = match Block::decode(&inc.bytes) {
                 Ok(b) => b,
@@ -250,7 +308,6 @@ impl<V: VerifierCell> BlockFollower<V> {
             };
             match pushed {
                 Ok(events) => {
-                    self.latest = self.latest.max(height);
                     self.feedback.verified.store(height, Ordering::SeqCst);
                     return Some(Followed::Verified { node, block: Box::new(block), bytes: inc.bytes, events });
                 }
@@ -298,6 +355,9 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
             return;
         }
         let from = feedback.verified.load(Ordering::SeqCst) + 1;
+        // The greatest height this stream has sent (the node sends them in
+        // order from `from`; one that does not is refused by the verifier).
+        let mut sent = from - 1;
         let Ok(mut c) = client.raw(node) else {
             node = (node + 1) % n;
             continue;
@@ -319,6 +379,7 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
                 () = feedback.refused.notified() => {
                     if feedback.bad.swap(0, Ordering::SeqCst) == node + 1 {
                         tracing::warn!(node = %addr(node), "served a block that does not verify; switching node");
+                        feedback.drop_claim(node, feedback.verified.load(Ordering::SeqCst));
                         node = (node + 1) % n;
                         break;
                     }
@@ -327,7 +388,9 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
             };
             match next {
                 Ok(Some(Ok(info))) => {
-                    let inc = Incoming { node, bytes: info.block, latest: info.latest_height };
+                    sent += 1;
+                    feedback.claim(node, info.latest_height);
+                    let inc = Incoming { node, bytes: info.block };
                     if out.send(inc).await.is_err() {
                         return;
                     }
@@ -343,7 +406,8 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
                 }
                 Err(_) => {
                     // Silent: fine if nobody has more, a withholding node
-                    // otherwise (whatever height it claims itself).
+                    // otherwise (whatever height it claims itself), and one
+                    // that claims more than it sends by its own word.
                     let mine = feedback.verified.load(Ordering::SeqCst);
                     if let Some((best, h)) = best_elsewhere(&client, node).await
                         && h > mine
@@ -353,6 +417,17 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
                             "stream stalled at {mine} while another node has {h}; switching"
                         );
                         node = best;
+                        break;
+                    }
+                    let claimed = feedback.claims.get(node).map_or(UNHEARD, |c| c.load(Ordering::SeqCst));
+                    if claimed != UNHEARD && claimed > sent {
+                        tracing::warn!(
+                            node = %addr(node),
+                            "claims height {claimed} but sent nothing past {sent} for {STALL:?}; \
+                             its claim is dropped; switching node"
+                        );
+                        feedback.drop_claim(node, sent);
+                        node = (node + 1) % n;
                         break;
                     }
                 }

@@ -95,6 +95,8 @@ struct Fake {
     blocks: Vec<Vec<u8>>,
     /// The height it claims in `Cluster` if more than it serves (a withholder).
     claims: u64,
+    /// The `latest_height` its block stream claims if more than it serves.
+    streams_claim: u64,
     /// How it answers `Submit`: Ok(outcome as i32) or a refusal.
     submit: Option<Result<i32, String>>,
     /// Calls it received to `Submit`.
@@ -137,7 +139,7 @@ impl pb::notary_server::Notary for Fake {
     async fn blocks(&self, r: Request<pb::SubscribeRequest>) -> Result<Response<Self::BlocksStream>, Status> {
         use tokio_stream::StreamExt;
         let from = r.into_inner().from_height.max(1) as usize;
-        let latest = self.blocks.len() as u64;
+        let latest = self.streams_claim.max(self.blocks.len() as u64);
         let items: Vec<Result<pb::BlockInfo, Status>> = self
             .blocks
             .iter()
@@ -283,6 +285,32 @@ async fn a_node_that_stalls_while_another_has_more_is_left() {
     assert_eq!(verified(next(&mut f).await), (honest.clone(), 2), "after the stall, from the node that has more");
     assert_eq!(verified(next(&mut f).await), (honest, 3));
     assert_eq!(f.latest(), 3);
+}
+
+#[tokio::test]
+async fn a_node_that_streams_a_height_it_never_serves_loses_its_claim() {
+    let h = history();
+    let d = Deployment::new();
+    // Serves every block, each with a claim of height 1,000, then nothing.
+    let liar = d.serve(Fake { blocks: encoded(&h.blocks), streams_claim: 1_000, ..Fake::default() }).await;
+    let honest = d.serve(Fake { blocks: encoded(&h.blocks), ..Fake::default() }).await;
+    let mut f = BlockFollower::start(d.client(&[&liar, &honest]), HistoryVerifier::new(&h.genesis).unwrap());
+    assert!(!f.heard());
+    for height in 1..=3 {
+        assert_eq!(verified(next(&mut f).await), (liar.clone(), height));
+    }
+    assert!(f.heard());
+    assert_eq!(f.latest(), 1_000, "the claim stands while the stream may still deliver");
+    // Silent below its own claim for the stall timeout, while nobody else
+    // has more: its claim falls to what it sent, and the follower moves on.
+    let dropped = tokio::time::timeout(GUARD, async {
+        while f.latest() != 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(dropped.is_ok(), "the claim of 1,000 was never dropped: latest {}", f.latest());
+    assert!(f.heard());
 }
 
 #[tokio::test]

@@ -337,7 +337,6 @@ impl Signer {
     }
 
     fn on_block(&mut self, followed: Followed) -> Result<(), RunError> {
-        self.tip.saw(self.follower.latest());
         let (block, events) = match followed {
             Followed::Verified { block, events, .. } => (block, events),
             Followed::Refused { node, reason: Refusal::DoesNotVerify { height, block, error } } => {
@@ -422,7 +421,8 @@ impl Signer {
     /// Whether the verified state is as new as anything a node has shown
     /// ([`Tip::caught_up`]).
     pub(crate) fn caught_up(&self) -> bool {
-        self.tip.caught_up(self.follower.verifier().height())
+        let streamed = self.follower.heard().then(|| self.follower.latest());
+        self.tip.caught_up(self.follower.verifier().height(), streamed)
     }
 
     async fn on_tick(&mut self) -> Result<(), RunError> {
@@ -541,29 +541,40 @@ impl Signer {
     }
 }
 
-/// The newest height the nodes have shown the signer: a streamed block's
-/// `latest_height` or a cross-check round's ([`crate::crosscheck`]). Each is
-/// one node's unverified claim; the signer acts only once it has verified
-/// that far, so never on a view older than a node showed it.
+/// The newest height the nodes have shown the signer, from two sources:
+/// a cross-check round's (the greatest height enough nodes claim that at
+/// least one honest node holds it, [`crate::crosscheck`]) and the block
+/// stream's standing claim ([`box_proto::BlockFollower::latest`]: one
+/// node's word, dropped when that node is caught claiming more than it
+/// serves). The signer acts only once it has verified that far, so never on
+/// a view older than the nodes showed it, and one lying node holds it back
+/// for at most the follower's stall timeout.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Tip {
-    /// `None` until a node has said anything.
-    latest: Option<u64>,
+    /// The greatest height a cross-check round has told; `None` before the
+    /// first round.
+    round: Option<u64>,
 }
 
 impl Tip {
-    /// Takes a node's claim to hold `latest` (heights only rise).
+    /// Takes a cross-check round's height (heights only rise: each is
+    /// backed by at least one honest node).
     pub fn saw(&mut self, latest: u64) {
-        self.latest = Some(self.latest.map_or(latest, |l| l.max(latest)));
+        self.round = Some(self.round.map_or(latest, |l| l.max(latest)));
     }
 
-    /// Whether a state verified up to `verified` is caught up: some node
-    /// has told its tip and none claimed more than `verified`, and at
-    /// least one block is verified. A state resumed from the store is not
-    /// caught up before a node has answered: its height says nothing of
-    /// what was sealed while the signer was down.
-    pub fn caught_up(&self, verified: u64) -> bool {
-        verified > 0 && self.latest.is_some_and(|l| verified >= l)
+    /// Whether a state verified up to `verified` is caught up, given the
+    /// block stream's standing claim (`None` while no node has streamed):
+    /// some node has told its tip, neither source claims more than
+    /// `verified`, and at least one block is verified. A state resumed from
+    /// the store is not caught up before a node has answered: its height
+    /// says nothing of what was sealed while the signer was down.
+    pub fn caught_up(&self, verified: u64, streamed: Option<u64>) -> bool {
+        let told = match (self.round, streamed) {
+            (None, None) => return false,
+            (round, streamed) => round.unwrap_or(0).max(streamed.unwrap_or(0)),
+        };
+        verified > 0 && verified >= told
     }
 }
 
@@ -575,20 +586,37 @@ mod tests {
     fn a_resumed_state_is_caught_up_only_once_a_node_has_shown_it_holds_nothing_newer() {
         let mut tip = Tip::default();
         // Resumed at 40: nothing heard yet, whatever the height.
-        assert!(!tip.caught_up(40));
+        assert!(!tip.caught_up(40, None));
         // A cross-check round: the nodes hold 40. Caught up without a new block.
         tip.saw(40);
-        assert!(tip.caught_up(40));
-        // A node shows 43: not until 43 is verified.
+        assert!(tip.caught_up(40, None));
+        // A round shows 43: not until 43 is verified.
         tip.saw(43);
-        assert!(!tip.caught_up(41));
-        assert!(tip.caught_up(43));
-        // A lower claim (a node behind) lowers nothing.
+        assert!(!tip.caught_up(41, None));
+        assert!(tip.caught_up(43, None));
+        // A lower round (nodes behind) lowers nothing.
         tip.saw(12);
-        assert!(!tip.caught_up(42));
+        assert!(!tip.caught_up(42, None));
         // Nothing verified (a start from the genesis) is never caught up.
         let mut genesis = Tip::default();
         genesis.saw(0);
-        assert!(!genesis.caught_up(0));
+        assert!(!genesis.caught_up(0, None));
+    }
+
+    #[test]
+    fn the_streamed_claim_holds_the_signer_back_only_while_it_stands() {
+        let mut tip = Tip::default();
+        // Before any round, the stream alone tells the tip.
+        assert!(tip.caught_up(40, Some(40)));
+        assert!(!tip.caught_up(40, Some(41)));
+        // A round at 40 and a streamed claim of 1,000: held back...
+        tip.saw(40);
+        assert!(!tip.caught_up(40, Some(1_000)));
+        // ...until the claim is dropped (the follower found its node
+        // claiming more than it serves): the claim then is what was verified.
+        assert!(tip.caught_up(40, Some(40)));
+        // The round's height still holds it back on its own.
+        tip.saw(45);
+        assert!(!tip.caught_up(44, Some(44)));
     }
 }

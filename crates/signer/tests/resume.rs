@@ -253,3 +253,30 @@ async fn a_signer_keeps_the_retired_ids_in_its_store_and_resumes_without_them() 
     assert_eq!(verified, caught, "every block verified again:\n{out}");
     assert_eq!(s.terminate().code(), Some(0));
 }
+
+/// One node that claims 1,000 blocks more than it serves (its block
+/// stream's and its header rounds' `latest_height`; `BOX_NODE_FAULT=overclaim`)
+/// is the first the signer streams from. The header round takes the height
+/// enough nodes hold; the stream's claim is dropped once that node falls
+/// silent below it: the signer catches up at the real tip instead of
+/// waiting for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_claims_heights_it_never_serves_holds_the_signer_back_only_briefly() {
+    let anvil = Anvil::start().await;
+    let overclaim: &[(&str, &str)] = &[("BOX_NODE_FAULT", "overclaim")];
+    let c = Cluster::start_with(&box_node_bin(), 3, 0, &[(1, overclaim)]).await;
+    let p = People::new();
+    let sealed = more_blocks(&c, &p, 1).await;
+    let mut s = SignerProc::for_cluster(&c, "signer", &anvil.endpoint(), anvil.chain_id());
+    let config = std::fs::read_to_string(&s.config).unwrap();
+    assert!(config.contains(&format!("nodes = [\"{}\"", c.nodes[0].addr)), "node 1 is streamed first:\n{config}");
+    s.spawn(&[], &[]);
+    let caught = boot_line(&s, 0, "caught up at height ").await;
+    let out = s.output();
+    assert!(
+        (sealed..sealed + 100).contains(&caught),
+        "caught up at {caught}, the chain is at {sealed} or a little more"
+    );
+    assert!(out.contains("its claim is dropped"), "the stream's claim was not what held it back:\n{out}");
+    assert_eq!(s.terminate().code(), Some(0));
+}
