@@ -26,8 +26,12 @@ pub fn attest(shared: &Shared, height: u64) -> Result<pb::AttestationInfo, Statu
 
 /// The notarized node changes, in order.
 pub fn registry_chain(shared: &Shared) -> Result<pb::RegistryChainInfo, Status> {
-    // A node that caught up by snapshot lacks the records of the blocks below it.
-    if let Some(tip) = shared.records_missing().map_err(|e| Status::internal(e.to_string()))? {
+    // A node that caught up by snapshot lacks the records of the blocks below
+    // it; it holds their node changes once it took them from the verified
+    // registry chain that certified its tip.
+    let missing = shared.records_missing().map_err(|e| Status::internal(e.to_string()))?;
+    let taken = shared.registry_taken_to().map_err(|e| Status::internal(e.to_string()))?;
+    if let Some(tip) = missing.filter(|tip| taken < *tip) {
         return Err(Status::unavailable(format!(
             "this node caught up by a snapshot at block {tip} and does not hold the node changes notarized \
              before it; ask another node"

@@ -170,6 +170,7 @@ pub struct RegistryChange {
 pub struct RegistryChain {
     steps: Vec<(u64, NodeRegistry)>,
     endpoints: BTreeMap<Address, String>,
+    changes: Vec<RegistryChange>,
 }
 
 impl RegistryChain {
@@ -188,6 +189,14 @@ impl RegistryChain {
     /// The height of the last change (0 when there was none).
     pub fn last_change(&self) -> u64 {
         self.steps.last().map_or(0, |(h, _)| *h)
+    }
+
+    /// The verified changes at heights up to `height`, in order: what a
+    /// node that took this chain serves as its own (a node caught up by a
+    /// snapshot, whose fetched blocks carry no records to index).
+    pub fn changes_to(&self, height: u64) -> &[RegistryChange] {
+        let n = self.changes.partition_point(|c| c.height <= height);
+        &self.changes[..n]
     }
 
     /// The endpoint (`host:port`) the genesis or the latest change that
@@ -246,7 +255,7 @@ pub fn verify_registry_chain(genesis: &Genesis, changes: &[RegistryChange]) -> R
         }
         steps.push((c.height, after));
     }
-    Ok(RegistryChain { steps, endpoints })
+    Ok(RegistryChain { steps, endpoints, changes: changes.to_vec() })
 }
 
 /// The statement a sealed header makes: its height, its hash under

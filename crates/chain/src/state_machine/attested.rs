@@ -33,7 +33,9 @@
 
 use super::Shared;
 use crate::peers::{FIRST_RETRY, MAX_RETRY};
-use box_core::attestation::{RegistryChain, SignedAttestation, StateAttestation, certify, statement_of};
+use box_core::attestation::{
+    RegistryChain, RegistryChange, SignedAttestation, StateAttestation, certify, statement_of,
+};
 use box_core::block::BlockHeader;
 use box_core::quorum::NodeRegistry;
 use box_core::typed::{Domain, Genesis};
@@ -135,14 +137,17 @@ fn judge(domain: &Domain, registry: &NodeRegistry, statement: &StateAttestation,
 
 /// Waits until a strict majority of the registry attests `header` (the
 /// tip of a snapshot whose tip state's registry is `registry`); returns how
-/// many did. `Err`: a strict majority attests another block at its height,
+/// many did, and the node changes up to the tip of the registry chain
+/// verified from the genesis that certified it (what the node then serves
+/// as its own `RegistryChain`: the blocks it fetches below the tip carry no
+/// records to index them from). `Err`: a strict majority attests another block at its height,
 /// or the node is shutting down. See the module docs.
 pub(super) async fn certify_tip(
     shared: &Shared,
     genesis: &Genesis,
     header: &BlockHeader,
     registry: &NodeRegistry,
-) -> Result<usize, String> {
+) -> Result<(usize, Vec<RegistryChange>), String> {
     let domain = genesis.domain();
     let statement = statement_of(&domain, header);
     let height = header.height;
@@ -162,7 +167,7 @@ pub(super) async fn certify_tip(
                 Ok(chain) => {
                     let (got, failed) = a.attestations(&chain, height).await;
                     match judge(&domain, chain.at(height), &statement, &got) {
-                        Verdict::Certified(n) => return Ok(n),
+                        Verdict::Certified(n) => return Ok((n, chain.changes_to(height).to_vec())),
                         Verdict::Contradicted(why) => {
                             return Err(format!(
                                 "{why}; the node that sent it (raft's leader) sealed a second block at that height: \

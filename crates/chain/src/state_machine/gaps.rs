@@ -17,6 +17,7 @@
 use super::{BLOCKS, DECIDED, META, NOTARIZED, NotarizedRecord, Shared, StoredTransferProof, TRANSFER_PROOFS};
 use crate::log_store::{StoreError, werr};
 use box_core::B256;
+use box_core::attestation::RegistryChange;
 use box_core::block::{Block, LoggedEntry, merkle_root};
 use box_core::encoding::Canonical;
 use box_core::notary::TransferProof;
@@ -82,12 +83,16 @@ impl Shared {
     /// `hash`, the blocks this node lacks below it, and keeps `proofs` (every
     /// live transfer's row proven against the tip's header: the blocks that
     /// last changed them may be in the gap) where it holds no later one.
-    /// Wakes the backfill task.
+    /// `registry`: the node changes up to the tip of the registry chain that
+    /// certified it (verified from the genesis), taken as this node's index
+    /// of them when it lacks the tip block (`super::kept::take_registry_chain`).
+    /// One durable transaction. Wakes the backfill task.
     pub(super) fn want_blocks_below(
         &self,
         height: u64,
         hash: B256,
         proofs: &[TransferProof],
+        registry: Option<&[RegistryChange]>,
     ) -> Result<(), StoreError> {
         if height == 0 {
             return Ok(());
@@ -111,6 +116,10 @@ impl Shared {
                 meta.insert(GAPS_KEY, bytes.as_slice()).map_err(werr)?;
                 // The blocks of this gap will be stored without their records, for good.
                 meta.insert(RECORDS_MISSING_KEY, height.to_be_bytes().as_slice()).map_err(werr)?;
+                drop(meta);
+                if let Some(changes) = registry {
+                    super::kept::take_registry_chain(&tx, height, changes)?;
+                }
             }
             let mut table = tx.open_table(TRANSFER_PROOFS).map_err(werr)?;
             for proof in proofs {

@@ -149,6 +149,46 @@ pub(super) fn index_registry_changes(
     Ok(())
 }
 
+/// The `meta` key holding the tip height up to which the registry-change
+/// index was taken from a verified registry chain ([`take_registry_chain`]).
+const TAKEN_KEY: &str = "registry_changes_taken_upto";
+
+/// Replaces this node's index of node changes at heights up to `tip` with
+/// `changes` (those of the registry chain, verified from the genesis, that
+/// certified a snapshot's tip at `tip`), and records that the index is
+/// whole up to `tip`. In the caller's write transaction: the blocks below
+/// the tip that the node then fetches carry no records to index them from
+/// (crate README, "Snapshots"). Changes above `tip` are not taken: the
+/// node indexes those itself as it applies the blocks after the tip.
+pub(super) fn take_registry_chain(
+    tx: &WriteTransaction,
+    tip: u64,
+    changes: &[RegistryChange],
+) -> Result<(), StoreError> {
+    let mut table = tx.open_table(REGISTRY_CHANGES).map_err(werr)?;
+    let held: Vec<u64> = table
+        .range(..=tip)
+        .map_err(werr)?
+        .map(|i| i.map(|(k, _)| k.value()))
+        .collect::<Result<_, _>>()
+        .map_err(werr)?;
+    for h in held {
+        table.remove(h).map_err(werr)?;
+    }
+    let mut rest = changes.iter().filter(|c| c.height <= tip).peekable();
+    while let Some(first) = rest.next() {
+        let mut row = vec![first.clone()];
+        while let Some(next) = rest.next_if(|c| c.height == first.height) {
+            row.push(next.clone());
+        }
+        let bytes = serde_json::to_vec(&row).map_err(werr)?;
+        table.insert(first.height, bytes.as_slice()).map_err(werr)?;
+    }
+    drop(table);
+    tx.open_table(super::META).map_err(werr)?.insert(TAKEN_KEY, tip.to_be_bytes().as_slice()).map_err(werr)?;
+    Ok(())
+}
+
 /// Every indexed registry change, in order.
 fn read_chain(db: &redb::Database) -> Result<Vec<RegistryChange>, redb::Error> {
     let tx = db.begin_read()?;
@@ -167,6 +207,14 @@ impl Shared {
     /// Every notarized node change this node stored, in order.
     pub fn registry_chain(&self) -> Result<Vec<RegistryChange>, redb::Error> {
         read_chain(&self.db)
+    }
+
+    /// The snapshot tip up to which this node's index of node changes was
+    /// taken from a verified registry chain (0: never).
+    pub fn registry_taken_to(&self) -> Result<u64, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(super::META)?;
+        Ok(t.get(TAKEN_KEY)?.and_then(|g| <[u8; 8]>::try_from(g.value()).ok()).map_or(0, u64::from_be_bytes))
     }
 
     /// The kept state at `height` (`None`: the latest), with its height.
@@ -294,5 +342,33 @@ mod tests {
         create_tables(&tx).unwrap();
         tx.commit().unwrap();
         assert!(read_chain(&db).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_taken_registry_chain_replaces_the_index_up_to_the_tip_and_keeps_what_is_above() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = redb::Database::create(dir.path().join("state.redb")).unwrap();
+        let change = |h: u64, tag: u8| RegistryChange { height: h, subject: vec![tag], certificate: vec![tag, tag] };
+        let tx = db.begin_write().unwrap();
+        create_tables(&tx).unwrap();
+        {
+            // What the node indexed itself: a row below the tip the chain
+            // does not list, and one above the tip.
+            let mut t = tx.open_table(REGISTRY_CHANGES).unwrap();
+            for c in [change(4, 0xEE), change(30, 3)] {
+                t.insert(c.height, serde_json::to_vec(&vec![c.clone()]).unwrap().as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+
+        let tx = db.begin_write().unwrap();
+        // Two changes at one height share a row; the one above the tip is not taken.
+        let taken = [change(2, 1), change(7, 2), change(7, 4), change(25, 9)];
+        take_registry_chain(&tx, 20, &taken).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(read_chain(&db).unwrap(), vec![change(2, 1), change(7, 2), change(7, 4), change(30, 3)]);
+        let meta = db.begin_read().unwrap();
+        let t = meta.open_table(super::super::META).unwrap();
+        assert_eq!(t.get(TAKEN_KEY).unwrap().unwrap().value(), 20u64.to_be_bytes().as_slice());
     }
 }

@@ -133,14 +133,16 @@ impl StateMachine {
         let genesis = self.shared.read().notary.genesis().clone();
         let held = |h: u64| self.shared.block(h).map_err(|e| format!("cannot read block {h}: {e}"));
         let verified = super::verify::verify_tip(&genesis, data, held).map_err(refuse)?;
+        let mut changes = None;
         if let Some((header, registry)) = &verified.tip {
-            let n = super::attested::certify_tip(&self.shared, &genesis, header, registry)
+            let (n, chain) = super::attested::certify_tip(&self.shared, &genesis, header, registry)
                 .await
                 .map_err(|e| refuse(format!("its tip is not the chain's: {e}")))?;
             tracing::info!(snapshot = %meta.snapshot_id, "its tip block {} is attested by {n} registered node accounts", header.height);
+            changes = Some(chain);
         }
         self.save_snapshot(&bytes, meta)?;
-        self.shared.want_blocks_below(verified.height, verified.hash, &verified.proofs)?;
+        self.shared.want_blocks_below(verified.height, verified.hash, &verified.proofs, changes.as_deref())?;
         let height = verified.state.height();
         *self.write() = verified.state;
         self.shared.height_tx.send_replace(height);
