@@ -172,12 +172,26 @@ impl NodeClient {
     }
 
     /// Tries `call` on each node until one answers; returns the answer and
-    /// the index of the node that gave it.
-    async fn each<T, F, Fut>(&self, mut call: F) -> Result<(T, usize), NodeError>
+    /// the index of the node that gave it. A node's `NOT_FOUND` is final.
+    async fn each<T, F, Fut>(&self, call: F) -> Result<(T, usize), NodeError>
     where
         F: FnMut(NotaryClient<Channel>) -> Fut,
         Fut: Future<Output = Result<T, tonic::Status>>,
     {
+        self.each_with(true, call).await
+    }
+
+    /// [`NodeClient::each`], where `NOT_FOUND` is final only if
+    /// `not_found_is_final`. Otherwise the other nodes are asked too (a
+    /// node may lack what others hold: one behind the tip, one caught up
+    /// by a snapshot), and `NOT_FOUND` is the answer only when no node had
+    /// it and at least one said so.
+    async fn each_with<T, F, Fut>(&self, not_found_is_final: bool, mut call: F) -> Result<(T, usize), NodeError>
+    where
+        F: FnMut(NotaryClient<Channel>) -> Fut,
+        Fut: Future<Output = Result<T, tonic::Status>>,
+    {
+        let mut not_found = None;
         let mut reasons = Vec::new();
         for i in self.order() {
             let client = match self.raw(i) {
@@ -196,10 +210,18 @@ impl NodeClient {
                     tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
                         return Err(NodeError::Refused(s.message().to_owned()));
                     }
-                    tonic::Code::NotFound => return Err(NodeError::NotFound(s.message().to_owned())),
+                    tonic::Code::NotFound if not_found_is_final => {
+                        return Err(NodeError::NotFound(s.message().to_owned()));
+                    }
+                    tonic::Code::NotFound => {
+                        not_found.get_or_insert_with(|| s.message().to_owned());
+                    }
                     _ => reasons.push(format!("{}: {}", self.nodes[i].addr, reason(&s))),
                 },
             }
+        }
+        if let Some(message) = not_found {
+            return Err(NodeError::NotFound(message));
         }
         if reasons.is_empty() {
             reasons.push("no nodes configured".into());
@@ -261,7 +283,10 @@ impl NodeClient {
     }
 
     /// Transfer `id`'s latest proven row, live or retired, as the first node
-    /// that has it answers; `None` if no node stored a block that changed it.
+    /// that has it answers; `None` if no node reached stored a block that
+    /// changed it. A node that has none is not the last word: the others are
+    /// asked too (a node behind the tip, or one caught up by a snapshot,
+    /// which holds no proof of a transfer retired before its snapshot).
     /// Not verified: [`ProvenTransfer::leaf`] checks the proof against the
     /// header, and the caller must know the header is the chain's (its seal
     /// and certificate, e.g. against the blocks it verified).
@@ -269,7 +294,7 @@ impl NodeClient {
         let timeout = self.timeouts.read;
         let query = pb::TransferProofQuery { transfer_id: id.0.to_vec() };
         let found = self
-            .each(|mut c| {
+            .each_with(false, |mut c| {
                 let query = query.clone();
                 async move {
                     let r = c.get_transfer_proof(timed(query, timeout)).await?.into_inner();

@@ -101,6 +101,8 @@ struct Fake {
     submit: Option<Result<i32, String>>,
     /// Calls it received to `Submit`.
     submits: Arc<AtomicUsize>,
+    /// What it answers to `GetTransferProof` (`None`: not found).
+    proof: Option<pb::TransferProofInfo>,
 }
 
 #[tonic::async_trait]
@@ -163,7 +165,7 @@ impl pb::notary_server::Notary for Fake {
         &self,
         _: Request<pb::TransferProofQuery>,
     ) -> Result<Response<pb::TransferProofInfo>, Status> {
-        Err(Status::unimplemented("not needed"))
+        self.proof.clone().map(Response::new).ok_or_else(|| Status::not_found("no block this node holds changed it"))
     }
 
     async fn attest(&self, _: Request<pb::AttestQuery>) -> Result<Response<pb::AttestationInfo>, Status> {
@@ -362,4 +364,26 @@ async fn the_client_fails_over_on_unavailability_and_malformed_replies_and_stops
     // No node takes it: unavailable, with each node's reason.
     let client = d.client(&[&dead_addr()]);
     assert!(matches!(client.submit(subject.encode()).await, Err(NodeError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn a_transfer_proof_one_node_lacks_is_asked_of_the_others() {
+    let h = history();
+    let d = Deployment::new();
+    let tid = box_core::ids::TransferId(B256::repeat_byte(0x77));
+    let header = Block::header_only(h.blocks[1].sealed_header()).encode();
+    let proof = pb::TransferProofInfo { height: 2, header, value: vec![1, 2, 3], siblings: vec![vec![9; 32]] };
+    // The first node lacks it (caught up by a snapshot, or behind the tip).
+    let lacking = d.serve(Fake::default()).await;
+    let holding = d.serve(Fake { proof: Some(proof), ..Fake::default() }).await;
+    let client = d.client(&[&lacking, &dead_addr(), &holding]);
+    let found = client.transfer_proof(&tid).await.unwrap().expect("the third node holds it");
+    assert_eq!((found.height, found.proof.row.value.clone()), (2, vec![1, 2, 3]));
+    // No node has it: not found, even with one node unreachable.
+    let other = d.serve(Fake::default()).await;
+    let client = d.client(&[&lacking, &dead_addr(), &other]);
+    assert_eq!(client.transfer_proof(&tid).await.unwrap().map(|p| p.height), None);
+    // No node answers: unavailable, not "none".
+    let client = d.client(&[&dead_addr()]);
+    assert!(matches!(client.transfer_proof(&tid).await, Err(NodeError::Unavailable(_))));
 }
