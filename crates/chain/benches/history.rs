@@ -65,6 +65,11 @@ fn env_u64(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().map_or(default, |v| v.parse().unwrap_or_else(|_| panic!("{name}: a number")))
 }
 
+/// The size of the cached node store in `dir`, in MB (10^6 bytes).
+fn store_mb(dir: &Path) -> f64 {
+    std::fs::metadata(dir.join("state.redb")).map_or(0.0, |m| m.len() as f64 / 1e6)
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -254,12 +259,14 @@ fn main() {
         let built = histgen::history(&c, n, per_block, &ports);
         eprintln!(
             "N = {n}: {} blocks, built in {:.1} s (signing {:.1} s CPU on worker threads, applying {:.1} s, \
-             verifying {:.1} s), at {}",
+             verifying {:.1} s), a node's state.redb {:.0} MB ({:.1} KB a transfer), at {}",
             built.blocks,
             built.build_s,
             built.sign_s,
             built.apply_s,
             built.replay_s,
+            store_mb(&built.dir),
+            store_mb(&built.dir) * 1e3 / n.max(1) as f64,
             built.dir.display()
         );
         let bytes = std::fs::read(built.dir.join("checkpoint.bin")).unwrap();

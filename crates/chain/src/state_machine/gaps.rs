@@ -127,12 +127,11 @@ impl Shared {
                 let later = table
                     .get(key)
                     .map_err(werr)?
-                    .and_then(|g| serde_json::from_slice::<StoredTransferProof>(g.value()).ok())
+                    .and_then(|g| super::rows::decode_proof(g.value()).ok())
                     .is_some_and(|held| held.height >= height);
                 if !later {
                     let stored = StoredTransferProof { height, proof: proof.clone() };
-                    let bytes = serde_json::to_vec(&stored).map_err(werr)?;
-                    table.insert(key, bytes.as_slice()).map_err(werr)?;
+                    table.insert(key, super::rows::encode_proof(&stored).as_slice()).map_err(werr)?;
                 }
             }
         }
@@ -217,13 +216,12 @@ impl Shared {
             let held: Vec<NotarizedRecord> = n
                 .get(height)
                 .map_err(|e| io(e.into()))?
-                .and_then(|g| serde_json::from_slice(g.value()).ok())
+                .and_then(|g| super::rows::decode_notarized(g.value()).ok())
                 .unwrap_or_default();
             if !held.is_empty() || records.is_empty() {
                 0
             } else {
-                let bytes = serde_json::to_vec(records).map_err(|e| e.to_string())?;
-                n.insert(height, bytes.as_slice()).map_err(|e| io(e.into()))?;
+                n.insert(height, super::rows::encode_notarized(records).as_slice()).map_err(|e| io(e.into()))?;
                 let mut d = tx.open_table(DECIDED).map_err(|e| io(e.into()))?;
                 for r in records {
                     if d.get(&r.subject.0.0).map_err(|e| io(e.into()))?.is_none() {

@@ -117,7 +117,7 @@ pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), String> {
         let records: Vec<NotarizedRecord> = {
             let t = tx.open_table(super::NOTARIZED).map_err(text)?;
             let row = t.get(h).map_err(text)?;
-            row.map(|g| serde_json::from_slice(g.value()).unwrap_or_default()).unwrap_or_default()
+            row.map(|g| super::rows::decode_notarized(g.value()).unwrap_or_default()).unwrap_or_default()
         };
         index_registry_changes(tx, h, &records).map_err(|x| x.to_string())?;
     }

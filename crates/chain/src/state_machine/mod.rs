@@ -20,6 +20,7 @@ mod attested;
 mod gaps;
 mod kept;
 mod rejections;
+mod rows;
 mod snapshot;
 pub mod tip;
 mod verify;
@@ -266,7 +267,7 @@ impl Shared {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(NOTARIZED)?;
         Ok(match t.get(height)? {
-            Some(g) => serde_json::from_slice(g.value()).unwrap_or_default(),
+            Some(g) => rows::decode_notarized(g.value()).map_err(redb::Error::Corrupted)?,
             None => Vec::new(),
         })
     }
@@ -283,7 +284,10 @@ impl Shared {
     pub fn transfer_proof(&self, id: &TransferId) -> Result<Option<StoredTransferProof>, redb::Error> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(TRANSFER_PROOFS)?;
-        Ok(t.get(&id.0.0)?.and_then(|g| serde_json::from_slice(g.value()).ok()))
+        match t.get(&id.0.0)? {
+            Some(g) => Ok(Some(rows::decode_proof(g.value()).map_err(redb::Error::Corrupted)?)),
+            None => Ok(None),
+        }
     }
 
     /// Records equivocation evidence this node found against `sealer` at
@@ -339,8 +343,7 @@ impl Shared {
             b.insert(block.header.height, block.encode().as_slice()).map_err(werr)?;
             store_header(&tx, block)?;
             let mut n = tx.open_table(NOTARIZED).map_err(werr)?;
-            let bytes = serde_json::to_vec(notarized).map_err(werr)?;
-            n.insert(block.header.height, bytes.as_slice()).map_err(werr)?;
+            n.insert(block.header.height, rows::encode_notarized(notarized).as_slice()).map_err(werr)?;
             let mut d = tx.open_table(DECIDED).map_err(werr)?;
             for s in decided {
                 d.insert(&s.0.0, block.header.height).map_err(werr)?;
@@ -348,8 +351,7 @@ impl Shared {
             let mut p = tx.open_table(TRANSFER_PROOFS).map_err(werr)?;
             for proof in proofs {
                 let stored = StoredTransferProof { height: block.header.height, proof: proof.clone() };
-                let bytes = serde_json::to_vec(&stored).map_err(werr)?;
-                p.insert(&proof.transfer.0.0, bytes.as_slice()).map_err(werr)?;
+                p.insert(&proof.transfer.0.0, rows::encode_proof(&stored).as_slice()).map_err(werr)?;
             }
             kept::index_registry_changes(&tx, block.header.height, notarized)?;
             rejections::store(&tx, rejected)?;
