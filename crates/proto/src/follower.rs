@@ -142,9 +142,10 @@ struct Feedback {
     refused: tokio::sync::Notify,
     /// Each node's standing claim: the greatest `latest_height` it streamed
     /// (`u64::MAX`: it has streamed nothing). Written by the streaming task
-    /// as blocks arrive, before they are verified; lowered when the node is
-    /// caught claiming more than it serves or sending a block that does not
-    /// verify.
+    /// as blocks arrive, before they are verified. Only the node streamed
+    /// from can make good on a claim: when the follower moves away from a
+    /// node (its stream failed, ended or stalled, or it sent a block that
+    /// does not verify), its claim falls to what it sent.
     claims: Vec<AtomicU64>,
 }
 
@@ -248,13 +249,16 @@ impl<V: VerifierCell> BlockFollower<V> {
     /// node's claim proves nothing, but a caller that acts only when it has
     /// verified this far never acts on a view older than a node showed.
     ///
-    /// A claim stands until its node is caught claiming more than it
-    /// serves (its stream silent for [`STALL`] below the height it claimed,
-    /// while no other node has more than is verified) or sends a block that
-    /// does not verify; then it falls to what the node did send, and the
-    /// follower moves to another node. So one node that claims heights it
-    /// never serves holds a caller back for [`STALL`], not for good. Read
-    /// at any time: the streaming task updates it as blocks arrive.
+    /// A claim stands while its node is the one streamed from and has not
+    /// been caught claiming more than it serves (its stream silent for
+    /// [`STALL`] below the height it claimed, while no other node has more
+    /// than is verified). When the follower moves away from a node, for
+    /// that or any other reason (a failed or ended stream, a block that
+    /// does not verify), the node's claim falls to what it sent. So one
+    /// node that claims heights it never serves holds a caller back for
+    /// [`STALL`], not for good; the header cross-check, not this claim, is
+    /// what tells the tip a majority holds. Read at any time: the streaming
+    /// task updates it as blocks arrive.
     pub fn latest(&self) -> u64 {
         let verified = self.feedback.verified.load(Ordering::SeqCst);
         self.feedback.greatest_claim().unwrap_or(0).max(verified)
@@ -397,10 +401,12 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
                 }
                 Ok(Some(Err(e))) => {
                     tracing::warn!(node = %addr(node), "block stream failed: {}", e.message());
+                    feedback.drop_claim(node, sent);
                     node = (node + 1) % n;
                     break;
                 }
                 Ok(None) => {
+                    feedback.drop_claim(node, sent);
                     node = (node + 1) % n;
                     break;
                 }
@@ -416,6 +422,7 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
                             node = %addr(node), better = %addr(best),
                             "stream stalled at {mine} while another node has {h}; switching"
                         );
+                        feedback.drop_claim(node, sent);
                         node = best;
                         break;
                     }

@@ -97,6 +97,8 @@ struct Fake {
     claims: u64,
     /// The `latest_height` its block stream claims if more than it serves.
     streams_claim: u64,
+    /// Whether its block stream ends after the blocks (instead of staying open).
+    ends: bool,
     /// How it answers `Submit`: Ok(outcome as i32) or a refusal.
     submit: Option<Result<i32, String>>,
     /// Calls it received to `Submit`.
@@ -148,6 +150,9 @@ impl pb::notary_server::Notary for Fake {
             .skip(from - 1)
             .map(|b| Ok(pb::BlockInfo { block: b.clone(), latest_height: latest }))
             .collect();
+        if self.ends {
+            return Ok(Response::new(Box::pin(tokio_stream::iter(items))));
+        }
         // Then silent, as a live stream with nothing new.
         Ok(Response::new(Box::pin(tokio_stream::iter(items).chain(tokio_stream::pending()))))
     }
@@ -313,6 +318,21 @@ async fn a_node_that_streams_a_height_it_never_serves_loses_its_claim() {
     .await;
     assert!(dropped.is_ok(), "the claim of 1,000 was never dropped: latest {}", f.latest());
     assert!(f.heard());
+
+    // One that ends its stream after the claim (so it is never silent on
+    // it) loses it as the follower moves on.
+    let liar = d.serve(Fake { blocks: encoded(&h.blocks), streams_claim: 1_000, ends: true, ..Fake::default() }).await;
+    let mut f = BlockFollower::start(d.client(&[&liar, &honest]), HistoryVerifier::new(&h.genesis).unwrap());
+    for height in 1..=3 {
+        assert_eq!(verified(next(&mut f).await), (liar.clone(), height));
+    }
+    let dropped = tokio::time::timeout(GUARD, async {
+        while f.latest() != 3 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(dropped.is_ok(), "the claim of an ended stream stood: latest {}", f.latest());
 }
 
 #[tokio::test]
