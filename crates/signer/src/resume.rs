@@ -27,13 +27,30 @@ use std::time::{Duration, Instant};
 /// costs the size of the state, so it is amortised over many blocks.
 pub const PERSIST_EVERY: Duration = Duration::from_secs(60);
 
+/// What the signer starts from ([`load`]).
+#[derive(Debug)]
+pub struct Loaded {
+    /// The persisted verifier if it holds together, else the genesis's.
+    pub verifier: HistoryVerifier,
+    /// The sealed header of the resumed height (`None`: from the genesis).
+    pub header: Option<SealedHeader>,
+    /// Whether the resumed state was persisted in an earlier form (an
+    /// earlier version's JSON checkpoint, or one that lists every retired
+    /// id): it is written again in the current form at the first catch-up
+    /// ([`Persisted::new`]), so an upgrade in place migrates it once.
+    pub outdated: bool,
+}
+
 /// The verifier to start from: the persisted one if it holds together, else
 /// the genesis; with the header of its height.
-pub fn load(store: &Store, genesis: &Genesis) -> Result<(HistoryVerifier, Option<SealedHeader>), String> {
-    let fresh = || HistoryVerifier::new(genesis).map_err(|e| format!("genesis: {e}"));
+pub fn load(store: &Store, genesis: &Genesis) -> Result<Loaded, String> {
+    let fresh = || {
+        let verifier = HistoryVerifier::new(genesis).map_err(|e| format!("genesis: {e}"))?;
+        Ok::<_, String>(Loaded { verifier, header: None, outdated: false })
+    };
     let Some(bytes) = store.verified_state().map_err(|e| e.to_string())? else {
         tracing::info!("no persisted verified state: verifying the chain from the genesis");
-        return Ok((fresh()?, None));
+        return fresh();
     };
     let started = Instant::now();
     match checkpoint::decode_indexed(genesis, &bytes) {
@@ -44,7 +61,7 @@ pub fn load(store: &Store, genesis: &Genesis) -> Result<(HistoryVerifier, Option
                 c.verifier.state().retired_indexed(),
                 store.retired_count().map_err(|e| e.to_string())?
             );
-            Ok((fresh()?, None))
+            fresh()
         }
         Ok(c) => {
             let height = c.verifier.height();
@@ -55,11 +72,12 @@ pub fn load(store: &Store, genesis: &Genesis) -> Result<(HistoryVerifier, Option
                 retired_indexed = c.verifier.state().retired_indexed(),
                 "resumed from the verified state persisted at height {height}; verifying only the blocks after it"
             );
-            Ok((c.verifier, c.header))
+            let outdated = !bytes.starts_with(checkpoint::MAGIC_INDEXED);
+            Ok(Loaded { verifier: c.verifier, header: c.header, outdated })
         }
         Err(e) => {
             tracing::warn!("{e}; verifying the chain from the genesis");
-            Ok((fresh()?, None))
+            fresh()
         }
     }
 }
@@ -74,6 +92,9 @@ pub struct Persisted {
     /// When it was written (`None`: not yet by this run).
     at: Option<Instant>,
     caught_up_once: bool,
+    /// The state persisted is in an earlier form: written again at the
+    /// first catch-up even at the same height.
+    outdated: bool,
     writing: Option<tokio::task::JoinHandle<()>>,
     /// How many retired ids the store's index holds (the first, in
     /// retirement order): a write adds those retired after them.
@@ -83,13 +104,15 @@ pub struct Persisted {
 impl Persisted {
     /// A run that resumed at `height` (0: from the genesis) with `indexed`
     /// retired ids in the store's index (its state's
-    /// `retired_indexed()`; 0 from the genesis).
-    pub fn new(height: u64, indexed: u64) -> Self {
+    /// `retired_indexed()`; 0 from the genesis), from a state persisted in
+    /// an earlier form if `outdated` ([`Loaded::outdated`]).
+    pub fn new(height: u64, indexed: u64, outdated: bool) -> Self {
         Self {
             resumed: height,
             height,
             at: None,
             caught_up_once: false,
+            outdated,
             writing: None,
             indexed: Arc::new(AtomicU64::new(indexed)),
         }
@@ -114,7 +137,8 @@ impl Persisted {
                 self.resumed
             );
         }
-        let due = height > self.height && self.at.is_none_or(|at| at.elapsed() >= PERSIST_EVERY);
+        let newer = height > self.height || self.outdated;
+        let due = newer && self.at.is_none_or(|at| at.elapsed() >= PERSIST_EVERY);
         if !due || self.writing.as_ref().is_some_and(|w| !w.is_finished()) {
             return;
         }
@@ -122,6 +146,7 @@ impl Persisted {
         // The clone is a copy in memory; encoding and the durable write run
         // on a blocking thread.
         self.height = height;
+        self.outdated = false;
         self.at = Some(Instant::now());
         self.writing =
             Some(tokio::task::spawn_blocking(write(store.clone(), verifier.clone(), header, self.indexed.clone(), "")));
@@ -138,7 +163,7 @@ impl Persisted {
             let _ = w.await;
         }
         let height = verifier.height();
-        if height <= self.height {
+        if height <= self.height && !self.outdated {
             tracing::info!(
                 "stopping at height {height}: the verified state persisted at height {} is current",
                 self.height
@@ -152,6 +177,7 @@ impl Persisted {
             return;
         };
         self.height = height;
+        self.outdated = false;
         let job = tokio::task::spawn_blocking(write(
             store.clone(),
             verifier.clone(),

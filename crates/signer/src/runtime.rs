@@ -204,7 +204,8 @@ impl Signer {
         link.check_genesis(fingerprint).await.map_err(|m| RunError::Setup(m.to_string()))?;
         tracing::info!(fingerprint = %fingerprint, "the nodes run this genesis");
         // The persisted verified state if it holds together, else the genesis.
-        let (verifier, resumed) = crate::resume::load(&store, &genesis).map_err(RunError::Setup)?;
+        let crate::resume::Loaded { verifier, header: resumed, outdated } =
+            crate::resume::load(&store, &genesis).map_err(RunError::Setup)?;
         let indexed = verifier.state().retired_indexed();
         let follower = link.follow(verifier).with_index(Arc::new(crate::resume::StoreIndex(store.clone())));
         let evidence = store.get(crate::crosscheck::EVIDENCE_KEY)?.unwrap_or_default();
@@ -249,7 +250,11 @@ impl Signer {
             evidence,
             halt: None,
             announced_waiting: Vec::new(),
-            persisted: crate::resume::Persisted::new(resumed.as_ref().map_or(0, |h| h.header.height), indexed),
+            persisted: crate::resume::Persisted::new(
+                resumed.as_ref().map_or(0, |h| h.header.height),
+                indexed,
+                outdated,
+            ),
         };
         s.resumed(resumed);
         s.banner();

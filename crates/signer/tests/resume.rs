@@ -143,8 +143,14 @@ async fn a_restarted_signer_resumes_from_its_persisted_state_and_discards_a_corr
     s.spawn(&[], &[]);
     let at = boot_line(&s, from, "resumed from the verified state persisted at height ").await;
     assert_eq!(at, saved);
-    let _ = boot_line(&s, from, "caught up at height ").await;
+    let caught = boot_line(&s, from, "caught up at height ").await;
+    // Written again in the current form at the first catch-up, even with no
+    // block after it (the upgrade migrates it once).
+    let rewritten = boot_line(&s, from, "persisted the verified state at height ").await;
+    assert_eq!(rewritten, caught);
     assert_eq!(s.terminate().code(), Some(0));
+    let bytes = Store::open(&store_path).unwrap().verified_state().unwrap().expect("a persisted state");
+    assert!(bytes.starts_with(checkpoint::MAGIC_INDEXED), "the JSON form was not replaced");
 
     // The persisted state corrupted on disk: the meta row edited (its count
     // of applied entries), so its rows no longer give the root it claims.
