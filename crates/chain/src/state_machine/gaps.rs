@@ -74,9 +74,7 @@ impl Shared {
     /// incomplete, and it says so instead of answering (crate README,
     /// "Snapshots"). `None` for a node that applied every block it holds.
     pub fn records_missing(&self) -> Result<Option<u64>, redb::Error> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(META)?;
-        Ok(t.get(RECORDS_MISSING_KEY)?.and_then(|g| <[u8; 8]>::try_from(g.value()).ok()).map(u64::from_be_bytes))
+        self.meta_u64(RECORDS_MISSING_KEY)
     }
 
     /// Records, after installing a snapshot whose tip is block `height` with

@@ -212,9 +212,7 @@ impl Shared {
     /// The snapshot tip up to which this node's index of node changes was
     /// taken from a verified registry chain (0: never).
     pub fn registry_taken_to(&self) -> Result<u64, redb::Error> {
-        let tx = self.db.begin_read()?;
-        let t = tx.open_table(super::META)?;
-        Ok(t.get(TAKEN_KEY)?.and_then(|g| <[u8; 8]>::try_from(g.value()).ok()).map_or(0, u64::from_be_bytes))
+        Ok(self.meta_u64(TAKEN_KEY)?.unwrap_or(0))
     }
 
     /// The kept state at `height` (`None`: the latest), with its height.

@@ -272,6 +272,13 @@ impl Shared {
         })
     }
 
+    /// The big-endian `u64` the `meta` table holds under `key`, if any.
+    fn meta_u64(&self, key: &str) -> Result<Option<u64>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(META)?;
+        Ok(t.get(key)?.and_then(|g| <[u8; 8]>::try_from(g.value()).ok()).map(u64::from_be_bytes))
+    }
+
     /// The height of the block holding `subject`'s decision, if sealed.
     pub fn decided_at(&self, subject: &SubjectId) -> Result<Option<u64>, redb::Error> {
         let tx = self.db.begin_read()?;

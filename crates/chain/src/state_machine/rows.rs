@@ -4,21 +4,23 @@
 //!
 //! Both were JSON, whose byte strings are arrays of numbers: about 3.6
 //! bytes stored per byte, paid for every finished transfer for good (crate
-//! README, "Store layout"). They are now written in a binary layout, big-endian,
-//! after a version byte that JSON never starts with:
+//! README, "Store layout"). They are now written in a binary layout,
+//! big-endian, after a version byte that JSON never starts with; "sized" is
+//! a `u64` length then the bytes, as in the snapshot format (`super::tip`,
+//! whose reader this uses):
 //!
-//! - notarized: `0x01`, a `u32` count, then per record the 32-byte subject
-//!   id, a `u32` length and the canonical `Subject` bytes, a `u32` length
-//!   and the canonical `QuorumCertificate` bytes;
+//! - notarized: `0x01`, a `u64` count, then per record the 32-byte subject
+//!   id, the sized canonical `Subject` bytes and the sized canonical
+//!   `QuorumCertificate` bytes;
 //! - transfer proof: `0x01`, the `u64` height, the 32-byte transfer id, the
-//!   32-byte row key, a `u32` length and the row's value bytes, a `u16`
-//!   count and that many 32-byte siblings (root down).
+//!   32-byte row key, the sized row value, a `u64` count and that many
+//!   32-byte siblings (root down).
 //!
 //! A row that starts with `[` or `{` is an earlier version's JSON and is
 //! read as such, so a store is never rewritten to upgrade.
 
+use super::tip::Reader;
 use super::{NotarizedRecord, StoredTransferProof};
-use box_core::B256;
 use box_core::commitment::RowProof;
 use box_core::ids::{SubjectId, TransferId};
 use box_core::notary::TransferProof;
@@ -28,11 +30,10 @@ const BINARY: u8 = 0x01;
 
 /// A block's notarized records as a `notarized` row.
 pub(super) fn encode_notarized(records: &[NotarizedRecord]) -> Vec<u8> {
-    let size: usize = records.iter().map(|r| 40 + r.payload.len() + r.certificate.len()).sum();
-    let mut out = Vec::with_capacity(5 + size);
+    let size: usize = records.iter().map(|r| 48 + r.payload.len() + r.certificate.len()).sum();
+    let mut out = Vec::with_capacity(9 + size);
     out.push(BINARY);
-    // A block holds far fewer than 2^32 records (it is at most 1 MiB).
-    out.extend_from_slice(&(records.len() as u32).to_be_bytes());
+    put_u64(&mut out, records.len());
     for r in records {
         out.extend_from_slice(r.subject.0.as_slice());
         put_sized(&mut out, &r.payload);
@@ -46,16 +47,21 @@ pub(super) fn decode_notarized(bytes: &[u8]) -> Result<Vec<NotarizedRecord>, Str
     match bytes.first() {
         Some(b'[') => serde_json::from_slice(bytes).map_err(|e| format!("a notarized row (JSON) does not read: {e}")),
         Some(&BINARY) => {
+            let what = "a notarized row";
             let mut r = Reader(&bytes[1..]);
-            let count = u32::from_be_bytes(r.array()?);
-            let mut out = Vec::new();
+            let count = r.u64(what)?;
+            // Each record takes at least 48 bytes: a count beyond what is left is a lie.
+            if count > (r.0.len() / 48) as u64 {
+                return Err(format!("{what} claims {count} records, more than its bytes hold"));
+            }
+            let mut out = Vec::with_capacity(count as usize);
             for _ in 0..count {
-                let subject = SubjectId(r.b256()?);
-                let payload = r.sized()?.to_vec();
-                let certificate = r.sized()?.to_vec();
+                let subject = SubjectId(r.b256(what)?);
+                let payload = r.sized(what)?.to_vec();
+                let certificate = r.sized(what)?.to_vec();
                 out.push(NotarizedRecord { subject, payload, certificate });
             }
-            r.end()?;
+            r.end(what)?;
             Ok(out)
         }
         Some(b) => Err(format!("a notarized row starts with byte {b:#04x}, not a known layout")),
@@ -66,14 +72,13 @@ pub(super) fn decode_notarized(bytes: &[u8]) -> Result<Vec<NotarizedRecord>, Str
 /// A transfer's proven row as a `transfer_proofs` row.
 pub(super) fn encode_proof(stored: &StoredTransferProof) -> Vec<u8> {
     let row = &stored.proof.row;
-    let mut out = Vec::with_capacity(1 + 8 + 64 + 4 + row.value.len() + 2 + 32 * row.siblings.len());
+    let mut out = Vec::with_capacity(1 + 8 + 64 + 8 + row.value.len() + 8 + 32 * row.siblings.len());
     out.push(BINARY);
     out.extend_from_slice(&stored.height.to_be_bytes());
     out.extend_from_slice(stored.proof.transfer.0.as_slice());
     out.extend_from_slice(row.key.as_slice());
     put_sized(&mut out, &row.value);
-    // A path has at most 256 siblings (one per key bit).
-    out.extend_from_slice(&(row.siblings.len() as u16).to_be_bytes());
+    put_u64(&mut out, row.siblings.len());
     for s in &row.siblings {
         out.extend_from_slice(s.as_slice());
     }
@@ -87,14 +92,18 @@ pub(super) fn decode_proof(bytes: &[u8]) -> Result<StoredTransferProof, String> 
             serde_json::from_slice(bytes).map_err(|e| format!("a transfer proof row (JSON) does not read: {e}"))
         }
         Some(&BINARY) => {
+            let what = "a transfer proof row";
             let mut r = Reader(&bytes[1..]);
-            let height = u64::from_be_bytes(r.array()?);
-            let transfer = TransferId(r.b256()?);
-            let key = r.b256()?;
-            let value = r.sized()?.to_vec();
-            let count = u16::from_be_bytes(r.array()?);
-            let siblings = (0..count).map(|_| r.b256()).collect::<Result<Vec<_>, _>>()?;
-            r.end()?;
+            let height = r.u64(what)?;
+            let transfer = TransferId(r.b256(what)?);
+            let key = r.b256(what)?;
+            let value = r.sized(what)?.to_vec();
+            let count = r.u64(what)?;
+            if count > (r.0.len() / 32) as u64 {
+                return Err(format!("{what} claims {count} siblings, more than its bytes hold"));
+            }
+            let siblings = (0..count).map(|_| r.b256(what)).collect::<Result<Vec<_>, _>>()?;
+            r.end(what)?;
             Ok(StoredTransferProof {
                 height,
                 proof: TransferProof { transfer, row: RowProof { key, value, siblings } },
@@ -105,49 +114,20 @@ pub(super) fn decode_proof(bytes: &[u8]) -> Result<StoredTransferProof, String> 
     }
 }
 
-fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
-    // A record is part of a block (at most 1 MiB): its length fits.
-    out.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-    out.extend_from_slice(bytes);
+fn put_u64(out: &mut Vec<u8>, n: usize) {
+    out.extend_from_slice(&(n as u64).to_be_bytes());
 }
 
-/// Reads a row front to back; every read names what was cut short.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        if self.0.len() < n {
-            return Err(format!("a row ends {} bytes short", n - self.0.len()));
-        }
-        let (head, tail) = self.0.split_at(n);
-        self.0 = tail;
-        Ok(head)
-    }
-
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], String> {
-        let mut a = [0u8; N];
-        a.copy_from_slice(self.take(N)?);
-        Ok(a)
-    }
-
-    fn b256(&mut self) -> Result<B256, String> {
-        Ok(B256::from(self.array::<32>()?))
-    }
-
-    fn end(&self) -> Result<(), String> {
-        if self.0.is_empty() { Ok(()) } else { Err(format!("a row has {} bytes past its end", self.0.len())) }
-    }
-
-    fn sized(&mut self) -> Result<&'a [u8], String> {
-        let n = u32::from_be_bytes(self.array()?) as usize;
-        self.take(n)
-    }
+fn put_sized(out: &mut Vec<u8>, bytes: &[u8]) {
+    put_u64(out, bytes.len());
+    out.extend_from_slice(bytes);
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use box_core::B256;
 
     fn records() -> Vec<NotarizedRecord> {
         vec![
@@ -196,7 +176,7 @@ mod tests {
         }
         let mut long = proof.clone();
         long.push(0);
-        assert!(decode_proof(&long).unwrap_err().contains("past its end"));
+        assert!(decode_proof(&long).unwrap_err().contains("1 bytes follow"));
         assert!(decode_notarized(&[0x7F]).unwrap_err().contains("not a known layout"));
     }
 }

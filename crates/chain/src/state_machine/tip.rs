@@ -133,18 +133,17 @@ impl TipSnapshot {
             f => return Err(format!("its pending block has the unknown flag {f}")),
         };
         let unsealed = r.entries("its unsealed entries")?;
-        if !r.0.is_empty() {
-            return Err(format!("{} bytes follow its unsealed entries", r.0.len()));
-        }
+        r.end("its unsealed entries")?;
         Ok(Self { raft, last_time, checkpoint, pending, unsealed })
     }
 }
 
-/// Reads a snapshot's parts front to back.
-struct Reader<'a>(&'a [u8]);
+/// Reads a snapshot's parts (and the store's binary rows, `super::rows`)
+/// front to back; every error names the part that does not read.
+pub(super) struct Reader<'a>(pub(super) &'a [u8]);
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+    pub(super) fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
         if self.0.len() < n {
             return Err(format!("it ends inside {what}"));
         }
@@ -153,21 +152,26 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
-    fn u64(&mut self, what: &str) -> Result<u64, String> {
+    pub(super) fn u64(&mut self, what: &str) -> Result<u64, String> {
         let b = self.take(8, what)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_be_bytes(a))
     }
 
-    fn b256(&mut self, what: &str) -> Result<B256, String> {
+    pub(super) fn b256(&mut self, what: &str) -> Result<B256, String> {
         Ok(B256::from_slice(self.take(32, what)?))
     }
 
-    fn sized(&mut self, what: &str) -> Result<&'a [u8], String> {
+    pub(super) fn sized(&mut self, what: &str) -> Result<&'a [u8], String> {
         let n = self.u64(what)?;
         let n = usize::try_from(n).map_err(|_| format!("{what} claims {n} bytes"))?;
         self.take(n, what)
+    }
+
+    /// Nothing may follow `what`, the last part.
+    pub(super) fn end(&self, what: &str) -> Result<(), String> {
+        if self.0.is_empty() { Ok(()) } else { Err(format!("{} bytes follow {what}", self.0.len())) }
     }
 
     fn entries(&mut self, what: &str) -> Result<Vec<LoggedEntry>, String> {
