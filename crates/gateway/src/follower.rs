@@ -51,7 +51,9 @@ impl Replica {
         self.verifier.height()
     }
 
-    /// The latest height a node reported.
+    /// The greatest height a node claims that the block follower still
+    /// stands by (box-proto `BlockFollower::latest`), at least the verified
+    /// height; read at each block and every 0.5 s between blocks.
     pub fn latest_seen(&self) -> u64 {
         self.latest_seen
     }
@@ -193,6 +195,10 @@ impl VerifierCell for SharedReplica {
     }
 }
 
+/// How often the standing claim of the follower is read into the replica
+/// between blocks.
+const LATEST_REFRESH: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Follows the chain until `shutdown` changes: box-proto's [`BlockFollower`]
 /// verifies each next block into the replica; each verified block is stored,
 /// and the verified state is persisted now and then ([`crate::resume`]).
@@ -210,9 +216,19 @@ pub async fn run(
     let indexed = replica.read().state().retired_indexed();
     let mut persisted = crate::resume::Persisted::new(resumed, indexed);
     persisted.persist(&store, &replica).await;
+    // `/v1/status` shows the follower's standing claim, read now and then
+    // as well as at each block: a claim the follower drops (a node that
+    // claimed more than it serves) leaves the status without waiting for
+    // the next block.
+    let mut refresh = tokio::time::interval(LATEST_REFRESH);
+    refresh.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         let followed = tokio::select! {
             f = follower.next() => f,
+            _ = refresh.tick() => {
+                replica.saw(follower.latest());
+                continue;
+            }
             _ = shutdown.changed() => {
                 persisted.persist(&store, &replica).await;
                 return;

@@ -6,6 +6,7 @@
 mod common;
 
 use box_api::TransferState;
+use box_core::encoding::Canonical;
 use box_core::notary::{Entry, Subject};
 use box_testkit::{Cluster, eventually, free_port};
 use common::*;
@@ -125,4 +126,44 @@ async fn sigterm_is_logged_and_the_gateway_exits_zero() {
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(exit.code(), Some(0), "exit {exit}; log:\n{text}");
     assert!(text.contains("received SIGTERM: box-gateway is stopping"), "no stop line in the log:\n{text}");
+}
+
+/// A node that streams a height it never serves (`BOX_NODE_FAULT=overclaim`:
+/// 1,000 more than it holds) shows in `/v1/status` as `latest_height` only
+/// until the gateway's follower drops its claim, without waiting for a
+/// block: the status is read from the follower between blocks too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dropped_false_claim_leaves_the_status_without_a_new_block() {
+    let overclaim: &[(&str, &str)] = &[("BOX_NODE_FAULT", "overclaim")];
+    let cluster = Cluster::start_with(&box_node(), 3, 0, &[(1, overclaim)]).await;
+    let p = People::new();
+    let id = cluster.submit(&Subject::Flow(flow(&p, 1)).encode()).await;
+    let sealed = eventually("the flow sealed", Duration::from_secs(60), || async {
+        cluster.subject(2, &id).await.filter(|v| v.height > 0)
+    })
+    .await
+    .height;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(&cluster, dir.path(), &Db::Sqlite, port, TEST_LIMITS);
+    let log = dir.path().join("gateway.log");
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    let _gw = spawn(&config, &log);
+    let c = client(&cluster, addr, &p.admin);
+    wait_up(&c).await;
+    let claimed = eventually("node 1's claim shown", Duration::from_secs(60), || async {
+        c.status().await.ok().filter(|s| s.latest_height > 1_000)
+    })
+    .await;
+    let shown = eventually("the claim dropped from the status", Duration::from_secs(60), || async {
+        c.status().await.ok().filter(|s| s.latest_height < 1_000)
+    })
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.contains("its claim is dropped"), "the follower kept the claim:\n{text}");
+    assert_eq!(
+        (shown.verified_height, shown.latest_height),
+        (claimed.verified_height, claimed.verified_height),
+        "the claim fell to the verified height with no block in between (the chain was at {sealed})"
+    );
 }

@@ -13,8 +13,9 @@
 //! stream stays silent for [`STALL`] while another node reports a greater
 //! height than verified (a node that withholds blocks, whatever height it
 //! claims itself), and when it stays silent for [`STALL`] below the height
-//! it claims itself: a node that claims more than it serves loses its claim
-//! (see [`BlockFollower::latest`]). [`BlockFollower::next`] takes the
+//! it claims itself, and when it keeps sending while it claims a height
+//! that no other node has reached [`STALL`] later: a node that claims more
+//! than it serves loses its claim (see [`BlockFollower::latest`]). [`BlockFollower::next`] takes the
 //! blocks in order and checks each with box-core's
 //! [`HistoryVerifier`] (height, parent
 //! hash, Merkle root, sealer, state hash after replay, every quorum
@@ -179,6 +180,14 @@ impl Feedback {
         }
     }
 
+    /// `node`'s standing claim (0 while it has streamed nothing).
+    fn claim_of(&self, node: usize) -> u64 {
+        match self.claims.get(node).map(|c| c.load(Ordering::SeqCst)) {
+            None | Some(UNHEARD) => 0,
+            Some(claimed) => claimed,
+        }
+    }
+
     /// The greatest standing claim, `None` while no node has streamed.
     fn greatest_claim(&self) -> Option<u64> {
         self.claims.iter().map(|c| c.load(Ordering::SeqCst)).filter(|&c| c != UNHEARD).max()
@@ -250,13 +259,17 @@ impl<V: VerifierCell> BlockFollower<V> {
     /// verified this far never acts on a view older than a node showed.
     ///
     /// A claim stands while its node is the one streamed from and has not
-    /// been caught claiming more than it serves (its stream silent for
-    /// [`STALL`] below the height it claimed, while no other node has more
-    /// than is verified). When the follower moves away from a node, for
+    /// been caught claiming more than it serves: its stream silent for
+    /// [`STALL`] below the height it claimed (while no other node has more
+    /// than is verified), or still sending below a height it claimed
+    /// [`STALL`] ago that no other node has reached since (a node that
+    /// streams real blocks as they are sealed, each with a false claim).
+    /// A node streaming a backlog is not caught: the others hold its tip.
+    /// When the follower moves away from a node, for
     /// that or any other reason (a failed or ended stream, a block that
     /// does not verify), the node's claim falls to what it sent. So one
     /// node that claims heights it never serves holds a caller back for
-    /// [`STALL`], not for good; the header cross-check, not this claim, is
+    /// about [`STALL`], not for good; the header cross-check, not this claim, is
     /// what tells the tip a majority holds. Read at any time: the streaming
     /// task updates it as blocks arrive.
     pub fn latest(&self) -> u64 {
@@ -377,6 +390,9 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
             }
         };
         tokio::pin!(blocks);
+        // While this node claims more than it sent: since when, and what it
+        // claimed then (see `unbacked` below).
+        let mut behind: Option<(tokio::time::Instant, u64)> = None;
         loop {
             let next = tokio::select! {
                 next = tokio::time::timeout(STALL, blocks.next()) => next,
@@ -397,6 +413,31 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
                     let inc = Incoming { node, bytes: info.block };
                     if out.send(inc).await.is_err() {
                         return;
+                    }
+                    // A node that keeps sending real blocks while claiming
+                    // more is never silent; its claim must be one the other
+                    // nodes reach: every other node has had `STALL` to
+                    // hold what it claimed `STALL` ago.
+                    let claimed = feedback.claim_of(node);
+                    match behind {
+                        _ if claimed <= sent => behind = None,
+                        None => behind = Some((tokio::time::Instant::now(), claimed)),
+                        Some((since, then)) if since.elapsed() >= STALL => {
+                            if let Some((best, h)) = best_elsewhere(&client, node).await
+                                && h < then
+                            {
+                                tracing::warn!(
+                                    node = %addr(node), other = %addr(best),
+                                    "claimed height {then} {STALL:?} ago and sends only up to {sent}, \
+                                     but no other node has more than {h}; its claim is dropped; switching node"
+                                );
+                                feedback.drop_claim(node, sent);
+                                node = best;
+                                break;
+                            }
+                            behind = Some((tokio::time::Instant::now(), claimed));
+                        }
+                        Some(_) => {}
                     }
                 }
                 Ok(Some(Err(e))) => {
@@ -426,8 +467,8 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
                         node = best;
                         break;
                     }
-                    let claimed = feedback.claims.get(node).map_or(UNHEARD, |c| c.load(Ordering::SeqCst));
-                    if claimed != UNHEARD && claimed > sent {
+                    let claimed = feedback.claim_of(node);
+                    if claimed > sent {
                         tracing::warn!(
                             node = %addr(node),
                             "claims height {claimed} but sent nothing past {sent} for {STALL:?}; \

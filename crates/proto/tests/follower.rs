@@ -38,6 +38,11 @@ struct History {
 }
 
 fn history() -> History {
+    history_of(3)
+}
+
+/// [`history`] with `n` blocks.
+fn history_of(n: u64) -> History {
     let nodes: Vec<SecretKey> = (0..3).map(|i| key(&format!("node-{i}"))).collect();
     let genesis = Genesis {
         deploymentId: B256::repeat_byte(0x42),
@@ -55,7 +60,7 @@ fn history() -> History {
     let domain = genesis.domain();
     let mut state = NotaryState::new(genesis.clone()).unwrap();
     let mut blocks: Vec<Block> = Vec::new();
-    for height in 1..=3u64 {
+    for height in 1..=n {
         let time = 1_800_000_000 + height;
         let flow = BoxFlow {
             name: format!("flow {height}"),
@@ -99,6 +104,12 @@ struct Fake {
     streams_claim: u64,
     /// Whether its block stream ends after the blocks (instead of staying open).
     ends: bool,
+    /// If set, its block stream sends one block every `pace`, each claiming
+    /// its own height plus `ahead` (a node streaming real blocks as they are
+    /// sealed, each with a false claim); `streamed` counts what it sent.
+    pace: Option<Duration>,
+    ahead: u64,
+    streamed: Arc<AtomicUsize>,
     /// How it answers `Submit`: Ok(outcome as i32) or a refusal.
     submit: Option<Result<i32, String>>,
     /// Calls it received to `Submit`.
@@ -150,6 +161,21 @@ impl pb::notary_server::Notary for Fake {
             .skip(from - 1)
             .map(|b| Ok(pb::BlockInfo { block: b.clone(), latest_height: latest }))
             .collect();
+        if let Some(pace) = self.pace {
+            let (tx, rx) = tokio::sync::mpsc::channel(1);
+            let (blocks, ahead, streamed) = (self.blocks.clone(), self.ahead, self.streamed.clone());
+            tokio::spawn(async move {
+                for (height, block) in (1u64..).zip(blocks).skip(from - 1) {
+                    tokio::time::sleep(pace).await;
+                    let info = pb::BlockInfo { block, latest_height: height + ahead };
+                    if tx.send(Ok(info)).await.is_err() {
+                        return; // the follower left
+                    }
+                    streamed.fetch_add(1, Ordering::SeqCst);
+                }
+            });
+            return Ok(Response::new(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))));
+        }
         if self.ends {
             return Ok(Response::new(Box::pin(tokio_stream::iter(items))));
         }
@@ -333,6 +359,34 @@ async fn a_node_that_streams_a_height_it_never_serves_loses_its_claim() {
     })
     .await;
     assert!(dropped.is_ok(), "the claim of an ended stream stood: latest {}", f.latest());
+}
+
+#[tokio::test]
+async fn a_node_that_keeps_streaming_real_blocks_under_a_false_claim_loses_it() {
+    // 60 blocks, one every 250 ms (15 s, never silent for `STALL`), each
+    // claiming 1,000 more than its height; the honest node holds all 60.
+    let h = history_of(60);
+    let d = Deployment::new();
+    let fake =
+        Fake { blocks: encoded(&h.blocks), pace: Some(Duration::from_millis(250)), ahead: 1_000, ..Fake::default() };
+    let streamed = fake.streamed.clone();
+    let liar = d.serve(fake).await;
+    let honest = d.serve(Fake { blocks: encoded(&h.blocks), ..Fake::default() }).await;
+    let mut f = BlockFollower::start(d.client(&[&liar, &honest]), HistoryVerifier::new(&h.genesis).unwrap());
+    assert_eq!(verified(next(&mut f).await), (liar.clone(), 1));
+    assert_eq!(f.latest(), 1_001, "the claim stands at first");
+    // No other node reaches 1,001 within `STALL`: the claim falls to what
+    // the liar sent and the follower takes the rest from the honest node,
+    // while the liar still had blocks to send.
+    let mut from = Vec::new();
+    while f.verifier().height() < 60 {
+        let (node, _) = verified(next(&mut f).await);
+        from.push(node);
+    }
+    assert_eq!(f.latest(), 60, "the false claim still stands");
+    assert!(from.contains(&honest), "the follower never left the liar");
+    let sent = streamed.load(Ordering::SeqCst);
+    assert!(sent < 60, "the claim stood until the liar had sent all it had ({sent} blocks)");
 }
 
 #[tokio::test]

@@ -285,4 +285,28 @@ async fn a_node_that_claims_heights_it_never_serves_holds_the_signer_back_only_b
     );
     assert!(out.contains("its claim is dropped"), "the stream's claim was not what held it back:\n{out}");
     assert_eq!(s.terminate().code(), Some(0));
+
+    // Under load node 1 streams real blocks as they are sealed, each with
+    // its false claim, so its stream is never silent: the claim falls
+    // because no other node reaches it, and the signer catches up while
+    // blocks keep coming.
+    let from = s.output().len();
+    s.spawn(&[], &[]);
+    let load = async {
+        for token in 2u8..=u8::MAX {
+            more_blocks(&c, &p, token).await;
+        }
+        std::future::pending::<()>().await;
+    };
+    let caught = tokio::select! {
+        caught = boot_line(&s, from, "caught up at height ") => caught,
+        () = load => unreachable!("the load never ends"),
+    };
+    let out = s.output()[from..].to_owned();
+    assert!(caught > sealed, "caught up at {caught}, under a load that started at {sealed}:\n{out}");
+    assert!(
+        out.contains("but no other node has more than"),
+        "the claim fell for another reason than the other nodes' heights:\n{out}"
+    );
+    assert_eq!(s.terminate().code(), Some(0));
 }

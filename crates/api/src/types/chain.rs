@@ -82,7 +82,9 @@ pub struct ClusterOut {
 pub struct StatusOut {
     /// Blocks verified and replayed by the gateway.
     pub verified_height: u64,
-    /// The latest height a node reported.
+    /// The greatest height a node claims to hold that the gateway still
+    /// believes (a node caught claiming more than it serves loses its
+    /// claim), at least `verified_height`; refreshed every 0.5 s.
     pub latest_height: u64,
     /// Why transfers are paused, if they are.
     pub paused: Option<String>,
