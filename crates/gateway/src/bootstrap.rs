@@ -41,6 +41,7 @@
 
 use crate::error::{ApiError, ApiResult};
 use crate::follower::SharedReplica;
+use crate::resume::Resumed;
 use crate::store::Store;
 use box_core::block::Block;
 use box_core::checkpoint;
@@ -54,19 +55,22 @@ use box_proto::NodeClient;
 /// [`crate::follower::replay`]). A gateway that bootstrapped before (its
 /// first stored block above 1) and whose persisted state is unusable
 /// bootstraps again when `enabled` ([`again`]); without the option its
-/// start is refused, saying what to do. Returns the height the follower
-/// continues after.
+/// start is refused, saying what to do. Returns the height of the state it
+/// started from (the follower persists what it verifies after it) and
+/// whether that state is in an earlier form ([`Resumed`]).
 pub async fn load(
     store: &Store,
     replica: &SharedReplica,
     genesis: &Genesis,
     chain: &NodeClient,
     enabled: bool,
-) -> Result<u64, String> {
+) -> Result<Resumed, String> {
+    // A bootstrap writes its state in the current form.
+    let booted = |height| Resumed { height, outdated: false };
     if enabled {
         if store.holds_no_chain().await.map_err(|e| e.to_string())? {
             if let Some(height) = start(store, replica, genesis, chain, Start::Fresh).await {
-                return Ok(height);
+                return Ok(booted(height));
             }
         } else {
             tracing::info!(
@@ -76,7 +80,7 @@ pub async fn load(
         }
     }
     let resumed = crate::resume::resume(store, replica, genesis).await?;
-    if resumed == 0
+    if resumed.height == 0
         && let Some(first) = store.first_block().await.map_err(|e| e.to_string())?
         && first > 1
     {
@@ -90,9 +94,10 @@ pub async fn load(
                 first - 1
             ));
         }
-        return Ok(again(store, replica, genesis, chain, first).await);
+        return Ok(booted(again(store, replica, genesis, chain, first).await));
     }
-    crate::follower::replay(store, replica, resumed).await
+    crate::follower::replay(store, replica, resumed.height).await?;
+    Ok(resumed)
 }
 
 /// How a bootstrap starts: a fresh store, or one that bootstrapped before

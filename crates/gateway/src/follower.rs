@@ -206,12 +206,14 @@ pub async fn run(
     store: Store,
     nodes: NodeClient,
     replica: SharedReplica,
-    resumed: u64,
+    resumed: crate::resume::Resumed,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let index = Arc::new(crate::resume::StoreIndex(store.clone()));
     let mut follower = BlockFollower::start(nodes, replica.clone()).with_index(index);
-    // What `load` left is persisted at once when it verified anything, then
+    // What `load` left is persisted at once when it verified anything or
+    // resumed from a state in an earlier form (written again in the current
+    // one, even at the same height), then
     // every `PERSIST_EVERY` while blocks arrive, and at shutdown.
     let indexed = replica.read().state().retired_indexed();
     let mut persisted = crate::resume::Persisted::new(resumed, indexed);

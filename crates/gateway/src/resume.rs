@@ -42,25 +42,40 @@ fn body_bytes(body: &str) -> Vec<u8> {
     hex::decode(body).unwrap_or_else(|_| body.as_bytes().to_vec())
 }
 
+/// Where a start took the verified state from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Resumed {
+    /// The height of the persisted state taken back (0: nothing resumed).
+    pub height: u64,
+    /// Whether that state was in an earlier form (JSON, or binary listing
+    /// every retired id): [`Persisted`] writes it again in the current form
+    /// at once, even at the same height.
+    pub outdated: bool,
+}
+
 /// Takes the persisted verified state back into `replica` (at genesis) if it
-/// holds together; returns the height it resumed at (0: nothing resumed).
-pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -> Result<u64, String> {
+/// holds together; says at which height (0: nothing resumed) and in which
+/// form.
+pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -> Result<Resumed, String> {
     let Some((_, body)) = store.verified_state().await.map_err(|e| e.to_string())? else {
         tracing::info!("no persisted verified state: replaying the stored blocks from the genesis");
-        return Ok(0);
+        return Ok(Resumed::default());
     };
     let started = Instant::now();
     let decoded = tokio::task::spawn_blocking({
         let genesis = genesis.clone();
-        move || checkpoint::decode_indexed(&genesis, &body_bytes(&body))
+        move || {
+            let bytes = body_bytes(&body);
+            checkpoint::decode_indexed(&genesis, &bytes).map(|c| (c, !bytes.starts_with(checkpoint::MAGIC_INDEXED)))
+        }
     })
     .await
     .map_err(|e| format!("the checkpoint task failed: {e}"))?;
-    let c = match decoded {
+    let (c, outdated) = match decoded {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!("{e}; replaying the stored blocks from the genesis");
-            return Ok(0);
+            return Ok(Resumed::default());
         }
     };
     let height = c.verifier.height();
@@ -71,7 +86,7 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
                 "the persisted verified state is discarded: the stored block {height} is not the one it was \
                  written after; replaying the stored blocks from the genesis"
             );
-            return Ok(0);
+            return Ok(Resumed::default());
         }
     }
     let root = c.verifier.state().state_root().0;
@@ -85,7 +100,7 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
                  store's index, which {holds} (a partial restore or an edit of the database?); replaying the \
                  stored blocks from the genesis"
             );
-            return Ok(0);
+            return Ok(Resumed::default());
         }
     }
     replica.resume(c.verifier);
@@ -94,9 +109,10 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
         %root,
         ms = started.elapsed().as_millis() as u64,
         retired_indexed = indexed,
+        outdated,
         "resumed from the verified state persisted at height {height}; verifying only the blocks after it"
     );
-    Ok(height)
+    Ok(Resumed { height, outdated })
 }
 
 /// When the replica's state was last persisted.
@@ -107,13 +123,16 @@ pub struct Persisted {
     /// How many retired ids the store's index holds (the first, in
     /// retirement order): a write adds those retired after them.
     indexed: u64,
+    /// Whether the persisted state is in an earlier form
+    /// ([`Resumed::outdated`]), to be written again even at its height.
+    outdated: bool,
 }
 
 impl Persisted {
-    /// Nothing persisted by this run yet (`height`: what was resumed from,
-    /// whose state leaves `indexed` retired ids to the store's index).
-    pub fn new(height: u64, indexed: u64) -> Self {
-        Self { height, at: Instant::now(), indexed }
+    /// Nothing persisted by this run yet (`resumed`: what was resumed
+    /// from, whose state leaves `indexed` retired ids to the store's index).
+    pub fn new(resumed: Resumed, indexed: u64) -> Self {
+        Self { height: resumed.height, at: Instant::now(), indexed, outdated: resumed.outdated }
     }
 
     /// Whether the replica at `height` is due to be persisted.
@@ -127,7 +146,7 @@ impl Persisted {
     pub async fn persist(&mut self, store: &Store, replica: &SharedReplica) {
         let verifier = replica.read().verifier().clone();
         let height = verifier.height();
-        if height <= self.height {
+        if height <= self.height && !self.outdated {
             return;
         }
         let header = match stored_block(store, height).await {
@@ -166,7 +185,7 @@ impl Persisted {
                     retired_indexed = count,
                     "persisted the verified state at height {height}"
                 );
-                *self = Self { height, at: Instant::now(), indexed: count };
+                *self = Self { height, at: Instant::now(), indexed: count, outdated: false };
             }
             Err(e) => tracing::warn!("cannot persist the verified state at height {height}: {e}"),
         }

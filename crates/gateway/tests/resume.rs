@@ -148,4 +148,28 @@ async fn a_restarted_gateway_resumes_from_its_persisted_state_and_discards_a_cor
     );
     assert!(text.contains(&format!("stored blocks after height 0; the replica is at height {h2}")), "{text}");
     assert!(!text.contains("resumed from the verified state"), "{text}");
+
+    // Run 4: the state in the earlier JSON form, intact, at the tip (what a
+    // gateway upgraded in place finds). It resumes from it and, with no new
+    // block to verify, writes it again in the current form at once.
+    let store = Store::open(&db).await.unwrap();
+    store
+        .put_verified_state(height, &c.verifier.state().state_root().0.to_string(), std::str::from_utf8(&old).unwrap())
+        .await
+        .unwrap();
+    drop(store);
+    let log4 = dir.path().join("run4.log");
+    let gw = spawn(&config, &log4);
+    up().await;
+    let store = Store::open(&db).await.unwrap();
+    let rewritten = eventually("the state written again in the current form", Duration::from_secs(30), || async {
+        let (at, body) = store.verified_state().await.unwrap()?;
+        let bytes = hex::decode(&body).ok()?;
+        bytes.starts_with(box_core::checkpoint::MAGIC_INDEXED).then_some(at)
+    })
+    .await;
+    drop(store);
+    let text = stop(gw, &log4);
+    assert!(text.contains(&format!("resumed from the verified state persisted at height {h2};")), "{text}");
+    assert_eq!(rewritten as u64, h2, "written again at the height it was resumed at:\n{text}");
 }
