@@ -323,20 +323,35 @@ impl NodeClient {
         }
     }
 
-    /// Where a subject stands, as the first node that answers says.
+    /// Where a subject stands, as the first node that knows it says. A node
+    /// that answers [`SubjectStatus::Unknown`](crate::SubjectStatus) may
+    /// lack what others hold (one behind the tip that has not seen the
+    /// submission, one caught up by a snapshot, which keeps no record of a
+    /// subject that finished below its snapshot), so the other nodes are
+    /// asked too: `Unknown` is the answer only when every node that answered
+    /// said so; no answer at all is [`NodeError::Unavailable`].
     pub async fn subject(&self, id: &SubjectId) -> Result<SubjectView, NodeError> {
         let timeout = self.timeouts.read;
         let query = pb::SubjectQuery { subject_id: id.0.to_vec() };
-        let (view, _) = self
-            .each(|mut c| {
+        let known = self
+            .each_with(false, |mut c| {
                 let query = query.clone();
                 async move {
                     let r = c.get_subject(timed(query, timeout)).await?.into_inner();
-                    SubjectView::from_wire(r).map_err(malformed)
+                    match SubjectView::from_wire(r).map_err(malformed)? {
+                        v if v.status == crate::SubjectStatus::Unknown => {
+                            Err(tonic::Status::not_found("no record of this subject"))
+                        }
+                        v => Ok(v),
+                    }
                 }
             })
-            .await?;
-        Ok(view)
+            .await;
+        match known {
+            Ok((view, _)) => Ok(view),
+            Err(NodeError::NotFound(_)) => Ok(SubjectView::unknown()),
+            Err(e) => Err(e),
+        }
     }
 
     /// The signer's latest announcement (canonical signed `SignerAnnounce`,

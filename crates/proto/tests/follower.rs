@@ -15,7 +15,7 @@ use box_core::notary::{Entry, NotaryState, Subject};
 use box_core::typed::{BoxFlow, Domain, Genesis, GenesisNode};
 use box_ops::certs::DevCa;
 use box_ops::role::CertRole;
-use box_proto::reply::{SubmitOutcome, SubmitReply};
+use box_proto::reply::{SubjectView, SubmitOutcome, SubmitReply};
 use box_proto::{BlockFollower, Feed, Followed, Node, NodeClient, NodeError, Refusal, TlsMaterial, pb};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -116,6 +116,8 @@ struct Fake {
     submits: Arc<AtomicUsize>,
     /// What it answers to `GetTransferProof` (`None`: not found).
     proof: Option<pb::TransferProofInfo>,
+    /// What it answers to `GetSubject` (`None`: unknown).
+    subject: Option<SubjectView>,
 }
 
 #[tonic::async_trait]
@@ -134,7 +136,7 @@ impl pb::notary_server::Notary for Fake {
         Err(Status::unimplemented("not needed"))
     }
     async fn get_subject(&self, _: Request<pb::SubjectQuery>) -> Result<Response<pb::SubjectInfo>, Status> {
-        Err(Status::unimplemented("not needed"))
+        Ok(Response::new(self.subject.clone().unwrap_or_else(SubjectView::unknown).to_wire()))
     }
     async fn get_block(&self, _: Request<pb::BlockQuery>) -> Result<Response<pb::BlockInfo>, Status> {
         Err(Status::unimplemented("not needed"))
@@ -460,4 +462,30 @@ async fn a_transfer_proof_one_node_lacks_is_asked_of_the_others() {
     // No node answers: unavailable, not "none".
     let client = d.client(&[&dead_addr()]);
     assert!(matches!(client.transfer_proof(&tid).await, Err(NodeError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn a_subject_one_node_does_not_know_is_asked_of_the_others() {
+    let d = Deployment::new();
+    let id = box_core::ids::SubjectId(B256::repeat_byte(0x55));
+    let rejected = SubjectView {
+        status: box_proto::SubjectStatus::Rejected,
+        kind: Some(box_core::notary::SubjectKind::Transfer),
+        certificate: Vec::new(),
+        reasons: vec!["over the daily limit".into()],
+        height: 7,
+    };
+    // The first node has no record (caught up by a snapshot past the
+    // subject's retirement, or behind the tip).
+    let lacking = d.serve(Fake::default()).await;
+    let knowing = d.serve(Fake { subject: Some(rejected.clone()), ..Fake::default() }).await;
+    let client = d.client(&[&lacking, &dead_addr(), &knowing]);
+    assert_eq!(client.subject(&id).await.unwrap(), rejected, "the third node knows it");
+    // No node knows it: unknown, even with one node unreachable.
+    let other = d.serve(Fake::default()).await;
+    let client = d.client(&[&lacking, &dead_addr(), &other]);
+    assert_eq!(client.subject(&id).await.unwrap(), SubjectView::unknown());
+    // No node answers: unavailable, not "unknown".
+    let client = d.client(&[&dead_addr()]);
+    assert!(matches!(client.subject(&id).await, Err(NodeError::Unavailable(_))));
 }
