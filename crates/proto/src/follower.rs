@@ -15,12 +15,11 @@
 //! claims itself), and when it stays silent for [`STALL`] below the height
 //! it claims itself, and when it keeps sending while it claims a height
 //! that no other node has reached [`STALL`] later: a node that claims more
-//! than it serves loses its claim (see [`BlockFollower::latest`]). [`BlockFollower::next`] takes the
-//! blocks in order and checks each with box-core's
-//! [`HistoryVerifier`] (height, parent
-//! hash, Merkle root, sealer, state hash after replay, every quorum
-//! certificate) before handing it on: nothing a node sends is believed
-//! before it verifies.
+//! than it serves loses its claim (see [`BlockFollower::latest`]).
+//! [`BlockFollower::next`] takes the blocks in order and checks each with
+//! box-core's [`HistoryVerifier`] (height, parent hash, Merkle root, sealer,
+//! state hash after replay, every quorum certificate) before handing it on:
+//! nothing a node sends is believed before it verifies.
 //!
 //! What it does not do: detect a fork served consistently by every node
 //! reached (the header cross-check, [`crate::crosscheck`], compares sealed
@@ -265,13 +264,13 @@ impl<V: VerifierCell> BlockFollower<V> {
     /// [`STALL`] ago that no other node has reached since (a node that
     /// streams real blocks as they are sealed, each with a false claim).
     /// A node streaming a backlog is not caught: the others hold its tip.
-    /// When the follower moves away from a node, for
-    /// that or any other reason (a failed or ended stream, a block that
-    /// does not verify), the node's claim falls to what it sent. So one
-    /// node that claims heights it never serves holds a caller back for
-    /// about [`STALL`], not for good; the header cross-check, not this claim, is
-    /// what tells the tip a majority holds. Read at any time: the streaming
-    /// task updates it as blocks arrive.
+    /// When the follower moves away from a node, for that or any other
+    /// reason (a failed or ended stream, a block that does not verify), the
+    /// node's claim falls to what it sent. So one node that claims heights
+    /// it never serves holds a caller back for about [`STALL`], not for
+    /// good; the header cross-check, not this claim, is what tells the tip
+    /// a majority holds. Read at any time: the streaming task updates it as
+    /// blocks arrive.
     pub fn latest(&self) -> u64 {
         let verified = self.feedback.verified.load(Ordering::SeqCst);
         self.feedback.greatest_claim().unwrap_or(0).max(verified)
@@ -391,7 +390,7 @@ async fn stream(client: NodeClient, feedback: Arc<Feedback>, out: mpsc::Sender<I
         };
         tokio::pin!(blocks);
         // While this node claims more than it sent: since when, and what it
-        // claimed then (see `unbacked` below).
+        // claimed then (checked against the other nodes below).
         let mut behind: Option<(tokio::time::Instant, u64)> = None;
         loop {
             let next = tokio::select! {
