@@ -123,6 +123,13 @@ pub fn encode_indexed(verifier: &HistoryVerifier, header: Option<&SealedHeader>,
     Some(out)
 }
 
+/// Whether `bytes` are in the form a follower persists now
+/// ([`encode_indexed`], version 2). A follower that resumed from any other
+/// (version 1, or an earlier version's JSON) writes its state again.
+pub fn is_current(bytes: &[u8]) -> bool {
+    bytes.starts_with(MAGIC_INDEXED)
+}
+
 /// The fields both versions share after the magic.
 fn put_head(out: &mut Vec<u8>, verifier: &HistoryVerifier, header: Option<&SealedHeader>) {
     out.extend_from_slice(&verifier.height().to_be_bytes());

@@ -66,7 +66,7 @@ pub async fn resume(store: &Store, replica: &SharedReplica, genesis: &Genesis) -
         let genesis = genesis.clone();
         move || {
             let bytes = body_bytes(&body);
-            checkpoint::decode_indexed(&genesis, &bytes).map(|c| (c, !bytes.starts_with(checkpoint::MAGIC_INDEXED)))
+            checkpoint::decode_indexed(&genesis, &bytes).map(|c| (c, !checkpoint::is_current(&bytes)))
         }
     })
     .await

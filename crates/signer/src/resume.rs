@@ -72,7 +72,7 @@ pub fn load(store: &Store, genesis: &Genesis) -> Result<Loaded, String> {
                 retired_indexed = c.verifier.state().retired_indexed(),
                 "resumed from the verified state persisted at height {height}; verifying only the blocks after it"
             );
-            let outdated = !bytes.starts_with(checkpoint::MAGIC_INDEXED);
+            let outdated = !checkpoint::is_current(&bytes);
             Ok(Loaded { verifier: c.verifier, header: c.header, outdated })
         }
         Err(e) => {
