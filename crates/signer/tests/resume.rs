@@ -289,11 +289,21 @@ async fn a_node_that_claims_heights_it_never_serves_holds_the_signer_back_only_b
     // Under load node 1 streams real blocks as they are sealed, each with
     // its false claim, so its stream is never silent: the claim falls
     // because no other node reaches it, and the signer catches up while
-    // blocks keep coming.
+    // blocks keep coming. The load starts before the signer does: with
+    // the chain still at the persisted tip, the header round alone would
+    // say "caught up" before any block is streamed. Every node holds the
+    // new block before the signer asks for the heights.
+    let loaded = more_blocks(&c, &p, 2).await;
+    for node in 2..=3 {
+        eventually("the other nodes at the loaded height", Duration::from_secs(30), || async {
+            c.info(node).await.filter(|i| i.height >= loaded)
+        })
+        .await;
+    }
     let from = s.output().len();
     s.spawn(&[], &[]);
     let load = async {
-        for token in 2u8..=u8::MAX {
+        for token in 3u8..=u8::MAX {
             more_blocks(&c, &p, token).await;
         }
         std::future::pending::<()>().await;
@@ -303,7 +313,7 @@ async fn a_node_that_claims_heights_it_never_serves_holds_the_signer_back_only_b
         () = load => unreachable!("the load never ends"),
     };
     let out = s.output()[from..].to_owned();
-    assert!(caught > sealed, "caught up at {caught}, under a load that started at {sealed}:\n{out}");
+    assert!(caught >= loaded, "caught up at {caught}, the chain was at {loaded} when the signer started:\n{out}");
     assert!(
         out.contains("but no other node has more than"),
         "the claim fell for another reason than the other nodes' heights:\n{out}"
