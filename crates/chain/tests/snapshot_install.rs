@@ -9,7 +9,10 @@
 //! holds, and a validly sealed tip its peers attest another block than. A
 //! snapshot's tip installs only once a strict majority of the node registry
 //! attests it (it waits while too few do). A snapshot's size follows the live state, not the number of blocks,
-//! and an earlier version's JSON snapshot saved on disk still opens.
+//! and an earlier version's JSON snapshot saved on disk still opens. A
+//! snapshot taken between `Seal` and `SignBlock` of a height whose state is
+//! kept for new followers leaves that state kept, after a restart from it or
+//! an install of it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use box_chain::state_machine::tip::{MAGIC, TipSnapshot};
@@ -96,7 +99,12 @@ impl Replica {
 
     /// A replica over `sm`, attesting with the node key, with no peer yet.
     fn around(sm: StateMachine, dir: tempfile::TempDir) -> Self {
-        sm.shared().keeper.configure(node_key(), 1_000);
+        Self::keeping(sm, dir, 1_000)
+    }
+
+    /// [`Replica::around`], keeping the state of every `every`-th block.
+    fn keeping(sm: StateMachine, dir: tempfile::TempDir, every: u64) -> Self {
+        sm.shared().keeper.configure(node_key(), every);
         let peers = Arc::new(LocalPeers::default());
         sm.shared().attest_tips_with(peers.clone());
         Self { _dir: dir, sm, index: 0, peers }
@@ -484,4 +492,60 @@ async fn an_earlier_versions_json_snapshot_still_opens_and_installs() {
     assert_eq!(again.shared().read().notary.snapshot(), notary);
     assert_eq!(again.shared().read().height(), 2);
     drop(dir);
+}
+
+/// The state a node keeps for new followers at `height`, once its
+/// background write is done (bounded wait).
+async fn kept_at(shared: &Shared, height: u64) -> Checkpoint {
+    for _ in 0..500 {
+        if let Some((h, bytes)) = shared.kept_state(Some(height)).unwrap() {
+            assert_eq!(h, height);
+            return checkpoint::decode(&genesis(), &bytes).unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("no state kept at height {height} after 5 s");
+}
+
+/// Block 3 is a kept height (every 3rd); the leader's snapshot is taken
+/// after its `Seal`, before its `SignBlock`. A follower that installs it,
+/// and the leader restarted from it, replay the pending block's entries at
+/// restore: once `SignBlock` applies, each keeps the state block 3's header
+/// commits to, as a node that applied the `Seal` itself does.
+#[tokio::test]
+async fn a_snapshot_taken_between_seal_and_sign_block_still_keeps_the_sealed_state() {
+    let mut leader = history(1).await;
+    leader.sm.shared().keeper.configure(node_key(), 3);
+    leader.apply(Command::Seal { height: 3, time: genesis().time + leader.index }).await;
+    let (root, signature) = {
+        let shared = leader.sm.shared();
+        let s = shared.read();
+        let p = s.pending.as_ref().expect("block 3 sealed, not signed");
+        (p.header.stateHash, s.notary.domain().sign(&node_key(), &p.header).as_bytes().to_vec())
+    };
+    let (meta, bytes) = leader.snapshot().await;
+    assert!(parts(&bytes).pending.is_some(), "the snapshot holds the pending block");
+    let sign = Command::SignBlock { height: 3, signature };
+
+    let dir = tempfile::tempdir().unwrap();
+    let sm = StateMachine::open(&dir.path().join("state.redb"), genesis()).unwrap();
+    let mut follower = Replica::keeping(sm, dir, 3);
+    follower.peer_with(&leader);
+    follower.install(&meta, bytes).await.unwrap();
+    follower.index = leader.index;
+    assert_eq!(follower.apply(sign.clone()).await.outcome, Outcome::Signed);
+    let kept = kept_at(&follower.sm.shared(), 3).await;
+    assert_eq!(kept.verifier.state().state_root().0, root, "the follower kept block 3's state");
+    assert_eq!(kept.header.map(|h| h.header.height), Some(3));
+    drop(follower); // it holds the leader's store as its peer
+
+    let Replica { _dir: dir, sm, index, .. } = leader;
+    drop(sm);
+    let sm = StateMachine::open(&dir.path().join("state.redb"), genesis()).unwrap();
+    let mut restarted = Replica::keeping(sm, dir, 3);
+    restarted.index = index;
+    assert!(restarted.sm.shared().read().pending.is_some(), "restored with block 3 pending");
+    assert_eq!(restarted.apply(sign).await.outcome, Outcome::Signed);
+    let kept = kept_at(&restarted.sm.shared(), 3).await;
+    assert_eq!(kept.verifier.state().state_root().0, root, "the restarted leader kept block 3's state");
 }

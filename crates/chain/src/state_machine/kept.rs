@@ -13,8 +13,10 @@
 //!   block, a background thread writes the binary checkpoint
 //!   (`box_core::checkpoint::encode_sealed`) with the signed header, and
 //!   drops all but the latest [`KEPT`]. Nothing is replicated or part of the
-//!   raft snapshot: a node restarted between `Seal` and `SignBlock` just has
-//!   no kept state for that height.
+//!   raft snapshot. A snapshot taken between `Seal` and `SignBlock` holds
+//!   the pending block's entries: restoring it (at start, or installing it
+//!   from the leader) replays them on the tip's state, and the state the
+//!   header commits to is put aside from there (`verify::verify_tip`).
 //! - **Attestations** are signed on request with the node account key (the
 //!   one that seals), over the header of a block this node stored.
 //!
@@ -44,10 +46,13 @@ const KEPT_STATES: TableDefinition<u64, &[u8]> = TableDefinition::new("kept_stat
 pub const KEPT: usize = 2;
 
 /// A state put aside at `Seal`, waiting for its block's signature.
-struct Sealed {
-    height: u64,
-    state: NotaryState,
-    next_index: Option<u64>,
+pub(super) struct Sealed {
+    /// The sealed block's height.
+    pub(super) height: u64,
+    /// The state its header commits to.
+    pub(super) state: NotaryState,
+    /// The log index after its last entry.
+    pub(super) next_index: Option<u64>,
 }
 
 /// The node's key and interval for what it keeps, and the state put aside
@@ -71,10 +76,24 @@ impl Default for Keeper {
 impl Keeper {
     /// Sets the node account key attestations are signed with and the
     /// interval (blocks, at least 1) at which states are kept. The key is
-    /// set once; a second call only changes the interval.
+    /// set once; a second call only changes the interval. A state put aside
+    /// for a height the interval does not keep is dropped.
     pub fn configure(&self, key: SecretKey, every: u64) {
         let _ = self.key.set(key);
-        self.every.store(every.max(1), Ordering::Relaxed);
+        let every = every.max(1);
+        self.every.store(every, Ordering::Relaxed);
+        let mut sealed = self.sealed();
+        if sealed.as_ref().is_some_and(|s| !s.height.is_multiple_of(every)) {
+            *sealed = None;
+        }
+    }
+
+    /// Puts aside the state of a block sealed before this node's state was
+    /// restored (its snapshot was taken between `Seal` and `SignBlock`),
+    /// whatever its height: [`Keeper::configure`] drops it if the interval
+    /// does not keep that height.
+    pub(super) fn restored(&self, sealed: Sealed) {
+        *self.sealed() = Some(sealed);
     }
 
     fn sealed(&self) -> std::sync::MutexGuard<'_, Option<Sealed>> {
@@ -247,10 +266,14 @@ impl Shared {
     /// At `Seal` of `height`: puts `state` (the state the header commits to)
     /// aside if `height` is one to keep.
     pub(super) fn seal_kept(&self, height: u64, state: &NotaryState, next_index: Option<u64>) {
-        let every = self.keeper.every.load(Ordering::Relaxed).max(1);
-        if height.is_multiple_of(every) {
+        if self.keeps(height) {
             *self.keeper.sealed() = Some(Sealed { height, state: state.clone(), next_index });
         }
+    }
+
+    /// Whether the state after block `height` is one to keep.
+    pub(super) fn keeps(&self, height: u64) -> bool {
+        height.is_multiple_of(self.keeper.every.load(Ordering::Relaxed).max(1))
     }
 
     /// Once `block` is stored: writes the state put aside for its height, if

@@ -475,6 +475,7 @@ impl StateMachine {
             let t = tx.open_table(SNAPSHOT).map_err(|e| e.to_string())?;
             t.get("data").map_err(|e| e.to_string())?.map(|g| g.value().to_vec())
         };
+        let mut restored = None;
         let state = match saved {
             Some(bytes) if bytes.starts_with(tip::MAGIC) => {
                 let data =
@@ -484,9 +485,12 @@ impl StateMachine {
                     let t = tx.open_table(BLOCKS).map_err(|e| e.to_string())?;
                     Ok(t.get(h).map_err(|e| e.to_string())?.map(|g| g.value().to_vec()))
                 };
-                verify::verify_tip(&genesis, data, held)
-                    .map_err(|e| format!("the stored snapshot is refused: {e}"))?
-                    .state
+                // The interval of kept states is not configured yet: a pending block's state is
+                // copied whatever its height (`Keeper::configure` drops it if not kept).
+                let verified = verify::verify_tip(&genesis, data, held, |_| true)
+                    .map_err(|e| format!("the stored snapshot is refused: {e}"))?;
+                restored = verified.sealed;
+                verified.state
             }
             // An earlier version's JSON snapshot (a node upgraded in place).
             Some(bytes) => {
@@ -520,6 +524,10 @@ impl StateMachine {
             }
             out
         };
+        let keeper = Keeper::default();
+        if let Some(sealed) = restored {
+            keeper.restored(sealed);
+        }
         Ok(Self {
             shared: Arc::new(Shared {
                 state: RwLock::new(state),
@@ -531,7 +539,7 @@ impl StateMachine {
                 local_equivocators: std::sync::Mutex::new(convicted),
                 snapshot_seq: std::sync::atomic::AtomicU64::new(0),
                 backfill: Notify::new(),
-                keeper: Keeper::default(),
+                keeper,
                 attesters: std::sync::OnceLock::new(),
                 memo: Arc::new(box_core::crypto::RecoveryMemo::new(MEMO_SIGNERS)),
             }),

@@ -132,7 +132,8 @@ impl StateMachine {
         }
         let genesis = self.shared.read().notary.genesis().clone();
         let held = |h: u64| self.shared.block(h).map_err(|e| format!("cannot read block {h}: {e}"));
-        let verified = super::verify::verify_tip(&genesis, data, held).map_err(refuse)?;
+        let keep = |h: u64| self.shared.keeps(h);
+        let mut verified = super::verify::verify_tip(&genesis, data, held, keep).map_err(refuse)?;
         let mut changes = None;
         if let Some((header, registry)) = &verified.tip {
             let (n, chain) = super::attested::certify_tip(&self.shared, &genesis, header, registry)
@@ -143,6 +144,9 @@ impl StateMachine {
         }
         self.save_snapshot(&bytes, meta)?;
         self.shared.want_blocks_below(verified.height, verified.hash, &verified.proofs, changes.as_deref())?;
+        if let Some(sealed) = verified.sealed.take() {
+            self.shared.keeper.restored(sealed);
+        }
         let height = verified.state.height();
         *self.write() = verified.state;
         self.shared.height_tx.send_replace(height);

@@ -40,6 +40,7 @@
 //! nor the blocks below the tip: those are fetched from peers afterwards and
 //! checked by hash chain from the tip down (`crate::backfill`).
 
+use super::kept::Sealed;
 use super::tip::TipSnapshot;
 use super::{ChainState, NotarizedRecord, PendingBlock, SnapshotData};
 use box_core::block::{Block, BlockHeader, LoggedEntry, merkle_root};
@@ -197,6 +198,9 @@ pub(super) struct VerifiedTip {
     /// The tip header and the node registry in the state it commits to
     /// (`None` at the genesis), for [`super::attested::certify_tip`].
     pub(super) tip: Option<(BlockHeader, NodeRegistry)>,
+    /// The state the pending block's header commits to, when the snapshot
+    /// has a pending block whose height `keep` accepted.
+    pub(super) sealed: Option<Sealed>,
 }
 
 /// What a run of entries notarized, decided and which transfers' rows it changed.
@@ -215,11 +219,13 @@ fn replayed(
 
 /// Verifies a binary snapshot for a node of `genesis` whose stored block at
 /// a height is `held(height)` (see the module docs). The error says which
-/// check failed.
+/// check failed. A pending block's state is copied for the caller
+/// ([`VerifiedTip::sealed`]) when `keep(its height)`.
 pub(super) fn verify_tip(
     genesis: &Genesis,
     data: TipSnapshot,
     held: impl Fn(u64) -> Result<Option<Vec<u8>>, String>,
+    keep: impl Fn(u64) -> bool,
 ) -> Result<VerifiedTip, String> {
     let cp = checkpoint::decode(genesis, &data.checkpoint).map_err(|e| format!("its tip state is refused: {}", e.0))?;
     let domain = genesis.domain();
@@ -277,6 +283,12 @@ pub(super) fn verify_tip(
         None => None,
         Some((header, entries)) => Some(pending_block(&mut notary, header, entries, height + 1, hash)?),
     };
+    // The live state is the one the pending header commits to until the unsealed entries apply.
+    let sealed = pending.as_ref().filter(|p| keep(p.header.height)).map(|p| Sealed {
+        height: p.header.height,
+        state: notary.clone(),
+        next_index: p.entries.last().map(|e| e.index + 1),
+    });
     let unsealed_bytes = data.unsealed.iter().map(|e| super::entry_cost(e.entry.encode().len())).sum();
     if unsealed_bytes > super::BLOCK_ENTRY_BUDGET {
         return Err("its unsealed entries take more than a block holds".into());
@@ -296,7 +308,7 @@ pub(super) fn verify_tip(
         unsealed_transfers,
         pending,
     };
-    Ok(VerifiedTip { state, height, hash, proofs, tip })
+    Ok(VerifiedTip { state, height, hash, proofs, tip, sealed })
 }
 
 /// The sealed block awaiting its signature, rebuilt from its entries
