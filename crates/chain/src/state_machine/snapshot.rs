@@ -22,6 +22,7 @@ use box_core::encoding::Canonical;
 use openraft::storage::Snapshot;
 use openraft::{BasicNode, RaftSnapshotBuilder, SnapshotMeta, StorageIOError};
 use redb::ReadableDatabase;
+use redb::ReadableTable;
 use serde::{Deserialize, Serialize};
 use std::io::Cursor;
 
@@ -78,16 +79,33 @@ impl StateMachine {
     }
 
     /// Saves a snapshot's bytes and its metadata in one durable transaction,
-    /// so the current snapshot keeps the id it was built or received with.
-    fn save_snapshot(&self, bytes: &[u8], meta: &SnapshotMeta<NodeId, BasicNode>) -> Result<(), StoreError> {
-        let meta = serde_json::to_vec(meta).map_err(werr)?;
+    /// so the current snapshot keeps the id it was built or received with,
+    /// unless the saved one is at a later log position: a snapshot built
+    /// from the state before a newer one was installed (openraft builds in
+    /// the background while the state machine installs) must not replace it.
+    /// Raft purges its log up to an installed snapshot, so a node restarted
+    /// with the older one saved would find its log purged past its snapshot
+    /// and could not start. Returns whether it saved.
+    fn save_snapshot(&self, bytes: &[u8], meta: &SnapshotMeta<NodeId, BasicNode>) -> Result<bool, StoreError> {
+        let encoded = serde_json::to_vec(meta).map_err(werr)?;
         let tx = self.shared.db.begin_write().map_err(werr)?;
         {
             let mut t = tx.open_table(SNAPSHOT).map_err(werr)?;
+            let saved: Option<SnapshotMeta<NodeId, BasicNode>> =
+                t.get("meta").map_err(werr)?.and_then(|g| serde_json::from_slice(g.value()).ok());
+            if let Some(saved) = saved.filter(|s| s.last_log_id > meta.last_log_id) {
+                tracing::info!(
+                    snapshot = %meta.snapshot_id,
+                    "snapshot not saved: the one saved ({}) is at a later log position",
+                    saved.snapshot_id
+                );
+                return Ok(false);
+            }
             t.insert("data", bytes).map_err(werr)?;
-            t.insert("meta", meta.as_slice()).map_err(werr)?;
+            t.insert("meta", encoded.as_slice()).map_err(werr)?;
         }
-        tx.commit().map_err(werr)
+        tx.commit().map_err(werr)?;
+        Ok(true)
     }
 
     /// Metadata for a new snapshot at `last_applied`, with a fresh id.
@@ -220,5 +238,56 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let meta = self.new_meta(tip.raft.last_applied, &tip.raft.membership);
         self.save_snapshot(&bytes, &meta)?;
         Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(bytes)) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use openraft::{CommittedLeaderId, LogId, StoredMembership};
+
+    fn meta(index: u64) -> SnapshotMeta<NodeId, BasicNode> {
+        SnapshotMeta {
+            last_log_id: Some(LogId::new(CommittedLeaderId::new(1, 1), index)),
+            last_membership: StoredMembership::default(),
+            snapshot_id: format!("{index}-0"),
+        }
+    }
+
+    /// A snapshot built from the state at log index 819 finishes after one
+    /// at 884 was installed: the installed one stays the current snapshot
+    /// (raft purged its log up to 884), also after a restart.
+    #[tokio::test]
+    async fn a_snapshot_built_before_a_newer_one_was_installed_does_not_replace_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let genesis = box_core::typed::Genesis {
+            deploymentId: box_core::B256::repeat_byte(0x5A),
+            chainId: 31337,
+            keyHolders: (0..3).map(|i| box_testkit::key(&format!("holder-{i}")).address()).collect(),
+            nodes: vec![box_core::typed::GenesisNode {
+                nodeId: 1,
+                endpoint: "127.0.0.1:1".into(),
+                account: box_testkit::key("node").address(),
+            }],
+            signer: box_testkit::key("signer").address(),
+            assets: vec![],
+            time: 1_800_000_000,
+        };
+        let sm = StateMachine::open(&path, genesis).unwrap();
+        assert!(sm.save_snapshot(b"installed at 884", &meta(884)).unwrap());
+        assert!(!sm.save_snapshot(b"built at 819", &meta(819)).unwrap());
+        let saved = |sm: &StateMachine| {
+            let tx = sm.shared.db.begin_read().unwrap();
+            let t = tx.open_table(SNAPSHOT).unwrap();
+            let meta: SnapshotMeta<NodeId, BasicNode> =
+                serde_json::from_slice(t.get("meta").unwrap().unwrap().value()).unwrap();
+            (t.get("data").unwrap().unwrap().value().to_vec(), meta.snapshot_id)
+        };
+        assert_eq!(saved(&sm), (b"installed at 884".to_vec(), "884-0".to_owned()));
+        // A later one still replaces it.
+        assert!(sm.save_snapshot(b"built at 900", &meta(900)).unwrap());
+        assert_eq!(saved(&sm).1, "900-0");
     }
 }
