@@ -3,12 +3,14 @@
 //! the blocks, so the node fetches the blocks below the tip from its peers,
 //! checked by hash chain from the tip its peers attest, resuming after a
 //! `kill -9`; it then holds every block byte-for-byte equal to the leader's
-//! and serves them. Real `box-node` processes on 127.0.0.1.
+//! and serves them, and the proof of a transfer that retired before its
+//! snapshot, fetched from a peer. Real `box-node` processes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use box_core::audit::verify_history;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
+use box_core::notary::TransferStatus;
 use box_proto::pb;
 use box_testkit::{Cluster, eventually};
 use std::path::Path;
@@ -17,6 +19,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_box-node");
+/// Two days ahead (`BOX_NODE_CLOCK_AHEAD`, a test hook): past a transfer's deadline.
+const AHEAD: &[(&str, &str)] = &[("BOX_NODE_CLOCK_AHEAD", "172800")];
 
 fn flow(n: u64) -> Vec<u8> {
     box_testkit::sample_flow(n).encode()
@@ -80,6 +84,17 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
         c.spawn(id);
     }
     c.wait_leader().await;
+    // A transfer finishes, then the voters restart with their clocks two
+    // days ahead: the next entry's log time passes its deadline and it
+    // retires from the live state, long before the snapshot's tip.
+    let finished = c.finished_transfer().await;
+    for id in 1..=3 {
+        c.kill(id);
+    }
+    for id in 1..=3 {
+        c.spawn_with(id, AHEAD);
+    }
+    c.wait_leader().await;
     c.submit_all((0..700).map(flow).collect(), 32).await;
     let leader = c.wait_leader().await;
     // 120 s: 700 subjects on a 2-core machine shared with other builds.
@@ -114,7 +129,7 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
         })
     };
     for id in 1..=4 {
-        c.spawn(id);
+        c.spawn_with(id, AHEAD);
     }
 
     let start = std::time::Instant::now();
@@ -136,7 +151,7 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     );
     // Killed while fetching (or just after): the blocks still to fetch are on disk.
     c.kill(learner);
-    c.spawn(learner);
+    c.spawn_with(learner, AHEAD);
     // Every node must name the same leader again. A voter that fell behind
     // here (it restarts behind the others, and the 700 subjects load two
     // cores) once took its own lag for a leader withholding entries and
@@ -182,5 +197,19 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     // leader's chain, so a node that caught up by snapshot still lets a new
     // follower or a later snapshot be certified.
     assert_eq!(registry_chain(&c, learner).await, registry_chain(&c, leader).await, "the learner serves the leader's");
+    // The transfer retired below the snapshot's tip, so the installed state
+    // held no row of it to prove: the learner fetched its latest proof from
+    // a peer and kept it because it verifies against the header of the block
+    // it holds at that height. It serves the leader's proof.
+    let theirs = c.node_client(&[leader]).transfer_proof(&finished.transfer).await.unwrap().expect("the leader's");
+    let mine = eventually("the learner serves the retired transfer's proof", Duration::from_secs(60), || async {
+        c.node_client(&[learner]).transfer_proof(&finished.transfer).await.ok().flatten()
+    })
+    .await;
+    assert_eq!((mine.height, &mine.header, mine.leaf()), (theirs.height, &theirs.header, theirs.leaf()));
+    let status = mine.leaf().and_then(|l| l.transfer_status());
+    assert_eq!(status, Some(TransferStatus::Confirmed { tx_hash: finished.tx }));
+    assert!(mine.height < blocks.len() as u64, "proven below the tip: {} of {}", mine.height, blocks.len());
+    assert!(c.log(learner).contains("kept 1 verified proofs of transfers retired"), "{}", c.log_tail(learner));
     assert!(!c.log(learner).contains("snapshot refused"), "{}", c.log_tail(learner));
 }

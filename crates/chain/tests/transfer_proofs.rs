@@ -12,41 +12,16 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use box_core::audit::verify_history;
-use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
 use box_core::governance::{GovernanceAction, SignedAction};
-use box_core::ids::SubjectId;
 use box_core::notary::{Subject, SubjectKind, TransferStatus};
-use box_core::transbox::TransBox;
-use box_core::typed::{FlowAuthorization, NodeChange, ReportStatus, Signed, SignerReport, TransferRequest};
-use box_core::{Address, B256, U256};
+use box_core::typed::NodeChange;
 use box_proto::{ProvenTransfer, pb};
-use box_testkit::{CHAIN_ID, Cluster, eventually, key, payments_flow};
+use box_testkit::{Cluster, FinishedTransfer, eventually};
 use std::path::Path;
 use std::time::Duration;
 
 const BIN: &str = env!("CARGO_BIN_EXE_box-node");
-
-async fn status(c: &Cluster, node: u64, id: &SubjectId) -> String {
-    c.subject(node, id).await.map(|s| s.status.to_string()).unwrap_or_default()
-}
-
-async fn notarized(c: &Cluster, id: &SubjectId) {
-    let s = eventually("a decision", Duration::from_secs(90), || async {
-        Some(status(c, 1, id).await).filter(|s| s == "notarized" || s == "rejected")
-    })
-    .await;
-    assert_eq!(s, "notarized");
-}
-
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-fn report(c: &Cluster, subject: B256, status: ReportStatus, tx: B256) -> Subject {
-    let r = SignerReport { subject, status: status as u8, txHash: tx, nonce: 0, detail: String::new() };
-    Subject::SignerReport(Signed::new(&c.domain, &c.signer, r))
-}
 
 /// The proof node `node` serves for `tid`, once it shows `want`.
 async fn proven(c: &Cluster, node: u64, tid: &box_core::ids::TransferId, want: u8) -> ProvenTransfer {
@@ -60,39 +35,8 @@ async fn proven(c: &Cluster, node: u64, tid: &box_core::ids::TransferId, want: u
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_finished_transfer_is_proven_by_id_against_its_header_before_and_after_it_retires() {
     let mut c = Cluster::start(Path::new(BIN), 3, 0).await;
-    let employee = key("employee");
-    let approvers: Vec<SecretKey> = (0..2).map(|i| key(&format!("approver-{i}"))).collect();
-    let ether = U256::from(10u64).pow(U256::from(18u64));
-    let flow = payments_flow(employee.address(), approvers.iter().map(SecretKey::address).collect(), 1);
-    let fh = c.domain.flow_hash(&flow).0;
-    notarized(&c, &c.submit(&Subject::Flow(flow).encode()).await).await;
-    for k in &c.key_holders {
-        let a = Subject::FlowAuthorization(Signed::new(&c.domain, k, FlowAuthorization { flowHash: fh, enable: true }));
-        notarized(&c, &c.submit(&a.encode()).await).await;
-    }
-    notarized(&c, &c.submit(&report(&c, fh, ReportStatus::Anchored, B256::repeat_byte(0xA7)).encode()).await).await;
-
     // One transfer, notarized, broadcast and confirmed.
-    let request = TransferRequest {
-        requestId: B256::repeat_byte(0x42),
-        flowHash: fh,
-        applicant: employee.address(),
-        asset: Address::ZERO,
-        to: Address::repeat_byte(0xD5),
-        amount: ether,
-        maxFee: U256::from(10u64).pow(U256::from(16u64)),
-        chainId: CHAIN_ID,
-        timestamp: now(),
-    };
-    let mut tb = TransBox::apply(&c.domain, request, &employee);
-    tb.approve(&c.domain, 1, &approvers[0]);
-    let tid = tb.transfer_id(&c.domain);
-    let transbox = Subject::Transfer(tb);
-    let transbox_id = c.submit(&transbox.encode()).await;
-    notarized(&c, &transbox_id).await;
-    let tx = B256::repeat_byte(0x7A);
-    notarized(&c, &c.submit(&report(&c, tid.0, ReportStatus::Broadcast, tx).encode()).await).await;
-    notarized(&c, &c.submit(&report(&c, tid.0, ReportStatus::Confirmed, tx).encode()).await).await;
+    let FinishedTransfer { transfer: tid, transbox, transbox_id, tx } = c.finished_transfer().await;
 
     // Its final status, proven against the header at the proof's height, on
     // every node; the header is the one the chain's verified history holds.
@@ -131,7 +75,7 @@ async fn a_finished_transfer_is_proven_by_id_against_its_header_before_and_after
     }
     c.wait_leader().await;
     let decided_at = c.subject(1, &transbox_id).await.unwrap().height;
-    notarized(&c, &c.submit(&box_testkit::sample_flow(7).encode()).await).await;
+    c.notarized(&c.submit(&box_testkit::sample_flow(7).encode()).await).await;
     // A replay of its transbox is refused, with the reason: it retired.
     let refused = eventually("the transfer retired", Duration::from_secs(90), || async {
         c.client(2).submit(pb::SubmitRequest { subject: transbox.encode() }).await.err()
@@ -185,7 +129,7 @@ async fn a_rejected_subject_keeps_its_status_reasons_and_height_after_it_retires
         c.spawn_with(node, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
     }
     c.wait_leader().await;
-    notarized(&c, &c.submit(&box_testkit::sample_flow(7).encode()).await).await;
+    c.notarized(&c.submit(&box_testkit::sample_flow(7).encode()).await).await;
     // A refusal, not a transient failure (no leader yet after the restart, a
     // forward that timed out): those are asked again.
     let refused = eventually("the rejection retired", Duration::from_secs(90), || async {

@@ -645,6 +645,68 @@ impl Cluster {
         self.node_client(&[id]).cluster().await.pop()?.info.ok()
     }
 
+    /// Waits (90 s at most) until the running nodes decide `id`, and
+    /// asserts it was notarized.
+    pub async fn notarized(&self, id: &SubjectId) {
+        let client = self.node_client(&self.running());
+        let status = eventually("a decision", Duration::from_secs(90), || async {
+            Some(client.subject(id).await.ok()?.status.to_string()).filter(|s| s == "notarized" || s == "rejected")
+        })
+        .await;
+        assert_eq!(status, "notarized", "subject {id}");
+    }
+
+    /// Takes one transfer of 1 ETH through its whole life, each step
+    /// notarized before the next: a payments flow (employee `employee`, one
+    /// level of two approvers `approver-0/1`, threshold 1), every key
+    /// holder's authorization, the signer's anchoring report, the transbox
+    /// (submitted now: its deadline is a day of log time later), then the
+    /// signer's broadcast and confirmed reports (transaction hash
+    /// `0x7a7a…`).
+    pub async fn finished_transfer(&self) -> FinishedTransfer {
+        use box_core::Address;
+        use box_core::transbox::TransBox;
+        use box_core::typed::{FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest};
+        let report = |subject: B256, status: ReportStatus, tx: B256| {
+            let r = SignerReport { subject, status: status as u8, txHash: tx, nonce: 0, detail: String::new() };
+            Subject::SignerReport(Signed::new(&self.domain, &self.signer, r))
+        };
+        let employee = key("employee");
+        let approvers: Vec<SecretKey> = (0..2).map(|i| key(&format!("approver-{i}"))).collect();
+        let flow = payments_flow(employee.address(), approvers.iter().map(SecretKey::address).collect(), 1);
+        let fh = self.domain.flow_hash(&flow).0;
+        self.notarized(&self.submit(&Subject::Flow(flow).encode()).await).await;
+        for k in &self.key_holders {
+            let a = FlowAuthorization { flowHash: fh, enable: true };
+            self.notarized(&self.submit(&Subject::FlowAuthorization(Signed::new(&self.domain, k, a)).encode()).await)
+                .await;
+        }
+        let anchored = report(fh, ReportStatus::Anchored, B256::repeat_byte(0xA7));
+        self.notarized(&self.submit(&anchored.encode()).await).await;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let request = TransferRequest {
+            requestId: B256::repeat_byte(0x42),
+            flowHash: fh,
+            applicant: employee.address(),
+            asset: Address::ZERO,
+            to: Address::repeat_byte(0xD5),
+            amount: U256::from(10u64).pow(U256::from(18u64)),
+            maxFee: U256::from(10u64).pow(U256::from(16u64)),
+            chainId: CHAIN_ID,
+            timestamp: now,
+        };
+        let mut tb = TransBox::apply(&self.domain, request, &employee);
+        tb.approve(&self.domain, 1, &approvers[0]);
+        let transfer = tb.transfer_id(&self.domain);
+        let transbox = Subject::Transfer(tb);
+        let transbox_id = self.submit(&transbox.encode()).await;
+        self.notarized(&transbox_id).await;
+        let tx = B256::repeat_byte(0x7A);
+        self.notarized(&self.submit(&report(transfer.0, ReportStatus::Broadcast, tx).encode()).await).await;
+        self.notarized(&self.submit(&report(transfer.0, ReportStatus::Confirmed, tx).encode()).await).await;
+        FinishedTransfer { transfer, transbox, transbox_id, tx }
+    }
+
     /// The genesis domain's chain id.
     pub fn chain_id(&self) -> ChainId {
         self.domain.chain_id
@@ -654,6 +716,19 @@ impl Cluster {
     pub fn deployment(&self) -> DeploymentId {
         self.domain.deployment
     }
+}
+
+/// A transfer [`Cluster::finished_transfer`] took to `Confirmed`.
+#[derive(Debug, Clone)]
+pub struct FinishedTransfer {
+    /// Its transfer id.
+    pub transfer: box_core::ids::TransferId,
+    /// Its notarized transbox.
+    pub transbox: Subject,
+    /// The transbox's subject id.
+    pub transbox_id: SubjectId,
+    /// The transaction hash its reports name.
+    pub tx: B256,
 }
 
 /// Sends `SIGTERM` to `child` (as systemd and `kill` do) and waits up to a

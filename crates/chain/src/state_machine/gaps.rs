@@ -27,6 +27,9 @@ use serde::{Deserialize, Serialize};
 const GAPS_KEY: &str = "backfill_gaps";
 /// The highest snapshot tip below which some block's records are missing.
 const RECORDS_MISSING_KEY: &str = "records_missing_upto";
+/// The closed gaps (JSON list of `[bottom, top]`) whose retired transfers'
+/// proofs are still to fetch.
+const PROOFS_WANTED_KEY: &str = "backfill_proofs_wanted";
 
 /// Blocks still to fetch: heights `bottom..=top`, block `top` hashing to `hash`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -121,16 +124,7 @@ impl Shared {
             }
             let mut table = tx.open_table(TRANSFER_PROOFS).map_err(werr)?;
             for proof in proofs {
-                let key = &proof.transfer.0.0;
-                let later = table
-                    .get(key)
-                    .map_err(werr)?
-                    .and_then(|g| super::rows::decode_proof(g.value()).ok())
-                    .is_some_and(|held| held.height >= height);
-                if !later {
-                    let stored = StoredTransferProof { height, proof: proof.clone() };
-                    table.insert(key, super::rows::encode_proof(&stored).as_slice()).map_err(werr)?;
-                }
+                keep_latest(&mut table, height, proof).map_err(werr)?;
             }
         }
         tx.commit().map_err(werr)?;
@@ -194,6 +188,12 @@ impl Shared {
             }
             let bytes = serde_json::to_vec(&gaps).map_err(|e| e.to_string())?;
             meta.insert(GAPS_KEY, bytes.as_slice()).map_err(|e| io(e.into()))?;
+            if matches!(outcome, Backfilled::Closed | Backfilled::Unlinked) {
+                let mut wanted = read_wanted(&meta).map_err(io)?;
+                wanted.push((gap.bottom, gap.tip.max(gap.top)));
+                let bytes = serde_json::to_vec(&wanted).map_err(|e| e.to_string())?;
+                meta.insert(PROOFS_WANTED_KEY, bytes.as_slice()).map_err(|e| io(e.into()))?;
+            }
             outcome
         };
         tx.commit().map_err(|e| io(e.into()))?;
@@ -201,7 +201,89 @@ impl Shared {
     }
 }
 
+/// The closed gaps whose retired transfers' proofs are still to fetch.
+fn read_wanted(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<Vec<(u64, u64)>, redb::Error> {
+    Ok(meta.get(PROOFS_WANTED_KEY)?.and_then(|g| serde_json::from_slice(g.value()).ok()).unwrap_or_default())
+}
+
 impl Shared {
+    /// The fetched runs of blocks `(bottom, top)` (each up to the installed
+    /// tip it was fetched for) whose retired transfers' proofs are still to
+    /// fetch (`crate::backfill`): recorded in the transaction that closes a
+    /// gap, so a restart fetches them again.
+    pub fn proofs_wanted(&self) -> Result<Vec<(u64, u64)>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        read_wanted(&tx.open_table(META)?)
+    }
+
+    /// Records that the proofs of the run `range` were fetched.
+    pub fn proofs_fetched(&self, range: (u64, u64)) -> Result<(), redb::Error> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut meta = tx.open_table(META)?;
+            let mut wanted = read_wanted(&meta)?;
+            wanted.retain(|r| *r != range);
+            let bytes = serde_json::to_vec(&wanted).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+            meta.insert(PROOFS_WANTED_KEY, bytes.as_slice())?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Writes `proof` as its transfer's latest proven row at `height` into
+/// `table` ([`TRANSFER_PROOFS`]) unless it holds one at `height` or later.
+/// Returns whether it wrote.
+fn keep_latest(
+    table: &mut redb::Table<&[u8; 32], &[u8]>,
+    height: u64,
+    proof: &TransferProof,
+) -> Result<bool, redb::Error> {
+    let key = &proof.transfer.0.0;
+    let later = table
+        .get(key)?
+        .and_then(|g| super::rows::decode_proof(g.value()).ok())
+        .is_some_and(|held| held.height >= height);
+    if !later {
+        let stored = StoredTransferProof { height, proof: proof.clone() };
+        table.insert(key, super::rows::encode_proof(&stored).as_slice())?;
+    }
+    Ok(!later)
+}
+
+/// What became of a transfer proof fetched from a peer ([`Shared::store_fetched_proof`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FetchedProof {
+    /// Kept as the transfer's latest proven row.
+    Kept,
+    /// This node already holds a proof of that transfer at that height or later.
+    Held,
+    /// Refused: this node holds no block at that height, or the proof does
+    /// not show the transfer's row under that block's `stateHash`.
+    Refused,
+}
+
+impl Shared {
+    /// Keeps `proof`, a transfer's row a peer proved against its block
+    /// `height`, if it verifies against the `stateHash` of the block this
+    /// node holds at `height` (never the peer's header) and this node holds
+    /// no proof of that transfer at `height` or later. One durable
+    /// transaction; `Err` only when the store fails.
+    pub fn store_fetched_proof(&self, height: u64, proof: &TransferProof) -> Result<FetchedProof, String> {
+        let io = |e: redb::Error| format!("the store failed: {e}");
+        let Some(held) = self.sealed_header(height).map_err(io)? else { return Ok(FetchedProof::Refused) };
+        if proof.verify(&held.header.stateHash).is_none() {
+            return Ok(FetchedProof::Refused);
+        }
+        let tx = self.db.begin_write().map_err(|e| io(e.into()))?;
+        let kept = {
+            let mut table = tx.open_table(TRANSFER_PROOFS).map_err(|e| io(e.into()))?;
+            keep_latest(&mut table, height, proof).map_err(io)?
+        };
+        tx.commit().map_err(|e| io(e.into()))?;
+        Ok(if kept { FetchedProof::Kept } else { FetchedProof::Held })
+    }
+
     /// Keeps `records`, fetched from a peer for the fetched block `height`
     /// and each verified by the caller (subject id of its payload, quorum
     /// certificate), as that block's notarized records and decision heights,

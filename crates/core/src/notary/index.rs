@@ -47,7 +47,7 @@ impl NotaryState {
             }
         }
         let domain = self.domain();
-        if let Some(t) = self.subjects.get(id).and_then(|r| super::retire::carried(&r.subject, &domain)) {
+        if let Some(t) = self.subjects.get(id).and_then(|r| r.subject.transfer(&domain)) {
             self.index.carried.entry(t).or_default().insert(*id);
             self.index.carrier.insert(*id, t);
         }

@@ -13,7 +13,6 @@ use super::rows::{row_key, tag};
 use super::{NotaryState, Subject, SubjectRecord, SubjectStatus, TransferRecord};
 use crate::flow::MAX_PERIOD_SECONDS;
 use crate::ids::{FlowHash, SubjectId, Timestamp, TransferId};
-use crate::typed::ReportStatus;
 use alloy::primitives::{B256, keccak256};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -202,16 +201,6 @@ impl<'de> Deserialize<'de> for Retired {
     }
 }
 
-/// The transfer a subject carries: a transbox's, or a signer report's about
-/// a transfer (not an anchoring report, which is about a flow).
-pub(super) fn carried(subject: &Subject, domain: &crate::typed::Domain) -> Option<TransferId> {
-    match subject {
-        Subject::Transfer(t) => Some(t.transfer_id(domain)),
-        Subject::SignerReport(r) if r.value.status != ReportStatus::Anchored as u8 => Some(TransferId(r.value.subject)),
-        _ => None,
-    }
-}
-
 impl NotaryState {
     /// Whether `id` (a transfer id, or the id of a subject that carried no
     /// transfer) has retired from the live state, among the ids this state
@@ -347,7 +336,7 @@ impl NotaryState {
     fn subject_due(&self, s: &SubjectId, domain: &crate::typed::Domain) -> bool {
         match self.subjects.get(s) {
             Some(SubjectRecord { status: SubjectStatus::Pending, .. }) | None => false,
-            Some(r) => carried(&r.subject, domain).is_none_or(|t| !self.transfers.contains_key(&t)),
+            Some(r) => r.subject.transfer(domain).is_none_or(|t| !self.transfers.contains_key(&t)),
         }
     }
 

@@ -6,9 +6,9 @@ use crate::ceremony::Ceremony;
 use crate::encoding::{Canonical, DecodeError, Kind, header};
 use crate::evidence::Equivocation;
 use crate::governance::SignedAction;
-use crate::ids::{ContentHash, SubjectId};
+use crate::ids::{ContentHash, SubjectId, TransferId};
 use crate::transbox::TransBox;
-use crate::typed::{BoxFlow, Domain, FlowAuthorization, NodeVote, Signed, SignerReport};
+use crate::typed::{BoxFlow, Domain, FlowAuthorization, NodeVote, ReportStatus, Signed, SignerReport};
 use alloy::primitives::keccak256;
 use serde::{Deserialize, Serialize};
 
@@ -97,6 +97,19 @@ impl Subject {
     /// The hash of its canonical encoding, which votes name.
     pub fn content(&self) -> ContentHash {
         self.content_hash()
+    }
+
+    /// The transfer whose row this subject changes once notarized: a
+    /// transbox's, or a signer report's about a transfer (not an anchoring
+    /// report, which is about a flow). `None` for every other subject.
+    pub fn transfer(&self, domain: &Domain) -> Option<TransferId> {
+        match self {
+            Self::Transfer(t) => Some(t.transfer_id(domain)),
+            Self::SignerReport(r) if r.value.status != ReportStatus::Anchored as u8 => {
+                Some(TransferId(r.value.subject))
+            }
+            _ => None,
+        }
     }
 }
 
