@@ -138,11 +138,22 @@ async fn a_dropped_false_claim_leaves_the_status_without_a_new_block() {
     let cluster = Cluster::start_with(&box_node(), 3, 0, &[(1, overclaim)]).await;
     let p = People::new();
     let id = cluster.submit(&Subject::Flow(flow(&p, 1)).encode()).await;
-    let sealed = eventually("the flow sealed", Duration::from_secs(60), || async {
+    eventually("the flow sealed", Duration::from_secs(60), || async {
         cluster.subject(2, &id).await.filter(|v| v.height > 0)
     })
-    .await
-    .height;
+    .await;
+    // The chain falls quiet first: every node at one height with no entry
+    // waiting for a block (a vote that came after the decision is sealed
+    // on its own, later), so no block can come while the claim is watched.
+    let sealed = eventually("every node at one height, nothing unsealed", Duration::from_secs(60), || async {
+        let mut heights = Vec::new();
+        for node in 1..=3 {
+            let info = cluster.info(node).await.filter(|i| i.unsealed == 0)?;
+            heights.push(info.height);
+        }
+        heights.windows(2).all(|w| w[0] == w[1]).then(|| heights[0])
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(&cluster, dir.path(), &Db::Sqlite, port, TEST_LIMITS);
