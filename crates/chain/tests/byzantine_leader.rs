@@ -6,12 +6,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use box_core::audit::verify_history;
-use box_core::crypto::SecretKey;
 use box_core::encoding::Canonical;
-use box_core::governance::{GovernanceAction, SignedAction};
 use box_core::ids::SubjectId;
 use box_core::notary::{Entry, Subject};
-use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, NodeChange, TransferRequest};
+use box_core::typed::{ApprovalLevel, AssetLimit, BoxFlow, TransferRequest};
 use box_core::{Address, B256, U256};
 use box_proto::SubjectStatus;
 use box_testkit::{Cluster, eventually, key, submit_via};
@@ -131,20 +129,6 @@ async fn transfer(c: &Cluster) -> Vec<u8> {
     Subject::Transfer(tb).encode()
 }
 
-fn remove_node(c: &Cluster, node: usize, signers: &[usize]) -> Vec<u8> {
-    let n = &c.nodes[node];
-    let action = GovernanceAction::NodeChange(NodeChange {
-        account: n.account.address(),
-        nodeId: n.id,
-        endpoint: n.addr.clone(),
-        add: false,
-        nonce: 1,
-    });
-    let h = action.signing_hash(&c.domain);
-    let keys: Vec<&SecretKey> = signers.iter().map(|i| &c.nodes[*i].account).collect();
-    Subject::Governance(SignedAction { action, signatures: keys.iter().map(|k| k.sign_hash(&h)).collect() }).encode()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_equivocating_leader_is_caught_with_evidence_on_the_chain_until_removed() {
     let equivocate: &[(&str, &str)] = &[("BOX_NODE_FAULT", "equivocate")];
@@ -197,7 +181,7 @@ async fn an_equivocating_leader_is_caught_with_evidence_on_the_chain_until_remov
 
     // Governance removes it (a strict majority of node accounts): the
     // evidence stays on record but no longer stands.
-    let remove = c.submit(&remove_node(&c, 0, &[1, 2])).await;
+    let remove = c.submit(&c.remove_node(0, &[1, 2]).encode()).await;
     notarized_on(&c, &[2, 3], &[remove]).await;
     eventually("the evidence no longer stands", Duration::from_secs(60), || async {
         let leader = c.wait_leader().await;

@@ -87,7 +87,7 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     // A transfer finishes, then the voters restart with their clocks two
     // days ahead: the next entry's log time passes its deadline and it
     // retires from the live state, long before the snapshot's tip.
-    let finished = c.finished_transfer().await;
+    let finished = c.finished_transfer("").await;
     for id in 1..=3 {
         c.kill(id);
     }

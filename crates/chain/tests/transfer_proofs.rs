@@ -13,9 +13,7 @@
 
 use box_core::audit::verify_history;
 use box_core::encoding::Canonical;
-use box_core::governance::{GovernanceAction, SignedAction};
-use box_core::notary::{Subject, SubjectKind, TransferStatus};
-use box_core::typed::NodeChange;
+use box_core::notary::{SubjectKind, TransferStatus};
 use box_proto::{ProvenTransfer, pb};
 use box_testkit::{Cluster, FinishedTransfer, eventually};
 use std::path::Path;
@@ -36,7 +34,7 @@ async fn proven(c: &Cluster, node: u64, tid: &box_core::ids::TransferId, want: u
 async fn a_finished_transfer_is_proven_by_id_against_its_header_before_and_after_it_retires() {
     let mut c = Cluster::start(Path::new(BIN), 3, 0).await;
     // One transfer, notarized, broadcast and confirmed.
-    let FinishedTransfer { transfer: tid, transbox, transbox_id, tx } = c.finished_transfer().await;
+    let FinishedTransfer { transfer: tid, transbox, transbox_id, tx } = c.finished_transfer("").await;
 
     // Its final status, proven against the header at the proof's height, on
     // every node; the header is the one the chain's verified history holds.
@@ -102,21 +100,7 @@ async fn a_finished_transfer_is_proven_by_id_against_its_header_before_and_after
 async fn a_rejected_subject_keeps_its_status_reasons_and_height_after_it_retires() {
     let mut c = Cluster::start(Path::new(BIN), 3, 0).await;
     // Removing node 3 needs more than node 1's signature: the nodes reject it.
-    let n = &c.nodes[2];
-    let action = GovernanceAction::NodeChange(NodeChange {
-        account: n.account.address(),
-        nodeId: n.id,
-        endpoint: n.addr.clone(),
-        add: false,
-        nonce: 1,
-    });
-    let signature = c.nodes[0].account.sign_hash(&action.signing_hash(&c.domain));
-    let rejected = Subject::Governance(SignedAction { action, signatures: vec![signature] });
-    let id = c.submit(&rejected.encode()).await;
-    let before = eventually("a decision", Duration::from_secs(90), || async {
-        c.subject(1, &id).await.filter(|s| s.status.to_string() == "rejected" && s.height > 0)
-    })
-    .await;
+    let (rejected, id, before) = c.rejected_subject().await;
     assert_eq!(before.kind, Some(SubjectKind::Governance));
     assert!(!before.reasons.is_empty(), "a rejection carries the refusing nodes' reasons");
 

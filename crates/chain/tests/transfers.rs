@@ -10,10 +10,8 @@ use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::Subject;
 use box_core::transbox::TransBox;
-use box_core::typed::{FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest};
-use box_core::{Address, B256, U256};
 use box_proto::pb;
-use box_testkit::{CHAIN_ID, Cluster, eventually, key, payments_flow};
+use box_testkit::{Cluster, eventually, key, one_ether_request, payments_flow};
 use std::path::Path;
 use std::time::Duration;
 
@@ -30,47 +28,14 @@ async fn decided(c: &Cluster, id: &SubjectId) -> String {
     .await
 }
 
-fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transbox_without_its_approvals_cannot_take_the_transfers_place() {
     let c = Cluster::start(Path::new(BIN), 3, 0).await;
     let employee = key("employee");
     let approvers: Vec<SecretKey> = (0..3).map(|i| key(&format!("approver-{i}"))).collect();
-    let ether = U256::from(10u64).pow(U256::from(18u64));
     let flow = payments_flow(employee.address(), approvers.iter().map(SecretKey::address).collect(), 2);
     // The flow: notarized, enabled by every key holder, anchored by the signer.
-    let fh = c.domain.flow_hash(&flow).0;
-    let id = c.submit(&Subject::Flow(flow).encode()).await;
-    assert_eq!(decided(&c, &id).await, "notarized");
-    for k in &c.key_holders {
-        let a = Subject::FlowAuthorization(Signed::new(&c.domain, k, FlowAuthorization { flowHash: fh, enable: true }));
-        let id = c.submit(&a.encode()).await;
-        assert_eq!(decided(&c, &id).await, "notarized");
-    }
-    let anchor = SignerReport {
-        subject: fh,
-        status: ReportStatus::Anchored as u8,
-        txHash: B256::repeat_byte(0xA7),
-        nonce: 0,
-        detail: String::new(),
-    };
-    let id = c.submit(&Subject::SignerReport(Signed::new(&c.domain, &c.signer, anchor)).encode()).await;
-    assert_eq!(decided(&c, &id).await, "notarized");
-
-    let request = TransferRequest {
-        requestId: B256::repeat_byte(0x42),
-        flowHash: fh,
-        applicant: employee.address(),
-        asset: Address::ZERO,
-        to: Address::repeat_byte(0xD5),
-        amount: ether,
-        maxFee: U256::from(10u64).pow(U256::from(16u64)),
-        chainId: CHAIN_ID,
-        timestamp: now(),
-    };
+    let request = one_ether_request(c.activate(flow).await, employee.address());
     // The attack: the real request and applicant signature, no approvals,
     // sent first with a CA-issued certificate that may submit.
     let squat = Subject::Transfer(TransBox::apply(&c.domain, request.clone(), &employee));

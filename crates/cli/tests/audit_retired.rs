@@ -11,70 +11,20 @@
 
 mod common;
 
-use box_core::crypto::SecretKey;
+use box_core::Address;
 use box_core::encoding::Canonical;
-use box_core::ids::SubjectId;
-use box_core::notary::Subject;
-use box_core::transbox::TransBox;
-use box_core::typed::{FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest};
-use box_core::{Address, B256, U256};
 use box_proto::pb;
-use box_testkit::{CHAIN_ID, Cluster, eventually, key, payments_flow};
+use box_testkit::{Cluster, FinishedTransfer, eventually};
 use common::*;
 use std::time::Duration;
 
 const DETAIL: &str = "gas used 21000";
 
-/// Waits until node 1 holds `id` notarized in a stored block.
-async fn notarized(c: &Cluster, id: &SubjectId) {
-    let s = eventually("a decision in a block", Duration::from_secs(90), || async {
-        c.subject(1, id).await.filter(|s| s.height > 0).map(|s| s.status.to_string())
-    })
-    .await;
-    assert_eq!(s, "notarized");
-}
-
-fn report(c: &Cluster, subject: B256, status: ReportStatus, tx: B256, detail: &str) -> Subject {
-    let r = SignerReport { subject, status: status as u8, txHash: tx, nonce: 0, detail: detail.into() };
-    Subject::SignerReport(Signed::new(&c.domain, &c.signer, r))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmed_transfer_that_retired_is_reported_confirmed_with_its_amount_and_detail() {
     let mut c = Cluster::start(&sibling("box-node", "box-chain"), 3, 0).await;
-    let employee = key("employee");
-    let approvers: Vec<SecretKey> = (0..2).map(|i| key(&format!("approver-{i}"))).collect();
-    let flow = payments_flow(employee.address(), approvers.iter().map(SecretKey::address).collect(), 1);
-    let fh = c.domain.flow_hash(&flow).0;
-    notarized(&c, &c.submit(&Subject::Flow(flow).encode()).await).await;
-    for k in &c.key_holders {
-        let a = Subject::FlowAuthorization(Signed::new(&c.domain, k, FlowAuthorization { flowHash: fh, enable: true }));
-        notarized(&c, &c.submit(&a.encode()).await).await;
-    }
-    let anchored = report(&c, fh, ReportStatus::Anchored, B256::repeat_byte(0xA7), "");
-    notarized(&c, &c.submit(&anchored.encode()).await).await;
-
     // One ETH, notarized, broadcast and confirmed with a detail.
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs();
-    let request = TransferRequest {
-        requestId: B256::repeat_byte(0x42),
-        flowHash: fh,
-        applicant: employee.address(),
-        asset: Address::ZERO,
-        to: Address::repeat_byte(0xD5),
-        amount: U256::from(10u64).pow(U256::from(18u64)),
-        maxFee: U256::from(10u64).pow(U256::from(16u64)),
-        chainId: CHAIN_ID,
-        timestamp: now,
-    };
-    let mut tb = TransBox::apply(&c.domain, request, &employee);
-    tb.approve(&c.domain, 1, &approvers[0]);
-    let tid = tb.transfer_id(&c.domain);
-    let transbox = Subject::Transfer(tb);
-    notarized(&c, &c.submit(&transbox.encode()).await).await;
-    let tx = B256::repeat_byte(0x7A);
-    notarized(&c, &c.submit(&report(&c, tid.0, ReportStatus::Broadcast, tx, "").encode()).await).await;
-    notarized(&c, &c.submit(&report(&c, tid.0, ReportStatus::Confirmed, tx, DETAIL).encode()).await).await;
+    let FinishedTransfer { transfer: tid, transbox, tx, .. } = c.finished_transfer(DETAIL).await;
 
     // Every node restarts two days ahead; the next entries' log time passes
     // the transfer's deadline, so it retires.
@@ -85,13 +35,13 @@ async fn a_confirmed_transfer_that_retired_is_reported_confirmed_with_its_amount
         c.spawn_with(node, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
     }
     c.wait_leader().await;
-    notarized(&c, &c.submit(&box_testkit::sample_flow(7).encode()).await).await;
+    c.notarized(&c.submit(&box_testkit::sample_flow(7).encode()).await).await;
     let refused = eventually("the transfer retired", Duration::from_secs(90), || async {
         c.client(1).submit(pb::SubmitRequest { subject: transbox.encode() }).await.err()
     })
     .await;
     assert!(refused.message().contains("retired"), "{}", refused.message());
-    notarized(&c, &c.submit(&box_testkit::sample_flow(8).encode()).await).await;
+    c.notarized(&c.submit(&box_testkit::sample_flow(8).encode()).await).await;
 
     // The history, as `boxctl audit export` writes it: its end state no
     // longer holds the transfer.

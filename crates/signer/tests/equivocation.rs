@@ -9,11 +9,9 @@ mod common;
 
 use box_core::crypto::recover;
 use box_core::encoding::Canonical;
-use box_core::governance::{GovernanceAction, SignedAction};
 use box_core::ids::{FlowHash, TransferId};
 use box_core::notary::{FlowStatus, NotaryState, Subject, SubjectStatus, TransferStatus};
 use box_core::quorum::accept_vote;
-use box_core::typed::NodeChange;
 use box_core::{Address, U256};
 use box_testkit::anvil::Anvil;
 use box_testkit::{Cluster, eventually};
@@ -43,20 +41,6 @@ async fn make_lead(c: &mut Cluster, id: u64) {
         c.wait_leader().await;
         c.spawn(leader);
     }
-}
-
-fn remove_node(c: &Cluster, node: usize, signers: &[usize]) -> Subject {
-    let n = &c.nodes[node];
-    let action = GovernanceAction::NodeChange(NodeChange {
-        account: n.account.address(),
-        nodeId: n.id,
-        endpoint: n.addr.clone(),
-        add: false,
-        nonce: 1,
-    });
-    let h = action.signing_hash(&c.domain);
-    let signatures = signers.iter().map(|i| c.nodes[*i].account.sign_hash(&h)).collect();
-    Subject::Governance(SignedAction { action, signatures })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -121,7 +105,7 @@ async fn an_equivocating_leader_halts_execution_until_governance_removes_it() {
     // against the registry without node 1: if node 1's vote was one of the
     // majority that notarized it, that certificate no longer holds and it is
     // refused (reported, nothing signed); otherwise it executes, once.
-    c.submit(&remove_node(&c, 0, &[1, 2]).encode()).await;
+    c.submit(&c.remove_node(0, &[1, 2]).encode()).await;
     eventually("node 1 removed", Duration::from_secs(90), || async {
         (!chain_state(&c).await.registry().contains(&culprit)).then_some(())
     })

@@ -91,6 +91,25 @@ pub fn payments_flow(
     }
 }
 
+/// The request the cluster tests take through their steps: 1 ETH (max fee
+/// 0.01 ETH) from `applicant` under `flow` to `0xd5d5…`, request id
+/// `0x4242…`, on [`CHAIN_ID`], timestamped now.
+pub fn one_ether_request(flow: B256, applicant: box_core::Address) -> box_core::typed::TransferRequest {
+    let ether = U256::from(10u64).pow(U256::from(18u64));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    box_core::typed::TransferRequest {
+        requestId: B256::repeat_byte(0x42),
+        flowHash: flow,
+        applicant,
+        asset: box_core::Address::ZERO,
+        to: box_core::Address::repeat_byte(0xD5),
+        amount: ether,
+        maxFee: ether / U256::from(100u64),
+        chainId: CHAIN_ID,
+        timestamp: now,
+    }
+}
+
 /// CPU model, core count and OS, for the line benchmarks print before their table.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
@@ -645,35 +664,24 @@ impl Cluster {
         self.node_client(&[id]).cluster().await.pop()?.info.ok()
     }
 
-    /// Waits (90 s at most) until the running nodes decide `id`, and
-    /// asserts it was notarized.
+    /// Waits (90 s at most) until the running nodes decide `id` and hold
+    /// the decision in a block, and asserts it was notarized.
     pub async fn notarized(&self, id: &SubjectId) {
         let client = self.node_client(&self.running());
-        let status = eventually("a decision", Duration::from_secs(90), || async {
-            Some(client.subject(id).await.ok()?.status.to_string()).filter(|s| s == "notarized" || s == "rejected")
+        let status = eventually("a decision in a block", Duration::from_secs(90), || async {
+            let view = client.subject(id).await.ok().filter(|v| v.height > 0)?;
+            Some(view.status.to_string()).filter(|s| s == "notarized" || s == "rejected")
         })
         .await;
         assert_eq!(status, "notarized", "subject {id}");
     }
 
-    /// Takes one transfer of 1 ETH through its whole life, each step
-    /// notarized before the next: a payments flow (employee `employee`, one
-    /// level of two approvers `approver-0/1`, threshold 1), every key
-    /// holder's authorization, the signer's anchoring report, the transbox
-    /// (submitted now: its deadline is a day of log time later), then the
-    /// signer's broadcast and confirmed reports (transaction hash
-    /// `0x7a7a…`).
-    pub async fn finished_transfer(&self) -> FinishedTransfer {
-        use box_core::Address;
-        use box_core::transbox::TransBox;
-        use box_core::typed::{FlowAuthorization, ReportStatus, Signed, SignerReport, TransferRequest};
-        let report = |subject: B256, status: ReportStatus, tx: B256| {
-            let r = SignerReport { subject, status: status as u8, txHash: tx, nonce: 0, detail: String::new() };
-            Subject::SignerReport(Signed::new(&self.domain, &self.signer, r))
-        };
-        let employee = key("employee");
-        let approvers: Vec<SecretKey> = (0..2).map(|i| key(&format!("approver-{i}"))).collect();
-        let flow = payments_flow(employee.address(), approvers.iter().map(SecretKey::address).collect(), 1);
+    /// Makes `flow` ready for transfers, each step [notarized](Cluster::notarized)
+    /// before the next: the flow itself, every key holder's authorization,
+    /// then the signer's anchoring report (transaction hash `0xa7a7…`).
+    /// Returns its flow hash.
+    pub async fn activate(&self, flow: box_core::typed::BoxFlow) -> B256 {
+        use box_core::typed::{FlowAuthorization, ReportStatus, Signed};
         let fh = self.domain.flow_hash(&flow).0;
         self.notarized(&self.submit(&Subject::Flow(flow).encode()).await).await;
         for k in &self.key_holders {
@@ -681,30 +689,79 @@ impl Cluster {
             self.notarized(&self.submit(&Subject::FlowAuthorization(Signed::new(&self.domain, k, a)).encode()).await)
                 .await;
         }
-        let anchored = report(fh, ReportStatus::Anchored, B256::repeat_byte(0xA7));
+        let anchored = self.report(fh, ReportStatus::Anchored, B256::repeat_byte(0xA7), "");
         self.notarized(&self.submit(&anchored.encode()).await).await;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let request = TransferRequest {
-            requestId: B256::repeat_byte(0x42),
-            flowHash: fh,
-            applicant: employee.address(),
-            asset: Address::ZERO,
-            to: Address::repeat_byte(0xD5),
-            amount: U256::from(10u64).pow(U256::from(18u64)),
-            maxFee: U256::from(10u64).pow(U256::from(16u64)),
-            chainId: CHAIN_ID,
-            timestamp: now,
-        };
-        let mut tb = TransBox::apply(&self.domain, request, &employee);
+        fh
+    }
+
+    /// The signer's report on `subject` (a transfer or flow id), signed
+    /// with the deployment's signer key, nonce 0.
+    pub fn report(&self, subject: B256, status: box_core::typed::ReportStatus, tx: B256, detail: &str) -> Subject {
+        use box_core::typed::{Signed, SignerReport};
+        let r = SignerReport { subject, status: status as u8, txHash: tx, nonce: 0, detail: detail.into() };
+        Subject::SignerReport(Signed::new(&self.domain, &self.signer, r))
+    }
+
+    /// Takes one transfer ([`one_ether_request`]) through its whole life,
+    /// each step [notarized](Cluster::notarized) before the next: a
+    /// payments flow (employee `employee`, one level of two approvers
+    /// `approver-0/1`, threshold 1) [activated](Cluster::activate), the
+    /// transbox (submitted now: its deadline is a day of log time later)
+    /// approved by `approver-0`, then the signer's broadcast report and its
+    /// confirmed report carrying `detail` (transaction hash `0x7a7a…`).
+    pub async fn finished_transfer(&self, detail: &str) -> FinishedTransfer {
+        use box_core::transbox::TransBox;
+        use box_core::typed::ReportStatus;
+        let employee = key("employee");
+        let approvers: Vec<SecretKey> = (0..2).map(|i| key(&format!("approver-{i}"))).collect();
+        let fh = self
+            .activate(payments_flow(employee.address(), approvers.iter().map(SecretKey::address).collect(), 1))
+            .await;
+        let mut tb = TransBox::apply(&self.domain, one_ether_request(fh, employee.address()), &employee);
         tb.approve(&self.domain, 1, &approvers[0]);
         let transfer = tb.transfer_id(&self.domain);
         let transbox = Subject::Transfer(tb);
         let transbox_id = self.submit(&transbox.encode()).await;
         self.notarized(&transbox_id).await;
         let tx = B256::repeat_byte(0x7A);
-        self.notarized(&self.submit(&report(transfer.0, ReportStatus::Broadcast, tx).encode()).await).await;
-        self.notarized(&self.submit(&report(transfer.0, ReportStatus::Confirmed, tx).encode()).await).await;
+        self.notarized(&self.submit(&self.report(transfer.0, ReportStatus::Broadcast, tx, "").encode()).await).await;
+        self.notarized(&self.submit(&self.report(transfer.0, ReportStatus::Confirmed, tx, detail).encode()).await)
+            .await;
         FinishedTransfer { transfer, transbox, transbox_id, tx }
+    }
+
+    /// A governance action removing node `nodes[node]` (nonce 1), signed by
+    /// the node accounts of `nodes[i]` for each `i` in `signers` (a removal
+    /// needs a majority of the registered nodes' signatures: box-core
+    /// `GovernanceAction::authority`).
+    pub fn remove_node(&self, node: usize, signers: &[usize]) -> Subject {
+        use box_core::governance::{GovernanceAction, SignedAction};
+        use box_core::typed::NodeChange;
+        let n = &self.nodes[node];
+        let action = GovernanceAction::NodeChange(NodeChange {
+            account: n.account.address(),
+            nodeId: n.id,
+            endpoint: n.addr.clone(),
+            add: false,
+            nonce: 1,
+        });
+        let h = action.signing_hash(&self.domain);
+        let signatures = signers.iter().map(|i| self.nodes[*i].account.sign_hash(&h)).collect();
+        Subject::Governance(SignedAction { action, signatures })
+    }
+
+    /// Submits a subject the nodes reject and waits (90 s at most) until
+    /// node 1 holds the rejection in a block: the removal of node 3 signed
+    /// by node 1's account alone ([`Cluster::remove_node`]; one of three). Returns it and
+    /// node 1's view of it.
+    pub async fn rejected_subject(&self) -> (Subject, SubjectId, SubjectView) {
+        let rejected = self.remove_node(2, &[0]);
+        let id = self.submit(&rejected.encode()).await;
+        let view = eventually("a rejection in a block", Duration::from_secs(90), || async {
+            self.subject(1, &id).await.filter(|s| s.status.to_string() == "rejected" && s.height > 0)
+        })
+        .await;
+        (rejected, id, view)
     }
 
     /// The genesis domain's chain id.
