@@ -380,7 +380,7 @@ impl pb::notary_server::Notary for NotaryService {
         Ok(Response::new(pb::TransferProofInfo {
             height: stored.height,
             header,
-            value: stored.proof.row.value,
+            value: self.liveness.faults().served_row(stored.proof.row.value),
             siblings: stored.proof.row.siblings.iter().map(|s| s.to_vec()).collect(),
         }))
     }

@@ -14,6 +14,9 @@
 //! - `overclaim`: this node claims to hold 1,000 blocks more than it does,
 //!   as the `latest_height` of every block it streams and of every header
 //!   round it answers; it serves only the blocks it holds.
+//! - `forge-proofs`: this node serves every transfer proof (`GetTransferProof`)
+//!   with the last byte of the transfer's row changed, so the proof no
+//!   longer verifies against the header it names.
 
 use crate::state_machine::PendingBlock;
 use box_core::crypto::SecretKey;
@@ -32,18 +35,22 @@ pub enum Fault {
     Equivocate,
     /// Claim heights it never serves.
     Overclaim,
+    /// Serve transfer proofs that do not verify.
+    ForgeProofs,
 }
 
 /// How far above its height an overclaiming node claims to be.
 const OVERCLAIM: u64 = 1_000;
 
 impl Fault {
-    /// Reads `BOX_NODE_FAULT` (`withhold`, `equivocate` or `overclaim`); anything else is no fault.
+    /// Reads `BOX_NODE_FAULT` (`withhold`, `equivocate`, `overclaim` or
+    /// `forge-proofs`); anything else is no fault.
     pub fn from_env() -> Option<Self> {
         match std::env::var("BOX_NODE_FAULT").ok()?.as_str() {
             "withhold" => Some(Self::Withhold),
             "equivocate" => Some(Self::Equivocate),
             "overclaim" => Some(Self::Overclaim),
+            "forge-proofs" => Some(Self::ForgeProofs),
             _ => None,
         }
     }
@@ -76,6 +83,17 @@ impl Faults {
     /// it overclaims.
     pub fn claimed(&self, height: u64) -> u64 {
         if self.fault == Some(Fault::Overclaim) { height + OVERCLAIM } else { height }
+    }
+
+    /// The row value this node serves in a transfer proof: `value` itself
+    /// unless it forges proofs.
+    pub fn served_row(&self, mut value: Vec<u8>) -> Vec<u8> {
+        if self.fault == Some(Fault::ForgeProofs)
+            && let Some(last) = value.last_mut()
+        {
+            *last ^= 1;
+        }
+        value
     }
 
     /// Called by the sealer right after it signed `pending`'s header: an

@@ -4,7 +4,9 @@
 //! checked by hash chain from the tip its peers attest, resuming after a
 //! `kill -9`; it then holds every block byte-for-byte equal to the leader's
 //! and serves them, and the proof of a transfer that retired before its
-//! snapshot, fetched from a peer. Real `box-node` processes on 127.0.0.1.
+//! snapshot, fetched from a peer (passing over one whose proof does not
+//! verify), and a rejection that retired before it, as a strict majority of
+//! the registry reports it. Real `box-node` processes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use box_core::audit::verify_history;
@@ -88,6 +90,7 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     // days ahead: the next entry's log time passes its deadline and it
     // retires from the live state, long before the snapshot's tip.
     let finished = c.finished_transfer("").await;
+    let (_, rejected, rejection) = c.rejected_subject().await;
     for id in 1..=3 {
         c.kill(id);
     }
@@ -128,7 +131,12 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
             (not_found, fetching)
         })
     };
-    for id in 1..=4 {
+    // Node 1, the first peer the learner asks for a transfer's proof, serves
+    // proofs that do not verify (a test hook): the learner must pass over
+    // it and keep an honest peer's.
+    let forging = [AHEAD, &[("BOX_NODE_FAULT", "forge-proofs")]].concat();
+    c.spawn_with(1, &forging);
+    for id in 2..=4 {
         c.spawn_with(id, AHEAD);
     }
 
@@ -200,8 +208,9 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     // The transfer retired below the snapshot's tip, so the installed state
     // held no row of it to prove: the learner fetched its latest proof from
     // a peer and kept it because it verifies against the header of the block
-    // it holds at that height. It serves the leader's proof.
-    let theirs = c.node_client(&[leader]).transfer_proof(&finished.transfer).await.unwrap().expect("the leader's");
+    // it holds at that height, passing over node 1's forgery. It serves an
+    // honest node's proof.
+    let theirs = c.node_client(&[2]).transfer_proof(&finished.transfer).await.unwrap().expect("node 2's");
     let mine = eventually("the learner serves the retired transfer's proof", Duration::from_secs(60), || async {
         c.node_client(&[learner]).transfer_proof(&finished.transfer).await.ok().flatten()
     })
@@ -211,5 +220,15 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     assert_eq!(status, Some(TransferStatus::Confirmed { tx_hash: finished.tx }));
     assert!(mine.height < blocks.len() as u64, "proven below the tip: {} of {}", mine.height, blocks.len());
     assert!(c.log(learner).contains("kept 1 verified proofs of transfers retired"), "{}", c.log_tail(learner));
+    let passed_over = format!("node 1 sent a proof of transfer {} at height {}", finished.transfer, theirs.height);
+    assert!(c.log(learner).contains(&passed_over), "{}", c.log_tail(learner));
+    // So did a subject rejected then: it answers it rejected, with the kind,
+    // reasons and height a strict majority of the registry's nodes reported.
+    let view = eventually("the learner answers the retired rejection", Duration::from_secs(60), || async {
+        c.subject(learner, &rejected).await.filter(|v| v.status.to_string() == "rejected")
+    })
+    .await;
+    assert_eq!((view.kind, &view.reasons, view.height), (rejection.kind, &rejection.reasons, rejection.height));
+    assert!(c.log(learner).contains("kept 1 rejections of subjects retired"), "{}", c.log_tail(learner));
     assert!(!c.log(learner).contains("snapshot refused"), "{}", c.log_tail(learner));
 }

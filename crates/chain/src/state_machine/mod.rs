@@ -615,6 +615,27 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 }
 
+/// A one-node genesis for unit tests (deployment id `byte` repeated), and
+/// a state machine opened on it in `dir`.
+#[cfg(test)]
+pub(crate) fn test_machine(dir: &Path, byte: u8) -> StateMachine {
+    let genesis = Genesis {
+        deploymentId: B256::repeat_byte(byte),
+        chainId: 31337,
+        keyHolders: (0..3).map(|i| box_testkit::key(&format!("holder-{i}")).address()).collect(),
+        nodes: vec![box_core::typed::GenesisNode {
+            nodeId: 1,
+            endpoint: "127.0.0.1:1".into(),
+            account: box_testkit::key("node").address(),
+        }],
+        signer: box_testkit::key("signer").address(),
+        assets: vec![],
+        time: 1_800_000_000,
+    };
+    #[allow(clippy::unwrap_used)]
+    StateMachine::open(&dir.join("state.redb"), genesis).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -261,21 +261,7 @@ mod tests {
     #[tokio::test]
     async fn a_snapshot_built_before_a_newer_one_was_installed_does_not_replace_it() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("state.redb");
-        let genesis = box_core::typed::Genesis {
-            deploymentId: box_core::B256::repeat_byte(0x5A),
-            chainId: 31337,
-            keyHolders: (0..3).map(|i| box_testkit::key(&format!("holder-{i}")).address()).collect(),
-            nodes: vec![box_core::typed::GenesisNode {
-                nodeId: 1,
-                endpoint: "127.0.0.1:1".into(),
-                account: box_testkit::key("node").address(),
-            }],
-            signer: box_testkit::key("signer").address(),
-            assets: vec![],
-            time: 1_800_000_000,
-        };
-        let sm = StateMachine::open(&path, genesis).unwrap();
+        let sm = super::super::test_machine(dir.path(), 0x5A);
         assert!(sm.save_snapshot(b"installed at 884", &meta(884)).unwrap());
         assert!(!sm.save_snapshot(b"built at 819", &meta(819)).unwrap());
         let saved = |sm: &StateMachine| {

@@ -15,10 +15,10 @@
 //! its payload's and each quorum certificate verifies against the registry
 //! this node holds ([`checked_record`]).
 //!
-//! Once a gap is closed, the transfers its records name that this node
-//! holds no proof of (retired before the snapshot's tip) have their latest
-//! proven row fetched from a peer and kept only if it verifies against the
-//! header this node holds at its height ([`fetch_proofs`]).
+//! Once a gap is closed, what retired from the live state in its blocks is
+//! fetched too ([`retired`]): the latest proven row of each transfer, kept
+//! only if it verifies against the header this node holds at its height,
+//! and each rejection a strict majority of the registry's nodes report.
 //!
 //! What it does not do: recompute a fetched block's transfer proofs or
 //! registry-change index (they need the state before the block, which the
@@ -27,11 +27,10 @@
 //! about those heights.
 
 use crate::peers::{FIRST_RETRY, MAX_RETRY};
-use crate::state_machine::{Backfilled, FetchedProof, NotarizedRecord, Shared};
+use crate::state_machine::{Backfilled, NotarizedRecord, Shared};
 use box_core::B256;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
-use box_core::ids::TransferId;
 use box_core::notary::Subject;
 use box_core::quorum::{QuorumCertificate, verify_certificate};
 use box_proto::pb;
@@ -41,6 +40,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
+
+mod retired;
 
 /// The nodes to ask: the configured peers and every registered node's
 /// endpoint, except this node (`own`).
@@ -108,8 +109,11 @@ pub async fn run(
         match shared.proofs_wanted() {
             Ok(wanted) => {
                 for range in wanted.into_iter().filter(|r| proving.insert(*r)) {
-                    let client = NodeClient::with_channels(peers(&shared, &configured, own), channels.clone());
-                    tokio::spawn(fetch_proofs(shared.clone(), client, range, shutdown.clone()));
+                    let clients = peers(&shared, &configured, own)
+                        .into_iter()
+                        .map(|peer| NodeClient::with_channels(vec![peer], channels.clone()))
+                        .collect();
+                    tokio::spawn(retired::fetch_retired(shared.clone(), clients, range, shutdown.clone()));
                 }
             }
             Err(e) => tracing::warn!("cannot read which transfer proofs are still to fetch ({e}); looking again later"),
@@ -175,11 +179,9 @@ pub async fn run(
                         gap.top,
                         wait.as_secs_f32()
                     );
-                    tokio::select! {
-                        _ = tokio::time::sleep(wait) => {}
-                        _ = shutdown.changed() => return,
+                    if !backoff(&mut wait, &mut shutdown).await {
+                        return;
                     }
-                    wait = (wait * 2).min(MAX_RETRY);
                 }
             },
             Err(why) => {
@@ -188,11 +190,9 @@ pub async fn run(
                     gap.top,
                     wait.as_secs_f32()
                 );
-                tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = shutdown.changed() => return,
+                if !backoff(&mut wait, &mut shutdown).await {
+                    return;
                 }
-                wait = (wait * 2).min(MAX_RETRY);
                 continue;
             }
         }
@@ -273,35 +273,6 @@ async fn fetch_records(peers: &[Node], channels: &Channels, bottom: u64, top: u6
     0
 }
 
-/// The transfers the notarized records of the blocks `bottom..=top` name
-/// ([`Subject::transfer`]) of which this node holds no proof: those that
-/// retired from the live state before the snapshot it installed (a live
-/// one's row was proven against the installed tip). One pass over the
-/// range's records, on a blocking thread.
-async fn unproven(shared: &Arc<Shared>, bottom: u64, top: u64) -> Result<Vec<TransferId>, String> {
-    let shared = shared.clone();
-    let read = move || -> Result<Vec<TransferId>, redb::Error> {
-        let domain = shared.read().notary.domain();
-        let mut ids = BTreeSet::new();
-        for h in bottom..=top {
-            for r in shared.notarized(h)? {
-                ids.extend(Subject::decode(&r.payload).ok().and_then(|s| s.transfer(&domain)));
-            }
-        }
-        let mut out = Vec::new();
-        for id in ids {
-            if shared.transfer_proof(&id)?.is_none() {
-                out.push(id);
-            }
-        }
-        Ok(out)
-    };
-    match tokio::task::spawn_blocking(read).await {
-        Ok(found) => found.map_err(|e| e.to_string()),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
 /// Sleeps `wait`, then doubles it (at most [`MAX_RETRY`]); `false` if the
 /// node is stopping instead.
 async fn backoff(wait: &mut Duration, shutdown: &mut watch::Receiver<bool>) -> bool {
@@ -311,76 +282,6 @@ async fn backoff(wait: &mut Duration, shutdown: &mut watch::Receiver<bool>) -> b
     }
     *wait = (*wait * 2).min(MAX_RETRY);
     true
-}
-
-/// Once the blocks `bottom..=top` below an installed snapshot are fetched
-/// and their records kept ([`Shared::proofs_wanted`]): asks the peers (`client`) for the latest proven
-/// row of each transfer those records name and this node holds no proof of
-/// ([`unproven`]), and keeps each that verifies against the header this
-/// node holds at its height ([`Shared::store_fetched_proof`]). So the node
-/// serves `GetTransferProof` for transfers that retired before its snapshot,
-/// as a node that applied their blocks does. While no peer answers (or the
-/// store fails) it waits and retries with a backoff (0.5 s doubling to 8 s,
-/// a `waiting:` line); a transfer no peer holds a proof of is left (its
-/// last change and its retirement fell in one block, crate README).
-async fn fetch_proofs(
-    shared: Arc<Shared>,
-    client: NodeClient,
-    (bottom, top): (u64, u64),
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let mut wait = FIRST_RETRY;
-    let ids = loop {
-        match unproven(&shared, bottom, top).await {
-            Ok(ids) => break ids,
-            Err(e) => tracing::warn!(
-                "waiting: cannot read the records of blocks {bottom}..={top} ({e}); retrying in {} s",
-                wait.as_secs_f32()
-            ),
-        }
-        if !backoff(&mut wait, &mut shutdown).await {
-            return;
-        }
-    };
-    let (mut kept, mut absent, mut refused) = (0, 0, 0);
-    for id in &ids {
-        wait = FIRST_RETRY;
-        loop {
-            let outcome = match client.transfer_proof(id).await {
-                Ok(Some(p)) => shared.store_fetched_proof(p.height, &p.proof).map(Some),
-                Ok(None) => Ok(None),
-                Err(e) => Err(format!("no peer answered: {e}")),
-            };
-            match outcome {
-                Ok(Some(FetchedProof::Kept)) => kept += 1,
-                Ok(Some(FetchedProof::Held)) => {}
-                Ok(Some(FetchedProof::Refused)) => refused += 1,
-                Ok(None) => absent += 1,
-                Err(e) => {
-                    tracing::info!(
-                        "waiting: the proof of transfer {id} is not fetched yet ({e}); retrying in {} s",
-                        wait.as_secs_f32()
-                    );
-                    if !backoff(&mut wait, &mut shutdown).await {
-                        return;
-                    }
-                    continue;
-                }
-            }
-            break;
-        }
-    }
-    if refused > 0 {
-        tracing::warn!("{refused} transfer proofs peers sent for blocks {bottom}..={top} did not verify; dropped");
-    }
-    if let Err(e) = shared.proofs_fetched((bottom, top)) {
-        tracing::warn!("the proofs of blocks {bottom}..={top} are kept, but not recorded as fetched ({e})");
-    }
-    tracing::info!(
-        "kept {kept} verified proofs of transfers retired below the snapshot (blocks {bottom}..={top}) from peers; \
-         {absent} of {} not held by any peer",
-        ids.len()
-    );
 }
 
 #[cfg(test)]
