@@ -17,6 +17,9 @@
 //! - `forge-proofs`: this node serves every transfer proof (`GetTransferProof`)
 //!   with the last byte of the transfer's row changed, so the proof no
 //!   longer verifies against the header it names.
+//! - `forge-snapshots`: every snapshot this node sends (a leader catching a
+//!   node up) carries a tip state with its last byte changed, so the state
+//!   no longer hashes to the tip header's state root.
 
 use crate::state_machine::PendingBlock;
 use box_core::crypto::SecretKey;
@@ -37,20 +40,23 @@ pub enum Fault {
     Overclaim,
     /// Serve transfer proofs that do not verify.
     ForgeProofs,
+    /// Send snapshots whose tip state is not the tip header's.
+    ForgeSnapshots,
 }
 
 /// How far above its height an overclaiming node claims to be.
 const OVERCLAIM: u64 = 1_000;
 
 impl Fault {
-    /// Reads `BOX_NODE_FAULT` (`withhold`, `equivocate`, `overclaim` or
-    /// `forge-proofs`); anything else is no fault.
+    /// Reads `BOX_NODE_FAULT` (`withhold`, `equivocate`, `overclaim`,
+    /// `forge-proofs` or `forge-snapshots`); anything else is no fault.
     pub fn from_env() -> Option<Self> {
         match std::env::var("BOX_NODE_FAULT").ok()?.as_str() {
             "withhold" => Some(Self::Withhold),
             "equivocate" => Some(Self::Equivocate),
             "overclaim" => Some(Self::Overclaim),
             "forge-proofs" => Some(Self::ForgeProofs),
+            "forge-snapshots" => Some(Self::ForgeSnapshots),
             _ => None,
         }
     }
@@ -94,6 +100,11 @@ impl Faults {
             *last ^= 1;
         }
         value
+    }
+
+    /// Whether the snapshots this node sends carry a forged tip state.
+    pub fn forges_snapshots(&self) -> bool {
+        self.fault == Some(Fault::ForgeSnapshots)
     }
 
     /// Called by the sealer right after it signed `pending`'s header: an

@@ -44,6 +44,58 @@ impl LogStore {
         Ok(Self { db: Arc::new(db) })
     }
 
+    /// Undoes what a snapshot install that did not finish left in the log.
+    /// openraft purges the log up to a received snapshot's position as it
+    /// hands the snapshot to the state machine, before the state machine has
+    /// verified it; if the state machine refused it (one that does not verify:
+    /// crate README, "Snapshots") or the process died during the install, the
+    /// log is marked purged up to a position the state (at `applied`) never
+    /// reached, and openraft would panic at the next start. If so, and the log
+    /// holds no entry after that mark, the mark (and the committed position
+    /// kept beside it) are set back to `applied`: the node then holds nothing
+    /// after its state, and the leader sends what follows, or the snapshot
+    /// again. Returns the mark it found when it repaired; `Ok(None)` when
+    /// there was nothing to repair. Entries after the mark (which this node
+    /// acknowledged to a leader) are never dropped: then it is an `Err`
+    /// saying what to do.
+    pub fn repair_unfinished_install(&self, applied: Option<LogId<NodeId>>) -> Result<Option<LogId<NodeId>>, String> {
+        let io = |e: StoreError| format!("the raft log store failed: {e}");
+        let Some(purged) = self.get_meta::<LogId<NodeId>>("last_purged").map_err(io)? else { return Ok(None) };
+        if Some(purged) <= applied {
+            return Ok(None);
+        }
+        let tx = self.db.begin_write().map_err(|e| io(werr(e)))?;
+        {
+            let logs = tx.open_table(LOGS).map_err(|e| io(werr(e)))?;
+            if logs.last().map_err(|e| io(rerr(e)))?.is_some() {
+                return Err(format!(
+                    "the raft log is purged up to entry {} by a snapshot this node's state never installed (at {}), and \
+                     it holds entries after it; stop the node, move its data_dir aside and start it empty: it \
+                     catches up from the leader",
+                    purged.index,
+                    applied.map_or_else(|| "nothing applied".to_owned(), |a| format!("entry {}", a.index)),
+                ));
+            }
+            let mut meta = tx.open_table(META).map_err(|e| io(werr(e)))?;
+            let put = |v: &Option<LogId<NodeId>>| serde_json::to_vec(v).map_err(|e| e.to_string());
+            match applied {
+                Some(a) => meta.insert("last_purged", put(&Some(a))?.as_slice()),
+                None => meta.remove("last_purged").map(|_| None),
+            }
+            .map_err(|e| io(werr(e)))?;
+            let committed = meta
+                .get("committed")
+                .map_err(|e| io(rerr(e)))?
+                .and_then(|g| serde_json::from_slice::<Option<LogId<NodeId>>>(g.value()).ok())
+                .flatten();
+            if committed > applied {
+                meta.insert("committed", put(&applied)?.as_slice()).map_err(|e| io(werr(e)))?;
+            }
+        }
+        tx.commit().map_err(|e| io(werr(e)))?;
+        Ok(Some(purged))
+    }
+
     fn put_meta<T: Serialize>(&self, k: &str, v: &T) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(v).map_err(werr)?;
         let tx = self.db.begin_write().map_err(werr)?;
@@ -150,5 +202,52 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             t.retain_in(..=log_id.index, |_, _| false).map_err(werr)?;
         }
         tx.commit().map_err(werr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use openraft::CommittedLeaderId;
+
+    fn at(index: u64) -> LogId<NodeId> {
+        LogId::new(CommittedLeaderId::new(1, 1), index)
+    }
+
+    /// A node handed a snapshot at entry 824 that its state machine refused
+    /// (or that a crash interrupted): openraft had already purged the log up
+    /// to it. At the next start the purge mark and the committed position go
+    /// back to what the state holds, so openraft starts; a log with entries
+    /// after the mark is left alone and the start refused with what to do.
+    #[tokio::test]
+    async fn a_purge_for_a_snapshot_never_installed_is_undone_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogStore::open(&dir.path().join("raft-log.redb")).unwrap();
+        assert_eq!(log.repair_unfinished_install(None).unwrap(), None, "nothing purged, nothing to repair");
+        log.purge(at(824)).await.unwrap();
+        log.save_committed(Some(at(824))).await.unwrap();
+        assert_eq!(log.repair_unfinished_install(Some(at(824))).unwrap(), None, "the state holds the snapshot");
+
+        assert_eq!(log.repair_unfinished_install(None).unwrap(), Some(at(824)));
+        let state = log.get_log_state().await.unwrap();
+        assert_eq!((state.last_purged_log_id, state.last_log_id), (None, None));
+        assert_eq!(log.read_committed().await.unwrap(), None);
+        // Refused twice, from a state at entry 100: back to 100 each time.
+        log.purge(at(900)).await.unwrap();
+        log.save_committed(Some(at(900))).await.unwrap();
+        assert_eq!(log.repair_unfinished_install(Some(at(100))).unwrap(), Some(at(900)));
+        assert_eq!(log.get_log_state().await.unwrap().last_purged_log_id, Some(at(100)));
+        assert_eq!(log.read_committed().await.unwrap(), Some(at(100)));
+
+        // Entries after the mark: never dropped.
+        log.purge(at(950)).await.unwrap();
+        let entry = Entry::<TypeConfig> { log_id: at(951), payload: openraft::EntryPayload::Blank };
+        let tx = log.db.begin_write().unwrap();
+        tx.open_table(LOGS).unwrap().insert(951, serde_json::to_vec(&entry).unwrap().as_slice()).unwrap();
+        tx.commit().unwrap();
+        let err = log.repair_unfinished_install(Some(at(100))).unwrap_err();
+        assert!(err.contains("purged up to entry 950") && err.contains("move its data_dir aside"), "{err}");
+        assert_eq!(log.get_log_state().await.unwrap().last_log_id, Some(at(951)));
     }
 }

@@ -46,12 +46,40 @@ pub struct RunningNode {
 }
 
 impl RunningNode {
-    /// Waits for the server to stop (it runs until [`RunningNode::shutdown`]).
-    pub async fn wait(self) -> Result<(), StartError> {
-        match self.server.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StartError::Setup(format!("server stopped: {e}"))),
-            Err(e) => Err(StartError::Setup(format!("server task failed: {e}"))),
+    /// Waits for the server to stop (it runs until [`RunningNode::shutdown`]),
+    /// or for raft to stop on its own: openraft stops a node's raft for good
+    /// when its storage refuses a step, as `install_snapshot` refuses a
+    /// snapshot that does not verify (crate README, "Snapshots"). A node
+    /// whose raft stopped could only serve a state that no longer moves, so
+    /// that is an `Err` naming why: the process exits and its supervisor
+    /// starts it again, which asks the leader anew.
+    pub async fn wait(mut self) -> Result<(), StartError> {
+        let mut metrics = self.raft.metrics();
+        let raft_stopped = async move {
+            loop {
+                if let Err(fatal) = &metrics.borrow_and_update().running_state {
+                    return fatal.to_string();
+                }
+                if metrics.changed().await.is_err() {
+                    return "its metrics ended".to_owned();
+                }
+            }
+        };
+        tokio::select! {
+            served = &mut self.server => match served {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(StartError::Setup(format!("server stopped: {e}"))),
+                Err(e) => Err(StartError::Setup(format!("server task failed: {e}"))),
+            },
+            why = raft_stopped => {
+                let e = format!(
+                    "stopped on this node ({why}); it cannot follow the chain until restarted, and a restart \
+                     asks the leader again (the log above says what was refused)"
+                );
+                tracing::error!("raft {e}");
+                self.shutdown().await;
+                Err(StartError::Raft(e))
+            }
         }
     }
 
@@ -99,8 +127,18 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
 
     let fingerprint = box_core::genesis::Fingerprint::of(&genesis);
     let mut log = LogStore::open(&cfg.data_dir.join("raft-log.redb")).map_err(setup("raft log store"))?;
-    let sm = StateMachine::open(&cfg.data_dir.join("state.redb"), genesis).map_err(StartError::Setup)?;
+    let sm = StateMachine::open(&cfg.data_dir.join("state.redb"), genesis)
+        .map_err(StartError::Setup)?
+        .forging_snapshots(faults.forges_snapshots());
     let shared = sm.shared();
+    let applied = shared.read().last_applied;
+    if let Some(mark) = log.repair_unfinished_install(applied).map_err(StartError::Setup)? {
+        tracing::warn!(
+            "the raft log was purged up to entry {} for a snapshot this node never installed (refused, or \
+             interrupted); it now resumes from its own state and asks the leader again",
+            mark.index
+        );
+    }
     shared.keeper.configure(key.clone(), cfg.state_checkpoint_every);
     let registered = shared.read().notary.registry().contains(&key.address());
     let config = Config {

@@ -525,6 +525,15 @@ impl Cluster {
         terminate(&mut c)
     }
 
+    /// How node `id` exited, if its process has ended on its own (it is
+    /// then no longer running); `None` while it runs.
+    pub fn exited(&mut self, id: u64) -> Option<std::process::ExitStatus> {
+        let n = self.nodes.iter_mut().find(|n| n.id == id).unwrap();
+        let status = n.child.as_mut()?.try_wait().unwrap()?;
+        n.child = None;
+        Some(status)
+    }
+
     /// Node `id`'s whole log.
     pub fn log(&self, id: u64) -> String {
         std::fs::read_to_string(&self.node(id).log).unwrap_or_default()

@@ -427,6 +427,9 @@ fn open_store(path: &Path) -> Result<Database, String> {
 #[derive(Clone)]
 pub struct StateMachine {
     shared: Arc<Shared>,
+    /// A test hook (`BOX_NODE_FAULT=forge-snapshots`): the snapshots this
+    /// node sends carry a forged tip state.
+    forge_snapshots: bool,
 }
 
 impl StateMachine {
@@ -543,7 +546,16 @@ impl StateMachine {
                 attesters: std::sync::OnceLock::new(),
                 memo: Arc::new(box_core::crypto::RecoveryMemo::new(MEMO_SIGNERS)),
             }),
+            forge_snapshots: false,
         })
+    }
+
+    /// With `forge = true`, every snapshot this node sends carries a forged
+    /// tip state: a test hook (`BOX_NODE_FAULT=forge-snapshots`, crate
+    /// `fault`) for a leader that sends forged snapshots.
+    pub fn forging_snapshots(mut self, forge: bool) -> Self {
+        self.forge_snapshots = forge;
+        self
     }
 
     /// The shared handle.
@@ -611,7 +623,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     }
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {
-        self.current()
+        let current = self.current()?;
+        if self.forge_snapshots {
+            return Ok(current.map(snapshot::forged));
+        }
+        Ok(current)
     }
 }
 

@@ -222,6 +222,20 @@ impl StateMachine {
     }
 }
 
+/// `snapshot` with the last byte of its tip state changed (a binary
+/// snapshot; an earlier version's JSON one is left as it is): what a node
+/// started with `BOX_NODE_FAULT=forge-snapshots` sends.
+pub(super) fn forged(mut snapshot: Snapshot<TypeConfig>) -> Snapshot<TypeConfig> {
+    if let Ok(mut tip) = TipSnapshot::decode(snapshot.snapshot.get_ref())
+        && let Some(last) = tip.checkpoint.last_mut()
+    {
+        *last ^= 1;
+        tracing::warn!(snapshot = %snapshot.meta.snapshot_id, "fault injection: sending a snapshot with a forged tip state");
+        snapshot.snapshot = Box::new(Cursor::new(tip.encode()));
+    }
+    snapshot
+}
+
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     async fn build_snapshot(&mut self) -> Result<Snapshot<TypeConfig>, StoreError> {
         // The parts of the state that are not at the tip (bounded by a
