@@ -48,15 +48,16 @@ pub(super) async fn fetch_retired(
     }
 }
 
-/// Asks the peers (`peers`, one client each, in
-/// turn) for the latest proven row of each transfer those records name and
-/// this node holds no proof of ([`unproven`]), and keeps the first that
+/// Asks the peers (`peers`, one client each, in turn) for the latest proven
+/// row of each transfer the notarized records of the blocks `bottom..=top`
+/// name and this node holds no proof of ([`unproven`]), and keeps the first that
 /// verifies against the header this node holds at its height
 /// ([`Shared::store_fetched_proof`]); a peer whose proof does not verify is
 /// passed over for the next. So the node serves `GetTransferProof` for
 /// transfers that retired before its snapshot, as a node that applied their
-/// blocks does. While no peer answers (or the store fails) it waits and
-/// retries with a backoff (0.5 s doubling to 8 s, a `waiting:` line); a
+/// blocks does. While no proof verifies and a peer did not answer (or the
+/// store fails) it waits and retries with a backoff (0.5 s doubling to 8 s,
+/// a `waiting:` line): that peer may hold it; a
 /// transfer no peer holds a verifying proof of is left (its last change and
 /// its retirement fell in one block, crate README). `false` if the node
 /// stops first.
@@ -136,8 +137,10 @@ async fn proof_from_peers(
             Err(e) => unreachable.push(e.to_string()),
         }
     }
-    if !answered {
-        return Err(format!("no peer answered: {}", unreachable.join("; ")));
+    if !unreachable.is_empty() {
+        // A peer that did not answer may hold what those that did lack.
+        let answered = if answered { "no peer that answered sent one that verifies" } else { "no peer answered" };
+        return Err(format!("{answered}: {}", unreachable.join("; ")));
     }
     Ok(refused.then_some(FetchedProof::Refused))
 }
@@ -208,9 +211,10 @@ struct Undecided {
 /// when a strict majority of the registry's nodes report the same one, of
 /// the kind the submission in this node's block has, decided in a block of
 /// the run at or after that submission. So `GetSubject` answers such a
-/// subject as a node that applied the blocks does. While too few peers
-/// answer (or the store fails) it waits and retries with a backoff (a
-/// `waiting:` line). `false` if the node stops first.
+/// subject as a node that applied the blocks does. While the peers that did
+/// not answer could still make up that majority (or the store fails) it
+/// waits and retries with a backoff (a `waiting:` line). `false` if the
+/// node stops first.
 async fn fetch_rejections(
     shared: &Arc<Shared>,
     peers: &[NodeClient],
@@ -257,33 +261,32 @@ async fn fetch_rejections(
 /// Asks every peer for subject `c`'s standing: `Some((height, record))`
 /// when at least `majority` of them report the same rejection, of `c`'s
 /// kind, decided at a height from `c.submitted` to `top`; `None` when the
-/// peers that answered do not (never decided, or disagreeing). `Err` while
-/// fewer than `majority` peers answer at all: a reason to wait.
+/// answers settle that they do not ([`settle`]). `Err` while the peers that
+/// did not answer could still make up such a majority: a reason to wait.
 async fn rejection_from_peers(
     peers: &[NodeClient],
     c: &Undecided,
     top: u64,
     majority: usize,
 ) -> Result<Option<(u64, RejectedRecord)>, String> {
-    let (mut answered, mut unreachable) = (0, Vec::new());
+    let mut unreachable = Vec::new();
     let mut alike: BTreeMap<(u64, Vec<String>), usize> = BTreeMap::new();
     for peer in peers {
         match peer.subject(&c.id).await {
             Ok(view) => {
-                answered += 1;
                 if view.status == SubjectStatus::Rejected && view.kind == Some(c.kind) {
                     *alike.entry((view.height, view.reasons)).or_default() += 1;
                 }
             }
-            Err(NodeError::NotFound(_)) => answered += 1,
+            Err(NodeError::NotFound(_)) => {}
             Err(e) => unreachable.push(e.to_string()),
         }
     }
-    match alike.into_iter().find(|(_, n)| *n >= majority).map(|(told, _)| told) {
-        Some((height, reasons)) if (c.submitted..=top).contains(&height) => {
+    match settle(alike, unreachable.len(), majority) {
+        Settled::Told(height, reasons) if (c.submitted..=top).contains(&height) => {
             Ok(Some((height, RejectedRecord { subject: c.id, kind: c.kind, reasons })))
         }
-        Some((height, _)) => {
+        Settled::Told(height, _) => {
             tracing::warn!(
                 "a majority of the peers report subject {} rejected at height {height}, outside the blocks {}..={top} \
                  from its submission to the snapshot; not kept",
@@ -292,10 +295,36 @@ async fn rejection_from_peers(
             );
             Ok(None)
         }
-        None if answered < majority && !unreachable.is_empty() => {
-            Err(format!("{answered} of the {majority} peers needed answered: {}", unreachable.join("; ")))
-        }
-        None => Ok(None),
+        Settled::NotTold => Ok(None),
+        Settled::Wait => Err(format!(
+            "no {majority} peers report one rejection yet, and {} did not answer: {}",
+            unreachable.len(),
+            unreachable.join("; ")
+        )),
+    }
+}
+
+/// What the peers' reports of one subject settle.
+#[derive(Debug, PartialEq, Eq)]
+enum Settled {
+    /// A majority report this rejection: its height and reasons.
+    Told(u64, Vec<String>),
+    /// No majority reports one rejection, and the peers that did not answer
+    /// could not make one up.
+    NotTold,
+    /// The peers that did not answer could still make up a majority.
+    Wait,
+}
+
+/// Settles the reports of one subject: `alike` counts the peers reporting
+/// each rejection (height and reasons), `unreachable` the peers that did
+/// not answer; `majority` is a strict majority of the registry's nodes.
+fn settle(alike: BTreeMap<(u64, Vec<String>), usize>, unreachable: usize, majority: usize) -> Settled {
+    let best = alike.values().copied().max().unwrap_or(0);
+    match alike.into_iter().find(|(_, n)| *n >= majority) {
+        Some(((height, reasons), _)) => Settled::Told(height, reasons),
+        None if best + unreachable >= majority => Settled::Wait,
+        None => Settled::NotTold,
     }
 }
 
@@ -329,5 +358,30 @@ async fn undecided(shared: &Arc<Shared>, bottom: u64, top: u64) -> Result<Vec<Un
     match tokio::task::spawn_blocking(read).await {
         Ok(found) => found,
         Err(e) => Err(e.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reports(rows: &[(u64, &str, usize)]) -> BTreeMap<(u64, Vec<String>), usize> {
+        rows.iter().map(|(h, r, n)| ((*h, vec![(*r).to_owned()]), *n)).collect()
+    }
+
+    /// A registry of 4 (majority 3), the node asking being one of them: its
+    /// three peers must all report one rejection; a peer that does not
+    /// answer is waited for while it could still make up the majority.
+    #[test]
+    fn a_rejection_is_told_by_a_majority_and_waited_for_while_one_could_still_form() {
+        let told = Settled::Told(7, vec!["0xabc: no".to_owned()]);
+        assert_eq!(settle(reports(&[(7, "0xabc: no", 3)]), 0, 3), told);
+        assert_eq!(settle(reports(&[(7, "0xabc: no", 2), (8, "0xabc: no", 1)]), 0, 3), Settled::NotTold);
+        assert_eq!(settle(reports(&[(7, "0xabc: no", 2)]), 1, 3), Settled::Wait);
+        assert_eq!(settle(reports(&[(7, "0xabc: no", 1), (7, "0xdef: no", 1)]), 1, 3), Settled::NotTold);
+        // Nobody reports a rejection: unknown to all that answered.
+        assert_eq!(settle(BTreeMap::new(), 0, 3), Settled::NotTold);
+        assert_eq!(settle(BTreeMap::new(), 3, 3), Settled::Wait);
+        assert_eq!(settle(BTreeMap::new(), 2, 3), Settled::NotTold);
     }
 }

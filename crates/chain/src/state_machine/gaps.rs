@@ -208,15 +208,15 @@ fn read_wanted(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result
 
 impl Shared {
     /// The fetched runs of blocks `(bottom, top)` (each up to the installed
-    /// tip it was fetched for) whose retired transfers' proofs are still to
-    /// fetch (`crate::backfill`): recorded in the transaction that closes a
-    /// gap, so a restart fetches them again.
+    /// tip it was fetched for) whose retired transfers' proofs and retired
+    /// rejections are still to fetch (`crate::backfill`): recorded in the
+    /// transaction that closes a gap, so a restart fetches them again.
     pub fn proofs_wanted(&self) -> Result<Vec<(u64, u64)>, redb::Error> {
         let tx = self.db.begin_read()?;
         read_wanted(&tx.open_table(META)?)
     }
 
-    /// Records that the proofs of the run `range` were fetched.
+    /// Records that the proofs and rejections of the run `range` were fetched.
     pub fn proofs_fetched(&self, range: (u64, u64)) -> Result<(), redb::Error> {
         let tx = self.db.begin_write()?;
         {
