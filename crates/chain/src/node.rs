@@ -140,6 +140,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         );
     }
     shared.keeper.configure(key.clone(), cfg.state_checkpoint_every);
+    shared.keeper.snapshots_every(cfg.raft.snapshot_every);
     let registered = shared.read().notary.registry().contains(&key.address());
     let config = Config {
         cluster_name: "box".into(),

@@ -436,6 +436,84 @@ async fn a_snapshots_size_does_not_grow_with_the_number_of_blocks() {
     assert!(blocks > 40 * 256, "the blocks are far bigger than the snapshot's difference");
 }
 
+/// A node puts aside the state after a block sealed shortly before a
+/// snapshot is due (raft's `snapshot_every`), and builds that snapshot from
+/// it with only the blocks after it replayed: the bytes are those a node
+/// that replays every block since its previous snapshot builds, the state
+/// put aside is used once, and a node that installs such a snapshot drops
+/// what it had put aside for its own next one.
+#[tokio::test]
+async fn a_snapshot_built_from_the_state_put_aside_before_it_is_the_one_a_full_replay_builds() {
+    const EVERY: u64 = 24;
+    let (mut plain, mut quick) = (Replica::new(), Replica::new());
+    quick.sm.shared().keeper.snapshots_every(EVERY);
+    for r in [&mut plain, &mut quick] {
+        r.notarize(1).await;
+        r.seal(&node_key()).await;
+        assert_eq!(r.snapshot().await.0.last_log_id.unwrap().index, 4);
+    }
+    // Each block: a submission and a vote, then Seal and SignBlock. The
+    // snapshot is due at log index 4 + 24; a block whose entries end from
+    // index 25 on (the last eighth) is put aside.
+    let mut blocks_after = None;
+    for n in 2..20 {
+        for r in [&mut plain, &mut quick] {
+            r.notarize(n).await;
+            r.seal(&node_key()).await;
+        }
+        let put_aside = quick.sm.shared().snapshot_base_height();
+        assert_eq!(
+            plain.sm.shared().snapshot_base_height(),
+            None,
+            "a node not told raft's interval puts nothing aside"
+        );
+        if let Some(h) = put_aside {
+            assert!(
+                quick.index > 4 + EVERY - EVERY / 8,
+                "put aside at block {h}, log index {}, too early",
+                quick.index
+            );
+            let after = blocks_after.get_or_insert(0);
+            *after += 1;
+            if *after == 3 {
+                break;
+            }
+        }
+    }
+    assert_eq!(blocks_after, Some(3), "no block was put aside before the snapshot was due");
+    let base = quick.sm.shared().snapshot_base_height().unwrap();
+    assert_eq!(quick.height(), base + 2, "the put-aside block stays the one before the snapshot");
+    quick.notary(NotaryEntry::Submit(sample_flow(99))).await;
+    plain.notary(NotaryEntry::Submit(sample_flow(99))).await;
+    let (replayed_meta, replayed) = plain.snapshot().await;
+    let (built_meta, built) = quick.snapshot().await;
+    assert_eq!(built_meta.last_log_id, replayed_meta.last_log_id);
+    assert!(built == replayed, "the snapshot built from the state put aside differs from the full replay's");
+    assert_eq!(quick.sm.shared().snapshot_base_height(), None, "the state put aside is used once");
+
+    // The next one is put aside again, relative to the snapshot just built;
+    // an installed snapshot drops it.
+    for n in 20..40 {
+        for r in [&mut plain, &mut quick] {
+            r.notarize(n).await;
+            r.seal(&node_key()).await;
+        }
+        if quick.sm.shared().snapshot_base_height().is_some() {
+            break;
+        }
+    }
+    assert!(quick.sm.shared().snapshot_base_height().is_some(), "nothing put aside for the second snapshot");
+    for n in 40..43 {
+        plain.notarize(n).await;
+        plain.seal(&node_key()).await;
+    }
+    let (meta, bytes) = plain.snapshot().await;
+    quick.peer_with(&plain);
+    quick.install(&meta, bytes).await.unwrap();
+    assert_eq!(quick.height(), plain.height());
+    assert_eq!(quick.sm.shared().snapshot_base_height(), None, "an installed snapshot drops the state put aside");
+}
+
 /// The snapshot an earlier version wrote for `r`: JSON of the chain state
 /// and every block with its notarized records.
 fn json_snapshot(r: &Replica) -> Vec<u8> {

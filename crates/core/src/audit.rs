@@ -8,6 +8,7 @@
 //! The first failure is reported with the block height and what failed.
 
 use crate::block::{Block, LoggedEntry, merkle_root};
+use crate::evidence::SealedHeader;
 use crate::ids::Timestamp;
 use crate::notary::{Event, NotaryState};
 use crate::quorum::verify_certificate;
@@ -92,6 +93,16 @@ impl HistoryVerifier {
     /// which checks that the parts hold together.
     pub(crate) fn resumed(state: NotaryState, parent: B256, height: u64, next_index: Option<u64>) -> Self {
         Self { state, parent, height, next_index }
+    }
+
+    /// A verifier at `state`, the state after the block `sealed` whose last
+    /// entry's log index is `next_index - 1`, as the caller holds it (a
+    /// node's own state, put aside when it sealed that block). Nothing is
+    /// checked: the state is trusted as the caller's own, like a
+    /// checkpoint it wrote; blocks pushed after it are verified as usual.
+    pub fn at_sealed(state: NotaryState, sealed: &SealedHeader, next_index: Option<u64>) -> Self {
+        let parent = sealed.hash(&state.domain());
+        Self { state, parent, height: sealed.header.height, next_index }
     }
 
     /// The least log index the next block's first entry may have.

@@ -159,9 +159,7 @@ fn put_head(out: &mut Vec<u8>, verifier: &HistoryVerifier, header: Option<&Seale
 /// sealed height (`Notary.GetState`), which never ran a verifier. Nothing
 /// is checked here; [`decode`] checks it all.
 pub fn encode_sealed(state: NotaryState, sealed: &SealedHeader, next_index: Option<u64>) -> Vec<u8> {
-    let parent = sealed.hash(&state.domain());
-    let verifier = HistoryVerifier::resumed(state, parent, sealed.header.height, next_index);
-    encode(&verifier, Some(sealed))
+    encode(&HistoryVerifier::at_sealed(state, sealed, next_index), Some(sealed))
 }
 
 /// The JSON checkpoint earlier versions wrote (about four times the size

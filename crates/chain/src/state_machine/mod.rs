@@ -528,6 +528,7 @@ impl StateMachine {
             out
         };
         let keeper = Keeper::default();
+        keeper.snapshot_at(state.last_applied.map_or(0, |l| l.index));
         if let Some(sealed) = restored {
             keeper.restored(sealed);
         }

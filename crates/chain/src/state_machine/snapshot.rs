@@ -2,10 +2,13 @@
 //! ([`super::tip`]), built, saved with their metadata (so a snapshot keeps
 //! the id it was built or received with), installed and read back.
 //!
-//! Building one costs the live state plus the blocks since the previous
-//! snapshot, never the history: the state at the tip is the previous
-//! snapshot's tip state with the blocks sealed since replayed on it (from
-//! this node's store, through box-core's [`HistoryVerifier`]). Only a node
+//! Building one costs the live state plus a few blocks, never the history:
+//! the state at the tip is the state this node put aside when it sealed a
+//! block shortly before the snapshot was due (`Keeper::snapshots_every`),
+//! with the blocks sealed since replayed on it (from this node's store,
+//! through box-core's [`HistoryVerifier`]). Without one (the first snapshot
+//! after a start or an install, or raft's timing off its interval) it is
+//! the previous snapshot's tip state with every block since replayed. Only a node
 //! whose saved snapshot is an earlier version's JSON (or that has none)
 //! replays from the genesis, once. Blocks stay in the store: a node that
 //! installs a snapshot fetches the blocks below its tip from its peers
@@ -19,6 +22,7 @@ use box_core::audit::HistoryVerifier;
 use box_core::block::Block;
 use box_core::checkpoint;
 use box_core::encoding::Canonical;
+use box_core::evidence::SealedHeader;
 use openraft::storage::Snapshot;
 use openraft::{BasicNode, RaftSnapshotBuilder, SnapshotMeta, StorageIOError};
 use redb::ReadableDatabase;
@@ -47,10 +51,16 @@ impl StateMachine {
         Ok(t.get("data").map_err(rerr)?.map(|g| g.value().to_vec()))
     }
 
-    /// box-core's checkpoint of the state after block `height`: the saved
-    /// snapshot's tip state with the blocks since replayed on it, or (no
-    /// binary snapshot saved yet) every block from the genesis.
+    /// box-core's checkpoint of the state after block `height`: the state
+    /// this node put aside at a block shortly before the snapshot was due
+    /// (`Keeper::snapshots_every`) with the few blocks since replayed on it;
+    /// else the saved snapshot's tip state with the blocks since replayed on
+    /// it, or (no binary snapshot saved yet) every block from the genesis.
     fn tip_checkpoint(&self, height: u64) -> Result<Vec<u8>, StoreError> {
+        if let Some(base) = self.shared.take_snapshot_base(height) {
+            let verifier = HistoryVerifier::at_sealed(base.sealed.state, &base.header, base.sealed.next_index);
+            return self.replayed_to(verifier, Some(base.header), height);
+        }
         let genesis = self.shared.read().notary.genesis().clone();
         let from_saved = match self.saved()? {
             Some(bytes) if bytes.starts_with(MAGIC) => {
@@ -60,10 +70,21 @@ impl StateMachine {
             }
             _ => None,
         };
-        let (mut verifier, mut header) = match from_saved {
+        let (verifier, header) = match from_saved {
             Some(v) => v,
             None => (HistoryVerifier::new(&genesis).map_err(|e| build_error(e.to_string()))?, None),
         };
+        self.replayed_to(verifier, header, height)
+    }
+
+    /// The checkpoint of `verifier` (whose last block's sealed header is
+    /// `header`) with this node's blocks after it up to `height` pushed.
+    fn replayed_to(
+        &self,
+        mut verifier: HistoryVerifier,
+        mut header: Option<SealedHeader>,
+        height: u64,
+    ) -> Result<Vec<u8>, StoreError> {
         // The blocks since are this node's own: most of their signers are in its memo.
         self.shared.remembering(|| {
             for h in verifier.height() + 1..=height {
@@ -105,6 +126,7 @@ impl StateMachine {
             t.insert("meta", encoded.as_slice()).map_err(werr)?;
         }
         tx.commit().map_err(werr)?;
+        self.shared.keeper.snapshot_at(meta.last_log_id.map_or(0, |l| l.index));
         Ok(true)
     }
 
@@ -167,6 +189,7 @@ impl StateMachine {
         }
         let height = verified.state.height();
         *self.write() = verified.state;
+        self.shared.keeper.forget_snapshot_base();
         self.shared.height_tx.send_replace(height);
         self.shared.applied.notify_waiters();
         Ok(())
@@ -194,6 +217,7 @@ impl StateMachine {
         self.save_snapshot(&bytes, meta)?;
         let height = verified.state.height();
         *self.write() = verified.state;
+        self.shared.keeper.forget_snapshot_base();
         self.shared.height_tx.send_replace(height);
         self.shared.applied.notify_waiters();
         Ok(())
