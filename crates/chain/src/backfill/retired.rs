@@ -57,7 +57,8 @@ pub(super) async fn fetch_retired(
 /// transfers that retired before its snapshot, as a node that applied their
 /// blocks does. While no proof verifies and a peer did not answer (or the
 /// store fails) it waits and retries with a backoff (0.5 s doubling to 8 s,
-/// a `waiting:` line): that peer may hold it; a
+/// a `waiting:` line): that peer may hold it. The other transfers are asked
+/// about meanwhile; each pass retries only those still waiting. A
 /// transfer no peer holds a verifying proof of is left (its last change and
 /// its retirement fell in one block, crate README). `false` if the node
 /// stops first.
@@ -70,27 +71,39 @@ async fn fetch_proofs(
     let what = format!("the records of blocks {bottom}..={top}");
     let Some(ids) = read_retrying(&what, shutdown, || unproven(shared, bottom, top)).await else { return false };
     let (mut kept, mut absent, mut refused) = (0, 0, 0);
-    for id in &ids {
-        let mut wait = FIRST_RETRY;
-        loop {
-            match proof_from_peers(shared, peers, id).await {
+    // Each pass asks about every transfer still waiting, so one whose proof
+    // waits for a silent peer does not hold up the others.
+    let total = ids.len();
+    let (mut waiting, mut wait) = (ids, FIRST_RETRY);
+    loop {
+        let mut again = Vec::new();
+        for id in waiting {
+            match proof_from_peers(shared, peers, &id).await {
                 Ok(Some(FetchedProof::Kept)) => kept += 1,
                 Ok(Some(FetchedProof::Held)) => {}
                 Ok(Some(FetchedProof::Refused)) => refused += 1,
                 Ok(None) => absent += 1,
                 Err(e) => {
-                    tracing::info!(
-                        "waiting: the proof of transfer {id} is not fetched yet ({e}); retrying in {} s",
-                        wait.as_secs_f32()
-                    );
-                    if !backoff(&mut wait, shutdown).await {
-                        return false;
+                    if again.is_empty() {
+                        tracing::info!(
+                            "waiting: the proof of transfer {id} is not fetched yet ({e}); retrying in {} s",
+                            wait.as_secs_f32()
+                        );
                     }
-                    continue;
+                    again.push(id);
                 }
             }
+        }
+        if again.is_empty() {
             break;
         }
+        if again.len() > 1 {
+            tracing::info!("waiting: {} proofs of transfers are not fetched yet", again.len());
+        }
+        if !backoff(&mut wait, shutdown).await {
+            return false;
+        }
+        waiting = again;
     }
     if refused > 0 {
         tracing::warn!(
@@ -99,8 +112,7 @@ async fn fetch_proofs(
     }
     tracing::info!(
         "kept {kept} verified proofs of transfers retired below the snapshot (blocks {bottom}..={top}) from peers; \
-         {absent} of {} not held by any peer",
-        ids.len()
+         {absent} of {total} not held by any peer"
     );
     true
 }
