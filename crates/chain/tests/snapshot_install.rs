@@ -12,7 +12,9 @@
 //! and an earlier version's JSON snapshot saved on disk still opens. A
 //! snapshot taken between `Seal` and `SignBlock` of a height whose state is
 //! kept for new followers leaves that state kept, after a restart from it or
-//! an install of it.
+//! an install of it. A snapshot built from a state put aside shortly before
+//! it was due is the one a full replay builds. What installing cannot see
+//! (an entry after the tip left out) leaves a node that says it cannot follow.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use box_chain::state_machine::tip::{MAGIC, TipSnapshot};
@@ -512,6 +514,50 @@ async fn a_snapshot_built_from_the_state_put_aside_before_it_is_the_one_a_full_r
     quick.install(&meta, bytes).await.unwrap();
     assert_eq!(quick.height(), plain.height());
     assert_eq!(quick.sm.shared().snapshot_base_height(), None, "an installed snapshot drops the state put aside");
+}
+
+/// What installing cannot check: that a snapshot holds every entry after
+/// its tip (the raft entries between them, Seal and SignBlock among them,
+/// are not in it, so their log indices have gaps anyway). A snapshot that
+/// leaves one out installs; the node's next sealed header then differs
+/// from the one the chain signs, the signature is ignored, the node stays
+/// at its height, and it says why and what to do, at error level.
+#[tokio::test]
+async fn a_snapshot_missing_an_unsealed_entry_leaves_a_node_that_says_it_cannot_follow() {
+    let mut leader = history(1).await;
+    leader.notary(NotaryEntry::Submit(sample_flow(4))).await;
+    let (meta, bytes) = leader.snapshot().await;
+    let mut p = parts(&bytes);
+    assert_eq!(p.unsealed.len(), 2, "flows 3 and 4 are unsealed");
+    p.unsealed.remove(0);
+    let mut learner = Replica::new();
+    learner.peer_with(&leader);
+    learner.install(&meta, p.encode()).await.expect("the omission is not seen at install");
+    learner.index = leader.index;
+    let height = leader.sm.shared().read().next_height;
+    let seal = Command::Seal { height, time: genesis().time + leader.index };
+    leader.apply(seal.clone()).await;
+    learner.apply(seal).await;
+    let signature = {
+        let shared = leader.sm.shared();
+        let s = shared.read();
+        s.notary.domain().sign(&node_key(), &s.pending.as_ref().unwrap().header).as_bytes().to_vec()
+    };
+    assert_eq!(
+        leader.apply(Command::SignBlock { height, signature: signature.clone() }).await.outcome,
+        Outcome::Signed
+    );
+    let Outcome::Ignored(reason) = learner.apply(Command::SignBlock { height, signature }).await.outcome else {
+        panic!("the learner signed a block over a state the chain never had");
+    };
+    for part in [
+        &format!("block {height} signed by"),
+        "this node's state differs from the chain's",
+        "move its data directory aside and restart it",
+    ] {
+        assert!(reason.contains(part), "{part:?} not in {reason}");
+    }
+    assert_eq!((leader.height(), learner.height()), (height, height - 1));
 }
 
 /// The snapshot an earlier version wrote for `r`: JSON of the chain state

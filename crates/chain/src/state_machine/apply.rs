@@ -133,9 +133,18 @@ impl StateMachine {
                     Err(e) => return Ok(Applied::only(Outcome::Ignored(format!("block signature: {e}")))),
                 };
                 if !s.notary.registry().contains(&signer) {
-                    return Ok(Applied::only(Outcome::Ignored(format!(
-                        "block signed by {signer}, not a registered node account"
-                    ))));
+                    // Honest nodes seal the same header at a height, so a committed signature
+                    // over another one means a faulty signer, or this node's own state differs.
+                    let reason = format!(
+                        "block {height} signed by {signer}, not a registered node account, over the header this \
+                         node sealed (state root {}): either the node that signed it is faulty, or this node's \
+                         state differs from the chain's (a snapshot it installed from a faulty leader can leave \
+                         out entries after its tip); if the other nodes hold block {height}, this node cannot \
+                         follow them: move its data directory aside and restart it to catch up anew",
+                        pending.header.stateHash
+                    );
+                    tracing::error!("{reason}");
+                    return Ok(Applied::only(Outcome::Ignored(reason)));
                 }
                 let Some(p) = s.pending.take() else {
                     return Ok(Applied::only(Outcome::Ignored("no pending block at that height".into())));
