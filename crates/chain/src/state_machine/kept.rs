@@ -332,6 +332,7 @@ impl Shared {
 
     /// At `Seal` of `height`: puts `state` (the state the header commits to)
     /// aside if `height` is one to keep.
+    ///
     /// Also puts it aside for the next snapshot when one is due soon
     /// ([`Keeper::snapshots_every`]).
     pub(super) fn seal_kept(&self, height: u64, state: &NotaryState, next_index: Option<u64>) {
