@@ -70,40 +70,21 @@ async fn fetch_proofs(
 ) -> bool {
     let what = format!("the records of blocks {bottom}..={top}");
     let Some(ids) = read_retrying(&what, shutdown, || unproven(shared, bottom, top)).await else { return false };
-    let (mut kept, mut absent, mut refused) = (0, 0, 0);
-    // Each pass asks about every transfer still waiting, so one whose proof
-    // waits for a silent peer does not hold up the others.
     let total = ids.len();
-    let (mut waiting, mut wait) = (ids, FIRST_RETRY);
-    loop {
-        let mut again = Vec::new();
-        for id in waiting {
-            match proof_from_peers(shared, peers, &id).await {
-                Ok(Some(FetchedProof::Kept)) => kept += 1,
-                Ok(Some(FetchedProof::Held)) => {}
-                Ok(Some(FetchedProof::Refused)) => refused += 1,
-                Ok(None) => absent += 1,
-                Err(e) => {
-                    if again.is_empty() {
-                        tracing::info!(
-                            "waiting: the proof of transfer {id} is not fetched yet ({e}); retrying in {} s",
-                            wait.as_secs_f32()
-                        );
-                    }
-                    again.push(id);
-                }
-            }
+    let describe = |id: &TransferId| format!("the proof of transfer {id} is not fetched yet");
+    let Some(found) =
+        in_passes(ids, shutdown, describe, |id| async move { proof_from_peers(shared, peers, &id).await }).await
+    else {
+        return false;
+    };
+    let (mut kept, mut absent, mut refused) = (0, 0, 0);
+    for f in found {
+        match f {
+            Some(FetchedProof::Kept) => kept += 1,
+            Some(FetchedProof::Held) => {}
+            Some(FetchedProof::Refused) => refused += 1,
+            None => absent += 1,
         }
-        if again.is_empty() {
-            break;
-        }
-        if again.len() > 1 {
-            tracing::info!("waiting: {} proofs of transfers are not fetched yet", again.len());
-        }
-        if !backoff(&mut wait, shutdown).await {
-            return false;
-        }
-        waiting = again;
     }
     if refused > 0 {
         tracing::warn!(
@@ -206,6 +187,45 @@ where
     }
 }
 
+/// Asks about each of `items` (`ask`), then, after a backoff (0.5 s
+/// doubling to 8 s), again about those it could not settle yet (`Err`: a
+/// peer that could answer is silent, or the store failed), until none is
+/// left: one waiting item never holds up the others. Logs one `waiting:`
+/// line per pass, naming the first item still waiting (`describe`) and how
+/// many are. The answers, in no particular order; `None` if the node stops
+/// first.
+async fn in_passes<T, O, F, Fut>(
+    items: Vec<T>,
+    shutdown: &mut watch::Receiver<bool>,
+    describe: impl Fn(&T) -> String,
+    mut ask: F,
+) -> Option<Vec<O>>
+where
+    T: Copy,
+    F: FnMut(T) -> Fut,
+    Fut: std::future::Future<Output = Result<O, String>>,
+{
+    let (mut waiting, mut wait, mut answers) = (items, FIRST_RETRY, Vec::new());
+    loop {
+        let (mut again, mut first) = (Vec::new(), None);
+        for item in waiting {
+            match ask(item).await {
+                Ok(answer) => answers.push(answer),
+                Err(e) => {
+                    first.get_or_insert_with(|| format!("{} ({e})", describe(&item)));
+                    again.push(item);
+                }
+            }
+        }
+        let Some(first) = first else { return Some(answers) };
+        tracing::info!("waiting: {first}; {} still waiting, retrying in {} s", again.len(), wait.as_secs_f32());
+        if !backoff(&mut wait, shutdown).await {
+            return None;
+        }
+        waiting = again;
+    }
+}
+
 /// A subject submitted in the blocks of a run that this node holds no
 /// decision of and that is not live at its tip: rejected, or never
 /// decided, before the snapshot.
@@ -225,8 +245,8 @@ struct Undecided {
 /// the run at or after that submission. So `GetSubject` answers such a
 /// subject as a node that applied the blocks does. While the peers that did
 /// not answer could still make up that majority (or the store fails) it
-/// waits and retries with a backoff (a `waiting:` line). `false` if the
-/// node stops first.
+/// waits and retries with a backoff (a `waiting:` line), asking about the
+/// other subjects meanwhile ([`in_passes`]). `false` if the node stops first.
 async fn fetch_rejections(
     shared: &Arc<Shared>,
     peers: &[NodeClient],
@@ -238,34 +258,22 @@ async fn fetch_rejections(
         return false;
     };
     let majority = shared.read().notary.registry().majority();
-    let mut kept = 0;
-    for c in &candidates {
-        let mut wait = FIRST_RETRY;
-        loop {
-            let outcome = match rejection_from_peers(peers, c, top, majority).await {
-                Ok(Some((height, record))) => {
-                    shared.store_fetched_rejection(height, &record).map(|new| kept += usize::from(new))
-                }
-                Ok(None) => Ok(()),
-                Err(e) => Err(e),
-            };
-            let Err(e) = outcome else { break };
-            tracing::info!(
-                "waiting: the standing of subject {} is not settled yet ({e}); retrying in {} s",
-                c.id,
-                wait.as_secs_f32()
-            );
-            if !backoff(&mut wait, shutdown).await {
-                return false;
-            }
+    let total = candidates.len();
+    let describe = |c: &Undecided| format!("the standing of subject {} is not settled yet", c.id);
+    let ask = |c: Undecided| async move {
+        match rejection_from_peers(peers, &c, top, majority).await? {
+            Some((height, record)) => shared.store_fetched_rejection(height, &record).map(usize::from),
+            None => Ok(0),
         }
-    }
+    };
+    let Some(stored) = in_passes(candidates, shutdown, describe, ask).await else { return false };
+    let kept: usize = stored.iter().sum();
     tracing::info!(
         "kept {kept} rejections of subjects retired below the snapshot (blocks {bottom}..={top}) that a strict \
          majority of the registry's nodes ({majority}) reported alike; {} of the {} subjects submitted there \
          without a decision held here were not",
-        candidates.len() - kept,
-        candidates.len()
+        total - kept,
+        total
     );
     true
 }
@@ -384,6 +392,35 @@ mod tests {
     /// A registry of 4 (majority 3), the node asking being one of them: its
     /// three peers must all report one rejection; a peer that does not
     /// answer is waited for while it could still make up the majority.
+    /// An item that cannot be settled yet is asked about again after the
+    /// others, never before them; a node stopping during the wait ends it.
+    #[tokio::test]
+    async fn an_item_waiting_for_a_silent_peer_does_not_hold_up_the_others() {
+        let asked = std::cell::RefCell::new(Vec::new());
+        let ask = |i: u32| {
+            let asked = &asked;
+            async move {
+                asked.borrow_mut().push(i);
+                let first_time = asked.borrow().iter().filter(|&&a| a == i).count() == 1;
+                if i == 2 && first_time { Err("node 2 did not answer".to_owned()) } else { Ok(i * 10) }
+            }
+        };
+        let (_stop, mut shutdown) = watch::channel(false);
+        let mut answers = in_passes(vec![1, 2, 3, 4], &mut shutdown, |i| format!("item {i}"), ask).await.unwrap();
+        answers.sort_unstable();
+        assert_eq!(answers, vec![10, 20, 30, 40]);
+        assert_eq!(*asked.borrow(), vec![1, 2, 3, 4, 2], "3 and 4 are asked before 2 again");
+
+        let (stop, mut shutdown) = watch::channel(false);
+        let never = |_: u32| async { Err::<u32, _>("no peer answered".to_owned()) };
+        let stopping = async {
+            tokio::task::yield_now().await;
+            stop.send_replace(true);
+        };
+        let (got, ()) = tokio::join!(in_passes(vec![1], &mut shutdown, |i| format!("item {i}"), never), stopping);
+        assert!(got.is_none(), "a stopping node ends the wait");
+    }
+
     #[test]
     fn a_rejection_is_told_by_a_majority_and_waited_for_while_one_could_still_form() {
         let told = Settled::Told(7, vec!["0xabc: no".to_owned()]);
