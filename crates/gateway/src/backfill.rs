@@ -17,7 +17,13 @@
 //!   against the header's `stateHash` **and** that header (and its seal) is
 //!   the one of the block the gateway itself verified and stored at that
 //!   height, and the row is final. A node cannot make it record anything the
-//!   verified chain does not say.
+//!   verified chain does not say. A gateway that bootstrapped (again) at
+//!   height H holds no block below H: a proof at such a height counts only
+//!   if a strict majority of the node registry, verified from the genesis,
+//!   attests its header (box-proto `bootstrap::certify_header`), as the
+//!   state at H itself was. That is how a transfer of its own that finished
+//!   and retired while the gateway was down longer than the retention window
+//!   gets its final row.
 //!
 //! It runs beside the server (readiness never waits for it). A transfer it
 //! could not settle (no node reachable, no proof yet, a proof that does not
@@ -30,6 +36,8 @@ use box_core::block::Block;
 use box_core::encoding::Canonical;
 use box_core::ids::TransferId;
 use box_core::notary::TransferStatus;
+use box_core::typed::Genesis;
+use box_proto::bootstrap::{BootstrapError, certify_header, registry_chain};
 use box_proto::{NodeClient, ProvenTransfer};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -38,6 +46,17 @@ use tokio::sync::watch;
 const PAGE: i64 = 256;
 /// The longest wait between rounds.
 const MAX_WAIT: Duration = Duration::from_secs(600);
+
+/// What one round reads from: the gateway's store, the nodes, the verified
+/// replica, and the node-registry chain (verified from the genesis when a
+/// proof below the blocks this gateway holds first needs it, once a round).
+struct Round<'a> {
+    store: &'a Store,
+    nodes: &'a NodeClient,
+    replica: &'a SharedReplica,
+    genesis: &'a Genesis,
+    registry: Option<box_core::attestation::RegistryChain>,
+}
 
 /// What became of one transfer.
 enum Settled {
@@ -49,10 +68,17 @@ enum Settled {
 
 /// Runs the backfill until every transfer without a row is settled, then
 /// idles; returns when `shutdown` changes.
-pub async fn run(store: Store, nodes: NodeClient, replica: SharedReplica, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(
+    store: Store,
+    nodes: NodeClient,
+    replica: SharedReplica,
+    genesis: Genesis,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut wait = Duration::from_secs(1);
     loop {
-        let (recorded, unsettled) = round(&store, &nodes, &replica).await;
+        let mut r = Round { store: &store, nodes: &nodes, replica: &replica, genesis: &genesis, registry: None };
+        let (recorded, unsettled) = round(&mut r).await;
         if recorded > 0 || unsettled > 0 {
             tracing::info!(recorded, unsettled, "backfill of final statuses: a round done");
         }
@@ -72,11 +98,11 @@ pub async fn run(store: Store, nodes: NodeClient, replica: SharedReplica, mut sh
 
 /// One pass over the transfers without a row: how many were recorded and
 /// how many are left to try again.
-async fn round(store: &Store, nodes: &NodeClient, replica: &SharedReplica) -> (u64, u64) {
+async fn round(r: &mut Round<'_>) -> (u64, u64) {
     let (mut recorded, mut unsettled) = (0u64, 0u64);
     let mut after: Option<TransferId> = None;
     loop {
-        let page = match store.transfers_without_final(after.as_ref(), PAGE).await {
+        let page = match r.store.transfers_without_final(after.as_ref(), PAGE).await {
             Ok(p) => p,
             Err(e) => {
                 tracing::warn!("backfill of final statuses: cannot read the transfers, retrying: {e}");
@@ -84,7 +110,7 @@ async fn round(store: &Store, nodes: &NodeClient, replica: &SharedReplica) -> (u
             }
         };
         for id in &page {
-            match settle(store, nodes, replica, id).await {
+            match settle(r, id).await {
                 Ok(Settled::Recorded) => recorded += 1,
                 Ok(Settled::Nothing) => {}
                 Err(why) => {
@@ -102,14 +128,10 @@ async fn round(store: &Store, nodes: &NodeClient, replica: &SharedReplica) -> (u
 
 /// Settles transfer `id` (see the module doc); `Err` says why it must be
 /// tried again.
-async fn settle(
-    store: &Store,
-    nodes: &NodeClient,
-    replica: &SharedReplica,
-    id: &TransferId,
-) -> Result<Settled, String> {
+async fn settle(round: &mut Round<'_>, id: &TransferId) -> Result<Settled, String> {
+    let store = round.store;
     let (live, retired, ask_index, verified) = {
-        let r = replica.read();
+        let r = round.replica.read();
         let live = r
             .state()
             .transfer(id)
@@ -126,7 +148,7 @@ async fn settle(
         Some(f) if f.status.is_final() => (verified, f),
         Some(_) => return Ok(Settled::Nothing),
         None if !retired => return Ok(Settled::Nothing),
-        None => proven(store, nodes, id, verified).await?,
+        None => proven(round, id, verified).await?,
     };
     let body = serde_json::to_string(&row).map_err(|e| e.to_string())?;
     let height = i64::try_from(height).map_err(|_| format!("height {height} out of range"))?;
@@ -135,25 +157,51 @@ async fn settle(
 }
 
 /// The final row of retired transfer `id` as a node proves it against a
-/// header the gateway verified (at most `verified`), with that height.
-async fn proven(
-    store: &Store,
-    nodes: &NodeClient,
-    id: &TransferId,
-    verified: u64,
-) -> Result<(u64, FinalTransfer), String> {
-    let p = nodes.transfer_proof(id).await.map_err(|e| e.to_string())?.ok_or("no node holds a proof of its row")?;
+/// header the gateway verified (at most `verified`), or, below the first
+/// block it holds (it bootstrapped there), one a strict majority of the
+/// registry attests; with that height.
+async fn proven(round: &mut Round<'_>, id: &TransferId, verified: u64) -> Result<(u64, FinalTransfer), String> {
+    let p =
+        round.nodes.transfer_proof(id).await.map_err(|e| e.to_string())?.ok_or("no node holds a proof of its row")?;
     if p.height > verified {
         return Err(format!("its proof is at height {}, past the verified height {verified}", p.height));
     }
-    let stored = store
-        .block(p.height as i64)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("the verified block {} is not in the store", p.height))?;
+    let height = i64::try_from(p.height).map_err(|_| format!("its proof's height {} is out of range", p.height))?;
+    let Some(stored) = round.store.block(height).await.map_err(|e| e.to_string())? else {
+        let first = round.store.first_block().await.map_err(|e| e.to_string())?;
+        return match first {
+            Some(first) if height < first => Ok((p.height, certified(round, &p, first).await?)),
+            _ => Err(format!("the verified block {} is not in the store", p.height)),
+        };
+    };
     let bytes = hex::decode(stored.trim_start_matches("0x")).map_err(|e| format!("stored block {}: {e}", p.height))?;
     let block = Block::decode(&bytes).map_err(|e| format!("stored block {}: {e}", p.height))?;
     Ok((p.height, check(&p, &block)?))
+}
+
+/// The final status proof `p` shows, at a height below `first`, the first
+/// block this gateway holds: only if a strict majority of the registry at
+/// that height attests the proof's header.
+async fn certified(round: &mut Round<'_>, p: &ProvenTransfer, first: i64) -> Result<FinalTransfer, String> {
+    let chain = match round.registry.take() {
+        Some(chain) => chain,
+        None => registry_chain(round.nodes, round.genesis).await.map_err(|e| match e {
+            BootstrapError::Unavailable(m) | BootstrapError::Refused(m) => {
+                format!("its proof is at height {}, below block {first} where this gateway bootstrapped: {m}", p.height)
+            }
+        })?,
+    };
+    let domain = round.genesis.domain();
+    let attested = certify_header(round.nodes, &domain, &chain, &p.header.header).await;
+    round.registry = Some(chain);
+    attested.map_err(|e| {
+        format!(
+            "its proof's header at height {}, below block {first} where this gateway bootstrapped, is not \
+             attested by a strict majority of the node registry: {e}",
+            p.height
+        )
+    })?;
+    final_row(p)
 }
 
 /// The final status a node's proof `p` shows, if it holds: the proof
@@ -161,10 +209,17 @@ async fn proven(
 /// `verified`'s (the block this gateway verified at that height), and the
 /// row is final. The error says which check failed.
 pub fn check(p: &ProvenTransfer, verified: &Block) -> Result<FinalTransfer, String> {
-    let leaf = p.leaf().ok_or("the node's proof does not verify against the header it sent")?;
     if verified.header != p.header.header || verified.signature != p.header.signature {
         return Err(format!("the proof's header is not the block {} this gateway verified", p.height));
     }
+    final_row(p)
+}
+
+/// The final status the row proof `p` shows: it verifies against its own
+/// header's `stateHash` and is final. The caller has established that the
+/// header is the chain's.
+fn final_row(p: &ProvenTransfer) -> Result<FinalTransfer, String> {
+    let leaf = p.leaf().ok_or("the node's proof does not verify against the header it sent")?;
     let status = leaf.transfer_status().ok_or("the proven row has an unknown status code")?;
     if !status.is_final() {
         return Err("the proven row is not final".into());

@@ -32,12 +32,13 @@
 //!   is read from the replica as usual; final statuses recorded from events
 //!   ([`crate::finals`]) exist only for what finished after H. A fresh
 //!   gateway stores no transfer it did not receive itself, so it has no
-//!   row of a transfer that finished before H for [`crate::backfill`] to
-//!   fill (that backfill could not check such a proof anyway: it checks
-//!   the proof's block against the blocks this gateway verified); a
-//!   transfer that finished and retired before H is read, with its proof,
-//!   from the nodes (`Notary.GetTransferProof`), retired subjects with
-//!   `Notary.GetSubject`.
+//!   row of a transfer that finished before H to fill. A gateway that
+//!   bootstraps **again** may: a transfer of its own that finished and
+//!   retired while it was down. [`crate::backfill`] records it from a
+//!   node's proof whose header a strict majority of the registry attests
+//!   (the block is below H, not held here). Other transfers that retired
+//!   before H are read, with their proofs, from the nodes
+//!   (`Notary.GetTransferProof`), retired subjects with `Notary.GetSubject`.
 
 use crate::error::{ApiError, ApiResult};
 use crate::follower::SharedReplica;

@@ -212,7 +212,7 @@ impl Gateway {
             store.clone(),
             chain.clone(),
             replica.clone(),
-            genesis,
+            genesis.clone(),
             config.admins.iter().copied().collect(),
             config.limits,
             config.eth_rpc.as_deref().map(eth_client).transpose().map_err(|e| StartError::Input(e.to_string()))?,
@@ -222,7 +222,7 @@ impl Gateway {
         if genesis_open {
             tasks.spawn(genesis_watch(chain.clone(), fingerprint, rx.clone()));
         }
-        tasks.spawn(crate::backfill::run(store.clone(), chain.clone(), replica.clone(), rx.clone()));
+        tasks.spawn(crate::backfill::run(store.clone(), chain.clone(), replica.clone(), genesis.clone(), rx.clone()));
         tasks.spawn(follower::run(store.clone(), chain.clone(), replica, resumed, rx.clone()));
         tasks.spawn(crate::relay::run(store.clone(), chain, state.relay_wake.clone(), rx.clone()));
         tasks.spawn(prune_nonces(store, config.limits.timestamp_window_seconds, rx.clone()));

@@ -16,8 +16,9 @@ mod common;
 use box_api::TransferState;
 use box_core::B256;
 use box_core::encoding::Canonical;
-use box_core::notary::Subject;
-use box_core::typed::{ReportStatus, Signed, SignerReport};
+use box_core::ids::FlowHash;
+use box_core::notary::TransferStatus;
+use box_core::typed::ReportStatus;
 use box_gateway::Gateway;
 use box_gateway::config::{Database, GatewayConfig};
 use box_gateway::store::Store;
@@ -28,12 +29,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const ETH: u128 = 1_000_000_000_000_000_000;
-
-async fn report(cluster: &Cluster, subject: B256, status: ReportStatus) {
-    let r =
-        SignerReport { subject, status: status as u8, txHash: B256::repeat_byte(0x7C), nonce: 0, detail: "".into() };
-    cluster.submit(&Subject::SignerReport(Signed::new(&cluster.domain, &cluster.signer, r)).encode()).await;
-}
 
 /// A gateway config in `dir` with `[chain] bootstrap = true`.
 fn bootstrap_config(cluster: &Cluster, dir: &Path, db: &Db) -> PathBuf {
@@ -49,49 +44,27 @@ async fn kept(cluster: &Cluster) -> Option<u64> {
     box_proto::bootstrap::fetch_state(&cluster.node_client(&[1, 2, 3])).await.ok().map(|(_, h, _)| h)
 }
 
-/// Registers the test's people at a gateway (the people registry is the gateway's own).
-async fn register(cluster: &Cluster, gw: &Gateway, p: &People) {
-    use box_api::Role;
-    let admin = client(cluster, gw.addr, &p.admin);
-    admin.register(p.employee.address(), "Erin Employee", &[Role::Employee]).await.unwrap();
-    for (i, a) in p.l1.iter().enumerate() {
-        admin.register(a.address(), &format!("Lead {i}"), &[Role::Approver]).await.unwrap();
-    }
-    admin.register(p.l2[0].address(), "Fay Finance", &[Role::Approver, Role::Employee]).await.unwrap();
-    admin.register(p.l2[1].address(), "Gus Finance", &[Role::Approver]).await.unwrap();
-    admin.register(p.auditor.address(), "Ada Auditor", &[Role::Auditor]).await.unwrap();
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_back_to_the_genesis() {
-    let mut cluster = Cluster::prepare(&box_node(), 3, 0, 250);
+/// Has every node of `cluster` (not yet spawned) keep its state every `every` sealed blocks.
+fn keep_states_every(cluster: &Cluster, every: u64) {
     for n in &cluster.nodes {
         let toml = std::fs::read_to_string(&n.config).unwrap();
-        let toml = toml.replace("seal_interval_ms = 250\n", "seal_interval_ms = 250\nstate_checkpoint_every = 2\n");
+        let toml = toml.replace(
+            "seal_interval_ms = 250\n",
+            &format!("seal_interval_ms = 250\nstate_checkpoint_every = {every}\n"),
+        );
         std::fs::write(&n.config, toml).unwrap();
     }
-    for id in 1..=3 {
-        cluster.spawn(id);
-    }
-    cluster.wait_leader().await;
-    let dir = tempfile::tempdir().unwrap();
-    let p = People::new();
+}
 
-    // A gateway that verified from the genesis activates the flow.
-    let cfg_a = write_config(&cluster, &dir.path().join("a"), &Db::Sqlite, free_port(), TEST_LIMITS);
-    let gw_a = Gateway::start(&GatewayConfig::load(&cfg_a).unwrap()).await.unwrap();
-    let flow = active_flow(&cluster, gw_a.addr, &p, 1).await;
-    let active_at = client(&cluster, gw_a.addr, &p.admin).status().await.unwrap().verified_height;
-    gw_a.stop().await;
-    // More blocks until a node keeps a state with the active flow in it.
-    let mut n = 100;
-    let at = eventually("a kept state after the flow is active", Duration::from_secs(120), || {
+/// Submits flows until a node keeps a state at `height` or above; that height.
+async fn kept_from(cluster: &Cluster, height: u64, seed: u64) -> u64 {
+    let mut n = seed;
+    eventually("a kept state at the height asked", Duration::from_secs(120), || {
         n += 1;
         let extra = box_testkit::sample_flow(n).encode();
-        let cluster = &cluster;
         async move {
             match kept(cluster).await {
-                Some(h) if h >= active_at => Some(h),
+                Some(h) if h >= height => Some(h),
                 _ => {
                     cluster.submit(&extra).await;
                     None
@@ -99,7 +72,34 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
             }
         }
     })
-    .await;
+    .await
+}
+
+/// Three nodes keeping their state every 2 blocks; a gateway that verified
+/// from the genesis (in `dir/a`, then stopped) activated a flow; a node
+/// keeps a state with it active. The cluster, `dir`, the people, the flow
+/// and the kept height.
+async fn with_a_kept_active_flow() -> (Cluster, tempfile::TempDir, People, FlowHash, u64) {
+    let mut cluster = Cluster::prepare(&box_node(), 3, 0, 250);
+    keep_states_every(&cluster, 2);
+    for id in 1..=3 {
+        cluster.spawn(id);
+    }
+    cluster.wait_leader().await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = People::new();
+    let cfg_a = write_config(&cluster, &dir.path().join("a"), &Db::Sqlite, free_port(), TEST_LIMITS);
+    let gw_a = Gateway::start(&GatewayConfig::load(&cfg_a).unwrap()).await.unwrap();
+    let flow = active_flow(&cluster, gw_a.addr, &p, 1).await;
+    let active_at = client(&cluster, gw_a.addr, &p.admin).status().await.unwrap().verified_height;
+    gw_a.stop().await;
+    let at = kept_from(&cluster, active_at, 100).await;
+    (cluster, dir, p, flow, at)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_back_to_the_genesis() {
+    let (mut cluster, dir, p, flow, at) = with_a_kept_active_flow().await;
 
     // B: a fresh SQLite gateway bootstraps at a certified height, not block 1.
     let cfg_b = bootstrap_config(&cluster, &dir.path().join("b"), &Db::Sqlite);
@@ -122,7 +122,7 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
     cluster.wait_leader().await;
 
     // A transfer submitted afterwards through its HTTPS API reaches its final status.
-    register(&cluster, &gw_b, &p).await;
+    register_people(&cluster, gw_b.addr, &p).await;
     let c = |k: &box_core::crypto::SecretKey| client(&cluster, gw_b.addr, k);
     let employee = c(&p.employee);
     let id = employee.apply(&request(flow, &p.employee, ETH, "after bootstrap")).await.unwrap().id;
@@ -130,8 +130,8 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
         c(k).approve(&id).await.unwrap();
     }
     wait_transfer(&employee, &id, TransferState::Notarized).await;
-    report(&cluster, id.0, ReportStatus::Broadcast).await;
-    report(&cluster, id.0, ReportStatus::Confirmed).await;
+    report(&cluster, id.0, ReportStatus::Broadcast, "").await;
+    report(&cluster, id.0, ReportStatus::Confirmed, "").await;
     wait_transfer(&employee, &id, TransferState::Confirmed).await;
 
     // The audit export does not pass off the blocks it holds as the history.
@@ -227,7 +227,7 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
     // and its recorded row is forgotten, so it is never shown over the live
     // status again. (The replica applies the block, which the view shows at
     // once, before the follower writes the block's rows.)
-    report(&cluster, id.0, ReportStatus::Reorged).await;
+    report(&cluster, id.0, ReportStatus::Reorged, "").await;
     wait_transfer(&employee, &id, TransferState::Broadcast).await;
     eventually("the confirmed row forgotten", Duration::from_secs(30), || async {
         gw_b.state.store.final_transfer(&id.0).await.unwrap().is_none().then_some(())
@@ -272,6 +272,84 @@ async fn a_fresh_gateway_starts_from_the_attested_state_and_a_minority_falls_bac
     assert!(!text.contains("bootstrapped at height"), "{text}");
     let store = Store::open(&Database::Sqlite(dir_d.join("data").join("gateway.sqlite3"))).await.unwrap();
     assert_eq!(store.first_block().await.unwrap(), Some(1), "replayed from block 1");
+}
+
+/// Left open before: a transfer of a bootstrapped gateway's own that
+/// finished and retired while the gateway was down longer than the
+/// retention window, the gateway then bootstrapping again above it. The
+/// block its proof is at was never held here; the backfill records the row
+/// once a strict majority of the registry attests the proof's header.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_that_finished_and_retired_while_a_bootstrapped_gateway_was_down_gets_its_final_row() {
+    let (mut cluster, dir, p, flow, _) = with_a_kept_active_flow().await;
+
+    // A bootstrapped gateway takes a transfer to notarized, then goes down.
+    let cfg = bootstrap_config(&cluster, &dir.path().join("b"), &Db::Sqlite);
+    let gw = Gateway::start(&GatewayConfig::load(&cfg).unwrap()).await.unwrap();
+    let first = gw.state.store.first_block().await.unwrap().expect("bootstrapped");
+    register_people(&cluster, gw.addr, &p).await;
+    let c = |k: &box_core::crypto::SecretKey| client(&cluster, gw.addr, k);
+    let employee = c(&p.employee);
+    let id = employee.apply(&request(flow, &p.employee, ETH, "while down")).await.unwrap().id;
+    for k in [&p.l1[0], &p.l1[1], &p.l2[1]] {
+        c(k).approve(&id).await.unwrap();
+    }
+    wait_transfer(&employee, &id, TransferState::Notarized).await;
+    gw.stop().await;
+
+    // Meanwhile the signer broadcasts and confirms it, and two days pass on
+    // the nodes' clocks: it retires. The nodes keep a state above that.
+    report(&cluster, id.0, ReportStatus::Broadcast, "").await;
+    report(&cluster, id.0, ReportStatus::Confirmed, "").await;
+    two_days_on(&mut cluster, 150).await;
+    let proof = eventually("the retired transfer's proof", Duration::from_secs(90), || async {
+        cluster.node_client(&[1, 2, 3]).transfer_proof(&id).await.ok().flatten()
+    })
+    .await;
+    let proven = proof.leaf().and_then(|l| l.transfer_status());
+    assert!(matches!(proven, Some(TransferStatus::Confirmed { .. })), "the proven row: {proven:?}");
+    let tip = cluster.blocks(1).await.len() as u64;
+    kept_from(&cluster, tip, 200).await;
+
+    // Its persisted state lost, the gateway bootstraps again above the
+    // block its transfer's proof is at, which it never held.
+    let store =
+        Store::open(&Database::Sqlite(dir.path().join("b").join("data").join("gateway.sqlite3"))).await.unwrap();
+    let (h, _) = store.verified_state().await.unwrap().unwrap();
+    store.put_verified_state(h, "0x00", "not a checkpoint").await.unwrap();
+    assert_eq!(store.final_transfer(&id.0).await.unwrap(), None, "nothing recorded while it was down");
+    drop(store);
+    let gw = Gateway::start(&GatewayConfig::load(&cfg).unwrap()).await.unwrap();
+    let again = gw.state.store.first_block().await.unwrap().expect("bootstrapped again");
+    assert!(
+        again > first && proof.height < again as u64,
+        "proof at {}, bootstrapped at {first} then {again}",
+        proof.height
+    );
+    assert_eq!(gw.state.store.block(proof.height as i64).await.unwrap(), None, "the proof's block is not held");
+
+    // The backfill records the final row from the attested header's proof.
+    let (at, row) = eventually("the final row recorded", Duration::from_secs(90), || async {
+        gw.state.store.final_transfer(&id.0).await.unwrap()
+    })
+    .await;
+    assert_eq!(at, proof.height);
+    assert!(matches!(row.status, TransferStatus::Confirmed { .. }), "{row:?}");
+    let employee = client(&cluster, gw.addr, &p.employee);
+    let shown = employee.transfer(&id).await.unwrap();
+    assert_eq!(shown.status.state, TransferState::Confirmed, "{:?}", shown.status);
+
+    // What it relied on: the nodes attest the proof's header, and no
+    // majority attests a header with another state root.
+    let nodes = cluster.node_client(&[1, 2, 3]);
+    let chain = box_proto::bootstrap::registry_chain(&nodes, &cluster.genesis).await.unwrap();
+    let domain = cluster.genesis.domain();
+    box_proto::bootstrap::certify_header(&nodes, &domain, &chain, &proof.header.header).await.unwrap();
+    let mut forged = proof.header.header.clone();
+    forged.stateHash = B256::repeat_byte(0x42);
+    let refused = box_proto::bootstrap::certify_header(&nodes, &domain, &chain, &forged).await.unwrap_err();
+    assert!(refused.starts_with("0 of 3 registered node accounts attest block"), "{refused}");
+    gw.stop().await;
 }
 
 struct Proc(Child);

@@ -12,11 +12,10 @@
 mod common;
 
 use box_api::{GovernanceState, TransferState};
-use box_core::B256;
 use box_core::encoding::Canonical;
 use box_core::governance::{GovernanceAction, SignedAction};
 use box_core::notary::Subject;
-use box_core::typed::{PauseTransfers, ReportStatus, Signed, SignerReport};
+use box_core::typed::{PauseTransfers, ReportStatus};
 use box_gateway::Gateway;
 use box_gateway::config::GatewayConfig;
 use box_testkit::{Cluster, eventually, free_port};
@@ -24,24 +23,6 @@ use common::*;
 use std::time::Duration;
 
 const ETH: u128 = 1_000_000_000_000_000_000;
-
-async fn report(cluster: &Cluster, subject: B256, status: ReportStatus, detail: &str) {
-    let r = SignerReport {
-        subject,
-        status: status as u8,
-        txHash: B256::repeat_byte(0x7C),
-        nonce: 0,
-        detail: detail.into(),
-    };
-    let id = cluster.submit(&Subject::SignerReport(Signed::new(&cluster.domain, &cluster.signer, r)).encode()).await;
-    // Decided before the next report is sent: a confirmed report judged
-    // while the broadcast one is still pending would be refused by the
-    // nodes (a transfer is confirmed only once broadcast).
-    eventually("the report notarized", Duration::from_secs(90), || async {
-        cluster.subject(1, &id).await.filter(|s| s.status.to_string() == "notarized")
-    })
-    .await;
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_confirmed_transfer_and_a_decided_action_keep_their_status_after_they_retire() {
@@ -242,18 +223,7 @@ async fn a_gateway_upgraded_in_place_backfills_the_final_statuses_it_never_recor
     .await;
 
     // It retires: every node restarts two days ahead.
-    for node in 1..=3 {
-        cluster.kill(node);
-    }
-    for node in 1..=3 {
-        cluster.spawn_with(node, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
-    }
-    cluster.wait_leader().await;
-    let later = cluster.submit(&box_testkit::sample_flow(7).encode()).await;
-    eventually("the later flow decided", Duration::from_secs(90), || async {
-        cluster.subject(1, &later).await.filter(|s| s.status.to_string() == "notarized")
-    })
-    .await;
+    two_days_on(&mut cluster, 7).await;
     let height = cluster.blocks(1).await.len() as u64;
     let admin = client(&cluster, gw.addr, &p.admin);
     eventually("the gateway verified the blocks that retired it", Duration::from_secs(90), || async {

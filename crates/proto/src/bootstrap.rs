@@ -41,9 +41,10 @@ use box_core::attestation::{
     Certified, RegistryChain, RegistryChange, SignedAttestation, StateAttestation, certify, statement_of,
     verify_registry_chain,
 };
+use box_core::block::BlockHeader;
 use box_core::checkpoint::{Checkpoint, decode};
 use box_core::crypto::signature_from_bytes;
-use box_core::typed::Genesis;
+use box_core::typed::{Domain, Genesis};
 use box_core::{Address, B256};
 use std::collections::BTreeSet;
 use tonic::transport::Channel;
@@ -218,17 +219,39 @@ pub async fn certify_state(
             registry.len()
         )));
     }
-    let domain = genesis.domain();
-    let statement = statement_of(&domain, &header.header);
-    let (got, failed) = attestations(client, chain, height).await;
-    let certified = certify(&domain, registry, &statement, &got).map_err(|e| {
-        let mut why = format!("block {height} from {source}: {e}");
+    let certified = certify_header(client, &genesis.domain(), chain, &header.header)
+        .await
+        .map_err(|e| refused(format!("block {height} from {source}: {e}")))?;
+    Ok(Bootstrapped { checkpoint, certified, source: source.to_owned() })
+}
+
+/// Whether a strict majority of the registry `chain` gives for the
+/// header's height attests `header` (its height, EIP-712 block hash and
+/// state root; box-core `attestation::certify`), asking every node of that
+/// registry and every configured one (`Notary.Attest`).
+///
+/// How a follower trusts a sealed header it did not verify itself (one
+/// below the height it bootstrapped at, say) and what it proves (a
+/// transfer's row against the header's `stateHash`).
+///
+/// # Errors
+/// Why it is not certified: too few attest it (the reason counts them and
+/// names the nodes that did not answer), or they attest another block.
+pub async fn certify_header(
+    client: &NodeClient,
+    domain: &Domain,
+    chain: &RegistryChain,
+    header: &BlockHeader,
+) -> Result<Certified, String> {
+    let statement = statement_of(domain, header);
+    let (got, failed) = attestations(client, chain, header.height).await;
+    certify(domain, chain.at(header.height), &statement, &got).map_err(|e| {
+        let mut why = e.to_string();
         if !failed.is_empty() {
             why.push_str(&format!("; no attestation from {}", failed.join("; ")));
         }
-        refused(why)
-    })?;
-    Ok(Bootstrapped { checkpoint, certified, source: source.to_owned() })
+        why
+    })
 }
 
 /// The whole of it: steps 1 to 4 (module doc).

@@ -263,8 +263,9 @@ pub async fn active_flow(cluster: &Cluster, addr: std::net::SocketAddr, p: &Peop
     active_flow_with(cluster, addr, p, flow(p, nonce)).await
 }
 
-/// [`active_flow`] with a flow of one's own.
-pub async fn active_flow_with(cluster: &Cluster, addr: std::net::SocketAddr, p: &People, f: BoxFlow) -> FlowHash {
+/// Registers the test's people at the gateway at `addr` (the people
+/// registry is each gateway's own).
+pub async fn register_people(cluster: &Cluster, addr: std::net::SocketAddr, p: &People) {
     let admin = client(cluster, addr, &p.admin);
     admin.register(p.employee.address(), "Erin Employee", &[Role::Employee]).await.unwrap();
     for (i, a) in p.l1.iter().enumerate() {
@@ -273,6 +274,12 @@ pub async fn active_flow_with(cluster: &Cluster, addr: std::net::SocketAddr, p: 
     admin.register(p.l2[0].address(), "Fay Finance", &[Role::Approver, Role::Employee]).await.unwrap();
     admin.register(p.l2[1].address(), "Gus Finance", &[Role::Approver]).await.unwrap();
     admin.register(p.auditor.address(), "Ada Auditor", &[Role::Auditor]).await.unwrap();
+}
+
+/// [`active_flow`] with a flow of one's own.
+pub async fn active_flow_with(cluster: &Cluster, addr: std::net::SocketAddr, p: &People, f: BoxFlow) -> FlowHash {
+    register_people(cluster, addr, p).await;
+    let admin = client(cluster, addr, &p.admin);
     let created = admin.create_flow(&f).await.unwrap();
     let hash: FlowHash = created.hash;
     assert_eq!(hash, cluster.domain.flow_hash(&f), "the gateway names the flow by its EIP-712 hash");
@@ -301,10 +308,49 @@ pub async fn anchor(cluster: &Cluster, hash: FlowHash) {
     cluster.submit(&s.encode()).await;
 }
 
+/// The signer's report on transfer `subject` (tx hash `0x7c…`), waited
+/// for until it is notarized.
+pub async fn report(cluster: &Cluster, subject: B256, status: ReportStatus, detail: &str) {
+    let r = SignerReport {
+        subject,
+        status: status as u8,
+        txHash: B256::repeat_byte(0x7C),
+        nonce: 0,
+        detail: detail.into(),
+    };
+    let id = cluster.submit(&Subject::SignerReport(Signed::new(&cluster.domain, &cluster.signer, r)).encode()).await;
+    // Decided before the next report is sent: a confirmed report judged
+    // while the broadcast one is still pending would be refused by the
+    // nodes (a transfer is confirmed only once broadcast).
+    eventually("the report notarized", Duration::from_secs(90), || async {
+        cluster.subject(1, &id).await.filter(|s| s.status.to_string() == "notarized")
+    })
+    .await;
+}
+
 /// Waits until transfer `id` reaches `state`.
 pub async fn wait_transfer(c: &Client, id: &TransferId, state: TransferState) -> box_api::TransferOut {
     eventually(&format!("transfer {id} {state}"), Duration::from_secs(90), || async {
         c.transfer(id).await.ok().filter(|t| t.status.state == state)
     })
     .await
+}
+
+/// Restarts every node of `cluster` with its clock two days ahead
+/// (`BOX_NODE_CLOCK_AHEAD`) and waits until a flow submitted then (seed
+/// `seed`) is decided: the log time of its entry passed every deadline of a
+/// day or of the retention window, so what was due has retired.
+pub async fn two_days_on(cluster: &mut Cluster, seed: u64) {
+    for node in 1..=3 {
+        cluster.kill(node);
+    }
+    for node in 1..=3 {
+        cluster.spawn_with(node, &[("BOX_NODE_CLOCK_AHEAD", "172800")]);
+    }
+    cluster.wait_leader().await;
+    let later = cluster.submit(&box_testkit::sample_flow(seed).encode()).await;
+    eventually("a flow decided two days on", Duration::from_secs(90), || async {
+        cluster.subject(1, &later).await.filter(|s| s.status.to_string() == "notarized")
+    })
+    .await;
 }
