@@ -20,6 +20,12 @@
 //! - `forge-snapshots`: every snapshot this node sends (a leader catching a
 //!   node up) carries a tip state with its last byte changed, so the state
 //!   no longer hashes to the tip header's state root.
+//! - `fork-snapshots`: every snapshot this node sends carries a consistent
+//!   fork of the chain: its tip header one second later, sealed again with
+//!   this node's own (registered) account key, the pending block's header
+//!   pointing at it. Every check a snapshot's bytes allow passes; only the
+//!   registry's attestations (a strict majority attests the real block)
+//!   tell it apart.
 
 use crate::state_machine::PendingBlock;
 use box_core::crypto::SecretKey;
@@ -42,6 +48,17 @@ pub enum Fault {
     ForgeProofs,
     /// Send snapshots whose tip state is not the tip header's.
     ForgeSnapshots,
+    /// Send snapshots whose tip is another, validly sealed block.
+    ForkSnapshots,
+}
+
+/// How a faulty leader forges the snapshots it sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Forgery {
+    /// The tip state's last byte changed (`forge-snapshots`).
+    Bytes,
+    /// A validly re-sealed fork of the tip (`fork-snapshots`).
+    Fork,
 }
 
 /// How far above its height an overclaiming node claims to be.
@@ -49,7 +66,8 @@ const OVERCLAIM: u64 = 1_000;
 
 impl Fault {
     /// Reads `BOX_NODE_FAULT` (`withhold`, `equivocate`, `overclaim`,
-    /// `forge-proofs` or `forge-snapshots`); anything else is no fault.
+    /// `forge-proofs`, `forge-snapshots` or `fork-snapshots`); anything else
+    /// is no fault.
     pub fn from_env() -> Option<Self> {
         match std::env::var("BOX_NODE_FAULT").ok()?.as_str() {
             "withhold" => Some(Self::Withhold),
@@ -57,6 +75,7 @@ impl Fault {
             "overclaim" => Some(Self::Overclaim),
             "forge-proofs" => Some(Self::ForgeProofs),
             "forge-snapshots" => Some(Self::ForgeSnapshots),
+            "fork-snapshots" => Some(Self::ForkSnapshots),
             _ => None,
         }
     }
@@ -102,9 +121,13 @@ impl Faults {
         value
     }
 
-    /// Whether the snapshots this node sends carry a forged tip state.
-    pub fn forges_snapshots(&self) -> bool {
-        self.fault == Some(Fault::ForgeSnapshots)
+    /// How the snapshots this node sends are forged, if they are.
+    pub fn forges_snapshots(&self) -> Option<Forgery> {
+        match self.fault {
+            Some(Fault::ForgeSnapshots) => Some(Forgery::Bytes),
+            Some(Fault::ForkSnapshots) => Some(Forgery::Fork),
+            _ => None,
+        }
     }
 
     /// Called by the sealer right after it signed `pending`'s header: an

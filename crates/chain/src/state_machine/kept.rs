@@ -69,7 +69,7 @@ pub(super) struct SnapshotBase {
 /// at the latest `Seal` of a kept height; and the state put aside for the
 /// next snapshot.
 pub struct Keeper {
-    key: OnceLock<SecretKey>,
+    pub(super) key: OnceLock<SecretKey>,
     every: AtomicU64,
     sealed: Mutex<Option<Sealed>>,
     /// Raft's log entries between snapshots (0: nothing is put aside).

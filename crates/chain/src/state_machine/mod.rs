@@ -427,9 +427,9 @@ fn open_store(path: &Path) -> Result<Database, String> {
 #[derive(Clone)]
 pub struct StateMachine {
     shared: Arc<Shared>,
-    /// A test hook (`BOX_NODE_FAULT=forge-snapshots`): the snapshots this
-    /// node sends carry a forged tip state.
-    forge_snapshots: bool,
+    /// A test hook (`BOX_NODE_FAULT=forge-snapshots` or `fork-snapshots`):
+    /// the snapshots this node sends are forged so.
+    forge_snapshots: Option<crate::fault::Forgery>,
 }
 
 impl StateMachine {
@@ -547,14 +547,14 @@ impl StateMachine {
                 attesters: std::sync::OnceLock::new(),
                 memo: Arc::new(box_core::crypto::RecoveryMemo::new(MEMO_SIGNERS)),
             }),
-            forge_snapshots: false,
+            forge_snapshots: None,
         })
     }
 
-    /// With `forge = true`, every snapshot this node sends carries a forged
-    /// tip state: a test hook (`BOX_NODE_FAULT=forge-snapshots`, crate
+    /// With `forge`, every snapshot this node sends is forged that way: a
+    /// test hook (`BOX_NODE_FAULT=forge-snapshots` or `fork-snapshots`, crate
     /// `fault`) for a leader that sends forged snapshots.
-    pub fn forging_snapshots(mut self, forge: bool) -> Self {
+    pub fn forging_snapshots(mut self, forge: Option<crate::fault::Forgery>) -> Self {
         self.forge_snapshots = forge;
         self
     }
@@ -625,8 +625,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<TypeConfig>>, StoreError> {
         let current = self.current()?;
-        if self.forge_snapshots {
-            return Ok(current.map(snapshot::forged));
+        match self.forge_snapshots {
+            Some(crate::fault::Forgery::Bytes) => return Ok(current.map(snapshot::forged)),
+            Some(crate::fault::Forgery::Fork) => return Ok(current.map(|s| snapshot::forked(&self.shared, s))),
+            None => {}
         }
         Ok(current)
     }

@@ -15,11 +15,11 @@
 //! (`crate::backfill`).
 
 use super::tip::{MAGIC, RaftPart, TipSnapshot};
-use super::{ChainState, NotarizedRecord, SNAPSHOT, StateMachine};
+use super::{ChainState, NotarizedRecord, SNAPSHOT, Shared, StateMachine};
 use crate::log_store::{StoreError, rerr, werr};
 use crate::types::{NodeId, TypeConfig};
 use box_core::audit::HistoryVerifier;
-use box_core::block::Block;
+use box_core::block::{Block, BlockHeader};
 use box_core::checkpoint;
 use box_core::encoding::Canonical;
 use box_core::evidence::SealedHeader;
@@ -257,6 +257,32 @@ pub(super) fn forged(mut snapshot: Snapshot<TypeConfig>) -> Snapshot<TypeConfig>
         tracing::warn!(snapshot = %snapshot.meta.snapshot_id, "fault injection: sending a snapshot with a forged tip state");
         snapshot.snapshot = Box::new(Cursor::new(tip.encode()));
     }
+    snapshot
+}
+
+/// `snapshot` with its tip forked consistently (a binary snapshot with a
+/// sealed tip; anything else is left as it is): the tip header one second
+/// later, sealed with this node's account key, the latest entry time and
+/// the pending block's parent following it. What a node started with
+/// `BOX_NODE_FAULT=fork-snapshots` sends: only the registry's attestations
+/// refuse it.
+pub(super) fn forked(shared: &Shared, mut snapshot: Snapshot<TypeConfig>) -> Snapshot<TypeConfig> {
+    let genesis = shared.read().notary.genesis().clone();
+    let domain = genesis.domain();
+    let (Ok(mut tip), Some(key)) = (TipSnapshot::decode(snapshot.snapshot.get_ref()), shared.keeper.key.get()) else {
+        return snapshot;
+    };
+    let Ok(cp) = checkpoint::decode(&genesis, &tip.checkpoint) else { return snapshot };
+    let Some(sealed) = cp.header else { return snapshot };
+    let header = BlockHeader { time: sealed.header.time + 1, ..sealed.header };
+    let fork = SealedHeader { signature: domain.sign(key, &header), header };
+    tip.last_time = tip.last_time.max(fork.header.time);
+    if let Some((pending, _)) = tip.pending.as_mut() {
+        pending.parent = domain.signing_hash(&fork.header);
+    }
+    tip.checkpoint = checkpoint::encode_sealed(cp.verifier.state().clone(), &fork, cp.verifier.next_index());
+    tracing::warn!(snapshot = %snapshot.meta.snapshot_id, height = fork.header.height, "fault injection: sending a snapshot whose tip is a re-sealed fork");
+    snapshot.snapshot = Box::new(Cursor::new(tip.encode()));
     snapshot
 }
 
