@@ -398,9 +398,13 @@ impl pb::notary_server::Notary for NotaryService {
         crate::followers::registry_chain(&self.shared).map(Response::new)
     }
 
-    async fn get_state(&self, r: Request<pb::StateQuery>) -> Result<Response<pb::StateInfo>, Status> {
+    type GetStateStream = Feed<pb::StateInfo>;
+
+    async fn get_state(&self, r: Request<pb::StateQuery>) -> Result<Response<Self::GetStateStream>, Status> {
         access::caller(&r)?; // every role reads
-        crate::followers::get_state(&self.shared, r.into_inner().height).map(Response::new)
+        let q = r.into_inner();
+        let pieces = crate::followers::get_state(&self.shared, q.height, q.piece_bytes)?;
+        Ok(Response::new(Box::pin(tokio_stream::iter(pieces.map(Ok)))))
     }
 
     async fn cluster(&self, r: Request<pb::ClusterQuery>) -> Result<Response<pb::ClusterInfo>, Status> {

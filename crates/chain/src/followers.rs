@@ -47,8 +47,45 @@ pub fn registry_chain(shared: &Shared) -> Result<pb::RegistryChainInfo, Status> 
     })
 }
 
-/// The kept state at `height` (0: the latest).
-pub fn get_state(shared: &Shared, height: u64) -> Result<pb::StateInfo, Status> {
+/// The largest piece of a kept state `GetState` sends (and the default).
+pub const MAX_STATE_PIECE: usize = 4 << 20;
+/// The smallest piece a caller may ask for.
+pub const MIN_STATE_PIECE: usize = 1 << 10;
+
+/// A kept state's pieces, in order, each copied out as it is sent (the
+/// state is held once).
+pub struct StatePieces {
+    height: u64,
+    checkpoint: Vec<u8>,
+    piece: usize,
+    offset: usize,
+    sent: bool,
+}
+
+impl Iterator for StatePieces {
+    type Item = pb::StateInfo;
+
+    fn next(&mut self) -> Option<pb::StateInfo> {
+        if self.sent && self.offset >= self.checkpoint.len() {
+            return None;
+        }
+        let end = (self.offset + self.piece).min(self.checkpoint.len());
+        let info = pb::StateInfo {
+            height: self.height,
+            piece: self.checkpoint[self.offset..end].to_vec(),
+            total_bytes: self.checkpoint.len() as u64,
+            offset: self.offset as u64,
+        };
+        (self.offset, self.sent) = (end, true);
+        Some(info)
+    }
+}
+
+/// The kept state at `height` (0: the latest) in pieces of at most
+/// `piece_bytes` (0: [`MAX_STATE_PIECE`]; clamped to
+/// [`MIN_STATE_PIECE`]..=[`MAX_STATE_PIECE`]), in order, each naming the
+/// height, the total size and its offset (at least one piece).
+pub fn get_state(shared: &Shared, height: u64, piece_bytes: u32) -> Result<StatePieces, Status> {
     let (height, checkpoint) = shared
         .kept_state((height != 0).then_some(height))
         .map_err(|e| Status::internal(e.to_string()))?
@@ -59,5 +96,9 @@ pub fn get_state(shared: &Shared, height: u64) -> Result<pb::StateInfo, Status> 
                 Status::not_found(format!("this node does not keep the state at block {height}"))
             }
         })?;
-    Ok(pb::StateInfo { height, checkpoint })
+    let piece = match piece_bytes as usize {
+        0 => MAX_STATE_PIECE,
+        n => n.clamp(MIN_STATE_PIECE, MAX_STATE_PIECE),
+    };
+    Ok(StatePieces { height, checkpoint, piece, offset: 0, sent: false })
 }

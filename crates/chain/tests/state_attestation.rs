@@ -2,6 +2,8 @@
 //! the node registry attests. Real `box-node` processes keeping their state
 //! every 3 blocks (`state_checkpoint_every = 3`), read with an auditor's
 //! certificate (the role that can neither vote nor write):
+//! - `Notary.GetState` sends the kept state in pieces, as large as asked
+//!   (at most 4 MiB), which put back together are the checkpoint;
 //! - `Notary.Attest` signs the header of a block the node holds with its node
 //!   account; one node's attestation is not a majority, two are; an edited one
 //!   recovers to nobody registered; height 0 and an unknown height are
@@ -24,7 +26,7 @@ use box_core::ids::Timestamp;
 use box_core::notary::Entry;
 use box_core::{Address, B256};
 use box_ops::role::CertRole;
-use box_proto::bootstrap::{BootstrapError, certify_state, fetch_state, registry_chain};
+use box_proto::bootstrap::{BootstrapError, certify_state, fetch_state, fetch_state_in_pieces, registry_chain};
 use box_proto::{BlockFollower, Followed, NodeClient, bootstrap, pb};
 use box_testkit::{Cluster, eventually, sample_flow};
 use std::path::Path;
@@ -73,6 +75,15 @@ async fn a_fresh_follower_starts_from_a_majority_attested_state_and_a_tampered_o
     })
     .await;
     assert_eq!(height % 3, 0, "kept at a multiple of the interval");
+    // The state comes in pieces (4 MiB by default: one here); asked for
+    // 1 KiB pieces, the same bytes come in order in more of them.
+    let (_, small_height, small, pieces) = fetch_state_in_pieces(&client, 1024).await.unwrap();
+    if small_height == height {
+        assert_eq!(small, bytes, "the pieces put back together are the checkpoint");
+    }
+    assert!(pieces == small.len().div_ceil(1024) && pieces > 1, "{pieces} pieces of {} bytes", small.len());
+    let (_, _, _, default) = fetch_state_in_pieces(&client, 0).await.unwrap();
+    assert_eq!(default, 1, "a state under 4 MiB is one piece");
 
     // Attestations: by the node account, over the header the node holds.
     let block = c.blocks(2).await.into_iter().find(|b| b.header.height == height).unwrap();

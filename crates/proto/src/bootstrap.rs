@@ -49,8 +49,13 @@ use box_core::{Address, B256};
 use std::collections::BTreeSet;
 use tonic::transport::Channel;
 
-/// The largest state a follower takes in one `GetState` answer.
-pub const MAX_STATE_BYTES: usize = 1 << 30;
+/// The largest kept state a follower takes (it holds the whole checkpoint
+/// in memory to decode it): 16 GiB, about 500 million retired ids.
+pub const MAX_STATE_BYTES: u64 = 16 << 30;
+
+/// The largest message a follower takes from a node here: a piece of a
+/// state (at most 4 MiB), a registry chain, an attestation.
+const MAX_MESSAGE_BYTES: usize = 64 << 20;
 
 /// Why a follower did not start from a certified state.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -84,7 +89,7 @@ fn dial(client: &NodeClient, addr: &str) -> Result<NotaryClient<Channel>, String
     client
         .channels()
         .get(addr)
-        .map(|c| NotaryClient::new(c).max_decoding_message_size(MAX_STATE_BYTES))
+        .map(|c| NotaryClient::new(c).max_decoding_message_size(MAX_MESSAGE_BYTES))
         .map_err(|e| format!("{addr}: {e}"))
 }
 
@@ -131,21 +136,113 @@ pub async fn registry_chain(client: &NodeClient, genesis: &Genesis) -> Result<Re
 /// Step 2's fetch: the latest kept state of the first node that has one:
 /// (node, height, checkpoint bytes). Not verified.
 pub async fn fetch_state(client: &NodeClient) -> Result<(String, u64, Vec<u8>), BootstrapError> {
+    fetch_state_in_pieces(client, 0).await.map(|(node, height, bytes, _)| (node, height, bytes))
+}
+
+/// [`fetch_state`], asking for pieces of at most `piece_bytes` (0: the
+/// node's default, 4 MiB); also how many pieces made it. Each piece is
+/// awaited for at most the client's read timeout, so a large state is not
+/// cut off by a deadline for the whole of it, and a node that stalls is
+/// left for the next. A node whose pieces do not fit together
+/// ([`StateAssembly`]) is passed over, the reason kept.
+pub async fn fetch_state_in_pieces(
+    client: &NodeClient,
+    piece_bytes: u32,
+) -> Result<(String, u64, Vec<u8>, usize), BootstrapError> {
+    let wait = Timeouts::default().read;
     let mut reasons = Vec::new();
     for node in client.nodes() {
-        let answer = match dial(client, &node.addr) {
-            Ok(mut c) => c.get_state(timed(pb::StateQuery { height: 0 })).await.map_err(|s| s.message().to_owned()),
-            Err(e) => Err(e),
-        };
-        match answer {
-            Ok(r) => {
-                let s = r.into_inner();
-                return Ok((node.addr.clone(), s.height, s.checkpoint));
+        let fetched = async {
+            let mut c = dial(client, &node.addr)?;
+            let query = pb::StateQuery { height: 0, piece_bytes };
+            let mut stream = tokio::time::timeout(wait, c.get_state(query))
+                .await
+                .map_err(|_| format!("no answer within {} s", wait.as_secs()))?
+                .map_err(|s| s.message().to_owned())?
+                .into_inner();
+            let mut state = StateAssembly::default();
+            loop {
+                let piece = tokio::time::timeout(wait, stream.message())
+                    .await
+                    .map_err(|_| format!("no piece within {} s after {}", wait.as_secs(), state.received()))?
+                    .map_err(|s| s.message().to_owned())?;
+                match piece {
+                    Some(p) => state.push(p)?,
+                    None => return state.finish(),
+                }
             }
+        };
+        match fetched.await {
+            Ok((height, bytes, pieces)) => return Ok((node.addr.clone(), height, bytes, pieces)),
             Err(e) => reasons.push(format!("{}: {e}", node.addr)),
         }
     }
     Err(BootstrapError::Unavailable(format!("no node served a kept state ({})", reasons.join("; "))))
+}
+
+/// A kept state put back together from the pieces `Notary.GetState` sends,
+/// each checked against the first: the same height and total size, its
+/// offset where the bytes so far end, nothing past the total, the total
+/// at most [`MAX_STATE_BYTES`].
+#[derive(Debug, Default)]
+pub struct StateAssembly {
+    /// The height and total size the first piece named.
+    first: Option<(u64, u64)>,
+    bytes: Vec<u8>,
+    pieces: usize,
+}
+
+impl StateAssembly {
+    /// Takes the next piece.
+    ///
+    /// # Errors
+    /// Why it does not fit, in words naming the offsets and sizes.
+    pub fn push(&mut self, p: pb::StateInfo) -> Result<(), String> {
+        let (height, total) = *self.first.get_or_insert((p.height, p.total_bytes));
+        if total > MAX_STATE_BYTES {
+            return Err(format!(
+                "the state at block {height} is {total} bytes, more than the {MAX_STATE_BYTES} a follower takes"
+            ));
+        }
+        if (p.height, p.total_bytes) != (height, total) {
+            return Err(format!(
+                "a piece of the state names block {} and {} bytes after one that named block {height} and {total} bytes",
+                p.height, p.total_bytes
+            ));
+        }
+        let have = self.bytes.len() as u64;
+        if p.offset != have {
+            return Err(format!("a piece of the state starts at byte {} where {have} bytes were received", p.offset));
+        }
+        if have + p.piece.len() as u64 > total {
+            return Err(format!("the pieces of the state run past the {total} bytes it announced"));
+        }
+        self.bytes.extend_from_slice(&p.piece);
+        self.pieces += 1;
+        Ok(())
+    }
+
+    /// Bytes received so far, in words.
+    fn received(&self) -> String {
+        match self.first {
+            Some((_, total)) => format!("{} of {total} bytes", self.bytes.len()),
+            None => "no piece".to_owned(),
+        }
+    }
+
+    /// The height, the checkpoint bytes and the number of pieces.
+    ///
+    /// # Errors
+    /// No piece came, or fewer bytes than the total announced.
+    pub fn finish(self) -> Result<(u64, Vec<u8>, usize), String> {
+        let Some((height, total)) = self.first else {
+            return Err("the state ended before its first piece".into());
+        };
+        if self.bytes.len() as u64 != total {
+            return Err(format!("the state at block {height} ended after {} of its {total} bytes", self.bytes.len()));
+        }
+        Ok((height, self.bytes, self.pieces))
+    }
 }
 
 /// Every answer to `Notary.Attest` at `height` from the nodes of `registry`
@@ -259,4 +356,44 @@ pub async fn bootstrap(client: &NodeClient, genesis: &Genesis) -> Result<Bootstr
     let chain = registry_chain(client, genesis).await?;
     let (source, _, bytes) = fetch_state(client).await?;
     certify_state(client, genesis, &chain, &source, &bytes).await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn piece(height: u64, total: u64, offset: u64, bytes: &[u8]) -> pb::StateInfo {
+        pb::StateInfo { height, piece: bytes.to_vec(), total_bytes: total, offset }
+    }
+
+    fn assembled(pieces: Vec<pb::StateInfo>) -> Result<(u64, Vec<u8>, usize), String> {
+        let mut a = StateAssembly::default();
+        for p in pieces {
+            a.push(p)?;
+        }
+        a.finish()
+    }
+
+    #[test]
+    fn pieces_in_order_give_the_checkpoint_and_any_that_do_not_fit_are_refused_with_the_reason() {
+        let ok = assembled(vec![piece(7, 5, 0, b"ab"), piece(7, 5, 2, b"cd"), piece(7, 5, 4, b"e")]).unwrap();
+        assert_eq!(ok, (7, b"abcde".to_vec(), 3));
+        assert_eq!(assembled(vec![piece(7, 0, 0, b"")]).unwrap(), (7, Vec::new(), 1));
+        let refused = |pieces, why: &str| {
+            let e = assembled(pieces).unwrap_err();
+            assert!(e.contains(why), "{e}");
+        };
+        refused(vec![], "ended before its first piece");
+        refused(vec![piece(7, 5, 0, b"ab"), piece(7, 5, 3, b"de")], "starts at byte 3 where 2 bytes were received");
+        refused(vec![piece(7, 5, 0, b"ab"), piece(7, 5, 0, b"ab")], "starts at byte 0 where 2 bytes were received");
+        refused(
+            vec![piece(7, 5, 0, b"ab"), piece(8, 5, 2, b"cde")],
+            "names block 8 and 5 bytes after one that named block 7",
+        );
+        refused(vec![piece(7, 5, 0, b"ab"), piece(7, 6, 2, b"cde")], "names block 7 and 6 bytes");
+        refused(vec![piece(7, 5, 0, b"abc"), piece(7, 5, 3, b"def")], "run past the 5 bytes it announced");
+        refused(vec![piece(7, 5, 0, b"abc")], "ended after 3 of its 5 bytes");
+        refused(vec![piece(7, MAX_STATE_BYTES + 1, 0, b"a")], "more than the 17179869184 a follower takes");
+    }
 }

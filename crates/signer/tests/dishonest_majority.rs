@@ -201,7 +201,9 @@ impl pb::notary_server::Notary for Evil {
         Err(Status::unimplemented("not needed"))
     }
 
-    async fn get_state(&self, _: Request<pb::StateQuery>) -> Result<Response<pb::StateInfo>, Status> {
+    type GetStateStream = Feed<pb::StateInfo>;
+
+    async fn get_state(&self, _: Request<pb::StateQuery>) -> Result<Response<Self::GetStateStream>, Status> {
         Err(Status::unimplemented("not needed"))
     }
 
