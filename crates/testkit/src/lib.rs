@@ -256,8 +256,19 @@ pub fn resumed_indexed(log: &str) -> u64 {
 }
 
 /// A free TCP port on 127.0.0.1.
+///
+/// Never the same port twice in one process: the kernel may hand a port
+/// just released to the next bind, and a cluster given one port for two
+/// nodes refuses to start.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+        std::sync::Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        if GIVEN.lock().unwrap().insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Waits until `check` returns `Some`, polling every 50 ms, up to `deadline`.
