@@ -372,6 +372,7 @@ impl pb::notary_server::Notary for NotaryService {
             .shared
             .transfer_proof(&id)
             .map_err(|e| Status::internal(e.to_string()))?
+            .filter(|_| !self.liveness.faults().hides_proofs())
             .ok_or_else(|| Status::not_found(format!("no block this node holds changed transfer {id}")))?;
         let header =
             self.shared.header(stored.height).map_err(|e| Status::internal(e.to_string()))?.ok_or_else(|| {

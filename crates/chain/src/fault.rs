@@ -17,6 +17,9 @@
 //! - `forge-proofs`: this node serves every transfer proof (`GetTransferProof`)
 //!   with the last byte of the transfer's row changed, so the proof no
 //!   longer verifies against the header it names.
+//! - `hide-proofs`: this node answers every `GetTransferProof` "not found",
+//!   as a node caught up by snapshot that has not fetched a retired
+//!   transfer's proof yet does.
 //! - `forge-snapshots`: every snapshot this node sends (a leader catching a
 //!   node up) carries a tip state with its last byte changed, so the state
 //!   no longer hashes to the tip header's state root.
@@ -46,6 +49,8 @@ pub enum Fault {
     Overclaim,
     /// Serve transfer proofs that do not verify.
     ForgeProofs,
+    /// Answer every transfer proof "not found".
+    HideProofs,
     /// Send snapshots whose tip state is not the tip header's.
     ForgeSnapshots,
     /// Send snapshots whose tip is another, validly sealed block.
@@ -66,7 +71,8 @@ const OVERCLAIM: u64 = 1_000;
 
 impl Fault {
     /// Reads `BOX_NODE_FAULT` (`withhold`, `equivocate`, `overclaim`,
-    /// `forge-proofs`, `forge-snapshots` or `fork-snapshots`); anything else
+    /// `forge-proofs`, `hide-proofs`, `forge-snapshots` or `fork-snapshots`);
+    /// anything else
     /// is no fault.
     pub fn from_env() -> Option<Self> {
         match std::env::var("BOX_NODE_FAULT").ok()?.as_str() {
@@ -74,6 +80,7 @@ impl Fault {
             "equivocate" => Some(Self::Equivocate),
             "overclaim" => Some(Self::Overclaim),
             "forge-proofs" => Some(Self::ForgeProofs),
+            "hide-proofs" => Some(Self::HideProofs),
             "forge-snapshots" => Some(Self::ForgeSnapshots),
             "fork-snapshots" => Some(Self::ForkSnapshots),
             _ => None,
@@ -119,6 +126,11 @@ impl Faults {
             *last ^= 1;
         }
         value
+    }
+
+    /// Whether this node answers every transfer proof "not found".
+    pub fn hides_proofs(&self) -> bool {
+        self.fault == Some(Fault::HideProofs)
     }
 
     /// How the snapshots this node sends are forged, if they are.

@@ -178,12 +178,16 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     };
     // Node 1, the first peer the learner asks for a transfer's proof, serves
     // proofs that do not verify (a test hook): the learner must pass over
-    // it and keep an honest peer's.
+    // it. Nodes 2 and 3 first answer "not found", as peers caught up by
+    // snapshot themselves and still fetching would: no peer proves the
+    // retired transfer while the learner fetches its run.
     let forging = [AHEAD, &[("BOX_NODE_FAULT", "forge-proofs")]].concat();
+    let hiding = [AHEAD, &[("BOX_NODE_FAULT", "hide-proofs")]].concat();
     c.spawn_with(1, &forging);
-    for id in 2..=4 {
-        c.spawn_with(id, AHEAD);
+    for id in 2..=3 {
+        c.spawn_with(id, &hiding);
     }
+    c.spawn_with(learner, AHEAD);
 
     let start = std::time::Instant::now();
     while !c.log(learner).contains("fetching blocks") {
@@ -254,10 +258,25 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     // follower or a later snapshot be certified.
     assert_eq!(registry_chain(&c, learner).await, registry_chain(&c, leader).await, "the learner serves the leader's");
     // The transfer retired below the snapshot's tip, so the installed state
-    // held no row of it to prove: the learner fetched its latest proof from
-    // a peer and kept it because it verifies against the header of the block
-    // it holds at that height, passing over node 1's forgery. It serves an
-    // honest node's proof.
+    // held no row of it to prove. No peer proved it while the learner
+    // fetched the run (node 1's forgery passed over, nodes 2 and 3 hiding
+    // theirs): the run is done, the transfer kept aside as unproven.
+    eventually("the learner records the run with no proof of the transfer", Duration::from_secs(60), || async {
+        c.log(learner).contains("every proof peers sent failed to verify; none kept").then_some(())
+    })
+    .await;
+    // Nodes 2 and 3 then hold their proofs (restarted honest, one at a
+    // time); the learner, restarted, asks again at once, fetches the
+    // latest proof from a peer and keeps it because it verifies against the
+    // header of the block it holds at that height. It serves an honest
+    // node's proof.
+    for id in 2..=3 {
+        c.terminate(id);
+        c.spawn_with(id, AHEAD);
+        c.wait_leader().await;
+    }
+    c.terminate(learner);
+    c.spawn_with(learner, AHEAD);
     let theirs = c.node_client(&[2]).transfer_proof(&finished.transfer).await.unwrap().expect("node 2's");
     let mine = eventually("the learner serves the retired transfer's proof", Duration::from_secs(60), || async {
         c.node_client(&[learner]).transfer_proof(&finished.transfer).await.ok().flatten()
@@ -267,7 +286,11 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     let status = mine.leaf().and_then(|l| l.transfer_status());
     assert_eq!(status, Some(TransferStatus::Confirmed { tx_hash: finished.tx }));
     assert!(mine.height < blocks.len() as u64, "proven below the tip: {} of {}", mine.height, blocks.len());
-    assert!(c.log(learner).contains("kept 1 verified proofs of transfers retired"), "{}", c.log_tail(learner));
+    assert!(
+        c.log(learner).contains("every transfer retired below a snapshot that no peer proved before is proven now"),
+        "{}",
+        c.log_tail(learner)
+    );
     let passed_over = format!("node 1 sent a proof of transfer {} at height {}", finished.transfer, theirs.height);
     assert!(c.log(learner).contains(&passed_over), "{}", c.log_tail(learner));
     // So did a subject rejected then: it answers it rejected, with the kind,

@@ -105,18 +105,34 @@ pub async fn run(
     let mut announced = None;
     // The runs whose proofs a task of this process fetches.
     let mut proving = BTreeSet::new();
+    // The task asking again about the transfers no peer proved, if one
+    // runs, and whether the next one is this start's (which asks at once).
+    let (mut asking, mut at_start): (Option<tokio::task::JoinHandle<()>>, bool) = (None, true);
+    let clients = || -> Vec<NodeClient> {
+        peers(&shared, &configured, own)
+            .into_iter()
+            .map(|peer| NodeClient::with_channels(vec![peer], channels.clone()))
+            .collect()
+    };
     loop {
         match shared.proofs_wanted() {
             Ok(wanted) => {
                 for range in wanted.into_iter().filter(|r| proving.insert(*r)) {
-                    let clients = peers(&shared, &configured, own)
-                        .into_iter()
-                        .map(|peer| NodeClient::with_channels(vec![peer], channels.clone()))
-                        .collect();
-                    tokio::spawn(retired::fetch_retired(shared.clone(), clients, range, shutdown.clone()));
+                    tokio::spawn(retired::fetch_retired(shared.clone(), clients(), range, shutdown.clone()));
                 }
             }
             Err(e) => tracing::warn!("cannot read which transfer proofs are still to fetch ({e}); looking again later"),
+        }
+        if asking.as_ref().is_none_or(|t| t.is_finished()) {
+            match shared.proofs_unheld() {
+                Ok(unheld) if !unheld.is_empty() => {
+                    let task = retired::ask_again(shared.clone(), clients(), at_start, shutdown.clone());
+                    asking = Some(tokio::spawn(task));
+                    at_start = false;
+                }
+                Ok(_) => at_start = false,
+                Err(e) => tracing::warn!("cannot read which transfers no peer proved ({e}); looking again later"),
+            }
         }
         let gap = match shared.gaps() {
             Ok(g) => g.first().copied(),

@@ -11,6 +11,10 @@
 //! "Rejections by id"), so one is kept only when a strict majority of the
 //! registry's nodes answer it alike, of a kind and at a height this node's
 //! own blocks agree with: the trust a snapshot's tip needs.
+//!
+//! A transfer no peer proved by the end of its run is recorded with the run
+//! and asked about again ([`ask_again`]) at every start and then now and
+//! then, until a proof of it is kept.
 
 use super::backoff;
 use crate::peers::FIRST_RETRY;
@@ -22,13 +26,15 @@ use box_core::notary::{Entry, Subject, SubjectKind};
 use box_proto::{NodeClient, NodeError, SubjectStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// Fetches, for the blocks `bottom..=top` below an installed snapshot,
 /// the proofs ([`fetch_proofs`]) and then the rejections
 /// ([`fetch_rejections`]) of what retired before the snapshot's tip, from
-/// `peers` (one client each), then records the run as done
-/// ([`Shared::proofs_fetched`]). Returns early, the run still recorded as
+/// `peers` (one client each), then records the run as done and the
+/// transfers no peer proved ([`Shared::proofs_fetched`]; [`ask_again`]
+/// asks about those later). Returns early, the run still recorded as
 /// wanted (a restart asks again), when the node stops.
 pub(super) async fn fetch_retired(
     shared: Arc<Shared>,
@@ -36,13 +42,11 @@ pub(super) async fn fetch_retired(
     range: (u64, u64),
     mut shutdown: watch::Receiver<bool>,
 ) {
-    if !fetch_proofs(&shared, &peers, range, &mut shutdown).await {
-        return;
-    }
+    let Some(unheld) = fetch_proofs(&shared, &peers, range, &mut shutdown).await else { return };
     if !fetch_rejections(&shared, &peers, range, &mut shutdown).await {
         return;
     }
-    if let Err(e) = shared.proofs_fetched(range) {
+    if let Err(e) = shared.proofs_fetched(range, &unheld) {
         let (bottom, top) = range;
         tracing::warn!("what retired in blocks {bottom}..={top} is kept, but the run is not recorded as done ({e})");
     }
@@ -57,33 +61,38 @@ pub(super) async fn fetch_retired(
 /// transfers that retired before its snapshot, as a node that applied their
 /// blocks does. While no proof verifies and a peer did not answer (or the
 /// store fails) it waits and retries with a backoff (0.5 s doubling to 8 s,
-/// a `waiting:` line): that peer may hold it. The other transfers are asked
-/// about meanwhile; each pass retries only those still waiting. A
-/// transfer no peer holds a verifying proof of is left (its last change and
-/// its retirement fell in one block, crate README). `false` if the node
-/// stops first.
+/// a `waiting:` line): that peer may hold it, for at most [`PATIENCE`].
+/// The other transfers are asked about meanwhile; each pass retries only
+/// those still waiting. A transfer no peer holds a verifying proof of now,
+/// or still waited for after [`PATIENCE`], is returned, to be asked about
+/// again later ([`ask_again`]): a peer that held it may have been down or
+/// gone, or caught up by snapshot itself and not have fetched it yet (or
+/// no node has one: its last change and its retirement fell in one block,
+/// crate README). So a peer that stays silent for good (still configured
+/// after it left, say) holds nothing up. `None` if the node stops first.
 async fn fetch_proofs(
     shared: &Arc<Shared>,
     peers: &[NodeClient],
     (bottom, top): (u64, u64),
     shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+) -> Option<Vec<TransferId>> {
     let what = format!("the records of blocks {bottom}..={top}");
-    let Some(ids) = read_retrying(&what, shutdown, || unproven(shared, bottom, top)).await else { return false };
+    let ids = read_retrying(&what, shutdown, || unproven(shared, bottom, top)).await?;
     let total = ids.len();
     let describe = |id: &TransferId| format!("the proof of transfer {id} is not fetched yet");
-    let Some(found) =
-        in_passes(ids, shutdown, describe, |id| async move { proof_from_peers(shared, peers, &id).await }).await
-    else {
-        return false;
-    };
+    let ask = |id| async move { proof_from_peers(shared, peers, &id).await.map(|f| (id, f)) };
+    let (found, mut unheld) = in_passes(ids, Some(PATIENCE), shutdown, describe, ask).await?;
+    let silent = unheld.len();
     let (mut kept, mut absent, mut refused) = (0, 0, 0);
-    for f in found {
+    for (id, f) in found {
         match f {
             Some(FetchedProof::Kept) => kept += 1,
             Some(FetchedProof::Held) => {}
             Some(FetchedProof::Refused) => refused += 1,
             None => absent += 1,
+        }
+        if matches!(f, Some(FetchedProof::Refused) | None) {
+            unheld.push(id);
         }
     }
     if refused > 0 {
@@ -93,9 +102,88 @@ async fn fetch_proofs(
     }
     tracing::info!(
         "kept {kept} verified proofs of transfers retired below the snapshot (blocks {bottom}..={top}) from peers; \
-         {absent} of {total} not held by any peer"
+         {absent} of {total} not held by any peer, {silent} waited for in vain (asked about again later)"
     );
-    true
+    Some(unheld)
+}
+
+/// How long [`fetch_proofs`] waits for a silent peer that might hold a
+/// proof no peer that answered sent; then [`ask_again`] takes over.
+const PATIENCE: Duration = Duration::from_secs(120);
+
+/// How long after a pass of [`ask_again`] the next one starts: doubling
+/// from the first to the second.
+const ASK_AGAIN_AFTER: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(3_600));
+
+/// Asks `peers` (one client each) again for a proof of each transfer no
+/// peer proved when its run was fetched ([`Shared::proofs_unheld`]): at
+/// once if `at_once` (a start), else after a minute, then again after a
+/// minute, doubling to an hour, until every one is
+/// proven (a verifying proof kept, as in [`fetch_proofs`]) or the node
+/// stops. So a node whose peers were themselves still catching up, or
+/// down for good at the time, serves those proofs once a peer holds them,
+/// without waiting for anyone in the meantime. Each pass logs how many it
+/// kept and how many are left.
+pub(super) async fn ask_again(
+    shared: Arc<Shared>,
+    peers: Vec<NodeClient>,
+    at_once: bool,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut wait = ASK_AGAIN_AFTER.0;
+    if !at_once {
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+    loop {
+        let ask = |id| {
+            let (shared, peers) = (&shared, &peers);
+            async move { proof_from_peers(shared, peers, &id).await }
+        };
+        match ask_again_once(&shared, ask).await {
+            Ok((0, 0)) => return,
+            Ok((_, 0)) => {
+                tracing::info!("every transfer retired below a snapshot that no peer proved before is proven now");
+                return;
+            }
+            Ok((kept, left)) => tracing::info!(
+                "asked the peers again about the transfers retired below a snapshot that no peer proved: kept {kept} \
+                 verified proofs, {left} still unproven; asking again in {} s",
+                wait.as_secs()
+            ),
+            Err(e) => tracing::warn!(
+                "waiting: cannot ask again about the transfers no peer proved ({e}); retrying in {} s",
+                wait.as_secs()
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            _ = shutdown.changed() => return,
+        }
+        wait = (wait * 2).min(ASK_AGAIN_AFTER.1);
+    }
+}
+
+/// One pass of [`ask_again`]: asks (`ask`) about each transfer of
+/// [`Shared::proofs_unheld`] and takes those now proven off it. Returns how
+/// many were proven and how many are left; a peer that did not answer
+/// leaves its transfer for the next pass. `Err` if the store fails.
+async fn ask_again_once<F, Fut>(shared: &Shared, mut ask: F) -> Result<(usize, usize), String>
+where
+    F: FnMut(TransferId) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<FetchedProof>, String>>,
+{
+    let unheld = shared.proofs_unheld().map_err(|e| e.to_string())?;
+    let mut proven = Vec::new();
+    for id in &unheld {
+        if let Ok(Some(FetchedProof::Kept | FetchedProof::Held)) = ask(*id).await {
+            proven.push(*id);
+        }
+    }
+    shared.proofs_now_held(&proven).map_err(|e| e.to_string())?;
+    Ok((proven.len(), unheld.len() - proven.len()))
 }
 
 /// Asks each peer in turn for transfer `id`'s proof until one verifies and
@@ -190,22 +278,25 @@ where
 /// Asks about each of `items` (`ask`), then, after a backoff (0.5 s
 /// doubling to 8 s), again about those it could not settle yet (`Err`: a
 /// peer that could answer is silent, or the store failed), until none is
-/// left: one waiting item never holds up the others. Logs one `waiting:`
+/// left or, with a `patience`, until that long has passed since the first
+/// pass: one waiting item never holds up the others. Logs one `waiting:`
 /// line per pass, naming the first item still waiting (`describe`) and how
-/// many are. The answers, in no particular order; `None` if the node stops
-/// first.
+/// many are. Returns the answers, in no particular order, and the items
+/// given up on (none without a `patience`); `None` if the node stops first.
 async fn in_passes<T, O, F, Fut>(
     items: Vec<T>,
+    patience: Option<Duration>,
     shutdown: &mut watch::Receiver<bool>,
     describe: impl Fn(&T) -> String,
     mut ask: F,
-) -> Option<Vec<O>>
+) -> Option<(Vec<O>, Vec<T>)>
 where
     T: Copy,
     F: FnMut(T) -> Fut,
     Fut: std::future::Future<Output = Result<O, String>>,
 {
     let (mut waiting, mut wait, mut answers) = (items, FIRST_RETRY, Vec::new());
+    let started = tokio::time::Instant::now();
     loop {
         let (mut again, mut first) = (Vec::new(), None);
         for item in waiting {
@@ -217,7 +308,11 @@ where
                 }
             }
         }
-        let Some(first) = first else { return Some(answers) };
+        let Some(first) = first else { return Some((answers, Vec::new())) };
+        if patience.is_some_and(|p| started.elapsed() >= p) {
+            tracing::info!("no longer waiting: {first}; {} left to ask about again later", again.len());
+            return Some((answers, again));
+        }
         tracing::info!("waiting: {first}; {} still waiting, retrying in {} s", again.len(), wait.as_secs_f32());
         if !backoff(&mut wait, shutdown).await {
             return None;
@@ -266,7 +361,7 @@ async fn fetch_rejections(
             None => Ok(0),
         }
     };
-    let Some(stored) = in_passes(candidates, shutdown, describe, ask).await else { return false };
+    let Some((stored, _)) = in_passes(candidates, None, shutdown, describe, ask).await else { return false };
     let kept: usize = stored.iter().sum();
     tracing::info!(
         "kept {kept} rejections of subjects retired below the snapshot (blocks {bottom}..={top}) that a strict \
@@ -406,10 +501,18 @@ mod tests {
             }
         };
         let (_stop, mut shutdown) = watch::channel(false);
-        let mut answers = in_passes(vec![1, 2, 3, 4], &mut shutdown, |i| format!("item {i}"), ask).await.unwrap();
+        let (mut answers, given_up) =
+            in_passes(vec![1, 2, 3, 4], None, &mut shutdown, |i| format!("item {i}"), ask).await.unwrap();
         answers.sort_unstable();
-        assert_eq!(answers, vec![10, 20, 30, 40]);
+        assert_eq!((answers, given_up), (vec![10, 20, 30, 40], vec![]));
         assert_eq!(*asked.borrow(), vec![1, 2, 3, 4, 2], "3 and 4 are asked before 2 again");
+
+        // With its patience run out, an item still waiting is given up on
+        // (handed back), the others answered.
+        asked.borrow_mut().clear();
+        let (answers, given_up) =
+            in_passes(vec![1, 2, 3], Some(Duration::ZERO), &mut shutdown, |i| format!("item {i}"), ask).await.unwrap();
+        assert_eq!((answers, given_up), (vec![10, 30], vec![2]));
 
         let (stop, mut shutdown) = watch::channel(false);
         let never = |_: u32| async { Err::<u32, _>("no peer answered".to_owned()) };
@@ -417,8 +520,48 @@ mod tests {
             tokio::task::yield_now().await;
             stop.send_replace(true);
         };
-        let (got, ()) = tokio::join!(in_passes(vec![1], &mut shutdown, |i| format!("item {i}"), never), stopping);
+        let (got, ()) = tokio::join!(in_passes(vec![1], None, &mut shutdown, |i| format!("item {i}"), never), stopping);
         assert!(got.is_none(), "a stopping node ends the wait");
+    }
+
+    /// The transfers no peer proved are recorded with their run, in its
+    /// transaction, and survive a reopen of the store (a restart); a pass
+    /// takes off those now proven (kept, or held already) and leaves those
+    /// still refused, absent, or whose peers did not answer.
+    #[tokio::test]
+    #[allow(clippy::unwrap_used)]
+    async fn transfers_no_peer_proved_are_kept_across_a_restart_and_asked_about_until_proven() {
+        let dir = tempfile::tempdir().unwrap();
+        let id = |b: u8| TransferId(box_core::B256::repeat_byte(b));
+        let (kept, held, refused, absent, silent) = (id(1), id(2), id(3), id(4), id(5));
+        {
+            let shared = crate::state_machine::test_machine(dir.path(), 0x5C).shared();
+            shared.proofs_fetched((3, 9), &[kept, held, refused]).unwrap();
+            shared.proofs_fetched((10, 12), &[]).unwrap();
+            shared.proofs_fetched((13, 20), &[absent, silent]).unwrap();
+        }
+        let shared = crate::state_machine::test_machine(dir.path(), 0x5C).shared();
+        assert_eq!(shared.proofs_unheld().unwrap(), BTreeSet::from([kept, held, refused, absent, silent]));
+        let asked = std::cell::RefCell::new(Vec::new());
+        let ask = |t: TransferId| {
+            asked.borrow_mut().push(t);
+            async move {
+                match t {
+                    t if t == kept => Ok(Some(FetchedProof::Kept)),
+                    t if t == held => Ok(Some(FetchedProof::Held)),
+                    t if t == refused => Ok(Some(FetchedProof::Refused)),
+                    t if t == absent => Ok(None),
+                    _ => Err("node 2 did not answer".to_owned()),
+                }
+            }
+        };
+        assert_eq!(ask_again_once(&shared, ask).await.unwrap(), (2, 3));
+        assert_eq!(asked.borrow().len(), 5, "each asked about once");
+        assert_eq!(shared.proofs_unheld().unwrap(), BTreeSet::from([refused, absent, silent]));
+        let all_proven = |_: TransferId| async { Ok(Some(FetchedProof::Kept)) };
+        assert_eq!(ask_again_once(&shared, all_proven).await.unwrap(), (3, 0));
+        assert!(shared.proofs_unheld().unwrap().is_empty());
+        assert_eq!(ask_again_once(&shared, all_proven).await.unwrap(), (0, 0), "nothing left to ask about");
     }
 
     #[test]

@@ -20,9 +20,11 @@ use box_core::B256;
 use box_core::attestation::RegistryChange;
 use box_core::block::{Block, LoggedEntry, merkle_root};
 use box_core::encoding::Canonical;
+use box_core::ids::TransferId;
 use box_core::notary::TransferProof;
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
 
 const GAPS_KEY: &str = "backfill_gaps";
 /// The highest snapshot tip below which some block's records are missing.
@@ -30,6 +32,9 @@ const RECORDS_MISSING_KEY: &str = "records_missing_upto";
 /// The closed gaps (JSON list of `[bottom, top]`) whose retired transfers'
 /// proofs are still to fetch.
 const PROOFS_WANTED_KEY: &str = "backfill_proofs_wanted";
+/// The transfers (JSON list of ids) of fetched runs that no peer sent a
+/// verifying proof of when the run was fetched: asked about again.
+const PROOFS_UNHELD_KEY: &str = "backfill_proofs_unheld";
 
 /// Blocks still to fetch: heights `bottom..=top`, block `top` hashing to `hash`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -216,19 +221,70 @@ impl Shared {
         read_wanted(&tx.open_table(META)?)
     }
 
-    /// Records that the proofs and rejections of the run `range` were fetched.
-    pub fn proofs_fetched(&self, range: (u64, u64)) -> Result<(), redb::Error> {
+    /// Records that the proofs and rejections of the run `range` were
+    /// fetched, and, in the same transaction, that no peer proved the
+    /// transfers `unheld` of it ([`Shared::proofs_unheld`]).
+    pub fn proofs_fetched(&self, range: (u64, u64), unheld: &[TransferId]) -> Result<(), redb::Error> {
         let tx = self.db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
             let mut wanted = read_wanted(&meta)?;
             wanted.retain(|r| *r != range);
-            let bytes = serde_json::to_vec(&wanted).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
-            meta.insert(PROOFS_WANTED_KEY, bytes.as_slice())?;
+            put_json(&mut meta, PROOFS_WANTED_KEY, &wanted)?;
+            if !unheld.is_empty() {
+                let mut all = read_unheld(&meta)?;
+                all.extend(unheld.iter().copied());
+                put_json(&mut meta, PROOFS_UNHELD_KEY, &all)?;
+            }
         }
         tx.commit()?;
         Ok(())
     }
+
+    /// The transfers of fetched runs that no peer sent a verifying proof of
+    /// when their run was fetched (the peers that held one were down for
+    /// good, or were themselves caught up by snapshot and had not fetched
+    /// it yet): `crate::backfill` asks about them again, at every start and
+    /// then now and then, until each is proven.
+    pub fn proofs_unheld(&self) -> Result<BTreeSet<TransferId>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        read_unheld(&tx.open_table(META)?)
+    }
+
+    /// Takes the transfers `proven` (a verifying proof of each is held now)
+    /// off [`Shared::proofs_unheld`].
+    pub fn proofs_now_held(&self, proven: &[TransferId]) -> Result<(), redb::Error> {
+        if proven.is_empty() {
+            return Ok(());
+        }
+        let tx = self.db.begin_write()?;
+        {
+            let mut meta = tx.open_table(META)?;
+            let mut all = read_unheld(&meta)?;
+            for id in proven {
+                all.remove(id);
+            }
+            put_json(&mut meta, PROOFS_UNHELD_KEY, &all)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// The transfers no peer proved ([`Shared::proofs_unheld`]).
+fn read_unheld(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<BTreeSet<TransferId>, redb::Error> {
+    match meta.get(PROOFS_UNHELD_KEY)? {
+        None => Ok(BTreeSet::new()),
+        Some(g) => serde_json::from_slice(g.value())
+            .map_err(|e| redb::Error::Corrupted(format!("the transfers no peer proved do not read: {e}"))),
+    }
+}
+
+/// Writes `value` as JSON under `key` of the `meta` table.
+fn put_json(meta: &mut redb::Table<&str, &[u8]>, key: &str, value: &impl Serialize) -> Result<(), redb::Error> {
+    let bytes = serde_json::to_vec(value).map_err(|e| redb::Error::Corrupted(e.to_string()))?;
+    meta.insert(key, bytes.as_slice())?;
+    Ok(())
 }
 
 /// Writes `proof` as its transfer's latest proven row at `height` into
