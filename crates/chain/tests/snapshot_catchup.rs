@@ -287,7 +287,7 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     assert_eq!(status, Some(TransferStatus::Confirmed { tx_hash: finished.tx }));
     assert!(mine.height < blocks.len() as u64, "proven below the tip: {} of {}", mine.height, blocks.len());
     assert!(
-        c.log(learner).contains("every transfer retired below a snapshot that no peer proved before is proven now"),
+        c.log(learner).contains("what the runs below a snapshot left unsettled is settled now"),
         "{}",
         c.log_tail(learner)
     );

@@ -105,7 +105,7 @@ pub async fn run(
     let mut announced = None;
     // The runs whose proofs a task of this process fetches.
     let mut proving = BTreeSet::new();
-    // The task asking again about the transfers no peer proved, if one
+    // The task asking again about what fetched runs left unsettled, if one
     // runs, and whether the next one is this start's (which asks at once).
     let (mut asking, mut at_start): (Option<tokio::task::JoinHandle<()>>, bool) = (None, true);
     let clients = || -> Vec<NodeClient> {
@@ -124,14 +124,16 @@ pub async fn run(
             Err(e) => tracing::warn!("cannot read which transfer proofs are still to fetch ({e}); looking again later"),
         }
         if asking.as_ref().is_none_or(|t| t.is_finished()) {
-            match shared.proofs_unheld() {
-                Ok(unheld) if !unheld.is_empty() => {
+            let left =
+                shared.proofs_unheld().and_then(|t| Ok(!t.is_empty() || !shared.rejections_unsettled()?.is_empty()));
+            match left {
+                Ok(true) => {
                     let task = retired::ask_again(shared.clone(), clients(), at_start, shutdown.clone());
                     asking = Some(tokio::spawn(task));
                     at_start = false;
                 }
-                Ok(_) => at_start = false,
-                Err(e) => tracing::warn!("cannot read which transfers no peer proved ({e}); looking again later"),
+                Ok(false) => at_start = false,
+                Err(e) => tracing::warn!("cannot read what fetched runs left unsettled ({e}); looking again later"),
             }
         }
         let gap = match shared.gaps() {

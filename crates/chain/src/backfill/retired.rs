@@ -18,11 +18,11 @@
 
 use super::backoff;
 use crate::peers::FIRST_RETRY;
-use crate::state_machine::{FetchedProof, RejectedRecord, Shared};
+use crate::state_machine::{FetchedProof, RejectedRecord, Shared, Undecided};
 use box_core::block::Block;
 use box_core::encoding::Canonical;
-use box_core::ids::{SubjectId, TransferId};
-use box_core::notary::{Entry, Subject, SubjectKind};
+use box_core::ids::TransferId;
+use box_core::notary::{Entry, Subject};
 use box_proto::{NodeClient, NodeError, SubjectStatus};
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -32,9 +32,9 @@ use tokio::sync::watch;
 /// Fetches, for the blocks `bottom..=top` below an installed snapshot,
 /// the proofs ([`fetch_proofs`]) and then the rejections
 /// ([`fetch_rejections`]) of what retired before the snapshot's tip, from
-/// `peers` (one client each), then records the run as done and the
-/// transfers no peer proved ([`Shared::proofs_fetched`]; [`ask_again`]
-/// asks about those later). Returns early, the run still recorded as
+/// `peers` (one client each), then records the run as done, with the
+/// transfers no peer proved and the subjects whose standing was not settled
+/// ([`Shared::proofs_fetched`]; [`ask_again`] asks about those later). Returns early, the run still recorded as
 /// wanted (a restart asks again), when the node stops.
 pub(super) async fn fetch_retired(
     shared: Arc<Shared>,
@@ -43,10 +43,8 @@ pub(super) async fn fetch_retired(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let Some(unheld) = fetch_proofs(&shared, &peers, range, &mut shutdown).await else { return };
-    if !fetch_rejections(&shared, &peers, range, &mut shutdown).await {
-        return;
-    }
-    if let Err(e) = shared.proofs_fetched(range, &unheld) {
+    let Some(unsettled) = fetch_rejections(&shared, &peers, range, &mut shutdown).await else { return };
+    if let Err(e) = shared.proofs_fetched(range, &unheld, &unsettled) {
         let (bottom, top) = range;
         tracing::warn!("what retired in blocks {bottom}..={top} is kept, but the run is not recorded as done ({e})");
     }
@@ -108,22 +106,26 @@ async fn fetch_proofs(
 }
 
 /// How long [`fetch_proofs`] waits for a silent peer that might hold a
-/// proof no peer that answered sent; then [`ask_again`] takes over.
+/// proof no peer that answered sent (and [`fetch_rejections`] for silent
+/// peers that could make up a majority); then [`ask_again`] takes over.
 const PATIENCE: Duration = Duration::from_secs(120);
 
 /// How long after a pass of [`ask_again`] the next one starts: doubling
 /// from the first to the second.
 const ASK_AGAIN_AFTER: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(3_600));
 
-/// Asks `peers` (one client each) again for a proof of each transfer no
-/// peer proved when its run was fetched ([`Shared::proofs_unheld`]): at
-/// once if `at_once` (a start), else after a minute, then again after a
-/// minute, doubling to an hour, until every one is
-/// proven (a verifying proof kept, as in [`fetch_proofs`]) or the node
-/// stops. So a node whose peers were themselves still catching up, or
-/// down for good at the time, serves those proofs once a peer holds them,
-/// without waiting for anyone in the meantime. Each pass logs how many it
-/// kept and how many are left.
+/// Asks `peers` (one client each) again about what fetched runs left
+/// unsettled: a proof of each transfer no peer proved then
+/// ([`Shared::proofs_unheld`]) and the standing of each subject whose
+/// peers were waited for in vain ([`Shared::rejections_unsettled`]). At
+/// once if `at_once` (a start), else after a minute; then again after a
+/// minute, doubling to an hour, until nothing is left or the node stops.
+/// A proof is kept, and a rejection, as in [`fetch_proofs`] and
+/// [`fetch_rejections`]; a subject is settled too once the answers settle
+/// that no majority reports a rejection. So a node whose peers were
+/// themselves still catching up, or down for good at the time, serves
+/// those once a peer holds them, without waiting for anyone in the
+/// meantime. Each pass logs what it settled and what is left.
 pub(super) async fn ask_again(
     shared: Arc<Shared>,
     peers: Vec<NodeClient>,
@@ -138,23 +140,34 @@ pub(super) async fn ask_again(
         }
     }
     loop {
-        let ask = |id| {
+        let proof = |id| {
             let (shared, peers) = (&shared, &peers);
             async move { proof_from_peers(shared, peers, &id).await }
         };
-        match ask_again_once(&shared, ask).await {
-            Ok((0, 0)) => return,
-            Ok((_, 0)) => {
-                tracing::info!("every transfer retired below a snapshot that no peer proved before is proven now");
+        let majority = shared.read().notary.registry().majority();
+        let rejection = |c| {
+            let peers = &peers;
+            async move { rejection_from_peers(peers, &c, majority).await }
+        };
+        let proofs = proofs_again(&shared, proof).await;
+        let rejections = rejections_again(&shared, rejection).await;
+        match (proofs, rejections) {
+            (Ok((0, 0)), Ok((0, 0))) => return,
+            (Ok((_, 0)), Ok((_, 0))) => {
+                tracing::info!(
+                    "what the runs below a snapshot left unsettled is settled now: every transfer no peer proved \
+                     then is proven, every subject's standing settled"
+                );
                 return;
             }
-            Ok((kept, left)) => tracing::info!(
-                "asked the peers again about the transfers retired below a snapshot that no peer proved: kept {kept} \
-                 verified proofs, {left} still unproven; asking again in {} s",
+            (Ok((kept, unproven)), Ok((settled, unsettled))) => tracing::info!(
+                "asked the peers again about what the runs below a snapshot left unsettled: kept {kept} verified \
+                 proofs ({unproven} transfers still unproven), settled {settled} subjects ({unsettled} still \
+                 unsettled); asking again in {} s",
                 wait.as_secs()
             ),
-            Err(e) => tracing::warn!(
-                "waiting: cannot ask again about the transfers no peer proved ({e}); retrying in {} s",
+            (Err(e), _) | (_, Err(e)) => tracing::warn!(
+                "waiting: cannot ask again about what the runs below a snapshot left unsettled ({e}); retrying in {} s",
                 wait.as_secs()
             ),
         }
@@ -166,11 +179,11 @@ pub(super) async fn ask_again(
     }
 }
 
-/// One pass of [`ask_again`]: asks (`ask`) about each transfer of
-/// [`Shared::proofs_unheld`] and takes those now proven off it. Returns how
-/// many were proven and how many are left; a peer that did not answer
+/// One pass of [`ask_again`] over the transfers: asks (`ask`) about each
+/// of [`Shared::proofs_unheld`] and takes those now proven off it. Returns
+/// how many were proven and how many are left; a peer that did not answer
 /// leaves its transfer for the next pass. `Err` if the store fails.
-async fn ask_again_once<F, Fut>(shared: &Shared, mut ask: F) -> Result<(usize, usize), String>
+async fn proofs_again<F, Fut>(shared: &Shared, mut ask: F) -> Result<(usize, usize), String>
 where
     F: FnMut(TransferId) -> Fut,
     Fut: std::future::Future<Output = Result<Option<FetchedProof>, String>>,
@@ -184,6 +197,33 @@ where
     }
     shared.proofs_now_held(&proven).map_err(|e| e.to_string())?;
     Ok((proven.len(), unheld.len() - proven.len()))
+}
+
+/// One pass of [`ask_again`] over the subjects: asks (`ask`, as
+/// [`rejection_from_peers`] answers) about each of
+/// [`Shared::rejections_unsettled`], keeps a rejection a majority reports
+/// ([`Shared::store_fetched_rejection`]), and takes off the list each
+/// subject whose answers settled, rejected or not. Returns how many were
+/// settled and how many are left; `Err` if the store fails.
+async fn rejections_again<F, Fut>(shared: &Shared, mut ask: F) -> Result<(usize, usize), String>
+where
+    F: FnMut(Undecided) -> Fut,
+    Fut: std::future::Future<Output = Result<Option<(u64, RejectedRecord)>, String>>,
+{
+    let unsettled = shared.rejections_unsettled().map_err(|e| e.to_string())?;
+    let mut settled = Vec::new();
+    for c in &unsettled {
+        match ask(*c).await {
+            Ok(Some((height, record))) => {
+                shared.store_fetched_rejection(height, &record)?;
+                settled.push(c.id);
+            }
+            Ok(None) => settled.push(c.id),
+            Err(_) => {}
+        }
+    }
+    shared.rejections_settled(&settled).map_err(|e| e.to_string())?;
+    Ok((settled.len(), unsettled.len() - settled.len()))
 }
 
 /// Asks each peer in turn for transfer `id`'s proof until one verifies and
@@ -321,17 +361,6 @@ where
     }
 }
 
-/// A subject submitted in the blocks of a run that this node holds no
-/// decision of and that is not live at its tip: rejected, or never
-/// decided, before the snapshot.
-#[derive(Debug, Clone, Copy)]
-struct Undecided {
-    id: SubjectId,
-    kind: SubjectKind,
-    /// The height of the block that carries its submission.
-    submitted: u64,
-}
-
 /// Asks every peer for the standing of each subject submitted in the
 /// blocks `bottom..=top` that this node holds no decision of
 /// ([`undecided`]), and keeps a rejection ([`Shared::store_fetched_rejection`])
@@ -340,50 +369,51 @@ struct Undecided {
 /// the run at or after that submission. So `GetSubject` answers such a
 /// subject as a node that applied the blocks does. While the peers that did
 /// not answer could still make up that majority (or the store fails) it
-/// waits and retries with a backoff (a `waiting:` line), asking about the
-/// other subjects meanwhile ([`in_passes`]). `false` if the node stops first.
+/// waits and retries with a backoff (a `waiting:` line), for at most
+/// [`PATIENCE`], asking about the other subjects meanwhile ([`in_passes`]).
+/// Returns the subjects still waited for then, to be asked about again
+/// later ([`ask_again`]); `None` if the node stops first.
 async fn fetch_rejections(
     shared: &Arc<Shared>,
     peers: &[NodeClient],
     (bottom, top): (u64, u64),
     shutdown: &mut watch::Receiver<bool>,
-) -> bool {
+) -> Option<Vec<Undecided>> {
     let what = format!("the blocks {bottom}..={top}");
-    let Some(candidates) = read_retrying(&what, shutdown, || undecided(shared, bottom, top)).await else {
-        return false;
-    };
+    let candidates = read_retrying(&what, shutdown, || undecided(shared, bottom, top)).await?;
     let majority = shared.read().notary.registry().majority();
     let total = candidates.len();
     let describe = |c: &Undecided| format!("the standing of subject {} is not settled yet", c.id);
     let ask = |c: Undecided| async move {
-        match rejection_from_peers(peers, &c, top, majority).await? {
+        match rejection_from_peers(peers, &c, majority).await? {
             Some((height, record)) => shared.store_fetched_rejection(height, &record).map(usize::from),
             None => Ok(0),
         }
     };
-    let Some((stored, _)) = in_passes(candidates, None, shutdown, describe, ask).await else { return false };
+    let (stored, unsettled) = in_passes(candidates, Some(PATIENCE), shutdown, describe, ask).await?;
     let kept: usize = stored.iter().sum();
     tracing::info!(
         "kept {kept} rejections of subjects retired below the snapshot (blocks {bottom}..={top}) that a strict \
          majority of the registry's nodes ({majority}) reported alike; {} of the {} subjects submitted there \
-         without a decision held here were not",
+         without a decision held here were not, {} of them waited for in vain (asked about again later)",
         total - kept,
-        total
+        total,
+        unsettled.len()
     );
-    true
+    Some(unsettled)
 }
 
 /// Asks every peer for subject `c`'s standing: `Some((height, record))`
 /// when at least `majority` of them report the same rejection, of `c`'s
-/// kind, decided at a height from `c.submitted` to `top`; `None` when the
+/// kind, decided at a height from `c.submitted` to `c.top`; `None` when the
 /// answers settle that they do not ([`settle`]). `Err` while the peers that
 /// did not answer could still make up such a majority: a reason to wait.
 async fn rejection_from_peers(
     peers: &[NodeClient],
     c: &Undecided,
-    top: u64,
     majority: usize,
 ) -> Result<Option<(u64, RejectedRecord)>, String> {
+    let top = c.top;
     let mut unreachable = Vec::new();
     let mut alike: BTreeMap<(u64, Vec<String>), usize> = BTreeMap::new();
     for peer in peers {
@@ -465,7 +495,7 @@ async fn undecided(shared: &Arc<Shared>, bottom: u64, top: u64) -> Result<Vec<Un
                 {
                     continue;
                 }
-                out.push(Undecided { id, kind: subject.kind(), submitted: h });
+                out.push(Undecided { id, kind: subject.kind(), submitted: h, top });
             }
         }
         Ok(out)
@@ -524,24 +554,35 @@ mod tests {
         assert!(got.is_none(), "a stopping node ends the wait");
     }
 
-    /// The transfers no peer proved are recorded with their run, in its
-    /// transaction, and survive a reopen of the store (a restart); a pass
-    /// takes off those now proven (kept, or held already) and leaves those
-    /// still refused, absent, or whose peers did not answer.
+    /// What a run left unsettled (transfers no peer proved, subjects whose
+    /// peers were waited for in vain) is recorded with the run, in its
+    /// transaction, and survives a reopen of the store (a restart); a pass
+    /// takes off the transfers now proven (kept, or held already) and the
+    /// subjects whose answers settled (a rejection kept, or none reported),
+    /// and leaves the rest for the next.
     #[tokio::test]
     #[allow(clippy::unwrap_used)]
-    async fn transfers_no_peer_proved_are_kept_across_a_restart_and_asked_about_until_proven() {
+    async fn what_a_run_left_unsettled_is_kept_across_a_restart_and_asked_about_until_settled() {
         let dir = tempfile::tempdir().unwrap();
         let id = |b: u8| TransferId(box_core::B256::repeat_byte(b));
         let (kept, held, refused, absent, silent) = (id(1), id(2), id(3), id(4), id(5));
+        let subject = |b: u8| Undecided {
+            id: box_core::ids::SubjectId(box_core::B256::repeat_byte(b)),
+            kind: box_core::notary::SubjectKind::Flow,
+            submitted: 4,
+            top: 9,
+        };
+        let (rejected, not_rejected, still_silent) = (subject(0x11), subject(0x12), subject(0x13));
         {
             let shared = crate::state_machine::test_machine(dir.path(), 0x5C).shared();
-            shared.proofs_fetched((3, 9), &[kept, held, refused]).unwrap();
-            shared.proofs_fetched((10, 12), &[]).unwrap();
-            shared.proofs_fetched((13, 20), &[absent, silent]).unwrap();
+            shared.proofs_fetched((3, 9), &[kept, held, refused], &[rejected, not_rejected]).unwrap();
+            shared.proofs_fetched((10, 12), &[], &[]).unwrap();
+            shared.proofs_fetched((13, 20), &[absent, silent], &[still_silent]).unwrap();
         }
         let shared = crate::state_machine::test_machine(dir.path(), 0x5C).shared();
         assert_eq!(shared.proofs_unheld().unwrap(), BTreeSet::from([kept, held, refused, absent, silent]));
+        assert_eq!(shared.rejections_unsettled().unwrap(), BTreeSet::from([rejected, not_rejected, still_silent]));
+
         let asked = std::cell::RefCell::new(Vec::new());
         let ask = |t: TransferId| {
             asked.borrow_mut().push(t);
@@ -555,13 +596,33 @@ mod tests {
                 }
             }
         };
-        assert_eq!(ask_again_once(&shared, ask).await.unwrap(), (2, 3));
+        assert_eq!(proofs_again(&shared, ask).await.unwrap(), (2, 3));
         assert_eq!(asked.borrow().len(), 5, "each asked about once");
         assert_eq!(shared.proofs_unheld().unwrap(), BTreeSet::from([refused, absent, silent]));
         let all_proven = |_: TransferId| async { Ok(Some(FetchedProof::Kept)) };
-        assert_eq!(ask_again_once(&shared, all_proven).await.unwrap(), (3, 0));
+        assert_eq!(proofs_again(&shared, all_proven).await.unwrap(), (3, 0));
         assert!(shared.proofs_unheld().unwrap().is_empty());
-        assert_eq!(ask_again_once(&shared, all_proven).await.unwrap(), (0, 0), "nothing left to ask about");
+        assert_eq!(proofs_again(&shared, all_proven).await.unwrap(), (0, 0), "nothing left to ask about");
+
+        let record = RejectedRecord { subject: rejected.id, kind: rejected.kind, reasons: vec!["0xabc: no".into()] };
+        let ask = |c: Undecided| {
+            let record = record.clone();
+            async move {
+                match c {
+                    c if c == rejected => Ok(Some((7, record))),
+                    c if c == not_rejected => Ok(None),
+                    _ => Err("no 2 peers report one rejection yet, and 1 did not answer".to_owned()),
+                }
+            }
+        };
+        assert_eq!(rejections_again(&shared, ask).await.unwrap(), (2, 1));
+        assert_eq!(shared.rejections_unsettled().unwrap(), BTreeSet::from([still_silent]));
+        assert_eq!(shared.decided_at(&rejected.id).unwrap(), Some(7), "the rejection is kept at its height");
+        assert!(shared.rejection(&rejected.id).unwrap().is_some());
+        assert!(shared.rejection(&not_rejected.id).unwrap().is_none());
+        let none_reported = |_: Undecided| async { Ok(None) };
+        assert_eq!(rejections_again(&shared, none_reported).await.unwrap(), (1, 0));
+        assert!(shared.rejections_unsettled().unwrap().is_empty());
     }
 
     #[test]

@@ -20,8 +20,8 @@ use box_core::B256;
 use box_core::attestation::RegistryChange;
 use box_core::block::{Block, LoggedEntry, merkle_root};
 use box_core::encoding::Canonical;
-use box_core::ids::TransferId;
-use box_core::notary::TransferProof;
+use box_core::ids::{SubjectId, TransferId};
+use box_core::notary::{SubjectKind, TransferProof};
 use redb::{ReadableDatabase, ReadableTable};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
@@ -35,6 +35,25 @@ const PROOFS_WANTED_KEY: &str = "backfill_proofs_wanted";
 /// The transfers (JSON list of ids) of fetched runs that no peer sent a
 /// verifying proof of when the run was fetched: asked about again.
 const PROOFS_UNHELD_KEY: &str = "backfill_proofs_unheld";
+/// The subjects (JSON list of [`Undecided`]) of fetched runs whose standing
+/// their run could not settle: asked about again.
+const REJECTIONS_UNSETTLED_KEY: &str = "backfill_rejections_unsettled";
+
+/// A subject submitted in a run of blocks fetched below a snapshot, of which
+/// this node holds no decision and which is not live at its tip: rejected,
+/// or never decided, before the snapshot (`crate::backfill` asks the peers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Undecided {
+    /// The subject.
+    pub id: SubjectId,
+    /// Its kind, as its submission in this node's block has it.
+    pub kind: SubjectKind,
+    /// The height of the block that carries its submission.
+    pub submitted: u64,
+    /// The top of its run (the installed tip it was fetched for): a
+    /// rejection of it counts only if decided from `submitted` to `top`.
+    pub top: u64,
+}
 
 /// Blocks still to fetch: heights `bottom..=top`, block `top` hashing to `hash`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,8 +242,15 @@ impl Shared {
 
     /// Records that the proofs and rejections of the run `range` were
     /// fetched, and, in the same transaction, that no peer proved the
-    /// transfers `unheld` of it ([`Shared::proofs_unheld`]).
-    pub fn proofs_fetched(&self, range: (u64, u64), unheld: &[TransferId]) -> Result<(), redb::Error> {
+    /// transfers `unheld` of it ([`Shared::proofs_unheld`]) and that the
+    /// standing of the subjects `unsettled` of it was not settled
+    /// ([`Shared::rejections_unsettled`]).
+    pub fn proofs_fetched(
+        &self,
+        range: (u64, u64),
+        unheld: &[TransferId],
+        unsettled: &[Undecided],
+    ) -> Result<(), redb::Error> {
         let tx = self.db.begin_write()?;
         {
             let mut meta = tx.open_table(META)?;
@@ -232,10 +258,52 @@ impl Shared {
             wanted.retain(|r| *r != range);
             put_json(&mut meta, PROOFS_WANTED_KEY, &wanted)?;
             if !unheld.is_empty() {
-                let mut all = read_unheld(&meta)?;
+                let mut all: BTreeSet<TransferId> = read_set(&meta, PROOFS_UNHELD_KEY)?;
                 all.extend(unheld.iter().copied());
                 put_json(&mut meta, PROOFS_UNHELD_KEY, &all)?;
             }
+            if !unsettled.is_empty() {
+                let mut all: BTreeSet<Undecided> = read_set(&meta, REJECTIONS_UNSETTLED_KEY)?;
+                all.extend(unsettled.iter().copied());
+                put_json(&mut meta, REJECTIONS_UNSETTLED_KEY, &all)?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The subjects of fetched runs whose standing their run could not
+    /// settle: peers that did not answer could have made up the majority a
+    /// rejection needs (`crate::backfill` asks about them again, with
+    /// [`Shared::proofs_unheld`]).
+    pub fn rejections_unsettled(&self) -> Result<BTreeSet<Undecided>, redb::Error> {
+        let tx = self.db.begin_read()?;
+        read_set(&tx.open_table(META)?, REJECTIONS_UNSETTLED_KEY)
+    }
+
+    /// Takes the subjects `settled` (a rejection kept, or the peers' answers
+    /// settled that none is reported) off [`Shared::rejections_unsettled`].
+    pub fn rejections_settled(&self, settled: &[SubjectId]) -> Result<(), redb::Error> {
+        if settled.is_empty() {
+            return Ok(());
+        }
+        self.change_set(REJECTIONS_UNSETTLED_KEY, |all: &mut BTreeSet<Undecided>| {
+            all.retain(|u| !settled.contains(&u.id));
+        })
+    }
+
+    /// Changes the set written as JSON under `key` of the `meta` table, in
+    /// one transaction.
+    fn change_set<T>(&self, key: &str, change: impl FnOnce(&mut BTreeSet<T>)) -> Result<(), redb::Error>
+    where
+        T: Serialize + serde::de::DeserializeOwned + Ord,
+    {
+        let tx = self.db.begin_write()?;
+        {
+            let mut meta = tx.open_table(META)?;
+            let mut all = read_set(&meta, key)?;
+            change(&mut all);
+            put_json(&mut meta, key, &all)?;
         }
         tx.commit()?;
         Ok(())
@@ -248,7 +316,7 @@ impl Shared {
     /// then now and then, until each is proven.
     pub fn proofs_unheld(&self) -> Result<BTreeSet<TransferId>, redb::Error> {
         let tx = self.db.begin_read()?;
-        read_unheld(&tx.open_table(META)?)
+        read_set(&tx.open_table(META)?, PROOFS_UNHELD_KEY)
     }
 
     /// Takes the transfers `proven` (a verifying proof of each is held now)
@@ -257,26 +325,23 @@ impl Shared {
         if proven.is_empty() {
             return Ok(());
         }
-        let tx = self.db.begin_write()?;
-        {
-            let mut meta = tx.open_table(META)?;
-            let mut all = read_unheld(&meta)?;
+        self.change_set(PROOFS_UNHELD_KEY, |all: &mut BTreeSet<TransferId>| {
             for id in proven {
                 all.remove(id);
             }
-            put_json(&mut meta, PROOFS_UNHELD_KEY, &all)?;
-        }
-        tx.commit()?;
-        Ok(())
+        })
     }
 }
 
-/// The transfers no peer proved ([`Shared::proofs_unheld`]).
-fn read_unheld(meta: &impl ReadableTable<&'static str, &'static [u8]>) -> Result<BTreeSet<TransferId>, redb::Error> {
-    match meta.get(PROOFS_UNHELD_KEY)? {
+/// The set written as JSON under `key` of the `meta` table (empty if none).
+fn read_set<T: serde::de::DeserializeOwned + Ord>(
+    meta: &impl ReadableTable<&'static str, &'static [u8]>,
+    key: &str,
+) -> Result<BTreeSet<T>, redb::Error> {
+    match meta.get(key)? {
         None => Ok(BTreeSet::new()),
         Some(g) => serde_json::from_slice(g.value())
-            .map_err(|e| redb::Error::Corrupted(format!("the transfers no peer proved do not read: {e}"))),
+            .map_err(|e| redb::Error::Corrupted(format!("the backfill's `{key}` does not read: {e}"))),
     }
 }
 

@@ -26,7 +26,7 @@ pub mod tip;
 mod verify;
 
 pub use attested::{PeerAttesters, TipAttesters};
-pub use gaps::{Backfilled, FetchedProof, Gap};
+pub use gaps::{Backfilled, FetchedProof, Gap, Undecided};
 pub use kept::{AttestError, KEPT, Keeper};
 pub use rejections::RejectedRecord;
 
