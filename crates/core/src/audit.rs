@@ -8,6 +8,7 @@
 //! The first failure is reported with the block height and what failed.
 
 use crate::block::{Block, LoggedEntry, merkle_root};
+use crate::crypto::{self, RecoveryMemo};
 use crate::evidence::SealedHeader;
 use crate::ids::Timestamp;
 use crate::notary::{Event, NotaryState};
@@ -15,6 +16,7 @@ use crate::quorum::verify_certificate;
 use crate::typed::Genesis;
 use alloy::primitives::B256;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Why a history does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -74,25 +76,46 @@ pub fn verify_history(genesis: &Genesis, blocks: &[Block]) -> Result<AuditReport
 /// It serialises (serde) as a checkpoint, so a follower resumes where it
 /// stopped without replaying the history. A checkpoint is only as good as
 /// the disk it was kept on: resuming from one trusts whoever wrote it.
+///
+/// A block's votes are recovered once: applying a vote recovers its signer,
+/// and the quorum certificate the decision produces carries the same
+/// signatures, which are checked again against the registry. The verifier
+/// keeps a bounded memo of the signers it recovered ([`RecoveryMemo`], the
+/// last [`MEMO_CAPACITY`]; not part of a checkpoint), so the certificate's
+/// check finds them there; a memo already set on the thread (a node's,
+/// [`crypto::with_memo`]) is used instead. The memo only ever returns what
+/// recovery computes, so no result changes.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct HistoryVerifier {
     state: NotaryState,
     parent: B256,
     height: u64,
     next_index: Option<u64>,
+    #[serde(skip, default = "fresh_memo")]
+    memo: Arc<RecoveryMemo>,
+}
+
+/// How many recovered signers a [`HistoryVerifier`] remembers (about 150
+/// bytes each, 2.5 MB in all): more than the vote signatures a block can
+/// hold (at most about 10,000 in 1 MiB, a vote taking over 100 bytes), so
+/// the votes of a decision sealed in the block after them are still found.
+pub const MEMO_CAPACITY: usize = 16_384;
+
+fn fresh_memo() -> Arc<RecoveryMemo> {
+    Arc::new(RecoveryMemo::new(MEMO_CAPACITY))
 }
 
 impl HistoryVerifier {
     /// Starts at the genesis, before block 1.
     pub fn new(genesis: &Genesis) -> Result<Self, AuditError> {
         let state = NotaryState::new(genesis.clone()).map_err(|e| AuditError::Genesis(e.to_string()))?;
-        Ok(Self { state, parent: B256::ZERO, height: 0, next_index: None })
+        Ok(Self { state, parent: B256::ZERO, height: 0, next_index: None, memo: fresh_memo() })
     }
 
     /// A verifier taken back from a checkpoint (crate [`checkpoint`](crate::checkpoint)),
     /// which checks that the parts hold together.
     pub(crate) fn resumed(state: NotaryState, parent: B256, height: u64, next_index: Option<u64>) -> Self {
-        Self { state, parent, height, next_index }
+        Self { state, parent, height, next_index, memo: fresh_memo() }
     }
 
     /// A verifier at `state`, the state after the block `sealed` whose last
@@ -102,7 +125,7 @@ impl HistoryVerifier {
     /// checkpoint it wrote; blocks pushed after it are verified as usual.
     pub fn at_sealed(state: NotaryState, sealed: &SealedHeader, next_index: Option<u64>) -> Self {
         let parent = sealed.hash(&state.domain());
-        Self { state, parent, height: sealed.header.height, next_index }
+        Self { state, parent, height: sealed.header.height, next_index, memo: fresh_memo() }
     }
 
     /// The least log index the next block's first entry may have.
@@ -157,6 +180,15 @@ impl HistoryVerifier {
     }
 
     fn push_with(
+        &mut self,
+        block: &Block,
+        answers: HashMap<B256, bool>,
+    ) -> Result<Vec<(Timestamp, Event)>, AuditError> {
+        let memo = self.memo.clone();
+        crypto::with_memo_unless_set(&memo, || self.push_memoized(block, answers))
+    }
+
+    fn push_memoized(
         &mut self,
         block: &Block,
         answers: HashMap<B256, bool>,

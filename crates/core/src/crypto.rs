@@ -230,6 +230,14 @@ pub fn with_memo<R>(memo: &std::sync::Arc<RecoveryMemo>, f: impl FnOnce() -> R) 
     f()
 }
 
+/// Runs `f` with `memo` as the memo of every [`recover`] it makes on this
+/// thread, unless a memo is set already (by an enclosing [`with_memo`]),
+/// which then stays: a verifier that brings its own memo keeps what the
+/// process around it already recovered.
+pub fn with_memo_unless_set<R>(memo: &std::sync::Arc<RecoveryMemo>, f: impl FnOnce() -> R) -> R {
+    if MEMO.with(|m| m.borrow().is_some()) { f() } else { with_memo(memo, f) }
+}
+
 fn memo_key(digest: &B256, sig: &Signature) -> [u8; 97] {
     let mut key = [0u8; 97];
     key[..32].copy_from_slice(digest.as_slice());
@@ -294,6 +302,25 @@ mod tests {
             }
         });
         assert!(memo.len() <= 2);
+    }
+
+    #[test]
+    fn a_memo_brought_by_a_verifier_is_used_only_where_none_is_set() {
+        let k = SecretKey::from_label_unchecked("dave");
+        let sig_of = |d: &B256| k.sign_hash(d);
+        let (d, e) = (keccak256(b"alone"), keccak256(b"inside a node"));
+        let (own, node) = (std::sync::Arc::new(RecoveryMemo::new(8)), std::sync::Arc::new(RecoveryMemo::new(8)));
+        // Alone: the verifier's own memo records what it recovers.
+        assert_eq!(with_memo_unless_set(&own, || recover(&d, &sig_of(&d))), Ok(k.address()));
+        assert_eq!(own.len(), 1);
+        // Inside a node's memo: the node's keeps recording, the verifier's is not used.
+        with_memo(&node, || {
+            assert_eq!(with_memo_unless_set(&own, || recover(&e, &sig_of(&e))), Ok(k.address()));
+        });
+        assert_eq!((own.len(), node.len()), (1, 1));
+        // And outside both, nothing is set afterwards.
+        assert_eq!(recover(&keccak256(b"after"), &sig_of(&keccak256(b"after"))), Ok(k.address()));
+        assert_eq!((own.len(), node.len()), (1, 1));
     }
 
     #[test]
