@@ -1,7 +1,8 @@
 //! How many verifications per second one core does, next to the ECDSA
 //! recovery that bounds them: a transbox of 3 levels of 2-of-3 (7 recoveries:
 //! the applicant and 3 × 2 approvers), a 5-node quorum certificate (5
-//! recoveries) and one bare recovery.
+//! recoveries), one bare recovery, and one signature (what a node pays for each
+//! vote and block seal it makes).
 //!
 //! `cargo bench -p box-core --bench verify` (about a minute).
 // A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
@@ -107,6 +108,8 @@ fn bench_recover(c: &mut Criterion) {
     g.bench_function("recover (1 ECDSA public-key recovery)", |b| {
         b.iter(|| -> Address { recover(black_box(&digest), black_box(&sig)).expect("recovers") })
     });
+    // What a node pays for each vote and block seal it signs (RFC 6979 nonce, then k·G).
+    g.bench_function("sign (1 ECDSA signature)", |b| b.iter(|| key.sign_hash(black_box(&digest))));
     g.finish();
 }
 
