@@ -14,6 +14,7 @@
 //! whoever follows blocks (signer, gateway, `boxctl audit`) checks every seal
 //! against the registry of its time itself and refuses such a block.
 
+use super::pieces;
 use super::{BLOCKS, DECIDED, META, NOTARIZED, NotarizedRecord, Shared, StoredTransferProof, TRANSFER_PROOFS};
 use crate::log_store::{StoreError, werr};
 use box_core::B256;
@@ -125,10 +126,10 @@ impl Shared {
         let tx = self.db.begin_write().map_err(werr)?;
         {
             let blocks = tx.open_table(BLOCKS).map_err(werr)?;
-            if blocks.get(height).map_err(werr)?.is_none() {
+            if !pieces::contains(&blocks, height).map_err(werr)? {
                 // The highest block held below the tip: the gap ends above it.
-                let below = blocks.range(..height).map_err(werr)?.next_back().transpose().map_err(werr)?;
-                let bottom = below.map_or(1, |(h, _)| h.value() + 1);
+                let below = pieces::highest_below(&blocks, height).map_err(werr)?;
+                let bottom = below.map_or(1, |h| h + 1);
                 let mut meta = tx.open_table(META).map_err(werr)?;
                 let mut gaps: Vec<Gap> = meta
                     .get(GAPS_KEY)
@@ -186,7 +187,7 @@ impl Shared {
             }
             let mut blocks = tx.open_table(BLOCKS).map_err(|e| io(e.into()))?;
             let bytes = block.encode();
-            let held = blocks.get(gap.top).map_err(|e| io(e.into()))?.map(|g| g.value().to_vec());
+            let held = pieces::get(&blocks, gap.top).map_err(|e| io(e.into()))?;
             let outcome = if held.as_ref().is_some_and(|mine| *mine != bytes) {
                 // Never rewrite a block this node holds.
                 gaps.remove(0);
@@ -198,16 +199,15 @@ impl Shared {
                 gaps.remove(0);
                 let below = match gap.bottom {
                     1 => Some(B256::ZERO),
-                    b => blocks
-                        .get(b - 1)
+                    b => pieces::get(&blocks, b - 1)
                         .map_err(|e| io(e.into()))?
-                        .and_then(|g| Block::decode(g.value()).ok())
+                        .and_then(|bytes| Block::decode(&bytes).ok())
                         .map(|held| held.hash(&domain)),
                 };
                 if below == Some(block.header.parent) { Backfilled::Closed } else { Backfilled::Unlinked }
             };
             if held.is_none() {
-                blocks.insert(gap.top, bytes.as_slice()).map_err(|e| io(e.into()))?;
+                pieces::put(&mut blocks, gap.top, &bytes).map_err(|e| io(e.into()))?;
                 super::store_header(&tx, block).map_err(|e| e.to_string())?;
             }
             let bytes = serde_json::to_vec(&gaps).map_err(|e| e.to_string())?;
@@ -414,15 +414,14 @@ impl Shared {
         let tx = self.db.begin_write().map_err(|e| io(e.into()))?;
         let kept = {
             let mut n = tx.open_table(NOTARIZED).map_err(|e| io(e.into()))?;
-            let held: Vec<NotarizedRecord> = n
-                .get(height)
+            let held: Vec<NotarizedRecord> = pieces::get(&n, height)
                 .map_err(|e| io(e.into()))?
-                .and_then(|g| super::rows::decode_notarized(g.value()).ok())
+                .and_then(|bytes| super::rows::decode_notarized(&bytes).ok())
                 .unwrap_or_default();
             if !held.is_empty() || records.is_empty() {
                 0
             } else {
-                n.insert(height, super::rows::encode_notarized(records).as_slice()).map_err(|e| io(e.into()))?;
+                pieces::put(&mut n, height, &super::rows::encode_notarized(records)).map_err(|e| io(e.into()))?;
                 let mut d = tx.open_table(DECIDED).map_err(|e| io(e.into()))?;
                 for r in records {
                     if d.get(&r.subject.0.0).map_err(|e| io(e.into()))?.is_none() {

@@ -197,13 +197,13 @@ pub(super) fn create_tables(tx: &WriteTransaction) -> Result<(), String> {
     }
     let heights: Vec<u64> = {
         let t = tx.open_table(super::NOTARIZED).map_err(text)?;
-        t.iter().map_err(text)?.map(|i| i.map(|(k, _)| k.value())).collect::<Result<_, _>>().map_err(text)?
+        super::pieces::keys(&t).map_err(text)?
     };
     for h in heights {
         let records: Vec<NotarizedRecord> = {
             let t = tx.open_table(super::NOTARIZED).map_err(text)?;
-            let row = t.get(h).map_err(text)?;
-            row.map(|g| super::rows::decode_notarized(g.value()).unwrap_or_default()).unwrap_or_default()
+            let row = super::pieces::get(&t, h).map_err(text)?;
+            row.map(|bytes| super::rows::decode_notarized(&bytes).unwrap_or_default()).unwrap_or_default()
         };
         index_registry_changes(tx, h, &records).map_err(|x| x.to_string())?;
     }
@@ -442,11 +442,16 @@ mod tests {
         // What an earlier version wrote: notarized records, no index.
         let tx = db.begin_write().unwrap();
         {
-            let mut t = tx.open_table(super::super::NOTARIZED).unwrap();
+            let mut t = tx.open_table(super::super::LEGACY_NOTARIZED).unwrap();
             for (h, records) in [(3u64, vec![record(flow.clone())]), (5, vec![record(flow), record(change.clone())])] {
                 t.insert(h, serde_json::to_vec(&records).unwrap().as_slice()).unwrap();
             }
         }
+        tx.commit().unwrap();
+        // As at open: the rows move into pieces first, then the index is built from them.
+        let moved = super::super::pieces::move_legacy(&db, super::super::LEGACY_NOTARIZED, super::super::NOTARIZED);
+        assert_eq!(moved.unwrap(), 2);
+        let tx = db.begin_write().unwrap();
         create_tables(&tx).unwrap();
         tx.commit().unwrap();
         let chain = read_chain(&db).unwrap();

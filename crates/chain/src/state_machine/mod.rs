@@ -19,6 +19,7 @@
 mod attested;
 mod gaps;
 mod kept;
+mod pieces;
 mod rejections;
 mod rows;
 mod snapshot;
@@ -54,7 +55,11 @@ use tokio::sync::{Notify, watch};
 
 mod apply;
 
-const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
+/// Each stored block's encoding, by height, in pieces ([`pieces`]).
+const BLOCKS: pieces::Pieces = TableDefinition::new("block_pieces");
+/// [`BLOCKS`] as an earlier version wrote it, one row a block; moved into
+/// [`BLOCKS`] at the first open of this version.
+const LEGACY_BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 /// Each stored block's sealed header, as its header-only block encoding
 /// ([`Block::header_only`]), written with the block: what needs a header
 /// alone (the cross-check, attestations, transfer proofs) reads a few hundred
@@ -62,7 +67,11 @@ const BLOCKS: TableDefinition<u64, &[u8]> = TableDefinition::new("blocks");
 const HEADERS: TableDefinition<u64, &[u8]> = TableDefinition::new("sealed_headers");
 /// The `meta` key saying [`HEADERS`] covers every stored block.
 const HEADERS_INDEXED_KEY: &str = "sealed_headers_indexed";
-const NOTARIZED: TableDefinition<u64, &[u8]> = TableDefinition::new("notarized");
+/// Each stored block's notarized records (`rows::encode_notarized`), by
+/// height, in pieces ([`pieces`]).
+const NOTARIZED: pieces::Pieces = TableDefinition::new("notarized_pieces");
+/// [`NOTARIZED`] as an earlier version wrote it; moved like [`LEGACY_BLOCKS`].
+const LEGACY_NOTARIZED: TableDefinition<u64, &[u8]> = TableDefinition::new("notarized");
 const DECIDED: TableDefinition<&[u8; 32], u64> = TableDefinition::new("decided_at");
 const SNAPSHOT: TableDefinition<&str, &[u8]> = TableDefinition::new("snapshot");
 /// Equivocation this node found by cross-checking headers, by "sealer@height".
@@ -245,7 +254,7 @@ impl Shared {
     pub fn block(&self, height: u64) -> Result<Option<Vec<u8>>, redb::Error> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(BLOCKS)?;
-        Ok(t.get(height)?.map(|g| g.value().to_vec()))
+        Ok(pieces::get(&t, height)?)
     }
 
     /// The sealed header of block `height`, as its header-only block
@@ -266,8 +275,8 @@ impl Shared {
     pub fn notarized(&self, height: u64) -> Result<Vec<NotarizedRecord>, redb::Error> {
         let tx = self.db.begin_read()?;
         let t = tx.open_table(NOTARIZED)?;
-        Ok(match t.get(height)? {
-            Some(g) => rows::decode_notarized(g.value()).map_err(redb::Error::Corrupted)?,
+        Ok(match pieces::get(&t, height)? {
+            Some(bytes) => rows::decode_notarized(&bytes).map_err(redb::Error::Corrupted)?,
             None => Vec::new(),
         })
     }
@@ -347,10 +356,10 @@ impl Shared {
         let tx = self.db.begin_write().map_err(werr)?;
         {
             let mut b = tx.open_table(BLOCKS).map_err(werr)?;
-            b.insert(block.header.height, block.encode().as_slice()).map_err(werr)?;
+            pieces::put(&mut b, block.header.height, &block.encode()).map_err(werr)?;
             store_header(&tx, block)?;
             let mut n = tx.open_table(NOTARIZED).map_err(werr)?;
-            n.insert(block.header.height, rows::encode_notarized(notarized).as_slice()).map_err(werr)?;
+            pieces::put(&mut n, block.header.height, &rows::encode_notarized(notarized)).map_err(werr)?;
             let mut d = tx.open_table(DECIDED).map_err(werr)?;
             for s in decided {
                 d.insert(&s.0.0, block.header.height).map_err(werr)?;
@@ -389,11 +398,11 @@ fn index_headers(tx: &redb::WriteTransaction) -> Result<(), String> {
         return Ok(());
     }
     let blocks = tx.open_table(BLOCKS).map_err(text)?;
-    for item in blocks.iter().map_err(text)? {
-        let (height, bytes) = item.map_err(text)?;
-        if let Ok(block) = Block::decode(bytes.value()) {
+    for height in pieces::keys(&blocks).map_err(text)? {
+        let bytes = pieces::get(&blocks, height).map_err(text)?.unwrap_or_default();
+        if let Ok(block) = Block::decode(&bytes) {
             let header = Block::header_only(block.sealed_header()).encode();
-            headers.insert(height.value(), header.as_slice()).map_err(text)?;
+            headers.insert(height, header.as_slice()).map_err(text)?;
         }
     }
     meta.insert(HEADERS_INDEXED_KEY, [1u8].as_slice()).map_err(text)?;
@@ -436,6 +445,8 @@ impl StateMachine {
     /// Opens the state database, restoring the latest snapshot if there is one.
     pub fn open(path: &Path, genesis: Genesis) -> Result<Self, String> {
         let db = open_store(path)?;
+        pieces::move_legacy(&db, LEGACY_BLOCKS, BLOCKS)?;
+        pieces::move_legacy(&db, LEGACY_NOTARIZED, NOTARIZED)?;
         let tx = db.begin_write().map_err(|e| e.to_string())?;
         {
             for t in [BLOCKS, NOTARIZED] {
@@ -486,7 +497,7 @@ impl StateMachine {
                 let held = |h: u64| -> Result<Option<Vec<u8>>, String> {
                     let tx = db.begin_read().map_err(|e| e.to_string())?;
                     let t = tx.open_table(BLOCKS).map_err(|e| e.to_string())?;
-                    Ok(t.get(h).map_err(|e| e.to_string())?.map(|g| g.value().to_vec()))
+                    pieces::get(&t, h).map_err(|e| e.to_string())
                 };
                 // The interval of kept states is not configured yet: a pending block's state is
                 // copied whatever its height (`Keeper::configure` drops it if not kept).
@@ -662,6 +673,52 @@ mod tests {
     use box_core::typed::Domain;
 
     #[test]
+    fn a_node_opening_a_store_of_an_earlier_version_serves_its_blocks_and_records_from_the_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let domain = Domain { chain_id: ChainId(31337), deployment: DeploymentId(B256::repeat_byte(9)) };
+        let key = box_testkit::key("node");
+        // A block of several pieces and one of a single piece, with their records.
+        let entries = (0..40)
+            .map(|i| LoggedEntry {
+                index: i + 1,
+                time: 7,
+                entry: box_core::notary::Entry::Submit(box_testkit::sample_flow(i)),
+            })
+            .collect();
+        let big = Block::seal(&domain, &key, 1, B256::ZERO, entries, B256::repeat_byte(1), 7);
+        let small = Block::seal(&domain, &key, 2, big.hash(&domain), Vec::new(), B256::repeat_byte(2), 8);
+        assert!(big.encode().len() > 3 * pieces::PIECE && small.encode().len() < pieces::PIECE);
+        let records = vec![NotarizedRecord {
+            subject: SubjectId(B256::repeat_byte(3)),
+            payload: vec![5; 9_000],
+            certificate: vec![6; 300],
+        }];
+        {
+            // What an earlier version wrote: a row a block, a row of records a block.
+            let db = Database::create(dir.path().join("state.redb")).unwrap();
+            let tx = db.begin_write().unwrap();
+            {
+                let mut b = tx.open_table(LEGACY_BLOCKS).unwrap();
+                b.insert(1, big.encode().as_slice()).unwrap();
+                b.insert(2, small.encode().as_slice()).unwrap();
+                let mut n = tx.open_table(LEGACY_NOTARIZED).unwrap();
+                n.insert(1, rows::encode_notarized(&records).as_slice()).unwrap();
+            }
+            tx.commit().unwrap();
+        }
+        let shared = test_machine(dir.path(), 9).shared();
+        assert_eq!(shared.block(1).unwrap(), Some(big.encode()));
+        assert_eq!(shared.block(2).unwrap(), Some(small.encode()));
+        assert_eq!(shared.block(3).unwrap(), None);
+        assert_eq!(shared.notarized(1).unwrap(), records);
+        assert!(shared.notarized(2).unwrap().is_empty());
+        assert_eq!(shared.sealed_header(2).unwrap(), Some(small.sealed_header()), "headers indexed from the pieces");
+        let tx = shared.db.begin_read().unwrap();
+        assert!(matches!(tx.open_table(LEGACY_BLOCKS), Err(redb::TableError::TableDoesNotExist(_))));
+        assert!(matches!(tx.open_table(LEGACY_NOTARIZED), Err(redb::TableError::TableDoesNotExist(_))));
+    }
+
+    #[test]
     fn a_store_written_before_the_header_table_has_its_headers_indexed_once_at_open() {
         let dir = tempfile::tempdir().unwrap();
         let db = Database::create(dir.path().join("state.redb")).unwrap();
@@ -677,11 +734,15 @@ mod tests {
         // What an earlier version wrote: blocks (one of them unreadable), no header table.
         let tx = db.begin_write().unwrap();
         {
-            let mut t = tx.open_table(BLOCKS).unwrap();
+            let mut t = tx.open_table(LEGACY_BLOCKS).unwrap();
             t.insert(1, first.encode().as_slice()).unwrap();
             t.insert(2, second.encode().as_slice()).unwrap();
             t.insert(3, [0xde, 0xad].as_slice()).unwrap();
         }
+        tx.commit().unwrap();
+        // As at open: the blocks move into pieces first, then the headers are indexed from them.
+        assert_eq!(pieces::move_legacy(&db, LEGACY_BLOCKS, BLOCKS).unwrap(), 3);
+        let tx = db.begin_write().unwrap();
         index_headers(&tx).unwrap();
         tx.commit().unwrap();
         let header = |h: u64| -> Option<Vec<u8>> {
