@@ -39,8 +39,8 @@
 //! BOX_BENCH_SUBJECTS (default 2000), BOX_BENCH_HISTORY_CLUSTER=0 (only
 //! build the histories and measure the start of a follower),
 //! BOX_BENCH_HISTORY_CLUSTER_MAX_N (the largest N run as a cluster, default
-//! 20,000: a node's store takes ~24 KB a transfer, its blocks, records and
-//! transfer proofs, and each run copies it three times (2.4 GB at 100,000);
+//! 20,000: a node's store takes ~12 KB a transfer, its blocks, records and
+//! transfer proofs, and each run copies it three times (3.6 GB at 100,000);
 //! larger Ns get the follower's start only, and their store may be deleted
 //! from the cache),
 //! BOX_BENCH_HISTORY_ROUNDS (cluster runs per N, the Ns taking turns; the
