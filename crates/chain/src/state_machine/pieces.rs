@@ -84,7 +84,13 @@ pub(super) fn keys(t: &impl ReadableTable<(u64, u32), &'static [u8]>) -> Result<
 /// how many rows moved (0, and nothing written, when `legacy` does not exist).
 pub(super) fn move_legacy(db: &Database, legacy: TableDefinition<u64, &[u8]>, into: Pieces) -> Result<u64, String> {
     use redb::TableHandle;
-    let text = |e: redb::Error| e.to_string();
+    let text = |e: redb::Error| {
+        format!(
+            "moving the store's `{}` table into page-sized pieces failed: {e}; the rows not moved yet stay \
+             in the old table and the next start moves them (if the disk is full, free space first)",
+            legacy.name()
+        )
+    };
     let rows = {
         let tx = db.begin_read().map_err(|e| text(e.into()))?;
         match tx.open_table(legacy) {
