@@ -256,6 +256,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         tokio::spawn(liveness::run(liveness.clone(), proposer.clone(), raft.clone(), shutdown_rx.clone())),
         tokio::spawn(crosscheck::run(shared.clone(), liveness, proposer.clone(), shutdown_rx.clone())),
         tokio::spawn(crate::backfill::run(shared.clone(), peers, cfg.id, channels.clone(), shutdown_rx.clone())),
+        tokio::spawn(crate::state_machine::warm::run(shared.clone(), shutdown_rx.clone())),
     ];
     let learners: Vec<(u64, String)> =
         cfg.peers.iter().filter(|p| p.role == Role::Learner).map(|p| (p.id, p.addr.clone())).collect();

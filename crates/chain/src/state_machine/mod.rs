@@ -25,6 +25,7 @@ mod rows;
 mod snapshot;
 pub mod tip;
 mod verify;
+pub(crate) mod warm;
 
 pub use attested::{PeerAttesters, TipAttesters};
 pub use gaps::{Backfilled, FetchedProof, Gap, Undecided};
@@ -205,6 +206,10 @@ pub struct Shared {
     /// its `Seal` and `SignBlock` took from proposal to commit (the leader's
     /// signature included). Read by the history benchmark; never persisted.
     pub seal_time: watch::Sender<(u64, std::time::Duration)>,
+    /// Once this node has read its store's decided-subject index into
+    /// memory after the start ([`warm`]): the rows read and how long it
+    /// took. Read by the history benchmark; never persisted.
+    pub warmed: watch::Sender<Option<(u64, std::time::Duration)>>,
     /// Accounts this node's own cross-checks convicted (from [`EVIDENCE`]).
     local_equivocators: std::sync::Mutex<BTreeSet<Address>>,
     snapshot_seq: std::sync::atomic::AtomicU64,
@@ -551,6 +556,7 @@ impl StateMachine {
                 applied: Notify::new(),
                 progress: Progress::default(),
                 seal_time: watch::channel((0, std::time::Duration::ZERO)).0,
+                warmed: watch::channel(None).0,
                 local_equivocators: std::sync::Mutex::new(convicted),
                 snapshot_seq: std::sync::atomic::AtomicU64::new(0),
                 backfill: Notify::new(),
