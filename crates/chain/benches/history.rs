@@ -16,6 +16,13 @@
 //!   notarized event; block seal time (the leader's Seal + SignBlock, from
 //!   proposal to commit, each block of the load);
 //! - raw openraft on the same cluster: entries of the same size, write → applied;
+//! - the nodes' reading of their decided-subject index after the start
+//!   (box-chain `state_machine::warm`, in the background: the load waits
+//!   for it, so that it measures nodes whose indexes are in memory, as on a
+//!   node that has run for a while): the slowest node's time;
+//! - disk reads: what the process running the cluster read from the disk
+//!   (`read_bytes` of /proc/self/io: pages not found in the page cache)
+//!   during the start, the index reading and the BOX load;
 //! - memory: VmRSS of the process running the cluster (a child of the
 //!   benchmark: three nodes in one process, plus the load generator) after
 //!   the start and after the load, and its peak;
@@ -44,7 +51,13 @@
 //! larger Ns get the follower's start only, and their store may be deleted
 //! from the cache),
 //! BOX_BENCH_HISTORY_ROUNDS (cluster runs per N, the Ns taking turns; the
-//! round of median BOX throughput is printed, default 1).
+//! round of median BOX throughput is printed, default 1),
+//! BOX_BENCH_HISTORY_COLD=1 (each node's copied stores are dropped from the
+//! page cache before the start, as after a reboot of the nodes' host; by
+//! default the copies stay cached as far as the cache holds them).
+//! Each N's cached store is also described table by table (rows, bytes,
+//! leaf pages, B-tree height), what says which tables a block's commit
+//! writes into at random places.
 // A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
 // file) must stop it with its cause, so it unwraps instead of carrying errors.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
@@ -82,6 +95,13 @@ fn ms(d: Duration) -> f64 {
 #[derive(serde::Serialize, serde::Deserialize)]
 struct ClusterRow {
     start: Duration,
+    /// MB read from the disk during the start and during the BOX load.
+    start_read_mb: f64,
+    load_read_mb: f64,
+    /// The slowest node's reading of its decided-subject index after the
+    /// start, in the background, and the MB read from the disk meanwhile.
+    warm: Duration,
+    warm_read_mb: f64,
     /// The start after every node crashed (`CRASH`).
     crash_start: Duration,
     boxed: Row,
@@ -105,11 +125,24 @@ struct Measured {
 }
 
 async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow {
-    histgen::seed(c, b);
+    histgen::seed(c, b, cold());
     let t = Instant::now();
+    let read = disk_read_mb();
     // No snapshot during the load (each takes a core for up to seconds, timed as `snapshot` below).
     let nodes = start(c, Some(1 << 40)).await;
     let start_time = t.elapsed();
+    let start_read_mb = disk_read_mb() - read;
+    // The load begins once every node has read its decided-subject index
+    // into memory (in the background after the start: box-chain
+    // `state_machine::warm`), as on a node that has run for a while.
+    let read = disk_read_mb();
+    let mut warm = Duration::ZERO;
+    for node in &nodes {
+        let mut warmed = node.shared.warmed.subscribe();
+        let got = tokio::time::timeout(Duration::from_secs(1800), warmed.wait_for(Option::is_some)).await;
+        warm = warm.max(got.expect("a node's index read within 30 minutes").unwrap().unwrap_or_default().1);
+    }
+    let warm_read_mb = disk_read_mb() - read;
     let (rss_started, _) = rss_mib();
     // Every block the leader seals during the load.
     let mut seals_rx = leader(&nodes).shared.seal_time.subscribe();
@@ -122,7 +155,9 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
             into.lock().unwrap().push(took);
         }
     });
+    let read = disk_read_mb();
     let boxed = load_box(c, subjects, 1_000_000_000, b.blocks + 1).await;
+    let load_read_mb = disk_read_mb() - read;
     let raw = load_raw(&nodes, subjects, entry_size()).await;
     let (rss_loaded, rss_peak) = rss_mib();
     collector.abort();
@@ -143,6 +178,10 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
     assert!(!seals.is_empty(), "no block sealed during the load");
     ClusterRow {
         start: start_time,
+        start_read_mb,
+        load_read_mb,
+        warm,
+        warm_read_mb,
         crash_start: Duration::ZERO, // measured in its own child: `crash_start_in_child`
         boxed,
         seal_p50: percentile(&seals, 0.5),
@@ -160,7 +199,7 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
 /// node's stores are copied, then last committed by a process that dies
 /// without closing them (as under `kill -9` or a power loss), then opened.
 async fn crash_start(c: &Cluster, b: &histgen::Built) -> Duration {
-    histgen::seed(c, b);
+    histgen::seed(c, b, cold());
     for n in &c.nodes {
         let crashed =
             std::process::Command::new(std::env::current_exe().unwrap()).env(CRASH, &n.config).status().unwrap();
@@ -173,6 +212,50 @@ async fn crash_start(c: &Cluster, b: &histgen::Built) -> Duration {
         node.shutdown().await;
     }
     took
+}
+
+/// Whether the nodes start from stores dropped from the page cache
+/// (BOX_BENCH_HISTORY_COLD=1).
+fn cold() -> bool {
+    std::env::var("BOX_BENCH_HISTORY_COLD").is_ok_and(|v| v == "1")
+}
+
+/// MB (10^6 bytes) this process has read from the disk so far: `read_bytes`
+/// of /proc/self/io, the pages fetched from storage rather than found in the
+/// page cache (0 where the kernel does not count it).
+fn disk_read_mb() -> f64 {
+    let io = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    io.lines()
+        .find_map(|l| l.strip_prefix("read_bytes:"))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map_or(0.0, |b| b / 1e6)
+}
+
+/// One line per table of the node store in `dir`: rows, the bytes of its
+/// keys and values, leaf pages and B-tree height, largest first.
+fn table_sizes(dir: &Path) -> Vec<String> {
+    use redb::{ReadableDatabase, ReadableTableMetadata, TableHandle};
+    let db = redb::ReadOnlyDatabase::open(dir.join("state.redb")).unwrap();
+    let tx = db.begin_read().unwrap();
+    let mut rows: Vec<(u64, String)> = tx
+        .list_tables()
+        .unwrap()
+        .map(|handle| {
+            let name = handle.name().to_owned();
+            let table = tx.open_untyped_table(handle).unwrap();
+            let stats = table.stats().unwrap();
+            let line = format!(
+                "{name}: {} rows, {:.1} MB stored, {} leaf pages, height {}",
+                table.len().unwrap(),
+                stats.stored_bytes() as f64 / 1e6,
+                stats.leaf_pages(),
+                stats.tree_height()
+            );
+            (stats.stored_bytes(), line)
+        })
+        .collect();
+    rows.sort_by_key(|r| std::cmp::Reverse(r.0));
+    rows.into_iter().map(|(_, line)| line).collect()
 }
 
 /// The cluster columns for `n`, measured in a child process of this
@@ -269,6 +352,9 @@ fn main() {
             store_mb(&built.dir) * 1e3 / n.max(1) as f64,
             built.dir.display()
         );
+        for line in table_sizes(&built.dir) {
+            eprintln!("  N = {n}, a node's table {line}");
+        }
         let bytes = std::fs::read(built.dir.join("checkpoint.bin")).unwrap();
         let resume = median(
             (0..STARTS)
@@ -318,12 +404,19 @@ fn main() {
             let n = m.built.n;
             let r = in_child(n);
             eprintln!(
-                "round {round}, N = {n}: started in {:.2} s, after kill -9 in {:.2} s; BOX {:.0}/s, raw {:.0}/s; seal p50 {:.1} ms",
+                "round {round}, N = {n}: started in {:.2} s ({:.0} MB read from the disk), indexes read in {:.2} s \
+                 ({:.0} MB), after kill -9 in {:.2} s; BOX {:.0}/s ({:.0} MB read from the disk during the load), \
+                 raw {:.0}/s; seal p50 {:.1} ms, p99 {:.1} ms",
                 r.start.as_secs_f64(),
+                r.start_read_mb,
+                r.warm.as_secs_f64(),
+                r.warm_read_mb,
                 r.crash_start.as_secs_f64(),
                 r.boxed.per_second,
+                r.load_read_mb,
                 r.raw.per_second,
-                ms(r.seal_p50)
+                ms(r.seal_p50),
+                ms(r.seal_p99)
             );
             m.rounds.push(r);
         }
@@ -342,15 +435,17 @@ fn main() {
     println!(
         "history: {per_block} transfers a block (TransBox, broadcast and confirmed reports, each with 2 votes); \
          cluster: 3 voters in this process on 127.0.0.1, mTLS gRPC, redb with fsync, seal interval 50 ms; \
-         load: {subjects} flow subjects of {} bytes, 32 in flight; raw openraft on the same cluster, same entry size; cluster columns: the round of median BOX throughput of {rounds}",
-        entry_size()
+         load: {subjects} flow subjects of {} bytes, 32 in flight; raw openraft on the same cluster, same entry size; cluster columns: the round of median BOX throughput of {rounds}; \
+         page cache at the start: {}",
+        entry_size(),
+        if cold() { "dropped (BOX_BENCH_HISTORY_COLD=1)" } else { "as the copies left it" }
     );
     println!();
     println!(
-        "| finished transfers | blocks | build once (cached) | node start-to-ready | × N=0 | after kill -9 | × N=0 | signer/gateway start (checkpoint decode), ids listed | × N=0 | ids in the follower's index | × N=0 | \
-         BOX notarized/s | × N=0 | p50 | p99 | block seal p50 | p99 | × N=0 (p50) | raw openraft/s | BOX ÷ raw | RSS started → loaded (peak) | one snapshot (leader) |"
+        "| finished transfers | blocks | build once (cached) | node start-to-ready (read from disk) | × N=0 | index read after it, background (read from disk) | after kill -9 | × N=0 | signer/gateway start (checkpoint decode), ids listed | × N=0 | ids in the follower's index | × N=0 | \
+         BOX notarized/s | × N=0 | read from disk during the load | p50 | p99 | block seal p50 | p99 | × N=0 (p50) | raw openraft/s | BOX ÷ raw | RSS started → loaded (peak) | one snapshot (leader) |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let anchor = &rows[0];
     for r in &rows {
         let b = &r.built;
@@ -368,13 +463,17 @@ fn main() {
         );
         let cluster = match (&r.cluster, &anchor.cluster) {
             (Some(x), Some(a)) => format!(
-                "{:.2} s | {:.1}× | {:.2} s | {:.1}× | {resume} | {:.0} | {:.2}× | {:.0} ms | {:.0} ms | {:.1} ms | {:.1} ms | {:.2}× | {:.0} | {:.2}× | {:.0} → {:.0} MiB ({:.0}) | {:.1} s",
+                "{:.2} s ({:.0} MB) | {:.1}× | {:.2} s ({:.0} MB) | {:.2} s | {:.1}× | {resume} | {:.0} | {:.2}× | {:.0} MB | {:.0} ms | {:.0} ms | {:.1} ms | {:.1} ms | {:.2}× | {:.0} | {:.2}× | {:.0} → {:.0} MiB ({:.0}) | {:.1} s",
                 x.start.as_secs_f64(),
+                x.start_read_mb,
                 x.start.as_secs_f64() / a.start.as_secs_f64(),
+                x.warm.as_secs_f64(),
+                x.warm_read_mb,
                 x.crash_start.as_secs_f64(),
                 x.crash_start.as_secs_f64() / a.crash_start.as_secs_f64(),
                 x.boxed.per_second,
                 x.boxed.per_second / a.boxed.per_second,
+                x.load_read_mb,
                 ms(x.boxed.p50),
                 ms(x.boxed.p99),
                 ms(x.seal_p50),
@@ -387,7 +486,7 @@ fn main() {
                 x.rss_peak,
                 x.snapshot.as_secs_f64(),
             ),
-            _ => format!("— | — | — | — | {resume} | — | — | — | — | — | — | — | — | — | — | —"),
+            _ => format!("— | — | — | — | — | {resume} | — | — | — | — | — | — | — | — | — | — | — | —"),
         };
         println!(
             "| {} | {} | {:.1} s ({:.2} ms a transfer) | {cluster} |",

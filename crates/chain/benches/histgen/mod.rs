@@ -355,7 +355,24 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
-/// Copies the stores of `b` into each node's data directory of `c`, flushed to disk.
-pub(crate) fn seed(c: &Cluster, b: &Built) {
+/// Copies the stores of `b` into each node's data directory of `c`, flushed
+/// to disk. With `cold`, each copy is then dropped from the page cache
+/// (`posix_fadvise(POSIX_FADV_DONTNEED)` on the flushed file), so that the
+/// nodes read every page they touch from the disk, as after a reboot of
+/// their host; otherwise what the copies left in the page cache stays (all
+/// of it while three stores fit the cache, the last-copied part when not).
+pub(crate) fn seed(c: &Cluster, b: &Built, cold: bool) {
     c.seed_stores(&b.dir);
+    if !cold {
+        return;
+    }
+    for node in &c.nodes {
+        let data = node.config.parent().unwrap().join("data");
+        for f in ["state.redb", "raft-log.redb"] {
+            let file = std::fs::File::open(data.join(f)).unwrap();
+            file.sync_all().unwrap();
+            rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed)
+                .unwrap_or_else(|e| panic!("posix_fadvise on {} failed: {e}", data.join(f).display()));
+        }
+    }
 }
