@@ -30,6 +30,18 @@ use std::sync::Arc;
 use tonic::transport::Channel;
 use tonic::{Request, Response, Status};
 
+/// The largest raft message a node takes (gRPC's decoding limit on the
+/// `Raft` service; tonic's default is 4 MiB): 64 MiB.
+pub const MAX_RAFT_MESSAGE_BYTES: usize = 64 << 20;
+
+/// The bytes of a snapshot sent in one InstallSnapshot message (openraft's
+/// `snapshot_max_chunk_size`; its default is 3 MiB): 1 MiB. The chunk
+/// travels as a JSON array of numbers, up to 4 bytes a byte ("255,"), so a
+/// message stays near 4 MiB, far below [`MAX_RAFT_MESSAGE_BYTES`]: with
+/// 3 MiB chunks and the 4 MiB limit, no follower could take a snapshot
+/// larger than about 1 MiB, and the leader sent it again without end.
+pub const SNAPSHOT_CHUNK_BYTES: u64 = 1 << 20;
+
 /// openraft's network factory.
 #[derive(Clone)]
 pub struct Network {
@@ -255,5 +267,39 @@ impl pb::raft_server::Raft for RaftService {
             self.admit(r, "InstallSnapshot", |m: &InstallSnapshotRequest<TypeConfig>| m.vote.leader_id().voted_for())?;
         self.unsuspected(req.vote.leader_id().voted_for().unwrap_or_default())?;
         encode(&self.raft.install_snapshot(req).await)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use openraft::{CommittedLeaderId, LogId, Membership, SnapshotMeta, StoredMembership, Vote};
+    use std::collections::{BTreeMap, BTreeSet};
+
+    /// A full snapshot chunk of the worst bytes for JSON (each "255,"), with
+    /// a seven-node membership, is one message a node takes: before, 3 MiB
+    /// chunks met tonic's 4 MiB limit and a follower could never take a
+    /// snapshot above about 1 MiB.
+    #[test]
+    fn a_full_snapshot_chunk_fits_one_raft_message() {
+        let nodes: BTreeMap<NodeId, BasicNode> =
+            (1..=7).map(|i| (i, BasicNode::new(format!("node-{i}.example.internal:7000")))).collect();
+        let ids: BTreeSet<NodeId> = nodes.keys().copied().collect();
+        let last = LogId::new(CommittedLeaderId::new(u64::MAX, u64::MAX), u64::MAX);
+        let req = InstallSnapshotRequest::<TypeConfig> {
+            vote: Vote::new_committed(u64::MAX, u64::MAX),
+            meta: SnapshotMeta {
+                last_log_id: Some(last),
+                last_membership: StoredMembership::new(Some(last), Membership::new(vec![ids], nodes)),
+                snapshot_id: format!("{}-{}", u64::MAX, u64::MAX),
+            },
+            offset: u64::MAX,
+            data: vec![255; SNAPSHOT_CHUNK_BYTES as usize],
+            done: false,
+        };
+        let len = serde_json::to_vec(&req).unwrap().len();
+        assert!(len > 4 * SNAPSHOT_CHUNK_BYTES as usize, "the chunk is encoded 4 bytes a byte");
+        assert!(len <= MAX_RAFT_MESSAGE_BYTES / 8, "{len} bytes: too close to the {MAX_RAFT_MESSAGE_BYTES}-byte limit");
     }
 }

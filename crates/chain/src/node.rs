@@ -150,6 +150,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         snapshot_policy: SnapshotPolicy::LogsSinceLast(cfg.raft.snapshot_every),
         max_in_snapshot_log_to_keep: 500,
         install_snapshot_timeout: 2_000,
+        snapshot_max_chunk_size: crate::network::SNAPSHOT_CHUNK_BYTES,
         ..Default::default()
     }
     .validate()
@@ -226,7 +227,10 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
     let server = Server::builder()
         .tls_config(tls.server())
         .map_err(setup("TLS"))?
-        .add_service(pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), access, liveness.suspects())))
+        .add_service(
+            pb::raft_server::RaftServer::new(RaftService::new(raft.clone(), access, liveness.suspects()))
+                .max_decoding_message_size(crate::network::MAX_RAFT_MESSAGE_BYTES),
+        )
         .add_service(pb::notary_server::NotaryServer::new(api))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener), async move {
             let _ = stop.changed().await;
