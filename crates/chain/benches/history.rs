@@ -20,6 +20,10 @@
 //!   (box-chain `state_machine::warm`, in the background: the load waits
 //!   for it, so that it measures nodes whose indexes are in memory, as on a
 //!   node that has run for a while): the slowest node's time;
+//! - the followers' catch-up after that: the stores' raft logs are purged
+//!   up to their snapshot, so the new leader streams each follower its
+//!   snapshot before it replicates by the log (a running node keeps the
+//!   last 500 entries); the load waits for it too;
 //! - disk reads: what the process running the cluster read from the disk
 //!   (`read_bytes` of /proc/self/io: pages not found in the page cache)
 //!   during the start, the index reading and the BOX load;
@@ -54,7 +58,10 @@
 //! round of median BOX throughput is printed, default 1),
 //! BOX_BENCH_HISTORY_COLD=1 (each node's copied stores are dropped from the
 //! page cache before the start, as after a reboot of the nodes' host; by
-//! default the copies stay cached as far as the cache holds them).
+//! default the copies stay cached as far as the cache holds them),
+//! BOX_BENCH_HISTORY_PERF=1 (`perf record` of each BOX load, a file per N
+//! and round beside the cached histories: what a ratio off 1× comes from;
+//! or perf's own arguments, e.g. `trace -s`).
 //! Each N's cached store is also described table by table (rows, bytes,
 //! leaf pages, B-tree height), what says which tables a block's commit
 //! writes into at random places.
@@ -102,6 +109,9 @@ struct ClusterRow {
     /// start, in the background, and the MB read from the disk meanwhile.
     warm: Duration,
     warm_read_mb: f64,
+    /// From the index reading's end until both followers held the leader's
+    /// log (the leader streams each its snapshot first: see [`cluster`]).
+    caught_up: Duration,
     /// The start after every node crashed (`CRASH`).
     crash_start: Duration,
     boxed: Row,
@@ -143,6 +153,29 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
         warm = warm.max(got.expect("a node's index read within 30 minutes").unwrap().unwrap_or_default().1);
     }
     let warm_read_mb = disk_read_mb() - read;
+    // The stores start with a raft log purged up to their snapshot (what
+    // `histgen` can give them), so the new leader has no entry to probe a
+    // follower's log with and streams each its snapshot (openraft 0.9's
+    // `next_send`). A running node keeps the last 500 entries, and a restart
+    // replicates by the log. The load begins once both followers hold the
+    // leader's log, so that it does not carry this start's snapshots, whose
+    // size grows with N.
+    let t = Instant::now();
+    let raft = leader(&nodes).raft.clone();
+    let (me, last) = {
+        let m = raft.metrics().borrow().clone();
+        (m.id, m.last_log_index)
+    };
+    let mut metrics = raft.metrics();
+    let caught_up = |m: &openraft::RaftMetrics<u64, openraft::BasicNode>| {
+        m.replication.as_ref().is_some_and(|r| {
+            let followers: Vec<_> = r.iter().filter(|(id, _)| **id != me).collect();
+            followers.len() == nodes.len() - 1 && followers.iter().all(|(_, l)| l.map(|l| l.index) >= last)
+        })
+    };
+    let got = tokio::time::timeout(Duration::from_secs(1800), metrics.wait_for(caught_up)).await;
+    got.expect("both followers caught up within 30 minutes").unwrap();
+    let caught_up = t.elapsed();
     let (rss_started, _) = rss_mib();
     // Every block the leader seals during the load.
     let mut seals_rx = leader(&nodes).shared.seal_time.subscribe();
@@ -156,7 +189,9 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
         }
     });
     let read = disk_read_mb();
+    let perf = perf_record(b);
     let boxed = load_box(c, subjects, 1_000_000_000, b.blocks + 1).await;
+    perf_stop(perf);
     let load_read_mb = disk_read_mb() - read;
     let raw = load_raw(&nodes, subjects, entry_size()).await;
     let (rss_loaded, rss_peak) = rss_mib();
@@ -182,6 +217,7 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
         load_read_mb,
         warm,
         warm_read_mb,
+        caught_up,
         crash_start: Duration::ZERO, // measured in its own child: `crash_start_in_child`
         boxed,
         seal_p50: percentile(&seals, 0.5),
@@ -212,6 +248,40 @@ async fn crash_start(c: &Cluster, b: &histgen::Built) -> Duration {
         node.shutdown().await;
     }
     took
+}
+
+/// With BOX_BENCH_HISTORY_PERF set: `perf` attached to this process (the
+/// cluster's child) for the BOX load of `b`'s N, writing
+/// `target/bench-history/perf-n<N>-<pid>.data`. `1` means `record -F 999`
+/// (samples of every thread: `perf report -i <file> --sort dso,sym`); any
+/// other value is perf's own arguments, e.g. `trace -s` (every system call
+/// the nodes make, with its time: what fsync costs). `None` without the knob;
+/// a `perf` that cannot start stops the benchmark with its cause.
+fn perf_record(b: &histgen::Built) -> Option<std::process::Child> {
+    let knob = std::env::var("BOX_BENCH_HISTORY_PERF").ok().filter(|v| !v.is_empty() && v != "0")?;
+    let args = if knob == "1" { "record -F 999".to_owned() } else { knob };
+    let (n, pid) = (b.n, std::process::id());
+    let out = b.dir.with_file_name(format!("perf-n{n}-{pid}.data"));
+    let child = std::process::Command::new("perf")
+        .args(args.split_whitespace())
+        .args(["-p", &pid.to_string(), "-o"])
+        .arg(&out)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("BOX_BENCH_HISTORY_PERF needs `perf` on the PATH");
+    // perf attaches within a few milliseconds; the load's seconds dwarf it.
+    std::thread::sleep(Duration::from_millis(200));
+    eprintln!("N = {n}: `perf {args}` of the BOX load into {}", out.display());
+    Some(child)
+}
+
+/// Stops a [`perf_record`] (SIGINT, as perf expects) and waits for it to write its file.
+fn perf_stop(perf: Option<std::process::Child>) {
+    if let Some(mut child) = perf {
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+        child.wait().unwrap();
+    }
 }
 
 /// Whether the nodes start from stores dropped from the page cache
@@ -315,6 +385,10 @@ fn main() {
     let ports: Vec<u16> = (1..=3).map(|i| base + i).collect();
     let subjects = env_u64("BOX_BENCH_SUBJECTS", 2000) as usize;
     if let Ok(n) = std::env::var(CHILD) {
+        // RUST_LOG=… shows the nodes' logs (on the benchmark's stderr).
+        if std::env::var_os("RUST_LOG").is_some() {
+            box_ops::logging::init("warn");
+        }
         let n: u64 = n.parse().unwrap();
         let c = Cluster::prepare_on(Path::new("in-process"), 3, 0, 50, &ports);
         let built = histgen::history(&c, n, per_block, &ports);
@@ -405,12 +479,13 @@ fn main() {
             let r = in_child(n);
             eprintln!(
                 "round {round}, N = {n}: started in {:.2} s ({:.0} MB read from the disk), indexes read in {:.2} s \
-                 ({:.0} MB), after kill -9 in {:.2} s; BOX {:.0}/s ({:.0} MB read from the disk during the load), \
+                 ({:.0} MB), followers caught up {:.2} s later, after kill -9 in {:.2} s; BOX {:.0}/s ({:.0} MB read from the disk during the load), \
                  raw {:.0}/s; seal p50 {:.1} ms, p99 {:.1} ms",
                 r.start.as_secs_f64(),
                 r.start_read_mb,
                 r.warm.as_secs_f64(),
                 r.warm_read_mb,
+                r.caught_up.as_secs_f64(),
                 r.crash_start.as_secs_f64(),
                 r.boxed.per_second,
                 r.load_read_mb,
