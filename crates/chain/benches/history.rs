@@ -118,6 +118,10 @@ struct ClusterRow {
     seal_p50: Duration,
     seal_p99: Duration,
     seals: usize,
+    /// Of the seal time, p50: Seal proposed → the leader holds the block
+    /// sealed; then → signed and stored.
+    seal_phase_p50: Duration,
+    sign_phase_p50: Duration,
     raw: Row,
     rss_started: f64,
     rss_loaded: f64,
@@ -177,17 +181,20 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
     got.expect("both followers caught up within 30 minutes").unwrap();
     let caught_up = t.elapsed();
     let (rss_started, _) = rss_mib();
-    // Every block the leader seals during the load.
+    // Every block the leader seals during the load: its seal time, and
+    // when the leader was seen holding it sealed and then stored (`phases`).
     let mut seals_rx = leader(&nodes).shared.seal_time.subscribe();
     seals_rx.mark_unchanged();
     let seals = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let into = seals.clone();
     let collector = tokio::spawn(async move {
         while seals_rx.changed().await.is_ok() {
-            let took = seals_rx.borrow_and_update().1;
-            into.lock().unwrap().push(took);
+            let (height, took) = *seals_rx.borrow_and_update();
+            into.lock().unwrap().push((height, took, Instant::now()));
         }
     });
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let watcher = tokio::spawn(phases(leader(&nodes).shared.clone(), seen.clone()));
     let read = disk_read_mb();
     let perf = perf_record(b);
     let boxed = load_box(c, subjects, 1_000_000_000, b.blocks + 1).await;
@@ -196,6 +203,7 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
     let raw = load_raw(&nodes, subjects, entry_size()).await;
     let (rss_loaded, rss_peak) = rss_mib();
     collector.abort();
+    watcher.abort();
     // One snapshot on the leader, as raft takes one every 2000 entries by default.
     let t = Instant::now();
     let raft = leader(&nodes).raft.clone();
@@ -208,9 +216,26 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
     for node in nodes {
         node.shutdown().await;
     }
-    let mut seals = std::mem::take(&mut *seals.lock().unwrap());
+    let sealed = std::mem::take(&mut *seals.lock().unwrap());
+    assert!(!sealed.is_empty(), "no block sealed during the load");
+    // Seal proposed → seen sealed on the leader, and seen sealed → signed
+    // and stored: the two raft rounds of a block, each with the apply
+    // queue ahead of it on the leader.
+    let seen = seen.lock().unwrap();
+    let (mut seal_phase, mut sign_phase) = (Vec::new(), Vec::new());
+    for (height, took, done) in &sealed {
+        if let Some(at) = seen.get(height) {
+            let proposed = *done - *took;
+            seal_phase.push(at.saturating_duration_since(proposed));
+            sign_phase.push(done.saturating_duration_since(*at));
+        }
+    }
+    seal_phase.sort();
+    sign_phase.sort();
+    // A block sealed and signed within one applied batch is never seen sealed.
+    let p50 = |v: &[Duration]| if v.is_empty() { Duration::ZERO } else { percentile(v, 0.5) };
+    let mut seals: Vec<Duration> = sealed.iter().map(|s| s.1).collect();
     seals.sort();
-    assert!(!seals.is_empty(), "no block sealed during the load");
     ClusterRow {
         start: start_time,
         start_read_mb,
@@ -223,6 +248,8 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
         seal_p50: percentile(&seals, 0.5),
         seal_p99: percentile(&seals, 0.99),
         seals: seals.len(),
+        seal_phase_p50: p50(&seal_phase),
+        sign_phase_p50: p50(&sign_phase),
         raw,
         rss_started,
         rss_loaded,
@@ -230,6 +257,23 @@ async fn cluster(c: &Cluster, b: &histgen::Built, subjects: usize) -> ClusterRow
         snapshot,
     }
 }
+
+/// When the leader (`shared`) is first seen, after an applied batch,
+/// holding each block sealed (a pending block at that height), until aborted.
+async fn phases(shared: std::sync::Arc<box_chain::state_machine::Shared>, seen: Seen) {
+    loop {
+        let applied = shared.applied.notified();
+        tokio::pin!(applied);
+        applied.as_mut().enable();
+        if let Some(p) = &shared.read().pending {
+            seen.lock().unwrap().entry(p.header.height).or_insert_with(Instant::now);
+        }
+        applied.await;
+    }
+}
+
+/// Heights and when [`phases`] first saw each sealed.
+type Seen = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<u64, Instant>>>;
 
 /// The nodes' start-to-ready from the history of `b` after a crash: each
 /// node's stores are copied, then last committed by a process that dies
@@ -480,7 +524,7 @@ fn main() {
             eprintln!(
                 "round {round}, N = {n}: started in {:.2} s ({:.0} MB read from the disk), indexes read in {:.2} s \
                  ({:.0} MB), followers caught up {:.2} s later, after kill -9 in {:.2} s; BOX {:.0}/s ({:.0} MB read from the disk during the load), \
-                 raw {:.0}/s; seal p50 {:.1} ms, p99 {:.1} ms",
+                 raw {:.0}/s; seal p50 {:.1} ms (proposed → sealed {:.1} ms, → signed and stored {:.1} ms), p99 {:.1} ms",
                 r.start.as_secs_f64(),
                 r.start_read_mb,
                 r.warm.as_secs_f64(),
@@ -491,6 +535,8 @@ fn main() {
                 r.load_read_mb,
                 r.raw.per_second,
                 ms(r.seal_p50),
+                ms(r.seal_phase_p50),
+                ms(r.sign_phase_p50),
                 ms(r.seal_p99)
             );
             m.rounds.push(r);
