@@ -14,7 +14,9 @@
 //! - the BOX load of the `notarize` bench (BOX_BENCH_SUBJECTS flow
 //!   subjects, 32 in flight): notarized per second, p50/p99 submit →
 //!   notarized event; block seal time (the leader's Seal + SignBlock, from
-//!   proposal to commit, each block of the load);
+//!   proposal to commit, each block of the load; printed per round with
+//!   the p50 of its two raft rounds: Seal proposed → the leader holds the
+//!   block sealed, then → signed and stored);
 //! - raw openraft on the same cluster: entries of the same size, write → applied;
 //! - the nodes' reading of their decided-subject index after the start
 //!   (box-chain `state_machine::warm`, in the background: the load waits
