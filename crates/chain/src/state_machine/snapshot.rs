@@ -179,7 +179,12 @@ impl StateMachine {
             let (n, chain) = super::attested::certify_tip(&self.shared, &genesis, header, registry)
                 .await
                 .map_err(|e| refuse(format!("its tip is not the chain's: {e}")))?;
-            tracing::info!(snapshot = %meta.snapshot_id, "its tip block {} is attested by {n} registered node accounts", header.height);
+            tracing::info!(
+                snapshot = %meta.snapshot_id,
+                "a snapshot of {} bytes: its tip block {} is attested by {n} registered node accounts",
+                bytes.len(),
+                header.height
+            );
             changes = Some(chain);
         }
         self.save_snapshot(&bytes, meta)?;
