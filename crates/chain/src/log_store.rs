@@ -14,6 +14,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
+
+/// The most bytes of stored entries one AppendEntries message carries
+/// (each entry's JSON, about its size on the wire): 256 KiB. openraft sends
+/// up to `max_payload_entries` (300) entries a message and waits for the
+/// answer only one heartbeat interval (`[raft] heartbeat_ms`, 100 ms by
+/// default): 300 large entries (flows of many employees, up to 2 MiB each
+/// as hex) take longer to send, decode and write than that, and openraft,
+/// sending the same range again after each timeout, never brought a lagging
+/// follower past them. A message holds at least one entry, whatever its size.
+pub const APPEND_ENTRIES_BYTES: usize = 256 << 10;
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
 pub(crate) type StoreError = StorageError<NodeId>;
@@ -126,6 +136,26 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut out = Vec::new();
         for item in t.range(range).map_err(rerr)? {
             let (_, v) = item.map_err(rerr)?;
+            out.push(serde_json::from_slice(v.value()).map_err(rerr)?);
+        }
+        Ok(out)
+    }
+
+    /// The entries of `[start, end)` from `start` while their stored bytes
+    /// stay within [`APPEND_ENTRIES_BYTES`] (at least one, as openraft
+    /// requires of a non-empty range): what the leader sends a follower in
+    /// one AppendEntries message.
+    async fn limited_get_log_entries(&mut self, start: u64, end: u64) -> Result<Vec<Entry<TypeConfig>>, StoreError> {
+        let tx = self.db.begin_read().map_err(rerr)?;
+        let t = tx.open_table(LOGS).map_err(rerr)?;
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for item in t.range(start..end).map_err(rerr)? {
+            let (_, v) = item.map_err(rerr)?;
+            bytes += v.value().len();
+            if bytes > APPEND_ENTRIES_BYTES && !out.is_empty() {
+                break;
+            }
             out.push(serde_json::from_slice(v.value()).map_err(rerr)?);
         }
         Ok(out)
@@ -249,5 +279,47 @@ mod tests {
         let err = log.repair_unfinished_install(Some(at(100))).unwrap_err();
         assert!(err.contains("purged up to entry 950") && err.contains("move its data_dir aside"), "{err}");
         assert_eq!(log.get_log_state().await.unwrap().last_log_id, Some(at(951)));
+    }
+
+    /// Stores notary entries of `len` bytes each at `indexes`.
+    fn store(log: &LogStore, indexes: std::ops::Range<u64>, len: usize) {
+        let tx = log.db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(LOGS).unwrap();
+            for i in indexes {
+                let command = crate::types::Command::Notary { time: 1, entry: vec![0xAB; len] };
+                let entry = Entry::<TypeConfig> { log_id: at(i), payload: openraft::EntryPayload::Normal(command) };
+                t.insert(i, serde_json::to_vec(&entry).unwrap().as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+
+    /// What the leader sends in one AppendEntries stays within
+    /// `APPEND_ENTRIES_BYTES` of stored entries, and holds at least one
+    /// entry however large: before, 300 flows of 64 employees (about 1.4 MB
+    /// of JSON) did not reach a lagging follower within a heartbeat, and
+    /// openraft sent the same 300 again without end.
+    #[tokio::test]
+    async fn one_append_entries_message_carries_a_bounded_number_of_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogStore::open(&dir.path().join("raft-log.redb")).unwrap();
+        // Small entries: the whole range, up to its end.
+        store(&log, 1..401, 200);
+        let got = log.limited_get_log_entries(1, 301).await.unwrap();
+        assert_eq!(got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), (1..301).collect::<Vec<_>>());
+        // 2.3 KB entries (a flow of 64 employees), about 4.7 KB of JSON: as many as the bytes allow.
+        store(&log, 401..701, 2_300);
+        let got = log.limited_get_log_entries(401, 701).await.unwrap();
+        let sizes: Vec<usize> = got.iter().map(|e| serde_json::to_vec(e).unwrap().len()).collect();
+        assert!(sizes.iter().sum::<usize>() <= APPEND_ENTRIES_BYTES, "{} bytes", sizes.iter().sum::<usize>());
+        assert!(got.len() < 300 && got.len() + 1 > APPEND_ENTRIES_BYTES / sizes[0], "{} entries", got.len());
+        assert_eq!(got.first().unwrap().log_id.index, 401, "from the first of the range");
+        // An entry larger than the bound on its own (a flow of 10,000 employees): sent alone.
+        store(&log, 701..703, 400_000);
+        let got = log.limited_get_log_entries(701, 703).await.unwrap();
+        assert_eq!(got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![701]);
+        let got = log.limited_get_log_entries(700, 703).await.unwrap();
+        assert_eq!(got.iter().map(|e| e.log_id.index).collect::<Vec<_>>(), vec![700], "the large one waits");
     }
 }

@@ -2,6 +2,7 @@
 //! with real `box-node` processes on 127.0.0.1.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use box_core::Address;
 use box_core::audit::verify_history;
 use box_core::block::Block;
 use box_core::encoding::Canonical;
@@ -23,6 +24,16 @@ const BIN: &str = env!("CARGO_BIN_EXE_box-node");
 
 fn flow(n: u64) -> Vec<u8> {
     box_testkit::sample_flow(n).encode()
+}
+
+/// A flow of `employees` distinct employees: about 32 bytes each in the
+/// entry, 64 as hex in the raft log's JSON.
+fn large_flow(n: u64, employees: u64) -> Vec<u8> {
+    let mut s = box_testkit::sample_flow(n);
+    if let Subject::Flow(f) = &mut s {
+        f.employees = (1..=employees).map(|i| Address::left_padding_from(&(n << 32 | i).to_be_bytes())).collect();
+    }
+    s.encode()
 }
 
 async fn all_notarized(c: &Cluster, node: u64, ids: &[SubjectId]) {
@@ -83,6 +94,30 @@ async fn killing_the_leader_loses_nothing_and_the_node_catches_up() {
             Some(box_core::notary::SubjectStatus::Notarized { .. })
         ));
     }
+}
+
+/// A follower that was down while large subjects were notarized (flows of
+/// 1,000 employees, about 64 KB each in the raft log) catches up once it is
+/// back: the leader sends it a bounded number of bytes a message. Before,
+/// openraft sent up to 300 entries a message (here some 6 MB of JSON), the
+/// follower could not take them within the heartbeat interval openraft
+/// waits for an answer, and the same 300 went out again without end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_down_while_large_flows_were_notarized_catches_up() {
+    let mut c = Cluster::start(Path::new(BIN), 3, 0).await;
+    let leader = c.wait_leader().await;
+    let down = (1..=3).find(|&id| id != leader).unwrap();
+    c.kill(down);
+    let ids = c.submit_all((0..100).map(|n| large_flow(n, 1_000)).collect(), 8).await;
+    all_notarized(&c, leader, &ids).await;
+    let height = sealed_height(&c).await;
+
+    c.spawn(down);
+    caught_up(&c, down, height).await;
+    let blocks = c.blocks(leader).await;
+    assert_eq!(c.blocks(down).await[..height as usize], blocks[..height as usize]);
+    let report = verify_history(&c.genesis, &blocks).unwrap();
+    assert_eq!(report.notarized, 100);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
