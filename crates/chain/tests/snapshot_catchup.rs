@@ -204,11 +204,12 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     // three voters, over mutual TLS) attested its tip.
     let log = c.log(learner);
     assert!(log[honest_from..].contains("the raft log was purged up to entry"), "{}", c.log_tail(learner));
-    assert!(
-        log.lines().any(|l| l.contains("is attested by") && l.contains("registered node accounts")),
-        "{}",
-        c.log_tail(learner)
-    );
+    let installed = log.lines().find(|l| l.contains("is attested by") && l.contains("registered node accounts"));
+    let size: u64 = installed
+        .and_then(|l| l.split("a snapshot of ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no installed snapshot's size:\n{}", c.log_tail(learner)));
+    // 700 subjects make about 680 KB: the snapshot came in several InstallSnapshot chunks.
+    assert!(size > 2 * box_chain::network::SNAPSHOT_CHUNK_BYTES, "{size} bytes: sent in one or two chunks");
     // Killed while fetching (or just after): the blocks still to fetch are on disk.
     c.kill(learner);
     c.spawn_with(learner, AHEAD);
