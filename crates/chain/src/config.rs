@@ -88,7 +88,7 @@ pub struct TlsConfig {
 pub struct RaftTuning {
     /// The leader's heartbeat interval, ms (default 100). It is also how long
     /// the leader waits for a follower to take one AppendEntries message
-    /// (openraft's rule): up to 256 KiB of entries, or one entry of up to
+    /// (openraft's rule): up to 64 KiB of entries, or one entry of up to
     /// 2 MiB; raise it on a slow link.
     pub heartbeat_ms: u64,
     /// Lower bound of the election timeout, ms (default 300); above `heartbeat_ms`.
