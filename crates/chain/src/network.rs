@@ -149,6 +149,14 @@ impl Connection {
                 self.cause = st.message().to_owned();
                 return Err(RPCError::Unreachable(Unreachable::new(&Message(self.cause.clone()))));
             }
+            // The deadline set above passed (`grpc-timeout`): in words an operator can act on.
+            Err(st) if st.code() == tonic::Code::Cancelled && st.message() == "Timeout expired" => {
+                self.cause = format!(
+                    "no answer within {} ms (raft.heartbeat_ms for AppendEntries)",
+                    option.hard_ttl().as_millis()
+                );
+                return Err(RPCError::Network(NetworkError::new(&st)));
+            }
             Err(st) => {
                 self.cause = format!("{}: {}", st.code().description(), st.message());
                 return Err(RPCError::Network(NetworkError::new(&st)));

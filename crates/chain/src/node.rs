@@ -151,6 +151,7 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         max_in_snapshot_log_to_keep: 500,
         install_snapshot_timeout: 2_000,
         snapshot_max_chunk_size: crate::network::SNAPSHOT_CHUNK_BYTES,
+        enable_elect: false,
         ..Default::default()
     }
     .validate()
@@ -164,9 +165,14 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         .filter(|p| p.id != cfg.id)
         .map(|p| box_proto::Node { id: p.id, addr: p.addr.clone() })
         .collect();
+    let mut peers_leader = None;
     if !peers.is_empty() {
         let client = box_proto::NodeClient::with_channels(peers.clone(), channels.clone());
-        box_proto::genesis::compare_once(&client, fingerprint).await.map_err(|m| StartError::Setup(m.to_string()))?;
+        let views = client.cluster().await;
+        box_proto::genesis::compare(&views, fingerprint).map_err(|m| StartError::Setup(m.to_string()))?;
+        // The leader a peer follows, if any but this node (see `ELECTION_HOLD`).
+        peers_leader =
+            views.iter().filter_map(|v| v.info.as_ref().ok()).map(|i| i.leader).find(|&l| l != 0 && l != cfg.id);
     }
     tracing::info!(%fingerprint, "genesis");
     // A voter's account must be registered: in the genesis or the state
@@ -188,6 +194,20 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
     let raft = Raft::new(cfg.id, Arc::new(config), Network::new(channels.clone()), log, sm)
         .await
         .map_err(|e| StartError::Raft(e.to_string()))?;
+    // A peer follows a leader: this node, back after an absence, waits for
+    // that leader's next message instead of deposing it with an election.
+    let hold = match peers_leader {
+        Some(leader) if admitted && cfg.role == Role::Voter => {
+            let hold = crate::peers::ELECTION_HOLD + Duration::from_millis(cfg.raft.election_max_ms);
+            tracing::info!(
+                "peers follow node {leader}: this node starts no election for {} s, until that leader reaches it",
+                hold.as_secs_f32()
+            );
+            hold
+        }
+        _ => Duration::ZERO,
+    };
+    let elect = raft.clone();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     // A snapshot's tip must be attested by a majority of the registry before it is installed.
     shared.attest_tips_with(Arc::new(crate::state_machine::PeerAttesters::new(
@@ -262,6 +282,11 @@ pub async fn start_with_fault(cfg: &NodeConfig, fault: Option<Fault>) -> Result<
         tokio::spawn(crate::backfill::run(shared.clone(), peers, cfg.id, channels.clone(), shutdown_rx.clone())),
         tokio::spawn(crate::state_machine::warm::run(shared.clone(), shutdown_rx.clone())),
     ];
+    tasks.push(tokio::spawn(async move {
+        tokio::time::sleep(hold).await;
+        elect.runtime_config().elect(true);
+    }));
+    tasks.push(tokio::spawn(log_leaders(raft.clone(), cfg.id)));
     let learners: Vec<(u64, String)> =
         cfg.peers.iter().filter(|p| p.role == Role::Learner).map(|p| (p.id, p.addr.clone())).collect();
     tasks.push(tokio::spawn(reconcile_membership(
@@ -320,6 +345,32 @@ async fn reconcile_membership(
                 Ok(_) => tracing::info!(voters = ?target, "raft voters now follow the notarized node set"),
                 Err(e) => tracing::debug!("membership change deferred: {e}"),
             }
+        }
+    }
+}
+
+/// Logs each raft term's leader once it is known (`raft term 4: node 1
+/// leads`), so that the log shows every election.
+async fn log_leaders(raft: Raft<TypeConfig>, id: u64) {
+    let mut metrics = raft.metrics();
+    let mut logged = None;
+    loop {
+        let (term, leader) = {
+            let m = metrics.borrow_and_update();
+            (m.current_term, m.current_leader)
+        };
+        if let Some(leader) = leader
+            && logged != Some((term, leader))
+        {
+            logged = Some((term, leader));
+            if leader == id {
+                tracing::info!("raft term {term}: this node leads");
+            } else {
+                tracing::info!("raft term {term}: node {leader} leads");
+            }
+        }
+        if metrics.changed().await.is_err() {
+            return;
         }
     }
 }

@@ -21,14 +21,30 @@ pub const LOG_FILTER: &str =
 
 /// The first wait before retrying an unreachable peer.
 pub const FIRST_RETRY: Duration = Duration::from_millis(500);
-/// The longest wait between two attempts: a peer that comes back is
-/// caught up within this long.
+/// The longest wait between two attempts of a node's other rounds with its
+/// peers (a snapshot tip's attestations, fetching blocks below a snapshot).
 pub const MAX_RETRY: Duration = Duration::from_secs(8);
 
-/// The retry intervals for an unreachable peer: 0.5 s, doubling, capped at
-/// [`MAX_RETRY`]. openraft drops it at the first successful message.
+/// The longest wait between two raft messages to an unreachable peer: a
+/// node that comes back hears from the leader within this long (see
+/// [`ELECTION_HOLD`]).
+pub const RAFT_MAX_RETRY: Duration = Duration::from_secs(1);
+
+/// How long a restarted node starts no election while a peer names a
+/// leader, beyond its election timeout: [`RAFT_MAX_RETRY`], the longest
+/// the leader waits before its next message reaches it. An election the
+/// node started before that message would come to nothing (the voters
+/// refuse it while the leader's lease holds) but raise the node's term, and
+/// the leader, answered with that higher term, would step down: one
+/// election, a pause in notarizing, every time a follower came back.
+pub const ELECTION_HOLD: Duration = RAFT_MAX_RETRY;
+
+/// The retry intervals for an unreachable raft peer: 0.5 s, then
+/// [`RAFT_MAX_RETRY`]. openraft drops it at the first successful message.
+/// (It was 0.5 s doubling to 8 s: a follower back after a long absence
+/// timed out waiting for the leader and started an election.)
 pub fn backoff() -> Backoff {
-    Backoff::new(std::iter::successors(Some(FIRST_RETRY), |d| Some((*d * 2).min(MAX_RETRY))))
+    Backoff::new(std::iter::successors(Some(FIRST_RETRY), |d| Some((*d * 2).min(RAFT_MAX_RETRY))))
 }
 
 /// Which peers are down, shared by every raft connection of one node.
@@ -57,7 +73,7 @@ impl PeerHealth {
             tracing::warn!(
                 "node {peer} at {addr} is unreachable ({why}); retrying with a backoff up to {} s, \
                  and logging again when it answers",
-                MAX_RETRY.as_secs()
+                RAFT_MAX_RETRY.as_secs()
             );
         }
     }

@@ -101,7 +101,9 @@ async fn killing_the_leader_loses_nothing_and_the_node_catches_up() {
 /// back: the leader sends it a bounded number of bytes a message. Before,
 /// openraft sent up to 300 entries a message (here some 6 MB of JSON), the
 /// follower could not take them within the heartbeat interval openraft
-/// waits for an answer, and the same 300 went out again without end.
+/// waits for an answer, and the same 300 went out again without end. It
+/// rejoins without an election: before, the leader retried a peer down for
+/// a while only every 8 s, and the node, hearing nothing, started one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_down_while_large_flows_were_notarized_catches_up() {
     let mut c = Cluster::start(Path::new(BIN), 3, 0).await;
@@ -112,8 +114,22 @@ async fn a_follower_down_while_large_flows_were_notarized_catches_up() {
     all_notarized(&c, leader, &ids).await;
     let height = sealed_height(&c).await;
 
+    let terms = c.log(leader).matches("raft term ").count();
+
     c.spawn(down);
-    caught_up(&c, down, height).await;
+    let start = std::time::Instant::now();
+    while c.info(down).await.is_none_or(|i| i.height < height) {
+        if start.elapsed() > Duration::from_secs(120) {
+            let logs: Vec<String> = (1..=3).map(|id| format!("--- node {id}:\n{}", c.log_tail(id))).collect();
+            panic!("node {down} did not reach height {height}:\n{}", logs.join("\n"));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // Back after an absence, it waited for the leader instead of starting
+    // an election that would have deposed it (`peers::ELECTION_HOLD`).
+    let log = c.log(down);
+    assert!(log.contains(&format!("peers follow node {leader}: this node starts no election")), "{log}");
+    assert_eq!(c.log(leader).matches("raft term ").count(), terms, "{}", c.log(leader));
     let blocks = c.blocks(leader).await;
     assert_eq!(c.blocks(down).await[..height as usize], blocks[..height as usize]);
     let report = verify_history(&c.genesis, &blocks).unwrap();

@@ -12,7 +12,7 @@
 //! What it does not do: prove the nodes' genesis is the right one. That is
 //! what people compare out of band (`boxctl genesis fingerprint`).
 
-use crate::NodeClient;
+use crate::{NodeClient, NodeView};
 use box_core::B256;
 use box_core::genesis::Fingerprint;
 use std::time::Duration;
@@ -51,10 +51,15 @@ pub enum Round {
 
 /// Asks every node once and compares each reported fingerprint with `ours`.
 pub async fn compare_once(client: &NodeClient, ours: Fingerprint) -> Result<Round, GenesisMismatch> {
-    let views = client.cluster().await;
+    compare(&client.cluster().await, ours)
+}
+
+/// Compares the fingerprint each node reported in `views` (what
+/// [`NodeClient::cluster`] answered) with `ours`.
+pub fn compare(views: &[NodeView], ours: Fingerprint) -> Result<Round, GenesisMismatch> {
     let mut agreed = None;
     let mut answered = false;
-    for v in &views {
+    for v in views {
         let Ok(info) = &v.info else { continue };
         answered = true;
         let theirs = &info.genesis_fingerprint;
