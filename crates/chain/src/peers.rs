@@ -84,9 +84,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_backoff_doubles_up_to_the_cap() {
+    fn the_backoff_doubles_up_to_the_raft_cap() {
         let waits: Vec<Duration> = backoff().take(7).collect();
         let ms: Vec<u128> = waits.iter().map(Duration::as_millis).collect();
-        assert_eq!(ms, [500, 1000, 2000, 4000, 8000, 8000, 8000]);
+        assert_eq!(ms, [500, 1000, 1000, 1000, 1000, 1000, 1000]);
     }
 }
