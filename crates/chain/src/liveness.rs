@@ -127,6 +127,14 @@ struct Recent {
 /// again. (A ceremony message was, and applied twice; the notary now also
 /// records each one for its signer boot, so the state shows it done and a
 /// replay is refused: the two guards are independent.)
+///
+/// Lock order: the chain state ([`crate::state_machine::Shared::read`])
+/// before this one's locks. The state machine calls [`Progress::applied`]
+/// while it holds the state's write lock, so whoever reads the state for
+/// [`Progress::expired`]'s `done` takes that read lock first. (The other
+/// order hung a node: `expired` held `watched` and waited to read the
+/// state while an entry being applied held the state and waited for
+/// `watched`, each on one of the two runtime threads.)
 #[derive(Debug, Default)]
 pub struct Progress {
     watched: Mutex<HashMap<B256, Watched>>,
@@ -201,6 +209,8 @@ impl Progress {
     /// snapshot install applies entries without naming them); of those past
     /// their deadline at `now`, turns up to `at_most` witnessed ones into
     /// proposed ones due at `next`, and returns them with the late proposed ones.
+    /// `done` runs under `watched`: it must not take the state's lock
+    /// (pass it a state read before the call; the lock order above).
     fn expired(&self, now: Instant, next: Instant, at_most: usize, done: impl Fn(&[u8]) -> bool) -> Expired {
         let mut w = lock(&self.watched);
         let due: Vec<B256> = w.iter().filter(|(_, x)| x.due <= now).map(|(k, _)| *k).collect();
@@ -574,11 +584,12 @@ pub async fn run(
         liveness.hold_equivocators();
         let now = Instant::now();
         let (Expired { propose, late }, stalled) = {
-            let shared = &liveness.shared;
-            let expired = shared.progress.expired(now, now + liveness.deadline, WITNESSED_AT_ONCE, |bytes| {
-                Entry::decode(bytes).map_or(true, |e| visible(&shared.read(), &e))
+            // The state before the watched entries ([`Progress`]'s lock order).
+            let state = liveness.shared.read();
+            let expired = liveness.shared.progress.expired(now, now + liveness.deadline, WITNESSED_AT_ONCE, |bytes| {
+                Entry::decode(bytes).map_or(true, |e| visible(&state, &e))
             });
-            (expired, seal.stalled(&shared.read(), now, liveness.deadline))
+            (expired, seal.stalled(&state, now, liveness.deadline))
         };
         // Witnessed entries nobody put in the log yet: propose them here.
         for entry in propose {
