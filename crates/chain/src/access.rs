@@ -156,7 +156,7 @@ impl Access {
             let membership = m.membership_config.membership();
             (membership.voter_ids().collect(), membership.nodes().map(|(id, _)| *id).collect())
         };
-        let registry: Vec<NodeId> = self.shared.read().notary.nodes().map(|n| n.nodeId).collect();
+        let registry = self.shared.registered_nodes();
         raft_peers(self.me, voters, &members, registry, &self.configured)
     }
 

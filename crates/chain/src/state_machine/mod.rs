@@ -198,6 +198,10 @@ pub struct Shared {
     state: RwLock<ChainState>,
     db: Database,
     height_tx: watch::Sender<u64>,
+    /// The node ids of the notary's registry, published apart from `state`
+    /// so that admitting a raft message never waits for an entry being
+    /// applied ([`Shared::registered_nodes`]).
+    registry: watch::Sender<BTreeSet<NodeId>>,
     /// Woken after every applied batch (the companion waits on it).
     pub applied: Notify,
     /// Entries this node wants in the log, cleared as they are applied.
@@ -224,6 +228,11 @@ pub struct Shared {
     memo: Arc<box_core::crypto::RecoveryMemo>,
 }
 
+/// The node ids of `s`'s registry ([`Shared::registered_nodes`]).
+fn registry_of(s: &ChainState) -> BTreeSet<NodeId> {
+    s.notary.nodes().map(|n| n.nodeId).collect()
+}
+
 /// Signers a node remembers ([`box_core::crypto::RecoveryMemo`], about 150
 /// bytes each): more than the signatures of the entries between two
 /// snapshots (every 2,000 entries by default, a few signatures each).
@@ -235,6 +244,26 @@ impl Shared {
     /// later finds recovered, and the reverse.
     pub fn remembering<R>(&self, f: impl FnOnce() -> R) -> R {
         box_core::crypto::with_memo(&self.memo, f)
+    }
+
+    /// The raft ids of the notary's registered node accounts, as
+    /// of the last applied entry. Unlike [`Shared::read`] it never waits for
+    /// an entry being applied: raft's access checks run on every message,
+    /// and a follower catching up applies entries that take a while.
+    pub fn registered_nodes(&self) -> BTreeSet<NodeId> {
+        self.registry.borrow().clone()
+    }
+
+    /// Publishes `s`'s registry to [`Shared::registered_nodes`] if it changed.
+    fn publish_registry(&self, s: &ChainState) {
+        let now = registry_of(s);
+        self.registry.send_if_modified(|held| {
+            let changed = *held != now;
+            if changed {
+                *held = now;
+            }
+            changed
+        });
     }
 
     /// Read access to the replicated state. Never hold it across an `.await`.
@@ -531,6 +560,7 @@ impl StateMachine {
             None => ChainState::new(NotaryState::new(genesis).map_err(|e| e.to_string())?),
         };
         let (height_tx, _) = watch::channel(state.height());
+        let registry = watch::channel(registry_of(&state)).0;
         let convicted: BTreeSet<Address> = {
             let tx = db.begin_read().map_err(|e| e.to_string())?;
             let t = tx.open_table(EVIDENCE).map_err(|e| e.to_string())?;
@@ -553,6 +583,7 @@ impl StateMachine {
                 state: RwLock::new(state),
                 db,
                 height_tx,
+                registry,
                 applied: Notify::new(),
                 progress: Progress::default(),
                 seal_time: watch::channel((0, std::time::Duration::ZERO)).0,
@@ -603,8 +634,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
     {
         let mut out = Vec::new();
         self.shared.remembering(|| {
-            let mut s = self.write();
             for e in entries {
+                // The lock is taken per entry: readers (the API, the
+                // companion) wait for one entry, not for a whole batch, which
+                // for a follower catching up can be hundreds of entries.
+                let mut s = self.write();
                 s.last_applied = Some(e.log_id);
                 match e.payload {
                     EntryPayload::Blank => out.push(Applied::default()),
@@ -617,6 +651,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         out.push(Applied::default());
                     }
                 }
+                self.shared.publish_registry(&s);
             }
             Ok::<_, StoreError>(())
         })?;

@@ -193,7 +193,11 @@ impl StateMachine {
             self.shared.keeper.restored(sealed);
         }
         let height = verified.state.height();
-        *self.write() = verified.state;
+        {
+            let mut s = self.write();
+            *s = verified.state;
+            self.shared.publish_registry(&s);
+        }
         self.shared.keeper.forget_snapshot_base();
         self.shared.height_tx.send_replace(height);
         self.shared.applied.notify_waiters();
@@ -221,7 +225,11 @@ impl StateMachine {
         }
         self.save_snapshot(&bytes, meta)?;
         let height = verified.state.height();
-        *self.write() = verified.state;
+        {
+            let mut s = self.write();
+            *s = verified.state;
+            self.shared.publish_registry(&s);
+        }
         self.shared.keeper.forget_snapshot_base();
         self.shared.height_tx.send_replace(height);
         self.shared.applied.notify_waiters();
