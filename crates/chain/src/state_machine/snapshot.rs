@@ -192,16 +192,22 @@ impl StateMachine {
         if let Some(sealed) = verified.sealed.take() {
             self.shared.keeper.restored(sealed);
         }
-        let height = verified.state.height();
+        self.adopt(verified.state);
+        Ok(())
+    }
+
+    /// Makes `state`, a verified snapshot's, this node's: publishes its
+    /// registry and height and wakes whoever waits for applied entries.
+    fn adopt(&self, state: ChainState) {
+        let height = state.height();
         {
             let mut s = self.write();
-            *s = verified.state;
+            *s = state;
             self.shared.publish_registry(&s);
         }
         self.shared.keeper.forget_snapshot_base();
         self.shared.height_tx.send_replace(height);
         self.shared.applied.notify_waiters();
-        Ok(())
     }
 
     /// Installs an earlier version's JSON snapshot (every block with its
@@ -224,15 +230,7 @@ impl StateMachine {
             self.shared.store_block(block, notarized, decided, proofs, rejected)?;
         }
         self.save_snapshot(&bytes, meta)?;
-        let height = verified.state.height();
-        {
-            let mut s = self.write();
-            *s = verified.state;
-            self.shared.publish_registry(&s);
-        }
-        self.shared.keeper.forget_snapshot_base();
-        self.shared.height_tx.send_replace(height);
-        self.shared.applied.notify_waiters();
+        self.adopt(verified.state);
         Ok(())
     }
 
