@@ -8,6 +8,9 @@
 //! and signing. "raw" appends entries of
 //! the same size whose apply does no notary work (the state machine refuses
 //! them at the first byte) and measures client_write → applied on the leader.
+//! Each row also gives the CPU the process (all three nodes and the load)
+//! used per item, and the raft log entries per item (the leader's last log
+//! index before and after), which say where the ratio comes from.
 //!
 //! `cargo bench -p box-chain --bench notarize` (BOX_BENCH_SUBJECTS, default 2000).
 // A benchmark is run by hand, like a test: a failed set-up step (a port, a process, a
@@ -18,7 +21,7 @@ mod common;
 
 use box_chain::node::RunningNode;
 use box_testkit::{Cluster, machine};
-use common::{CONCURRENCY, Row, entry_size, load_box, load_raw, start};
+use common::{CONCURRENCY, Row, entry_size, leader, load_box, load_raw, start};
 use std::path::Path;
 
 async fn shutdown(nodes: Vec<RunningNode>) {
@@ -27,20 +30,30 @@ async fn shutdown(nodes: Vec<RunningNode>) {
     }
 }
 
-async fn bench_box(n: usize) -> Row {
-    let c = Cluster::prepare(Path::new("in-process"), 3, 0, 50);
-    let nodes = start(&c, None).await;
-    let row = load_box(&c, n, 0, 1).await;
-    shutdown(nodes).await;
-    row
+/// The leader's last log index.
+fn last_index(nodes: &[RunningNode]) -> u64 {
+    leader(nodes).raft.metrics().borrow().last_log_index.unwrap_or(0)
 }
 
-async fn bench_raw(n: usize, size: usize) -> Row {
+/// One load's row and the raft log entries it took per item.
+async fn bench_box(n: usize) -> (Row, f64) {
     let c = Cluster::prepare(Path::new("in-process"), 3, 0, 50);
     let nodes = start(&c, None).await;
-    let row = load_raw(&nodes, n, size).await;
+    let before = last_index(&nodes);
+    let row = load_box(&c, n, 0, 1).await;
+    let entries = (last_index(&nodes) - before) as f64 / n as f64;
     shutdown(nodes).await;
-    row
+    (row, entries)
+}
+
+async fn bench_raw(n: usize, size: usize) -> (Row, f64) {
+    let c = Cluster::prepare(Path::new("in-process"), 3, 0, 50);
+    let nodes = start(&c, None).await;
+    let before = last_index(&nodes);
+    let row = load_raw(&nodes, n, size).await;
+    let entries = (last_index(&nodes) - before) as f64 / n as f64;
+    shutdown(nodes).await;
+    (row, entries)
 }
 
 fn main() {
@@ -56,18 +69,26 @@ fn main() {
         "3 voters on 127.0.0.1, mTLS gRPC, redb with fsync; {n} subjects of {size} bytes, {CONCURRENCY} in flight; seal interval 50 ms"
     );
     println!();
-    println!("| run | per second | p50 | p99 |");
-    println!("|---|---|---|---|");
-    for (what, r) in [("BOX: submit → notarized event", &boxed), ("raw openraft: write → applied", &raw)] {
+    println!("| run | per second | p50 | p99 | CPU per item (all 3 nodes) | log entries per item |");
+    println!("|---|---|---|---|---|---|");
+    for (what, (r, entries)) in [("BOX: submit → notarized event", &boxed), ("raw openraft: write → applied", &raw)]
+    {
         println!(
-            "| {} | {:.0} | {:.1} ms | {:.1} ms |",
+            "| {} | {:.0} | {:.1} ms | {:.1} ms | {:.2} ms | {:.2} |",
             what,
             r.per_second,
             r.p50.as_secs_f64() * 1e3,
-            r.p99.as_secs_f64() * 1e3
+            r.p99.as_secs_f64() * 1e3,
+            r.cpu_per_item.as_secs_f64() * 1e3,
+            entries
         );
     }
+    let (boxed, raw) = (boxed.0, raw.0);
     println!();
+    println!(
+        "BOX / raw: CPU per item {:.1}x",
+        boxed.cpu_per_item.as_secs_f64() / raw.cpu_per_item.as_secs_f64().max(1e-9)
+    );
     println!(
         "BOX / raw: throughput {:.2}x (notarizations per second over raw entries per second), p50 latency {:.1}x (each notarization is its submission plus its share of each companion's vote batch and of the blocks sealing them)",
         boxed.per_second / raw.per_second,

@@ -72,6 +72,22 @@ pub(crate) struct Row {
     pub(crate) per_second: f64,
     pub(crate) p50: Duration,
     pub(crate) p99: Duration,
+    /// CPU this process used during the load (every in-process node and
+    /// the load itself), divided by the items loaded.
+    #[serde(default)]
+    pub(crate) cpu_per_item: Duration,
+}
+
+/// CPU time (user and system) this process has used so far, from
+/// `/proc/self/stat` (clock ticks of 10 ms: meaningful over a load of
+/// seconds).
+pub(crate) fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (in parentheses, which may hold spaces).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let field = |i: usize| rest.split_whitespace().nth(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((field(11) + field(12)) * 10)
 }
 
 /// The canonical size of one load subject's `Submit` entry.
@@ -101,6 +117,7 @@ pub(crate) async fn load_box(c: &Cluster, n: usize, first: u64, from_height: u64
     let started = Arc::new(std::sync::Mutex::new(HashMap::new()));
     let begin = Instant::now();
     let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+    let cpu = process_cpu();
     for (i, (id, bytes)) in subjects.iter().enumerate() {
         let permit = sem.clone().acquire_owned().await.unwrap();
         started.lock().unwrap().insert(*id, Instant::now());
@@ -124,11 +141,13 @@ pub(crate) async fn load_box(c: &Cluster, n: usize, first: u64, from_height: u64
             last = at;
         }
     }
+    let cpu = process_cpu().saturating_sub(cpu);
     latencies.sort();
     Row {
         per_second: n as f64 / (last - begin).as_secs_f64(),
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
+        cpu_per_item: cpu / n as u32,
     }
 }
 
@@ -138,6 +157,7 @@ pub(crate) async fn load_raw(nodes: &[RunningNode], n: usize, size: usize) -> Ro
     let raft = leader(nodes).raft.clone();
     let sem = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
     let mut tasks = tokio::task::JoinSet::new();
+    let cpu = process_cpu();
     let begin = Instant::now();
     for _ in 0..n {
         let permit = sem.clone().acquire_owned().await.unwrap();
@@ -151,6 +171,7 @@ pub(crate) async fn load_raw(nodes: &[RunningNode], n: usize, size: usize) -> Ro
         });
     }
     let results = tasks.join_all().await;
+    let cpu = process_cpu().saturating_sub(cpu);
     let last = results.iter().map(|r| r.1).max().unwrap();
     let mut latencies: Vec<Duration> = results.into_iter().map(|r| r.0).collect();
     latencies.sort();
@@ -158,6 +179,7 @@ pub(crate) async fn load_raw(nodes: &[RunningNode], n: usize, size: usize) -> Ro
         per_second: n as f64 / (last - begin).as_secs_f64(),
         p50: percentile(&latencies, 0.5),
         p99: percentile(&latencies, 0.99),
+        cpu_per_item: cpu / n as u32,
     }
 }
 
