@@ -166,15 +166,15 @@ impl pb::notary_server::Notary for NotaryService {
         let id = subject.id(&domain).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let entry = Entry::Submit(subject).encode();
         self.liveness.received(&entry);
-        let (_, applied) = self.proposer.entry(entry, false).await.map_err(propose_status)?;
-        deferred_status(&applied)?;
-        let outcome = match applied.outcome {
+        let appended = self.proposer.entry(entry, false).await.map_err(propose_status)?;
+        deferred_status(&appended.applied)?;
+        let outcome = match appended.applied.outcome {
             Outcome::Submitted => SubmitOutcome::Submitted,
             Outcome::Duplicate => SubmitOutcome::Duplicate,
             Outcome::Refused(reason) => return Err(Status::failed_precondition(reason)),
             other => return Err(Status::internal(format!("a submission was applied as \"{other}\""))),
         };
-        Ok(Response::new(SubmitReply { subject_id: id, outcome }.to_wire()))
+        Ok(Response::new(SubmitReply { subject_id: id, outcome, leader: appended.leader }.to_wire()))
     }
 
     async fn propose(&self, r: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeResponse>, Status> {
@@ -189,9 +189,10 @@ impl pb::notary_server::Notary for NotaryService {
         if !req.forwarded {
             self.liveness.received(&req.entry);
         }
-        let (index, applied) = self.proposer.entry(req.entry, req.forwarded).await.map_err(propose_status)?;
-        deferred_status(&applied)?;
-        Ok(Response::new(ProposeReply { index, outcome: applied.outcome }.to_wire()))
+        let appended = self.proposer.entry(req.entry, req.forwarded).await.map_err(propose_status)?;
+        deferred_status(&appended.applied)?;
+        let reply = ProposeReply { index: appended.index, outcome: appended.applied.outcome, leader: appended.leader };
+        Ok(Response::new(reply.to_wire()))
     }
 
     async fn get_subject(&self, r: Request<pb::SubjectQuery>) -> Result<Response<pb::SubjectInfo>, Status> {

@@ -48,6 +48,20 @@ pub fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()).saturating_add(ahead)
 }
 
+/// An entry in the log: where, what applying it produced, and which node
+/// appended it.
+#[derive(Debug)]
+pub struct Appended {
+    /// Its log index.
+    pub index: u64,
+    /// What applying it produced.
+    pub applied: Applied,
+    /// The node that appended it, the leader then: this node, or the leader
+    /// it was relayed to; `None` when that leader did not say (an older
+    /// version).
+    pub leader: Option<NodeId>,
+}
+
 /// Proposes commands on behalf of this node.
 #[derive(Clone)]
 pub struct Proposer {
@@ -109,7 +123,7 @@ impl Proposer {
     /// Appends a notary entry (canonical `Entry` bytes): here if this node
     /// leads, otherwise relayed to the leader. `forwarded` requests are never
     /// relayed again.
-    pub async fn entry(&self, entry: Vec<u8>, forwarded: bool) -> Result<(u64, Applied), ProposeError> {
+    pub async fn entry(&self, entry: Vec<u8>, forwarded: bool) -> Result<Appended, ProposeError> {
         if let (Some((shared, deadline)), false) = (&self.watch, forwarded) {
             shared.progress.watch(&entry, Instant::now() + *deadline, crate::liveness::Origin::Proposed);
         }
@@ -120,7 +134,7 @@ impl Proposer {
         for attempt in 0..20u64 {
             let cmd = Command::Notary { time: now(), entry: entry.clone() };
             match self.raft.client_write(cmd).await {
-                Ok(r) => return Ok((r.log_id.index, r.data)),
+                Ok(r) => return Ok(Appended { index: r.log_id.index, applied: r.data, leader: Some(self.id) }),
                 Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                     if forwarded {
                         return Err(ProposeError::NoLeader);
@@ -140,7 +154,7 @@ impl Proposer {
         Err(ProposeError::NoLeader)
     }
 
-    async fn relay(&self, addr: &str, entry: Vec<u8>) -> Result<(u64, Applied), ProposeError> {
+    async fn relay(&self, addr: &str, entry: Vec<u8>) -> Result<Appended, ProposeError> {
         let unreachable = |reason: String| ProposeError::Unreachable { addr: addr.to_owned(), reason };
         let ch = self.channels.get(addr).map_err(|e| unreachable(e.to_string()))?;
         let mut client = pb::notary_client::NotaryClient::new(ch);
@@ -155,6 +169,6 @@ impl Proposer {
             })?
             .into_inner();
         let r = ProposeReply::from_wire(r).map_err(|e| unreachable(e.to_string()))?;
-        Ok((r.index, Applied::only(r.outcome)))
+        Ok(Appended { index: r.index, applied: Applied::only(r.outcome), leader: r.leader })
     }
 }

@@ -5,7 +5,8 @@ use box_core::audit::verify_history;
 use box_core::encoding::Canonical;
 use box_core::notary::Subject;
 use box_core::quorum::{NodeRegistry, QuorumCertificate, verify_certificate};
-use box_proto::SubjectStatus;
+use box_proto::reply::SubmitReply;
+use box_proto::{SubjectStatus, pb};
 use box_testkit::{Cluster, eventually};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -102,8 +103,14 @@ async fn a_decision_is_sealed_and_signed_at_once_whatever_the_seal_interval() {
     for id in 1..=3 {
         c.spawn(id);
     }
-    c.wait_leader().await;
-    let id = c.submit(&flow(1).encode()).await;
+    let leader = c.wait_leader().await;
+    // Given to a follower, the subject is relayed, and the answer names the
+    // leader that appended it (NodeClient asks that node first next time).
+    let follower = (1..=3).find(|n| *n != leader).unwrap();
+    let reply = c.client(follower).submit(pb::SubmitRequest { subject: flow(1).encode() }).await.unwrap();
+    let reply = SubmitReply::from_wire(reply.into_inner()).unwrap();
+    assert_eq!(reply.leader, Some(c.wait_leader().await), "node {follower} named another node than the leader");
+    let id = reply.subject_id;
     for node in 1..=3 {
         let ev = notarized_events(&c, node, 1, 1).await;
         assert_eq!(ev[0].subject_id, id.0.0.to_vec(), "node {node} streamed another subject");

@@ -3,8 +3,10 @@
 //! goes through [`NodeClient`].
 //!
 //! - **Failover.** A call goes to the preferred node first (the last one that
-//!   answered, or the leader most nodes name after [`NodeClient::cluster`]),
-//!   then to each other node in turn. Transport failures, timeouts and
+//!   answered, or the leader most nodes name after [`NodeClient::cluster`],
+//!   or the leader a write's answer names as the node that appended it, so
+//!   that the next write is not relayed: see [`HINT_QUARANTINE`]), then to
+//!   each other node in turn. Transport failures, timeouts and
 //!   `UNAVAILABLE` move on; a refusal (the node answered with a rule it
 //!   checks: `INVALID_ARGUMENT`, `FAILED_PRECONDITION`) or `NOT_FOUND` ends
 //!   the call, since every honest node would say the same.
@@ -34,8 +36,8 @@ use box_core::encoding::Canonical;
 use box_core::ids::{SubjectId, TransferId};
 use box_core::notary::{TransferLeaf, TransferProof, row_key, tag};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 use tonic::transport::Channel;
 
 /// One node, as a client dials it.
@@ -107,7 +109,17 @@ pub struct NodeClient {
     timeouts: Timeouts,
     /// Index into `nodes` of the node to ask first.
     preferred: Arc<AtomicUsize>,
+    /// When each node (by index) last failed a call: milliseconds since
+    /// `born`, plus one (0: never). A leader hint never names as first a node
+    /// that failed within [`HINT_QUARANTINE`].
+    failed_at: Arc<[AtomicU64]>,
+    born: Instant,
 }
+
+/// How long after a node failed a call a write's leader hint may not make it
+/// the node asked first: a node that names a leader which withholds or is
+/// down costs a caller that deadline once, not at every call.
+pub const HINT_QUARANTINE: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for NodeClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -138,7 +150,15 @@ impl NodeClient {
 
     /// Clients to `nodes` over an existing channel cache.
     pub fn with_channels(nodes: Vec<Node>, channels: Channels) -> Self {
-        Self { nodes: nodes.into(), channels, timeouts: Timeouts::default(), preferred: Arc::default() }
+        let failed_at = nodes.iter().map(|_| AtomicU64::new(0)).collect();
+        Self {
+            nodes: nodes.into(),
+            channels,
+            timeouts: Timeouts::default(),
+            preferred: Arc::default(),
+            failed_at,
+            born: Instant::now(),
+        }
     }
 
     /// The same client with other deadlines.
@@ -197,6 +217,7 @@ impl NodeClient {
             let client = match self.raw(i) {
                 Ok(c) => c,
                 Err(e) => {
+                    self.failed(i);
                     reasons.push(e);
                     continue;
                 }
@@ -216,7 +237,10 @@ impl NodeClient {
                     tonic::Code::NotFound => {
                         not_found.get_or_insert_with(|| s.message().to_owned());
                     }
-                    _ => reasons.push(format!("{}: {}", self.nodes[i].addr, reason(&s))),
+                    _ => {
+                        self.failed(i);
+                        reasons.push(format!("{}: {}", self.nodes[i].addr, reason(&s)));
+                    }
                 },
             }
         }
@@ -227,6 +251,35 @@ impl NodeClient {
             reasons.push("no nodes configured".into());
         }
         Err(NodeError::Unavailable(reasons.join("; ")))
+    }
+
+    /// Notes that node `i` failed a call now.
+    fn failed(&self, i: usize) {
+        let ms = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX).saturating_add(1);
+        if let Some(at) = self.failed_at.get(i) {
+            at.store(ms, Ordering::Relaxed);
+        }
+    }
+
+    /// Makes node `leader` (by id), which a write's answer named as the node
+    /// that appended it, the node asked first, unless it is not one of
+    /// [`NodeClient::nodes`] or failed a call within [`HINT_QUARANTINE`].
+    /// A write sent to a follower is relayed to the leader (one more hop
+    /// and its CPU on both nodes); this saves the relay from the next call on.
+    fn follow_hint(&self, leader: Option<u64>) {
+        let Some(idx) = leader.and_then(|l| self.nodes.iter().position(|n| n.id == l)) else { return };
+        let failed = self.failed_at[idx].load(Ordering::Relaxed);
+        let now = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX).saturating_add(1);
+        let quarantine = u64::try_from(HINT_QUARANTINE.as_millis()).unwrap_or(u64::MAX);
+        if failed == 0 || now.saturating_sub(failed) >= quarantine {
+            self.preferred.store(idx, Ordering::Relaxed);
+        }
+    }
+
+    /// The node asked first now (its id).
+    pub fn preferred(&self) -> Option<u64> {
+        let n = self.nodes.len();
+        (n > 0).then(|| self.nodes[self.preferred.load(Ordering::Relaxed) % n].id)
     }
 
     /// Submits a subject (canonical bytes) to the first node that takes it,
@@ -245,6 +298,7 @@ impl NodeClient {
             .await?;
         // A subject's canonical bytes are its Submit entry's.
         self.witness_elsewhere(taken_by, &subject);
+        self.follow_hint(reply.leader);
         Ok(reply)
     }
 
@@ -264,6 +318,7 @@ impl NodeClient {
             })
             .await?;
         self.witness_elsewhere(taken_by, &entry);
+        self.follow_hint(reply.leader);
         Ok(reply)
     }
 

@@ -135,6 +135,10 @@ pub struct SubmitReply {
     pub subject_id: SubjectId,
     /// New or already known.
     pub outcome: SubmitOutcome,
+    /// The node that appended it to the log (the leader then): the node
+    /// that answered, or the leader it relayed to. `None` if the node did
+    /// not say. One node's word: a hint of whom to ask first, nothing more.
+    pub leader: Option<u64>,
 }
 
 impl SubmitReply {
@@ -144,7 +148,11 @@ impl SubmitReply {
             SubmitOutcome::Submitted => pb::Outcome::Submitted,
             SubmitOutcome::Duplicate => pb::Outcome::Duplicate,
         };
-        pb::SubmitResponse { subject_id: self.subject_id.0.to_vec(), outcome: outcome as i32 }
+        pb::SubmitResponse {
+            subject_id: self.subject_id.0.to_vec(),
+            outcome: outcome as i32,
+            leader: self.leader.unwrap_or(0),
+        }
     }
 
     /// Reads the wire form: a 32-byte id and `SUBMITTED` or `DUPLICATE`.
@@ -159,7 +167,7 @@ impl SubmitReply {
             .as_slice()
             .try_into()
             .map_err(|_| Malformed(format!("a subject id is 32 bytes, got {}", r.subject_id.len())))?;
-        Ok(Self { subject_id: SubjectId(B256::from(id)), outcome })
+        Ok(Self { subject_id: SubjectId(B256::from(id)), outcome, leader: Some(r.leader).filter(|l| *l != 0) })
     }
 }
 
@@ -170,18 +178,24 @@ pub struct ProposeReply {
     pub index: u64,
     /// What applying it produced.
     pub outcome: Outcome,
+    /// As [`SubmitReply::leader`]: the node that appended it, if said.
+    pub leader: Option<u64>,
 }
 
 impl ProposeReply {
     /// The wire form.
     pub fn to_wire(&self) -> pb::ProposeResponse {
         let (outcome, reason) = self.outcome.to_wire();
-        pb::ProposeResponse { index: self.index, outcome: outcome as i32, reason }
+        pb::ProposeResponse { index: self.index, outcome: outcome as i32, reason, leader: self.leader.unwrap_or(0) }
     }
 
     /// Reads the wire form.
     pub fn from_wire(r: pb::ProposeResponse) -> Result<Self, Malformed> {
-        Ok(Self { index: r.index, outcome: Outcome::from_wire(r.outcome, r.reason)? })
+        Ok(Self {
+            index: r.index,
+            outcome: Outcome::from_wire(r.outcome, r.reason)?,
+            leader: Some(r.leader).filter(|l| *l != 0),
+        })
     }
 }
 
@@ -314,12 +328,23 @@ mod tests {
 
     #[test]
     fn a_submission_is_new_or_duplicate_with_a_32_byte_id() {
-        let r = SubmitReply { subject_id: SubjectId(B256::repeat_byte(7)), outcome: SubmitOutcome::Duplicate };
+        let r = SubmitReply {
+            subject_id: SubjectId(B256::repeat_byte(7)),
+            outcome: SubmitOutcome::Duplicate,
+            leader: Some(2),
+        };
         assert_eq!(SubmitReply::from_wire(r.to_wire()).unwrap(), r);
-        let relayed = pb::SubmitResponse { subject_id: vec![7; 32], outcome: pb::Outcome::Relayed as i32 };
+        let relayed = pb::SubmitResponse { subject_id: vec![7; 32], outcome: pb::Outcome::Relayed as i32, leader: 0 };
         assert!(SubmitReply::from_wire(relayed).is_err());
-        let short = pb::SubmitResponse { subject_id: vec![7; 31], outcome: pb::Outcome::Submitted as i32 };
+        let short = pb::SubmitResponse { subject_id: vec![7; 31], outcome: pb::Outcome::Submitted as i32, leader: 0 };
         assert!(SubmitReply::from_wire(short).is_err());
+        // An older node says nothing of the leader: no hint, not a node 0.
+        let unsaid = pb::SubmitResponse { subject_id: vec![7; 32], outcome: pb::Outcome::Submitted as i32, leader: 0 };
+        assert_eq!(SubmitReply::from_wire(unsaid).unwrap().leader, None);
+        let p = ProposeReply { index: 9, outcome: Outcome::Vote, leader: Some(3) };
+        assert_eq!(ProposeReply::from_wire(p.to_wire()).unwrap(), p);
+        let unsaid = ProposeReply { leader: None, ..p };
+        assert_eq!(ProposeReply::from_wire(unsaid.to_wire()).unwrap(), unsaid);
     }
 
     #[test]

@@ -114,6 +114,8 @@ struct Fake {
     submit: Option<Result<i32, String>>,
     /// Calls it received to `Submit`.
     submits: Arc<AtomicUsize>,
+    /// The node it names as the one that appended a submission (0: none).
+    names_leader: u64,
     /// What it answers to `GetTransferProof` (`None`: not found).
     proof: Option<pb::TransferProofInfo>,
     /// What it answers to `GetSubject` (`None`: unknown).
@@ -127,7 +129,9 @@ impl pb::notary_server::Notary for Fake {
         let subject = Subject::decode(&r.into_inner().subject).map_err(|e| Status::invalid_argument(e.to_string()))?;
         let id = subject.id(&history().domain).unwrap();
         match self.submit.clone() {
-            Some(Ok(outcome)) => Ok(Response::new(pb::SubmitResponse { subject_id: id.0.to_vec(), outcome })),
+            Some(Ok(outcome)) => {
+                Ok(Response::new(pb::SubmitResponse { subject_id: id.0.to_vec(), outcome, leader: self.names_leader }))
+            }
             Some(Err(why)) => Err(Status::failed_precondition(why)),
             None => Err(Status::unavailable("not taking submissions")),
         }
@@ -404,17 +408,22 @@ async fn an_unreachable_node_is_skipped_and_following_resumes_above_what_was_ver
     assert_eq!(verified(next(&mut f).await), (honest, 2), "resumes at the height after the verified one");
 }
 
-#[tokio::test]
-async fn the_client_fails_over_on_unavailability_and_malformed_replies_and_stops_at_a_refusal() {
-    let d = Deployment::new();
-    let subject = Subject::Flow(BoxFlow {
+/// A flow subject with nothing in it: what the fake nodes are given to submit.
+fn a_flow() -> Subject {
+    Subject::Flow(BoxFlow {
         name: "x".into(),
         employees: vec![],
         levels: vec![],
         limits: vec![],
         nonce: 1,
         addressBookOnly: false,
-    });
+    })
+}
+
+#[tokio::test]
+async fn the_client_fails_over_on_unavailability_and_malformed_replies_and_stops_at_a_refusal() {
+    let d = Deployment::new();
+    let subject = a_flow();
     let id = subject.id(&history().domain).unwrap();
     let down = Fake::default(); // UNAVAILABLE
     let garbled = Fake { submit: Some(Ok(pb::Outcome::Unspecified as i32)), ..Fake::default() };
@@ -423,7 +432,7 @@ async fn the_client_fails_over_on_unavailability_and_malformed_replies_and_stops
     let addrs = [dead_addr(), d.serve(down).await, d.serve(garbled).await, d.serve(taking).await];
     let client = d.client(&addrs.iter().map(String::as_str).collect::<Vec<_>>());
     let reply = client.submit(subject.encode()).await.unwrap();
-    assert_eq!(reply, SubmitReply { subject_id: id, outcome: SubmitOutcome::Duplicate });
+    assert_eq!(reply, SubmitReply { subject_id: id, outcome: SubmitOutcome::Duplicate, leader: None });
     assert_eq!((down_calls.load(Ordering::SeqCst), taking_calls.load(Ordering::SeqCst)), (1, 1));
     // The node that answered is asked first next time.
     client.submit(subject.encode()).await.unwrap();
@@ -442,6 +451,36 @@ async fn the_client_fails_over_on_unavailability_and_malformed_replies_and_stops
     // No node takes it: unavailable, with each node's reason.
     let client = d.client(&[&dead_addr()]);
     assert!(matches!(client.submit(subject.encode()).await, Err(NodeError::Unavailable(_))));
+}
+
+#[tokio::test]
+async fn the_leader_a_write_names_is_asked_first_next_time_unless_it_just_failed() {
+    let d = Deployment::new();
+    let subject = a_flow();
+    let submitted = Some(Ok(pb::Outcome::Submitted as i32));
+    // Node 1 is a follower that relays (it names node 2), node 2 leads.
+    let relaying = Fake { submit: submitted.clone(), names_leader: 2, ..Fake::default() };
+    let leading = Fake { submit: submitted.clone(), names_leader: 2, ..Fake::default() };
+    let (relayed, led) = (relaying.submits.clone(), leading.submits.clone());
+    let nodes = vec![Node { id: 1, addr: d.serve(relaying).await }, Node { id: 2, addr: d.serve(leading).await }];
+    let client = NodeClient::new(nodes, &d.tls("gateway", CertRole::Gateway));
+    assert_eq!(client.preferred(), Some(1));
+    let reply = client.submit(subject.encode()).await.unwrap();
+    assert_eq!(reply.leader, Some(2));
+    assert_eq!(client.preferred(), Some(2), "the named leader is asked first now");
+    client.submit(subject.encode()).await.unwrap();
+    assert_eq!((relayed.load(Ordering::SeqCst), led.load(Ordering::SeqCst)), (1, 1), "no relay the second time");
+
+    // A node that names as leader a node which just failed this client
+    // (down, or withholding) does not send the next call back to it.
+    let naming_the_dead = Fake { submit: submitted, names_leader: 3, ..Fake::default() };
+    let calls = naming_the_dead.submits.clone();
+    let nodes = vec![Node { id: 3, addr: dead_addr() }, Node { id: 1, addr: d.serve(naming_the_dead).await }];
+    let client = NodeClient::new(nodes, &d.tls("gateway", CertRole::Gateway));
+    assert_eq!(client.submit(subject.encode()).await.unwrap().leader, Some(3));
+    assert_eq!(client.preferred(), Some(1), "node 3 failed this call: its hint waits out the quarantine");
+    client.submit(subject.encode()).await.unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -115,13 +115,13 @@ impl pb::notary_server::Notary for Evil {
         self.notarize(&subject);
         let domain = self.inner.lock().unwrap().state.domain();
         let subject_id = subject.id(&domain).map_err(|e| Status::invalid_argument(e.to_string()))?;
-        Ok(Response::new(SubmitReply { subject_id, outcome: SubmitOutcome::Submitted }.to_wire()))
+        Ok(Response::new(SubmitReply { subject_id, outcome: SubmitOutcome::Submitted, leader: None }.to_wire()))
     }
 
     async fn propose(&self, r: Request<pb::ProposeRequest>) -> Result<Response<pb::ProposeResponse>, Status> {
         let entry = Entry::decode(&r.into_inner().entry).map_err(|e| Status::invalid_argument(e.to_string()))?;
         self.inner.lock().unwrap().pending.push(entry);
-        Ok(Response::new(ProposeReply { index: 0, outcome: Outcome::Relayed }.to_wire()))
+        Ok(Response::new(ProposeReply { index: 0, outcome: Outcome::Relayed, leader: None }.to_wire()))
     }
 
     async fn get_subject(&self, _: Request<pb::SubjectQuery>) -> Result<Response<pb::SubjectInfo>, Status> {
