@@ -1,8 +1,17 @@
 //! The raft log and vote in redb. Every write commits with redb's default
 //! immediate durability (fsync) before it returns or reports completion, so a
-//! `kill -9` loses nothing raft considered persisted.
+//! `kill -9` loses nothing raft considered persisted (the committed position,
+//! a start-up hint, is the exception: see `save_committed`).
+//!
+//! An entry is stored in one of two forms, told apart by its first byte:
+//! - a notary command (`Command::Notary`, nearly every entry) as
+//!   [`BINARY_NOTARY`] ‖ term ‖ leader node id ‖ index ‖ time (each a
+//!   big-endian u64) ‖ the canonical entry bytes: 33 bytes and the entry;
+//! - anything else (blank, membership, seal, block signature) as openraft's
+//!   JSON of the entry, which starts with `{`. Stores written before the
+//!   binary form hold JSON only and read as before.
 
-use crate::types::{NodeId, TypeConfig};
+use crate::types::{Command, NodeId, TypeConfig};
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogReader, StorageError, StorageIOError, Vote};
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -15,8 +24,65 @@ use std::sync::Arc;
 
 const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
 
-/// The most bytes of stored entries one AppendEntries message carries
-/// (each entry's JSON, about its size on the wire): 64 KiB. openraft sends
+/// First byte of a notary command stored in binary (module doc); JSON
+/// starts with `{` (0x7B).
+pub const BINARY_NOTARY: u8 = 0x01;
+/// Bytes before the entry in the binary form.
+const BINARY_HEADER: usize = 1 + 4 * 8;
+/// At least the bytes openraft's JSON of a notary entry adds to twice the
+/// entry's length (the hex): its fixed text and four u64s of 20 digits.
+const JSON_NOTARY_OVERHEAD: usize = 170;
+
+/// The stored form of `e` (module doc).
+pub(crate) fn encode_entry(e: &Entry<TypeConfig>) -> Result<Vec<u8>, StoreError> {
+    if let openraft::EntryPayload::Normal(Command::Notary { time, entry }) = &e.payload {
+        let mut out = Vec::with_capacity(BINARY_HEADER + entry.len());
+        out.push(BINARY_NOTARY);
+        for v in [e.log_id.leader_id.term, e.log_id.leader_id.node_id, e.log_id.index, *time] {
+            out.extend_from_slice(&v.to_be_bytes());
+        }
+        out.extend_from_slice(entry);
+        return Ok(out);
+    }
+    serde_json::to_vec(e).map_err(werr)
+}
+
+/// Reads a stored entry in either form.
+pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, StoreError> {
+    if bytes.first() != Some(&BINARY_NOTARY) {
+        return serde_json::from_slice(bytes).map_err(rerr);
+    }
+    let malformed = || {
+        rerr(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("a binary raft log entry needs {BINARY_HEADER} bytes before its entry, it has {}", bytes.len()),
+        ))
+    };
+    let word = |i: usize| -> Result<u64, StoreError> {
+        let at = 1 + 8 * i;
+        let b: [u8; 8] = bytes.get(at..at + 8).and_then(|b| b.try_into().ok()).ok_or_else(malformed)?;
+        Ok(u64::from_be_bytes(b))
+    };
+    let (term, node, index, time) = (word(0)?, word(1)?, word(2)?, word(3)?);
+    let entry = bytes.get(BINARY_HEADER..).ok_or_else(malformed)?.to_vec();
+    Ok(Entry {
+        log_id: LogId::new(openraft::CommittedLeaderId::new(term, node), index),
+        payload: openraft::EntryPayload::Normal(Command::Notary { time, entry }),
+    })
+}
+
+/// About the bytes of a stored entry's JSON, as it travels in AppendEntries
+/// (at least that many for the binary form, whose entry goes as hex).
+fn wire_len(stored: &[u8]) -> usize {
+    if stored.first() == Some(&BINARY_NOTARY) {
+        2 * stored.len().saturating_sub(BINARY_HEADER) + JSON_NOTARY_OVERHEAD
+    } else {
+        stored.len()
+    }
+}
+
+/// The most bytes of entries one AppendEntries message carries (each
+/// entry's JSON, about its size on the wire): 64 KiB. openraft sends
 /// up to `max_payload_entries` (300) entries a message and waits for the
 /// answer only one heartbeat interval (`[raft] heartbeat_ms`, 100 ms by
 /// default): 300 large entries (flows of many employees, up to 2 MiB each
@@ -141,12 +207,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut out = Vec::new();
         for item in t.range(range).map_err(rerr)? {
             let (_, v) = item.map_err(rerr)?;
-            out.push(serde_json::from_slice(v.value()).map_err(rerr)?);
+            out.push(decode_entry(v.value())?);
         }
         Ok(out)
     }
 
-    /// The entries of `[start, end)` from `start` while their stored bytes
+    /// The entries of `[start, end)` from `start` while their JSON's bytes
     /// stay within [`APPEND_ENTRIES_BYTES`] (at least one, as openraft
     /// requires of a non-empty range): what the leader sends a follower in
     /// one AppendEntries message.
@@ -157,11 +223,11 @@ impl RaftLogReader<TypeConfig> for LogStore {
         let mut bytes = 0;
         for item in t.range(start..end).map_err(rerr)? {
             let (_, v) = item.map_err(rerr)?;
-            bytes += v.value().len();
+            bytes += wire_len(v.value());
             if bytes > APPEND_ENTRIES_BYTES && !out.is_empty() {
                 break;
             }
-            out.push(serde_json::from_slice(v.value()).map_err(rerr)?);
+            out.push(decode_entry(v.value())?);
         }
         Ok(out)
     }
@@ -175,7 +241,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let tx = self.db.begin_read().map_err(rerr)?;
         let t = tx.open_table(LOGS).map_err(rerr)?;
         let last = match t.last().map_err(rerr)? {
-            Some((_, v)) => Some(serde_json::from_slice::<Entry<TypeConfig>>(v.value()).map_err(rerr)?.log_id),
+            Some((_, v)) => Some(decode_entry(v.value())?.log_id),
             None => last_purged,
         };
         Ok(LogState { last_purged_log_id: last_purged, last_log_id: last })
@@ -218,8 +284,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut t = tx.open_table(LOGS).map_err(werr)?;
             for e in entries {
-                let b = serde_json::to_vec(&e).map_err(werr)?;
-                t.insert(e.log_id.index, b.as_slice()).map_err(werr)?;
+                t.insert(e.log_id.index, encode_entry(&e)?.as_slice()).map_err(werr)?;
             }
         }
         // Immediate durability: fsync'd when commit returns.
@@ -294,6 +359,53 @@ mod tests {
         assert_eq!(log.get_log_state().await.unwrap().last_log_id, Some(at(951)));
     }
 
+    /// A notary command is stored in binary (33 bytes and the entry, not
+    /// twice the entry as hex in JSON), anything else as JSON; a store
+    /// written before holds JSON only and reads the same; a truncated binary
+    /// entry is an error, not a panic.
+    #[tokio::test]
+    async fn notary_entries_are_stored_in_binary_and_json_entries_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = LogStore::open(&dir.path().join("raft-log.redb")).unwrap();
+        let notary = |i: u64| Entry::<TypeConfig> {
+            log_id: LogId::new(CommittedLeaderId::new(7, 3), i),
+            payload: openraft::EntryPayload::Normal(Command::Notary {
+                time: 1_700_000_000 + i,
+                entry: vec![i as u8; 834],
+            }),
+        };
+        let seal = Entry::<TypeConfig> {
+            log_id: at(3),
+            payload: openraft::EntryPayload::Normal(Command::Seal { height: 9, time: 5 }),
+        };
+        let bytes = encode_entry(&notary(1)).unwrap();
+        assert_eq!((bytes[0], bytes.len()), (BINARY_NOTARY, BINARY_HEADER + 834));
+        assert_eq!(decode_entry(&bytes).unwrap(), notary(1));
+        assert_eq!(encode_entry(&seal).unwrap()[0], b'{', "other commands stay JSON");
+        assert!(wire_len(&bytes) >= serde_json::to_vec(&notary(1)).unwrap().len(), "the bound counts the hex");
+
+        // A store from before: JSON entries, then new ones in both forms.
+        let tx = log.db.begin_write().unwrap();
+        {
+            let mut t = tx.open_table(LOGS).unwrap();
+            t.insert(1, serde_json::to_vec(&notary(1)).unwrap().as_slice()).unwrap();
+            t.insert(2, serde_json::to_vec(&notary(2)).unwrap().as_slice()).unwrap();
+            // What `append` writes now (the openraft suite runs `append` itself).
+            for e in [&seal, &notary(4)] {
+                t.insert(e.log_id.index, encode_entry(e).unwrap().as_slice()).unwrap();
+            }
+        }
+        tx.commit().unwrap();
+        let got = log.try_get_log_entries(1..5).await.unwrap();
+        assert_eq!(got, vec![notary(1), notary(2), seal, notary(4)]);
+        assert_eq!(log.get_log_state().await.unwrap().last_log_id, Some(notary(4).log_id));
+
+        for cut in [1, 20, BINARY_HEADER - 1] {
+            let err = decode_entry(&bytes[..cut]).unwrap_err().to_string();
+            assert!(err.contains("needs 33 bytes before its entry"), "{err}");
+        }
+    }
+
     /// Stores notary entries of `len` bytes each at `indexes`.
     fn store(log: &LogStore, indexes: std::ops::Range<u64>, len: usize) {
         let tx = log.db.begin_write().unwrap();
@@ -302,7 +414,7 @@ mod tests {
             for i in indexes {
                 let command = crate::types::Command::Notary { time: 1, entry: vec![0xAB; len] };
                 let entry = Entry::<TypeConfig> { log_id: at(i), payload: openraft::EntryPayload::Normal(command) };
-                t.insert(i, serde_json::to_vec(&entry).unwrap().as_slice()).unwrap();
+                t.insert(i, encode_entry(&entry).unwrap().as_slice()).unwrap();
             }
         }
         tx.commit().unwrap();
