@@ -43,7 +43,33 @@ pub fn caller<T>(request: &tonic::Request<T>) -> Result<CertRole, tonic::Status>
         tonic::Status::unauthenticated("no client certificate; every call needs a certificate of the deployment CA")
     })?;
     let leaf = certs.first().ok_or_else(|| tonic::Status::unauthenticated("the client presented no certificate"))?;
-    CertRole::of_certificate(leaf.as_ref()).map_err(|e| tonic::Status::permission_denied(e.to_string()))
+    let der = leaf.as_ref();
+    if let Some(role) = known_roles().get(der) {
+        return Ok(*role);
+    }
+    let role = CertRole::of_certificate(der).map_err(|e| tonic::Status::permission_denied(e.to_string()))?;
+    let mut known = known_roles();
+    if known.len() >= KNOWN_CERTIFICATES {
+        known.clear();
+    }
+    known.insert(der.to_vec(), role);
+    Ok(role)
+}
+
+/// How many callers' certificates [`caller`] remembers the role of (a
+/// deployment has a handful: its nodes, the gateway, the signer,
+/// operators); past that it forgets them all and starts again.
+const KNOWN_CERTIFICATES: usize = 64;
+
+/// The roles of certificates already read, by their DER bytes: parsing a
+/// certificate (x509) on every call was about 1% of a node's CPU under load.
+/// A role is a function of the bytes alone, and the TLS layer has checked
+/// the chain and validity of the certificate on this connection before any
+/// call reaches [`caller`].
+fn known_roles() -> std::sync::MutexGuard<'static, std::collections::HashMap<Vec<u8>, CertRole>> {
+    static KNOWN: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<Vec<u8>, CertRole>>> =
+        std::sync::OnceLock::new();
+    KNOWN.get_or_init(Default::default).lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// What an entry written to the log is, for deciding who may write it.
