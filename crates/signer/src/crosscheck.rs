@@ -101,7 +101,7 @@ pub async fn run(
     link: Link,
     domain: Domain,
     headers: Arc<Verified>,
-    verified: Arc<AtomicU64>,
+    verified: Arc<VerifiedHeight>,
     out: mpsc::Sender<Finding>,
 ) {
     let nodes = link.nodes().to_vec();
@@ -111,7 +111,7 @@ pub async fn run(
         if let Some(floor) = headers.floor() {
             check.skip_to(floor.saturating_sub(1));
         }
-        let height = verified.load(Ordering::SeqCst);
+        let height = verified.get();
         // Every seal is judged by the main task against the verified registry.
         let conflicts = check.round(&nodes, height, &domain, |_| true, |h| headers.get(h)).await;
         for c in conflicts {
@@ -125,11 +125,39 @@ pub async fn run(
             return;
         }
         // Next round as soon as a block was verified, at the latest in half a second.
-        for _ in 0..10 {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            if verified.load(Ordering::SeqCst) != height {
-                break;
-            }
+        verified.changed_from(height, Duration::from_millis(500)).await;
+    }
+}
+
+/// The height the signer has verified, shared with the cross-check: set by
+/// the main task after each verified block, which wakes the cross-check at
+/// once (execution waits for a round that confirms the height, so a round
+/// started only at the next poll delayed every transfer by up to the
+/// polling period: 50 ms, 25 ms on average).
+#[derive(Debug, Default)]
+pub struct VerifiedHeight {
+    height: AtomicU64,
+    changed: tokio::sync::Notify,
+}
+
+impl VerifiedHeight {
+    /// Records `height` and wakes the cross-check.
+    pub fn set(&self, height: u64) {
+        self.height.store(height, Ordering::SeqCst);
+        self.changed.notify_one();
+    }
+
+    /// The height last recorded.
+    pub fn get(&self) -> u64 {
+        self.height.load(Ordering::SeqCst)
+    }
+
+    /// Returns once the height is no longer `height`, or after `within`.
+    /// A height set between the check and the wait is not missed: the
+    /// wake-up waits for the next waiter.
+    pub async fn changed_from(&self, height: u64, within: Duration) {
+        if self.get() == height {
+            let _ = tokio::time::timeout(within, self.changed.notified()).await;
         }
     }
 }
@@ -222,5 +250,38 @@ impl crate::runtime::Signer {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::VerifiedHeight;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    /// The wait the cross-check would otherwise sit out (an hour): each case
+    /// must end long before it, woken by the height, not by the clock.
+    const LONG: Duration = Duration::from_secs(3600);
+    const GUARD: Duration = Duration::from_secs(30);
+
+    #[tokio::test]
+    async fn the_cross_check_wakes_when_a_block_is_verified_not_at_a_poll() {
+        let v = Arc::new(VerifiedHeight::default());
+        // Already past the height the round checked: no wait at all.
+        v.set(5);
+        tokio::time::timeout(GUARD, v.changed_from(4, LONG)).await.expect("no wait when the height moved");
+        // Set while the cross-check waits: it wakes.
+        let waiting = tokio::spawn({
+            let v = v.clone();
+            async move { v.changed_from(5, LONG).await }
+        });
+        tokio::task::yield_now().await;
+        v.set(6);
+        tokio::time::timeout(GUARD, waiting).await.expect("woken by the new height").unwrap();
+        // Set between the check and the wait: the wake-up is kept for it.
+        v.set(7);
+        tokio::time::timeout(GUARD, v.changed_from(7, LONG)).await.expect("the earlier wake-up is not lost");
+        assert_eq!(v.get(), 7);
     }
 }

@@ -32,7 +32,6 @@ use box_core::{Address, B256};
 use box_eth::Eth;
 use box_proto::{BlockFollower, Followed, Outcome, Refusal, TlsMaterial};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
@@ -124,7 +123,7 @@ pub struct Signer {
     /// Its shell's warnings and latency marks.
     pub(crate) log: Log,
     work_due: bool,
-    verified: Arc<AtomicU64>,
+    verified: Arc<crate::crosscheck::VerifiedHeight>,
     /// Headers of verified blocks, for the cross-check.
     pub(crate) headers: Arc<crate::crosscheck::Verified>,
     /// Height up to which every node reached agrees (see [`crate::crosscheck`]).
@@ -266,7 +265,7 @@ impl Signer {
     /// halt are the resumed state's.
     fn resumed(&mut self, header: Option<box_core::evidence::SealedHeader>) {
         let Some(h) = header else { return };
-        self.verified.store(h.header.height, Ordering::SeqCst);
+        self.verified.set(h.header.height);
         self.last_time = h.header.time;
         self.headers.insert(h);
         self.paused = self.follower.verifier().state().paused().is_some();
@@ -381,7 +380,7 @@ impl Signer {
         }
         self.exec.verified(&events);
         self.headers.insert(block.sealed_header());
-        self.verified.store(height, Ordering::SeqCst);
+        self.verified.set(height);
         self.update_halt();
         self.last_time = self.last_time.max(block.header.time);
         for e in &block.entries {
