@@ -37,8 +37,25 @@ impl std::fmt::Debug for Link {
 impl Link {
     /// Dials `nodes` with `tls` (lazily).
     pub fn new(nodes: Vec<String>, tls: &TlsMaterial) -> Self {
-        let client = NodeClient::new(nodes.iter().map(Node::at).collect(), tls).timeouts(TIMEOUTS);
+        Self::named(nodes, &[], tls)
+    }
+
+    /// Dials `nodes` with `tls` (lazily), knowing each node whose endpoint
+    /// `genesis_nodes` lists by its raft id: a report's answer then names
+    /// the leader that appended it, and the next report goes to it directly
+    /// instead of being relayed ([`box_proto::NodeClient`]). A node the
+    /// genesis does not list is dialled all the same, by address only.
+    pub fn named(nodes: Vec<String>, genesis_nodes: &[box_core::typed::GenesisNode], tls: &TlsMaterial) -> Self {
+        let id = |addr: &str| genesis_nodes.iter().find(|n| n.endpoint == addr).map_or(0, |n| n.nodeId);
+        let dialled = nodes.iter().map(|a| Node { id: id(a), addr: a.clone() }).collect();
+        let client = NodeClient::new(dialled, tls).timeouts(TIMEOUTS);
         Self { nodes, client }
+    }
+
+    /// The raft id of the node asked first now (0 when the genesis does
+    /// not list it): the leader once a report's answer named it.
+    pub fn asks_first(&self) -> Option<u64> {
+        self.client.preferred()
     }
 
     /// The node addresses, as configured.

@@ -197,7 +197,7 @@ impl Signer {
         let store = open_store(&config)?;
         let lock_after = config.lock_after_failures;
         let vault = Vault::open(store.clone(), genesis.domain(), genesis.keyHolders.clone(), lock_after, opts.restore)?;
-        let link = Link::new(config.nodes.clone(), &tls);
+        let link = Link::named(config.nodes.clone(), &genesis.nodes, &tls);
         // Nothing runs on a genesis the nodes do not run (waits while no node answers).
         let fingerprint = box_core::genesis::Fingerprint::of(&genesis);
         link.check_genesis(fingerprint).await.map_err(|m| RunError::Setup(m.to_string()))?;

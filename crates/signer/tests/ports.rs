@@ -46,11 +46,13 @@ async fn box_eth_on_anvil_passes_the_ethereum_rpc_suite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_signers_link_to_a_cluster_passes_the_notary_link_suite() {
     let c = Cluster::start(&box_node_bin(), 3, 0).await;
-    let link = Link::new(cluster_nodes(&c), &c.signer_tls);
+    let link = Link::named(cluster_nodes(&c), &c.genesis.nodes, &c.signer_tls);
     let stranger = SecretKey::from_label_unchecked("not the signer");
     conformance::notary_link(&link, &c.domain, &c.signer, &stranger, || async {
         let blocks = c.blocks(c.wait_leader().await).await;
         box_core::audit::verify_history(&c.genesis, &blocks).ok().map(|v| v.state)
     })
     .await;
+    // Its reports' answers named the leader: it is asked first, no relay.
+    assert_eq!(link.asks_first(), Some(c.wait_leader().await));
 }
