@@ -123,7 +123,7 @@ impl Shared {
         if height == 0 {
             return Ok(());
         }
-        let tx = self.db.begin_write().map_err(werr)?;
+        let tx = super::durable_write(&self.db).map_err(werr)?;
         {
             let blocks = tx.open_table(BLOCKS).map_err(werr)?;
             if !pieces::contains(&blocks, height).map_err(werr)? {
@@ -174,7 +174,7 @@ impl Shared {
         }
         block.sealer(&domain).map_err(|e| format!("block {}'s seal is not a signature ({e})", gap.top))?;
         let io = |e: redb::Error| format!("the store failed: {e}");
-        let tx = self.db.begin_write().map_err(|e| io(e.into()))?;
+        let tx = super::durable_write(&self.db).map_err(|e| io(e.into()))?;
         let outcome = {
             let mut meta = tx.open_table(META).map_err(|e| io(e.into()))?;
             let mut gaps: Vec<Gap> = meta
@@ -251,7 +251,7 @@ impl Shared {
         unheld: &[TransferId],
         unsettled: &[Undecided],
     ) -> Result<(), redb::Error> {
-        let tx = self.db.begin_write()?;
+        let tx = super::durable_write(&self.db)?;
         {
             let mut meta = tx.open_table(META)?;
             let mut wanted = read_wanted(&meta)?;
@@ -298,7 +298,7 @@ impl Shared {
     where
         T: Serialize + serde::de::DeserializeOwned + Ord,
     {
-        let tx = self.db.begin_write()?;
+        let tx = super::durable_write(&self.db)?;
         {
             let mut meta = tx.open_table(META)?;
             let mut all = read_set(&meta, key)?;
@@ -396,7 +396,7 @@ impl Shared {
         if proof.verify(&held.header.stateHash).is_none() {
             return Ok(FetchedProof::Refused);
         }
-        let tx = self.db.begin_write().map_err(|e| io(e.into()))?;
+        let tx = super::durable_write(&self.db).map_err(|e| io(e.into()))?;
         let kept = {
             let mut table = tx.open_table(TRANSFER_PROOFS).map_err(|e| io(e.into()))?;
             keep_latest(&mut table, height, proof).map_err(io)?
@@ -411,7 +411,7 @@ impl Shared {
     /// where this node holds none. Returns how many it kept.
     pub fn store_fetched_records(&self, height: u64, records: &[NotarizedRecord]) -> Result<usize, String> {
         let io = |e: redb::Error| format!("the store failed: {e}");
-        let tx = self.db.begin_write().map_err(|e| io(e.into()))?;
+        let tx = super::durable_write(&self.db).map_err(|e| io(e.into()))?;
         let kept = {
             let mut n = tx.open_table(NOTARIZED).map_err(|e| io(e.into()))?;
             let held: Vec<NotarizedRecord> = pieces::get(&n, height)

@@ -396,7 +396,7 @@ impl Shared {
     }
 
     fn write_kept(&self, height: u64, bytes: &[u8]) -> Result<(), redb::Error> {
-        let tx = self.db.begin_write()?;
+        let tx = super::durable_write(&self.db)?;
         {
             let mut t = tx.open_table(KEPT_STATES)?;
             t.insert(height, bytes)?;

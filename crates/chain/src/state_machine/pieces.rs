@@ -108,7 +108,7 @@ pub(super) fn move_legacy(db: &Database, legacy: TableDefinition<u64, &[u8]>, in
     }
     let mut moved = 0;
     loop {
-        let tx = db.begin_write().map_err(|e| text(e.into()))?;
+        let tx = super::durable_write(db).map_err(|e| text(e.into()))?;
         let done = {
             let mut from = tx.open_table(legacy).map_err(|e| text(e.into()))?;
             let mut to = tx.open_table(into).map_err(|e| text(e.into()))?;

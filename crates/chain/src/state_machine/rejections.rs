@@ -88,7 +88,7 @@ impl super::Shared {
     /// the store fails.
     pub fn store_fetched_rejection(&self, height: u64, record: &RejectedRecord) -> Result<bool, String> {
         let io = |e: redb::Error| format!("the store failed: {e}");
-        let tx = self.db.begin_write().map_err(|e| io(e.into()))?;
+        let tx = super::durable_write(&self.db).map_err(|e| io(e.into()))?;
         let new = {
             let mut decided = tx.open_table(super::DECIDED).map_err(|e| io(e.into()))?;
             let key = &record.subject.0.0;

@@ -109,7 +109,7 @@ impl StateMachine {
     /// and could not start. Returns whether it saved.
     fn save_snapshot(&self, bytes: &[u8], meta: &SnapshotMeta<NodeId, BasicNode>) -> Result<bool, StoreError> {
         let encoded = serde_json::to_vec(meta).map_err(werr)?;
-        let tx = self.shared.db.begin_write().map_err(werr)?;
+        let tx = super::durable_write(&self.shared.db).map_err(werr)?;
         {
             let mut t = tx.open_table(SNAPSHOT).map_err(werr)?;
             let saved: Option<SnapshotMeta<NodeId, BasicNode>> =
