@@ -72,7 +72,9 @@ pub(crate) fn decode_entry(bytes: &[u8]) -> Result<Entry<TypeConfig>, StoreError
 }
 
 /// About the bytes of a stored entry's JSON, as it travels in AppendEntries
-/// (at least that many for the binary form, whose entry goes as hex).
+/// to a peer that reads only JSON (at least that many for the binary form,
+/// whose entry goes as hex); in postcard (`crate::network::Encoding`) it is
+/// about half of that for a notary entry, so the bound holds either way.
 fn wire_len(stored: &[u8]) -> usize {
     if stored.first() == Some(&BINARY_NOTARY) {
         2 * stored.len().saturating_sub(BINARY_HEADER) + JSON_NOTARY_OVERHEAD

@@ -16,8 +16,9 @@ pub enum Command {
     Notary {
         /// Leader time, seconds since the epoch.
         time: u64,
-        /// Canonical `Entry` bytes (hex in JSON: a third of the size of a number array).
-        #[serde(with = "hex::serde")]
+        /// Canonical `Entry` bytes (hex in JSON: a third of the size of a
+        /// number array; bytes in a binary encoding).
+        #[serde(with = "hex_or_bytes")]
         entry: Vec<u8>,
     },
     /// The leader asks every replica to close block `height` over the entries
@@ -33,9 +34,39 @@ pub enum Command {
         /// The height being signed.
         height: u64,
         /// 65-byte signature.
-        #[serde(with = "hex::serde")]
+        #[serde(with = "hex_or_bytes")]
         signature: Vec<u8>,
     },
+}
+
+/// A byte string as hex in a human-readable format (JSON: the log store's
+/// rows, raft messages to a peer that reads only JSON) and as a byte string
+/// in a binary one (postcard raft messages, `crate::network`).
+mod hex_or_bytes {
+    use serde::de::{self, Visitor};
+    use serde::{Deserializer, Serializer};
+    use std::fmt;
+
+    pub(super) fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() { hex::serde::serialize(v, s) } else { s.serialize_bytes(v) }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        struct Bytes;
+        impl Visitor<'_> for Bytes {
+            type Value = Vec<u8>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a byte string")
+            }
+            fn visit_bytes<E: de::Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+                Ok(v.to_vec())
+            }
+            fn visit_byte_buf<E: de::Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+                Ok(v)
+            }
+        }
+        if d.is_human_readable() { hex::serde::deserialize(d) } else { d.deserialize_byte_buf(Bytes) }
+    }
 }
 
 /// What applying a command produced, returned to whoever proposed it.

@@ -18,7 +18,7 @@ use box_proto::reply::{ProposeReply, SubmitReply};
 use box_proto::{Channels, TlsMaterial};
 use box_testkit::{Cluster, sample_flow};
 use openraft::Vote;
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest, VoteResponse};
 use std::path::Path;
 use tonic::Code;
 
@@ -32,8 +32,9 @@ fn raft_client(c: &Cluster, node: u64, tls: &TlsMaterial) -> RaftClient<tonic::t
     RaftClient::new(Channels::new(tls.client()).get(&c.nodes[node as usize - 1].addr).unwrap())
 }
 
+/// `m` as a node of an earlier version sends it: JSON, saying nothing of what it reads.
 fn message<T: serde::Serialize>(m: &T) -> pb::RaftMessage {
-    pb::RaftMessage { data: serde_json::to_vec(m).unwrap() }
+    pb::RaftMessage { data: serde_json::to_vec(m).unwrap(), ..Default::default() }
 }
 
 /// An empty AppendEntries from a "leader" `leader` at the forged term.
@@ -130,7 +131,28 @@ async fn only_member_nodes_speak_raft_and_only_for_themselves() {
     // A member speaking for itself is heard: a stale vote request is answered
     // (and not granted), which disturbs nothing.
     let mut raft = raft_client(&c, follower, &c.node_tls(other));
-    raft.vote(vote_request(other, 0)).await.expect("a member's own vote request is answered");
+    let answer = raft.vote(vote_request(other, 0)).await.expect("a member's own vote request is answered");
+    // Asked in JSON, as an earlier version asks: answered in JSON, saying it reads postcard too.
+    let answer = answer.into_inner();
+    assert_eq!((answer.encoding, answer.reads), (0, 1));
+    let json: Result<VoteResponse<NodeId>, openraft::error::RaftError<NodeId>> =
+        serde_json::from_slice(&answer.data).unwrap();
+    assert!(!json.unwrap().vote_granted, "a stale vote request is not granted");
+    // Asked in postcard: answered in postcard, the same answer.
+    let req = VoteRequest::<NodeId>::new(Vote::new(0, other), None);
+    let binary = pb::RaftMessage { data: postcard::to_stdvec(&req).unwrap(), encoding: 1, reads: 1 };
+    let answer = raft.vote(binary.clone()).await.expect("a postcard vote request is answered").into_inner();
+    assert_eq!((answer.encoding, answer.reads), (1, 1));
+    let decoded: Result<VoteResponse<NodeId>, openraft::error::RaftError<NodeId>> =
+        postcard::from_bytes(&answer.data).unwrap();
+    assert!(!decoded.unwrap().vote_granted);
+    // An encoding it does not know, or bytes that are not what the message says: refused, saying why.
+    let unknown = raft.vote(pb::RaftMessage { encoding: 7, ..binary.clone() }).await.unwrap_err();
+    assert_eq!(unknown.code(), Code::InvalidArgument);
+    assert!(unknown.message().contains("raft message encoding 7 is unknown to this node"), "{}", unknown.message());
+    let mislabelled = raft.vote(pb::RaftMessage { encoding: 0, ..binary }).await.unwrap_err();
+    assert_eq!(mislabelled.code(), Code::InvalidArgument);
+    assert!(mislabelled.message().contains("undecodable raft message"), "{}", mislabelled.message());
 
     // Nothing of it moved the cluster: same leader, still notarizing.
     assert_eq!(c.wait_leader().await, leader);

@@ -50,7 +50,7 @@ async fn heard(c: &Cluster, id: u64) -> Result<(), tonic::Status> {
     let tls = c.node_tls(id);
     let mut raft = pb::raft_client::RaftClient::new(Channels::new(tls.client()).get(&c.nodes[0].addr).unwrap());
     let req = openraft::raft::VoteRequest::<NodeId>::new(openraft::Vote::new(0, id), None);
-    raft.vote(pb::RaftMessage { data: serde_json::to_vec(&req).unwrap() }).await.map(|_| ())
+    raft.vote(pb::RaftMessage { data: serde_json::to_vec(&req).unwrap(), ..Default::default() }).await.map(|_| ())
 }
 
 /// Waits until node 1 hears node `id`'s raft (or, with `heard_now` false, refuses it).
