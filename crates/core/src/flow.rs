@@ -112,7 +112,9 @@ pub(crate) fn verify_recorded_flow(flow: &BoxFlow, hash: FlowHash) -> Result<Ver
     Ok(VerifiedFlow { flow: flow.clone(), hash })
 }
 
-fn check_shape(flow: &BoxFlow) -> Result<(), Refusal> {
+/// [`verify_flow`]'s checks without the hash: what deciding on a flow
+/// needs once it is filed (the notary's companions' verdict).
+pub(crate) fn check_shape(flow: &BoxFlow) -> Result<(), Refusal> {
     check_name("flow", &flow.name)?;
     if flow.employees.is_empty() {
         return Err(malformed("the employee group is empty; nobody could apply"));

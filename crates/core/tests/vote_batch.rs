@@ -164,3 +164,35 @@ fn batches_are_bounded_when_built_and_when_decoded() {
     let single = Entry::Vote(vote);
     assert_eq!(Entry::decode(&single.encode()).unwrap(), single);
 }
+
+/// Deciding a flow takes its hash from its submission (a cache of the
+/// pending flows' hashes that is not in the snapshot): a state restored from
+/// a snapshot in between hashes the flow again, and both decide alike, to
+/// the same events, the same state and the same state root, whether the
+/// nodes accept or refuse.
+#[test]
+fn a_flow_decided_after_a_restore_is_decided_as_on_the_live_state() {
+    let f = Fixture::new(1, 2, 1, 3);
+    for accept in [true, false] {
+        let (mut live, ids) = subjects(&f, 2);
+        let mut restored = NotaryState::restore(&live.snapshot()).unwrap();
+        let mut events = Vec::new();
+        for key in &f.nodes {
+            for &(id, content) in &ids {
+                let vote = Entry::Vote(signed_vote(&f, key, id, content, accept));
+                let on_live = live.apply(&vote, T0);
+                assert_eq!(on_live, restored.apply(&vote, T0));
+                events.extend(on_live);
+            }
+        }
+        let decided = events
+            .iter()
+            .filter(|e| if accept { matches!(e, Event::Notarized { .. }) } else { matches!(e, Event::Rejected { .. }) })
+            .count();
+        assert_eq!(decided, ids.len(), "each flow decided once: {events:?}");
+        let flow_status = events.iter().filter(|e| matches!(e, Event::FlowStatus { .. })).count();
+        assert_eq!(flow_status, ids.len(), "each decision moves its flow's record: {events:?}");
+        assert_eq!(live.state_root(), restored.state_root());
+        assert_eq!(live.snapshot(), restored.snapshot());
+    }
+}

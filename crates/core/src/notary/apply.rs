@@ -76,7 +76,12 @@ impl NotaryState {
 
     pub(super) fn submit(&mut self, subject: &Subject, at: Timestamp) -> Vec<Event> {
         let domain = self.domain();
-        let id = match subject.id(&domain) {
+        // A flow is hashed once here: its id and its record's key both come from it.
+        let flow_hash = match subject {
+            Subject::Flow(f) => Some(domain.flow_hash(f)),
+            _ => None,
+        };
+        let id = match flow_hash.as_ref().map_or_else(|| subject.id(&domain), |h| Ok(Subject::flow_id(h))) {
             Ok(id) => id,
             Err(e) => return vec![Event::Refused { reason: e.to_string() }],
         };
@@ -116,7 +121,8 @@ impl NotaryState {
         let mut events = vec![Event::Submitted { subject: id, kind: subject.kind(), content }];
         match subject {
             Subject::Flow(f) => {
-                let h = domain.flow_hash(f);
+                let h = flow_hash.unwrap_or_else(|| domain.flow_hash(f));
+                self.flow_hashes.remember(id, h);
                 self.flows.or_insert_with(h, || FlowRecord {
                     flow: f.clone(),
                     status: FlowStatus::Submitted,
@@ -253,7 +259,7 @@ impl NotaryState {
         let mut events = vec![Event::Rejected { subject: id, kind, reasons: reasons.clone() }];
         match &rec.subject {
             Subject::Flow(f) => {
-                let h = domain.flow_hash(f);
+                let h = self.flow_hashes.take(&id).unwrap_or_else(|| domain.flow_hash(f));
                 if let Some(fr) = self.flows.get_mut(&h) {
                     fr.status = FlowStatus::Rejected;
                     events.push(Event::FlowStatus { flow: h, status: FlowStatus::Rejected });

@@ -220,6 +220,42 @@ pub struct NotaryState {
     /// Pending subjects; transfers by flow and time.
     #[serde(skip)]
     index: index::Indexes,
+    /// Each pending flow subject's flow hash, as its submission computed it.
+    #[serde(skip)]
+    flow_hashes: FlowHashes,
+}
+
+/// Pending flow subjects' flow hashes, by subject id: what deciding on a
+/// flow needs, kept from its submission, as hashing a flow (its EIP-712
+/// struct hash over every employee, level and approver) is the costliest
+/// step of applying one. A cache of a pure function (a flow subject's id is
+/// keccak256 of its kind and flow hash), so it is neither in the snapshot
+/// nor in equality, and a subject missing from it has its flow hashed again.
+#[derive(Debug, Clone, Default)]
+struct FlowHashes(std::collections::HashMap<SubjectId, FlowHash>);
+
+impl PartialEq for FlowHashes {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for FlowHashes {}
+
+impl FlowHashes {
+    /// Most hashes held; past it the cache starts again.
+    const MAX: usize = 4096;
+
+    fn remember(&mut self, id: SubjectId, hash: FlowHash) {
+        if self.0.len() >= Self::MAX {
+            self.0.clear();
+        }
+        self.0.insert(id, hash);
+    }
+
+    fn take(&mut self, id: &SubjectId) -> Option<FlowHash> {
+        self.0.remove(id)
+    }
 }
 
 impl Serialize for NotaryState {
@@ -306,6 +342,7 @@ impl NotaryState {
             tree: crate::commitment::StateTree::default(),
             small_rows: BTreeMap::new(),
             index: index::Indexes::default(),
+            flow_hashes: FlowHashes::default(),
         }
         .with_tree())
     }

@@ -254,7 +254,10 @@ impl NotaryState {
         let domain = self.domain();
         let mut subjects = BTreeSet::new();
         let mut resync = matches!(entry, Entry::Ceremony(_) | Entry::Evidence(_));
+        // A submission that was taken names its subject in `Submitted` (below):
+        // the id is computed here only for one that was not (a flow's id hashes the flow).
         if let Entry::Submit(s) = entry
+            && !events.iter().any(|e| matches!(e, Event::Submitted { .. }))
             && let Ok(id) = s.id(&domain)
         {
             subjects.insert(id);

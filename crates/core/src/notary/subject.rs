@@ -6,7 +6,7 @@ use crate::ceremony::Ceremony;
 use crate::encoding::{Canonical, DecodeError, Kind, header};
 use crate::evidence::Equivocation;
 use crate::governance::SignedAction;
-use crate::ids::{ContentHash, SubjectId, TransferId};
+use crate::ids::{ContentHash, FlowHash, SubjectId, TransferId};
 use crate::transbox::TransBox;
 use crate::typed::{BoxFlow, Domain, FlowAuthorization, NodeVote, ReportStatus, Signed, SignerReport};
 use alloy::primitives::keccak256;
@@ -80,7 +80,7 @@ impl Subject {
     /// transfer id, and notarizes at most one transbox per transfer id.
     pub fn id(&self, domain: &Domain) -> Result<SubjectId, Refusal> {
         let key: Vec<u8> = match self {
-            Self::Flow(f) => domain.flow_hash(f).0.to_vec(),
+            Self::Flow(f) => return Ok(Self::flow_id(&domain.flow_hash(f))),
             Self::FlowAuthorization(a) => {
                 let who = a
                     .signer(domain)
@@ -92,6 +92,12 @@ impl Subject {
             Self::SignerReport(r) => domain.signing_hash(&r.value).to_vec(),
         };
         Ok(SubjectId(keccak256([self.kind().tag(), key.as_slice()].concat())))
+    }
+
+    /// The id of the flow subject whose flow hashes to `flow` (what
+    /// [`Subject::id`] gives a flow, without hashing the flow again).
+    pub(crate) fn flow_id(flow: &FlowHash) -> SubjectId {
+        SubjectId(keccak256([SubjectKind::Flow.tag(), flow.0.as_slice()].concat()))
     }
 
     /// The hash of its canonical encoding, which votes name.
