@@ -287,11 +287,12 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     let status = mine.leaf().and_then(|l| l.transfer_status());
     assert_eq!(status, Some(TransferStatus::Confirmed { tx_hash: finished.tx }));
     assert!(mine.height < blocks.len() as u64, "proven below the tip: {} of {}", mine.height, blocks.len());
-    assert!(
-        c.log(learner).contains("what the runs below a snapshot left unsettled is settled now"),
-        "{}",
-        c.log_tail(learner)
-    );
+    // The pass that kept it then asks about the rejections left unsettled
+    // and logs what it settled only after that.
+    eventually("the learner says what the runs left unsettled is settled", Duration::from_secs(60), || async {
+        c.log(learner).contains("what the runs below a snapshot left unsettled is settled now").then_some(())
+    })
+    .await;
     let passed_over = format!("node 1 sent a proof of transfer {} at height {}", finished.transfer, theirs.height);
     assert!(c.log(learner).contains(&passed_over), "{}", c.log_tail(learner));
     // So did a subject rejected then: it answers it rejected, with the kind,
@@ -301,6 +302,10 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     })
     .await;
     assert_eq!((view.kind, &view.reasons, view.height), (rejection.kind, &rejection.reasons, rejection.height));
-    assert!(c.log(learner).contains("kept 1 rejections of subjects retired"), "{}", c.log_tail(learner));
+    // A run logs what it kept once it has asked about every candidate.
+    eventually("the learner logs the rejection it kept", Duration::from_secs(60), || async {
+        c.log(learner).contains("kept 1 rejections of subjects retired").then_some(())
+    })
+    .await;
     assert!(!c.log(learner)[honest_from..].contains("snapshot refused"), "{}", c.log_tail(learner));
 }
