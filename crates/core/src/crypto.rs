@@ -144,20 +144,83 @@ pub fn signature_from_bytes(bytes: &[u8]) -> Result<Signature, SignatureError> {
 /// Inside [`with_memo`], a signer already recovered for the same digest and
 /// signature is taken from the memo instead of recovered again.
 pub fn recover(digest: &B256, sig: &Signature) -> Result<Address, SignatureError> {
+    recover_with(digest, sig, &mut None)
+}
+
+/// Recovers the signer of `digest` as [`recover`] does, with the same result
+/// for every input, checking first whether `known` (the signer of the
+/// signature recovered before, if any) signed it: a verification against a
+/// known public key is one multi-scalar multiplication, where recovery
+/// (k256's, through alloy) decompresses `R`, computes the key and then
+/// verifies against it, about twice the work. After a full recovery `known`
+/// is that signer. For a run of signatures by one signer, such as a
+/// companion's batch of votes.
+pub fn recover_with(
+    digest: &B256,
+    sig: &Signature,
+    known: &mut Option<KnownSigner>,
+) -> Result<Address, SignatureError> {
     check_scalars(sig)?;
     MEMO.with(|memo| {
         let memo = memo.borrow();
-        let Some(memo) = memo.as_ref() else {
-            return sig.recover_address_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable);
-        };
         let key = memo_key(digest, sig);
-        if let Some(signer) = memo.get(&key) {
+        if let Some(signer) = memo.as_ref().and_then(|m| m.get(&key)) {
             return Ok(signer);
         }
-        let signer = sig.recover_address_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable)?;
-        memo.put(key, signer);
+        let signer = match known {
+            Some(k) if k.signed(digest, sig) => k.address,
+            _ => {
+                let vk = sig.recover_from_prehash(digest).map_err(|_| SignatureError::Unrecoverable)?;
+                let k = KnownSigner { address: Address::from_public_key(&vk), point: *vk.as_affine() };
+                *known = Some(k);
+                k.address
+            }
+        };
+        if let Some(memo) = memo.as_ref() {
+            memo.put(key, signer);
+        }
         Ok(signer)
     })
+}
+
+/// A signer's address with its public key, as a recovery found it: what
+/// [`recover_with`] checks the next signature against before recovering.
+#[derive(Clone, Copy)]
+pub struct KnownSigner {
+    address: Address,
+    point: k256::AffinePoint,
+}
+
+impl KnownSigner {
+    /// Whether the key signed `digest` with `sig` so that recovery (with
+    /// `sig`'s y-parity, `R`'s x not reduced, as alloy recovers) gives this
+    /// key: with `z` the digest as a scalar, `R' = z/s·G + r/s·Q` is the `R`
+    /// recovery decompresses from `r` and the parity exactly when recovery's
+    /// `(s·R − z·G)/r` is `Q`. So this accepts exactly the signatures that
+    /// [`recover`] gives this signer for; `sig`'s scalars are checked in
+    /// range by the caller.
+    fn signed(&self, digest: &B256, sig: &Signature) -> bool {
+        use k256::elliptic_curve::group::prime::PrimeCurveAffine;
+        use k256::elliptic_curve::ops::{LinearCombination, Reduce};
+        use k256::elliptic_curve::point::AffineCoordinates;
+        use k256::elliptic_curve::{Curve, PrimeField};
+        use k256::{FieldBytes, ProjectivePoint, Scalar};
+        let scalar = |v: U256| Option::<Scalar>::from(Scalar::from_repr(FieldBytes::from(v.to_be_bytes::<32>())));
+        let (Some(r), Some(s)) = (scalar(sig.r()), scalar(sig.s())) else { return false };
+        let Some(s_inv) = Option::<Scalar>::from(s.invert()) else { return false };
+        let z = <Scalar as Reduce<<k256::Secp256k1 as Curve>::Uint>>::reduce_bytes(&FieldBytes::from(digest.0));
+        let q = ProjectivePoint::from(self.point);
+        let point = ProjectivePoint::lincomb(&ProjectivePoint::GENERATOR, &(z * s_inv), &q, &(r * s_inv)).to_affine();
+        !bool::from(point.is_identity())
+            && point.x() == FieldBytes::from(sig.r().to_be_bytes::<32>())
+            && bool::from(point.y_is_odd()) == sig.v()
+    }
+}
+
+impl fmt::Debug for KnownSigner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KnownSigner({})", self.address)
+    }
 }
 
 /// The signers a process already recovered, by digest and signature, at most
@@ -346,6 +409,69 @@ mod tests {
         keys[0].sign_hash(&keccak256(b"outside"));
         assert!(other.is_empty());
         assert_eq!(memo.len(), made.len());
+    }
+
+    /// A signature checked against a known signer gives what recovery
+    /// gives, whoever signed it and whatever was changed in it: the
+    /// signer's own (taken on the known key), another's (recovered, and
+    /// then the known one), its y-parity flipped, `r` or `s` moved, another
+    /// digest. Recovery here is alloy's through k256; the Ethereum vectors
+    /// and the Python generator's check that recovery independently.
+    #[test]
+    fn a_known_signer_gives_what_recovery_gives() {
+        use proptest::prelude::*;
+        let keys: Vec<SecretKey> = (0..3).map(|i| SecretKey::from_label_unchecked(&format!("companion {i}"))).collect();
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(256));
+        let cases = (any::<[u8; 32]>(), 0..keys.len(), 0..keys.len(), 0u8..5, any::<[u8; 32]>());
+        runner
+            .run(&cases, |(digest, signer, known, change, other)| {
+                let d = B256::from(digest);
+                let sig = keys[signer].sign_hash(&d);
+                let mut hint = None;
+                // Recovering any signature of `known` makes it the known signer.
+                let seed = keccak256(other);
+                prop_assert_eq!(
+                    recover_with(&seed, &keys[known].sign_hash(&seed), &mut hint),
+                    Ok(keys[known].address())
+                );
+                prop_assert_eq!(hint.map(|k| k.address), Some(keys[known].address()));
+                let (d, sig) = match change {
+                    0 => (d, sig),
+                    1 => (d, Signature::new(sig.r(), sig.s(), !sig.v())),
+                    2 => (keccak256(other), sig),
+                    3 => (d, Signature::new(sig.r() ^ U256::from(1), sig.s(), sig.v())),
+                    _ => (d, Signature::new(sig.r(), sig.s() ^ U256::from(1), sig.v())),
+                };
+                let expected = recover(&d, &sig);
+                let taken = hint.is_some_and(|k| check_scalars(&sig).is_ok() && k.signed(&d, &sig));
+                prop_assert_eq!(recover_with(&d, &sig, &mut hint), expected.clone());
+                // The known key signed it exactly when recovery gives that key.
+                prop_assert_eq!(taken, expected == Ok(keys[known].address()));
+                if let Ok(a) = expected {
+                    prop_assert_eq!(hint.map(|k| k.address), Some(a), "the signer last recovered or taken");
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
+
+    #[test]
+    fn a_known_signer_is_taken_for_its_own_signatures_only() {
+        let (a, b) = (SecretKey::from_label_unchecked("erin"), SecretKey::from_label_unchecked("frank"));
+        let d = keccak256(b"a batch of votes");
+        let mut hint = None;
+        assert_eq!(recover_with(&d, &a.sign_hash(&d), &mut hint), Ok(a.address()));
+        let known = hint.unwrap();
+        for i in 0u8..16 {
+            let e = keccak256([i]);
+            let own = a.sign_hash(&e);
+            assert!(known.signed(&e, &own), "its own signature of digest {i}");
+            let flipped = Signature::new(own.r(), own.s(), !own.v());
+            assert!(!known.signed(&e, &flipped), "its signature with the other y-parity recovers another key");
+            assert!(!known.signed(&e, &b.sign_hash(&e)), "another signer's");
+            assert!(!known.signed(&keccak256(e), &own), "its signature over another digest");
+        }
+        assert!(!format!("{known:?}").contains(&alloy::hex::encode(a.expose_bytes())));
     }
 
     #[test]

@@ -15,7 +15,7 @@
 
 #![allow(missing_docs)] // sol! generates the fields; each struct's doc is below.
 
-use crate::crypto::{SecretKey, SignatureError, recover};
+use crate::crypto::{KnownSigner, SecretKey, SignatureError, recover, recover_with};
 use crate::ids::{ChainId, DeploymentId, FlowHash, TransferId};
 use alloy::primitives::{Address, B256, Signature, U256, keccak256};
 use alloy::sol;
@@ -361,6 +361,13 @@ impl<T: SolStruct> Signed<T> {
     /// Recovers the signer.
     pub fn signer(&self, domain: &Domain) -> Result<Address, SignatureError> {
         domain.recover(&self.value, &self.signature)
+    }
+
+    /// Recovers the signer as [`Signed::signer`] does, checking first
+    /// whether `known` signed it ([`recover_with`]): for
+    /// a run of values one signer likely signed.
+    pub fn signer_with(&self, domain: &Domain, known: &mut Option<KnownSigner>) -> Result<Address, SignatureError> {
+        recover_with(&domain.signing_hash(&self.value), &self.signature, known)
     }
 }
 

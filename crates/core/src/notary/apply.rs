@@ -173,7 +173,11 @@ impl NotaryState {
         events
     }
 
-    pub(super) fn vote(&mut self, vote: &crate::typed::Signed<crate::typed::NodeVote>) -> Vec<Event> {
+    pub(super) fn vote(
+        &mut self,
+        vote: &crate::typed::Signed<crate::typed::NodeVote>,
+        known: &mut Option<crate::crypto::KnownSigner>,
+    ) -> Vec<Event> {
         let subject = SubjectId(vote.value.subject);
         let ignored = |reason: String| vec![Event::VoteIgnored { subject, reason }];
         // What needs no signer first: a vote on a subject that is not pending
@@ -189,7 +193,7 @@ impl NotaryState {
             }
             Some(_) => {}
         }
-        let voter = match vote.signer(&self.domain()) {
+        let voter = match vote.signer_with(&self.domain(), known) {
             Ok(v) => v,
             Err(e) => return ignored(format!("vote signature: {e}")),
         };

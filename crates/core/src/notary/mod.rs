@@ -494,8 +494,13 @@ impl NotaryState {
         self.applied += 1;
         let events = match entry {
             Entry::Submit(s) => self.submit(s, at),
-            Entry::Vote(v) => self.vote(v),
-            Entry::Votes(b) => b.votes().iter().flat_map(|v| self.vote(v)).collect(),
+            Entry::Vote(v) => self.vote(v, &mut None),
+            // One companion signs a batch: its first vote recovered gives
+            // the key the others are checked against.
+            Entry::Votes(b) => {
+                let mut known = None;
+                b.votes().iter().flat_map(|v| self.vote(v, &mut known)).collect()
+            }
             Entry::Ceremony(c) => self.ceremony(c),
             Entry::Evidence(e) => self.evidence(e),
         };
