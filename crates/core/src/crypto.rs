@@ -201,13 +201,14 @@ impl KnownSigner {
     /// range by the caller.
     fn signed(&self, digest: &B256, sig: &Signature) -> bool {
         use k256::elliptic_curve::group::prime::PrimeCurveAffine;
-        use k256::elliptic_curve::ops::{LinearCombination, Reduce};
+        use k256::elliptic_curve::ops::{Invert, LinearCombination, Reduce};
         use k256::elliptic_curve::point::AffineCoordinates;
         use k256::elliptic_curve::{Curve, PrimeField};
         use k256::{FieldBytes, ProjectivePoint, Scalar};
         let scalar = |v: U256| Option::<Scalar>::from(Scalar::from_repr(FieldBytes::from(v.to_be_bytes::<32>())));
         let (Some(r), Some(s)) = (scalar(sig.r()), scalar(sig.s())) else { return false };
-        let Some(s_inv) = Option::<Scalar>::from(s.invert()) else { return false };
+        // Variable time: a signature is public (k256's own verification does the same).
+        let Some(s_inv) = Option::<Scalar>::from(Invert::invert_vartime(&s)) else { return false };
         let z = <Scalar as Reduce<<k256::Secp256k1 as Curve>::Uint>>::reduce_bytes(&FieldBytes::from(digest.0));
         let q = ProjectivePoint::from(self.point);
         let point = ProjectivePoint::lincomb(&ProjectivePoint::GENERATOR, &(z * s_inv), &q, &(r * s_inv)).to_affine();
