@@ -242,7 +242,11 @@ async fn a_lagging_node_catches_up_by_snapshot_and_fetches_every_block_from_its_
     assert_eq!(headers.into_inner().headers, expected, "the learner's headers of the fetched blocks");
     let report = verify_history(&c.genesis, &blocks).expect("the fetched history verifies from the genesis");
     assert_eq!(report.blocks, blocks.len() as u64);
-    assert!(c.log(learner).contains("this node holds the chain below its snapshot"), "{}", c.log_tail(learner));
+    // Logged once the last fetched block is committed, after it is served.
+    eventually("the learner says it holds the chain below its snapshot", Duration::from_secs(60), || async {
+        c.log(learner).contains("this node holds the chain below its snapshot").then_some(())
+    })
+    .await;
     // The notarized records of the fetched blocks come from a peer's
     // `Subscribe`, each kept only if its certificate verifies: the learner
     // then streams the same records as the leader.
