@@ -173,7 +173,7 @@ pub fn encode_json(verifier: &HistoryVerifier, header: Option<&SealedHeader>) ->
 }
 
 /// A binary checkpoint's parts, its state taken back from its rows.
-fn read_binary(bytes: &[u8]) -> Result<In, String> {
+fn read_binary(bytes: &[u8], own: bool) -> Result<In, String> {
     let mut r = Reader::new(bytes);
     let indexed = r.take(MAGIC.len(), "its magic")? == MAGIC_INDEXED;
     let height = r.u64("its height")?;
@@ -198,6 +198,8 @@ fn read_binary(bytes: &[u8]) -> Result<In, String> {
     let state = if indexed {
         let n = r.u64("its count of indexed retired ids")?;
         NotaryState::from_binary_indexed(r.rest(), n)
+    } else if own {
+        NotaryState::from_binary_own(r.rest())
     } else {
         NotaryState::from_binary(r.rest())
     }
@@ -226,9 +228,25 @@ pub fn decode(genesis: &Genesis, bytes: &[u8]) -> Result<Checkpoint, CheckpointE
 /// holds the retired ids an indexed checkpoint ([`encode_indexed`]) leaves
 /// out: takes either form back.
 pub fn decode_indexed(genesis: &Genesis, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    decode_from(genesis, bytes, false)
+}
+
+/// [`decode`] for a checkpoint this process wrote to its own store (a
+/// node's saved snapshot, read at its start): every check but the fold of
+/// the retired ids it lists, one hash an id ever retired, which the store
+/// is trusted for as a follower's index is ([`decode_indexed`]). Whatever
+/// comes from elsewhere goes through [`decode`].
+pub fn decode_own(genesis: &Genesis, bytes: &[u8]) -> Result<Checkpoint, CheckpointError> {
+    if bytes.starts_with(MAGIC_INDEXED) {
+        return decode(genesis, bytes);
+    }
+    decode_from(genesis, bytes, true)
+}
+
+fn decode_from(genesis: &Genesis, bytes: &[u8], own: bool) -> Result<Checkpoint, CheckpointError> {
     let bad = |m: String| CheckpointError(m);
     let c: In = if bytes.starts_with(MAGIC) || bytes.starts_with(MAGIC_INDEXED) {
-        read_binary(bytes).map_err(bad)?
+        read_binary(bytes, own).map_err(bad)?
     } else {
         let mut c: In = serde_json::from_slice(bytes).map_err(|e| bad(format!("it does not parse ({e})")))?;
         let (state, parent, height, next) =

@@ -524,6 +524,59 @@ fn an_edited_retired_list_or_queue_is_refused_and_a_version_1_state_is_read_when
     assert!(edited > 0 && v1_read > 0 && v1_refused > 0, "{edited} {v1_read} {v1_refused}");
 }
 
+/// A node reads back the checkpoint it saved in its own store
+/// (`decode_own`) without folding the retired ids it lists again, the cost
+/// of its start that grew with history: two ids swapped, which `decode`
+/// refuses for the fold, it takes; an id listed twice, or a state root that
+/// is not its rows', both refuse; an indexed checkpoint it never writes is
+/// refused as by `decode`.
+#[test]
+fn a_nodes_own_checkpoint_is_read_back_without_folding_its_retired_ids_again() {
+    use box_core::checkpoint::{MAGIC, decode, decode_own, encode, encode_indexed};
+    let f = Fixture::new(1, 2, 1, 3);
+    let blocks = history_at(&f, 2, 3600);
+    let mut v = box_core::audit::HistoryVerifier::new(&f.genesis).unwrap();
+    let mut swapped = 0;
+    for b in &blocks {
+        v.push(b).unwrap();
+        let header = b.sealed_header();
+        let cp = encode(&v, Some(&header));
+        let own = decode_own(&f.genesis, &cp).unwrap().verifier;
+        assert_eq!(serde_json::to_vec(&own).unwrap(), serde_json::to_vec(&v).unwrap());
+        let state = v.state().to_binary();
+        let at = cp.len() - state.len();
+        assert_eq!(&cp[at..], &state[..], "the state is the checkpoint's last part");
+        let mut root = cp.clone();
+        root[MAGIC.len() + 8] ^= 1;
+        for (what, bytes) in [("decode", decode(&f.genesis, &root)), ("decode_own", decode_own(&f.genesis, &root))] {
+            let err = bytes.err().unwrap_or_else(|| panic!("{what} took an edited state root")).0;
+            assert!(err.contains("the state root of its rows is"), "{what}: {err}");
+        }
+        if v.state().retired_chain().0 >= 2 {
+            let (list_at, _) = retirement_sections(v.state(), &state);
+            let first = at + list_at + 5;
+            let mut b = cp.clone();
+            let (one, two) = (b[first..first + 33].to_vec(), b[first + 33..first + 66].to_vec());
+            b[first..first + 33].copy_from_slice(&two);
+            b[first + 33..first + 66].copy_from_slice(&one);
+            assert!(decode(&f.genesis, &b).err().unwrap().0.contains("do not fold"));
+            let taken = decode_own(&f.genesis, &b).unwrap();
+            assert_eq!(taken.verifier.state().retired_chain(), v.state().retired_chain());
+            let mut b = cp.clone();
+            b.copy_within(first..first + 33, first + 33);
+            for err in [decode(&f.genesis, &b).err().unwrap().0, decode_own(&f.genesis, &b).err().unwrap().0] {
+                assert!(err.contains("(or one is listed twice)"), "{err}");
+            }
+            if let Some(indexed) = encode_indexed(&v, Some(&header), 1) {
+                let err = decode_own(&f.genesis, &indexed).err().unwrap().0;
+                assert!(err.contains("which only that follower can read back"), "{err}");
+            }
+            swapped += 1;
+        }
+    }
+    assert!(swapped > 0, "a history with retired ids");
+}
+
 /// A follower that keeps the retired ids in its own index (checkpoint
 /// version 2) resumes from a checkpoint that lists none of them, and still
 /// refuses a replay of a retired transfer, from its index's answers. A

@@ -566,7 +566,7 @@ impl StateMachine {
                 };
                 // The interval of kept states is not configured yet: a pending block's state is
                 // copied whatever its height (`Keeper::configure` drops it if not kept).
-                let verified = verify::verify_tip(&genesis, data, held, |_| true)
+                let verified = verify::verify_tip(&genesis, verify::Source::Own, data, held, |_| true)
                     .map_err(|e| format!("the stored snapshot is refused: {e}"))?;
                 restored = verified.sealed;
                 verified.state

@@ -173,7 +173,8 @@ impl StateMachine {
         let genesis = self.shared.read().notary.genesis().clone();
         let held = |h: u64| self.shared.block(h).map_err(|e| format!("cannot read block {h}: {e}"));
         let keep = |h: u64| self.shared.keeps(h);
-        let mut verified = super::verify::verify_tip(&genesis, data, held, keep).map_err(refuse)?;
+        let mut verified =
+            super::verify::verify_tip(&genesis, super::verify::Source::Peer, data, held, keep).map_err(refuse)?;
         let mut changes = None;
         if let Some((header, registry)) = &verified.tip {
             let (n, chain) = super::attested::certify_tip(&self.shared, &genesis, header, registry)

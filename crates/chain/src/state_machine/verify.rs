@@ -217,17 +217,34 @@ fn replayed(
     (notarized, decided, transfers)
 }
 
+/// Where a snapshot [`verify_tip`] verifies comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Source {
+    /// This node's own store (its saved snapshot, at its start).
+    Own,
+    /// A peer (raft's `InstallSnapshot`).
+    Peer,
+}
+
 /// Verifies a binary snapshot for a node of `genesis` whose stored block at
 /// a height is `held(height)` (see the module docs). The error says which
 /// check failed. A pending block's state is copied for the caller
-/// ([`VerifiedTip::sealed`]) when `keep(its height)`.
+/// ([`VerifiedTip::sealed`]) when `keep(its height)`. `Source::Own` for
+/// the snapshot this node saved in its own store, read at its start: the
+/// fold of the retired ids it lists is not checked again
+/// (box-core `checkpoint::decode_own`); a snapshot from a peer is `Peer`.
 pub(super) fn verify_tip(
     genesis: &Genesis,
+    source: Source,
     data: TipSnapshot,
     held: impl Fn(u64) -> Result<Option<Vec<u8>>, String>,
     keep: impl Fn(u64) -> bool,
 ) -> Result<VerifiedTip, String> {
-    let cp = checkpoint::decode(genesis, &data.checkpoint).map_err(|e| format!("its tip state is refused: {}", e.0))?;
+    let decode = match source {
+        Source::Own => checkpoint::decode_own,
+        Source::Peer => checkpoint::decode,
+    };
+    let cp = decode(genesis, &data.checkpoint).map_err(|e| format!("its tip state is refused: {}", e.0))?;
     let domain = genesis.domain();
     let (height, hash) = (cp.verifier.height(), cp.verifier.parent());
     if let Some(h) = &cp.header {

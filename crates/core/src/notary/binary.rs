@@ -327,6 +327,13 @@ impl NotaryState {
         Self::read_binary(bytes, 0).map_err(StateError::Snapshot)?.checked()
     }
 
+    /// [`NotaryState::from_binary`] for bytes this process wrote to its own
+    /// store: every check but the retired ids' fold (one hash an id ever
+    /// retired), which the store is trusted for, as a follower's index is.
+    pub(crate) fn from_binary_own(bytes: &[u8]) -> Result<Self, StateError> {
+        Self::read_binary(bytes, 0).map_err(StateError::Snapshot)?.check(false)
+    }
+
     /// [`NotaryState::from_binary`] for bytes from
     /// [`NotaryState::to_binary_indexed`]: the first `indexed` retired ids
     /// are in the caller's own index, and the list holds those after. Their
