@@ -10,10 +10,13 @@
 //!
 //! [`StateTree`] keeps the trie with its node hashes and shares unchanged
 //! subtrees between clones (a clone is O(1); an update copies one path).
+//! A node's hash is computed when first asked for (the root, a proof) and
+//! kept until an update below it: the rows a block changes several times
+//! are hashed once a block, each path once, not at every update.
 
 use alloy::primitives::{B256, keccak256};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Tag of a row's leaf hash.
 const LEAF: u8 = 0x00;
@@ -44,28 +47,30 @@ fn bit(key: &B256, d: usize) -> bool {
     key[d / 8] & (0x80 >> (d % 8)) != 0
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A trie node; `hash` is its hash once computed (empty after an update
+/// below it).
+#[derive(Debug, Clone)]
 enum Node {
     Empty,
-    Leaf { key: B256, value: B256, hash: B256 },
-    Branch { left: Arc<Node>, right: Arc<Node>, hash: B256 },
+    Leaf { key: B256, value: B256, hash: OnceLock<B256> },
+    Branch { left: Arc<Node>, right: Arc<Node>, hash: OnceLock<B256> },
 }
 
 impl Node {
     fn hash(&self) -> B256 {
         match self {
             Self::Empty => B256::ZERO,
-            Self::Leaf { hash, .. } | Self::Branch { hash, .. } => *hash,
+            Self::Leaf { key, value, hash } => *hash.get_or_init(|| leaf_hash(key, value)),
+            Self::Branch { left, right, hash } => *hash.get_or_init(|| branch_hash(&left.hash(), &right.hash())),
         }
     }
 
     fn leaf(key: B256, value: B256) -> Self {
-        Self::Leaf { key, value, hash: leaf_hash(&key, &value) }
+        Self::Leaf { key, value, hash: OnceLock::new() }
     }
 
     fn branch(left: Arc<Node>, right: Arc<Node>) -> Self {
-        let hash = branch_hash(&left.hash(), &right.hash());
-        Self::Branch { left, right, hash }
+        Self::Branch { left, right, hash: OnceLock::new() }
     }
 
     /// Two distinct leaves under one node at depth `d`.
@@ -97,7 +102,7 @@ impl Node {
             Self::Branch { left, right, hash } => {
                 let child = if bit(&key, d) { &mut *right } else { &mut *left };
                 Arc::make_mut(child).insert(d + 1, key, value);
-                *hash = branch_hash(&left.hash(), &right.hash());
+                *hash = OnceLock::new();
             }
         }
     }
@@ -123,20 +128,30 @@ impl Node {
                 };
                 match lone {
                     Some(node) => *self = node,
-                    None => *hash = branch_hash(&left.hash(), &right.hash()),
+                    None => *hash = OnceLock::new(),
                 }
             }
         }
     }
 }
 
-/// The state trie: rows (key → value hash) with every node hash kept, so
-/// an update costs one path of hashes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The state trie: rows (key → value hash) with every node hash kept once
+/// computed, so a root after updates costs one path of hashes per row
+/// changed. Two trees are equal when they hold the same rows (the same
+/// root: keccak256 is collision-resistant).
+#[derive(Debug, Clone)]
 pub struct StateTree {
     root: Arc<Node>,
     len: usize,
 }
+
+impl PartialEq for StateTree {
+    fn eq(&self, other: &Self) -> bool {
+        self.len == other.len && self.root() == other.root()
+    }
+}
+
+impl Eq for StateTree {}
 
 impl Default for StateTree {
     fn default() -> Self {
@@ -308,6 +323,55 @@ mod tests {
         assert_eq!(tree.proof(&b).unwrap().len(), 256);
         tree.remove(&a);
         assert_eq!(tree.root(), leaf_hash(&b, &keccak256(b"b")));
+    }
+
+    /// Hashes are computed when asked for: many updates between two roots,
+    /// a clone taken after a root and both changed apart, and a proof
+    /// asked before any root all give the definition's hashes; equal rows
+    /// make equal trees whatever was computed in each.
+    #[test]
+    fn roots_asked_after_many_updates_and_on_diverged_clones_are_the_defined_ones() {
+        let mut tree = StateTree::default();
+        let mut rows = BTreeMap::new();
+        for round in 0u64..6 {
+            for i in 0u64..40 {
+                let key = keccak256((round * 1000 + i % 25).to_be_bytes());
+                let value = keccak256([round.to_be_bytes(), i.to_be_bytes()].concat());
+                tree.insert(key, value);
+                rows.insert(key, value);
+                if i % 7 == 0 {
+                    let gone = keccak256(((round.saturating_sub(1)) * 1000 + i % 25).to_be_bytes());
+                    tree.remove(&gone);
+                    rows.remove(&gone);
+                }
+            }
+            let key = *rows.keys().next().unwrap();
+            let proof = RowProof { key, value: Vec::new(), siblings: tree.proof(&key).unwrap() };
+            let by_proof = {
+                let mut acc = leaf_hash(&key, &rows[&key]);
+                for (d, sibling) in proof.siblings.iter().enumerate().rev() {
+                    acc = if bit(&key, d) { branch_hash(sibling, &acc) } else { branch_hash(&acc, sibling) };
+                }
+                acc
+            };
+            assert_eq!(by_proof, root_of(&rows, 0), "a proof asked before the root, round {round}");
+            assert_eq!(tree.root(), root_of(&rows, 0), "round {round}");
+            let mut clone = tree.clone();
+            let mut clone_rows = rows.clone();
+            let k = keccak256(b"only in the clone");
+            clone.insert(k, k);
+            clone_rows.insert(k, k);
+            tree.insert(keccak256(round.to_le_bytes()), k);
+            rows.insert(keccak256(round.to_le_bytes()), k);
+            assert_eq!(clone.root(), root_of(&clone_rows, 0));
+            assert_eq!(tree.root(), root_of(&rows, 0));
+            assert_ne!(clone, tree);
+        }
+        let mut same = StateTree::default();
+        for (k, v) in rows.iter().rev() {
+            same.insert(*k, *v);
+        }
+        assert_eq!(same, tree, "the same rows inserted in another order, no root asked in `same`");
     }
 
     #[test]
