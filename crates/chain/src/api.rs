@@ -16,8 +16,10 @@ use box_core::encoding::Canonical;
 use box_core::ids::SubjectId;
 use box_core::notary::{Entry, Inadmissible, Subject, SubjectStatus};
 use box_core::{Address, B256};
+use box_ops::role::CertRole;
 use box_proto::pb;
 use box_proto::reply::{ProposeReply, SubjectStatus as ViewStatus, SubjectView, SubmitOutcome, SubmitReply};
+use box_proto::witness::MAX_WITNESS_BATCH;
 use box_proto::{Feed, Outcome};
 use openraft::Raft;
 use std::sync::Arc;
@@ -53,6 +55,23 @@ impl NotaryService {
     /// Keeps out of the log a submission this node can tell will never be
     /// valid (refused for good), or cannot judge yet (unavailable: retry,
     /// or ask another node).
+    /// One witnessed entry (`Notary.Witness`): whether a deadline runs for
+    /// it. One this node already watches, or applied lately, is answered
+    /// from that alone; any other passes the same role and admission checks
+    /// as a proposal, since this node may later propose it itself.
+    fn witness_one(&self, caller: CertRole, raw: &[u8]) -> Result<bool, Status> {
+        if let Some(watched) = self.liveness.known(raw) {
+            return Ok(watched);
+        }
+        let entry =
+            Entry::decode(raw).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
+        self.access.write(caller, Write::of(&entry))?;
+        if let Entry::Submit(subject) = &entry {
+            self.admit(subject)?;
+        }
+        Ok(self.liveness.witness(raw, &entry))
+    }
+
     fn admit(&self, subject: &Subject) -> Result<(), Status> {
         // With the node's memo of signers: applying the subject then finds them recovered.
         match self.shared.remembering(|| self.shared.read().notary.admission(subject)) {
@@ -338,18 +357,38 @@ impl pb::notary_server::Notary for NotaryService {
     }
 
     async fn witness(&self, r: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
-        // A witnessed entry may later be proposed by this node itself, so it
-        // must pass the same role and admission checks as a proposal.
         let caller = access::caller(&r)?;
-        let raw = r.into_inner().entry;
-        let entry =
-            Entry::decode(&raw).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
-        self.access.write(caller, Write::of(&entry))?;
-        if let Entry::Submit(subject) = &entry {
-            self.admit(subject)?;
+        let pb::WitnessRequest { entry, more } = r.into_inner();
+        let count = 1 + more.len();
+        if count > MAX_WITNESS_BATCH {
+            return Err(Status::invalid_argument(format!(
+                "a witness call carries at most {MAX_WITNESS_BATCH} entries; this one carries {count}"
+            )));
         }
-        let watched = self.liveness.witness(&raw).map_err(Status::invalid_argument)?;
-        Ok(Response::new(pb::WitnessResponse { watched }))
+        // Each entry as if it came alone: a refused one does not keep the others from being watched.
+        let mut refused = None;
+        let mut watch = |k: usize, raw: &[u8]| match self.witness_one(caller, raw) {
+            Ok(watched) => watched,
+            Err(s) => {
+                refused.get_or_insert_with(|| {
+                    if count == 1 {
+                        s
+                    } else {
+                        Status::new(s.code(), format!("witnessed entry {k} of {count}: {}", s.message()))
+                    }
+                });
+                false
+            }
+        };
+        let watched = watch(1, &entry);
+        let more_watched = more.iter().zip(2..).filter(|(raw, k)| watch(*k, raw)).count();
+        match refused {
+            Some(s) => Err(s),
+            None => Ok(Response::new(pb::WitnessResponse {
+                watched,
+                more_watched: u32::try_from(more_watched).unwrap_or(u32::MAX),
+            })),
+        }
     }
 
     async fn headers(&self, r: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {

@@ -56,8 +56,7 @@ use box_core::encoding::Canonical;
 use box_core::ids::ContentHash;
 use box_core::notary::{Entry, SubjectStatus};
 use box_core::typed::{NodeVote, Signed};
-use box_proto::Channels;
-use box_proto::pb;
+use box_proto::{Channels, Witnesses};
 use openraft::Raft;
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -172,6 +171,16 @@ impl Progress {
         }
         w.insert(key, Watched { entry: entry.to_vec(), due, origin });
         true
+    }
+
+    /// Whether `entry` is watched (`Some(true)`) or was applied lately
+    /// (`Some(false)`); `None` if neither.
+    pub fn known(&self, entry: &[u8]) -> Option<bool> {
+        let key = ContentHash::of(entry).0;
+        if lock(&self.applied).set.contains(&key) {
+            return Some(false);
+        }
+        lock(&self.watched).contains_key(&key).then_some(true)
     }
 
     /// The state machine applied `entry`: its deadline is met, and a later
@@ -351,6 +360,8 @@ pub struct Liveness {
     suspects: Arc<Suspects>,
     faults: Arc<Faults>,
     channels: Channels,
+    /// What [`Liveness::received`] tells the peers, a batch a call.
+    witnesses: Witnesses,
     configured: Vec<String>,
 }
 
@@ -386,6 +397,7 @@ impl Liveness {
             suspects,
             shared,
             faults,
+            witnesses: Witnesses::new(channels.clone(), WITNESS_TIMEOUT),
             channels,
             configured: setup.configured,
         }
@@ -428,17 +440,26 @@ impl Liveness {
         out
     }
 
-    /// Another node says a client gave it `entry` (canonical `Entry` bytes):
-    /// if it decodes and its effect is not in the state yet, watch it as
-    /// witnessed (half a deadline, then this node proposes it and waits a
-    /// whole one). Returns whether it is watched; `Err` if it does not
-    /// decode. Learners watch nothing.
-    pub fn witness(&self, entry: &[u8]) -> Result<bool, String> {
-        let decoded = Entry::decode(entry).map_err(|e| format!("the entry does not decode: {e}"))?;
-        if !self.voter || visible(&self.shared.read(), &decoded) {
-            return Ok(false);
+    /// Another node, or a client, says a client gave `entry` (canonical
+    /// `Entry` bytes, `decoded`) to another node: if its effect is not in the
+    /// state yet, watch it as witnessed (half a deadline, then this node
+    /// proposes it and waits a whole one). Returns whether it is watched.
+    /// Learners watch nothing.
+    pub fn witness(&self, entry: &[u8], decoded: &Entry) -> bool {
+        if !self.voter || visible(&self.shared.read(), decoded) {
+            return false;
         }
-        Ok(self.shared.progress.watch(entry, Instant::now() + self.deadline / 2, Origin::Witnessed))
+        self.shared.progress.watch(entry, Instant::now() + self.deadline / 2, Origin::Witnessed)
+    }
+
+    /// Whether `entry` is watched already (`Some(true)`) or was applied
+    /// lately (`Some(false)`): what a second witness of it is answered
+    /// without decoding it. `None` on a learner, which watches nothing.
+    pub fn known(&self, entry: &[u8]) -> Option<bool> {
+        if !self.voter {
+            return Some(false);
+        }
+        self.shared.progress.known(entry)
     }
 
     /// A client gave this node `entry` (which this node then proposes, and
@@ -451,15 +472,7 @@ impl Liveness {
             return;
         }
         for addr in self.peers() {
-            let Ok(ch) = self.channels.get(&addr) else { continue };
-            let entry = entry.to_vec();
-            tokio::spawn(async move {
-                let mut req = tonic::Request::new(pb::WitnessRequest { entry });
-                req.set_timeout(WITNESS_TIMEOUT);
-                if let Err(e) = pb::notary_client::NotaryClient::new(ch).witness(req).await {
-                    tracing::debug!(peer = %addr, "witness not delivered: {}", e.message());
-                }
-            });
+            self.witnesses.send(&addr, entry.to_vec());
         }
     }
 

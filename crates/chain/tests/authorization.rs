@@ -246,4 +246,43 @@ async fn each_role_writes_only_what_it_needs_and_every_role_reads() {
     assert_eq!(s.code(), Code::PermissionDenied, "{}", s.message());
     let s = c.client_with(1, &roleless(&c)).blocks(pb::SubscribeRequest { from_height: 1 }).await.unwrap_err();
     assert_eq!(s.code(), Code::PermissionDenied, "{}", s.message());
+
+    // A witness call's entries are each taken as if alone: one the caller
+    // may not write is refused, with its place in the call, and the others
+    // are watched all the same. A second witness of a watched entry is
+    // answered from the watch alone (it changes nothing): an auditor's too,
+    // whose witness of an entry not watched is refused.
+    let witness = |tls: &TlsMaterial, entry: Vec<u8>, more: Vec<Vec<u8>>| {
+        let mut client = c.client_with(2, tls);
+        async move { client.witness(pb::WitnessRequest { entry, more }).await.map(tonic::Response::into_inner) }
+    };
+    let report = |n: u8| {
+        Entry::Submit(Subject::SignerReport(Signed::new(
+            &c.domain,
+            &c.signer,
+            SignerReport {
+                subject: B256::repeat_byte(n),
+                status: ReportStatus::Anchored as u8,
+                txHash: B256::repeat_byte(0xA7),
+                nonce: 0,
+                detail: String::new(),
+            },
+        )))
+        .encode()
+    };
+    let flow_entry = |n: u64| Entry::Submit(Subject::decode(&sample_flow(n).encode()).unwrap()).encode();
+    let s = witness(&c.signer_tls, report(0x61), vec![flow_entry(10), report(0x62)]).await.unwrap_err();
+    assert_eq!(s.code(), Code::PermissionDenied, "{}", s.message());
+    assert!(s.message().starts_with("witnessed entry 2 of 3: the signer may not submit flows"), "{}", s.message());
+    for r in [report(0x61), report(0x62)] {
+        let again = witness(&auditor, r, vec![]).await.unwrap();
+        assert!(again.watched, "a report of the refused call is watched");
+    }
+    let s = witness(&auditor, report(0x63), vec![]).await.unwrap_err();
+    assert_eq!(s.code(), Code::PermissionDenied, "{}", s.message());
+    let flows = witness(&c.client_tls, flow_entry(11), vec![flow_entry(12), flow_entry(13)]).await.unwrap();
+    assert_eq!((flows.watched, flows.more_watched), (true, 2));
+    let s = witness(&c.client_tls, flow_entry(14), vec![flow_entry(15); 256]).await.unwrap_err();
+    assert_eq!(s.code(), Code::InvalidArgument, "{}", s.message());
+    assert!(s.message().contains("at most 256 entries; this one carries 257"), "{}", s.message());
 }

@@ -17,7 +17,8 @@
 //!   [`NodeClient::propose`] is also told to every other node
 //!   (`Notary.Witness`) in the background, so each starts a deadline for it
 //!   and a leader that leaves it out of the log is deposed (box-chain's
-//!   `liveness`).
+//!   `liveness`). What waits for a node goes in its next call
+//!   ([`crate::witness`]).
 //! - **Typed replies.** Answers are read once into [`crate::reply`] values;
 //!   a node that answers with a value the protocol does not define counts as
 //!   failed, and the next is asked.
@@ -30,6 +31,7 @@ use crate::pb;
 use crate::pb::notary_client::NotaryClient;
 use crate::reply::{Malformed, ProposeReply, SubjectView, SubmitReply};
 use crate::tls::{Channels, TlsMaterial};
+use crate::witness::Witnesses;
 use box_core::block::Block;
 use box_core::commitment::RowProof;
 use box_core::encoding::Canonical;
@@ -114,6 +116,8 @@ pub struct NodeClient {
     /// that failed within [`HINT_QUARANTINE`].
     failed_at: Arc<[AtomicU64]>,
     born: Instant,
+    /// What [`NodeClient::submit`] and [`NodeClient::propose`] tell the other nodes.
+    witnesses: Witnesses,
 }
 
 /// How long after a node failed a call a write's leader hint may not make it
@@ -151,10 +155,12 @@ impl NodeClient {
     /// Clients to `nodes` over an existing channel cache.
     pub fn with_channels(nodes: Vec<Node>, channels: Channels) -> Self {
         let failed_at = nodes.iter().map(|_| AtomicU64::new(0)).collect();
+        let timeouts = Timeouts::default();
         Self {
             nodes: nodes.into(),
+            witnesses: Witnesses::new(channels.clone(), timeouts.witness),
             channels,
-            timeouts: Timeouts::default(),
+            timeouts,
             preferred: Arc::default(),
             failed_at,
             born: Instant::now(),
@@ -163,6 +169,7 @@ impl NodeClient {
 
     /// The same client with other deadlines.
     pub fn timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.witnesses = Witnesses::new(self.channels.clone(), timeouts.witness);
         self.timeouts = timeouts;
         self
     }
@@ -324,16 +331,11 @@ impl NodeClient {
 
     /// Tells every node but `taken_by` about `entry` in the background, so
     /// each starts a deadline for it even if the node that took it keeps it
-    /// to itself. Failures are logged at debug level only.
+    /// to itself ([`Witnesses`]: in batches). Failures are logged at debug
+    /// level only.
     fn witness_elsewhere(&self, taken_by: usize, entry: &[u8]) {
-        for i in (0..self.nodes.len()).filter(|i| *i != taken_by) {
-            let Ok(mut c) = self.raw(i) else { continue };
-            let (entry, addr, timeout) = (entry.to_vec(), self.nodes[i].addr.clone(), self.timeouts.witness);
-            tokio::spawn(async move {
-                if let Err(e) = c.witness(timed(pb::WitnessRequest { entry }, timeout)).await {
-                    tracing::debug!(node = %addr, "witness not delivered: {}", e.message());
-                }
-            });
+        for (_, node) in self.nodes.iter().enumerate().filter(|(i, _)| *i != taken_by) {
+            self.witnesses.send(&node.addr, entry.to_vec());
         }
     }
 

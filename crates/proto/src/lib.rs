@@ -7,6 +7,7 @@ pub mod follower;
 pub mod genesis;
 pub mod reply;
 pub mod tls;
+pub mod witness;
 
 pub use bootstrap::{BootstrapError, Bootstrapped, bootstrap};
 pub use client::{Node, NodeClient, NodeError, NodeView, ProvenTransfer, Timeouts};
@@ -14,6 +15,7 @@ pub use follower::{BlockFollower, BoxFuture, Followed, Refusal, RetiredIndex, Ve
 pub use genesis::{GenesisMismatch, check_genesis};
 pub use reply::{Outcome, ProposeReply, SubjectStatus, SubjectView, SubmitOutcome, SubmitReply};
 pub use tls::{Channels, TlsMaterial};
+pub use witness::Witnesses;
 
 /// Generated gRPC code for `proto/box.proto`: messages, the `Notary` and
 /// `Raft` clients and servers. Clients other than box-node's own peers use

@@ -16,9 +16,11 @@ use box_core::typed::{BoxFlow, Domain, Genesis, GenesisNode};
 use box_ops::certs::DevCa;
 use box_ops::role::CertRole;
 use box_proto::reply::{SubjectView, SubmitOutcome, SubmitReply};
-use box_proto::{BlockFollower, Feed, Followed, Node, NodeClient, NodeError, Refusal, TlsMaterial, pb};
-use std::sync::Arc;
+use box_proto::{
+    BlockFollower, Channels, Feed, Followed, Node, NodeClient, NodeError, Refusal, TlsMaterial, Witnesses, pb,
+};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tonic::{Request, Response, Status};
 
@@ -120,6 +122,12 @@ struct Fake {
     proof: Option<pb::TransferProofInfo>,
     /// What it answers to `GetSubject` (`None`: unknown).
     subject: Option<SubjectView>,
+    /// The entries of each `Witness` call, in order; `witness_arrived` is
+    /// notified as each call is recorded, and the call is then answered
+    /// only once `witness_gate` (if set) gives it a permit.
+    witnessed: Arc<Mutex<Vec<Vec<Vec<u8>>>>>,
+    witness_arrived: Arc<tokio::sync::Notify>,
+    witness_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 #[tonic::async_trait]
@@ -195,8 +203,14 @@ impl pb::notary_server::Notary for Fake {
     async fn signer_status(&self, _: Request<pb::SignerStatusQuery>) -> Result<Response<pb::SignerStatusInfo>, Status> {
         Err(Status::unimplemented("not needed"))
     }
-    async fn witness(&self, _: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
-        Ok(Response::new(pb::WitnessResponse { watched: false }))
+    async fn witness(&self, r: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
+        let pb::WitnessRequest { entry, more } = r.into_inner();
+        self.witnessed.lock().unwrap().push(std::iter::once(entry).chain(more).collect());
+        self.witness_arrived.notify_one();
+        if let Some(gate) = &self.witness_gate {
+            gate.acquire().await.unwrap().forget();
+        }
+        Ok(Response::new(pb::WitnessResponse::default()))
     }
     async fn get_transfer_proof(
         &self,
@@ -529,4 +543,51 @@ async fn a_subject_one_node_does_not_know_is_asked_of_the_others() {
     // No node answers: unavailable, not "unknown".
     let client = d.client(&[&dead_addr()]);
     assert!(matches!(client.subject(&id).await, Err(NodeError::Unavailable(_))));
+}
+
+/// Sends `entries` through [`Witnesses`] to a fake node that holds its
+/// first call until all the others are queued; returns each call's entries.
+async fn witnessed_calls(d: &Deployment, entries: Vec<Vec<u8>>) -> Vec<Vec<Vec<u8>>> {
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let fake = Fake { witness_gate: Some(gate.clone()), ..Fake::default() };
+    let (calls, arrived) = (fake.witnessed.clone(), fake.witness_arrived.clone());
+    let addr = d.serve(fake).await;
+    let witnesses = Witnesses::new(Channels::new(d.tls("gateway", CertRole::Gateway).client()), GUARD);
+    let total = entries.len();
+    let mut entries = entries.into_iter();
+    witnesses.send(&addr, entries.next().unwrap());
+    tokio::time::timeout(GUARD, arrived.notified()).await.expect("the first witness call");
+    for e in entries {
+        witnesses.send(&addr, e);
+    }
+    gate.add_permits(total);
+    while calls.lock().unwrap().iter().map(Vec::len).sum::<usize>() < total {
+        tokio::time::timeout(GUARD, arrived.notified()).await.expect("every witnessed entry delivered");
+    }
+    calls.lock().unwrap().clone()
+}
+
+#[tokio::test]
+async fn what_is_witnessed_while_a_call_is_on_the_wire_goes_in_the_next_call_in_order_within_its_limits() {
+    let d = Deployment::new();
+    let sizes = |calls: &[Vec<Vec<u8>>]| calls.iter().map(Vec::len).collect::<Vec<_>>();
+
+    // The first alone; the 99 queued behind it in one call, in order.
+    let small: Vec<Vec<u8>> = (0..100u8).map(|n| vec![n; 100]).collect();
+    let calls = witnessed_calls(&d, small.clone()).await;
+    assert_eq!(sizes(&calls), [1, 99]);
+    assert_eq!(calls.concat(), small);
+
+    // At most MAX_WITNESS_BATCH entries a call.
+    let many: Vec<Vec<u8>> = (0..300u16).map(|n| n.to_be_bytes().to_vec()).collect();
+    let calls = witnessed_calls(&d, many.clone()).await;
+    assert_eq!(sizes(&calls), [1, box_proto::witness::MAX_WITNESS_BATCH, 43]);
+    assert_eq!(calls.concat(), many);
+
+    // At most MAX_WITNESS_BYTES a call (3 MiB: three entries of 1 MiB), so
+    // that no call passes the 4 MiB a gRPC server takes by default.
+    let large: Vec<Vec<u8>> = (0..5u8).map(|n| vec![n; 1 << 20]).collect();
+    let calls = witnessed_calls(&d, large.clone()).await;
+    assert_eq!(sizes(&calls), [1, 3, 1]);
+    assert_eq!(calls.concat(), large);
 }

@@ -179,7 +179,7 @@ impl pb::notary_server::Notary for Evil {
     }
 
     async fn witness(&self, _: Request<pb::WitnessRequest>) -> Result<Response<pb::WitnessResponse>, Status> {
-        Ok(Response::new(pb::WitnessResponse { watched: false }))
+        Ok(Response::new(pb::WitnessResponse::default()))
     }
 
     /// Its own headers: the signer confirms its state with them before acting.
