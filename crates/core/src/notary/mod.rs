@@ -223,7 +223,24 @@ pub struct NotaryState {
     /// Each pending flow subject's flow hash, as its submission computed it.
     #[serde(skip)]
     flow_hashes: FlowHashes,
+    /// keccak256 of the genesis's ABI encoding, as the meta row (written
+    /// after every entry) commits to it.
+    #[serde(skip)]
+    genesis_hash: GenesisHash,
 }
+
+/// A cache of keccak256 of a state's genesis (which never changes), filled
+/// when first asked for: neither in the snapshot nor in equality.
+#[derive(Debug, Clone, Default)]
+struct GenesisHash(std::sync::OnceLock<B256>);
+
+impl PartialEq for GenesisHash {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for GenesisHash {}
 
 /// Pending flow subjects' flow hashes, by subject id: what deciding on a
 /// flow needs, kept from its submission, as hashing a flow (its EIP-712
@@ -343,6 +360,7 @@ impl NotaryState {
             small_rows: BTreeMap::new(),
             index: index::Indexes::default(),
             flow_hashes: FlowHashes::default(),
+            genesis_hash: GenesisHash::default(),
         }
         .with_tree())
     }

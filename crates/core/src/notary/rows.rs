@@ -416,7 +416,7 @@ impl NotaryState {
 
     pub(super) fn meta_row(&self) -> Vec<u8> {
         MetaLeaf {
-            genesis: keccak256(self.genesis.abi_encode()),
+            genesis: *self.genesis_hash.0.get_or_init(|| keccak256(self.genesis.abi_encode())),
             applied: self.applied,
             paused: self.paused.is_some(),
             pauseReason: self.paused.clone().unwrap_or_default(),
