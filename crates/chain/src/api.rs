@@ -366,28 +366,25 @@ impl pb::notary_server::Notary for NotaryService {
             )));
         }
         // Each entry as if it came alone: a refused one does not keep the others from being watched.
-        let mut refused = None;
-        let mut watch = |k: usize, raw: &[u8]| match self.witness_one(caller, raw) {
-            Ok(watched) => watched,
-            Err(s) => {
-                refused.get_or_insert_with(|| {
-                    if count == 1 {
-                        s
-                    } else {
-                        Status::new(s.code(), format!("witnessed entry {k} of {count}: {}", s.message()))
-                    }
-                });
-                false
+        let (mut watched, mut more_watched, mut refused) = (false, 0u32, None);
+        for (k, raw) in std::iter::once(&entry).chain(&more).enumerate() {
+            match self.witness_one(caller, raw) {
+                Ok(w) if k == 0 => watched = w,
+                Ok(w) => more_watched += u32::from(w),
+                Err(s) if count == 1 => refused = Some(s),
+                Err(s) => {
+                    refused.get_or_insert_with(|| {
+                        Status::new(s.code(), format!("witnessed entry {} of {count}: {}", k + 1, s.message()))
+                    });
+                }
             }
-        };
-        let watched = watch(1, &entry);
-        let more_watched = more.iter().zip(2..).filter(|(raw, k)| watch(*k, raw)).count();
+            // Checking an entry may verify signatures: a long call gives the
+            // other requests on this thread their turn between entries.
+            tokio::task::yield_now().await;
+        }
         match refused {
             Some(s) => Err(s),
-            None => Ok(Response::new(pb::WitnessResponse {
-                watched,
-                more_watched: u32::try_from(more_watched).unwrap_or(u32::MAX),
-            })),
+            None => Ok(Response::new(pb::WitnessResponse { watched, more_watched })),
         }
     }
 
