@@ -26,6 +26,7 @@ use std::sync::Arc;
 use tonic::{Request, Response, Status};
 
 /// The service.
+#[derive(Clone)]
 pub struct NotaryService {
     shared: Arc<Shared>,
     proposer: Proposer,
@@ -52,26 +53,56 @@ impl NotaryService {
         Self { shared, proposer, raft, id, account, access, liveness }
     }
 
-    /// Keeps out of the log a submission this node can tell will never be
-    /// valid (refused for good), or cannot judge yet (unavailable: retry,
-    /// or ask another node).
-    /// One witnessed entry (`Notary.Witness`): whether a deadline runs for
-    /// it. One this node already watches, or applied lately, is answered
-    /// from that alone; any other passes the same role and admission checks
-    /// as a proposal, since this node may later propose it itself.
+    /// The entries of one `Notary.Witness` call, each as if it came alone:
+    /// whether the first is watched, how many of the others are, and the
+    /// first refusal (naming its place in the call when there are several).
+    /// A refused entry does not keep the others from being watched.
+    async fn witness_all(&self, caller: CertRole, entries: Vec<Vec<u8>>) -> Result<pb::WitnessResponse, Status> {
+        let count = entries.len();
+        let (mut watched, mut more_watched, mut refused) = (false, 0u32, None);
+        for (k, raw) in entries.iter().enumerate() {
+            match self.witness_one(caller, raw) {
+                Ok(w) if k == 0 => watched = w,
+                Ok(w) => more_watched += u32::from(w),
+                Err(s) if count == 1 => refused = Some(s),
+                Err(s) => {
+                    refused.get_or_insert_with(|| {
+                        Status::new(s.code(), format!("witnessed entry {} of {count}: {}", k + 1, s.message()))
+                    });
+                }
+            }
+            // Checking an entry may verify signatures: a long call gives the
+            // other requests on this thread their turn between entries.
+            tokio::task::yield_now().await;
+        }
+        match refused {
+            Some(s) => Err(s),
+            None => Ok(pb::WitnessResponse { watched, more_watched }),
+        }
+    }
+
+    /// One witnessed entry: whether a deadline runs for it. The caller's
+    /// role is checked first; then one this node already watches, or applied
+    /// lately, is answered from that, and any other passes the same admission
+    /// checks as a proposal, since this node may later propose it itself.
     fn witness_one(&self, caller: CertRole, raw: &[u8]) -> Result<bool, Status> {
+        let entry =
+            Entry::decode(raw).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
+        // The caller's role is checked before anything this node holds is
+        // consulted: who may witness what does not depend on the node's state.
+        self.access.write(caller, Write::of(&entry))?;
         if let Some(watched) = self.liveness.known(raw) {
             return Ok(watched);
         }
-        let entry =
-            Entry::decode(raw).map_err(|e| Status::invalid_argument(format!("the entry does not decode: {e}")))?;
-        self.access.write(caller, Write::of(&entry))?;
         if let Entry::Submit(subject) = &entry {
             self.admit(subject)?;
         }
         Ok(self.liveness.witness(raw, &entry))
     }
 
+    /// Keeps out of the log a submission this node can tell will never be
+    /// valid (refused for good), or cannot judge yet (unavailable: retry,
+    /// or ask another node).
     fn admit(&self, subject: &Subject) -> Result<(), Status> {
         // With the node's memo of signers: applying the subject then finds them recovered.
         match self.shared.remembering(|| self.shared.read().notary.admission(subject)) {
@@ -365,27 +396,16 @@ impl pb::notary_server::Notary for NotaryService {
                 "a witness call carries at most {MAX_WITNESS_BATCH} entries; this one carries {count}"
             )));
         }
-        // Each entry as if it came alone: a refused one does not keep the others from being watched.
-        let (mut watched, mut more_watched, mut refused) = (false, 0u32, None);
-        for (k, raw) in std::iter::once(&entry).chain(&more).enumerate() {
-            match self.witness_one(caller, raw) {
-                Ok(w) if k == 0 => watched = w,
-                Ok(w) => more_watched += u32::from(w),
-                Err(s) if count == 1 => refused = Some(s),
-                Err(s) => {
-                    refused.get_or_insert_with(|| {
-                        Status::new(s.code(), format!("witnessed entry {} of {count}: {}", k + 1, s.message()))
-                    });
-                }
-            }
-            // Checking an entry may verify signatures: a long call gives the
-            // other requests on this thread their turn between entries.
-            tokio::task::yield_now().await;
-        }
-        match refused {
-            Some(s) => Err(s),
-            None => Ok(Response::new(pb::WitnessResponse { watched, more_watched })),
-        }
+        let mut entries = more;
+        entries.insert(0, entry);
+        // In a task of its own: a caller's deadline that passes ends this
+        // handler, not the checking, so every entry of a long call is still
+        // watched (a call is at most 256 entries).
+        let this = self.clone();
+        tokio::spawn(async move { this.witness_all(caller, entries).await })
+            .await
+            .map_err(|e| Status::internal(format!("checking the witnessed entries failed: {e}")))?
+            .map(Response::new)
     }
 
     async fn headers(&self, r: Request<pb::HeadersQuery>) -> Result<Response<pb::HeadersInfo>, Status> {

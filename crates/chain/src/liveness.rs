@@ -454,7 +454,8 @@ impl Liveness {
 
     /// Whether `entry` is watched already (`Some(true)`) or was applied
     /// lately (`Some(false)`): what a second witness of it is answered
-    /// without decoding it. `None` on a learner, which watches nothing.
+    /// without checking it again. Always `Some(false)` on a learner, which
+    /// watches nothing.
     pub fn known(&self, entry: &[u8]) -> Option<bool> {
         if !self.voter {
             return Some(false);

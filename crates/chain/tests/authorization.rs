@@ -250,8 +250,9 @@ async fn each_role_writes_only_what_it_needs_and_every_role_reads() {
     // A witness call's entries are each taken as if alone: one the caller
     // may not write is refused, with its place in the call, and the others
     // are watched all the same. A second witness of a watched entry is
-    // answered from the watch alone (it changes nothing): an auditor's too,
-    // whose witness of an entry not watched is refused.
+    // answered from the watch; the caller's role is checked first all the
+    // same, so an auditor's witness is refused whether or not the entry is
+    // watched.
     let witness = |tls: &TlsMaterial, entry: Vec<u8>, more: Vec<Vec<u8>>| {
         let mut client = c.client_with(2, tls);
         async move { client.witness(pb::WitnessRequest { entry, more }).await.map(tonic::Response::into_inner) }
@@ -275,8 +276,10 @@ async fn each_role_writes_only_what_it_needs_and_every_role_reads() {
     assert_eq!(s.code(), Code::PermissionDenied, "{}", s.message());
     assert!(s.message().starts_with("witnessed entry 2 of 3: the signer may not submit flows"), "{}", s.message());
     for r in [report(0x61), report(0x62)] {
-        let again = witness(&auditor, r, vec![]).await.unwrap();
+        let again = witness(&c.signer_tls, r.clone(), vec![]).await.unwrap();
         assert!(again.watched, "a report of the refused call is watched");
+        let s = witness(&auditor, r, vec![]).await.unwrap_err();
+        assert_eq!(s.code(), Code::PermissionDenied, "{}", s.message());
     }
     let s = witness(&auditor, report(0x63), vec![]).await.unwrap_err();
     assert_eq!(s.code(), Code::PermissionDenied, "{}", s.message());

@@ -591,3 +591,41 @@ async fn what_is_witnessed_while_a_call_is_on_the_wire_goes_in_the_next_call_in_
     assert_eq!(sizes(&calls), [1, 3, 1]);
     assert_eq!(calls.concat(), large);
 }
+
+#[tokio::test]
+async fn a_node_that_does_not_answer_has_at_most_its_byte_budget_of_witnesses_wait_for_it() {
+    use box_proto::witness::QUEUE_BYTES;
+    let d = Deployment::new();
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let fake = Fake { witness_gate: Some(gate.clone()), ..Fake::default() };
+    let (calls, arrived) = (fake.witnessed.clone(), fake.witness_arrived.clone());
+    let addr = d.serve(fake).await;
+    let witnesses = Witnesses::new(Channels::new(d.tls("gateway", CertRole::Gateway).client()), GUARD);
+    let mib = 1 << 20;
+    // The first call is held; 70 entries of 1 MiB queue behind it, of which
+    // the 64 MiB budget takes 64 and the rest are dropped.
+    let entries: Vec<Vec<u8>> = (0..71u8).map(|n| vec![n; mib]).collect();
+    witnesses.send(&addr, entries[0].clone());
+    tokio::time::timeout(GUARD, arrived.notified()).await.expect("the first witness call");
+    for e in &entries[1..] {
+        witnesses.send(&addr, e.clone());
+    }
+    let delivered = |n: usize| {
+        let (calls, arrived) = (calls.clone(), arrived.clone());
+        async move {
+            while calls.lock().unwrap().iter().map(Vec::len).sum::<usize>() < n {
+                tokio::time::timeout(GUARD, arrived.notified()).await.expect("the witnessed entries delivered");
+            }
+        }
+    };
+    gate.add_permits(1000);
+    let kept = 1 + QUEUE_BYTES / mib;
+    delivered(kept).await;
+    // What was sent frees the budget: one more entry goes, and it is the
+    // only one after the kept ones (the dropped ones never follow).
+    witnesses.send(&addr, vec![0xEE; 10]);
+    delivered(kept + 1).await;
+    let mut expected = entries[..kept].to_vec();
+    expected.push(vec![0xEE; 10]);
+    assert_eq!(calls.lock().unwrap().concat(), expected);
+}
